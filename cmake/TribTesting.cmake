@@ -1,0 +1,70 @@
+# Test helpers shared by every tests/<layer>/CMakeLists.txt.
+#
+#   trib_add_unit_test(NAME SOURCES a.c b.c [LIBS ...] [LABELS ...] [TIMEOUT s])
+#       A CUnit program in build/tests/, run once by ctest, labelled "unit".
+#
+#   trib_add_mpi_test(NAME COMMAND exe args... NPROCS 1 2 3 ... [LABELS ...] [TIMEOUT s] [ENV K=V ...])
+#       One ctest test per rank count, named NAME_npN, run as
+#       mpiexec -n N --oversubscribe <COMMAND>, labelled "mpi".
+#
+#   trib_add_script_test(NAME COMMAND ... [LABELS ...] [TIMEOUT s] [ENV ...])
+#       A shell or other command (end-to-end tests of the apps).
+#
+# MPI runs get the environment they need on a CI machine: running as root
+# allowed, oversubscription allowed, idle ranks yield the core (essential
+# when 8 ranks share 2 cores), and leak detection off under the sanitizers
+# (Open MPI itself leaks at exit).
+set(TRIB_MPI_ENV
+  OMPI_ALLOW_RUN_AS_ROOT=1
+  OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  OMPI_MCA_rmaps_base_oversubscribe=1
+  OMPI_MCA_mpi_yield_when_idle=1
+  OMPI_MCA_btl_vader_single_copy_mechanism=none
+  ASAN_OPTIONS=detect_leaks=0
+  TRIB_BUILD_DIR=${PROJECT_BINARY_DIR}
+  TRIB_SOURCE_DIR=${PROJECT_SOURCE_DIR})
+set(TRIB_MPIEXEC ${MPIEXEC_EXECUTABLE} CACHE STRING "mpiexec used by the tests")
+
+function(trib_add_unit_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CUNIT ${MATH_LIB})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+    ENVIRONMENT "${TRIB_MPI_ENV}")
+endfunction()
+
+function(trib_add_mpi_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "COMMAND;NPROCS;LABELS;ENV" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  foreach(np ${T_NPROCS})
+    set(procs ${np})
+    if(procs GREATER 2)
+      set(procs 2)
+    endif()
+    add_test(NAME ${name}_np${np}
+      COMMAND ${TRIB_MPIEXEC} ${MPIEXEC_NUMPROC_FLAG} ${np} --oversubscribe ${T_COMMAND})
+    set_tests_properties(${name}_np${np} PROPERTIES LABELS "mpi;${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+      PROCESSORS ${procs} ENVIRONMENT "${TRIB_MPI_ENV};${T_ENV}")
+  endforeach()
+endfunction()
+
+function(trib_add_script_test name)
+  cmake_parse_arguments(T "" "TIMEOUT;WORKING_DIRECTORY" "COMMAND;LABELS;ENV" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  if(NOT T_WORKING_DIRECTORY)
+    set(T_WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
+  endif()
+  add_test(NAME ${name} COMMAND ${T_COMMAND} WORKING_DIRECTORY ${T_WORKING_DIRECTORY})
+  set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT} PROCESSORS 2
+    ENVIRONMENT "${TRIB_MPI_ENV};TRIB_MPIEXEC=${TRIB_MPIEXEC};${T_ENV}")
+endfunction()

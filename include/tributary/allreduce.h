@@ -1,0 +1,103 @@
+/*
+ * tributary/allreduce.h - the Tributary allreduce library (libtributary_coll).
+ *
+ * A drop-in replacement for MPI_Allreduce with a choice of algorithms:
+ *
+ *   MPI_Allreduce(sbuf, rbuf, n, MPI_FLOAT, MPI_SUM, comm)
+ *   -> trib_allreduce(sbuf, rbuf, (size_t)n, MPI_FLOAT, MPI_SUM, comm)
+ *
+ * Counts are size_t (counts above INT_MAX work).  The send buffer is const;
+ * passing the receive buffer as send buffer, or MPI_IN_PLACE, reduces in
+ * place.  Every call returns TRIB_OK or a negative TRIB_ERR_* code (see
+ * tributary/status.h); nothing is printed and nothing aborts.
+ *
+ * Supported datatypes: MPI_FLOAT, MPI_DOUBLE, MPI_INT (= MPI_INT32_T on every
+ * platform Tributary supports), MPI_INT32_T, MPI_INT64_T, MPI_UINT8_T.
+ * Supported operations: MPI_SUM, MPI_PROD, MPI_MIN, MPI_MAX on all of them,
+ * and TRIB_OP_AVG (sum divided by the communicator size) on MPI_FLOAT and
+ * MPI_DOUBLE.  Any other pair returns TRIB_ERR_UNSUPPORTED on every rank.
+ * Integer sums and products wrap modulo 2^bits (two's complement), exactly
+ * as MPI_Allreduce does on Open MPI.
+ *
+ * Results are bitwise identical on every rank, and bitwise reproducible run to
+ * run for the same inputs, algorithm, segment size and rank count: each
+ * algorithm combines contributions in a fixed order, documented at the top of
+ * its source file.
+ */
+#ifndef TRIBUTARY_ALLREDUCE_H
+#define TRIBUTARY_ALLREDUCE_H
+
+#include <stddef.h>
+#include <mpi.h>
+
+#include "tributary/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    TRIB_ALGO_AUTO = 0, /* the selector decides (built-in rules or a tuning file) */
+    TRIB_ALGO_RING = 1, /* reduce-scatter + allgather around a ring; bandwidth-optimal */
+    TRIB_ALGO_TREE = 2, /* pipelined binomial-tree reduce + broadcast; latency-friendly */
+    TRIB_ALGO_RD = 3,   /* recursive doubling; log2(p) steps of whole-vector exchange */
+    TRIB_ALGO_MPI = 4,  /* the MPI library's own MPI_Allreduce (the baseline) */
+    TRIB_ALGO_SHM = 5   /* shared-memory window, for communicators within one node */
+} trib_algo_t;
+
+#define TRIB_ALGO_COUNT 6
+
+/*
+ * Options for trib_allreduce_ex().  Initialise with TRIB_ALLREDUCE_OPTS_INIT
+ * (or trib_allreduce_opts_init()) and set only what you care about.
+ */
+typedef struct {
+    trib_algo_t algo;     /* default TRIB_ALGO_AUTO; env TRIB_ALLREDUCE_ALGO overrides AUTO */
+    size_t segment_bytes; /* pipeline segment size; 0 = the algorithm's default */
+    int tag;              /* MPI tag used for point-to-point traffic; default TRIB_DEFAULT_TAG */
+    int check;            /* 1: verify count/type/op/algo agree on all ranks first
+                             (returns TRIB_ERR_MISMATCH on every rank); -1: from env
+                             TRIB_CHECK (default); 0: off */
+    const char *tuning_file; /* tuning file for AUTO; NULL = env TRIB_TUNING_FILE or built-in */
+} trib_allreduce_opts_t;
+
+#define TRIB_DEFAULT_TAG 7321
+
+#define TRIB_ALLREDUCE_OPTS_INIT {TRIB_ALGO_AUTO, 0, TRIB_DEFAULT_TAG, -1, NULL}
+
+TRIB_API void trib_allreduce_opts_init(trib_allreduce_opts_t *opts);
+
+/*
+ * The average operation.  MPI has no predefined average, so this returns a
+ * handle (created on first use, valid until MPI_Finalize) that Tributary
+ * recognises.  Only meaningful to the trib_allreduce* calls.
+ */
+TRIB_API MPI_Op trib_op_avg(void);
+#define TRIB_OP_AVG (trib_op_avg())
+
+/* Allreduce with default options (algorithm AUTO). */
+TRIB_API int trib_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type,
+                            MPI_Op op, MPI_Comm comm);
+
+/* Allreduce with explicit options (NULL = defaults). */
+TRIB_API int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type,
+                               MPI_Op op, MPI_Comm comm, const trib_allreduce_opts_t *opts);
+
+/* "auto", "ring", "tree", "rd", "mpi", "shm"; NULL for an invalid value. */
+TRIB_API const char *trib_algo_name(trib_algo_t algo);
+/* Parses a name above (also "recursive-doubling"); TRIB_ERR_INVALID_ARG otherwise. */
+TRIB_API int trib_algo_parse(const char *name, trib_algo_t *out);
+
+/*
+ * The algorithm and segment size AUTO would choose for this call (what the
+ * selector logs at debug level).  Collective-free: depends only on the
+ * arguments, the communicator size/locality and the tuning file.
+ */
+TRIB_API int trib_allreduce_select(size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
+                                   const trib_allreduce_opts_t *opts, trib_algo_t *algo,
+                                   size_t *segment_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRIBUTARY_ALLREDUCE_H */
