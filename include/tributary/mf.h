@@ -50,8 +50,10 @@ extern "C" {
  */
 #define TRIB_MF_DEFAULT_K 32
 #define TRIB_MF_DEFAULT_SCHEDULE TRIB_MF_SCHEDULE_ADAGRAD
-#define TRIB_MF_DEFAULT_LR 0.05f          /* AdaGrad base rate (first step of a row) */
+#define TRIB_MF_DEFAULT_LR_ADAGRAD 0.05f  /* AdaGrad base rate (the first step of a row) */
+#define TRIB_MF_DEFAULT_LR_PLAIN 0.01f    /* plain schedule's rate at epoch 0 */
 #define TRIB_MF_DEFAULT_LR_DECAY 0.1f     /* plain schedule only: lr / (1 + decay * epoch) */
+#define TRIB_MF_DEFAULT_LR TRIB_MF_DEFAULT_LR_ADAGRAD /* rate of the default schedule */
 #define TRIB_MF_DEFAULT_REG_FACTORS 0.05f /* L2 strength on p_u, q_i */
 #define TRIB_MF_DEFAULT_REG_BIAS 0.01f    /* L2 strength on b_u, b_i */
 #define TRIB_MF_DEFAULT_INIT_STD 0.1f     /* factors ~ N(0, (init_std)^2 / k) ... see init */
@@ -166,8 +168,10 @@ typedef struct {
     float init_std;    /* >= 0 */
 } trib_mf_hparams_t;
 
-/* The TRIB_MF_DEFAULT_* values. */
+/* The TRIB_MF_DEFAULT_* values (default schedule). */
 TRIB_API void trib_mf_hparams_default(trib_mf_hparams_t *hp);
+/* The defaults for a given schedule (its own default rate; the rest as above). */
+TRIB_API void trib_mf_hparams_for_schedule(trib_mf_hparams_t *hp, trib_mf_schedule_t schedule);
 /* TRIB_OK or TRIB_ERR_INVALID_ARG with a message naming the bad field. */
 TRIB_API int trib_mf_hparams_validate(const trib_mf_hparams_t *hp);
 /* Name of a schedule ("plain", "adagrad") and the reverse (TRIB_ERR_INVALID_ARG if unknown). */

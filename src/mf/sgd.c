@@ -44,6 +44,13 @@ void trib_mf_hparams_default(trib_mf_hparams_t *hp)
     hp->init_std = TRIB_MF_DEFAULT_INIT_STD;
 }
 
+void trib_mf_hparams_for_schedule(trib_mf_hparams_t *hp, trib_mf_schedule_t schedule)
+{
+    trib_mf_hparams_default(hp);
+    hp->schedule = schedule;
+    hp->lr = schedule == TRIB_MF_SCHEDULE_PLAIN ? TRIB_MF_DEFAULT_LR_PLAIN : TRIB_MF_DEFAULT_LR_ADAGRAD;
+}
+
 int trib_mf_hparams_validate(const trib_mf_hparams_t *hp)
 {
     if (!hp)
@@ -114,6 +121,10 @@ int trib_mf_visit_order(uint32_t *order, size_t n, uint64_t seed, unsigned epoch
 
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
+/* vf16 values never cross a call (every helper is always_inline), so the
+ * warning about the vector-passing ABI of the baseline clone does not apply
+ * (GCC reports it at the end of the file, so it stays off from here on). */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TRIB_MF_NO_CLONES)
 #define MF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -132,38 +143,54 @@ typedef struct {
     float inv_k1;   /* 1 / (k + 1): AdaGrad averages the squared gradient over the row */
 } step_params_t;
 
-/* Sum of 16 partial sums in a fixed pairwise order (same result every run). */
-MF_INLINE float hsum16(const float *a)
+/*
+ * 16 floats (one 64-byte chunk of a row) as a GCC/Clang generic vector: the
+ * compiler lowers it to one zmm, two ymm or four xmm registers depending on
+ * the clone, so the arithmetic below is written once for every target.  Row
+ * chunks are 64-byte aligned (tributary/mf.h), which makes the casts valid.
+ */
+typedef float vf16 __attribute__((vector_size(64)));
+
+MF_INLINE vf16 load16(const float *p) { return *(const vf16 *)p; }
+MF_INLINE void store16(float *p, vf16 v) { *(vf16 *)p = v; }
+
+/* Sum of the 16 lanes in a fixed pairwise order (same result every run). */
+MF_INLINE float hsum16(vf16 a)
 {
-    float t[8];
+    float t[CHUNK];
+    memcpy(t, &a, sizeof t);
     for (int l = 0; l < 8; l++)
-        t[l] = a[l] + a[l + 8];
+        t[l] += t[l + 8];
     for (int l = 0; l < 4; l++)
         t[l] += t[l + 4];
     return (t[0] + t[2]) + (t[1] + t[3]);
 }
 
+/* p.q over the padded stride; two accumulators halve the FMA dependency chain. */
 MF_INLINE float dot_rows(const float *restrict p, const float *restrict q, size_t stride)
 {
-    float acc[CHUNK] = {0};
-    for (size_t j = 0; j < stride; j += CHUNK)
-        for (size_t l = 0; l < CHUNK; l++)
-            acc[l] += p[j + l] * q[j + l];
-    return hsum16(acc);
+    vf16 a0 = {0}, a1 = {0};
+    size_t j = 0;
+    for (; j + 2 * CHUNK <= stride; j += 2 * CHUNK) {
+        a0 += load16(p + j) * load16(q + j);
+        a1 += load16(p + j + CHUNK) * load16(q + j + CHUNK);
+    }
+    if (j < stride)
+        a0 += load16(p + j) * load16(q + j);
+    return hsum16(a0 + a1);
 }
 
 /* |p|^2, |q|^2 and p.q in one pass (AdaGrad). */
 MF_INLINE void dot3_rows(const float *restrict p, const float *restrict q, size_t stride, float *pp, float *qq,
                          float *pq)
 {
-    float app[CHUNK] = {0}, aqq[CHUNK] = {0}, apq[CHUNK] = {0};
-    for (size_t j = 0; j < stride; j += CHUNK)
-        for (size_t l = 0; l < CHUNK; l++) {
-            float pj = p[j + l], qj = q[j + l];
-            app[l] += pj * pj;
-            aqq[l] += qj * qj;
-            apq[l] += pj * qj;
-        }
+    vf16 app = {0}, aqq = {0}, apq = {0};
+    for (size_t j = 0; j < stride; j += CHUNK) {
+        vf16 pv = load16(p + j), qv = load16(q + j);
+        app += pv * pv;
+        aqq += qv * qv;
+        apq += pv * qv;
+    }
     *pp = hsum16(app);
     *qq = hsum16(aqq);
     *pq = hsum16(apq);
@@ -172,12 +199,11 @@ MF_INLINE void dot3_rows(const float *restrict p, const float *restrict q, size_
 /* p = ku p + cu q and q = ki q + ci p, both from the old values. */
 MF_INLINE void update_rows(float *restrict p, float *restrict q, size_t stride, float ku, float cu, float ki, float ci)
 {
-    for (size_t j = 0; j < stride; j += CHUNK)
-        for (size_t l = 0; l < CHUNK; l++) {
-            float pj = p[j + l], qj = q[j + l];
-            p[j + l] = ku * pj + cu * qj;
-            q[j + l] = ki * qj + ci * pj;
-        }
+    for (size_t j = 0; j < stride; j += CHUNK) {
+        vf16 pv = load16(p + j), qv = load16(q + j);
+        store16(p + j, ku * pv + cu * qv);
+        store16(q + j, ki * qv + ci * pv);
+    }
 }
 
 /* One plain-SGD step on rows p (user) and q (item) for rating r. */
@@ -225,6 +251,29 @@ typedef struct {
 } batch_t;
 
 /*
+ * Software prefetch.  In a shuffled order every rating, user row and item row
+ * is a cache miss waiting to happen (the ratings alone are 12 MB for
+ * MovieLens-1M), and the row addresses are only known once the rating is
+ * loaded.  So rating i + PF_RATING is prefetched, and the two rows of rating
+ * i + PF_ROWS (whose rating line arrived meanwhile).
+ */
+#define PF_RATING 24
+#define PF_ROWS 8
+
+MF_INLINE void prefetch_rows(const batch_t *bt, size_t j, size_t stride, uint32_t nu, uint32_t ni)
+{
+    const trib_mf_rating_t *r = &bt->ratings[bt->order ? bt->order[j] : j];
+    if (r->user < nu && r->item < ni) {
+        const float *p = bt->users->factors + (size_t)r->user * stride;
+        const float *q = bt->items->factors + (size_t)r->item * stride;
+        for (size_t c = 0; c < stride; c += CHUNK) {
+            __builtin_prefetch(p + c, 1);
+            __builtin_prefetch(q + c, 1);
+        }
+    }
+}
+
+/*
  * Runs ratings order[begin..end) with a compile-time stride and schedule once
  * inlined.  Returns end, or the position of the first rating whose row index
  * is out of range (nothing from there on is updated).
@@ -236,6 +285,10 @@ MF_INLINE size_t run_batch(const batch_t *bt, size_t begin, size_t end, size_t s
     float *const ug = bt->users->adagrad, *const ig = bt->items->adagrad;
     const uint32_t nu = (uint32_t)bt->users->n_rows, ni = (uint32_t)bt->items->n_rows;
     for (size_t i = begin; i < end; i++) {
+        if (bt->order && i + PF_RATING < end)
+            __builtin_prefetch(&bt->ratings[bt->order[i + PF_RATING]]);
+        if (i + PF_ROWS < end)
+            prefetch_rows(bt, i + PF_ROWS, stride, nu, ni);
         const trib_mf_rating_t rt = bt->ratings[bt->order ? bt->order[i] : i];
         if (rt.user >= nu || rt.item >= ni)
             return i;
