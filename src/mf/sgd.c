@@ -1,5 +1,5 @@
 /*
- * sgd.c - hyper-parameters, the per-epoch visiting order and the SGD kernels.
+ * sgd.c - the SGD kernels: one step per rating, batches over a visiting order.
  *
  * The hot loop (sgd_step) updates one rating: a dot product of the two rows,
  * the error, then one pass that rewrites both rows from their old values.
@@ -11,11 +11,8 @@
  * in registers between the dot product and the update) plus one generic
  * instance; each schedule (plain, AdaGrad) has its own instances.
  *
- * Vector code: the kernel section is compiled with floating-point contraction
- * (fp-contract=fast; the project builds with -std=c11, which turns it off), and
- * each batch function is cloned for x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA)
- * and the baseline; the loader picks the best clone for the CPU at run time,
- * so a Release build without -march=native still uses FMA.  Checked with
+ * Vector code: see vec.h (contraction to FMA, one clone per ISA level picked
+ * at run time, 16-float generic vectors).  Checked with
  * `objdump -d build/lib/libtributary.so`: the v3 clones of the batch functions
  * contain vfmadd231ps/vfmadd132ps on ymm registers, the v4 clones on zmm, the
  * default clones mulps/addps (see benchmarks/RESULTS.md for the numbers).
@@ -28,111 +25,8 @@
 #include "tributary/mf.h"
 
 #include <math.h>
-#include <string.h>
 
-#include "core/rng.h"
-
-/* ------------------------------------------------------------------ hyper-parameters */
-
-void trib_mf_hparams_default(trib_mf_hparams_t *hp)
-{
-    hp->schedule = TRIB_MF_DEFAULT_SCHEDULE;
-    hp->lr = TRIB_MF_DEFAULT_LR;
-    hp->lr_decay = TRIB_MF_DEFAULT_LR_DECAY;
-    hp->reg_factors = TRIB_MF_DEFAULT_REG_FACTORS;
-    hp->reg_bias = TRIB_MF_DEFAULT_REG_BIAS;
-    hp->init_std = TRIB_MF_DEFAULT_INIT_STD;
-}
-
-void trib_mf_hparams_for_schedule(trib_mf_hparams_t *hp, trib_mf_schedule_t schedule)
-{
-    trib_mf_hparams_default(hp);
-    hp->schedule = schedule;
-    hp->lr = schedule == TRIB_MF_SCHEDULE_PLAIN ? TRIB_MF_DEFAULT_LR_PLAIN : TRIB_MF_DEFAULT_LR_ADAGRAD;
-}
-
-int trib_mf_hparams_validate(const trib_mf_hparams_t *hp)
-{
-    if (!hp)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: NULL hyper-parameters");
-    if (hp->schedule != TRIB_MF_SCHEDULE_PLAIN && hp->schedule != TRIB_MF_SCHEDULE_ADAGRAD)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: unknown learning-rate schedule %d", (int)hp->schedule);
-    if (!(hp->lr > 0.0f) || !isfinite(hp->lr))
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: learning rate must be a positive number (got %g)",
-                           (double)hp->lr);
-    if (!(hp->lr_decay >= 0.0f) || !isfinite(hp->lr_decay))
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: learning-rate decay must be >= 0 (got %g)",
-                           (double)hp->lr_decay);
-    if (!(hp->reg_factors >= 0.0f) || !isfinite(hp->reg_factors))
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: factor regularisation must be >= 0 (got %g)",
-                           (double)hp->reg_factors);
-    if (!(hp->reg_bias >= 0.0f) || !isfinite(hp->reg_bias))
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: bias regularisation must be >= 0 (got %g)",
-                           (double)hp->reg_bias);
-    if (!(hp->init_std >= 0.0f) || !isfinite(hp->init_std))
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: initial standard deviation must be >= 0 (got %g)",
-                           (double)hp->init_std);
-    return TRIB_OK;
-}
-
-const char *trib_mf_schedule_name(trib_mf_schedule_t s)
-{
-    switch (s) {
-    case TRIB_MF_SCHEDULE_PLAIN: return "plain";
-    case TRIB_MF_SCHEDULE_ADAGRAD: return "adagrad";
-    }
-    return "unknown";
-}
-
-int trib_mf_schedule_parse(const char *name, trib_mf_schedule_t *out)
-{
-    if (name && strcmp(name, "plain") == 0)
-        *out = TRIB_MF_SCHEDULE_PLAIN;
-    else if (name && strcmp(name, "adagrad") == 0)
-        *out = TRIB_MF_SCHEDULE_ADAGRAD;
-    else
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "unknown learning-rate schedule '%s' (expected plain or adagrad)",
-                           name ? name : "(null)");
-    return TRIB_OK;
-}
-
-float trib_mf_lr_at_epoch(const trib_mf_hparams_t *hp, unsigned epoch)
-{
-    if (hp->schedule == TRIB_MF_SCHEDULE_ADAGRAD)
-        return hp->lr;
-    return hp->lr / (1.0f + hp->lr_decay * (float)epoch);
-}
-
-int trib_mf_visit_order(uint32_t *order, size_t n, uint64_t seed, unsigned epoch)
-{
-    if (n > (size_t)UINT32_MAX)
-        return trib_errorf(TRIB_ERR_RANGE, "mf: %zu ratings exceed the 2^32 limit of a visiting order", n);
-    if (n > 0 && !order)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: NULL visiting order");
-    for (size_t i = 0; i < n; i++)
-        order[i] = (uint32_t)i;
-    trib_rng_t rng;
-    trib_rng_init(&rng, seed, trib_hash64(TRIB_MF_TAG_ORDER, epoch));
-    trib_rng_shuffle_u32(&rng, order, n);
-    return TRIB_OK;
-}
-
-/* ------------------------------------------------------------------ kernels */
-
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=fast")
-/* vf16 values never cross a call (every helper is always_inline), so the
- * warning about the vector-passing ABI of the baseline clone does not apply
- * (GCC reports it at the end of the file, so it stays off from here on). */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TRIB_MF_NO_CLONES)
-#define MF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MF_CLONES
-#endif
-#define MF_INLINE static inline __attribute__((always_inline))
-#define CHUNK TRIB_MF_STRIDE_FLOATS
+#include "vec.h"
 
 /* Everything one step needs besides the two rows, resolved once per batch. */
 typedef struct {
@@ -142,48 +36,6 @@ typedef struct {
     float reg_b;
     float inv_k1;   /* 1 / (k + 1): AdaGrad averages the squared gradient over the row */
 } step_params_t;
-
-/*
- * 16 floats (one 64-byte chunk of a row) as a GCC/Clang generic vector: the
- * compiler lowers it to one zmm, two ymm or four xmm registers depending on
- * the clone, so the arithmetic below is written once for every target.  Row
- * chunks are 64-byte aligned (tributary/mf.h), which makes the casts valid.
- */
-typedef float vf16 __attribute__((vector_size(64)));
-
-MF_INLINE vf16 load16(const float *p) { return *(const vf16 *)p; }
-MF_INLINE void store16(float *p, vf16 v) { *(vf16 *)p = v; }
-
-/*
- * Sum of the 16 lanes in a fixed pairwise order (the same result every run):
- * halves added as vectors (16 -> 8 -> 4 lanes), then (l0 + l2) + (l1 + l3).
- * Written with shuffles so it stays a few vector instructions instead of
- * sixteen scalar extracts.
- */
-typedef float vf8 __attribute__((vector_size(32)));
-typedef float vf4 __attribute__((vector_size(16)));
-
-MF_INLINE float hsum16(vf16 a)
-{
-    vf8 s8 = __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7) +
-             __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15);
-    vf4 s4 = __builtin_shufflevector(s8, s8, 0, 1, 2, 3) + __builtin_shufflevector(s8, s8, 4, 5, 6, 7);
-    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
-}
-
-/* p.q over the padded stride; two accumulators halve the FMA dependency chain. */
-MF_INLINE float dot_rows(const float *restrict p, const float *restrict q, size_t stride)
-{
-    vf16 a0 = {0}, a1 = {0};
-    size_t j = 0;
-    for (; j + 2 * CHUNK <= stride; j += 2 * CHUNK) {
-        a0 += load16(p + j) * load16(q + j);
-        a1 += load16(p + j + CHUNK) * load16(q + j + CHUNK);
-    }
-    if (j < stride)
-        a0 += load16(p + j) * load16(q + j);
-    return hsum16(a0 + a1);
-}
 
 /* |p|^2, |q|^2 and p.q in one pass (AdaGrad). */
 MF_INLINE void dot3_rows(const float *restrict p, const float *restrict q, size_t stride, float *pp, float *qq,
@@ -323,8 +175,6 @@ MF_DEFINE_BATCH(batch_adagrad_32, 32, 1)
 MF_DEFINE_BATCH(batch_adagrad_64, 64, 1)
 MF_DEFINE_BATCH(batch_adagrad_128, 128, 1)
 MF_DEFINE_BATCH(batch_adagrad_any, bt->users->stride, 1)
-
-#pragma GCC pop_options
 
 typedef size_t (*batch_fn)(const batch_t *, size_t, size_t);
 
