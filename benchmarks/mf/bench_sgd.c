@@ -14,6 +14,8 @@
  *            one Markdown table row per point, best first.
  *   quality  trains with the library defaults and prints per-epoch train and
  *            test RMSE for each k of --k.
+ *   topk     trib_mf_topk for every user (K = 10), with and without excluding
+ *            each user's training items, per k (untrained model: timing only).
  *   robust   trains each --candidates setting at each k of --k, reporting test
  *            RMSE at half and all of --epochs (judging a default by its worst case).
  *
@@ -55,7 +57,7 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: trib-bench-sgd [--mode peak|kernel|sweep|quality|robust] [options]\n"
+            "usage: trib-bench-sgd [--mode peak|kernel|sweep|quality|robust|topk] [options]\n"
             "  --mode M        what to measure (default kernel)\n"
             "  --k LIST        comma-separated factor counts (default 32,64,128; sweep: 32)\n"
             "  --epochs N      epochs (kernel: timed epochs, default 5; sweep/quality: 20)\n"
@@ -462,8 +464,9 @@ static void kernel_table(const options_t *o, const dataset_t *d, const peak_t *p
     printf("ratings %zu (train), users %zu, items %zu, schedule %s, %u timed epochs\n", d->n_train, d->n_users,
            d->n_items, trib_mf_schedule_name(hp.schedule), o->epochs);
     printf("| k | wall s/epoch (best) | M updates/s (wall, best) | CPU s/epoch (best) | M updates/s (CPU, best) | "
-           "M updates/s (CPU, median) | FMA limit (M updates/s) | share of limit | test RMSE |\n"
-           "|---|---|---|---|---|---|---|---|---|\n");
+           "M updates/s (CPU, median) | FMA limit (M updates/s) | share of limit | eval M ratings/s (CPU) | "
+           "test RMSE |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t ki = 0; ki < o->n_ks; ki++) {
         size_t k = o->ks[ki];
         trib_mf_model_t m;
@@ -483,9 +486,12 @@ static void kernel_table(const options_t *o, const dataset_t *d, const peak_t *p
          * stride that the kernel really computes. */
         double limit = pk->fma_lanes_per_s / (3.0 * (double)trib_mf_stride(k));
         double n = (double)d->n_train;
-        printf("| %zu | %.4f | %.1f | %.4f | %.1f | %.1f | %.0f | %.3f | %.4f |\n", k, wall[0], n / wall[0] / 1e6,
-               cpu[0], n / cpu[0] / 1e6, n / cpu[ne / 2] / 1e6, limit / 1e6, n / cpu[0] / limit,
-               eval_rmse(&m, d->test, d->n_test));
+        double c0 = cpu_now();
+        eval_rmse(&m, d->train, d->n_train);
+        double eval_s = cpu_now() - c0;
+        printf("| %zu | %.4f | %.1f | %.4f | %.1f | %.1f | %.0f | %.3f | %.1f | %.4f |\n", k, wall[0],
+               n / wall[0] / 1e6, cpu[0], n / cpu[0] / 1e6, n / cpu[ne / 2] / 1e6, limit / 1e6, n / cpu[0] / limit,
+               n / eval_s / 1e6, eval_rmse(&m, d->test, d->n_test));
         trib_mf_model_destroy(&m);
     }
     free(order);
@@ -692,6 +698,66 @@ static int run_quality(const options_t *o, const dataset_t *d)
     return 0;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Top-K for every user (K = 10, with and without excluding the training items), per k. */
+static int run_topk(const options_t *o, const dataset_t *d)
+{
+    const size_t K = 10;
+    size_t nu = d->n_users;
+    /* Exclusion lists: each user's training items, sorted (CSR by user row). */
+    size_t *off = calloc(nu + 1, sizeof *off);
+    uint32_t *items = xmalloc(d->n_train * sizeof *items);
+    if (!off)
+        exit(1);
+    for (size_t j = 0; j < d->n_train; j++)
+        off[d->train[j].user + 1]++;
+    for (size_t u = 0; u < nu; u++)
+        off[u + 1] += off[u];
+    size_t *fill = xmalloc((nu + 1) * sizeof *fill);
+    memcpy(fill, off, (nu + 1) * sizeof *fill);
+    for (size_t j = 0; j < d->n_train; j++)
+        items[fill[d->train[j].user]++] = d->train[j].item;
+    for (size_t u = 0; u < nu; u++)
+        qsort(items + off[u], off[u + 1] - off[u], sizeof *items, cmp_u32);
+    trib_mf_exclusion_t ex = {off, items};
+    uint32_t *users = xmalloc(nu * sizeof *users), *out = xmalloc(nu * K * sizeof *out);
+    float *scores = xmalloc(nu * K * sizeof *scores);
+    for (size_t u = 0; u < nu; u++)
+        users[u] = (uint32_t)u;
+    printf("| k | users | items | K | exclusion | wall s | CPU s | users/s (CPU) |\n|---|---|---|---|---|---|---|---|\n");
+    for (size_t ki = 0; ki < o->n_ks; ki++) {
+        trib_mf_hparams_t hp;
+        trib_mf_hparams_default(&hp);
+        trib_mf_model_t m;
+        setup_model(&m, d, o->ks[ki], &hp, o->seed);
+        for (int excl = 0; excl < 2; excl++) {
+            double best = INFINITY, best_cpu = INFINITY;
+            for (int rep = 0; rep < 3; rep++) {
+                double t0 = trib_now(), c0 = cpu_now();
+                check(trib_mf_topk(&m, users, nu, K, excl ? &ex : NULL, out, scores));
+                double t = trib_now() - t0, c = cpu_now() - c0;
+                best = t < best ? t : best;
+                best_cpu = c < best_cpu ? c : best_cpu;
+            }
+            printf("| %zu | %zu | %zu | %zu | %s | %.4f | %.4f | %.0f |\n", o->ks[ki], nu, d->n_items, K,
+                   excl ? "training items" : "none", best, best_cpu, (double)nu / best_cpu);
+        }
+        trib_mf_model_destroy(&m);
+    }
+    free(off);
+    free(items);
+    free(fill);
+    free(users);
+    free(out);
+    free(scores);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options_t o;
@@ -702,7 +768,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(o.mode, "kernel") && strcmp(o.mode, "sweep") && strcmp(o.mode, "quality") &&
-        strcmp(o.mode, "robust")) {
+        strcmp(o.mode, "robust") && strcmp(o.mode, "topk")) {
         fprintf(stderr, "trib-bench-sgd: unknown --mode '%s'\n", o.mode);
         return 1;
     }
@@ -718,6 +784,8 @@ int main(int argc, char **argv)
         rc = run_sweep(&o, &d);
     else if (strcmp(o.mode, "robust") == 0)
         rc = run_robust(&o, &d);
+    else if (strcmp(o.mode, "topk") == 0)
+        rc = run_topk(&o, &d);
     else
         rc = run_quality(&o, &d);
     free_dataset(&d);

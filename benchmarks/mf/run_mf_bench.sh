@@ -8,6 +8,7 @@
 #   codegen   vector FMA instructions per clone of the SGD batch functions (objdump)
 #   peak      core clock and FMA throughput (trib-bench-sgd --mode peak)
 #   kernel    updates/s at k = 32, 64, 128, plain and AdaGrad, 3 runs
+#   topk      top-10 for all 6,040 users through sgemm + heap, with and without exclusion
 #   isa       the same kernel built for one ISA only (baseline SSE2, x86-64-v3), to show what the clones buy
 #   sweep     default-hyper-parameter sweep (k = 32, 20 epochs, held-out RMSE)
 #   robust    the best candidates of each schedule at k = 32, 64, 128 and on planted continuous data
@@ -16,7 +17,7 @@
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$src/build-mf-bench/out}
-steps=${STEPS:-"build codegen peak kernel isa sweep robust quality"}
+steps=${STEPS:-"build codegen peak kernel topk isa sweep robust quality"}
 bld=$src/build-mf-bench
 bench=$bld/bin/trib-bench-sgd
 mkdir -p "$out"
@@ -49,6 +50,9 @@ for step in $steps; do
     ;;
   peak)
     run peak "$bench" --mode peak
+    ;;
+  topk)
+    run topk "$bench" --mode topk --k 32,64,128
     ;;
   kernel)
     run kernel sh -c "for i in 1 2 3; do '$bench' --mode kernel --epochs 5; done"
