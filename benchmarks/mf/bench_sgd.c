@@ -67,7 +67,7 @@ static void usage(FILE *f)
             "  --noise X       planted noise standard deviation (default 0.5)\n"
             "  --k-true N      planted rank (default 10)\n"
             "  --continuous    do not round ratings to the integers 1..5\n"
-            "  --candidates L  robust mode: schedule:lr:decay:reg_f:reg_b,... to compare\n"
+            "  --candidates L  robust mode: schedule:lr:decay:reg_f:reg_b[:init_std],... to compare\n"
             "  --help          this text\n");
 }
 
@@ -623,18 +623,20 @@ static int run_sweep(const options_t *o, const dataset_t *d)
 }
 
 /*
- * Robustness of candidate settings ("schedule:lr:decay:reg_f:reg_b", comma
- * separated): each trains on this run's data at every k of --k and reports
+ * Robustness of candidate settings ("schedule:lr:decay:reg_f:reg_b[:init_std]",
+ * comma separated): each trains on this run's data at every k of --k and reports
  * test RMSE after --epochs and after half as many, so a default can be
  * judged by its worst case rather than its best.
  */
 static int parse_candidate(const char *s, trib_mf_hparams_t *hp)
 {
     char sched[16];
-    float lr, decay, rf, rb;
-    if (sscanf(s, "%15[a-z]:%f:%f:%f:%f", sched, &lr, &decay, &rf, &rb) != 5)
+    float lr, decay, rf, rb, init = TRIB_MF_DEFAULT_INIT_STD;
+    int got = sscanf(s, "%15[a-z]:%f:%f:%f:%f:%f", sched, &lr, &decay, &rf, &rb, &init);
+    if (got != 5 && got != 6)
         return -1;
     trib_mf_hparams_default(hp);
+    hp->init_std = init;
     if (trib_mf_schedule_parse(sched, &hp->schedule) != TRIB_OK)
         return -1;
     hp->lr = lr;

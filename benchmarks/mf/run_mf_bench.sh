@@ -23,8 +23,13 @@ bench=$bld/bin/trib-bench-sgd
 mkdir -p "$out"
 export OPENBLAS_NUM_THREADS=1
 
-# Candidates for the robustness step: the best points of each schedule in the sweep.
-CANDIDATES=${CANDIDATES:-"adagrad:0.05:0:0.01:0.01,adagrad:0.05:0:0.02:0.01,adagrad:0.1:0:0.02:0.01,plain:0.04:0.3:0.02:0.01,plain:0.02:0.1:0.02:0.01,plain:0.08:1:0.02:0.01"}
+# Candidates for the robustness step: the best points of each schedule in the
+# sweep, the plain grid's neighbours beyond its edge (lr 0.12-0.16, decay 1.5-3),
+# and other factor initialisations for the chosen point.
+CANDIDATES=${CANDIDATES:-"plain:0.08:1:0.02:0.01,plain:0.04:0.3:0.02:0.01,plain:0.02:0.1:0.02:0.01,\
+adagrad:0.05:0:0.01:0.01,adagrad:0.05:0:0.02:0.01,adagrad:0.1:0:0.02:0.01,\
+plain:0.16:1:0.02:0.01,plain:0.16:3:0.02:0.01,plain:0.12:1.5:0.02:0.01,plain:0.08:3:0.02:0.01,\
+plain:0.08:1:0.015:0.01,plain:0.08:1:0.03:0.01,plain:0.08:1:0.02:0.01:0.01,plain:0.08:1:0.02:0.01:0.3"}
 
 run() { # step command...
   step=$1; shift
