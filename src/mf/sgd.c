@@ -48,9 +48,9 @@ MF_INLINE void dot3_rows(const float *restrict p, const float *restrict q, size_
         aqq += qv * qv;
         apq += pv * qv;
     }
-    *pp = hsum16(app);
-    *qq = hsum16(aqq);
-    *pq = hsum16(apq);
+    *pp = hsum16(&app);
+    *qq = hsum16(&aqq);
+    *pq = hsum16(&apq);
 }
 
 /* p = ku p + cu q and q = ki q + ci p, both from the old values. */
@@ -58,8 +58,8 @@ MF_INLINE void update_rows(float *restrict p, float *restrict q, size_t stride, 
 {
     for (size_t j = 0; j < stride; j += CHUNK) {
         vf16 pv = load16(p + j), qv = load16(q + j);
-        store16(p + j, ku * pv + cu * qv);
-        store16(q + j, ki * qv + ci * pv);
+        STORE16(p + j, ku * pv + cu * qv);
+        STORE16(q + j, ki * qv + ci * pv);
     }
 }
 
