@@ -9,7 +9,7 @@
 #   peak      core clock and FMA throughput (trib-bench-sgd --mode peak)
 #   kernel    updates/s at k = 32, 64, 128, plain and AdaGrad, 3 runs
 #   topk      top-10 for all 6,040 users through sgemm + heap, with and without exclusion
-#   isa       the same kernel built for one ISA only (baseline SSE2, x86-64-v3), to show what the clones buy
+#   isa       the kernels at the lower ISA levels (x86-64-v3, baseline SSE2) on this machine
 #   sweep     default-hyper-parameter sweep (k = 32, 20 epochs, held-out RMSE)
 #   robust    the best candidates of each schedule at k = 32, 64, 128 and on planted continuous data
 #   quality   per-epoch RMSE with the chosen defaults
@@ -44,14 +44,17 @@ for step in $steps; do
     run build sh -c "cmake -S '$src' -B '$bld' -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build '$bld' -j2 --target trib-bench-sgd >/dev/null && echo built"
     ;;
   codegen)
+    # The _v4 / _v3 functions hold every SGD batch loop of their level (inlined);
+    # the baseline loops are inlined into the dispatchers trib_mf_kernel_*.
     lib=$bld/lib/libtributary.so
     run codegen sh -c "objdump -d --no-show-raw-insn '$lib' | awk '
-      /^[0-9a-f]+ <batch_.*>:\$/ { name = \$2; next }
+      /^[0-9a-f]+ <(sgd_v4|sgd_v3|error_sums_v4|error_sums_v3|trib_mf_kernel_sgd|trib_mf_kernel_error_sums)>:\$/ { name = \$2; next }
       /^\$/ { name = \"\" }
       name != \"\" && /vfmadd[0-9]+ps/ { if (\$0 ~ /zmm/) z[name]++; else if (\$0 ~ /ymm/) y[name]++; else x[name]++ }
-      name != \"\" && /(mulps|addps)/ && !/vfmadd/ { m[name]++ }
-      END { for (n in m) seen[n]=1; for (n in z) seen[n]=1; for (n in y) seen[n]=1;
-            for (n in seen) printf \"%-45s vfmadd*ps zmm %3d  ymm %3d  xmm %3d  (v)mulps/addps %3d\\n\", n, z[n], y[n], x[n], m[n] }' | sort"
+      name != \"\" && /[^v](mulps|addps)|vmulps|vaddps/ && !/vfmadd/ { m[name]++ }
+      name != \"\" { seen[name] = 1 }
+      END { for (n in seen)
+            printf \"%-32s vfmadd*ps zmm %4d  ymm %4d  xmm %4d   mulps/addps (incl. v-forms) %4d\\n\", n, z[n], y[n], x[n], m[n] }' | sort"
     ;;
   peak)
     run peak "$bench" --mode peak
@@ -63,13 +66,9 @@ for step in $steps; do
     run kernel sh -c "for i in 1 2 3; do '$bench' --mode kernel --epochs 5; done"
     ;;
   isa)
-    for isa in base v3; do
-      flags="-DTRIB_MF_NO_CLONES"
-      [ "$isa" = v3 ] && flags="$flags -march=x86-64-v3"
-      b=$bld-$isa
-      cmake -S "$src" -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$flags" >/dev/null
-      cmake --build "$b" -j2 --target trib-bench-sgd >/dev/null
-      run "isa-$isa" sh -c "'$b/bin/trib-bench-sgd' --mode kernel --epochs 5"
+    # The same binary at each lower ISA level (TRIB_MF_ISA lowers the level the kernels use).
+    for isa in v3 base; do
+      run "isa-$isa" env TRIB_MF_ISA=$isa "$bench" --mode kernel --epochs 5
     done
     ;;
   sweep)

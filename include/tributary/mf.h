@@ -28,8 +28,9 @@
  *     allreduced as three doubles before the RMSE/MAE are formed.
  *
  * Kernels are vectorised by the compiler (vector FMA on AVX2+FMA and AVX-512
- * machines, chosen at run time) and stay portable: the same library runs on
- * any x86-64 (plain SSE2 fallback) or other architecture.
+ * machines, the level chosen at run time: trib_mf_kernel_isa) and stay
+ * portable: the same library runs on any x86-64 (SSE2 fallback) or other
+ * architecture.
  */
 #ifndef TRIBUTARY_MF_H
 #define TRIBUTARY_MF_H
@@ -206,6 +207,13 @@ typedef struct {
 TRIB_API int trib_mf_sgd_run(trib_mf_model_t *m, const trib_mf_hparams_t *hp, unsigned epoch,
                              const trib_mf_rating_t *ratings, size_t n_ratings, const uint32_t *order,
                              size_t begin, size_t end);
+
+/*
+ * The instruction-set level the kernels run at on this CPU, e.g. "x86-64-v4
+ * (AVX-512, 16-float vectors)"; for start-up logs.  The environment variable
+ * TRIB_MF_ISA=v3|base lowers the level (never raises it).
+ */
+TRIB_API const char *trib_mf_kernel_isa(void);
 
 /* The plain schedule's rate at `epoch` (AdaGrad: hp->lr). */
 TRIB_API float trib_mf_lr_at_epoch(const trib_mf_hparams_t *hp, unsigned epoch);

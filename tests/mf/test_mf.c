@@ -518,6 +518,53 @@ static void test_convergence_planted(void)
     free(d.test);
 }
 
+/*
+ * The ISA levels (TRIB_MF_ISA lowers the one in use) add lanes in the same
+ * order, so the levels with FMA (v4, v3) give bitwise-identical models and the
+ * baseline (separate multiply and add) stays within rounding of them.
+ */
+static void train_small(size_t k, const char *isa, trib_mf_model_t *m, const planted_t *d)
+{
+    if (isa)
+        setenv("TRIB_MF_ISA", isa, 1);
+    else
+        unsetenv("TRIB_MF_ISA");
+    CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(m, k, 60, 50), TRIB_OK);
+    trib_mf_model_init_values(m, 3, 0.1f);
+    m->mean = d->mean;
+    trib_mf_hparams_t hp[2];
+    trib_mf_hparams_for_schedule(&hp[0], TRIB_MF_SCHEDULE_PLAIN);
+    trib_mf_hparams_for_schedule(&hp[1], TRIB_MF_SCHEDULE_ADAGRAD);
+    for (unsigned e = 0; e < 4; e++)
+        CU_ASSERT_EQUAL(trib_mf_sgd_run(m, &hp[e % 2], e, d->train, d->n_train, NULL, 0, d->n_train), TRIB_OK);
+    unsetenv("TRIB_MF_ISA");
+}
+
+static void test_isa_levels_agree(void)
+{
+    planted_t d;
+    make_planted(&d, 60, 50, 3, 0.2, 0.5, 77);
+    fprintf(stderr, "kernel ISA: %s\n", trib_mf_kernel_isa());
+    const size_t ks[] = {7, 32, 33, 64, 128};
+    for (size_t t = 0; t < 5; t++) {
+        trib_mf_model_t best, v3, base;
+        train_small(ks[t], NULL, &best, &d);
+        train_small(ks[t], "v3", &v3, &d);
+        train_small(ks[t], "base", &base, &d);
+        CU_ASSERT_EQUAL(memcmp(best.users.values, v3.users.values, best.users.n_values * sizeof(float)), 0);
+        CU_ASSERT_EQUAL(memcmp(best.items.values, v3.items.values, best.items.n_values * sizeof(float)), 0);
+        double maxdiff = 0.0;
+        for (size_t j = 0; j < best.items.n_values; j++)
+            maxdiff = fmax(maxdiff, fabs((double)best.items.values[j] - base.items.values[j]));
+        CU_ASSERT(maxdiff < 1e-3);
+        trib_mf_model_destroy(&best);
+        trib_mf_model_destroy(&v3);
+        trib_mf_model_destroy(&base);
+    }
+    free(d.train);
+    free(d.test);
+}
+
 /* ------------------------------------------------------------------ evaluation */
 
 static void test_evaluate_and_clip(void)
@@ -746,6 +793,7 @@ int main(void)
                                       {"visiting order", test_visit_order},
                                       {"errors", test_sgd_errors},
                                       {"convergence on planted data", test_convergence_planted},
+                                      {"ISA levels agree", test_isa_levels_agree},
                                       CU_TEST_INFO_NULL};
     static CU_TestInfo eval_tests[] = {{"evaluate and clip", test_evaluate_and_clip},
                                        {"top-K vs brute force", test_topk_vs_brute_force},
