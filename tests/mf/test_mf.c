@@ -518,6 +518,45 @@ static void test_convergence_planted(void)
     free(d.test);
 }
 
+/* Visiting ratings through an order equals visiting the permuted array; a sub-range runs only its part. */
+static void test_order_semantics(void)
+{
+    planted_t d;
+    make_planted(&d, 40, 30, 3, 0.2, 0.5, 5);
+    size_t n = d.n_train;
+    uint32_t *order = malloc(n * sizeof *order);
+    trib_mf_rating_t *perm = malloc(n * sizeof *perm);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_visit_order(order, n, 8, 3), TRIB_OK);
+    for (size_t i = 0; i < n; i++)
+        perm[i] = d.train[order[i]];
+    trib_mf_hparams_t hp;
+    trib_mf_hparams_default(&hp);
+    trib_mf_model_t a, b, c;
+    CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&a, 20, 40, 30), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&b, 20, 40, 30), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&c, 20, 40, 30), TRIB_OK);
+    trib_mf_model_init_values(&a, 1, 0.1f);
+    trib_mf_model_init_values(&b, 1, 0.1f);
+    trib_mf_model_init_values(&c, 1, 0.1f);
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&a, &hp, 2, d.train, n, order, 0, n), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&b, &hp, 2, perm, n, NULL, 0, n), TRIB_OK);
+    /* In three chunks, as a trainer synchronising twice in the epoch would call it. */
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&c, &hp, 2, d.train, n, order, 0, n / 3), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&c, &hp, 2, d.train, n, order, n / 3, n / 2), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&c, &hp, 2, d.train, n, order, n / 2, n), TRIB_OK);
+    CU_ASSERT_EQUAL(memcmp(a.users.values, b.users.values, a.users.n_values * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(a.items.values, b.items.values, a.items.n_values * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(a.items.values, c.items.values, a.items.n_values * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(a.users.values, c.users.values, a.users.n_values * sizeof(float)), 0);
+    trib_mf_model_destroy(&a);
+    trib_mf_model_destroy(&b);
+    trib_mf_model_destroy(&c);
+    free(order);
+    free(perm);
+    free(d.train);
+    free(d.test);
+}
+
 /*
  * The ISA levels (TRIB_MF_ISA lowers the one in use) add lanes in the same
  * order, so the levels with FMA (v4, v3) give bitwise-identical models and the
@@ -791,6 +830,7 @@ int main(void)
                                       {"schedules", test_schedules},
                                       {"hyper-parameter validation", test_hparams_validation},
                                       {"visiting order", test_visit_order},
+                                      {"order semantics and chunks", test_order_semantics},
                                       {"errors", test_sgd_errors},
                                       {"convergence on planted data", test_convergence_planted},
                                       {"ISA levels agree", test_isa_levels_agree},
