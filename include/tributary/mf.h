@@ -111,6 +111,13 @@ TRIB_API int trib_mf_block_clone(trib_mf_block_t *dst, const trib_mf_block_t *sr
 /* Copies values (factors, bias, adagrad) between blocks of the same shape: a snapshot. */
 TRIB_API int trib_mf_block_copy_values(trib_mf_block_t *dst, const trib_mf_block_t *src);
 
+/*
+ * Unpadded factor copies for files (HDF5 model, checkpoints): out / in hold
+ * n_rows * k floats, row-major, no padding.  set_factors keeps the padding zero.
+ */
+TRIB_API void trib_mf_block_get_factors(const trib_mf_block_t *b, float *out);
+TRIB_API void trib_mf_block_set_factors(trib_mf_block_t *b, const float *in);
+
 /* Row r's factors. */
 static inline float *trib_mf_row(const trib_mf_block_t *b, size_t r) { return b->factors + r * b->stride; }
 

@@ -145,6 +145,15 @@ static void test_clone_and_copy(void)
     CU_ASSERT_EQUAL_FATAL(trib_mf_block_create(&c, 10, 7), TRIB_OK);
     CU_ASSERT_EQUAL(trib_mf_block_copy_values(&c, &a), TRIB_OK);
     CU_ASSERT_EQUAL(memcmp(a.values, c.values, a.n_values * sizeof(float)), 0);
+    /* Unpadded round trip: 10 x 7 floats, row r at r * 7. */
+    float flat[70];
+    trib_mf_block_get_factors(&a, flat);
+    CU_ASSERT_EQUAL(flat[3 * 7 + 6], trib_mf_row(&a, 3)[6]);
+    flat[3 * 7 + 6] = 42.0f;
+    trib_mf_block_set_factors(&c, flat);
+    CU_ASSERT_EQUAL(trib_mf_row(&c, 3)[6], 42.0f);
+    CU_ASSERT_EQUAL(trib_mf_row(&c, 4)[0], trib_mf_row(&a, 4)[0]);
+    CU_ASSERT(padding_is_zero(&c));
     trib_mf_block_destroy(&a);
     trib_mf_block_destroy(&b);
     trib_mf_block_destroy(&c);
