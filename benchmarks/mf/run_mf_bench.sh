@@ -12,12 +12,14 @@
 #   isa       the kernels at the lower ISA levels (x86-64-v3, baseline SSE2) on this machine
 #   sweep     default-hyper-parameter sweep (k = 32, 20 epochs, held-out RMSE)
 #   robust    the best candidates of each schedule at k = 32, 64, 128 and on planted continuous data
+#   planted   defaults vs the best AdaGrad point on continuous planted data (k_true 16, noise 0.5,
+#             dot-product variance 1, exponents 0.8 / 1.0), MovieLens-1M shape and a denser one
 #   quality   per-epoch RMSE with the chosen defaults
 # Set STEPS="kernel peak" (for example) to run a subset.  Uses at most 2 build jobs.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$src/build-mf-bench/out}
-steps=${STEPS:-"build codegen peak kernel topk isa sweep robust quality"}
+steps=${STEPS:-"build codegen peak kernel topk isa sweep robust planted quality"}
 bld=$src/build-mf-bench
 bench=$bld/bin/trib-bench-sgd
 mkdir -p "$out"
@@ -78,6 +80,14 @@ for step in $steps; do
     run robust-ml1m "$bench" --mode robust --k 32,64,128 --epochs 20 --candidates "$CANDIDATES"
     run robust-planted "$bench" --mode robust --k 32 --epochs 20 --continuous --k-true 16 --noise 0.5 \
       --candidates "$CANDIDATES"
+    ;;
+  planted)
+    for shape in "6040 3706" "2000 1000"; do
+      set -- $shape
+      run "planted-$1x$2" "$bench" --mode robust --k 16,32 --epochs 20 --continuous --k-true 16 --noise 0.5 \
+        --signal-var 1 --alpha-users 0.8 --alpha-items 1.0 --users "$1" --items "$2" \
+        --candidates "plain:0.08:1:0.02:0.01,adagrad:0.1:0:0.02:0.01"
+    done
     ;;
   quality)
     run quality "$bench" --mode quality --k 32,64,128 --epochs 20
