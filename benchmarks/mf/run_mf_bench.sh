@@ -10,6 +10,7 @@
 #   kernel    updates/s at k = 32, 64, 128, plain and AdaGrad, 3 runs
 #   topk      top-10 for all 6,040 users through sgemm + heap, with and without exclusion
 #   isa       the kernels at the lower ISA levels (x86-64-v3, baseline SSE2) on this machine
+#   noprefetch  the kernel built without its software prefetch (build-mf-bench-nopf/)
 #   sweep     default-hyper-parameter sweep (k = 32, 20 epochs, held-out RMSE)
 #   robust    the best candidates of each schedule at k = 32, 64, 128 and on planted continuous data
 #   planted   defaults vs the best AdaGrad point on continuous planted data (k_true 16, noise 0.5,
@@ -19,7 +20,7 @@
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$src/build-mf-bench/out}
-steps=${STEPS:-"build codegen peak kernel topk isa sweep robust planted quality"}
+steps=${STEPS:-"build codegen peak kernel topk isa noprefetch sweep robust planted quality"}
 bld=$src/build-mf-bench
 bench=$bld/bin/trib-bench-sgd
 mkdir -p "$out"
@@ -63,6 +64,13 @@ for step in $steps; do
     ;;
   topk)
     run topk "$bench" --mode topk --k 32,64,128
+    run topk-skylakex env OPENBLAS_CORETYPE=SkylakeX "$bench" --mode topk --k 32,64,128
+    ;;
+  noprefetch)
+    b=$bld-nopf
+    cmake -S "$src" -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-DTRIB_MF_PREFETCH=0 >/dev/null
+    cmake --build "$b" -j2 --target trib-bench-sgd >/dev/null
+    run noprefetch "$b/bin/trib-bench-sgd" --mode kernel --epochs 5 --schedule plain
     ;;
   kernel)
     run kernel sh -c "for i in 1 2 3; do '$bench' --mode kernel --epochs 5; done"
@@ -91,6 +99,7 @@ for step in $steps; do
     ;;
   quality)
     run quality "$bench" --mode quality --k 32,64,128 --epochs 20
+    run quality-40 "$bench" --mode quality --k 32 --epochs 40
     ;;
   *)
     echo "run_mf_bench.sh: unknown step $step" >&2
