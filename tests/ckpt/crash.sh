@@ -23,7 +23,7 @@ for i in $(seq 1 "$kills"); do
   job=$!
   # Wait until every rank is up (it writes its pid), at most 30 s.
   for _ in $(seq 1 1500); do
-    [ "$(ls "$pids" 2>/dev/null | wc -l)" -ge $np ] && break
+    [ "$(find "$pids" -name 'rank-*' 2>/dev/null | wc -l)" -ge $np ] && break
     kill -0 $job 2>/dev/null || fail "job $i ended before it was killed: $(cat "$dir.log.$i")"
     sleep 0.02
   done
