@@ -245,7 +245,7 @@ static int open_dataset(hid_t loc, const char *file, const char *name, hid_t *d)
 int trib_ckpt_h5_dataset_info(trib_ckpt_hid_t loc, const char *file, const char *name, int *dtype,
                               unsigned *ndim, size_t *rows, size_t *cols, int *kind)
 {
-    hid_t d;
+    hid_t d = -1;
     int rc = open_dataset(loc, file, name, &d);
     if (rc != TRIB_OK)
         return rc;
@@ -263,7 +263,7 @@ int trib_ckpt_h5_dataset_info(trib_ckpt_hid_t loc, const char *file, const char 
 int trib_ckpt_h5_read_dataset(trib_ckpt_hid_t loc, const char *file, const char *name, int dtype,
                               void *buf, size_t count)
 {
-    hid_t d, mem, filet;
+    hid_t d = -1, mem, filet;
     if (!types_of(dtype, &mem, &filet))
         return trib_errorf(TRIB_ERR_UNSUPPORTED, "%s: dataset '%s': unknown element type %d", file,
                            name, dtype);

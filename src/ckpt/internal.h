@@ -38,6 +38,10 @@
 #define TRIB_CKPT_KIND_DOUBLE 2
 #define TRIB_CKPT_KIND_STRING 3
 
+/* --------------------------------------------------------------- crc32c.c */
+/* The table (slicing-by-8) path of trib_crc32c, whatever the processor offers. */
+uint32_t trib_crc32c_portable(uint32_t crc, const void *data, size_t len);
+
 /* ------------------------------------------------------------------- fs.c */
 int trib_ckpt_name_valid(const char *name);
 /* "<dir>/ckpt-<seq>" etc.; TRIB_ERR_RANGE when it does not fit. */
