@@ -37,12 +37,12 @@
  * previous checkpoints only or the new one complete, plus possibly a
  * temporary directory that discovery ignores and removes.
  *
- * Resuming:
+ * Resuming (`--resume auto` or `--resume PATH`):
  *
  *     trib_ckpt_expect_t ex = TRIB_CKPT_EXPECT_INIT;
  *     ex.fingerprint = data_fingerprint;  ex.config_keys = keys;  ex.config_values = vals;  ex.nconfig = 2;
  *     char path[4096];  uint64_t seq;
- *     rc = trib_ckpt_find_latest_all(comm, "run/ckpt", &ex, path, sizeof path, &seq);  // collective
+ *     rc = trib_ckpt_resolve_all(comm, "auto", "run/ckpt", &ex, path, sizeof path, &seq);  // collective
  *     // TRIB_ERR_NOT_FOUND: no valid checkpoint, start fresh; TRIB_ERR_INCOMPATIBLE: refuse (message says why)
  *     trib_ckpt_reader_t *r;
  *     rc = trib_ckpt_open(path, &ex, 0, &r);        // local: any rank, any number of ranks
@@ -50,6 +50,9 @@
  *     for (int p = 0; p < trib_ckpt_nparts(r); p++) { read "user_ids" and "user_factors" of part p,
  *                                                       keep the rows this rank owns now }
  *     trib_ckpt_close(r);
+ *
+ * D must be on a file system that every rank sees (each rank writes its part
+ * into D, rank 0 renames); only one job at a time writes into D.
  *
  * Names of arrays, values and configuration keys: 1..63 characters from
  * [A-Za-z0-9_.-].  Arrays are 1-D (cols == 0) or 2-D row-major (rows x cols).
@@ -179,12 +182,27 @@ TRIB_API int trib_ckpt_find_latest_all(MPI_Comm comm, const char *dir,
                                        const trib_ckpt_expect_t *expect, char *path,
                                        size_t path_cap, uint64_t *seq);
 
+/*
+ * Collective: what `--resume SPEC` means, decided on rank 0 and broadcast.
+ *   SPEC "auto" (or NULL): the newest valid checkpoint in `dir`
+ *       (TRIB_ERR_NOT_FOUND: none, start fresh);
+ *   SPEC a checkpoint (a ckpt-<seq> directory): that one, fully verified and
+ *       checked against `expect`; damaged: TRIB_ERR_CORRUPT, no fall-back
+ *       (the user asked for this one);
+ *   SPEC another directory: the newest valid checkpoint in it.
+ */
+TRIB_API int trib_ckpt_resolve_all(MPI_Comm comm, const char *resume, const char *dir,
+                                   const trib_ckpt_expect_t *expect, char *path, size_t path_cap,
+                                   uint64_t *seq);
+
 /* Local: full validation of one checkpoint directory (sizes, CRC32C of every file, manifest). */
 TRIB_API int trib_ckpt_validate(const char *path);
 
 /*
  * Local: keeps the newest `keep` committed checkpoints in `dir`, deletes older
- * ones (keep == 0 keeps all).  trib_ckpt_commit calls it after a commit.
+ * ones (keep == 0 keeps all) and leftovers of interrupted writes.
+ * trib_ckpt_commit does the same after each commit (for checkpoints up to the
+ * new one).
  */
 TRIB_API int trib_ckpt_retain(const char *dir, unsigned keep);
 

@@ -15,7 +15,12 @@
  *
  * Retention runs after a commit and considers only checkpoints with a
  * sequence number up to the one just committed, so it can never delete the
- * new checkpoint nor anything before it is safely in place.
+ * new checkpoint nor anything before it is safely in place; it also removes
+ * the debris of earlier interrupted writes (only one job writes into D).
+ *
+ * The collective variants run the scan on rank 0 only (one reader of every
+ * file, not p) and broadcast the result with its message, so every rank
+ * resumes from the same checkpoint or fails with the same explanation.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ckpt/internal.h"
@@ -135,12 +141,10 @@ int trib_ckpt_find_latest(const char *dir, const trib_ckpt_expect_t *expect, cha
     return rc;
 }
 
-int trib_ckpt_find_latest_all(MPI_Comm comm, const char *dir, const trib_ckpt_expect_t *expect, char *path,
-                              size_t path_cap, uint64_t *seq)
+/* Rank 0's result (status, message, path, seq) as every rank's result. */
+static int share_result(MPI_Comm comm, int rank, int rc0, const char *path0, uint64_t seq0, char *path,
+                        size_t path_cap, uint64_t *seq)
 {
-    int rank;
-    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "checkpoint: MPI_Comm_rank failed");
     struct {
         char path[TRIB_CKPT_PATH_MAX];
         char msg[512];
@@ -149,9 +153,10 @@ int trib_ckpt_find_latest_all(MPI_Comm comm, const char *dir, const trib_ckpt_ex
     } res;
     memset(&res, 0, sizeof res);
     if (rank == 0) {
-        int rc = trib_ckpt_find_latest(dir, expect, res.path, sizeof res.path, &res.seq);
-        res.rc = rc;
-        snprintf(res.msg, sizeof res.msg, "%s", rc == TRIB_OK ? "" : trib_last_error(rc));
+        res.rc = rc0;
+        res.seq = seq0;
+        snprintf(res.path, sizeof res.path, "%s", rc0 == TRIB_OK ? path0 : "");
+        snprintf(res.msg, sizeof res.msg, "%s", rc0 == TRIB_OK ? "" : trib_last_error(rc0));
     }
     if (MPI_Bcast(&res, (int)sizeof res, MPI_BYTE, 0, comm) != MPI_SUCCESS)
         return trib_errorf(TRIB_ERR_MPI, "checkpoint: broadcast of the discovery result failed");
@@ -165,12 +170,73 @@ int trib_ckpt_find_latest_all(MPI_Comm comm, const char *dir, const trib_ckpt_ex
     return TRIB_OK;
 }
 
+int trib_ckpt_find_latest_all(MPI_Comm comm, const char *dir, const trib_ckpt_expect_t *expect, char *path,
+                              size_t path_cap, uint64_t *seq)
+{
+    int rank;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "checkpoint: MPI_Comm_rank failed");
+    char found[TRIB_CKPT_PATH_MAX] = "";
+    uint64_t s = 0;
+    int rc = rank == 0 ? trib_ckpt_find_latest(dir, expect, found, sizeof found, &s) : TRIB_OK;
+    return share_result(comm, rank, rc, found, s, path, path_cap, seq);
+}
+
+/* Rank 0's part of trib_ckpt_resolve_all. */
+static int resolve_local(const char *resume, const char *dir, const trib_ckpt_expect_t *expect, char *path,
+                         size_t cap, uint64_t *seq)
+{
+    if (!resume || strcmp(resume, "auto") == 0) {
+        if (!dir)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--resume auto needs a checkpoint directory");
+        return trib_ckpt_find_latest(dir, expect, path, cap, seq);
+    }
+    char sums[TRIB_CKPT_PATH_MAX];
+    struct stat st;
+    int rc = trib_ckpt_join(sums, sizeof sums, resume, TRIB_CKPT_SUMS);
+    if (rc != TRIB_OK)
+        return rc;
+    if (stat(resume, &st) != 0)
+        return trib_errorf(TRIB_ERR_NOT_FOUND, "checkpoint '%s' does not exist", resume);
+    if (S_ISDIR(st.st_mode) && stat(sums, &st) != 0) {
+        /* Not a checkpoint itself: a directory of checkpoints. */
+        rc = trib_ckpt_find_latest(resume, expect, path, cap, seq);
+        if (rc == TRIB_ERR_NOT_FOUND)
+            rc = trib_errorf(TRIB_ERR_NOT_FOUND, "'%s' holds no valid checkpoint", resume);
+        return rc;
+    }
+    trib_ckpt_reader_t *r;
+    rc = trib_ckpt_open(resume, expect, TRIB_CKPT_OPEN_VERIFY_FILES, &r);
+    if (rc == TRIB_ERR_NOT_FOUND)
+        rc = trib_errorf(TRIB_ERR_CORRUPT, "checkpoint '%s' is incomplete: %s", resume, trib_last_error(rc));
+    if (rc != TRIB_OK)
+        return rc;
+    if (seq)
+        *seq = trib_ckpt_seq(r);
+    trib_ckpt_close(r);
+    if (snprintf(path, cap, "%s", resume) >= (int)cap)
+        return trib_errorf(TRIB_ERR_RANGE, "checkpoint path '%s' does not fit the buffer", resume);
+    return TRIB_OK;
+}
+
+int trib_ckpt_resolve_all(MPI_Comm comm, const char *resume, const char *dir, const trib_ckpt_expect_t *expect,
+                          char *path, size_t path_cap, uint64_t *seq)
+{
+    int rank;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "checkpoint: MPI_Comm_rank failed");
+    char found[TRIB_CKPT_PATH_MAX] = "";
+    uint64_t s = 0;
+    int rc = rank == 0 ? resolve_local(resume, dir, expect, found, sizeof found, &s) : TRIB_OK;
+    return share_result(comm, rank, rc, found, s, path, path_cap, seq);
+}
+
 int trib_ckpt_retain_upto(const char *dir, uint64_t upto, unsigned keep)
 {
-    if (keep == 0)
-        return TRIB_OK;
     seq_list_t l = {NULL, 0, 0};
-    int rc = scan_dir(dir, 0, &l);
+    int rc = scan_dir(dir, 1, &l);
+    if (keep == 0)
+        l.n = 0;
     size_t kept = 0;
     for (size_t i = 0; rc == TRIB_OK && i < l.n; i++) {
         if (l.seqs[i] > upto)

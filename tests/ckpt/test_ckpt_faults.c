@@ -359,6 +359,54 @@ static void test_values_and_edge_cases(void)
     CU_ASSERT_PTR_NULL(w);
 }
 
+static int resolve(const char *spec, const char *dir, uint64_t *seq, char *path, size_t cap)
+{
+    *seq = UINT64_MAX;
+    return trib_ckpt_resolve_all(MPI_COMM_WORLD, spec, dir, NULL, path, cap, seq);
+}
+
+static void test_resolve_resume_spec(void)
+{
+    char dir[1024], path[4096], p1[4096], f[4096];
+    two_then_damage_newest(dir, sizeof dir, "resolve");
+    uint64_t seq;
+    CU_ASSERT_EQUAL(resolve("auto", dir, &seq, path, sizeof path), TRIB_OK);
+    CU_ASSERT_EQUAL(seq, 2);
+    CU_ASSERT_EQUAL(resolve(NULL, dir, &seq, path, sizeof path), TRIB_OK);
+    CU_ASSERT_EQUAL(seq, 2);
+    /* An explicit older checkpoint is taken as asked. */
+    snprintf(p1, sizeof p1, "%s/ckpt-%012d", dir, 1);
+    CU_ASSERT_EQUAL(resolve(p1, NULL, &seq, path, sizeof path), TRIB_OK);
+    CU_ASSERT_EQUAL(seq, 1);
+    CU_ASSERT_STRING_EQUAL(path, p1);
+    /* A directory of checkpoints: its newest. */
+    CU_ASSERT_EQUAL(resolve(dir, NULL, &seq, path, sizeof path), TRIB_OK);
+    CU_ASSERT_EQUAL(seq, 2);
+    /* An explicit damaged checkpoint is an error, not a silent fall-back. */
+    file_in(f, sizeof f, dir, 1, "part-00000.h5");
+    CU_ASSERT_EQUAL(truncate(f, 64), 0);
+    int rc = resolve(p1, NULL, &seq, path, sizeof path);
+    CU_ASSERT_EQUAL(rc, TRIB_ERR_CORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(trib_last_error(rc), "part-00000.h5"));
+    snprintf(p1, sizeof p1, "%s/ckpt-%012d", dir, 7);
+    CU_ASSERT_EQUAL(resolve(p1, NULL, &seq, path, sizeof path), TRIB_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(resolve("auto", "/nonexistent/dir", &seq, path, sizeof path), TRIB_ERR_NOT_FOUND);
+}
+
+static void test_commit_removes_leftovers(void)
+{
+    char dir[1024], junk[4096];
+    two_then_damage_newest(dir, sizeof dir, "commit-cleans");
+    snprintf(junk, sizeof junk, "%s/.tmp-ckpt-000000000099", dir);
+    CU_ASSERT_EQUAL(mkdir(junk, 0777), 0);
+    CU_ASSERT_EQUAL(write_seq(dir, 3), TRIB_OK);
+    struct stat st;
+    CU_ASSERT_NOT_EQUAL(stat(junk, &st), 0);
+    /* keep 0 kept everything. */
+    snprintf(junk, sizeof junk, "%s/ckpt-%012d", dir, 1);
+    CU_ASSERT_EQUAL(stat(junk, &st), 0);
+}
+
 static CU_TestInfo tests[] = {
     {"truncated part is skipped", test_truncated_part},
     {"flipped byte in a dataset is detected and skipped", test_flipped_byte_in_dataset},
@@ -371,6 +419,8 @@ static CU_TestInfo tests[] = {
     {"refuses another dataset or configuration", test_refuses_other_dataset_and_config},
     {"refuses another format version", test_refuses_other_format_version},
     {"values, empty arrays, bad arguments", test_values_and_edge_cases},
+    {"--resume auto | checkpoint | directory", test_resolve_resume_spec},
+    {"a commit removes leftovers of interrupted writes", test_commit_removes_leftovers},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"ckpt faults", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
