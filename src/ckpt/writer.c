@@ -14,8 +14,8 @@
  *   - cost: measured (benchmarks/ckpt, RESULTS.md "## Checkpoints") for a
  *     MovieLens-1M model at k = 64 (5.1 MB) and a 10x one: on 1 rank one
  *     collective parallel-HDF5 file writes faster (8 vs 11 ms minimum; it
- *     has one fsync and no checksums), on 4 ranks the per-rank files are as
- *     fast or faster (14 vs 10 ms, 88 vs 102 ms at 10x); tens of
+ *     has one fsync and no checksums); on 4 ranks they are close (per-rank
+ *     vs shared minimum: 14 vs 10 ms, and 88 vs 102 ms at 10x); tens of
  *     milliseconds either way, far below an epoch, so robustness decides.
  *
  * Protocol (every step checked; `agree` = the collective of agree.c):
