@@ -257,6 +257,68 @@ TRIB_API int trib_ckpt_array_info(trib_ckpt_reader_t *r, int part, const char *n
 TRIB_API int trib_ckpt_read_array(trib_ckpt_reader_t *r, int part, const char *name,
                                   trib_ckpt_dtype_t t, void *buf, size_t count);
 
+/* ------------------------------------------------- triggers and stop requests */
+
+/*
+ * When to checkpoint: `--checkpoint-every {N epochs | N steps | T seconds}`.
+ * Epoch and step counts are the same on every rank; a time interval is
+ * decided by rank 0's clock and broadcast, so all ranks agree.
+ */
+typedef enum {
+    TRIB_CKPT_EVERY_NEVER = 0,
+    TRIB_CKPT_EVERY_EPOCHS = 1,
+    TRIB_CKPT_EVERY_STEPS = 2,
+    TRIB_CKPT_EVERY_SECONDS = 3
+} trib_ckpt_every_unit_t;
+
+typedef struct {
+    trib_ckpt_every_unit_t unit;
+    uint64_t count;  /* epochs or steps */
+    double seconds;  /* TRIB_CKPT_EVERY_SECONDS */
+} trib_ckpt_every_t;
+
+/*
+ * Parses "2 epochs", "1epoch", "500 steps", "90s", "90 seconds", "15m", "15 min",
+ * "2h", "never" (a bare number means epochs).  TRIB_ERR_INVALID_ARG with the
+ * reason otherwise.
+ */
+TRIB_API int trib_ckpt_every_parse(const char *text, trib_ckpt_every_t *out);
+
+typedef struct {
+    trib_ckpt_every_t every;
+    uint64_t last_epoch, last_step; /* counters at the last checkpoint (or the start/resume) */
+    double last_time;
+} trib_ckpt_trigger_t;
+
+/* Starts counting from (epoch, step, now): a fresh start or the resumed checkpoint's counters. */
+TRIB_API void trib_ckpt_trigger_init(trib_ckpt_trigger_t *t, const trib_ckpt_every_t *every, uint64_t epoch,
+                                     uint64_t step, double now);
+/*
+ * Collective for time intervals (rank 0 decides, MPI_Bcast), local otherwise:
+ * *due = 1 when a checkpoint is due after `epoch` completed epochs and `step`
+ * completed steps.  Call it at the same points on every rank (after each
+ * step); when it says due and the checkpoint committed, call
+ * trib_ckpt_trigger_taken.
+ */
+TRIB_API int trib_ckpt_trigger_due(trib_ckpt_trigger_t *t, MPI_Comm comm, uint64_t epoch, uint64_t step,
+                                   double now, int *due);
+TRIB_API void trib_ckpt_trigger_taken(trib_ckpt_trigger_t *t, uint64_t epoch, uint64_t step, double now);
+
+/*
+ * Stop requests: SIGTERM and SIGUSR1 (what Slurm sends before a time limit or
+ * a preemption) only set a flag (the handler is async-signal-safe and
+ * installed with SA_RESTART, so interrupted I/O resumes).  The epoch loop asks
+ * trib_ckpt_stop_requested_all after each step; when it says stop: finish,
+ * checkpoint, exit TRIB_EXIT_REQUEUE.  Installing is the application's choice.
+ */
+TRIB_API int trib_ckpt_stop_signals_install(void);
+/* The first stop signal received (SIGTERM or SIGUSR1), 0 when none; local. */
+TRIB_API int trib_ckpt_stop_requested(void);
+/* Collective (MPI_Allreduce): *stop = the signal number if any rank received one, else 0. */
+TRIB_API int trib_ckpt_stop_requested_all(MPI_Comm comm, int *stop);
+/* Forgets a received request (tests; a job that decided to ignore it). */
+TRIB_API void trib_ckpt_stop_clear(void);
+
 /* ---------------------------------------------------------------- utility */
 
 /*
