@@ -210,12 +210,12 @@ static int parse_sums_body(const char *dir, const char *path, char *body, int ve
             *seq = sq;
             have_seq = 1;
         } else if (sscanf(line, "nparts %lld", &np) == 1) {
-            if (np < 1 || np > TRIB_CKPT_MAX_PARTS)
-                rc = trib_errorf(TRIB_ERR_FORMAT, "'%s': bad part count %lld", path, np);
+            if (np < 1 || np > TRIB_CKPT_MAX_PARTS || seen)
+                rc = trib_errorf(TRIB_ERR_FORMAT, "'%s': bad or repeated part count %lld", path, np);
             else if (!(seen = calloc((size_t)np, 1)))
                 rc = trib_errorf(TRIB_ERR_NOMEM, "no memory to check '%s'", path);
         } else if (sscanf(line, "file %64s %llu %8lx", name, &size, &crc) == 3 &&
-                   strlen(name) <= TRIB_CKPT_NAME_MAX) {
+                   trib_ckpt_name_valid(name)) {
             int part;
             char tail;
             if (strcmp(name, TRIB_CKPT_MANIFEST) == 0)
