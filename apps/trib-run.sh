@@ -39,13 +39,18 @@ Options:
 When is the command relaunched:
   exit 0               done: "$prog: finished after R restart(s)", exit 0
   exit 2               usage error: never relaunched, exit 2
-  exit 75              the job checkpointed and asks to be requeued (SIGTERM/
-                       SIGUSR1, TRIB_EXIT_REQUEUE): relaunched with the same
-                       rank count (counts as a restart).  If $prog itself got
-                       SIGTERM/SIGUSR1 (forwarded to the job), it is not
-                       relaunched: $prog exits 75 so a batch script requeues.
+  exit 75              the job checkpointed and asks to be requeued (it got
+                       SIGTERM/SIGUSR1; TRIB_EXIT_REQUEUE): relaunched with the
+                       same rank count (counts as a restart)
   other / signal       relaunched (with one rank fewer if --shrink-on-failure)
 After N restarts the last exit code is returned ("$prog: giving up ...").
+
+Signals: SIGTERM and SIGUSR1 sent to $prog (e.g. by Slurm before a time limit)
+are passed to the job as SIGUSR1: mpirun forwards SIGUSR1 to every rank and
+reports their exit code, while on SIGTERM it ends the job itself and exits 1.
+The job checkpoints and exits; $prog does not relaunch it and exits 75 (unless
+the job exited 0 or 2) so the batch script can requeue.  SIGINT and SIGHUP are
+passed on as they are (and also stop $prog); SIGUSR2 is passed on only.
 $prog exits 2 on its own usage errors.
 EOF
 }
@@ -133,13 +138,15 @@ build_relaunch() {
 }
 
 # ------------------------------------------------------------ signals
-# SIGTERM/SIGUSR1/SIGUSR2/SIGINT/SIGHUP are forwarded to the job; a stop
-# request (TERM, USR1, INT, HUP) also means: do not relaunch afterwards.
+# A stop request (TERM, USR1, INT, HUP) is forwarded to the job and means:
+# do not relaunch afterwards.  TERM goes to the job as USR1 (see usage()).
 child=0 stop_requested="" interrupted=0
 forward() {
   interrupted=1
+  local to=$1
   [ "$1" = USR2 ] || stop_requested=$1
-  if [ "$child" -gt 0 ]; then kill -s "$1" "$child" 2>/dev/null; fi
+  [ "$1" = TERM ] && to=USR1
+  if [ "$child" -gt 0 ]; then kill -s "$to" "$child" 2>/dev/null; fi
 }
 for sig in TERM USR1 USR2 INT HUP; do
   # shellcheck disable=SC2064
@@ -197,8 +204,9 @@ while :; do
     exit "$rc"
   fi
   if [ -n "$stop_requested" ]; then
-    log "stop requested (SIG$stop_requested, forwarded to the job); job ended with $why; not relaunching after $restarts restart(s)"
-    exit "$rc"
+    log "stop requested (SIG$stop_requested, forwarded to the job); the job ended with $why;" \
+      "not relaunching after $restarts restart(s); exiting $TRIB_EXIT_REQUEUE (requeue)"
+    exit $TRIB_EXIT_REQUEUE
   fi
   if [ "$restarts" -ge "$max_restarts" ]; then
     log "giving up after $restarts restart(s): the job ended with $why after ${elapsed} s"
@@ -221,5 +229,8 @@ while :; do
     wait "$sleeper" 2>/dev/null # a forwarded signal ends the wait early
     kill "$sleeper" 2>/dev/null
   fi
-  [ -z "$stop_requested" ] || { log "stop requested (SIG$stop_requested) before the relaunch; exiting $rc"; exit "$rc"; }
+  if [ -n "$stop_requested" ]; then
+    log "stop requested (SIG$stop_requested) before the relaunch; exiting $TRIB_EXIT_REQUEUE (requeue)"
+    exit $TRIB_EXIT_REQUEUE
+  fi
 done

@@ -51,6 +51,11 @@
  *                                                       keep the rows this rank owns now }
  *     trib_ckpt_close(r);
  *
+ * A complete small example of a training loop with triggers, stop signals,
+ * --resume and --fail-at is tests/ckpt/mini_trainer.c.  Use the global step
+ * count as the sequence number: a resumed run then writes the same numbers
+ * as the interrupted one and replaces them.
+ *
  * D must be on a file system that every rank sees (each rank writes its part
  * into D, rank 0 renames); only one job at a time writes into D.
  *

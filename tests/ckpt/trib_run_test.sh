@@ -102,19 +102,22 @@ check "unknown option: exit 2" [ $? = 2 ]
 "$trib_run" >/dev/null 2>&1
 check "no command: exit 2" [ $? = 2 ]
 
-# 11. SIGTERM to trib-run: forwarded; the job checkpoints (75); not relaunched, 75 passed up.
-st=$work/sigterm
-mkdir -p "$st"
-FAKE_STATE=$st FAKE_WAIT_TERM=1 "$trib_run" --restart-delay 0 -- "$fake" prog >"$st/out" 2>&1 &
-tr_pid=$!
-for _ in $(seq 1 100); do [ -s "$st/pid" ] && break; sleep 0.05; done
-kill -TERM $tr_pid
-wait $tr_pid
-rc=$?
-check "SIGTERM: exit 75" [ "$rc" = 75 ]
-check "SIGTERM: forwarded to the job" grep -q term "$st/signals"
-check "SIGTERM: one run only" [ "$(wc -l <"$st/args")" = 1 ]
-check "SIGTERM: logged" grep -q "stop requested (SIGTERM" "$st/out"
+# 11. SIGTERM to trib-run: passed on as SIGUSR1; the job checkpoints; not relaunched; 75 passed up,
+#     also when the job reports another code (mpirun exits 1 when it was signalled itself).
+for stop_rc in 75 1; do
+  st=$work/sigterm-$stop_rc
+  mkdir -p "$st"
+  FAKE_STATE=$st FAKE_WAIT_TERM=1 FAKE_STOP_RC=$stop_rc "$trib_run" --restart-delay 0 -- "$fake" prog >"$st/out" 2>&1 &
+  tr_pid=$!
+  for _ in $(seq 1 100); do [ -s "$st/pid" ] && break; sleep 0.05; done
+  kill -TERM $tr_pid
+  wait $tr_pid
+  rc=$?
+  check "SIGTERM (job exits $stop_rc): trib-run exits 75" [ "$rc" = 75 ]
+  check "SIGTERM (job exits $stop_rc): passed on as SIGUSR1" [ "$(cat "$st/signals")" = usr1 ]
+  check "SIGTERM (job exits $stop_rc): one run only" [ "$(wc -l <"$st/args")" = 1 ]
+  check "SIGTERM (job exits $stop_rc): logged" grep -q "stop requested (SIGTERM" "$st/out"
+done
 
 echo "trib_run_test: $n checks, $failures failed"
 [ "$failures" = 0 ]
