@@ -218,11 +218,15 @@ static void crashloop(const char *dir, size_t ng)
     char pidfile[4096], path[4096];
     snprintf(pidfile, sizeof pidfile, "%s.pids", dir);
     mkdir(pidfile, 0777);
-    snprintf(pidfile, sizeof pidfile, "%s.pids/rank-%d", dir, my_rank);
+    /* Written under a temporary name and renamed, so crash.sh never reads a half-written pid. */
+    char final_name[4096];
+    snprintf(pidfile, sizeof pidfile, "%s.pids/tmp-%d", dir, my_rank);
+    snprintf(final_name, sizeof final_name, "%s.pids/rank-%d", dir, my_rank);
     FILE *f = fopen(pidfile, "w");
     if (f) {
         fprintf(f, "%d\n", (int)getpid());
-        fclose(f);
+        if (fclose(f) == 0)
+            rename(pidfile, final_name);
     }
     uint64_t seq = 0;
     int rc = trib_ckpt_find_latest_all(MPI_COMM_WORLD, dir, NULL, path, sizeof path, &seq);
