@@ -25,7 +25,7 @@
  *             trib_ckpt_set_int(w, "epoch", epoch);
  *             trib_ckpt_write_global_array(w, "item_factors", TRIB_CKPT_F32, n_items, k, Q);
  *         }
- *         rc = trib_ckpt_commit(w);      // collective; same rc on every rank; frees w
+ *         rc = trib_ckpt_commit(w, NULL, 0);   // collective; same rc on every rank; frees w
  *     }
  *
  * A failing write call records its error in the writer and returns it; the
@@ -66,8 +66,12 @@
  * Exit-code convention: a job that wrote a checkpoint because it was asked to
  * stop (SIGTERM/SIGUSR1 from Slurm before a time limit or preemption) exits
  * with TRIB_EXIT_REQUEUE, "checkpointed, please requeue" (sysexits'
- * EX_TEMPFAIL).  trib-run relaunches on it with --resume auto; the Slurm
- * scripts requeue the job.  Exit code 2 means a usage error (never retried).
+ * EX_TEMPFAIL).  trib-run relaunches on it with --resume auto (but exits 75
+ * itself when it was the one signalled); the Slurm scripts requeue the job.
+ * Exit code 2 (TRIB_EXIT_USAGE) means a usage error, never retried.
+ *
+ * Threads: the library is not thread-safe (HDF5 is built without
+ * thread safety); call it from one thread per process.
  */
 #ifndef TRIBUTARY_CKPT_H
 #define TRIBUTARY_CKPT_H
