@@ -139,8 +139,12 @@ void bench_options_string(const bench_config_t *c, char *buf, size_t len)
     snprintf(iters, sizeof iters, c->iters > 0 ? "%d" : "auto", c->iters);
     snprintf(warm, sizeof warm, c->warmup >= 0 ? "%d" : "auto", c->warmup);
     char link[96] = "";
-    if (c->link_rate > 0)
-        snprintf(link, sizeof link, " --link-rate %.6gbit --link-delay %.6gus", c->link_rate, c->link_delay * 1e6);
+    if (c->link_rate > 0) {
+        double r = c->link_rate;
+        const char *unit = r >= 1e9 ? "gbit" : r >= 1e6 ? "mbit" : r >= 1e3 ? "kbit" : "bit";
+        double div = r >= 1e9 ? 1e9 : r >= 1e6 ? 1e6 : r >= 1e3 ? 1e3 : 1;
+        snprintf(link, sizeof link, " --link-rate %.6g%s --link-delay %.6gus", r / div, unit, c->link_delay * 1e6);
+    }
     snprintf(buf, len, "--algo %s --min-bytes %s --max-bytes %s --factor %zu --type %s --op %s --iters %s "
                        "--warmup %s%s%s%s%s%s",
              algos, mn, mx, c->factor, bench_type_name(c->type), bench_op_name(c->op), iters, warm,
