@@ -11,6 +11,8 @@
 #      runs `scontrol requeue`, the restarted job resumes and completes (never TIMEOUT).
 #   C. the mpirun fallback (TRIB_LAUNCHER=mpirun): SIGUSR1 to the batch script reaches every
 #      rank through mpirun, and the job requeues and resumes the same way.
+#   D. slurm/train-array.sbatch: a 3-point grid as a 3-task array; each task gets its own (k, reg)
+#      and output directory, and the last task writes table.tsv with one line per task.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=${TRIB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
@@ -82,6 +84,26 @@ scancel --batch --signal=USR1 "$c"
 check_case C "$c" "$work/C" 20
 grep -q "launcher: mpirun" C.out || fail "C: did not use mpirun"
 grep -q "received SIGUSR1" C.out || fail "C: the batch script did not report SIGUSR1"
+
+d=$(TRIB_OUT=$work/D TRIB_GRID="4:0.1 8:0.2 16:0.3" TRIB_EPOCHS=5 FAKE_EPOCH_SECONDS=0.1 \
+  trib_slurm_submit --array=0-2 -n 1 --ntasks-per-node=1 -o D-%a.out "$src/slurm/train-array.sbatch")
+for t in 0 1 2; do
+  st=$(trib_slurm_wait "${d}_$t" 120) || true
+  echo "== case D: array task ${d}_$t $st"
+  [[ $st == COMPLETED ]] || { cat "D-$t.out"; fail "D: array task $t ended $st"; }
+done
+cat D-*.out | grep -v '^epoch '
+table=$work/D/table.tsv
+[[ -s $table ]] || fail "D: no table.tsv"
+cat "$table"
+[[ $(head -1 "$table") == $'task\tk\treg\tepochs\ttrain_rmse\ttest_rmse\ttest_mae\trestarts\tjob' ]] || fail "D: table header"
+[[ $(tail -n +2 "$table" | cut -f1-4 | tr '\t' ' ' | tr '\n' ';') == "0 4 0.1 5;1 8 0.2 5;2 16 0.3 5;" ]] ||
+  fail "D: table rows do not match the grid"
+for t in 0 1 2; do
+  grep -q "^fake model k=$(cut -d' ' -f$((t + 1)) <<<"4 8 16") " "$work/D/task-$t/model.h5" || fail "D: task $t trained with the wrong k"
+done
+grep -q "all 3 results collected" D-*.out || fail "D: no task reported the collection"
+echo "case D: 3 array tasks, table.tsv with one row per grid point"
 
 check_case B "$b" "$work/B" 90
 grep -q "restart 0 .*received SIGUSR1 (time limit near)" B.out || fail "B: no SIGUSR1 before the time limit"
