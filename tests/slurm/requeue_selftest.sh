@@ -11,6 +11,8 @@
 #      runs `scontrol requeue`, the restarted job resumes and completes (never TIMEOUT).
 #   C. the mpirun fallback (TRIB_LAUNCHER=mpirun): SIGUSR1 to the batch script reaches every
 #      rank through mpirun, and the job requeues and resumes the same way.
+#   E. scancel: the trainer checkpoints on SIGTERM and exits 75, but the job is being cancelled,
+#      so the script does not requeue it: it stays CANCELLED with restart count 0.
 #   D. slurm/train-array.sbatch: a 3-point grid as a 3-task array; each task gets its own (k, reg)
 #      and output directory, and the last task writes table.tsv with one line per task.
 set -euo pipefail
@@ -84,6 +86,22 @@ scancel --batch --signal=USR1 "$c"
 check_case C "$c" "$work/C" 20
 grep -q "launcher: mpirun" C.out || fail "C: did not use mpirun"
 grep -q "received SIGUSR1" C.out || fail "C: the batch script did not report SIGUSR1"
+
+e=$(TRIB_OUT=$work/E TRIB_EPOCHS=100 FAKE_EPOCH_SECONDS=0.3 \
+  trib_slurm_submit -n 1 --ntasks-per-node=1 -o E.out "$script")
+trib_slurm_wait_state "$e" RUNNING 60
+for ((i = 0; i < 200; i++)); do (($(epochs_done E) >= 2)) && break; sleep 0.1; done
+scancel "$e"
+st=$(trib_slurm_wait "$e" 60) || true
+sleep 8 # longer than the delay before a requeued job would start again
+st2=$(trib_slurm_field "$e" JobState)
+echo "== case E: job $e $st, then $st2, restarts $(trib_slurm_field "$e" Restarts)"
+grep -v '^epoch ' E.out
+[[ $st == CANCELLED && $st2 == CANCELLED ]] || fail "E: a cancelled job did not stay cancelled ($st, then $st2)"
+[[ $(trib_slurm_field "$e" Restarts) == 0 ]] || fail "E: a cancelled job was requeued"
+grep -q "is ending (.*), so it is not requeued" E.out || fail "E: no log line saying why it is not requeued"
+[[ -n $(ls "$work/E/checkpoints") ]] || fail "E: no checkpoint written on SIGTERM"
+echo "case E: cancelled job checkpointed and stayed cancelled"
 
 d=$(TRIB_OUT=$work/D TRIB_GRID="4:0.1 8:0.2 16:0.3" TRIB_EPOCHS=5 FAKE_EPOCH_SECONDS=0.1 \
   trib_slurm_submit --array=0-2 -n 1 --ntasks-per-node=1 -o D-%a.out "$src/slurm/train-array.sbatch")

@@ -147,6 +147,7 @@ trib_slurm_up() {
   TRIB_SLURM_DIR=$d
   trap 'trib_slurm_down' EXIT
   trap 'trib_slurm_log "interrupted"; exit 130' INT TERM HUP
+  trap 'trib_slurm_log "command failed (exit $?, line $LINENO): $BASH_COMMAND"' ERR
   chmod 0755 "$d"
   mkdir -p "$d/munge" "$d/state" "$d/work"
   chmod 0755 "$d/munge"
@@ -305,18 +306,19 @@ trib_slurm_down() {
     trib_slurm_log "test failed (exit $rc): daemon logs follow"
     trib_slurm_dump_logs
   fi
-  # 1. Jobs first: a running job's slurmstepd outlives its slurmd.
+  # 1. Jobs first: a running job's slurmstepd outlives its slurmd. Cancel until none is left
+  #    (a job script may requeue itself while it is being cancelled).
   if [[ -n ${SLURM_CONF:-} ]] && [[ -s $TRIB_SLURM_DIR/slurmctld.pid ]]; then
-    jobs=$(timeout 10 squeue -h -o %A 2>/dev/null | tr '\n' ' ' || true)
-    if [[ -n ${jobs// /} ]]; then
-      trib_slurm_log "cancelling jobs: $jobs"
-      # shellcheck disable=SC2086
-      timeout 10 scancel $jobs 2>/dev/null || true
-      for ((i = 0; i < 150; i++)); do
-        [[ -z $(timeout 5 squeue -h -o %A 2>/dev/null) ]] && break
-        sleep 0.1
-      done
-    fi
+    for ((i = 0; i < 200; i++)); do
+      jobs=$(timeout 5 squeue -h -o %A 2>/dev/null | tr '\n' ' ' || true)
+      [[ -z ${jobs// /} ]] && break
+      if ((i % 20 == 0)); then
+        trib_slurm_log "cancelling jobs: $jobs"
+        # shellcheck disable=SC2086
+        timeout 10 scancel $jobs 2>/dev/null || true
+      fi
+      sleep 0.1
+    done
   fi
   # 2. Daemons by PID: slurmd, then slurmctld, then munged (pid files in that order reversed).
   local files=("${TRIB_SLURM_PIDFILES[@]}") rev=()
