@@ -39,7 +39,7 @@ for p in 2 4; do
     fail "allreduce-p$p.json does not parse"
   for png in time busbw; do
     f=$TRIB_OUT/allreduce-p$p-$png.png
-    [[ -s $f ]] && [[ $(head -c 4 "$f" | tail -c 3) == PNG ]] || fail "missing or not a PNG: $f"
+    if [[ ! -s $f || $(head -c 4 "$f" | tail -c 3) != PNG ]]; then fail "missing or not a PNG: $f"; fi
   done
   echo "rank count $p: $rows CSV rows, no errors, JSON and both plots present"
 done

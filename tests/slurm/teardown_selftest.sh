@@ -58,6 +58,7 @@ echo "terminated child exited $rc"
 bad=0
 for which in fail term; do
   dir=$(cat "$scratch/$which.dir")
+  # shellcheck disable=SC2034 # read by trib_slurm_tagged_pids
   TRIB_SLURM_DIR=$dir
   left=$(trib_slurm_tagged_pids | tr '\n' ' ')
   if [[ -n ${left// /} ]]; then

@@ -47,7 +47,7 @@ for t in 0 1 2; do
   read -r k reg <<<"${grid[t]}"
   m=$TRIB_OUT/task-$t/metrics.jsonl
   [[ -s $TRIB_OUT/task-$t/model.h5 ]] || fail "task $t: no model"
-  IFS=$'\t' read -r rt rk rreg rep rtrain rtest rmae rrest rjob <<<"$row"
+  IFS=$'\t' read -r rt rk rreg rep rtrain rtest _ <<<"$row"
   [[ $rt == "$t" && $rk == "$k" && $rreg == "$reg" && $rep == "$epochs" ]] ||
     fail "task $t: row '$row' does not match grid point k=$k reg=$reg epochs=$epochs"
   python3 - "$m" "$rtrain" "$rtest" <<'EOF' || fail "task $t: table RMSEs do not match its metrics, or are not finite"
