@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # train_sbatch.sh: slurm/train.sbatch with the real trib-train on a real Slurm (two slurmd on
-# this host), on a tiny synthetic dataset made with trib-data. Registered only when trib-train
-# is built. Checks:
+# this host), on a small synthetic dataset made with trib-data. Registered only when trib-train
+# is built. First a 10-epoch calibration run (C) measures the time of an epoch, so that the
+# runs below last a few seconds (A, R) or about 35 s (B) whatever the machine's speed. Checks:
 #   R. an uninterrupted run (1 node, 2 ranks) completes: the reference model;
 #   A. forced requeue: the same run, requeued with `scontrol requeue` after its first epoch; the trainer checkpoints on SIGTERM (exit 75), Slurm restarts the job
 #      (restart count 1), the script passes --resume auto, the trainer reports the resume, and
@@ -10,8 +11,7 @@
 #      (from R's measured epoch time): the script forwards SIGUSR1, requeues itself on exit 75,
 #      the restarted job resumes and completes (never TIMEOUT) with all its epochs;
 #   N. two nodes: --nodes=2, one rank per node, completes with a test RMSE within 1% of R's.
-# Environment: TRIB_SLURM_TRAIN_EPOCHS (default 12; A must still be training after its first
-# epoch), TRIB_SLURM_RESUME_PATTERN, a regular expression that trib-train's output matches
+# Environment: TRIB_SLURM_TRAIN_RATINGS (dataset size, default 200000), TRIB_SLURM_RESUME_PATTERN, a regular expression that trib-train's output matches
 # when it resumes from a checkpoint (default: resum, any case).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,8 +22,13 @@ resume_pattern=${TRIB_SLURM_RESUME_PATTERN:-[Rr][Ee][Ss][Uu][Mm]}
 source "$here/lib/harness.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 for p in trib-train trib-data; do [[ -x $bin/$p ]] || fail "no $bin/$p (build it first)"; done
+help=$("$bin/trib-train" --help 2>&1 || true)
+for opt in --checkpoint-dir --checkpoint-every --resume; do
+  grep -q -e "$opt" <<<"$help" ||
+    fail "trib-train has no $opt yet: requeue-and-resume cannot work until checkpointing lands"
+done
 
-epochs=${TRIB_SLURM_TRAIN_EPOCHS:-12}
+ratings=${TRIB_SLURM_TRAIN_RATINGS:-200000}
 # One key of the last JSON line of a metrics file.
 last_metric() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])' "$1" "$2"; }
 # Every dataset of two HDF5 files holds the same values.
@@ -46,12 +51,25 @@ work=$TRIB_SLURM_DIR/work
 cd "$work"
 export TRIB_BIN=$bin OMPI_MCA_btl=self,tcp
 mkdir -p "$work/data"
-"$bin/trib-data" synth --users 400 --items 300 --ratings 30000 --rank 4 --noise 0.3 --seed 7 --shards 2 \
+"$bin/trib-data" synth --users 2000 --items 1000 --ratings "$ratings" --rank 4 --noise 0.3 --seed 7 --shards 2 \
   --output "$work/all" >/dev/null
 "$bin/trib-data" split --input "$work/all" --test-fraction 0.1 --seed 7 --train "$work/data/train" \
   --test "$work/data/test" >/dev/null
-export TRIB_DATA=$work/data TRIB_K=8 TRIB_REG=0.05 TRIB_SEED=3 TRIB_MODE=sync TRIB_EPOCHS=$epochs
+export TRIB_DATA=$work/data TRIB_K=8 TRIB_REG=0.05 TRIB_SEED=3 TRIB_MODE=sync
 one_node=(-N 1 --ntasks-per-node=2)
+
+# C: calibration. Seconds per epoch from the metrics (training + evaluation; checkpoint writes
+# are not counted, so the runs below rather last longer than planned, which is safe).
+c=$(TRIB_OUT=$work/C TRIB_EPOCHS=10 trib_slurm_submit "${one_node[@]}" -o C.out "$src/slurm/train.sbatch")
+st=$(trib_slurm_wait "$c" 120) || true
+[[ $st == COMPLETED ]] || { cat C.out; fail "C (calibration): job ended $st"; }
+per_epoch=$(python3 -c 'import json,sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(max(1e-4, sum(r["seconds"] + r.get("eval_seconds", 0) for r in rows) / len(rows)))' "$work/C/metrics.jsonl")
+epochs_for() { python3 -c "import math; print(max(10, min(100000, math.ceil($1 / $per_epoch))))"; }
+epochs=$(epochs_for 3)
+export TRIB_EPOCHS=$epochs
+echo "C: ${per_epoch} s per epoch: R and A train ${epochs} epochs"
 
 # R: reference
 r=$(TRIB_OUT=$work/R trib_slurm_submit "${one_node[@]}" -o R.out "$src/slurm/train.sbatch")
@@ -61,12 +79,11 @@ echo "== R (reference): job $r $st"; cat R.out
 [[ -s $work/R/model.h5 ]] || fail "R: no model"
 [[ $(last_metric "$work/R/metrics.jsonl" epoch) == "$epochs" ]] || fail "R: last epoch is not $epochs"
 rmse_r=$(last_metric "$work/R/metrics.jsonl" test_rmse)
-secs=$(python3 -c 'import json,sys; print(sum(json.loads(l)["seconds"] for l in open(sys.argv[1]) if l.strip()))' "$work/R/metrics.jsonl")
-echo "R: test RMSE $rmse_r, $secs s for $epochs epochs"
+echo "R: test RMSE $rmse_r after $epochs epochs"
 
 # B: time-limit signal; epochs enough for ~35 s of training, so the warning (sent at
 # Slurm's next 30-second time-limit check after start + 1 s) comes mid-training.
-epochs_b=$(python3 -c "import math; print(min(200000, max($epochs, math.ceil(35 * $epochs / max($secs, 1e-3)))))")
+epochs_b=$(epochs_for 35)
 b=$(TRIB_OUT=$work/B TRIB_EPOCHS=$epochs_b trib_slurm_submit "${one_node[@]}" --time=1 --signal=B:USR1@59 \
   -o B.out "$src/slurm/train.sbatch")
 echo "B: job $b with $epochs_b epochs, --time=1 --signal=B:USR1@59"
