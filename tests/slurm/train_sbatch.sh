@@ -84,7 +84,9 @@ echo "R: test RMSE $rmse_r after $epochs epochs"
 # B: time-limit signal; epochs enough for ~35 s of training, so the warning (sent at
 # Slurm's next 30-second time-limit check after start + 1 s) comes mid-training.
 epochs_b=$(epochs_for 35)
-b=$(TRIB_OUT=$work/B TRIB_EPOCHS=$epochs_b trib_slurm_submit "${one_node[@]}" --time=1 --signal=B:USR1@59 \
+# Periodic checkpoints every 10 minutes, i.e. none here: B checkpoints only on the signal
+# (which keeps its thousands of short epochs from paying for thousands of checkpoint writes).
+b=$(TRIB_OUT=$work/B TRIB_EPOCHS=$epochs_b TRIB_CHECKPOINT_EVERY=10m trib_slurm_submit "${one_node[@]}" --time=1 --signal=B:USR1@59 \
   -o B.out "$src/slurm/train.sbatch")
 echo "B: job $b with $epochs_b epochs, --time=1 --signal=B:USR1@59"
 
