@@ -9,6 +9,7 @@
 #include "tributary/version.h"
 #include "tributary/allreduce.h"
 #include "tributary/ckpt.h"
+#include "tributary/mf.h"
 
 #ifdef __cplusplus
 extern "C" {
