@@ -170,9 +170,20 @@ static int bad_line(parser_t *p, int field, const char *what, const char *tok, s
 
 /* ---------------------------------------------------------------- storage */
 
+static int grow_cap(parser_t *p, int with_ts, size_t cap);
+static int grow_to(parser_t *p, size_t cap)
+{
+    p->cap = 0;
+    return grow_cap(p, p->o->format != TRIB_TEXT_CSV, cap);
+}
+
 static int grow(parser_t *p, int with_ts)
 {
-    size_t cap = p->cap ? p->cap * 2 : 4096;
+    return grow_cap(p, with_ts, p->cap ? p->cap * 2 : 4096);
+}
+
+static int grow_cap(parser_t *p, int with_ts, size_t cap)
+{
     trib_ratings_t *r = &p->out->ratings;
     uint32_t *u = realloc(r->user, cap * sizeof *u);
     if (u)
@@ -323,6 +334,8 @@ static int parse_line(parser_t *p, const char *s, const char *e)
         if (rc != TRIB_OK)
             return rc;
     }
+    if (with_ts && !r->timestamp && !(r->timestamp = malloc(p->cap * sizeof *r->timestamp)))
+        return trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory", p->file);
     r->user[r->n] = uid;
     r->item[r->n] = iid;
     r->rating[r->n] = (float)rating;
@@ -366,6 +379,15 @@ static int run(parser_t *p, const char *buf, size_t len)
     const char *s = buf, *end = buf + len, *next_report = buf + ((size_t)16 << 20);
     int skip_header = p->o->format == TRIB_TEXT_MOVIELENS_CSV || (p->o->format == TRIB_TEXT_CSV && p->o->header);
     int rc = TRIB_OK;
+    if (len > 65536 && p->stop_record == UINT64_MAX) { /* size the arrays from the first 64 KiB's line length */
+        const char *q = buf;
+        size_t nl = 0;
+        while ((q = memchr(q, '\n', (size_t)(buf + 65536 - q))) != NULL && ++q < buf + 65536)
+            nl++;
+        p->cap = nl ? (size_t)((double)len / (65536.0 / (double)nl) * 1.05) + 1024 : 0;
+        if (p->cap && (rc = grow_to(p, p->cap)) != TRIB_OK)
+            return rc;
+    }
     while (s < end && rc == TRIB_OK) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end;

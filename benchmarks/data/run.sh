@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# benchmarks/data/run.sh [LINES] [WORKDIR]: convert throughput and read-all-shards throughput.
+#
+#   1. generates a MovieLens-shaped CSV of LINES ratings (default 20,000,000),
+#   2. warms the page cache with cat, then times `trib-data convert` on one core
+#      (taskset -c 0) and reports its MB/s summary line,
+#   3. reads every shard into memory (best of 3) and compares with `cat` of the
+#      same shard files to /dev/null (best of 3), both from the page cache.
+set -euo pipefail
+lines=${1:-20000000}
+work=${2:-$(mktemp -d /tmp/trib-bench-data-XXXXXX)}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin=${BUILD_DIR:-$root/build}/bin
+bench=${BUILD_DIR:-$root/build}/bin/bench_data
+[[ -x $bench ]] || bench=$(find "${BUILD_DIR:-$root/build}" -name bench_data -type f -perm -u+x | head -n1)
+mkdir -p "$work"
+csv=$work/ratings.csv
+echo "== generating $lines lines into $csv"
+"$bench" gencsv "$csv" "$lines"
+ls -l "$csv"
+cat "$csv" > /dev/null
+echo "== convert (one core)"
+rm -rf "$work/ds"
+taskset -c 0 "$bin/trib-data" convert --format movielens-csv --input "$csv" --output "$work/ds" --shards 16
+echo "== read all shards vs cat"
+best_cat=1e9
+for _ in 1 2 3; do
+  t0=$(date +%s.%N); cat "$work"/ds/shard-*.h5 > /dev/null; t1=$(date +%s.%N)
+  best_cat=$(python3 -c "print(min($best_cat, $t1 - $t0))")
+done
+bytes=$(cat "$work"/ds/shard-*.h5 | wc -c)
+python3 -c "print('cat: %.1f MB of shard files in %.3f s (best of 3): %.2f GB/s' % ($bytes/1e6, $best_cat, $bytes/1e9/$best_cat))"
+taskset -c 0 "$bench" read "$work/ds" 3
+[[ -n ${KEEP:-} ]] || rm -rf "$work"
