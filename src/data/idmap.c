@@ -42,7 +42,10 @@ trib_idmap_t *trib_idmap_new(trib_id_kind_t kind)
     m->kind = kind;
     m->n_slots = 1024;
     m->slots = calloc(m->n_slots, sizeof *m->slots);
-    if (!m->slots) {
+    m->slot_keys = calloc(m->n_slots, sizeof *m->slot_keys);
+    if (!m->slots || !m->slot_keys) {
+        free(m->slots);
+        free(m->slot_keys);
         free(m);
         return NULL;
     }
@@ -58,6 +61,7 @@ void trib_idmap_free(trib_idmap_t *m)
     free(m->str_off);
     free(m->str_len);
     free(m->slots);
+    free(m->slot_keys);
     free(m);
 }
 
@@ -79,16 +83,24 @@ static uint64_t key_hash(const trib_idmap_t *m, size_t i)
 static int rebuild_index(trib_idmap_t *m, size_t n_slots)
 {
     uint32_t *slots = calloc(n_slots, sizeof *slots);
-    if (!slots)
+    int64_t *keys = calloc(n_slots, sizeof *keys);
+    if (!slots || !keys) {
+        free(slots);
+        free(keys);
         return trib_errorf(TRIB_ERR_NOMEM, "out of memory growing an id map");
+    }
     for (size_t i = 0; i < m->n; i++) {
         size_t s = key_hash(m, i) & (n_slots - 1);
         while (slots[s])
             s = (s + 1) & (n_slots - 1);
         slots[s] = (uint32_t)(i + 1);
+        if (m->kind == TRIB_IDS_INT64)
+            keys[s] = m->ints[i];
     }
     free(m->slots);
+    free(m->slot_keys);
     m->slots = slots;
+    m->slot_keys = keys;
     m->n_slots = n_slots;
     return TRIB_OK;
 }
@@ -125,7 +137,7 @@ int trib_idmap_put_int(trib_idmap_t *m, int64_t key, uint32_t *idx)
 {
     size_t mask = m->n_slots - 1, s = hash_int(key) & mask;
     for (uint32_t v; (v = m->slots[s]) != 0; s = (s + 1) & mask) {
-        if (m->ints[v - 1] == key) {
+        if (m->slot_keys[s] == key) {
             *idx = v - 1;
             return TRIB_OK;
         }
@@ -142,6 +154,7 @@ int trib_idmap_put_int(trib_idmap_t *m, int64_t key, uint32_t *idx)
     }
     m->ints[m->n] = key;
     m->slots[s] = (uint32_t)(m->n + 1);
+    m->slot_keys[s] = key;
     *idx = (uint32_t)m->n++;
     return TRIB_OK;
 }
@@ -375,7 +388,7 @@ int trib_idmap_lookup_int(const trib_idmap_t *m, int64_t original, uint32_t *den
     }
     size_t mask = m->n_slots - 1, s = hash_int(original) & mask;
     for (uint32_t v; (v = m->slots[s]) != 0; s = (s + 1) & mask) {
-        if (m->ints[v - 1] == original) {
+        if (m->slot_keys[s] == original) {
             *dense = v - 1;
             return TRIB_OK;
         }
