@@ -8,6 +8,8 @@
  *                                    fresh memory (the kernel zeroes every new page: what a new
  *                                    process pays once) and with freed memory kept by malloc and
  *                                    reused (steady state of a process that reads repeatedly)
+ *   bench_data owners DIR            owner-map imbalance (max/mean ratings per rank) of trib_data_owner
+ *                                    (range cuts) against a hash of the user id, for several P
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -101,12 +103,49 @@ static int bench_read(const char *dir, int repeats)
     return 0;
 }
 
+static uint64_t hash_user(uint64_t u)
+{
+    uint64_t s = u * 0x9e3779b97f4a7c15ULL;
+    return next(&s);
+}
+
+static int owners(const char *dir)
+{
+    trib_dataset_t *ds;
+    int rc = trib_dataset_open(dir, &ds);
+    if (rc != TRIB_OK)
+        return fprintf(stderr, "bench_data: %s\n", trib_last_error(rc)), 1;
+    const uint64_t *c = trib_dataset_user_counts(ds);
+    uint64_t n = trib_dataset_info(ds)->n_users, N = trib_dataset_info(ds)->n_ratings;
+    static const int Ps[] = {2, 3, 5, 8, 16, 64};
+    printf("%s: %llu users, %llu ratings\n", dir, (unsigned long long)n, (unsigned long long)N);
+    for (int k = 0; k < 6; k++) {
+        int P = Ps[k];
+        uint64_t *load = calloc((size_t)P, sizeof *load), mx = 0;
+        for (uint64_t u = 0; u < n; u++)
+            load[hash_user(u) % (uint64_t)P] += c[u];
+        for (int r = 0; r < P; r++)
+            mx = load[r] > mx ? load[r] : mx;
+        trib_owner_map_t *m;
+        if (trib_data_owner_map_from_dataset(ds, P, &m) != TRIB_OK)
+            return 1;
+        printf("P=%2d  trib_data_owner (range) %.4f   hash(user) %.4f\n", P, trib_data_owner_imbalance(m),
+               (double)mx * P / (double)N);
+        trib_data_owner_map_destroy(m);
+        free(load);
+    }
+    trib_dataset_close(ds);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && !strcmp(argv[1], "owners"))
+        return owners(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "gencsv"))
         return gencsv(argv[2], strtoull(argv[3], NULL, 10));
     if (argc >= 3 && !strcmp(argv[1], "read"))
         return bench_read(argv[2], argc > 3 ? atoi(argv[3]) : 3);
-    fprintf(stderr, "usage: bench_data gencsv FILE N | bench_data read DIR [REPEATS]\n");
+    fprintf(stderr, "usage: bench_data gencsv FILE N | bench_data read DIR [REPEATS] | bench_data owners DIR\n");
     return 1;
 }

@@ -278,19 +278,35 @@ static int parse_line(parser_t *p, const char *s, const char *e)
 {
     const char *tok[5], *tend[5];
     int nf = 0;
-    const char *q = s;
-    for (;;) {
-        const char *d = find_delim(p, q, e);
-        if (nf == 4)
-            return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
-                            TRIB_ERR_FORMAT);
-        tok[nf] = q;
-        tend[nf] = d ? d : e;
-        trim(&tok[nf], &tend[nf], p->delim[0]);
-        nf++;
-        if (!d)
-            break;
-        q = d + p->dlen;
+    if (p->dlen == 1) { /* one pass over the bytes: fields are short, a loop beats memchr calls */
+        const char d = p->delim[0];
+        tok[0] = s;
+        for (const char *q = s; q < e; q++) {
+            if (*q != d)
+                continue;
+            if (nf == 3)
+                return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
+                                TRIB_ERR_FORMAT);
+            tend[nf++] = q;
+            tok[nf] = q + 1;
+        }
+        tend[nf++] = e;
+        for (int f = 0; f < nf; f++)
+            trim(&tok[f], &tend[f], d);
+    } else {
+        for (const char *q = s;;) {
+            const char *d = find_delim(p, q, e);
+            if (nf == 4)
+                return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
+                                TRIB_ERR_FORMAT);
+            tok[nf] = q;
+            tend[nf] = d ? d : e;
+            trim(&tok[nf], &tend[nf], p->delim[0]);
+            nf++;
+            if (!d)
+                break;
+            q = d + p->dlen;
+        }
     }
     if (nf < p->min_fields || nf > p->max_fields || (p->n_fields && nf != p->n_fields)) {
         char what[96];
