@@ -3,7 +3,7 @@
 #
 #   1. generates a MovieLens-shaped CSV of LINES ratings (default 20,000,000),
 #   2. warms the page cache with cat, then times `trib-data convert` on one core
-#      (taskset -c 0) and reports its MB/s summary line,
+#      (taskset -c 0) RUNS times (default 3) and prints each MB/s summary line,
 #   3. reads every shard into memory (best of 3) and compares with `cat` of the
 #      same shard files to /dev/null (best of 3), both from the page cache.
 set -euo pipefail
@@ -19,9 +19,12 @@ echo "== generating $lines lines into $csv"
 "$bench" gencsv "$csv" "$lines"
 ls -l "$csv"
 cat "$csv" > /dev/null
-echo "== convert (one core)"
-rm -rf "$work/ds"
-taskset -c 0 "$bin/trib-data" convert --format movielens-csv --input "$csv" --output "$work/ds" --shards 16
+echo "== convert (one core), ${RUNS:-3} runs (the machine may be shared: the best run is the least disturbed)"
+for _ in $(seq "${RUNS:-3}"); do
+  rm -rf "$work/ds"
+  echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  taskset -c 0 "$bin/trib-data" convert --format movielens-csv --input "$csv" --output "$work/ds" --shards 16
+done
 echo "== read all shards vs cat"
 best_cat=1e9
 for _ in 1 2 3; do

@@ -230,13 +230,11 @@ int trib_idmap_to_strings(trib_idmap_t *m)
     return TRIB_OK;
 }
 
-/* Sorting: qsort an index array with a comparator that sees the map. */
-static const trib_idmap_t *g_sort_map; /* qsort has no context argument in C11 */
-
-static int cmp_key(const void *a, const void *b)
+/* Sorting: qsort_r (GNU) of an index array with a comparator that sees the map. */
+static int cmp_key(const void *a, const void *b, void *ctx)
 {
     uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-    const trib_idmap_t *m = g_sort_map;
+    const trib_idmap_t *m = ctx;
     if (m->kind == TRIB_IDS_INT64)
         return (m->ints[i] > m->ints[j]) - (m->ints[i] < m->ints[j]);
     size_t li, lj;
@@ -257,9 +255,7 @@ int trib_idmap_sort(trib_idmap_t *m, uint32_t **new_of_old)
     }
     for (size_t i = 0; i < n; i++)
         order[i] = (uint32_t)i;
-    g_sort_map = m;
-    qsort(order, n, sizeof *order, cmp_key);
-    g_sort_map = NULL;
+    qsort_r(order, n, sizeof *order, cmp_key, m);
     for (size_t j = 0; j < n; j++)
         inv[order[j]] = (uint32_t)j;
     int rc = TRIB_OK;
