@@ -3,7 +3,8 @@
 #
 #   1. generates a MovieLens-shaped CSV of LINES ratings (default 20,000,000),
 #   2. warms the page cache with cat, then times `trib-data convert` on one core
-#      (taskset -c 0) RUNS times (default 3) and prints each MB/s summary line,
+#      (taskset -c 0) RUNS times (default 3) and prints each MB/s summary line and
+#      the MB per CPU-second (less sensitive to other jobs on a shared machine),
 #   3. reads every shard into memory (best of 3) and compares with `cat` of the
 #      same shard files to /dev/null (best of 3), both from the page cache.
 set -euo pipefail
@@ -23,7 +24,10 @@ echo "== convert (one core), ${RUNS:-3} runs (the machine may be shared: the bes
 for _ in $(seq "${RUNS:-3}"); do
   rm -rf "$work/ds"
   echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
-  taskset -c 0 "$bin/trib-data" convert --format movielens-csv --input "$csv" --output "$work/ds" --shards 16
+  /usr/bin/time -f "%U %S %e" -o "$work/time.txt" \
+    taskset -c 0 "$bin/trib-data" convert --format movielens-csv --input "$csv" --output "$work/ds" --shards 16
+  read -r user sys elapsed < "$work/time.txt"
+  python3 -c "b=$(stat -c %s "$csv"); print('  cpu: user %.2f s + sys %.2f s = %.2f s -> %.1f MB per CPU-second (elapsed %.2f s)' % ($user, $sys, $user+$sys, b/1e6/($user+$sys), $elapsed))"
 done
 echo "== read all shards vs cat"
 best_cat=1e9
