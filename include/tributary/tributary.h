@@ -8,6 +8,7 @@
 #include "tributary/status.h"
 #include "tributary/version.h"
 #include "tributary/allreduce.h"
+#include "tributary/ckpt.h"
 #include "tributary/data.h"
 
 #ifdef __cplusplus
