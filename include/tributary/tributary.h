@@ -9,7 +9,11 @@
 #include "tributary/version.h"
 #include "tributary/allreduce.h"
 #include "tributary/ckpt.h"
+<<<<<<< HEAD
 #include "tributary/mf.h"
+=======
+#include "tributary/data.h"
+>>>>>>> data
 
 #ifdef __cplusplus
 extern "C" {

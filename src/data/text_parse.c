@@ -36,6 +36,8 @@ typedef struct {
     size_t dlen;
     int min_fields, max_fields, n_fields; /* n_fields: fixed by the first data line */
     int string_ids[2];                    /* per id column: switched to strings */
+    uint32_t *direct[2];                  /* per id column: small non-negative id -> index + 1 */
+    size_t direct_cap[2];
     trib_text_result_t *out;
     size_t cap;
     uint64_t line;
@@ -170,9 +172,20 @@ static int bad_line(parser_t *p, int field, const char *what, const char *tok, s
 
 /* ---------------------------------------------------------------- storage */
 
+static int grow_cap(parser_t *p, int with_ts, size_t cap);
+static int grow_to(parser_t *p, size_t cap)
+{
+    p->cap = 0;
+    return grow_cap(p, p->o->format != TRIB_TEXT_CSV, cap);
+}
+
 static int grow(parser_t *p, int with_ts)
 {
-    size_t cap = p->cap ? p->cap * 2 : 4096;
+    return grow_cap(p, with_ts, p->cap ? p->cap * 2 : 4096);
+}
+
+static int grow_cap(parser_t *p, int with_ts, size_t cap)
+{
     trib_ratings_t *r = &p->out->ratings;
     uint32_t *u = realloc(r->user, cap * sizeof *u);
     if (u)
@@ -190,6 +203,29 @@ static int grow(parser_t *p, int with_ts)
         return trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory after %zu ratings", p->file, r->n);
     p->cap = cap;
     return TRIB_OK;
+}
+
+/*
+ * Ids in [0, 2^24) (most real data sets) skip the hash table: a plain array
+ * indexed by the id, grown on demand, remembers its index.
+ */
+#define DIRECT_LIMIT ((int64_t)1 << 24)
+static uint32_t *direct_slot(parser_t *p, int c, int64_t v)
+{
+    if (v < 0 || v >= DIRECT_LIMIT)
+        return NULL;
+    if ((size_t)v >= p->direct_cap[c]) {
+        size_t cap = p->direct_cap[c] ? p->direct_cap[c] : 4096;
+        while (cap <= (size_t)v)
+            cap *= 2;
+        uint32_t *d = realloc(p->direct[c], cap * sizeof *d);
+        if (!d)
+            return NULL; /* fall back to the hash table */
+        memset(d + p->direct_cap[c], 0, (cap - p->direct_cap[c]) * sizeof *d);
+        p->direct[c] = d;
+        p->direct_cap[c] = cap;
+    }
+    return &p->direct[c][v];
 }
 
 /* Interns one id token of column c (0 user, 1 item). TRIB_ERR_FORMAT/RANGE = bad token (reported by caller). */
@@ -218,13 +254,23 @@ static int intern_id(parser_t *p, int c, const char *tok, size_t len, uint32_t *
             *idx = p->last_user_idx;
             return TRIB_OK;
         }
+        uint32_t *slot = direct_slot(p, c, v);
+        if (slot && *slot) {
+            *idx = *slot - 1;
+            goto found;
+        }
         int rc = trib_idmap_put_int(m, v, idx);
-        if (rc == TRIB_OK && c == 0) {
+        if (rc != TRIB_OK)
+            return rc;
+        if (slot)
+            *slot = *idx + 1;
+    found:
+        if (c == 0) {
             p->have_last_user = 1;
             p->last_user = v;
             p->last_user_idx = *idx;
         }
-        return rc;
+        return TRIB_OK;
     }
     if (len == 0) {
         *why = "empty id";
@@ -267,19 +313,35 @@ static int parse_line(parser_t *p, const char *s, const char *e)
 {
     const char *tok[5], *tend[5];
     int nf = 0;
-    const char *q = s;
-    for (;;) {
-        const char *d = find_delim(p, q, e);
-        if (nf == 4)
-            return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
-                            TRIB_ERR_FORMAT);
-        tok[nf] = q;
-        tend[nf] = d ? d : e;
-        trim(&tok[nf], &tend[nf], p->delim[0]);
-        nf++;
-        if (!d)
-            break;
-        q = d + p->dlen;
+    if (p->dlen == 1) { /* one pass over the bytes: fields are short, a loop beats memchr calls */
+        const char d = p->delim[0];
+        tok[0] = s;
+        for (const char *q = s; q < e; q++) {
+            if (*q != d)
+                continue;
+            if (nf == 3)
+                return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
+                                TRIB_ERR_FORMAT);
+            tend[nf++] = q;
+            tok[nf] = q + 1;
+        }
+        tend[nf++] = e;
+        for (int f = 0; f < nf; f++)
+            trim(&tok[f], &tend[f], d);
+    } else {
+        for (const char *q = s;;) {
+            const char *d = find_delim(p, q, e);
+            if (nf == 4)
+                return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
+                                TRIB_ERR_FORMAT);
+            tok[nf] = q;
+            tend[nf] = d ? d : e;
+            trim(&tok[nf], &tend[nf], p->delim[0]);
+            nf++;
+            if (!d)
+                break;
+            q = d + p->dlen;
+        }
     }
     if (nf < p->min_fields || nf > p->max_fields || (p->n_fields && nf != p->n_fields)) {
         char what[96];
@@ -323,6 +385,8 @@ static int parse_line(parser_t *p, const char *s, const char *e)
         if (rc != TRIB_OK)
             return rc;
     }
+    if (with_ts && !r->timestamp && !(r->timestamp = malloc(p->cap * sizeof *r->timestamp)))
+        return trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory", p->file);
     r->user[r->n] = uid;
     r->item[r->n] = iid;
     r->rating[r->n] = (float)rating;
@@ -366,6 +430,15 @@ static int run(parser_t *p, const char *buf, size_t len)
     const char *s = buf, *end = buf + len, *next_report = buf + ((size_t)16 << 20);
     int skip_header = p->o->format == TRIB_TEXT_MOVIELENS_CSV || (p->o->format == TRIB_TEXT_CSV && p->o->header);
     int rc = TRIB_OK;
+    if (len > 65536 && p->stop_record == UINT64_MAX) { /* size the arrays from the first 64 KiB's line length */
+        const char *q = buf;
+        size_t nl = 0;
+        while ((q = memchr(q, '\n', (size_t)(buf + 65536 - q))) != NULL && ++q < buf + 65536)
+            nl++;
+        p->cap = nl ? (size_t)((double)len / (65536.0 / (double)nl) * 1.05) + 1024 : 0;
+        if (p->cap && (rc = grow_to(p, p->cap)) != TRIB_OK)
+            return rc;
+    }
     while (s < end && rc == TRIB_OK) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end;
@@ -410,6 +483,8 @@ int trib_text_parse_progress(const char *buf, size_t len, const trib_text_opts_t
     p.progress_arg = arg;
     if (rc == TRIB_OK)
         rc = run(&p, buf, len);
+    free(p.direct[0]);
+    free(p.direct[1]);
     if (rc != TRIB_OK)
         trib_text_result_free(out);
     return rc;
@@ -435,6 +510,8 @@ uint64_t trib_text_record_line(const char *buf, size_t len, const trib_text_opts
         if (run(&p, buf, len) == TRIB_OK)
             line = p.stop_line;
     }
+    free(p.direct[0]);
+    free(p.direct[1]);
     trib_text_result_free(&out);
     return line;
 }
