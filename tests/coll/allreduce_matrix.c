@@ -27,7 +27,8 @@
  * index, got, expected) and the program exits non-zero after finishing the
  * matrix.  Rank 0 prints one summary line.
  *
- * Usage: allreduce_matrix [--quick]   (--quick skips part C)
+ * Usage: allreduce_matrix [--quick] [--algo NAME]
+ *   --quick skips part C; --algo runs one algorithm only (for debugging).
  */
 #include <float.h>
 #include <stdlib.h>
@@ -250,13 +251,27 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int quick = 0;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--algo") == 0 && i + 1 < argc)
+            only = argv[++i];
+    }
     double t0 = trib_now();
 
     trib_algo_t algos[6] = {TRIB_ALGO_RING, TRIB_ALGO_TREE, TRIB_ALGO_RD, TRIB_ALGO_MPI, TRIB_ALGO_AUTO};
     int nalgos = 5;
     if (have_shm())
         algos[nalgos++] = TRIB_ALGO_SHM;
+    if (only) {
+        if (trib_algo_parse(only, &algos[0]) != TRIB_OK) {
+            fprintf(stderr, "allreduce_matrix: unknown algorithm %s\n", only);
+            MPI_Abort(MPI_COMM_WORLD, 2);
+        }
+        nalgos = 1;
+    }
 
     size_t large_counts[2] = {1000003, ((size_t)1 << 24) + 3};
     size_t max_count = large_counts[1];
