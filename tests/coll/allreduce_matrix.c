@@ -10,8 +10,9 @@
  *      buffers (the send buffer must come back unchanged), sendbuf ==
  *      recvbuf, and MPI_IN_PLACE; every element against the exact reference
  *      (matrix_common.h);
- *   B. a tiny segment size (3 elements) at counts {p+1, 1000} so every
- *      algorithm's multi-segment paths run;
+ *   B. tiny segment sizes so every algorithm's multi-segment paths run on
+ *      small inputs: 3 elements at count p+1, 40 elements at count 1000
+ *      (several segments per ring block even at p = 8, with a short last one);
  *   C. large counts {1000003, 2^24+3}, sum, on float and int32 (for AUTO
  *      only when it resolves to an algorithm that is not run explicitly);
  *   D. random (non-integer) float and double inputs, sum and avg, checked
@@ -300,12 +301,13 @@ int main(int argc, char **argv)
                     }
                 }
             }
-        /* B: tiny segments (3 elements) on every type, sum and max. */
+        /* B: tiny segments on every type, sum and max. */
         for (int t = 0; t < K_NTYPES; t++)
             for (int o = O_SUM; o <= O_MAX; o += 3)
                 for (int ci = 4; ci < 6; ci++) {
+                    size_t seg_elems = ci == 4 ? 3 : 40;
                     case_t c = {algos[a], (tkind_t)t, (okind_t)o, counts[ci], (mode_t_)(ci % 2 ? M_INPLACE : M_OUT),
-                                3 * tkind_size[t], 0, seed++};
+                                seg_elems * tkind_size[t], 0, seed++};
                     run_case(&c, 0, send, recv);
                 }
         /* C: large counts, sum on float and int32 (AUTO only when it resolves
