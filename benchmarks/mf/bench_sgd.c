@@ -1,0 +1,648 @@
+/*
+ * bench_sgd.c - trib-bench-sgd: throughput and default-hyper-parameter sweep of the MF kernels.
+ *
+ * Modes (--mode):
+ *   peak     the core's clock (a chain of dependent integer adds, one cycle
+ *            each) and its FMA throughput (independent vfmadd231ps on ymm and,
+ *            when present, zmm registers), from which the FMA limit of an SGD
+ *            update follows.
+ *   kernel   ratings updated per second by trib_mf_sgd_run (training only: no
+ *            I/O, no evaluation, the visiting order made before the clock
+ *            starts) for each k of --k, with the ratio to the FMA limit.
+ *   sweep    trains every grid point of (schedule, learning rate, decay,
+ *            regularisation) for --epochs epochs and prints the held-out RMSE,
+ *            one Markdown table row per point, best first.
+ *   quality  trains with the library defaults and prints per-epoch train and
+ *            test RMSE for each k of --k.
+ *
+ * The data: a synthetic problem shaped like MovieLens-1M (6,040 users, 3,706
+ * items, ~1,000,209 ratings), user activity and item popularity power-law
+ * (weights rank^-0.9 and rank^-0.8, at least 20 ratings per user, no repeated
+ * (user, item) pair), ratings from a planted biased-MF model (k_true 10,
+ * Gaussian noise 0.5) rounded to the integers 1..5 like MovieLens stars.
+ * 10% of the ratings (chosen by seed) are held out as the test set.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "tributary/mf.h"
+
+/* ------------------------------------------------------------------ options */
+
+typedef struct {
+    const char *mode;
+    size_t ks[8];
+    size_t n_ks;
+    unsigned epochs;
+    uint64_t seed;
+    size_t n_users, n_items, n_ratings;
+    double noise;
+    int rounded;       /* round ratings to 1..5 */
+    size_t k_true;
+    const char *schedule; /* plain|adagrad; NULL: kernel mode runs both, quality the default */
+} options_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: trib-bench-sgd [--mode peak|kernel|sweep|quality] [options]\n"
+            "  --mode M        what to measure (default kernel)\n"
+            "  --k LIST        comma-separated factor counts (default 32,64,128; sweep: 32)\n"
+            "  --epochs N      epochs (kernel: timed epochs, default 5; sweep/quality: 20)\n"
+            "  --schedule S    plain or adagrad (kernel: default both; quality: the library default)\n"
+            "  --seed S        data and model seed (default 1)\n"
+            "  --users N --items N --ratings N   problem shape (default 6040, 3706, 1000209)\n"
+            "  --noise X       planted noise standard deviation (default 0.5)\n"
+            "  --k-true N      planted rank (default 10)\n"
+            "  --continuous    do not round ratings to the integers 1..5\n"
+            "  --help          this text\n");
+}
+
+static int parse_ks(const char *s, options_t *o)
+{
+    o->n_ks = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *end;
+        unsigned long v = strtoul(tok, &end, 10);
+        if (*end || v == 0 || v > 4096 || o->n_ks == 8)
+            return -1;
+        o->ks[o->n_ks++] = v;
+    }
+    return o->n_ks ? 0 : -1;
+}
+
+static int parse_options(int argc, char **argv, options_t *o)
+{
+    static const struct option longopts[] = {
+        {"mode", required_argument, 0, 'm'},   {"k", required_argument, 0, 'k'},
+        {"epochs", required_argument, 0, 'e'}, {"seed", required_argument, 0, 's'},
+        {"users", required_argument, 0, 'U'},  {"items", required_argument, 0, 'I'},
+        {"ratings", required_argument, 0, 'R'}, {"noise", required_argument, 0, 'n'},
+        {"k-true", required_argument, 0, 't'}, {"continuous", no_argument, 0, 'c'},
+        {"schedule", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    *o = (options_t){.mode = "kernel", .ks = {32, 64, 128}, .n_ks = 3, .epochs = 0, .seed = 1,
+                     .n_users = 6040, .n_items = 3706, .n_ratings = 1000209, .noise = 0.5, .rounded = 1,
+                     .k_true = 10, .schedule = NULL};
+    int k_given = 0, c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->mode = optarg; break;
+        case 'k':
+            if (parse_ks(optarg, o)) {
+                fprintf(stderr, "trib-bench-sgd: bad --k '%s'\n", optarg);
+                return -1;
+            }
+            k_given = 1;
+            break;
+        case 'e': o->epochs = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 's': o->seed = strtoull(optarg, NULL, 10); break;
+        case 'U': o->n_users = strtoul(optarg, NULL, 10); break;
+        case 'I': o->n_items = strtoul(optarg, NULL, 10); break;
+        case 'R': o->n_ratings = strtoul(optarg, NULL, 10); break;
+        case 'n': o->noise = strtod(optarg, NULL); break;
+        case 't': o->k_true = strtoul(optarg, NULL, 10); break;
+        case 'c': o->rounded = 0; break;
+        case 'S': o->schedule = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind != argc || o->n_users < 1 || o->n_items < 1 || o->n_ratings < 1 || o->k_true < 1) {
+        fprintf(stderr, "trib-bench-sgd: bad arguments (see --help)\n");
+        return -1;
+    }
+    if (!k_given && strcmp(o->mode, "sweep") == 0) {
+        o->ks[0] = 32;
+        o->n_ks = 1;
+    }
+    if (o->epochs == 0)
+        o->epochs = strcmp(o->mode, "kernel") == 0 ? 5 : 20;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ synthetic data */
+
+typedef struct {
+    trib_mf_rating_t *train, *test;
+    size_t n_train, n_test;
+    size_t n_users, n_items;
+    float mean, lo, hi;
+} dataset_t;
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "trib-bench-sgd: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* Cumulative power-law weights (rank+1)^-alpha over a random assignment of ranks. */
+static double *powerlaw_cdf(size_t n, double alpha, trib_rng_t *rng)
+{
+    uint32_t *perm = xmalloc(n * sizeof *perm);
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    trib_rng_shuffle_u32(rng, perm, n);
+    double *w = xmalloc(n * sizeof *w);
+    for (size_t i = 0; i < n; i++)
+        w[perm[i]] = pow((double)i + 1.0, -alpha);
+    for (size_t i = 1; i < n; i++)
+        w[i] += w[i - 1];
+    free(perm);
+    return w;
+}
+
+static size_t sample_cdf(const double *cdf, size_t n, double u)
+{
+    double x = u * cdf[n - 1];
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cdf[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Planted factors and biases of one side, from (seed, tag, id). */
+static void planted_rows(float *f, float *b, size_t n, size_t k, double fstd, double bstd, uint64_t seed,
+                         uint64_t tag)
+{
+    for (size_t r = 0; r < n; r++) {
+        trib_rng_t rng;
+        trib_rng_init(&rng, seed, trib_hash64(tag, r));
+        b[r] = (float)(bstd * trib_rng_normal(&rng));
+        for (size_t j = 0; j < k; j++)
+            f[r * k + j] = (float)(fstd * trib_rng_normal(&rng));
+    }
+}
+
+static void make_dataset(const options_t *o, dataset_t *d)
+{
+    trib_rng_t rng;
+    trib_rng_init(&rng, o->seed, 0xda7a);
+    size_t nu = o->n_users, ni = o->n_items, kt = o->k_true;
+    /* Activity: at least min(20, ...) per user, the rest power-law, at most 60% of the items. */
+    size_t min_per_user = 20 < ni ? 20 : ni;
+    size_t cap = ni * 6 / 10 > min_per_user ? ni * 6 / 10 : min_per_user;
+    double *ucdf = powerlaw_cdf(nu, 0.9, &rng);
+    double *icdf = powerlaw_cdf(ni, 0.8, &rng);
+    size_t *count = xmalloc(nu * sizeof *count);
+    /* count_u = min(cap, min + s * w_u), s found by bisection so the counts
+     * add up to the requested total (the heaviest users hit the cap). */
+    double lo_s = 0.0, hi_s = (double)o->n_ratings * (double)nu;
+    size_t total = 0;
+    for (int it = 0; it < 100; it++) {
+        double sc = 0.5 * (lo_s + hi_s);
+        total = 0;
+        for (size_t u = 0; u < nu; u++) {
+            double w = (ucdf[u] - (u ? ucdf[u - 1] : 0.0)) / ucdf[nu - 1];
+            double c = fmin((double)cap, (double)min_per_user + floor(sc * w));
+            count[u] = (size_t)c;
+            total += count[u];
+        }
+        if (total < o->n_ratings)
+            lo_s = sc;
+        else
+            hi_s = sc;
+    }
+    /* Planted model: dot-product std 0.5 from k_true factors. */
+    double fstd = pow(0.25 / (double)kt, 0.25);
+    float *pu = xmalloc(nu * kt * sizeof(float)), *bu = xmalloc(nu * sizeof(float));
+    float *qi = xmalloc(ni * kt * sizeof(float)), *bi = xmalloc(ni * sizeof(float));
+    planted_rows(pu, bu, nu, kt, fstd, 0.35, o->seed, 0x11);
+    planted_rows(qi, bi, ni, kt, fstd, 0.45, o->seed, 0x22);
+    const float mu = 3.58f;
+
+    trib_mf_rating_t *all = xmalloc(total * sizeof *all);
+    unsigned char *taken = calloc(ni, 1);
+    uint32_t *mine = xmalloc(cap * sizeof *mine);
+    if (!taken)
+        exit(1);
+    size_t n = 0;
+    for (size_t u = 0; u < nu; u++) {
+        size_t got = 0;
+        while (got < count[u]) {
+            size_t i = sample_cdf(icdf, ni, trib_rng_uniform(&rng));
+            if (taken[i])
+                continue;
+            taken[i] = 1;
+            mine[got++] = (uint32_t)i;
+        }
+        for (size_t j = 0; j < got; j++) {
+            size_t i = mine[j];
+            taken[i] = 0;
+            double dot = 0.0;
+            for (size_t f = 0; f < kt; f++)
+                dot += (double)pu[u * kt + f] * qi[i * kt + f];
+            double r = mu + bu[u] + bi[i] + dot + o->noise * trib_rng_normal(&rng);
+            if (o->rounded)
+                r = fmin(5.0, fmax(1.0, nearbyint(r)));
+            all[n++] = (trib_mf_rating_t){(uint32_t)u, (uint32_t)i, (float)r};
+        }
+    }
+    /* Hold out 10%, decided per rating from the seed; shuffle storage order so
+     * neither set is sorted by user. */
+    uint32_t *perm = xmalloc(n * sizeof *perm);
+    trib_mf_visit_order(perm, n, o->seed, 0xfeed);
+    d->train = xmalloc(n * sizeof *d->train);
+    d->test = xmalloc(n * sizeof *d->test);
+    d->n_train = d->n_test = 0;
+    double sum = 0.0;
+    for (size_t j = 0; j < n; j++) {
+        trib_mf_rating_t r = all[perm[j]];
+        if (trib_rng_at(trib_hash64(o->seed, 0x7e57), perm[j]) % 10 == 0)
+            d->test[d->n_test++] = r;
+        else {
+            d->train[d->n_train++] = r;
+            sum += r.rating;
+        }
+    }
+    d->n_users = nu;
+    d->n_items = ni;
+    d->mean = (float)(sum / (double)d->n_train);
+    d->lo = o->rounded ? 1.0f : -INFINITY;
+    d->hi = o->rounded ? 5.0f : INFINITY;
+    free(perm);
+    free(all);
+    free(taken);
+    free(mine);
+    free(count);
+    free(ucdf);
+    free(icdf);
+    free(pu);
+    free(bu);
+    free(qi);
+    free(bi);
+}
+
+static void free_dataset(dataset_t *d)
+{
+    free(d->train);
+    free(d->test);
+}
+
+/* ------------------------------------------------------------------ peak */
+
+/*
+ * CPU time of the calling thread.  The machine is shared: wall time also
+ * counts the slices other processes get, thread CPU time does not (each core
+ * runs one thread; a preempted thread's caches may still be disturbed).
+ */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/*
+ * Cycles per second from a chain of dependent register-register adds (one
+ * cycle of latency each).  Adds of an immediate are not used: recent Intel
+ * cores fold chains of those at register renaming, faster than one a cycle.
+ */
+static double measure_clock(void)
+{
+    const long iters = 50 * 1000 * 1000;
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) {
+        long x = 0, y = 1, n = iters;
+        double t0 = cpu_now();
+        __asm__ volatile("1:\n\t"
+                         "add %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\t"
+                         "add %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\t"
+                         "dec %1\n\tjnz 1b"
+                         : "+r"(x), "+r"(n)
+                         : "r"(y));
+        double hz = 10.0 * (double)iters / (cpu_now() - t0);
+        best = hz > best ? hz : best;
+    }
+    return best;
+}
+
+/* vfmadd231ps per second on 10 independent accumulators (enough to cover latency x 2 ports). */
+#define FMA_BLOCK(reg)                                                                                         \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "0\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "1\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "2\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "3\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "4\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "5\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "6\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "7\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "8\n\t"                                                     \
+    "vfmadd231ps %%" reg "15, %%" reg "14, %%" reg "9\n\t"
+
+static double measure_fma(int zmm)
+{
+    const long iters = 20 * 1000 * 1000;
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) {
+        long n = iters;
+        double t0 = cpu_now();
+        if (zmm)
+            __asm__ volatile("vzeroall\n\t1:\n\t" FMA_BLOCK("zmm") "dec %0\n\tjnz 1b\n\tvzeroupper"
+                             : "+r"(n)
+                             :
+                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                               "xmm14", "xmm15");
+        else
+            __asm__ volatile("vzeroall\n\t1:\n\t" FMA_BLOCK("ymm") "dec %0\n\tjnz 1b\n\tvzeroupper"
+                             : "+r"(n)
+                             :
+                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                               "xmm14", "xmm15");
+        double per_s = 10.0 * (double)iters / (cpu_now() - t0);
+        best = per_s > best ? per_s : best;
+    }
+    return best;
+}
+
+typedef struct {
+    double clock_hz;
+    double fma_lanes_per_s; /* best of ymm (8 lanes) and zmm (16 lanes) */
+    double ymm_per_cycle, zmm_per_cycle;
+} peak_t;
+
+static peak_t measure_peak(int verbose)
+{
+    peak_t pk = {0};
+    __builtin_cpu_init();
+    pk.clock_hz = measure_clock();
+    if (!__builtin_cpu_supports("fma")) {
+        pk.fma_lanes_per_s = 0.0;
+        return pk;
+    }
+    double ymm = measure_fma(0);
+    pk.ymm_per_cycle = ymm / pk.clock_hz;
+    pk.fma_lanes_per_s = 8.0 * ymm;
+    if (__builtin_cpu_supports("avx512f")) {
+        double zmm = measure_fma(1);
+        pk.zmm_per_cycle = zmm / pk.clock_hz;
+        if (16.0 * zmm > pk.fma_lanes_per_s)
+            pk.fma_lanes_per_s = 16.0 * zmm;
+    }
+    if (verbose) {
+        printf("clock (dependent add chain): %.3f GHz\n", pk.clock_hz / 1e9);
+        printf("vfmadd231ps ymm: %.2f per cycle (%.1f G FMA lanes/s)\n", pk.ymm_per_cycle,
+               8.0 * pk.ymm_per_cycle * pk.clock_hz / 1e9);
+        if (pk.zmm_per_cycle > 0)
+            printf("vfmadd231ps zmm: %.2f per cycle (%.1f G FMA lanes/s)\n", pk.zmm_per_cycle,
+                   16.0 * pk.zmm_per_cycle * pk.clock_hz / 1e9);
+        printf("peak FMA lanes/s used for ratios: %.1f G\n", pk.fma_lanes_per_s / 1e9);
+    }
+    return pk;
+}
+
+/* ------------------------------------------------------------------ runs */
+
+static void setup_model(trib_mf_model_t *m, const dataset_t *d, size_t k, const trib_mf_hparams_t *hp, uint64_t seed)
+{
+    if (trib_mf_model_create(m, k, d->n_users, d->n_items) != TRIB_OK) {
+        fprintf(stderr, "trib-bench-sgd: %s\n", trib_last_error(TRIB_ERR_NOMEM));
+        exit(1);
+    }
+    trib_mf_model_init_values(m, seed, hp->init_std);
+    m->mean = d->mean;
+    m->rating_min = d->lo;
+    m->rating_max = d->hi;
+}
+
+static void check(int rc)
+{
+    if (rc != TRIB_OK) {
+        fprintf(stderr, "trib-bench-sgd: %s\n", trib_last_error(rc));
+        exit(1);
+    }
+}
+
+static double eval_rmse(const trib_mf_model_t *m, const trib_mf_rating_t *r, size_t n)
+{
+    trib_mf_error_sums_t s = {0};
+    check(trib_mf_evaluate(m, r, n, &s));
+    return trib_mf_rmse(&s);
+}
+
+static void sort_doubles(double *t, unsigned n)
+{
+    for (unsigned a = 1; a < n; a++)
+        for (unsigned b = a; b > 0 && t[b] < t[b - 1]; b--) {
+            double x = t[b];
+            t[b] = t[b - 1];
+            t[b - 1] = x;
+        }
+}
+
+static void kernel_table(const options_t *o, const dataset_t *d, const peak_t *pk, trib_mf_schedule_t sched)
+{
+    trib_mf_hparams_t hp;
+    trib_mf_hparams_for_schedule(&hp, sched);
+    uint32_t *order = xmalloc(d->n_train * sizeof *order);
+    printf("ratings %zu (train), users %zu, items %zu, schedule %s, %u timed epochs\n", d->n_train, d->n_users,
+           d->n_items, trib_mf_schedule_name(hp.schedule), o->epochs);
+    printf("| k | wall s/epoch (best) | M updates/s (wall, best) | CPU s/epoch (best) | M updates/s (CPU, best) | "
+           "M updates/s (CPU, median) | FMA limit (M updates/s) | share of limit | test RMSE |\n"
+           "|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t ki = 0; ki < o->n_ks; ki++) {
+        size_t k = o->ks[ki];
+        trib_mf_model_t m;
+        setup_model(&m, d, k, &hp, o->seed);
+        double wall[64], cpu[64];
+        unsigned ne = o->epochs > 64 ? 64 : o->epochs;
+        for (unsigned e = 0; e < ne; e++) {
+            check(trib_mf_visit_order(order, d->n_train, o->seed, e));
+            double w0 = trib_now(), c0 = cpu_now();
+            check(trib_mf_sgd_run(&m, &hp, e, d->train, d->n_train, order, 0, d->n_train));
+            cpu[e] = cpu_now() - c0;
+            wall[e] = trib_now() - w0;
+        }
+        sort_doubles(wall, ne);
+        sort_doubles(cpu, ne);
+        /* FMA limit: 3k FMAs per update (dot k, update 2k), over the padded
+         * stride that the kernel really computes. */
+        double limit = pk->fma_lanes_per_s / (3.0 * (double)trib_mf_stride(k));
+        double n = (double)d->n_train;
+        printf("| %zu | %.4f | %.1f | %.4f | %.1f | %.1f | %.0f | %.3f | %.4f |\n", k, wall[0], n / wall[0] / 1e6,
+               cpu[0], n / cpu[0] / 1e6, n / cpu[ne / 2] / 1e6, limit / 1e6, n / cpu[0] / limit,
+               eval_rmse(&m, d->test, d->n_test));
+        trib_mf_model_destroy(&m);
+    }
+    free(order);
+}
+
+static int run_kernel(const options_t *o, const dataset_t *d)
+{
+    peak_t pk = measure_peak(1);
+    if (o->schedule) {
+        trib_mf_schedule_t s;
+        check(trib_mf_schedule_parse(o->schedule, &s));
+        kernel_table(o, d, &pk, s);
+    } else {
+        kernel_table(o, d, &pk, TRIB_MF_SCHEDULE_PLAIN);
+        kernel_table(o, d, &pk, TRIB_MF_SCHEDULE_ADAGRAD);
+    }
+    return 0;
+}
+
+typedef struct {
+    trib_mf_hparams_t hp;
+    double test_rmse, train_rmse;
+    double best_test;
+    unsigned best_epoch;
+} sweep_point_t;
+
+/* Trains hp for the given epochs; records final and best test RMSE. */
+static void train_point(const options_t *o, const dataset_t *d, size_t k, sweep_point_t *pt, uint32_t *order,
+                        int verbose)
+{
+    trib_mf_model_t m;
+    setup_model(&m, d, k, &pt->hp, o->seed);
+    pt->best_test = INFINITY;
+    pt->best_epoch = 0;
+    double t0 = trib_now();
+    for (unsigned e = 0; e < o->epochs; e++) {
+        check(trib_mf_visit_order(order, d->n_train, o->seed, e));
+        check(trib_mf_sgd_run(&m, &pt->hp, e, d->train, d->n_train, order, 0, d->n_train));
+        double te = eval_rmse(&m, d->test, d->n_test);
+        if (!(te >= pt->best_test)) { /* also catches NaN as "not better" below */
+            if (!isnan(te)) {
+                pt->best_test = te;
+                pt->best_epoch = e + 1;
+            }
+        }
+        if (verbose)
+            printf("k %zu epoch %2u train %.4f test %.4f (%.1f s)\n", k, e + 1, eval_rmse(&m, d->train, d->n_train),
+                   te, trib_now() - t0);
+        pt->test_rmse = te;
+    }
+    pt->train_rmse = eval_rmse(&m, d->train, d->n_train);
+    trib_mf_model_destroy(&m);
+}
+
+static int cmp_point(const void *a, const void *b)
+{
+    double x = ((const sweep_point_t *)a)->test_rmse, y = ((const sweep_point_t *)b)->test_rmse;
+    x = isnan(x) ? INFINITY : x;
+    y = isnan(y) ? INFINITY : y;
+    return (x > y) - (x < y);
+}
+
+static int run_sweep(const options_t *o, const dataset_t *d)
+{
+    static const float plain_lr[] = {0.005f, 0.01f, 0.02f, 0.04f};
+    static const float plain_decay[] = {0.0f, 0.1f, 0.3f};
+    static const float ada_lr[] = {0.02f, 0.05f, 0.1f, 0.2f};
+    static const float reg_f[] = {0.01f, 0.02f, 0.05f, 0.1f};
+    static const float reg_b[] = {0.0f, 0.01f, 0.05f};
+    size_t cap = 4 * 3 * 4 * 3 + 4 * 4 * 3, n = 0;
+    sweep_point_t *pts = xmalloc(cap * sizeof *pts);
+    trib_mf_hparams_t base;
+    trib_mf_hparams_default(&base);
+    for (size_t a = 0; a < 4; a++)
+        for (size_t b = 0; b < 3; b++)
+            for (size_t c = 0; c < 4; c++)
+                for (size_t e = 0; e < 3; e++) {
+                    trib_mf_hparams_t hp = base;
+                    hp.schedule = TRIB_MF_SCHEDULE_PLAIN;
+                    hp.lr = plain_lr[a];
+                    hp.lr_decay = plain_decay[b];
+                    hp.reg_factors = reg_f[c];
+                    hp.reg_bias = reg_b[e];
+                    pts[n++].hp = hp;
+                }
+    for (size_t a = 0; a < 4; a++)
+        for (size_t c = 0; c < 4; c++)
+            for (size_t e = 0; e < 3; e++) {
+                trib_mf_hparams_t hp = base;
+                hp.schedule = TRIB_MF_SCHEDULE_ADAGRAD;
+                hp.lr = ada_lr[a];
+                hp.lr_decay = 0.0f;
+                hp.reg_factors = reg_f[c];
+                hp.reg_bias = reg_b[e];
+                pts[n++].hp = hp;
+            }
+    uint32_t *order = xmalloc(d->n_train * sizeof *order);
+    size_t k = o->ks[0];
+    fprintf(stderr, "sweep: %zu points, k %zu, %u epochs\n", n, k, o->epochs);
+    for (size_t j = 0; j < n; j++) {
+        train_point(o, d, k, &pts[j], order, 0);
+        fprintf(stderr, "  %zu/%zu %s lr %g decay %g reg %g/%g: test %.4f\n", j + 1, n,
+                trib_mf_schedule_name(pts[j].hp.schedule), (double)pts[j].hp.lr, (double)pts[j].hp.lr_decay,
+                (double)pts[j].hp.reg_factors, (double)pts[j].hp.reg_bias, pts[j].test_rmse);
+    }
+    qsort(pts, n, sizeof *pts, cmp_point);
+    printf("| rank | schedule | lr | decay | reg factors | reg bias | test RMSE @%u | train RMSE @%u | best test "
+           "(epoch) |\n|---|---|---|---|---|---|---|---|---|\n",
+           o->epochs, o->epochs);
+    for (size_t j = 0; j < n; j++)
+        printf("| %zu | %s | %g | %g | %g | %g | %.4f | %.4f | %.4f (%u) |\n", j + 1,
+               trib_mf_schedule_name(pts[j].hp.schedule), (double)pts[j].hp.lr, (double)pts[j].hp.lr_decay,
+               (double)pts[j].hp.reg_factors, (double)pts[j].hp.reg_bias, pts[j].test_rmse, pts[j].train_rmse,
+               pts[j].best_test, pts[j].best_epoch);
+    free(order);
+    free(pts);
+    return 0;
+}
+
+static int run_quality(const options_t *o, const dataset_t *d)
+{
+    uint32_t *order = xmalloc(d->n_train * sizeof *order);
+    for (size_t ki = 0; ki < o->n_ks; ki++) {
+        sweep_point_t pt;
+        trib_mf_hparams_default(&pt.hp);
+        if (o->schedule) {
+            trib_mf_schedule_t s;
+            check(trib_mf_schedule_parse(o->schedule, &s));
+            trib_mf_hparams_for_schedule(&pt.hp, s);
+        }
+        train_point(o, d, o->ks[ki], &pt, order, 1);
+        printf("k %zu %s: final test RMSE %.4f, best %.4f at epoch %u, train %.4f\n", o->ks[ki],
+               trib_mf_schedule_name(pt.hp.schedule), pt.test_rmse, pt.best_test, pt.best_epoch, pt.train_rmse);
+    }
+    free(order);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options_t o;
+    if (parse_options(argc, argv, &o))
+        return 1;
+    if (strcmp(o.mode, "peak") == 0) {
+        measure_peak(1);
+        return 0;
+    }
+    if (strcmp(o.mode, "kernel") && strcmp(o.mode, "sweep") && strcmp(o.mode, "quality")) {
+        fprintf(stderr, "trib-bench-sgd: unknown --mode '%s'\n", o.mode);
+        return 1;
+    }
+    dataset_t d;
+    double t0 = trib_now();
+    make_dataset(&o, &d);
+    fprintf(stderr, "data: %zu train + %zu test ratings, mean %.3f, made in %.1f s\n", d.n_train, d.n_test,
+            (double)d.mean, trib_now() - t0);
+    int rc;
+    if (strcmp(o.mode, "kernel") == 0)
+        rc = run_kernel(&o, &d);
+    else if (strcmp(o.mode, "sweep") == 0)
+        rc = run_sweep(&o, &d);
+    else
+        rc = run_quality(&o, &d);
+    free_dataset(&d);
+    return rc;
+}

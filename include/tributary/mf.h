@@ -1,0 +1,281 @@
+/*
+ * tributary/mf.h - biased matrix factorisation: model, SGD kernels, evaluation, top-K.
+ *
+ * The model predicts a rating as
+ *
+ *     r^(u, i) = mean + b_u + b_i + dot(p_u, q_i)
+ *
+ * with k latent factors per user (p_u) and per item (q_i).  Users and items
+ * are stored in the same structure, a row block (trib_mf_block_t): float32
+ * factor rows, 64-byte aligned, with a padded row stride (k rounded up to a
+ * multiple of 16 floats; the padding is always zero, so every kernel may
+ * simply run over the whole stride), one bias per row, one AdaGrad
+ * accumulator per row and the global id of each row.
+ *
+ * How a data-parallel trainer uses it:
+ *   - each rank holds only the users it owns (block `users`: local row r,
+ *     global id users.ids[r]) and every item (block `items`, row = item index);
+ *   - initial values depend only on (seed, global id), so the model does not
+ *     depend on the rank count or on how ratings were sharded
+ *     (trib_mf_model_init_values);
+ *   - it runs trib_mf_sgd_run() over its local ratings in a per-epoch shuffled
+ *     order (trib_mf_visit_order), in chunks between synchronisations;
+ *   - the item block keeps factors, biases and AdaGrad sums in ONE contiguous
+ *     float array (`values`, `n_values` floats), so one allreduce synchronises
+ *     everything.  Model averaging and delta summation are both written with
+ *     trib_mf_block_delta / trib_mf_block_apply_delta (see there);
+ *   - evaluation returns sums (squared error, absolute error, count) that are
+ *     allreduced as three doubles before the RMSE/MAE are formed.
+ *
+ * Kernels are vectorised by the compiler (vector FMA on AVX2+FMA and AVX-512
+ * machines, chosen at run time) and stay portable: the same library runs on
+ * any x86-64 (plain SSE2 fallback) or other architecture.
+ */
+#ifndef TRIBUTARY_MF_H
+#define TRIBUTARY_MF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tributary/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ defaults */
+
+/*
+ * Defaults chosen by the sweep in benchmarks/RESULTS.md ("Matrix-factorization
+ * kernel"): they train MovieLens-shaped data well without tuning.
+ */
+#define TRIB_MF_DEFAULT_K 32
+#define TRIB_MF_DEFAULT_SCHEDULE TRIB_MF_SCHEDULE_ADAGRAD
+#define TRIB_MF_DEFAULT_LR_ADAGRAD 0.05f  /* AdaGrad base rate (the first step of a row) */
+#define TRIB_MF_DEFAULT_LR_PLAIN 0.01f    /* plain schedule's rate at epoch 0 */
+#define TRIB_MF_DEFAULT_LR_DECAY 0.1f     /* plain schedule only: lr / (1 + decay * epoch) */
+#define TRIB_MF_DEFAULT_LR TRIB_MF_DEFAULT_LR_ADAGRAD /* rate of the default schedule */
+#define TRIB_MF_DEFAULT_REG_FACTORS 0.05f /* L2 strength on p_u, q_i */
+#define TRIB_MF_DEFAULT_REG_BIAS 0.01f    /* L2 strength on b_u, b_i */
+#define TRIB_MF_DEFAULT_INIT_STD 0.1f     /* factors ~ N(0, (init_std)^2 / k) ... see init */
+
+/* Row strides are multiples of this many floats (64 bytes). */
+#define TRIB_MF_STRIDE_FLOATS 16
+/* Starting value of every AdaGrad accumulator: the first step uses lr itself. */
+#define TRIB_MF_ADAGRAD_INIT 1.0f
+/* Filler for top-K slots when fewer candidate items than K exist. */
+#define TRIB_MF_NO_ITEM UINT32_MAX
+
+/* Purpose tags that key the random streams (stream = hash(tag, global id)). */
+#define TRIB_MF_TAG_USER UINT64_C(0x7573657266616374) /* "userfact" */
+#define TRIB_MF_TAG_ITEM UINT64_C(0x6974656d66616374) /* "itemfact" */
+#define TRIB_MF_TAG_ORDER UINT64_C(0x6570636f72646572) /* "epcorder" */
+
+/* ------------------------------------------------------------------ row block */
+
+/*
+ * n_rows rows of k factors.  Layout of the single allocation `values`:
+ *
+ *   values: [ factors: n_rows * stride ][ bias: n_rows, padded to 16 ][ adagrad: n_rows, padded ]
+ *            ^ factors                   ^ bias                         ^ adagrad
+ *
+ * factors + r * stride is row r (64-byte aligned); floats k..stride-1 of each
+ * row, and the padding after bias/adagrad, are zero and must stay zero.
+ * ids[r] is the global id of row r (set by the caller; defaults to r).
+ */
+typedef struct {
+    size_t n_rows;
+    size_t k;
+    size_t stride;     /* floats between consecutive rows: k rounded up to 16 */
+    float *values;     /* the one allocation: factors, bias, adagrad */
+    size_t n_values;   /* floats in `values` (what to allreduce) */
+    float *factors;    /* n_rows * stride */
+    float *bias;       /* n_rows */
+    float *adagrad;    /* n_rows: accumulated mean squared gradient of the row */
+    int64_t *ids;      /* n_rows global ids */
+} trib_mf_block_t;
+
+/* k rounded up to TRIB_MF_STRIDE_FLOATS (0 for k = 0). */
+TRIB_API size_t trib_mf_stride(size_t k);
+
+/* Allocates a zeroed block (ids[r] = r).  k >= 1; n_rows may be 0. */
+TRIB_API int trib_mf_block_create(trib_mf_block_t *b, size_t n_rows, size_t k);
+/* Frees a block made by trib_mf_block_create (or a zeroed struct); leaves it zeroed. */
+TRIB_API void trib_mf_block_destroy(trib_mf_block_t *b);
+/* Allocates dst as a copy of src (values and ids). */
+TRIB_API int trib_mf_block_clone(trib_mf_block_t *dst, const trib_mf_block_t *src);
+/* Copies values (factors, bias, adagrad) between blocks of the same shape: a snapshot. */
+TRIB_API int trib_mf_block_copy_values(trib_mf_block_t *dst, const trib_mf_block_t *src);
+
+/* Row r's factors. */
+static inline float *trib_mf_row(const trib_mf_block_t *b, size_t r) { return b->factors + r * b->stride; }
+
+/*
+ * Deterministic initial values from (seed, tag, ids[r]) only, so the result
+ * does not depend on row order, rank count or sharding: factor f of a row is
+ * normal with mean 0 and standard deviation init_std / sqrt(k), drawn from the
+ * stream hash64(tag, id) of seed; biases 0; AdaGrad sums TRIB_MF_ADAGRAD_INIT.
+ */
+TRIB_API void trib_mf_block_init_values(trib_mf_block_t *b, uint64_t seed, uint64_t tag, float init_std);
+
+/*
+ * Synchronisation helpers.  All ranks start a round from identical item
+ * values `snap` (a snapshot taken with trib_mf_block_copy_values), run local
+ * SGD on `cur`, then:
+ *
+ *   trib_mf_block_delta(delta, cur, snap);            delta = cur - snap
+ *   trib_allreduce(delta->values -> sum, n_values, MPI_FLOAT, MPI_SUM)
+ *   trib_mf_block_apply_delta(cur, snap, sum, scale); cur = snap + scale * sum
+ *                                                      snap = cur  (next round)
+ *
+ * scale = 1/P is model averaging (the mean of the P replicas); scale = 1 is
+ * delta summation (every rank's update applied, as if run one after another).
+ * The result is identical on every rank when the allreduce result is.
+ * `sum` may be delta->values; `delta` may not alias cur or snap.
+ */
+TRIB_API int trib_mf_block_delta(trib_mf_block_t *delta, const trib_mf_block_t *cur, const trib_mf_block_t *snap);
+TRIB_API int trib_mf_block_apply_delta(trib_mf_block_t *cur, const trib_mf_block_t *snap, const float *sum,
+                                       float scale);
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct {
+    trib_mf_block_t users; /* this rank's users (ids = global user ids) */
+    trib_mf_block_t items; /* all items (ids = global item ids) */
+    float mean;            /* global mean rating */
+    float rating_min;      /* predictions for evaluation are clipped to */
+    float rating_max;      /*   [rating_min, rating_max] */
+} trib_mf_model_t;
+
+/* Allocates both blocks zeroed, ids = row index, mean 0, range [-inf, inf]. */
+TRIB_API int trib_mf_model_create(trib_mf_model_t *m, size_t k, size_t n_users, size_t n_items);
+TRIB_API void trib_mf_model_destroy(trib_mf_model_t *m);
+/* Initialises users (TRIB_MF_TAG_USER) and items (TRIB_MF_TAG_ITEM) from their ids. */
+TRIB_API void trib_mf_model_init_values(trib_mf_model_t *m, uint64_t seed, float init_std);
+
+/* ------------------------------------------------------------------ training */
+
+typedef enum {
+    TRIB_MF_SCHEDULE_PLAIN = 0,  /* rate lr / (1 + lr_decay * epoch), same for every row */
+    TRIB_MF_SCHEDULE_ADAGRAD = 1 /* rate lr / sqrt(G_row), G_row += mean squared gradient (as LIBMF) */
+} trib_mf_schedule_t;
+
+typedef struct {
+    trib_mf_schedule_t schedule;
+    float lr;          /* > 0 */
+    float lr_decay;    /* >= 0, plain schedule only */
+    float reg_factors; /* >= 0: L2 on p_u and q_i, applied at every visit */
+    float reg_bias;    /* >= 0: L2 on b_u and b_i */
+    float init_std;    /* >= 0 */
+} trib_mf_hparams_t;
+
+/* The TRIB_MF_DEFAULT_* values (default schedule). */
+TRIB_API void trib_mf_hparams_default(trib_mf_hparams_t *hp);
+/* The defaults for a given schedule (its own default rate; the rest as above). */
+TRIB_API void trib_mf_hparams_for_schedule(trib_mf_hparams_t *hp, trib_mf_schedule_t schedule);
+/* TRIB_OK or TRIB_ERR_INVALID_ARG with a message naming the bad field. */
+TRIB_API int trib_mf_hparams_validate(const trib_mf_hparams_t *hp);
+/* Name of a schedule ("plain", "adagrad") and the reverse (TRIB_ERR_INVALID_ARG if unknown). */
+TRIB_API const char *trib_mf_schedule_name(trib_mf_schedule_t s);
+TRIB_API int trib_mf_schedule_parse(const char *name, trib_mf_schedule_t *out);
+
+/* One training rating: local user row, item row, value.  12 bytes. */
+typedef struct {
+    uint32_t user;
+    uint32_t item;
+    float rating;
+} trib_mf_rating_t;
+
+/*
+ * One SGD step per rating, for ratings[order[i]], i = begin .. end-1
+ * (order NULL: ratings[i]).  Per rating, with e = r - prediction (unclipped),
+ * eta_u, eta_i the rates of the two rows:
+ *
+ *   p_u += eta_u (e q_i - reg_factors p_u)     b_u += eta_u (e - reg_bias b_u)
+ *   q_i += eta_i (e p_u - reg_factors q_i)     b_i += eta_i (e - reg_bias b_i)
+ *
+ * (both from the values before the step).  Plain: eta = lr / (1 + lr_decay *
+ * epoch).  AdaGrad: eta = lr / sqrt(G) with the row's G before the step, then
+ * G += (|gradient of the factors|^2 + gradient of the bias^2) / (k + 1).
+ * Returns TRIB_ERR_RANGE (nothing after the bad rating updated) when a row
+ * index is out of range, TRIB_ERR_INVALID_ARG for shape mismatches.
+ */
+TRIB_API int trib_mf_sgd_run(trib_mf_model_t *m, const trib_mf_hparams_t *hp, unsigned epoch,
+                             const trib_mf_rating_t *ratings, size_t n_ratings, const uint32_t *order,
+                             size_t begin, size_t end);
+
+/* The plain schedule's rate at `epoch` (AdaGrad: hp->lr). */
+TRIB_API float trib_mf_lr_at_epoch(const trib_mf_hparams_t *hp, unsigned epoch);
+
+/*
+ * order[0..n) = a permutation of 0..n-1, a pure function of (seed, epoch, n):
+ * stream hash64(TRIB_MF_TAG_ORDER, epoch) of `seed`.  n < 2^32.
+ */
+TRIB_API int trib_mf_visit_order(uint32_t *order, size_t n, uint64_t seed, unsigned epoch);
+
+/* ------------------------------------------------------------------ evaluation */
+
+/* Sums over a rating set; three doubles, so ranks combine them with one allreduce. */
+typedef struct {
+    double sq_err;  /* sum of (clip(prediction) - r)^2 */
+    double abs_err; /* sum of |clip(prediction) - r| */
+    double count;   /* number of ratings */
+} trib_mf_error_sums_t;
+
+/* Prediction for (user row, item row), clipped to the model's rating range. */
+TRIB_API float trib_mf_predict(const trib_mf_model_t *m, uint32_t user, uint32_t item);
+/* ADDS the errors over ratings[0..n) to *sums (zero it first).  TRIB_ERR_RANGE on a bad row. */
+TRIB_API int trib_mf_evaluate(const trib_mf_model_t *m, const trib_mf_rating_t *ratings, size_t n,
+                              trib_mf_error_sums_t *sums);
+/* sqrt(sq_err / count) and abs_err / count (NaN when count is 0). */
+TRIB_API double trib_mf_rmse(const trib_mf_error_sums_t *s);
+TRIB_API double trib_mf_mae(const trib_mf_error_sums_t *s);
+
+/* ------------------------------------------------------------------ top-K */
+
+/*
+ * Items to leave out per user (e.g. already rated in training), CSR form
+ * indexed by USER ROW: items[offsets[u] .. offsets[u+1]) sorted ascending,
+ * offsets has users.n_rows + 1 entries.
+ */
+typedef struct {
+    const size_t *offsets;
+    const uint32_t *items;
+} trib_mf_exclusion_t;
+
+/*
+ * The K best items for each of users[0..n_users) (user rows), best first:
+ * out_items[u*K + j] (item rows) and out_scores[u*K + j] (unclipped predicted
+ * rating).  Scores come from blocks of users x all items with sgemm, plus
+ * biases and mean; a bounded heap keeps the K best.  Ties are broken by the
+ * smaller item row, so the result is deterministic.  Excluded items are
+ * skipped (exclude may be NULL).  When fewer than K items remain, the rest of
+ * the row is TRIB_MF_NO_ITEM / -INFINITY.  out_scores may be NULL.
+ */
+TRIB_API int trib_mf_topk(const trib_mf_model_t *m, const uint32_t *users, size_t n_users, size_t K,
+                          const trib_mf_exclusion_t *exclude, uint32_t *out_items, float *out_scores);
+
+/*
+ * Ranking-metric sums over users, combinable across ranks as four doubles:
+ * divide precision, recall and ndcg by `users` for the means.
+ */
+typedef struct {
+    double precision; /* sum over users of hits / K */
+    double recall;    /* sum over users of hits / |relevant| */
+    double ndcg;      /* sum over users of DCG@K / ideal DCG@K (binary relevance) */
+    double users;     /* users with at least one relevant item */
+} trib_mf_rank_sums_t;
+
+/*
+ * Adds one user's metrics: top[0..K) the recommended item rows (best first,
+ * TRIB_MF_NO_ITEM counts as a miss), relevant[0..n_relevant) the held-out
+ * item rows sorted ascending, duplicates not allowed.  A user with no
+ * relevant items is not counted.  DCG = sum over hits at rank j (0-based) of
+ * 1 / log2(j + 2); the ideal DCG puts min(K, n_relevant) hits first.
+ */
+TRIB_API void trib_mf_rank_metrics_add(trib_mf_rank_sums_t *s, const uint32_t *top, size_t K,
+                                       const uint32_t *relevant, size_t n_relevant);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRIBUTARY_MF_H */
