@@ -1,0 +1,380 @@
+/*
+ * trib-train - train the biased MF recommender on a sharded HDF5 dataset.
+ *
+ *   mpirun -np 4 trib-train --train T --test V --k 32 --epochs 20 --model-out model.h5
+ *
+ * Flow: MPI starts, every rank parses the same options into one
+ * trib_train_config_t (a usage error is reported by rank 0 and every rank
+ * exits 2), the library validates it and checks the datasets on rank 0
+ * (trib_trainer_create: one message, every rank exits 1), rank 0 prints the
+ * configuration, the epoch loop runs with one line per epoch on rank 0 (and a
+ * progress indicator within epochs when stderr is a terminal), and the model
+ * file is written atomically.
+ *
+ * SIGTERM/SIGUSR1/SIGINT set a stop flag: all ranks stop after the same round
+ * and exit 1 without writing a model (checkpointing on a signal plugs in here).
+ */
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cli.h"
+#include "tributary/tributary.h"
+#include "tributary/train.h"
+
+#define EXIT_USAGE 2
+
+static int g_rank;
+static volatile sig_atomic_t g_stop;
+
+static const char help_text[] =
+    "Usage: mpirun -np P trib-train --train DIR [--test DIR] [options]\n"
+    "Trains a biased matrix-factorisation model (mean + b_u + b_i + p_u.q_i) with synchronous\n"
+    "data-parallel SGD: ratings are partitioned by user, item factors are replicated and kept in\n"
+    "step with an allreduce every --sync-every local updates.\n\n"
+    "Data and output\n"
+    "  --train DIR          training dataset (trib-data format), required\n"
+    "  --test DIR           held-out dataset from the same id space (trib-data split)\n"
+    "  --model-out FILE     write the final model (HDF5, written atomically)\n"
+    "  --metrics-json FILE  one JSON object per epoch (epoch, train_rmse, test_rmse, test_mae,\n"
+    "                       ratings_per_s, seconds, comm_seconds, ...)\n"
+    "Model and optimiser\n"
+    "  --k N                latent factors (default 32)\n"
+    "  --epochs N           epochs (default 20)\n"
+    "  --schedule S         adagrad (default) or plain (lr / (1 + decay * epoch))\n"
+    "  --lr X               learning rate (default 0.05 adagrad, 0.01 plain)\n"
+    "  --lr-decay X         plain schedule's decay (default 0.1)\n"
+    "  --reg X              L2 on factors (default 0.05)\n"
+    "  --reg-bias X         L2 on biases (default 0.01)\n"
+    "  --init-std X         initial factor scale: entries ~ N(0, X^2/k) (default 0.5)\n"
+    "  --seed S             seed of the initial model and visiting orders (default 1)\n"
+    "Parallel training\n"
+    "  --mode M             sync (default); ps is reserved for the parameter-server mode\n"
+    "  --sync-every N       local SGD updates between synchronisations (default 100k; k/M suffixes)\n"
+    "  --sync-method M      average (default: mean of the replicas) or delta-sum\n"
+    "  --allreduce A        ring, tree, rd, auto (default), mpi or shm\n"
+    "  --check-sync         after every synchronisation compare item-block hashes across ranks\n"
+    "Other\n"
+    "  --early-stop N       stop when test RMSE has not improved for N epochs (needs --test)\n"
+    "  --no-train-eval      skip the train RMSE each epoch\n"
+    "  --quiet              no configuration or per-epoch lines (errors and the final line only)\n"
+    "  --help, --version\n"
+    "Exit status: 0 done, 1 error, 2 bad usage.\n";
+
+typedef struct {
+    trib_train_config_t cfg;
+    int lr_set;
+    int quiet;
+    int help, version;
+} options_t;
+
+/* Usage errors are reported once, by rank 0. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    if (g_rank == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        char msg[512];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        trib_cli_error(trib_cli_prog, "%s", msg);
+    }
+    return EXIT_USAGE;
+}
+
+static int parse_count(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (trib_cli_parse_u64(s, out) || *out < lo || *out > hi)
+        return usage_error("%s: '%s' is not a whole number in %llu..%llu", opt, s, (unsigned long long)lo,
+                           (unsigned long long)hi);
+    return 0;
+}
+
+static int parse_real(const char *opt, const char *s, float *out)
+{
+    double v;
+    if (trib_cli_parse_double(s, &v) || v < 0 || v > 1e6)
+        return usage_error("%s: '%s' is not a number >= 0", opt, s);
+    *out = (float)v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, options_t *o)
+{
+    enum { O_TRAIN = 256, O_TEST, O_MODEL, O_METRICS, O_K, O_EPOCHS, O_SCHEDULE, O_LR, O_DECAY, O_REG, O_REGB,
+           O_INIT, O_SEED, O_MODE, O_SYNC, O_METHOD, O_ALGO, O_CHECK, O_EARLY, O_NOEVAL, O_QUIET, O_HELP,
+           O_VERSION };
+    static const struct option longopts[] = {
+        {"train", required_argument, 0, O_TRAIN},       {"test", required_argument, 0, O_TEST},
+        {"model-out", required_argument, 0, O_MODEL},   {"metrics-json", required_argument, 0, O_METRICS},
+        {"k", required_argument, 0, O_K},               {"epochs", required_argument, 0, O_EPOCHS},
+        {"schedule", required_argument, 0, O_SCHEDULE}, {"lr", required_argument, 0, O_LR},
+        {"lr-decay", required_argument, 0, O_DECAY},    {"reg", required_argument, 0, O_REG},
+        {"reg-bias", required_argument, 0, O_REGB},     {"init-std", required_argument, 0, O_INIT},
+        {"seed", required_argument, 0, O_SEED},         {"mode", required_argument, 0, O_MODE},
+        {"sync-every", required_argument, 0, O_SYNC},   {"sync-method", required_argument, 0, O_METHOD},
+        {"allreduce", required_argument, 0, O_ALGO},    {"check-sync", no_argument, 0, O_CHECK},
+        {"early-stop", required_argument, 0, O_EARLY},  {"no-train-eval", no_argument, 0, O_NOEVAL},
+        {"quiet", no_argument, 0, O_QUIET},             {"help", no_argument, 0, O_HELP},
+        {"version", no_argument, 0, O_VERSION},         {0, 0, 0, 0}};
+    trib_train_config_t *c = &o->cfg;
+    opterr = 0;
+    for (int ch; (ch = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
+        uint64_t v;
+        int rc = 0;
+        switch (ch) {
+        case O_TRAIN: c->train_dir = optarg; break;
+        case O_TEST: c->test_dir = optarg; break;
+        case O_MODEL: c->model_out = optarg; break;
+        case O_METRICS: c->metrics_json = optarg; break;
+        case O_K:
+            if (!(rc = parse_count("--k", optarg, 0, 4096, &v)))
+                c->k = (size_t)v;
+            break;
+        case O_EPOCHS:
+            if (!(rc = parse_count("--epochs", optarg, 0, 1000000, &v)))
+                c->epochs = (unsigned)v;
+            break;
+        case O_SCHEDULE:
+            if (trib_mf_schedule_parse(optarg, &c->hp.schedule) != TRIB_OK)
+                rc = usage_error("--schedule: '%s' is not adagrad or plain", optarg);
+            break;
+        case O_LR: rc = parse_real("--lr", optarg, &c->hp.lr); o->lr_set = 1; break;
+        case O_DECAY: rc = parse_real("--lr-decay", optarg, &c->hp.lr_decay); break;
+        case O_REG: rc = parse_real("--reg", optarg, &c->hp.reg_factors); break;
+        case O_REGB: rc = parse_real("--reg-bias", optarg, &c->hp.reg_bias); break;
+        case O_INIT: rc = parse_real("--init-std", optarg, &c->hp.init_std); break;
+        case O_SEED:
+            if (trib_cli_parse_u64(optarg, &c->seed))
+                rc = usage_error("--seed: '%s' is not a whole number", optarg);
+            break;
+        case O_MODE:
+            if (trib_train_mode_parse(optarg, &c->mode) != TRIB_OK)
+                rc = usage_error("--mode: '%s' is not sync or ps", optarg);
+            break;
+        case O_SYNC: rc = parse_count("--sync-every", optarg, 0, UINT64_MAX, &c->sync_every); break;
+        case O_METHOD:
+            if (trib_sync_method_parse(optarg, &c->sync_method) != TRIB_OK)
+                rc = usage_error("--sync-method: '%s' is not average or delta-sum", optarg);
+            break;
+        case O_ALGO:
+            if (trib_train_algo_parse(optarg, &c->algo) != TRIB_OK)
+                rc = usage_error("--allreduce: '%s' is not ring, tree, rd, auto, mpi or shm", optarg);
+            break;
+        case O_CHECK: c->check_sync = 1; break;
+        case O_EARLY:
+            if (!(rc = parse_count("--early-stop", optarg, 1, 1000000, &v)))
+                c->early_stop = (unsigned)v;
+            break;
+        case O_NOEVAL: c->eval_train = 0; break;
+        case O_QUIET: o->quiet = 1; break;
+        case O_HELP: o->help = 1; break;
+        case O_VERSION: o->version = 1; break;
+        case ':': rc = usage_error("option %s needs a value (see --help)", argv[optind - 1]); break;
+        default: rc = usage_error("unknown option '%s' (see --help)", argv[optind - 1]); break;
+        }
+        if (rc)
+            return rc;
+    }
+    if (o->help || o->version)
+        return 0;
+    if (optind < argc)
+        return usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+    if (c->hp.schedule == TRIB_MF_SCHEDULE_PLAIN && !o->lr_set)
+        c->hp.lr = TRIB_MF_DEFAULT_LR_PLAIN;
+    if (c->mode == TRIB_TRAIN_MODE_PS)
+        return usage_error("--mode ps: the parameter-server mode is not available in this build yet");
+    int rc = trib_train_config_validate(c);
+    if (rc != TRIB_OK)
+        return usage_error("%s", trib_last_error(rc));
+    return 0;
+}
+
+/* Rank 0: the output file's directory must exist and be writable (checked before any work). */
+static int check_output_path(const char *opt, const char *path)
+{
+    if (!path)
+        return TRIB_OK;
+    char *copy = strdup(path);
+    if (!copy)
+        return trib_errorf(TRIB_ERR_NOMEM, "out of memory");
+    const char *dir = dirname(copy);
+    int ok = access(dir, W_OK | X_OK) == 0;
+    int rc = ok ? TRIB_OK : trib_errorf(TRIB_ERR_IO, "%s %s: directory '%s' does not exist or is not writable",
+                                        opt, path, dir);
+    free(copy);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ hooks */
+
+typedef struct {
+    int quiet;
+    int tty;
+    unsigned epochs;
+    int progress_shown;
+} log_state_t;
+
+static void on_progress(void *arg, unsigned epoch, double fraction)
+{
+    log_state_t *ls = arg;
+    if (!ls->tty)
+        return;
+    fprintf(stderr, "\repoch %u/%u: %3.0f%%", epoch + 1, ls->epochs, 100.0 * fraction);
+    fflush(stderr);
+    ls->progress_shown = 1;
+}
+
+static void fmt_rmse(char *buf, size_t cap, double v)
+{
+    if (isfinite(v))
+        snprintf(buf, cap, "%.4f", v);
+    else
+        snprintf(buf, cap, "-");
+}
+
+static int on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    (void)t;
+    log_state_t *ls = arg;
+    if (g_rank != 0)
+        return TRIB_OK;
+    if (ls->progress_shown) {
+        fprintf(stderr, "\r%30s\r", "");
+        ls->progress_shown = 0;
+    }
+    if (ls->quiet)
+        return TRIB_OK;
+    char tr[16], te[16];
+    fmt_rmse(tr, sizeof tr, s->train_rmse);
+    fmt_rmse(te, sizeof te, s->test_rmse);
+    printf("epoch %3u/%u  train RMSE %s  test RMSE %s  %8.3f M ratings/s  %7.3f s  comm %5.1f%%\n", s->epoch,
+           ls->epochs, tr, te, s->ratings_per_s / 1e6, s->seconds,
+           s->seconds > 0 ? 100.0 * s->comm_seconds / s->seconds : 0.0);
+    fflush(stdout);
+    return TRIB_OK;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void print_header(const trib_trainer_t *t, int nranks)
+{
+    char text[4096];
+    trib_train_config_format(trib_trainer_config(t), text, sizeof text);
+    const trib_dataset_info_t *in = trib_trainer_train_info(t);
+    printf("trib-train %s: %d ranks, %llu users, %llu items, %llu training ratings, %llu rounds per epoch\n",
+           trib_version_string(), nranks, (unsigned long long)in->n_users, (unsigned long long)in->n_items,
+           (unsigned long long)in->n_ratings, (unsigned long long)trib_trainer_rounds_per_epoch(t));
+    printf("configuration:\n");
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        printf("  %s\n", line);
+    fflush(stdout);
+}
+
+/* The last line: final test RMSE against the data's noise floor when the data is synthetic. */
+static void print_final(trib_trainer_t *t, double train_rmse, double test_rmse, double test_mae, double seconds)
+{
+    const trib_train_config_t *c = trib_trainer_config(t);
+    const trib_dataset_info_t *in = trib_trainer_train_info(t);
+    char tr[16], te[16];
+    fmt_rmse(tr, sizeof tr, train_rmse);
+    fmt_rmse(te, sizeof te, test_rmse);
+    printf("final: train RMSE %s  test RMSE %s  test MAE %.4f  (%.1f s)", tr, te, test_mae, seconds);
+    if (c->test_dir && in->is_synthetic && isfinite(in->noise_std) && in->noise_std > 0 && isfinite(test_rmse))
+        printf("  noise floor %.4f  test/noise %.3f", in->noise_std, test_rmse / in->noise_std);
+    printf("\n");
+    fflush(stdout);
+}
+
+static int run(const options_t *o, int nranks)
+{
+    double t0 = MPI_Wtime();
+    int rc = g_rank == 0 ? check_output_path("--model-out", o->cfg.model_out) : TRIB_OK;
+    if (rc == TRIB_OK && g_rank == 0)
+        rc = check_output_path("--metrics-json", o->cfg.metrics_json);
+    int code = rc;
+    MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (code != TRIB_OK) {
+        if (g_rank == 0)
+            trib_cli_error(trib_cli_prog, "%s", trib_last_error(rc));
+        return 1;
+    }
+    trib_trainer_t *t = NULL;
+    rc = trib_trainer_create(&o->cfg, MPI_COMM_WORLD, &t);
+    if (rc != TRIB_OK) {
+        if (g_rank == 0)
+            trib_cli_error(trib_cli_prog, "%s", trib_last_error(rc));
+        return 1;
+    }
+    if (g_rank == 0 && !o->quiet)
+        print_header(t, nranks);
+    log_state_t ls = {o->quiet, g_rank == 0 && isatty(STDERR_FILENO), o->cfg.epochs, 0};
+    trib_train_hooks_t hooks = {&ls, NULL, on_epoch, on_progress, &g_stop};
+    rc = trib_trainer_run(t, &hooks);
+    double train_rmse = NAN, test_rmse = NAN, test_mae = NAN;
+    if (rc == TRIB_OK)
+        rc = trib_trainer_evaluate(t, &train_rmse, NULL, &test_rmse, &test_mae);
+    if (rc == TRIB_OK && o->cfg.model_out)
+        rc = trib_trainer_write_model(t, o->cfg.model_out);
+    if (rc == TRIB_OK && g_rank == 0) {
+        print_final(t, train_rmse, test_rmse, test_mae, MPI_Wtime() - t0);
+        if (o->cfg.model_out && !o->quiet)
+            printf("model written to %s\n", o->cfg.model_out);
+    }
+    if (rc != TRIB_OK && g_rank == 0)
+        trib_cli_error(trib_cli_prog, "%s", trib_last_error(rc));
+    trib_trainer_destroy(t);
+    return rc == TRIB_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    trib_cli_prog = "trib-train";
+    int provided, nranks;
+    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        trib_cli_error(trib_cli_prog, "MPI_Init_thread failed");
+        return 1;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    options_t o;
+    memset(&o, 0, sizeof o);
+    trib_train_config_init(&o.cfg);
+    int code = parse_options(argc, argv, &o);
+    if (code == 0 && (o.help || o.version)) {
+        if (g_rank == 0)
+            fputs(o.help ? help_text : "", stdout);
+        if (g_rank == 0 && o.version)
+            printf("trib-train %s (%s)\n", trib_version_string(), trib_build_info());
+    } else if (code == 0) {
+        install_signals();
+        code = run(&o, nranks);
+    }
+    MPI_Finalize();
+    return code;
+}
