@@ -49,7 +49,7 @@ static const char help_text[] =
     "  --k N                latent factors (default 32)\n"
     "  --epochs N           epochs (default 20)\n"
     "  --schedule S         adagrad (default) or plain (lr / (1 + decay * epoch))\n"
-    "  --lr X               learning rate (default 0.05 adagrad, 0.01 plain)\n"
+    "  --lr X               learning rate (default 0.1 adagrad, 0.01 plain)\n"
     "  --lr-decay X         plain schedule's decay (default 0.1)\n"
     "  --reg X              L2 on factors (default 0.02)\n"
     "  --reg-bias X         L2 on biases (default 0.01)\n"
