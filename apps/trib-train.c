@@ -60,7 +60,7 @@ static const char help_text[] =
     "                       item rows, the other ranks are workers that pull, compute and push)\n"
     "  --sync-every N       local SGD updates between synchronisations (default 100k; k/M suffixes);\n"
     "                       in ps mode the mini-batch size between a pull and a push\n"
-    "  --sync-method M      delta-sum (default: every rank's update applied) or average (mean of replicas)\n"
+    "  --sync-method M      average (default: mean of the replicas) or delta-sum (every rank's update kept)\n"
     "  --allreduce A        ring, tree, rd, auto (default), mpi or shm\n"
     "  --check-sync         after every synchronisation compare item-block hashes across ranks\n"
     "Parameter server (--mode ps)\n"

@@ -14,6 +14,10 @@
  *            one Markdown table row per point, best first.
  *   quality  trains with the library defaults and prints per-epoch train and
  *            test RMSE for each k of --k.
+ *   topk     trib_mf_topk for every user (K = 10), with and without excluding
+ *            each user's training items, per k (untrained model: timing only).
+ *   robust   trains each --candidates setting at each k of --k, reporting test
+ *            RMSE at half and all of --epochs (judging a default by its worst case).
  *
  * The data: a synthetic problem shaped like MovieLens-1M (6,040 users, 3,706
  * items, ~1,000,209 ratings), user activity and item popularity power-law
@@ -47,12 +51,13 @@ typedef struct {
     int rounded;       /* round ratings to 1..5 */
     size_t k_true;
     const char *schedule; /* plain|adagrad; NULL: kernel mode runs both, quality the default */
+    const char *candidates; /* robust mode */
 } options_t;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: trib-bench-sgd [--mode peak|kernel|sweep|quality] [options]\n"
+            "usage: trib-bench-sgd [--mode peak|kernel|sweep|quality|robust|topk] [options]\n"
             "  --mode M        what to measure (default kernel)\n"
             "  --k LIST        comma-separated factor counts (default 32,64,128; sweep: 32)\n"
             "  --epochs N      epochs (kernel: timed epochs, default 5; sweep/quality: 20)\n"
@@ -62,6 +67,7 @@ static void usage(FILE *f)
             "  --noise X       planted noise standard deviation (default 0.5)\n"
             "  --k-true N      planted rank (default 10)\n"
             "  --continuous    do not round ratings to the integers 1..5\n"
+            "  --candidates L  robust mode: schedule:lr:decay:reg_f:reg_b[:init_std],... to compare\n"
             "  --help          this text\n");
 }
 
@@ -89,6 +95,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"ratings", required_argument, 0, 'R'}, {"noise", required_argument, 0, 'n'},
         {"k-true", required_argument, 0, 't'}, {"continuous", no_argument, 0, 'c'},
         {"schedule", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
+        {"candidates", required_argument, 0, 'C'},
         {0, 0, 0, 0}};
     *o = (options_t){.mode = "kernel", .ks = {32, 64, 128}, .n_ks = 3, .epochs = 0, .seed = 1,
                      .n_users = 6040, .n_items = 3706, .n_ratings = 1000209, .noise = 0.5, .rounded = 1,
@@ -113,6 +120,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         case 't': o->k_true = strtoul(optarg, NULL, 10); break;
         case 'c': o->rounded = 0; break;
         case 'S': o->schedule = optarg; break;
+        case 'C': o->candidates = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -456,8 +464,9 @@ static void kernel_table(const options_t *o, const dataset_t *d, const peak_t *p
     printf("ratings %zu (train), users %zu, items %zu, schedule %s, %u timed epochs\n", d->n_train, d->n_users,
            d->n_items, trib_mf_schedule_name(hp.schedule), o->epochs);
     printf("| k | wall s/epoch (best) | M updates/s (wall, best) | CPU s/epoch (best) | M updates/s (CPU, best) | "
-           "M updates/s (CPU, median) | FMA limit (M updates/s) | share of limit | test RMSE |\n"
-           "|---|---|---|---|---|---|---|---|---|\n");
+           "M updates/s (CPU, median) | FMA limit (M updates/s) | share of limit | eval M ratings/s (CPU) | "
+           "test RMSE |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t ki = 0; ki < o->n_ks; ki++) {
         size_t k = o->ks[ki];
         trib_mf_model_t m;
@@ -477,9 +486,12 @@ static void kernel_table(const options_t *o, const dataset_t *d, const peak_t *p
          * stride that the kernel really computes. */
         double limit = pk->fma_lanes_per_s / (3.0 * (double)trib_mf_stride(k));
         double n = (double)d->n_train;
-        printf("| %zu | %.4f | %.1f | %.4f | %.1f | %.1f | %.0f | %.3f | %.4f |\n", k, wall[0], n / wall[0] / 1e6,
-               cpu[0], n / cpu[0] / 1e6, n / cpu[ne / 2] / 1e6, limit / 1e6, n / cpu[0] / limit,
-               eval_rmse(&m, d->test, d->n_test));
+        double c0 = cpu_now();
+        eval_rmse(&m, d->train, d->n_train);
+        double eval_s = cpu_now() - c0;
+        printf("| %zu | %.4f | %.1f | %.4f | %.1f | %.1f | %.0f | %.3f | %.1f | %.4f |\n", k, wall[0],
+               n / wall[0] / 1e6, cpu[0], n / cpu[0] / 1e6, n / cpu[ne / 2] / 1e6, limit / 1e6, n / cpu[0] / limit,
+               n / eval_s / 1e6, eval_rmse(&m, d->test, d->n_test));
         trib_mf_model_destroy(&m);
     }
     free(order);
@@ -542,40 +554,51 @@ static int cmp_point(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int run_sweep(const options_t *o, const dataset_t *d)
+/* Grid of the sweep: every combination below, per schedule. */
+static const float SW_PLAIN_LR[] = {0.01f, 0.02f, 0.04f, 0.08f};
+static const float SW_PLAIN_DECAY[] = {0.0f, 0.1f, 0.3f, 1.0f};
+static const float SW_ADA_LR[] = {0.02f, 0.05f, 0.1f, 0.2f};
+static const float SW_REG_F[] = {0.005f, 0.01f, 0.02f, 0.05f};
+static const float SW_REG_B[] = {0.0f, 0.01f};
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static size_t sweep_grid(sweep_point_t *pts)
 {
-    static const float plain_lr[] = {0.005f, 0.01f, 0.02f, 0.04f};
-    static const float plain_decay[] = {0.0f, 0.1f, 0.3f};
-    static const float ada_lr[] = {0.02f, 0.05f, 0.1f, 0.2f};
-    static const float reg_f[] = {0.01f, 0.02f, 0.05f, 0.1f};
-    static const float reg_b[] = {0.0f, 0.01f, 0.05f};
-    size_t cap = 4 * 3 * 4 * 3 + 4 * 4 * 3, n = 0;
-    sweep_point_t *pts = xmalloc(cap * sizeof *pts);
+    size_t n = 0;
     trib_mf_hparams_t base;
     trib_mf_hparams_default(&base);
-    for (size_t a = 0; a < 4; a++)
-        for (size_t b = 0; b < 3; b++)
-            for (size_t c = 0; c < 4; c++)
-                for (size_t e = 0; e < 3; e++) {
+    for (size_t a = 0; a < NELEM(SW_PLAIN_LR); a++)
+        for (size_t b = 0; b < NELEM(SW_PLAIN_DECAY); b++)
+            for (size_t c = 0; c < NELEM(SW_REG_F); c++)
+                for (size_t e = 0; e < NELEM(SW_REG_B); e++) {
                     trib_mf_hparams_t hp = base;
                     hp.schedule = TRIB_MF_SCHEDULE_PLAIN;
-                    hp.lr = plain_lr[a];
-                    hp.lr_decay = plain_decay[b];
-                    hp.reg_factors = reg_f[c];
-                    hp.reg_bias = reg_b[e];
+                    hp.lr = SW_PLAIN_LR[a];
+                    hp.lr_decay = SW_PLAIN_DECAY[b];
+                    hp.reg_factors = SW_REG_F[c];
+                    hp.reg_bias = SW_REG_B[e];
                     pts[n++].hp = hp;
                 }
-    for (size_t a = 0; a < 4; a++)
-        for (size_t c = 0; c < 4; c++)
-            for (size_t e = 0; e < 3; e++) {
+    for (size_t a = 0; a < NELEM(SW_ADA_LR); a++)
+        for (size_t c = 0; c < NELEM(SW_REG_F); c++)
+            for (size_t e = 0; e < NELEM(SW_REG_B); e++) {
                 trib_mf_hparams_t hp = base;
                 hp.schedule = TRIB_MF_SCHEDULE_ADAGRAD;
-                hp.lr = ada_lr[a];
+                hp.lr = SW_ADA_LR[a];
                 hp.lr_decay = 0.0f;
-                hp.reg_factors = reg_f[c];
-                hp.reg_bias = reg_b[e];
+                hp.reg_factors = SW_REG_F[c];
+                hp.reg_bias = SW_REG_B[e];
                 pts[n++].hp = hp;
             }
+    return n;
+}
+
+static int run_sweep(const options_t *o, const dataset_t *d)
+{
+    size_t cap = NELEM(SW_PLAIN_LR) * NELEM(SW_PLAIN_DECAY) * NELEM(SW_REG_F) * NELEM(SW_REG_B) +
+                 NELEM(SW_ADA_LR) * NELEM(SW_REG_F) * NELEM(SW_REG_B);
+    sweep_point_t *pts = xmalloc(cap * sizeof *pts);
+    size_t n = sweep_grid(pts);
     uint32_t *order = xmalloc(d->n_train * sizeof *order);
     size_t k = o->ks[0];
     fprintf(stderr, "sweep: %zu points, k %zu, %u epochs\n", n, k, o->epochs);
@@ -599,6 +622,65 @@ static int run_sweep(const options_t *o, const dataset_t *d)
     return 0;
 }
 
+/*
+ * Robustness of candidate settings ("schedule:lr:decay:reg_f:reg_b[:init_std]",
+ * comma separated): each trains on this run's data at every k of --k and reports
+ * test RMSE after --epochs and after half as many, so a default can be
+ * judged by its worst case rather than its best.
+ */
+static int parse_candidate(const char *s, trib_mf_hparams_t *hp)
+{
+    char sched[16];
+    float lr, decay, rf, rb, init = TRIB_MF_DEFAULT_INIT_STD;
+    int got = sscanf(s, "%15[a-z]:%f:%f:%f:%f:%f", sched, &lr, &decay, &rf, &rb, &init);
+    if (got != 5 && got != 6)
+        return -1;
+    trib_mf_hparams_default(hp);
+    hp->init_std = init;
+    if (trib_mf_schedule_parse(sched, &hp->schedule) != TRIB_OK)
+        return -1;
+    hp->lr = lr;
+    hp->lr_decay = decay;
+    hp->reg_factors = rf;
+    hp->reg_bias = rb;
+    return trib_mf_hparams_validate(hp) == TRIB_OK ? 0 : -1;
+}
+
+static int run_robust(const options_t *o, const dataset_t *d)
+{
+    if (!o->candidates) {
+        fprintf(stderr, "trib-bench-sgd: --mode robust needs --candidates\n");
+        return 1;
+    }
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", o->candidates);
+    uint32_t *order = xmalloc(d->n_train * sizeof *order);
+    printf("| candidate | k | test RMSE @%u | test RMSE @%u | best test (epoch) | train RMSE @%u |\n"
+           "|---|---|---|---|---|---|\n",
+           o->epochs / 2, o->epochs, o->epochs);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        sweep_point_t pt;
+        if (parse_candidate(tok, &pt.hp)) {
+            fprintf(stderr, "trib-bench-sgd: bad candidate '%s'\n", tok);
+            free(order);
+            return 1;
+        }
+        for (size_t ki = 0; ki < o->n_ks; ki++) {
+            options_t half = *o;
+            half.epochs = o->epochs / 2;
+            sweep_point_t ph = pt;
+            train_point(&half, d, o->ks[ki], &ph, order, 0);
+            train_point(o, d, o->ks[ki], &pt, order, 0);
+            printf("| %s | %zu | %.4f | %.4f | %.4f (%u) | %.4f |\n", tok, o->ks[ki], ph.test_rmse, pt.test_rmse,
+                   pt.best_test, pt.best_epoch, pt.train_rmse);
+            fflush(stdout);
+        }
+    }
+    free(order);
+    return 0;
+}
+
 static int run_quality(const options_t *o, const dataset_t *d)
 {
     uint32_t *order = xmalloc(d->n_train * sizeof *order);
@@ -618,6 +700,66 @@ static int run_quality(const options_t *o, const dataset_t *d)
     return 0;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Top-K for every user (K = 10, with and without excluding the training items), per k. */
+static int run_topk(const options_t *o, const dataset_t *d)
+{
+    const size_t K = 10;
+    size_t nu = d->n_users;
+    /* Exclusion lists: each user's training items, sorted (CSR by user row). */
+    size_t *off = calloc(nu + 1, sizeof *off);
+    uint32_t *items = xmalloc(d->n_train * sizeof *items);
+    if (!off)
+        exit(1);
+    for (size_t j = 0; j < d->n_train; j++)
+        off[d->train[j].user + 1]++;
+    for (size_t u = 0; u < nu; u++)
+        off[u + 1] += off[u];
+    size_t *fill = xmalloc((nu + 1) * sizeof *fill);
+    memcpy(fill, off, (nu + 1) * sizeof *fill);
+    for (size_t j = 0; j < d->n_train; j++)
+        items[fill[d->train[j].user]++] = d->train[j].item;
+    for (size_t u = 0; u < nu; u++)
+        qsort(items + off[u], off[u + 1] - off[u], sizeof *items, cmp_u32);
+    trib_mf_exclusion_t ex = {off, items};
+    uint32_t *users = xmalloc(nu * sizeof *users), *out = xmalloc(nu * K * sizeof *out);
+    float *scores = xmalloc(nu * K * sizeof *scores);
+    for (size_t u = 0; u < nu; u++)
+        users[u] = (uint32_t)u;
+    printf("| k | users | items | K | exclusion | wall s | CPU s | users/s (CPU) |\n|---|---|---|---|---|---|---|---|\n");
+    for (size_t ki = 0; ki < o->n_ks; ki++) {
+        trib_mf_hparams_t hp;
+        trib_mf_hparams_default(&hp);
+        trib_mf_model_t m;
+        setup_model(&m, d, o->ks[ki], &hp, o->seed);
+        for (int excl = 0; excl < 2; excl++) {
+            double best = INFINITY, best_cpu = INFINITY;
+            for (int rep = 0; rep < 3; rep++) {
+                double t0 = trib_now(), c0 = cpu_now();
+                check(trib_mf_topk(&m, users, nu, K, excl ? &ex : NULL, out, scores));
+                double t = trib_now() - t0, c = cpu_now() - c0;
+                best = t < best ? t : best;
+                best_cpu = c < best_cpu ? c : best_cpu;
+            }
+            printf("| %zu | %zu | %zu | %zu | %s | %.4f | %.4f | %.0f |\n", o->ks[ki], nu, d->n_items, K,
+                   excl ? "training items" : "none", best, best_cpu, (double)nu / best_cpu);
+        }
+        trib_mf_model_destroy(&m);
+    }
+    free(off);
+    free(items);
+    free(fill);
+    free(users);
+    free(out);
+    free(scores);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options_t o;
@@ -627,7 +769,8 @@ int main(int argc, char **argv)
         measure_peak(1);
         return 0;
     }
-    if (strcmp(o.mode, "kernel") && strcmp(o.mode, "sweep") && strcmp(o.mode, "quality")) {
+    if (strcmp(o.mode, "kernel") && strcmp(o.mode, "sweep") && strcmp(o.mode, "quality") &&
+        strcmp(o.mode, "robust") && strcmp(o.mode, "topk")) {
         fprintf(stderr, "trib-bench-sgd: unknown --mode '%s'\n", o.mode);
         return 1;
     }
@@ -641,6 +784,10 @@ int main(int argc, char **argv)
         rc = run_kernel(&o, &d);
     else if (strcmp(o.mode, "sweep") == 0)
         rc = run_sweep(&o, &d);
+    else if (strcmp(o.mode, "robust") == 0)
+        rc = run_robust(&o, &d);
+    else if (strcmp(o.mode, "topk") == 0)
+        rc = run_topk(&o, &d);
     else
         rc = run_quality(&o, &d);
     free_dataset(&d);

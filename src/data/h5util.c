@@ -197,7 +197,13 @@ static int open_1d(hid_t loc, const char *file, const char *name, trib_h5_type_t
 {
     if (!trib_h5_exists(loc, name))
         return trib_errorf(TRIB_ERR_FORMAT, "%s: dataset '%s' is missing", file, name);
-    *d = H5Dopen2(loc, name, H5P_DEFAULT);
+    /* No chunk cache: whole chunks are then read straight into the caller's buffer (one copy, like read()). */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl >= 0)
+        H5Pset_chunk_cache(dapl, 0, 0, H5D_CHUNK_CACHE_W0_DEFAULT);
+    *d = H5Dopen2(loc, name, dapl >= 0 ? dapl : H5P_DEFAULT);
+    if (dapl >= 0)
+        H5Pclose(dapl);
     if (*d < 0)
         return trib_errorf(TRIB_ERR_CORRUPT, "%s: cannot open dataset '%s' (corrupt file?)", file, name);
     hid_t ft = H5Dget_type(*d);

@@ -42,7 +42,10 @@ trib_idmap_t *trib_idmap_new(trib_id_kind_t kind)
     m->kind = kind;
     m->n_slots = 1024;
     m->slots = calloc(m->n_slots, sizeof *m->slots);
-    if (!m->slots) {
+    m->slot_keys = calloc(m->n_slots, sizeof *m->slot_keys);
+    if (!m->slots || !m->slot_keys) {
+        free(m->slots);
+        free(m->slot_keys);
         free(m);
         return NULL;
     }
@@ -58,6 +61,7 @@ void trib_idmap_free(trib_idmap_t *m)
     free(m->str_off);
     free(m->str_len);
     free(m->slots);
+    free(m->slot_keys);
     free(m);
 }
 
@@ -79,16 +83,24 @@ static uint64_t key_hash(const trib_idmap_t *m, size_t i)
 static int rebuild_index(trib_idmap_t *m, size_t n_slots)
 {
     uint32_t *slots = calloc(n_slots, sizeof *slots);
-    if (!slots)
+    int64_t *keys = calloc(n_slots, sizeof *keys);
+    if (!slots || !keys) {
+        free(slots);
+        free(keys);
         return trib_errorf(TRIB_ERR_NOMEM, "out of memory growing an id map");
+    }
     for (size_t i = 0; i < m->n; i++) {
         size_t s = key_hash(m, i) & (n_slots - 1);
         while (slots[s])
             s = (s + 1) & (n_slots - 1);
         slots[s] = (uint32_t)(i + 1);
+        if (m->kind == TRIB_IDS_INT64)
+            keys[s] = m->ints[i];
     }
     free(m->slots);
+    free(m->slot_keys);
     m->slots = slots;
+    m->slot_keys = keys;
     m->n_slots = n_slots;
     return TRIB_OK;
 }
@@ -125,7 +137,7 @@ int trib_idmap_put_int(trib_idmap_t *m, int64_t key, uint32_t *idx)
 {
     size_t mask = m->n_slots - 1, s = hash_int(key) & mask;
     for (uint32_t v; (v = m->slots[s]) != 0; s = (s + 1) & mask) {
-        if (m->ints[v - 1] == key) {
+        if (m->slot_keys[s] == key) {
             *idx = v - 1;
             return TRIB_OK;
         }
@@ -142,6 +154,7 @@ int trib_idmap_put_int(trib_idmap_t *m, int64_t key, uint32_t *idx)
     }
     m->ints[m->n] = key;
     m->slots[s] = (uint32_t)(m->n + 1);
+    m->slot_keys[s] = key;
     *idx = (uint32_t)m->n++;
     return TRIB_OK;
 }
@@ -217,13 +230,11 @@ int trib_idmap_to_strings(trib_idmap_t *m)
     return TRIB_OK;
 }
 
-/* Sorting: qsort an index array with a comparator that sees the map. */
-static const trib_idmap_t *g_sort_map; /* qsort has no context argument in C11 */
-
-static int cmp_key(const void *a, const void *b)
+/* Sorting: qsort_r (GNU) of an index array with a comparator that sees the map. */
+static int cmp_key(const void *a, const void *b, void *ctx)
 {
     uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-    const trib_idmap_t *m = g_sort_map;
+    const trib_idmap_t *m = ctx;
     if (m->kind == TRIB_IDS_INT64)
         return (m->ints[i] > m->ints[j]) - (m->ints[i] < m->ints[j]);
     size_t li, lj;
@@ -244,9 +255,7 @@ int trib_idmap_sort(trib_idmap_t *m, uint32_t **new_of_old)
     }
     for (size_t i = 0; i < n; i++)
         order[i] = (uint32_t)i;
-    g_sort_map = m;
-    qsort(order, n, sizeof *order, cmp_key);
-    g_sort_map = NULL;
+    qsort_r(order, n, sizeof *order, cmp_key, m);
     for (size_t j = 0; j < n; j++)
         inv[order[j]] = (uint32_t)j;
     int rc = TRIB_OK;
@@ -375,7 +384,7 @@ int trib_idmap_lookup_int(const trib_idmap_t *m, int64_t original, uint32_t *den
     }
     size_t mask = m->n_slots - 1, s = hash_int(original) & mask;
     for (uint32_t v; (v = m->slots[s]) != 0; s = (s + 1) & mask) {
-        if (m->ints[v - 1] == original) {
+        if (m->slot_keys[s] == original) {
             *dense = v - 1;
             return TRIB_OK;
         }

@@ -89,6 +89,7 @@ struct trib_idmap {
     uint64_t *str_off;    /* kind string: offset of key i in arena */
     uint32_t *str_len;
     uint32_t *slots;      /* open addressing: key index + 1, 0 = empty */
+    int64_t *slot_keys;   /* kind int64: the key of each used slot (no indirection on lookup) */
     size_t n_slots;       /* power of two */
     int frozen;           /* lookups only (ids_from) */
 };

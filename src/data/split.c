@@ -92,14 +92,13 @@ static int side_add(side_t *s, const trib_ratings_t *r, int keep_pairs)
     return TRIB_OK;
 }
 
-static const int64_t *g_ts; /* qsort context */
-static const uint32_t *g_item;
-static int cmp_time(const void *a, const void *b)
+static int cmp_time(const void *a, const void *b, void *ctx)
 {
+    const trib_ratings_t *r = ctx;
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    if (g_ts[i] != g_ts[j])
-        return g_ts[i] < g_ts[j] ? -1 : 1;
-    return (g_item[i] > g_item[j]) - (g_item[i] < g_item[j]);
+    if (r->timestamp[i] != r->timestamp[j])
+        return r->timestamp[i] < r->timestamp[j] ? -1 : 1;
+    return (r->item[i] > r->item[j]) - (r->item[i] < r->item[j]);
 }
 
 /* in_test[i] for the rows of one shard (sorted by user). */
@@ -115,18 +114,14 @@ static int decide(const trib_ratings_t *r, const trib_split_opts_t *o, unsigned 
     size_t *idx = malloc((r->n ? r->n : 1) * sizeof *idx);
     if (!idx)
         return trib_errorf(TRIB_ERR_NOMEM, "split: out of memory");
-    g_ts = r->timestamp;
-    g_item = r->item;
     for (size_t a = 0, b; a < r->n; a = b) {
         for (b = a; b < r->n && r->user[b] == r->user[a]; b++)
             idx[b - a] = b;
         size_t n = b - a, k = (size_t)llround(o->test_fraction * (double)n);
-        qsort(idx, n, sizeof *idx, cmp_time);
+        qsort_r(idx, n, sizeof *idx, cmp_time, (void *)r);
         for (size_t j = 0; j < n; j++)
             in_test[idx[j]] = j >= n - k;
     }
-    g_ts = NULL;
-    g_item = NULL;
     free(idx);
     return TRIB_OK;
 }

@@ -251,10 +251,10 @@ static int synth_init(synth_t *s, const trib_synth_config_t *c)
     return rc;
 }
 
-static const double *g_keys; /* qsort comparator context */
-static int cmp_key_desc(const void *a, const void *b)
+static int cmp_key_desc(const void *a, const void *b, void *ctx)
 {
-    double x = g_keys[*(const uint32_t *)a], y = g_keys[*(const uint32_t *)b];
+    const double *keys = ctx;
+    double x = keys[*(const uint32_t *)a], y = keys[*(const uint32_t *)b];
     if (x != y)
         return x < y ? 1 : -1;
     return (*(const uint32_t *)a > *(const uint32_t *)b) - (*(const uint32_t *)a < *(const uint32_t *)b);
@@ -269,9 +269,7 @@ static void pick_weighted_all(synth_t *s, trib_rng_t *r, uint64_t d, uint32_t *i
         s->keys[i] = log(u) / s->item_w[i];
         s->idx[i] = (uint32_t)i;
     }
-    g_keys = s->keys;
-    qsort(s->idx, I, sizeof *s->idx, cmp_key_desc);
-    g_keys = NULL;
+    qsort_r(s->idx, I, sizeof *s->idx, cmp_key_desc, s->keys);
     memcpy(items, s->idx, d * sizeof *items);
 }
 

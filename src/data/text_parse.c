@@ -170,9 +170,20 @@ static int bad_line(parser_t *p, int field, const char *what, const char *tok, s
 
 /* ---------------------------------------------------------------- storage */
 
+static int grow_cap(parser_t *p, int with_ts, size_t cap);
+static int grow_to(parser_t *p, size_t cap)
+{
+    p->cap = 0;
+    return grow_cap(p, p->o->format != TRIB_TEXT_CSV, cap);
+}
+
 static int grow(parser_t *p, int with_ts)
 {
-    size_t cap = p->cap ? p->cap * 2 : 4096;
+    return grow_cap(p, with_ts, p->cap ? p->cap * 2 : 4096);
+}
+
+static int grow_cap(parser_t *p, int with_ts, size_t cap)
+{
     trib_ratings_t *r = &p->out->ratings;
     uint32_t *u = realloc(r->user, cap * sizeof *u);
     if (u)
@@ -267,19 +278,35 @@ static int parse_line(parser_t *p, const char *s, const char *e)
 {
     const char *tok[5], *tend[5];
     int nf = 0;
-    const char *q = s;
-    for (;;) {
-        const char *d = find_delim(p, q, e);
-        if (nf == 4)
-            return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
-                            TRIB_ERR_FORMAT);
-        tok[nf] = q;
-        tend[nf] = d ? d : e;
-        trim(&tok[nf], &tend[nf], p->delim[0]);
-        nf++;
-        if (!d)
-            break;
-        q = d + p->dlen;
+    if (p->dlen == 1) { /* one pass over the bytes: fields are short, a loop beats memchr calls */
+        const char d = p->delim[0];
+        tok[0] = s;
+        for (const char *q = s; q < e; q++) {
+            if (*q != d)
+                continue;
+            if (nf == 3)
+                return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
+                                TRIB_ERR_FORMAT);
+            tend[nf++] = q;
+            tok[nf] = q + 1;
+        }
+        tend[nf++] = e;
+        for (int f = 0; f < nf; f++)
+            trim(&tok[f], &tend[f], d);
+    } else {
+        for (const char *q = s;;) {
+            const char *d = find_delim(p, q, e);
+            if (nf == 4)
+                return bad_line(p, -1, "too many fields (at most 4: user, item, rating, timestamp)", NULL, 0,
+                                TRIB_ERR_FORMAT);
+            tok[nf] = q;
+            tend[nf] = d ? d : e;
+            trim(&tok[nf], &tend[nf], p->delim[0]);
+            nf++;
+            if (!d)
+                break;
+            q = d + p->dlen;
+        }
     }
     if (nf < p->min_fields || nf > p->max_fields || (p->n_fields && nf != p->n_fields)) {
         char what[96];
@@ -323,6 +350,8 @@ static int parse_line(parser_t *p, const char *s, const char *e)
         if (rc != TRIB_OK)
             return rc;
     }
+    if (with_ts && !r->timestamp && !(r->timestamp = malloc(p->cap * sizeof *r->timestamp)))
+        return trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory", p->file);
     r->user[r->n] = uid;
     r->item[r->n] = iid;
     r->rating[r->n] = (float)rating;
@@ -366,6 +395,15 @@ static int run(parser_t *p, const char *buf, size_t len)
     const char *s = buf, *end = buf + len, *next_report = buf + ((size_t)16 << 20);
     int skip_header = p->o->format == TRIB_TEXT_MOVIELENS_CSV || (p->o->format == TRIB_TEXT_CSV && p->o->header);
     int rc = TRIB_OK;
+    if (len > 65536 && p->stop_record == UINT64_MAX) { /* size the arrays from the first 64 KiB's line length */
+        const char *q = buf;
+        size_t nl = 0;
+        while ((q = memchr(q, '\n', (size_t)(buf + 65536 - q))) != NULL && ++q < buf + 65536)
+            nl++;
+        p->cap = nl ? (size_t)((double)len / (65536.0 / (double)nl) * 1.05) + 1024 : 0;
+        if (p->cap && (rc = grow_to(p, p->cap)) != TRIB_OK)
+            return rc;
+    }
     while (s < end && rc == TRIB_OK) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end;

@@ -5,7 +5,7 @@
  *   1. sorts them by (user, item) and rejects duplicate pairs,
  *   2. counts ratings per user and item, computes min/max/mean and the histogram,
  *   3. assigns users to shards (hash of the user id, or contiguous user ranges
- *      with equal rating counts) and groups the rows by shard (stable),
+ *      with equal rating counts); a shard's rows keep (user, item) order,
  *   4. writes shard-NNNNN.h5 files (fingerprint attribute per shard), fsyncs them,
  *   5. writes manifest.h5 last.
  * The callers (convert, synth, split, trib_data_write) write into a temporary
@@ -165,14 +165,20 @@ static int check_duplicates(const trib_ratings_t *r, const trib_idmap_t *users, 
     return TRIB_OK;
 }
 
-/* Stable regrouping of sorted rows by shard (hash partitioning). */
-static int group_by_shard(trib_ratings_t *r, const uint32_t *shard_of_user, uint32_t n_shards, uint64_t *counts)
+/*
+ * Hash partitioning: rows of each shard in (user, item) order, as a list of row
+ * indices grouped by shard (stable counting sort).  The shards are then
+ * gathered one at a time into a reused scratch buffer, instead of reordering
+ * every column in fresh memory.
+ */
+static int rows_by_shard(const trib_ratings_t *r, const uint32_t *shard_of_user, uint32_t n_shards,
+                         uint64_t *counts, uint32_t **rows_out)
 {
     uint64_t *pos = calloc((size_t)n_shards + 1, sizeof *pos);
-    uint32_t *perm = malloc((r->n ? r->n : 1) * sizeof *perm);
-    if (!pos || !perm) {
+    uint32_t *rows = malloc((r->n ? r->n : 1) * sizeof *rows);
+    if (!pos || !rows) {
         free(pos);
-        free(perm);
+        free(rows);
         return trib_errorf(TRIB_ERR_NOMEM, "out of memory grouping ratings by shard");
     }
     for (size_t i = 0; i < r->n; i++)
@@ -182,15 +188,28 @@ static int group_by_shard(trib_ratings_t *r, const uint32_t *shard_of_user, uint
         pos[s + 1] += pos[s];
     }
     for (size_t i = 0; i < r->n; i++)
-        perm[pos[shard_of_user[r->user[i]]]++] = (uint32_t)i;
-    int rc = trib_ratings_permute(r, perm);
-    free(perm);
+        rows[pos[shard_of_user[r->user[i]]]++] = (uint32_t)i;
     free(pos);
-    return rc;
+    *rows_out = rows;
+    return TRIB_OK;
 }
 
-static int assign_shards(trib_ratings_t *r, const uint64_t *user_counts, uint64_t n_users, uint32_t n_shards,
-                         trib_partition_t partition, uint64_t *shard_counts)
+static void gather_rows(const trib_ratings_t *r, const uint32_t *rows, size_t n, trib_ratings_t *out)
+{
+    for (size_t j = 0; j < n; j++) {
+        uint32_t i = rows[j];
+        out->user[j] = r->user[i];
+        out->item[j] = r->item[i];
+        out->rating[j] = r->rating[i];
+        if (r->timestamp)
+            out->timestamp[j] = r->timestamp[i];
+    }
+    out->n = n;
+}
+
+/* Shard sizes; *rows (hash partitioning only) lists the rows of shard 0, then shard 1, ... */
+static int assign_shards(const trib_ratings_t *r, const uint64_t *user_counts, uint64_t n_users, uint32_t n_shards,
+                         trib_partition_t partition, uint64_t *shard_counts, uint32_t **rows)
 {
     uint32_t *shard_of_user = malloc((n_users ? n_users : 1) * sizeof *shard_of_user);
     if (!shard_of_user)
@@ -211,12 +230,13 @@ static int assign_shards(trib_ratings_t *r, const uint64_t *user_counts, uint64_
             shard_of_user[u] = trib_hash_shard((uint32_t)u, n_shards);
     }
     int rc = TRIB_OK;
+    *rows = NULL;
     if (partition == TRIB_PARTITION_RANGE || n_shards == 1) {
         memset(shard_counts, 0, n_shards * sizeof *shard_counts);
         for (size_t i = 0; i < r->n; i++) /* rows sorted by user: shards already contiguous */
             shard_counts[shard_of_user[r->user[i]]]++;
     } else {
-        rc = group_by_shard(r, shard_of_user, n_shards, shard_counts);
+        rc = rows_by_shard(r, shard_of_user, n_shards, shard_counts, rows);
     }
     free(shard_of_user);
     return rc;
@@ -242,6 +262,9 @@ int trib_write_dataset_dir(const char *dir, trib_ratings_t *r, uint64_t n_users,
         return rc;
 
     trib_idmap_t *own_users = NULL, *own_items = NULL;
+    uint32_t *rows = NULL;
+    trib_ratings_t scratch;
+    trib_ratings_init(&scratch);
     uint64_t *user_counts = calloc(n_users ? n_users : 1, sizeof *user_counts);
     uint64_t *item_counts = calloc(n_items ? n_items : 1, sizeof *item_counts);
     uint64_t *shard_counts = calloc(n_shards, sizeof *shard_counts);
@@ -269,7 +292,13 @@ int trib_write_dataset_dir(const char *dir, trib_ratings_t *r, uint64_t n_users,
         hi = v > hi ? v : hi;
     }
     trib_histogram_build(r->rating, r->n, &hist);
-    rc = assign_shards(r, user_counts, n_users, n_shards, partition, shard_counts);
+    rc = assign_shards(r, user_counts, n_users, n_shards, partition, shard_counts, &rows);
+    if (rc == TRIB_OK && rows) {
+        uint64_t biggest = 0;
+        for (uint32_t s = 0; s < n_shards; s++)
+            biggest = shard_counts[s] > biggest ? shard_counts[s] : biggest;
+        rc = trib_ratings_alloc(&scratch, biggest, r->timestamp != NULL);
+    }
     if (rc != TRIB_OK)
         goto done;
 
@@ -278,8 +307,14 @@ int trib_write_dataset_dir(const char *dir, trib_ratings_t *r, uint64_t n_users,
     for (uint32_t s = 0; s < n_shards && rc == TRIB_OK; s++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/shard-%05u.h5", dir, s);
-        rc = trib_write_shard(path, r, first, shard_counts[s], s, n_shards, idmap_fp, opts->compress_level,
-                              &shard_fps[s]);
+        if (rows) {
+            gather_rows(r, rows + first, shard_counts[s], &scratch);
+            rc = trib_write_shard(path, &scratch, 0, shard_counts[s], s, n_shards, idmap_fp, opts->compress_level,
+                                  &shard_fps[s]);
+        } else {
+            rc = trib_write_shard(path, r, first, shard_counts[s], s, n_shards, idmap_fp, opts->compress_level,
+                                  &shard_fps[s]);
+        }
         first += shard_counts[s];
         if (opts->progress)
             opts->progress(opts->progress_arg, "write", (double)(s + 1) / n_shards);
@@ -316,6 +351,8 @@ int trib_write_dataset_dir(const char *dir, trib_ratings_t *r, uint64_t n_users,
     m.synth_rank = meta->synth_rank;
     rc = trib_write_manifest(dir, &m);
 done:
+    free(rows);
+    trib_ratings_free(&scratch);
     trib_idmap_free(own_users);
     trib_idmap_free(own_items);
     free(user_counts);

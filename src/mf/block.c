@@ -6,7 +6,8 @@
  * picture), plus a separate array of global ids.  Keeping the values in one
  * array lets a trainer synchronise a whole block with a single allreduce.
  *
- * Parts: shape and allocation (create/destroy/clone/copy), deterministic
+ * Parts: shape and allocation (create/destroy/clone/copy), unpadded factor
+ * copies for files, deterministic
  * initialisation from global ids, the two synchronisation helpers
  * (delta / apply_delta), and the model wrapper.
  */
@@ -102,6 +103,18 @@ int trib_mf_block_copy_values(trib_mf_block_t *dst, const trib_mf_block_t *src)
     if (dst != src)
         memcpy(dst->values, src->values, src->n_values * sizeof(float));
     return TRIB_OK;
+}
+
+void trib_mf_block_get_factors(const trib_mf_block_t *b, float *out)
+{
+    for (size_t r = 0; r < b->n_rows; r++)
+        memcpy(out + r * b->k, trib_mf_row(b, r), b->k * sizeof(float));
+}
+
+void trib_mf_block_set_factors(trib_mf_block_t *b, const float *in)
+{
+    for (size_t r = 0; r < b->n_rows; r++)
+        memcpy(trib_mf_row(b, r), in + r * b->k, b->k * sizeof(float));
 }
 
 /* Fills one row from its own random stream: a pure function of (seed, tag, id). */

@@ -6,31 +6,18 @@
  * Predictions are clipped to the model's rating range [rating_min,
  * rating_max]: a rating can never be outside it, so clipping only removes
  * error.  Training (sgd.c) uses the unclipped prediction, as its gradient.
+ * The loop itself is in kernel_impl.inc (vectorised per ISA level, like the
+ * SGD kernels).  On a bad row nothing is added to the sums.
  */
 #include "tributary/mf.h"
 
 #include <math.h>
 
-/* Dot product over the padded stride, 16 partial sums (vectorisable). */
-static float dot_padded(const float *restrict p, const float *restrict q, size_t stride)
-{
-    float acc[TRIB_MF_STRIDE_FLOATS] = {0};
-    for (size_t j = 0; j < stride; j += TRIB_MF_STRIDE_FLOATS)
-        for (size_t l = 0; l < TRIB_MF_STRIDE_FLOATS; l++)
-            acc[l] += p[j + l] * q[j + l];
-    float s = 0.0f;
-    for (size_t l = 0; l < TRIB_MF_STRIDE_FLOATS; l++)
-        s += acc[l];
-    return s;
-}
-
-static float clip(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+#include "kernels.h"
 
 float trib_mf_predict(const trib_mf_model_t *m, uint32_t user, uint32_t item)
 {
-    float raw = m->mean + m->users.bias[user] + m->items.bias[item] +
-                dot_padded(trib_mf_row(&m->users, user), trib_mf_row(&m->items, item), m->users.stride);
-    return clip(raw, m->rating_min, m->rating_max);
+    return trib_mf_kernel_predict(m, user, item);
 }
 
 int trib_mf_evaluate(const trib_mf_model_t *m, const trib_mf_rating_t *ratings, size_t n,
@@ -38,18 +25,13 @@ int trib_mf_evaluate(const trib_mf_model_t *m, const trib_mf_rating_t *ratings, 
 {
     if (!m || !m->users.values || !m->items.values || !sums || (n > 0 && !ratings))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf evaluate: NULL model, ratings or sums");
-    if (m->users.k != m->items.k)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf evaluate: user and item k differ");
+    if (m->users.k != m->items.k || m->users.n_rows > UINT32_MAX || m->items.n_rows > UINT32_MAX)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf evaluate: user and item k differ or too many rows");
     double sq = 0.0, ab = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const trib_mf_rating_t *r = &ratings[i];
-        if (r->user >= m->users.n_rows || r->item >= m->items.n_rows)
-            return trib_errorf(TRIB_ERR_RANGE, "mf evaluate: rating %zu has user row %u (of %zu), item row %u (of %zu)",
-                               i, r->user, m->users.n_rows, r->item, m->items.n_rows);
-        double err = (double)trib_mf_predict(m, r->user, r->item) - (double)r->rating;
-        sq += err * err;
-        ab += fabs(err);
-    }
+    size_t done = trib_mf_kernel_error_sums(m, ratings, n, &sq, &ab);
+    if (done != n)
+        return trib_errorf(TRIB_ERR_RANGE, "mf evaluate: rating %zu has user row %u (of %zu), item row %u (of %zu)",
+                           done, ratings[done].user, m->users.n_rows, ratings[done].item, m->items.n_rows);
     sums->sq_err += sq;
     sums->abs_err += ab;
     sums->count += (double)n;

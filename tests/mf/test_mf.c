@@ -145,6 +145,15 @@ static void test_clone_and_copy(void)
     CU_ASSERT_EQUAL_FATAL(trib_mf_block_create(&c, 10, 7), TRIB_OK);
     CU_ASSERT_EQUAL(trib_mf_block_copy_values(&c, &a), TRIB_OK);
     CU_ASSERT_EQUAL(memcmp(a.values, c.values, a.n_values * sizeof(float)), 0);
+    /* Unpadded round trip: 10 x 7 floats, row r at r * 7. */
+    float flat[70];
+    trib_mf_block_get_factors(&a, flat);
+    CU_ASSERT_EQUAL(flat[3 * 7 + 6], trib_mf_row(&a, 3)[6]);
+    flat[3 * 7 + 6] = 42.0f;
+    trib_mf_block_set_factors(&c, flat);
+    CU_ASSERT_EQUAL(trib_mf_row(&c, 3)[6], 42.0f);
+    CU_ASSERT_EQUAL(trib_mf_row(&c, 4)[0], trib_mf_row(&a, 4)[0]);
+    CU_ASSERT(padding_is_zero(&c));
     trib_mf_block_destroy(&a);
     trib_mf_block_destroy(&b);
     trib_mf_block_destroy(&c);
@@ -518,6 +527,92 @@ static void test_convergence_planted(void)
     free(d.test);
 }
 
+/* Visiting ratings through an order equals visiting the permuted array; a sub-range runs only its part. */
+static void test_order_semantics(void)
+{
+    planted_t d;
+    make_planted(&d, 40, 30, 3, 0.2, 0.5, 5);
+    size_t n = d.n_train;
+    uint32_t *order = malloc(n * sizeof *order);
+    trib_mf_rating_t *perm = malloc(n * sizeof *perm);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_visit_order(order, n, 8, 3), TRIB_OK);
+    for (size_t i = 0; i < n; i++)
+        perm[i] = d.train[order[i]];
+    trib_mf_hparams_t hp;
+    trib_mf_hparams_default(&hp);
+    trib_mf_model_t a, b, c;
+    CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&a, 20, 40, 30), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&b, 20, 40, 30), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&c, 20, 40, 30), TRIB_OK);
+    trib_mf_model_init_values(&a, 1, 0.1f);
+    trib_mf_model_init_values(&b, 1, 0.1f);
+    trib_mf_model_init_values(&c, 1, 0.1f);
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&a, &hp, 2, d.train, n, order, 0, n), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&b, &hp, 2, perm, n, NULL, 0, n), TRIB_OK);
+    /* In three chunks, as a trainer synchronising twice in the epoch would call it. */
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&c, &hp, 2, d.train, n, order, 0, n / 3), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&c, &hp, 2, d.train, n, order, n / 3, n / 2), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_sgd_run(&c, &hp, 2, d.train, n, order, n / 2, n), TRIB_OK);
+    CU_ASSERT_EQUAL(memcmp(a.users.values, b.users.values, a.users.n_values * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(a.items.values, b.items.values, a.items.n_values * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(a.items.values, c.items.values, a.items.n_values * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(a.users.values, c.users.values, a.users.n_values * sizeof(float)), 0);
+    trib_mf_model_destroy(&a);
+    trib_mf_model_destroy(&b);
+    trib_mf_model_destroy(&c);
+    free(order);
+    free(perm);
+    free(d.train);
+    free(d.test);
+}
+
+/*
+ * The ISA levels (TRIB_MF_ISA lowers the one in use) add lanes in the same
+ * order, so the levels with FMA (v4, v3) give bitwise-identical models and the
+ * baseline (separate multiply and add) stays within rounding of them.
+ */
+static void train_small(size_t k, const char *isa, trib_mf_model_t *m, const planted_t *d)
+{
+    if (isa)
+        setenv("TRIB_MF_ISA", isa, 1);
+    else
+        unsetenv("TRIB_MF_ISA");
+    CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(m, k, 60, 50), TRIB_OK);
+    trib_mf_model_init_values(m, 3, 0.1f);
+    m->mean = d->mean;
+    trib_mf_hparams_t hp[2];
+    trib_mf_hparams_for_schedule(&hp[0], TRIB_MF_SCHEDULE_PLAIN);
+    trib_mf_hparams_for_schedule(&hp[1], TRIB_MF_SCHEDULE_ADAGRAD);
+    for (unsigned e = 0; e < 4; e++)
+        CU_ASSERT_EQUAL(trib_mf_sgd_run(m, &hp[e % 2], e, d->train, d->n_train, NULL, 0, d->n_train), TRIB_OK);
+    unsetenv("TRIB_MF_ISA");
+}
+
+static void test_isa_levels_agree(void)
+{
+    planted_t d;
+    make_planted(&d, 60, 50, 3, 0.2, 0.5, 77);
+    fprintf(stderr, "kernel ISA: %s\n", trib_mf_kernel_isa());
+    const size_t ks[] = {7, 32, 33, 64, 128};
+    for (size_t t = 0; t < 5; t++) {
+        trib_mf_model_t best, v3, base;
+        train_small(ks[t], NULL, &best, &d);
+        train_small(ks[t], "v3", &v3, &d);
+        train_small(ks[t], "base", &base, &d);
+        CU_ASSERT_EQUAL(memcmp(best.users.values, v3.users.values, best.users.n_values * sizeof(float)), 0);
+        CU_ASSERT_EQUAL(memcmp(best.items.values, v3.items.values, best.items.n_values * sizeof(float)), 0);
+        double maxdiff = 0.0;
+        for (size_t j = 0; j < best.items.n_values; j++)
+            maxdiff = fmax(maxdiff, fabs((double)best.items.values[j] - base.items.values[j]));
+        CU_ASSERT(maxdiff < 1e-3);
+        trib_mf_model_destroy(&best);
+        trib_mf_model_destroy(&v3);
+        trib_mf_model_destroy(&base);
+    }
+    free(d.train);
+    free(d.test);
+}
+
 /* ------------------------------------------------------------------ evaluation */
 
 static void test_evaluate_and_clip(void)
@@ -744,8 +839,10 @@ int main(void)
                                       {"schedules", test_schedules},
                                       {"hyper-parameter validation", test_hparams_validation},
                                       {"visiting order", test_visit_order},
+                                      {"order semantics and chunks", test_order_semantics},
                                       {"errors", test_sgd_errors},
                                       {"convergence on planted data", test_convergence_planted},
+                                      {"ISA levels agree", test_isa_levels_agree},
                                       CU_TEST_INFO_NULL};
     static CU_TestInfo eval_tests[] = {{"evaluate and clip", test_evaluate_and_clip},
                                        {"top-K vs brute force", test_topk_vs_brute_force},
