@@ -26,7 +26,8 @@
  *   PULL   worker -> server  payload: count row ids (uint32, ascending, global)
  *   REPLY  server -> worker  payload: count rows of (k factors, bias, AdaGrad sum)
  *   PUSH   worker -> server  payload: count row ids, then count rows of deltas
- *                            (k factors, bias, AdaGrad sum); flag END_CLOCK
+ *                            (k factors, bias, AdaGrad sum; the server adds
+ *                            options.scale x delta); flag END_CLOCK
  *                            says the worker finished its clock
  *   DONE   worker -> server  the worker finished the phase (epoch or settle)
  *
@@ -134,6 +135,8 @@ typedef struct {
     trib_ps_consistency_t consistency;
     int staleness;         /* ssp bound s >= 0 (bsp: ignored, 0) */
     int check_staleness;   /* 1: servers verify the bound at every pull and count violations */
+    float scale;           /* servers add scale x each pushed delta: 1 = delta summation, 1/W = model
+                              averaging (what sync mode's --sync-method average does to a round) */
 } trib_ps_options_t;
 
 /* Floats per row on the wire: k factors, bias, AdaGrad sum. */

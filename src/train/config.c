@@ -48,10 +48,12 @@ static int validate_ps(const trib_train_config_t *c)
     if (c->mode != TRIB_TRAIN_MODE_PS) {
         if (c->ps_servers)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--servers: only --mode ps has servers");
+        if (c->ps_straggler_rank >= 0)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler: only --mode ps simulates stragglers");
         return TRIB_OK;
     }
     if (c->ps_servers < 1)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "--mode ps needs --servers S with S >= 1");
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--mode ps (the parameter-server mode) needs --servers S with S >= 1");
     if (c->ps_consistency != TRIB_PS_ASYNC && c->ps_consistency != TRIB_PS_BSP && c->ps_consistency != TRIB_PS_SSP)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--consistency: unknown model %d", (int)c->ps_consistency);
     if (c->ps_staleness < 0)

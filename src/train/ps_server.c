@@ -202,19 +202,20 @@ static int answer_error(trib_ps_server_t *s, int w)
     return TRIB_OK;
 }
 
-/* rows += deltas for a PUSH payload (ids, then k+2 floats per row). */
+/* rows += scale x deltas for a PUSH payload (ids, then k+2 floats per row). */
 static void apply_push(trib_ps_server_t *s, const unsigned char *payload, uint64_t n)
 {
     const uint32_t *ids = (const uint32_t *)(const void *)payload;
     const float *d = (const float *)(const void *)(payload + n * sizeof(uint32_t));
     size_t k = s->o.k;
+    float a = s->o.scale;
     for (uint64_t i = 0; i < n; i++, d += s->rowf) {
         size_t r = (size_t)(ids[i] - s->first);
         float *row = trib_mf_row(&s->block, r);
         for (size_t f = 0; f < k; f++)
-            row[f] += d[f];
-        s->block.bias[r] += d[k];
-        s->block.adagrad[r] += d[k + 1];
+            row[f] += a * d[f];
+        s->block.bias[r] += a * d[k];
+        s->block.adagrad[r] += a * d[k + 1];
     }
     s->st.rows_updated += n;
 }

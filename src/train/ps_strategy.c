@@ -26,9 +26,12 @@
  * Rows already fetched during the current clock are not pulled again: the
  * cached copy is the server's value plus this worker's own updates (read my
  * writes), and in bsp the server's value cannot have changed within a clock.
- * Deltas carry factors, bias and the AdaGrad sum, so servers add them exactly
- * as sync mode's delta-sum adds the allreduced deltas: with bsp and
- * clock_every 1 the job is sync mode with sync_every = the batch size.
+ * Deltas carry factors, bias and the AdaGrad sum; servers add scale x delta
+ * with scale = 1/W for --sync-method average (the default, as in sync mode)
+ * and 1 for delta-sum, so with bsp and clock_every 1 the job computes what
+ * sync mode computes with sync_every = the batch size (up to rounding).
+ * Averaging matters: summing W workers' steps on a popular item multiplies
+ * its step size by W and diverges on small data where averaging does not.
  *
  * Server, one epoch: trib_ps_server_serve_epoch until every worker's DONE.
  *
@@ -204,6 +207,8 @@ static int ps_create(trib_trainer_t *t, void **state)
     s->o.consistency = c->ps_consistency;
     s->o.staleness = c->ps_staleness;
     s->o.check_staleness = c->ps_check_staleness;
+    /* The same update rule as sync mode: averaging scales each worker's delta by 1/W. */
+    s->o.scale = c->sync_method == TRIB_SYNC_AVERAGE ? 1.0f / (float)s->o.n_workers : 1.0f;
     s->server = trib_ps_is_server(t->rank, t->size, s->o.n_servers);
     /* The loop's rounds become one epoch; the mini-batches are ours. */
     s->batches = t->rounds_per_epoch;
