@@ -37,8 +37,8 @@ run() {
   mpirun -np 4 --oversubscribe "$bin/trib-train" "${common[@]}" --metrics-json "$json" "$@" >"$out"
   sed -n 's/.*"epoch":\([0-9]*\).*"test_rmse":\([0-9.]*\).*"ratings_per_s":\([0-9.e+]*\).*/\1 \3 \2/p' "$json" |
     awk -v l="$label" '{ printf "%-28s epoch %s  %6.3f M ratings/s  test RMSE %.4f\n", l, $1, $2 / 1e6, $3 }'
-  local w; w=$(grep '^    ps workers' "$out" | tail -1 | sed 's/^ *ps workers M ratings\/s: //; s/  wait.*//')
-  [[ -n $w ]] && echo "$label   last epoch per worker (M ratings/s): $w"
+  local w; w=$(grep '^    ps workers' "$out" | tail -1 | sed 's/^ *ps workers M ratings\/s: //; s/  wait.*//' || true)
+  if [[ -n $w ]]; then echo "$label   last epoch per worker (M ratings/s): $w"; fi
   grep '^    ps workers' "$out" | tail -1 | sed 's/.*| /    /' || true
 }
 
