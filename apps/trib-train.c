@@ -34,53 +34,70 @@
 static int g_rank;
 static volatile sig_atomic_t g_stop;
 
-static const char help_text[] =
-    "Usage: mpirun -np P trib-train --train DIR [--test DIR] [options]\n"
-    "Trains a biased matrix-factorisation model (mean + b_u + b_i + p_u.q_i) with synchronous\n"
-    "data-parallel SGD: ratings are partitioned by user, item factors are replicated and kept in\n"
-    "step with an allreduce every --sync-every local updates.\n\n"
-    "Data and output\n"
-    "  --train DIR          training dataset (trib-data format), required\n"
-    "  --test DIR           held-out dataset from the same id space (trib-data split)\n"
-    "  --model-out FILE     write the final model (HDF5, written atomically)\n"
-    "  --metrics-json FILE  one JSON object per epoch (epoch, train_rmse, test_rmse, test_mae,\n"
-    "                       ratings_per_s, seconds, comm_seconds, ...)\n"
-    "Model and optimiser\n"
-    "  --k N                latent factors (default 32)\n"
-    "  --epochs N           epochs (default 20)\n"
-    "  --schedule S         adagrad (default) or plain (lr / (1 + decay * epoch))\n"
-    "  --lr X               learning rate (default 0.1 adagrad, 0.01 plain)\n"
-    "  --lr-decay X         plain schedule's decay (default 0.1)\n"
-    "  --reg X              L2 on factors (default 0.02)\n"
-    "  --reg-bias X         L2 on biases (default 0.01)\n"
-    "  --init-std X         initial factor scale: entries ~ N(0, X^2/k) (default 0.5)\n"
-    "  --seed S             seed of the initial model and visiting orders (default 1)\n"
-    "Parallel training\n"
-    "  --mode M             sync (default) or ps (parameter server: the last --servers ranks hold the\n"
-    "                       item rows, the other ranks are workers that pull, compute and push)\n"
-    "  --sync-every N       local SGD updates between synchronisations (default 100k; k/M suffixes);\n"
-    "                       in ps mode the mini-batch size between a pull and a push\n"
-    "  --sync-method M      average (default: mean of the replicas) or delta-sum (every rank's update kept)\n"
-    "  --allreduce A        ring, tree, rd, auto (default), mpi or shm\n"
-    "  --check-sync         after every synchronisation compare item-block hashes across ranks\n"
-    "Parameter server (--mode ps)\n"
-    "  --servers S          server ranks (required, 1 <= S < ranks; servers are the last S ranks)\n"
-    "  --consistency C      async (never wait), bsp (wait for every worker's previous clock,\n"
-    "                       deterministic) or ssp (default: bounded staleness)\n"
-    "  --staleness s        ssp bound: a worker at clock c sees every update up to clock c-s-1 (default 2)\n"
-    "  --clock-every N      mini-batches per clock (default 1)\n"
-    "  --straggler R:F      worker rank R sleeps F x its compute time (tests and benchmarks)\n"
-    "  --check-staleness    servers check the staleness bound at every pull (a violation fails the run;\n"
-    "                       with async, counts how often --staleness would have been exceeded)\n"
-    "Other\n"
-    "  --early-stop N       stop when test RMSE has not improved for N epochs (needs --test)\n"
-    "  --no-train-eval      skip the train RMSE each epoch\n"
-    "  --quiet              no configuration or per-epoch lines (errors and the final line only)\n"
-    "  --help, --version\n"
-    "Exit status: 0 done, 1 error, 2 bad usage.\n";
+/* --help, with the defaults taken from the library. */
+static void print_help(void)
+{
+    trib_train_config_t d;
+    trib_train_config_init(&d);
+    trib_mf_hparams_t ada, plain;
+    trib_mf_hparams_for_schedule(&ada, TRIB_MF_SCHEDULE_ADAGRAD);
+    trib_mf_hparams_for_schedule(&plain, TRIB_MF_SCHEDULE_PLAIN);
+    printf("Usage: mpirun -np P trib-train --train DIR [--test DIR] [options]\n"
+           "Trains a biased matrix-factorisation model (mean + b_u + b_i + p_u.q_i) with synchronous\n"
+           "data-parallel SGD: ratings are partitioned by user, item factors are replicated and kept in\n"
+           "step with an allreduce every --sync-every local updates.\n\n"
+           "Data and output\n"
+           "  --train DIR          training dataset (trib-data format), required\n"
+           "  --test DIR           held-out dataset from the same id space (trib-data split)\n"
+           "  --model-out FILE     write the final model (HDF5, written atomically)\n"
+           "  --metrics-json FILE  one JSON object per epoch (epoch, train_rmse, test_rmse, test_mae,\n"
+           "                       ratings_per_s, seconds, comm_seconds, ...)\n"
+           "Model and optimiser\n"
+           "  --k N                latent factors (default %zu)\n"
+           "  --epochs N           epochs (default %u)\n"
+           "  --schedule S         %s (default) or %s\n"
+           "  --lr X               learning rate (default %g with plain, %g with adagrad)\n"
+           "  --lr-decay X         plain schedule: rate lr / (1 + X * epoch) (default %g)\n"
+           "  --reg X              L2 on factors, per visit (default %g)\n"
+           "  --reg-bias X         L2 on biases, per visit (default %g)\n"
+           "  --init-std X         initial factors ~ N(0, X^2/k) (default %g)\n"
+           "  --seed S             seed of the initial model and visiting orders (default %llu)\n"
+           "Parallel training\n"
+           "  --mode M             sync (default) or ps (parameter server: the last --servers ranks hold the\n"
+           "                       item rows, the other ranks are workers that pull, compute and push)\n"
+           "  --sync-every N       local SGD updates between synchronisations (default %llu; k/M suffixes);\n"
+           "                       in ps mode the mini-batch size between a pull and a push\n"
+           "  --sync-method M      %s (default) or %s: mean of the replicas, or every rank's delta summed\n"
+           "  --allreduce A        ring, tree, rd, auto (default), mpi or shm\n"
+           "  --check-sync         after every synchronisation compare item-block hashes across ranks\n"
+           "Parameter server (--mode ps)\n"
+           "  --servers S          server ranks (required, 1 <= S < ranks; servers are the last S ranks)\n"
+           "  --consistency C      async (never wait), bsp (wait for every worker's previous clock,\n"
+           "                       deterministic) or ssp (default: bounded staleness)\n"
+           "  --staleness s        ssp bound: a worker at clock c sees every update up to clock c-s-1 (default 2)\n"
+           "  --clock-every N      mini-batches per clock (default 1)\n"
+           "  --straggler R:F      worker rank R sleeps F x its compute time (tests and benchmarks)\n"
+           "  --check-staleness    servers check the staleness bound at every pull (a violation fails the run;\n"
+           "                       with async, counts how often --staleness would have been exceeded)\n"
+           "Other\n"
+           "  --early-stop N       stop when test RMSE has not improved for N epochs (needs --test)\n"
+           "  --no-train-eval      skip the train RMSE each epoch\n"
+           "  --quiet              no configuration or per-epoch lines (errors and the final line only)\n"
+           "  --help, --version\n"
+           "Exit status: 0 done, 1 error, 2 bad usage.\n",
+           d.k, d.epochs, trib_mf_schedule_name(d.hp.schedule),
+           trib_mf_schedule_name(d.hp.schedule == TRIB_MF_SCHEDULE_PLAIN ? TRIB_MF_SCHEDULE_ADAGRAD
+                                                                         : TRIB_MF_SCHEDULE_PLAIN),
+           (double)plain.lr, (double)ada.lr, (double)d.hp.lr_decay, (double)d.hp.reg_factors,
+           (double)d.hp.reg_bias, (double)d.hp.init_std, (unsigned long long)d.seed,
+           (unsigned long long)d.sync_every, trib_sync_method_name(d.sync_method),
+           trib_sync_method_name(d.sync_method == TRIB_SYNC_AVERAGE ? TRIB_SYNC_DELTA_SUM : TRIB_SYNC_AVERAGE));
+}
 
 typedef struct {
     trib_train_config_t cfg;
+    trib_mf_schedule_t schedule;
+    int schedule_set;
     int lr_set;
     int quiet;
     int help, version;
@@ -204,8 +221,9 @@ static int parse_options(int argc, char **argv, options_t *o)
                 c->epochs = (unsigned)v;
             break;
         case O_SCHEDULE:
-            if (trib_mf_schedule_parse(optarg, &c->hp.schedule) != TRIB_OK)
+            if (trib_mf_schedule_parse(optarg, &o->schedule) != TRIB_OK)
                 rc = usage_error("--schedule: '%s' is not adagrad or plain", optarg);
+            o->schedule_set = 1;
             break;
         case O_LR: rc = parse_real("--lr", optarg, &c->hp.lr); o->lr_set = 1; break;
         case O_DECAY: rc = parse_real("--lr-decay", optarg, &c->hp.lr_decay); break;
@@ -254,8 +272,14 @@ static int parse_options(int argc, char **argv, options_t *o)
         return 0;
     if (optind < argc)
         return usage_error("unexpected argument '%s' (see --help)", argv[optind]);
-    if (c->hp.schedule == TRIB_MF_SCHEDULE_PLAIN && !o->lr_set)
-        c->hp.lr = TRIB_MF_DEFAULT_LR_PLAIN;
+    if (o->schedule_set && o->schedule != c->hp.schedule) { /* the other schedule's own default rate */
+        c->hp.schedule = o->schedule;
+        if (!o->lr_set) {
+            trib_mf_hparams_t d;
+            trib_mf_hparams_for_schedule(&d, o->schedule);
+            c->hp.lr = d.lr;
+        }
+    }
     int rc = trib_train_config_validate(c);
     if (rc != TRIB_OK)
         return usage_error("%s", trib_last_error(rc));
@@ -454,8 +478,8 @@ int main(int argc, char **argv)
     trib_train_config_init(&o.cfg);
     int code = parse_options(argc, argv, &o);
     if (code == 0 && (o.help || o.version)) {
-        if (g_rank == 0)
-            fputs(o.help ? help_text : "", stdout);
+        if (g_rank == 0 && o.help)
+            print_help();
         if (g_rank == 0 && o.version)
             printf("trib-train %s (%s)\n", trib_version_string(), trib_build_info());
     } else if (code == 0) {

@@ -14,11 +14,13 @@ for method in average delta-sum; do
     for np in ${RANKS:-2 4}; do
       json=$WORK/sync-$DATA-$method-$n-$np.jsonl
       train "$np" --train "$WORK/$DATA-train" --test "$WORK/$DATA-test" --k 32 --epochs 20 \
-        --sync-method "$method" --sync-every "$n" --metrics-json "$json" >/dev/null
+        --sync-method "$method" --sync-every "$n" --metrics-json "$json" >/dev/null 2>&1 || true
       e1=$(sed -n '1s/.*"test_rmse":\([0-9.]*\).*/\1/p' "$json")
       e20=$(sed -n '20s/.*"test_rmse":\([0-9.]*\).*/\1/p' "$json")
       rounds=$(sed -n '1s/.*"rounds":\([0-9]*\).*/\1/p' "$json")
-      echo "| $method | $n | $np | $rounds | $(printf %.4f "$e1") | $(printf %.4f "$e20") | $(awk -v r="$e20" 'BEGIN{printf "%.3f", r/0.5}') |"
+      fmt() { if [[ -n $1 ]]; then printf %.4f "$1"; else printf "diverged"; fi; }
+      ratio=$([[ -n $e20 ]] && awk -v r="$e20" 'BEGIN{printf "%.3f", r/0.5}' || echo "-")
+      echo "| $method | $n | $np | ${rounds:--} | $(fmt "$e1") | $(fmt "$e20") | $ratio |"
     done
   done
 done

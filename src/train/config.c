@@ -22,10 +22,6 @@ void trib_train_config_init(trib_train_config_t *c)
     c->k = TRIB_TRAIN_DEFAULT_K;
     c->epochs = TRIB_TRAIN_DEFAULT_EPOCHS;
     trib_mf_hparams_default(&c->hp);
-    c->hp.lr = TRIB_TRAIN_DEFAULT_LR;
-    c->hp.reg_factors = TRIB_TRAIN_DEFAULT_REG_FACTORS;
-    c->hp.reg_bias = TRIB_TRAIN_DEFAULT_REG_BIAS;
-    c->hp.init_std = TRIB_TRAIN_DEFAULT_INIT_STD;
     c->seed = TRIB_TRAIN_DEFAULT_SEED;
     c->sync_every = TRIB_TRAIN_DEFAULT_SYNC_EVERY;
     c->sync_method = TRIB_TRAIN_DEFAULT_SYNC_METHOD;

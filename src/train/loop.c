@@ -216,6 +216,11 @@ static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, doubl
     s->seconds = shared[0];
     s->eval_seconds = shared[1];
     s->ratings_per_s = s->seconds > 0 ? (double)s->ratings / s->seconds : NAN;
+    /* Same figures on every rank, so every rank takes this exit together. */
+    if ((v[EV_TRAIN + 2] > 0 && !isfinite(s->train_rmse)) || (v[EV_TEST + 2] > 0 && !isfinite(s->test_rmse)))
+        return trib_errorf(TRIB_ERR_RANGE, "training diverged in epoch %u (RMSE is not finite): lower --lr%s",
+                           s->epoch, t->cfg.sync_method == TRIB_SYNC_DELTA_SUM && t->size > 1
+                                         ? ", lower --sync-every or use --sync-method average" : "");
     return TRIB_OK;
 }
 
