@@ -21,10 +21,12 @@
  *
  * The data: a synthetic problem shaped like MovieLens-1M (6,040 users, 3,706
  * items, ~1,000,209 ratings), user activity and item popularity power-law
- * (weights rank^-0.9 and rank^-0.8, at least 20 ratings per user, no repeated
- * (user, item) pair), ratings from a planted biased-MF model (k_true 10,
+ * (weights rank^-0.9 and rank^-0.8 by default, at least 20 ratings per user,
+ * no repeated (user, item) pair), ratings from a planted biased-MF model
+ * (mean 3.58, bias std 0.35 / 0.45, k_true 10, dot-product variance 0.25,
  * Gaussian noise 0.5) rounded to the integers 1..5 like MovieLens stars.
- * 10% of the ratings (chosen by seed) are held out as the test set.
+ * 10% of the ratings (chosen by seed) are held out as the test set.  Options
+ * change the shape, the exponents, the planted model and the rounding.
  */
 #include <getopt.h>
 #include <math.h>
@@ -52,6 +54,8 @@ typedef struct {
     size_t k_true;
     const char *schedule; /* plain|adagrad; NULL: kernel mode runs both, quality the default */
     const char *candidates; /* robust mode */
+    double alpha_users, alpha_items; /* power-law exponents of activity and popularity */
+    double signal_var;               /* variance of the planted p_u . q_i */
 } options_t;
 
 static void usage(FILE *f)
@@ -67,6 +71,8 @@ static void usage(FILE *f)
             "  --noise X       planted noise standard deviation (default 0.5)\n"
             "  --k-true N      planted rank (default 10)\n"
             "  --continuous    do not round ratings to the integers 1..5\n"
+            "  --alpha-users X --alpha-items Y  power-law exponents (default 0.9, 0.8; 0: uniform)\n"
+            "  --signal-var V  variance of the planted dot product (default 0.25)\n"
             "  --candidates L  robust mode: schedule:lr:decay:reg_f:reg_b[:init_std],... to compare\n"
             "  --help          this text\n");
 }
@@ -96,10 +102,13 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"k-true", required_argument, 0, 't'}, {"continuous", no_argument, 0, 'c'},
         {"schedule", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
         {"candidates", required_argument, 0, 'C'},
+        {"alpha-users", required_argument, 0, 'a'}, {"alpha-items", required_argument, 0, 'b'},
+        {"signal-var", required_argument, 0, 'v'},
         {0, 0, 0, 0}};
     *o = (options_t){.mode = "kernel", .ks = {32, 64, 128}, .n_ks = 3, .epochs = 0, .seed = 1,
                      .n_users = 6040, .n_items = 3706, .n_ratings = 1000209, .noise = 0.5, .rounded = 1,
-                     .k_true = 10, .schedule = NULL};
+                     .k_true = 10, .schedule = NULL, .alpha_users = 0.9, .alpha_items = 0.8,
+                     .signal_var = 0.25};
     int k_given = 0, c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -121,6 +130,9 @@ static int parse_options(int argc, char **argv, options_t *o)
         case 'c': o->rounded = 0; break;
         case 'S': o->schedule = optarg; break;
         case 'C': o->candidates = optarg; break;
+        case 'a': o->alpha_users = strtod(optarg, NULL); break;
+        case 'b': o->alpha_items = strtod(optarg, NULL); break;
+        case 'v': o->signal_var = strtod(optarg, NULL); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -145,6 +157,7 @@ typedef struct {
     size_t n_train, n_test;
     size_t n_users, n_items;
     float mean, lo, hi;
+    double oracle_test_rmse; /* the planted model's own (clipped) predictions on the test set */
 } dataset_t;
 
 static void *xmalloc(size_t n)
@@ -208,8 +221,8 @@ static void make_dataset(const options_t *o, dataset_t *d)
     /* Activity: at least min(20, ...) per user, the rest power-law, at most 60% of the items. */
     size_t min_per_user = 20 < ni ? 20 : ni;
     size_t cap = ni * 6 / 10 > min_per_user ? ni * 6 / 10 : min_per_user;
-    double *ucdf = powerlaw_cdf(nu, 0.9, &rng);
-    double *icdf = powerlaw_cdf(ni, 0.8, &rng);
+    double *ucdf = powerlaw_cdf(nu, o->alpha_users, &rng);
+    double *icdf = powerlaw_cdf(ni, o->alpha_items, &rng);
     size_t *count = xmalloc(nu * sizeof *count);
     /* count_u = min(cap, min + s * w_u), s found by bisection so the counts
      * add up to the requested total (the heaviest users hit the cap). */
@@ -229,8 +242,8 @@ static void make_dataset(const options_t *o, dataset_t *d)
         else
             hi_s = sc;
     }
-    /* Planted model: dot-product std 0.5 from k_true factors. */
-    double fstd = pow(0.25 / (double)kt, 0.25);
+    /* Planted model: var(p.q) = signal_var (default 0.25) from k_true factors. */
+    double fstd = pow(o->signal_var / (double)kt, 0.25);
     float *pu = xmalloc(nu * kt * sizeof(float)), *bu = xmalloc(nu * sizeof(float));
     float *qi = xmalloc(ni * kt * sizeof(float)), *bi = xmalloc(ni * sizeof(float));
     planted_rows(pu, bu, nu, kt, fstd, 0.35, o->seed, 0x11);
@@ -238,6 +251,7 @@ static void make_dataset(const options_t *o, dataset_t *d)
     const float mu = 3.58f;
 
     trib_mf_rating_t *all = xmalloc(total * sizeof *all);
+    double *oracle = xmalloc(total * sizeof *oracle);
     unsigned char *taken = calloc(ni, 1);
     uint32_t *mine = xmalloc(cap * sizeof *mine);
     if (!taken)
@@ -258,9 +272,11 @@ static void make_dataset(const options_t *o, dataset_t *d)
             double dot = 0.0;
             for (size_t f = 0; f < kt; f++)
                 dot += (double)pu[u * kt + f] * qi[i * kt + f];
-            double r = mu + bu[u] + bi[i] + dot + o->noise * trib_rng_normal(&rng);
+            double truth = mu + bu[u] + bi[i] + dot;
+            double r = truth + o->noise * trib_rng_normal(&rng);
             if (o->rounded)
                 r = fmin(5.0, fmax(1.0, nearbyint(r)));
+            oracle[n] = o->rounded ? fmin(5.0, fmax(1.0, truth)) : truth;
             all[n++] = (trib_mf_rating_t){(uint32_t)u, (uint32_t)i, (float)r};
         }
     }
@@ -271,12 +287,13 @@ static void make_dataset(const options_t *o, dataset_t *d)
     d->train = xmalloc(n * sizeof *d->train);
     d->test = xmalloc(n * sizeof *d->test);
     d->n_train = d->n_test = 0;
-    double sum = 0.0;
+    double sum = 0.0, osq = 0.0;
     for (size_t j = 0; j < n; j++) {
         trib_mf_rating_t r = all[perm[j]];
-        if (trib_rng_at(trib_hash64(o->seed, 0x7e57), perm[j]) % 10 == 0)
+        if (trib_rng_at(trib_hash64(o->seed, 0x7e57), perm[j]) % 10 == 0) {
             d->test[d->n_test++] = r;
-        else {
+            osq += (oracle[perm[j]] - r.rating) * (oracle[perm[j]] - r.rating);
+        } else {
             d->train[d->n_train++] = r;
             sum += r.rating;
         }
@@ -284,10 +301,12 @@ static void make_dataset(const options_t *o, dataset_t *d)
     d->n_users = nu;
     d->n_items = ni;
     d->mean = (float)(sum / (double)d->n_train);
+    d->oracle_test_rmse = sqrt(osq / (double)(d->n_test ? d->n_test : 1));
     d->lo = o->rounded ? 1.0f : -INFINITY;
     d->hi = o->rounded ? 5.0f : INFINITY;
     free(perm);
     free(all);
+    free(oracle);
     free(taken);
     free(mine);
     free(count);
@@ -777,8 +796,8 @@ int main(int argc, char **argv)
     dataset_t d;
     double t0 = trib_now();
     make_dataset(&o, &d);
-    fprintf(stderr, "data: %zu train + %zu test ratings, mean %.3f, made in %.1f s\n", d.n_train, d.n_test,
-            (double)d.mean, trib_now() - t0);
+    fprintf(stderr, "data: %zu train + %zu test ratings, mean %.3f, planted model's test RMSE %.4f, made in %.1f s\n",
+            d.n_train, d.n_test, (double)d.mean, d.oracle_test_rmse, trib_now() - t0);
     int rc;
     if (strcmp(o.mode, "kernel") == 0)
         rc = run_kernel(&o, &d);

@@ -10,14 +10,17 @@
 #   kernel    updates/s at k = 32, 64, 128, plain and AdaGrad, 3 runs
 #   topk      top-10 for all 6,040 users through sgemm + heap, with and without exclusion
 #   isa       the kernels at the lower ISA levels (x86-64-v3, baseline SSE2) on this machine
+#   noprefetch  the kernel built without its software prefetch (build-mf-bench-nopf/)
 #   sweep     default-hyper-parameter sweep (k = 32, 20 epochs, held-out RMSE)
 #   robust    the best candidates of each schedule at k = 32, 64, 128 and on planted continuous data
+#   planted   defaults vs the best AdaGrad point on continuous planted data (k_true 16, noise 0.5,
+#             dot-product variance 1, exponents 0.8 / 1.0), MovieLens-1M shape and a denser one
 #   quality   per-epoch RMSE with the chosen defaults
 # Set STEPS="kernel peak" (for example) to run a subset.  Uses at most 2 build jobs.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$src/build-mf-bench/out}
-steps=${STEPS:-"build codegen peak kernel topk isa sweep robust quality"}
+steps=${STEPS:-"build codegen peak kernel topk isa noprefetch sweep robust planted quality"}
 bld=$src/build-mf-bench
 bench=$bld/bin/trib-bench-sgd
 mkdir -p "$out"
@@ -61,6 +64,13 @@ for step in $steps; do
     ;;
   topk)
     run topk "$bench" --mode topk --k 32,64,128
+    run topk-skylakex env OPENBLAS_CORETYPE=SkylakeX "$bench" --mode topk --k 32,64,128
+    ;;
+  noprefetch)
+    b=$bld-nopf
+    cmake -S "$src" -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-DTRIB_MF_PREFETCH=0 >/dev/null
+    cmake --build "$b" -j2 --target trib-bench-sgd >/dev/null
+    run noprefetch "$b/bin/trib-bench-sgd" --mode kernel --epochs 5 --schedule plain
     ;;
   kernel)
     run kernel sh -c "for i in 1 2 3; do '$bench' --mode kernel --epochs 5; done"
@@ -79,8 +89,17 @@ for step in $steps; do
     run robust-planted "$bench" --mode robust --k 32 --epochs 20 --continuous --k-true 16 --noise 0.5 \
       --candidates "$CANDIDATES"
     ;;
+  planted)
+    for shape in "6040 3706" "2000 1000"; do
+      set -- $shape
+      run "planted-$1x$2" "$bench" --mode robust --k 16,32 --epochs 20 --continuous --k-true 16 --noise 0.5 \
+        --signal-var 1 --alpha-users 0.8 --alpha-items 1.0 --users "$1" --items "$2" \
+        --candidates "plain:0.08:1:0.02:0.01,adagrad:0.1:0:0.02:0.01"
+    done
+    ;;
   quality)
     run quality "$bench" --mode quality --k 32,64,128 --epochs 20
+    run quality-40 "$bench" --mode quality --k 32 --epochs 40
     ;;
   *)
     echo "run_mf_bench.sh: unknown step $step" >&2

@@ -136,11 +136,14 @@ TRIB_API int trib_dataset_verify(const trib_dataset_t *ds);
 
 /*
  * trib_data_owner(map, u) = the rank r with first[r] <= u < first[r+1], where
- * first[0] = 0, first[P] = n_users and first[r] (0 < r < P) is the user u that
- * minimises |P * C(u) - r * N|, C(u) = ratings of users < u in the TRAIN set,
- * N = all train ratings (ties: the smaller u).  Ranks own contiguous user
- * ranges, so a rank's user factors are one block; the load of a rank differs
- * from N/P by at most one user's rating count.
+ * first[0] = 0, first[P] = n_users and first[r] (0 < r < P) is where the
+ * cumulative count comes closest to r*N/P: with C(u) = ratings of users < u in
+ * the TRAIN set and N = all train ratings, u is the largest user with
+ * P*C(u) <= r*N, replaced by u+1 when P*C(u+1) - r*N < r*N - P*C(u).  Ranks own
+ * contiguous user ranges, so a rank's user factors are one block; the load of
+ * a rank differs from N/P by at most one user's rating count.  (A hash of the
+ * user id balances users, not ratings: on power-law data it is several times
+ * less even; see benchmarks/RESULTS.md.)
  */
 typedef struct trib_owner_map trib_owner_map_t;
 

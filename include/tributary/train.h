@@ -34,7 +34,11 @@
  *     trib_trainer_run returns TRIB_ERR_INTERRUPTED and the model is
  *     consistent (after_round was called for that round first);
  *   - trib_trainer_set_position: start the loop at (epoch, round) after the
- *     caller restored the model (resume).
+ *     caller restored the model (resume).  Everything a bit-exact resume needs
+ *     in sync mode is the model (values of both blocks, which include the
+ *     AdaGrad sums) and the position: visiting orders are a pure function of
+ *     (seed, epoch) and the item block is identical on every rank after a
+ *     round, so no RNG or communication state has to be saved.
  *
  * Model file (trib_trainer_write_model, trib_model_file_read): see
  * src/train/model_file.c for the HDF5 layout (also described in docs/MODEL.md).
@@ -198,7 +202,12 @@ TRIB_API const trib_dataset_info_t *trib_trainer_train_info(const trib_trainer_t
 TRIB_API size_t trib_trainer_local_ratings(const trib_trainer_t *t);
 TRIB_API uint64_t trib_trainer_rounds_per_epoch(const trib_trainer_t *t);
 TRIB_API void trib_trainer_next_position(const trib_trainer_t *t, unsigned *epoch, uint64_t *round);
-/* Resume: the next round to run is `round` of `epoch` (call on every rank with the same values). */
+/*
+ * Resume: the next round to run is `round` of `epoch`.  Call on every rank
+ * with the same values AFTER restoring the model values (factors, biases and
+ * AdaGrad sums of trib_trainer_model): the strategy re-derives its state from
+ * them (sync: the item snapshot deltas are taken against).
+ */
 TRIB_API int trib_trainer_set_position(trib_trainer_t *t, unsigned epoch, uint64_t round);
 /* Hash of this rank's item block values (what check_sync compares). */
 TRIB_API uint64_t trib_trainer_item_hash(const trib_trainer_t *t);

@@ -8,8 +8,8 @@
 #include "tributary/status.h"
 #include "tributary/version.h"
 #include "tributary/allreduce.h"
-#include "tributary/data.h"
 #include "tributary/ckpt.h"
+#include "tributary/data.h"
 
 #ifdef __cplusplus
 extern "C" {

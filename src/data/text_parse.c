@@ -36,6 +36,8 @@ typedef struct {
     size_t dlen;
     int min_fields, max_fields, n_fields; /* n_fields: fixed by the first data line */
     int string_ids[2];                    /* per id column: switched to strings */
+    uint32_t *direct[2];                  /* per id column: small non-negative id -> index + 1 */
+    size_t direct_cap[2];
     trib_text_result_t *out;
     size_t cap;
     uint64_t line;
@@ -203,6 +205,29 @@ static int grow_cap(parser_t *p, int with_ts, size_t cap)
     return TRIB_OK;
 }
 
+/*
+ * Ids in [0, 2^24) (most real data sets) skip the hash table: a plain array
+ * indexed by the id, grown on demand, remembers its index.
+ */
+#define DIRECT_LIMIT ((int64_t)1 << 24)
+static uint32_t *direct_slot(parser_t *p, int c, int64_t v)
+{
+    if (v < 0 || v >= DIRECT_LIMIT)
+        return NULL;
+    if ((size_t)v >= p->direct_cap[c]) {
+        size_t cap = p->direct_cap[c] ? p->direct_cap[c] : 4096;
+        while (cap <= (size_t)v)
+            cap *= 2;
+        uint32_t *d = realloc(p->direct[c], cap * sizeof *d);
+        if (!d)
+            return NULL; /* fall back to the hash table */
+        memset(d + p->direct_cap[c], 0, (cap - p->direct_cap[c]) * sizeof *d);
+        p->direct[c] = d;
+        p->direct_cap[c] = cap;
+    }
+    return &p->direct[c][v];
+}
+
 /* Interns one id token of column c (0 user, 1 item). TRIB_ERR_FORMAT/RANGE = bad token (reported by caller). */
 static int intern_id(parser_t *p, int c, const char *tok, size_t len, uint32_t *idx, const char **why)
 {
@@ -229,13 +254,23 @@ static int intern_id(parser_t *p, int c, const char *tok, size_t len, uint32_t *
             *idx = p->last_user_idx;
             return TRIB_OK;
         }
+        uint32_t *slot = direct_slot(p, c, v);
+        if (slot && *slot) {
+            *idx = *slot - 1;
+            goto found;
+        }
         int rc = trib_idmap_put_int(m, v, idx);
-        if (rc == TRIB_OK && c == 0) {
+        if (rc != TRIB_OK)
+            return rc;
+        if (slot)
+            *slot = *idx + 1;
+    found:
+        if (c == 0) {
             p->have_last_user = 1;
             p->last_user = v;
             p->last_user_idx = *idx;
         }
-        return rc;
+        return TRIB_OK;
     }
     if (len == 0) {
         *why = "empty id";
@@ -448,6 +483,8 @@ int trib_text_parse_progress(const char *buf, size_t len, const trib_text_opts_t
     p.progress_arg = arg;
     if (rc == TRIB_OK)
         rc = run(&p, buf, len);
+    free(p.direct[0]);
+    free(p.direct[1]);
     if (rc != TRIB_OK)
         trib_text_result_free(out);
     return rc;
@@ -473,6 +510,8 @@ uint64_t trib_text_record_line(const char *buf, size_t len, const trib_text_opts
         if (run(&p, buf, len) == TRIB_OK)
             line = p.stop_line;
     }
+    free(p.direct[0]);
+    free(p.direct[1]);
     trib_text_result_free(&out);
     return line;
 }

@@ -39,6 +39,9 @@ typedef float vf8 __attribute__((vector_size(32)));
  */
 #define PF_RATING 24
 #define PF_ROWS 8
+#ifndef TRIB_MF_PREFETCH /* -DTRIB_MF_PREFETCH=0 turns it off, to measure what it buys */
+#define TRIB_MF_PREFETCH 1
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TRIB_MF_NO_CLONES)
 #define MF_MULTI_ISA 1

@@ -18,7 +18,9 @@
  * comes in as this rank's stop request and goes out as the agreement of all
  * ranks (any rank asked).  Before evaluation and before the model is written
  * the loop calls strategy->settle (e.g. PS: pull every item); sync has nothing
- * to do there.
+ * to do there.  After a caller replaced the model values (resume from a
+ * checkpoint) trib_trainer_set_position calls strategy->reset (sync: take a new
+ * snapshot of the item block).
  */
 #ifndef TRIB_TRAIN_INTERNAL_H
 #define TRIB_TRAIN_INTERNAL_H
@@ -32,6 +34,7 @@ typedef struct {
     int (*create)(trib_trainer_t *t, void **state);
     int (*round)(trib_trainer_t *t, void *state, unsigned epoch, size_t begin, size_t end, int *stop);
     int (*settle)(trib_trainer_t *t, void *state);
+    int (*reset)(trib_trainer_t *t, void *state); /* the model was replaced (resume): rebuild derived state */
     void (*destroy)(void *state);
 } trib_strategy_t;
 

@@ -267,11 +267,14 @@ int trib_trainer_write_model(trib_trainer_t *t, const char *path)
         size_t n = (size_t)t->train_info.n_users, k = t->model.users.k;
         factors = malloc((n * k + 1) * sizeof *factors);
         bias = malloc((n ? n : 1) * sizeof *bias);
+        if (!factors || !bias)
+            rc = trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory for %zu user rows", path, n);
     }
-    rc = gather_users(t, factors, bias);
+    rc = trib_train_agree(rc, t->comm); /* nobody sends unless rank 0 can receive */
+    if (rc == TRIB_OK)
+        rc = gather_users(t, factors, bias);
     if (rc == TRIB_OK && t->rank == 0)
-        rc = (factors && bias) ? trib_model_file_write_root(t, path, factors, bias)
-                               : trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory gathering users", path);
+        rc = trib_model_file_write_root(t, path, factors, bias);
     free(factors);
     free(bias);
     return trib_train_agree(rc, t->comm);

@@ -136,4 +136,11 @@ static int sync_settle(trib_trainer_t *t, void *state)
     return TRIB_OK;
 }
 
-const trib_strategy_t trib_strategy_sync = {"sync", sync_create, sync_round, sync_settle, sync_destroy};
+/* The item block was restored from elsewhere: the next round's deltas are taken against it. */
+static int sync_reset(trib_trainer_t *t, void *state)
+{
+    sync_state_t *s = state;
+    return trib_mf_block_copy_values(&s->snap, &t->model.items);
+}
+
+const trib_strategy_t trib_strategy_sync = {"sync", sync_create, sync_round, sync_settle, sync_reset, sync_destroy};

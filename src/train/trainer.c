@@ -297,7 +297,7 @@ int trib_trainer_set_position(trib_trainer_t *t, unsigned epoch, uint64_t round)
                            (unsigned long long)round);
     t->next_epoch = epoch;
     t->next_round = round;
-    return TRIB_OK;
+    return t->strategy->reset(t, t->strategy_state);
 }
 
 uint64_t trib_trainer_item_hash(const trib_trainer_t *t)

@@ -65,7 +65,7 @@ expect_error 2 "required" trib-train --test "$W/te" --model-out "$W/out.h5"
 
 # A normal run on 2 ranks.
 mpi 2 "$B/trib-train" --train "$W/tr" --test "$W/te" --k 8 --epochs 4 --sync-every 2k --seed 3 \
-  --model-out "$W/m1.h5" --metrics-json "$W/m1.json" >"$W/run1.out"
+  --check-sync --model-out "$W/m1.h5" --metrics-json "$W/m1.json" >"$W/run1.out"
 [[ $(grep -c '^epoch ' "$W/run1.out") -eq 4 ]] || fail "expected 4 epoch lines"
 grep -q '^final: .*test RMSE' "$W/run1.out" || fail "no final line"
 grep -q '^  sync-every     2000' "$W/run1.out" || fail "configuration not printed"

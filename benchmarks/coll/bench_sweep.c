@@ -1,0 +1,304 @@
+/*
+ * bench_sweep.c - the measurement loop of trib-bench.
+ *
+ * For every size (min, min*factor, ... <= max) and every requested algorithm:
+ *   1. one untimed call on freshly generated input; its status is agreed on by
+ *      all ranks (TRIB_ERR_UNSUPPORTED marks the point "unsupported", any other
+ *      error "failed"); with --check its result is validated element by element
+ *      and its hash compared across ranks (bitwise-identical results);
+ *   2. `warmup` untimed calls;
+ *   3. a barrier, then `iters` calls, each timed on its own (MPI_Wtime);
+ *   4. with --check (out of place): the last timed result is validated again
+ *      and the send buffer must be unchanged (it is const in the API).
+ * Statistics: each rank's mean iteration time, reduced to min/avg/max over
+ * ranks; each iteration's time taken as the slowest rank's (the collective is
+ * done when its last rank is), and the median and p90 over iterations of that.
+ * algbw = bytes / avg, busbw = algbw * 2(p-1)/p (the nccl-tests definition),
+ * bound_ratio = avg / physical bound when a link rate is known.
+ */
+#include "bench.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void bench_config_defaults(bench_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    char err[128];
+    c->nalgos = bench_parse_algo_list("ring,tree,rd,shm,auto,mpi", c->algos, BENCH_MAX_ALGOS, err, sizeof err);
+    c->min_bytes = 8;
+    c->max_bytes = 16u << 20;
+    c->factor = 2;
+    c->type = BENCH_FLOAT;
+    c->op = BENCH_SUM;
+    c->warmup = -1;
+}
+
+void bench_iters_for(const bench_config_t *c, size_t bytes, int *iters, int *warmup)
+{
+    /* Like OSU: many iterations for small messages, fewer for large ones.
+     * Budget: about 64 MiB moved per algorithm and size, between 5 and 1000 calls. */
+    long n = 1000;
+    if (bytes > 65536)
+        n = (long)((64.0 * 1048576.0) / (double)bytes);
+    if (n > 1000)
+        n = 1000;
+    if (n < 5)
+        n = 5;
+    *iters = c->iters > 0 ? c->iters : (int)n;
+    *warmup = c->warmup >= 0 ? c->warmup : (*iters / 10 > 1 ? *iters / 10 : 1);
+}
+
+static int results_push(bench_results_t *r, const bench_point_t *p)
+{
+    if (r->npoints == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 64;
+        bench_point_t *np = realloc(r->points, cap * sizeof *np);
+        if (!np)
+            return -1;
+        r->points = np;
+        r->cap = cap;
+    }
+    r->points[r->npoints++] = *p;
+    return 0;
+}
+
+void bench_results_free(bench_results_t *res)
+{
+    free(res->points);
+    memset(res, 0, sizeof *res);
+}
+
+typedef struct {
+    const bench_config_t *c;
+    MPI_Comm comm;
+    int rank, size;
+    void *send, *recv;
+    double *times, *slowest;
+    size_t max_iters;
+} sweep_t;
+
+/* One allreduce of the current point.  In place: recv is both input and output. */
+static int call_algo(sweep_t *s, const bench_algo_t *a, size_t count)
+{
+    trib_allreduce_opts_t o;
+    trib_allreduce_opts_init(&o);
+    o.algo = a->algo;
+    o.segment_bytes = a->segment_bytes;
+    o.tuning_file = s->c->tuning_file;
+    const void *in = s->c->in_place ? s->recv : s->send;
+    return trib_allreduce_ex(in, s->recv, count, bench_type_mpi(s->c->type), bench_op_mpi(s->c->op), s->comm, &o);
+}
+
+static void prepare_input(sweep_t *s, size_t count)
+{
+    bench_fill_input(s->c->in_place ? s->recv : s->send, count, s->c->type, s->c->op, s->rank);
+}
+
+/* Validates recv on every rank; returns the number of errors summed over ranks (collective). */
+static unsigned long long check_point(sweep_t *s, const bench_algo_t *a, size_t count, const char *when)
+{
+    const bench_config_t *c = s->c;
+    size_t tsize = bench_type_size(c->type);
+    unsigned long long local = 0;
+    if (c->inject_error && s->rank == s->size - 1 && count > 0)
+        ((unsigned char *)s->recv)[(count / 2) * tsize] ^= 0x5a;
+    bench_check_t rep;
+    if (bench_check_result(s->recv, count, c->type, c->op, s->size, &rep) > 0) {
+        char label[64];
+        bench_algo_label(a, label, sizeof label);
+        fprintf(stderr,
+                "trib-bench: %s, %zu bytes (%s): rank %d has %zu wrong element(s); first: element %zu = %.17g, "
+                "expected %.17g\n",
+                label, count * tsize, when, s->rank, rep.wrong, rep.first, rep.got, rep.expected);
+        local += rep.wrong;
+    }
+    if (!c->in_place) {
+        size_t bad = bench_check_input(s->send, count, c->type, c->op, s->rank);
+        if (bad) {
+            char label[64];
+            bench_algo_label(a, label, sizeof label);
+            fprintf(stderr, "trib-bench: %s, %zu bytes (%s): rank %d: %zu element(s) of the send buffer changed\n",
+                    label, count * tsize, when, s->rank, bad);
+            local += bad;
+        }
+    }
+    /* Bitwise identical on every rank: compare a hash (min of h and of ~h gives min and max of h). */
+    uint64_t h = bench_hash(s->recv, count * tsize), pair[2] = {h, ~h}, agg[2];
+    MPI_Allreduce(pair, agg, 2, MPI_UINT64_T, MPI_MIN, s->comm);
+    unsigned long long total = 0;
+    MPI_Allreduce(&local, &total, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, s->comm);
+    if (agg[0] != ~agg[1]) {
+        if (s->rank == 0) {
+            char label[64];
+            bench_algo_label(a, label, sizeof label);
+            fprintf(stderr, "trib-bench: %s, %zu bytes (%s): results differ between ranks\n", label,
+                    count * tsize, when);
+        }
+        total++;
+    }
+    return total;
+}
+
+/* Agrees on one status for the point: the most negative rc of any rank. */
+static int agree_rc(sweep_t *s, int rc)
+{
+    int worst = rc;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+    return worst;
+}
+
+static void time_stats(sweep_t *s, bench_point_t *pt, int iters)
+{
+    double mean = bench_mean(s->times, (size_t)iters), mn, mx, sum;
+    MPI_Reduce(&mean, &mn, 1, MPI_DOUBLE, MPI_MIN, 0, s->comm);
+    MPI_Reduce(&mean, &mx, 1, MPI_DOUBLE, MPI_MAX, 0, s->comm);
+    MPI_Reduce(&mean, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, s->comm);
+    MPI_Reduce(s->times, s->slowest, iters, MPI_DOUBLE, MPI_MAX, 0, s->comm);
+    if (s->rank != 0)
+        return;
+    pt->t_min = mn;
+    pt->t_max = mx;
+    pt->t_avg = sum / s->size;
+    pt->t_median = bench_quantile(s->slowest, (size_t)iters, 0.5);
+    pt->t_p90 = bench_quantile(s->slowest, (size_t)iters, 0.9);
+    double bytes = (double)pt->bytes;
+    pt->algbw = pt->t_avg > 0 ? bytes / pt->t_avg / 1e9 : 0.0;
+    pt->busbw = pt->algbw * (s->size > 1 ? 2.0 * (s->size - 1) / s->size : 0.0);
+    double bound = bench_bound_seconds(pt->bytes, s->size, s->c->link_rate, s->c->link_delay);
+    pt->bound_ratio = bound > 0 ? pt->t_avg / bound : 0.0;
+}
+
+static void measure_point(sweep_t *s, const bench_algo_t *a, size_t count, bench_point_t *pt)
+{
+    const bench_config_t *c = s->c;
+    int iters, warmup;
+    bench_iters_for(c, pt->bytes, &iters, &warmup);
+    prepare_input(s, count);
+    int rc = agree_rc(s, call_algo(s, a, count));
+    if (rc == TRIB_ERR_UNSUPPORTED) {
+        pt->status = BENCH_POINT_UNSUPPORTED;
+        pt->rc = rc;
+        return;
+    }
+    if (rc != TRIB_OK) {
+        pt->status = BENCH_POINT_FAILED;
+        pt->rc = rc;
+        if (s->rank == 0) {
+            char label[64];
+            bench_algo_label(a, label, sizeof label);
+            fprintf(stderr, "trib-bench: %s, %zu bytes: %s\n", label, pt->bytes, trib_last_error(rc));
+        }
+        return;
+    }
+    if (c->check)
+        pt->errors += check_point(s, a, count, "first call");
+    int lrc = TRIB_OK;
+    for (int i = 0; i < warmup; i++) {
+        int r = call_algo(s, a, count);
+        if (r != TRIB_OK)
+            lrc = r;
+    }
+    MPI_Barrier(s->comm);
+    for (int i = 0; i < iters; i++) {
+        double t0 = MPI_Wtime();
+        int r = call_algo(s, a, count);
+        s->times[i] = MPI_Wtime() - t0;
+        if (r != TRIB_OK)
+            lrc = r;
+    }
+    rc = agree_rc(s, lrc);
+    pt->iters = iters;
+    if (rc != TRIB_OK) {
+        pt->status = BENCH_POINT_FAILED;
+        pt->rc = rc;
+        return;
+    }
+    if (c->check && !c->in_place)
+        pt->errors += check_point(s, a, count, "last timed call");
+    time_stats(s, pt, iters);
+}
+
+/* The fastest supported, error-free algorithm at each size (by avg time) is marked. */
+static void mark_fastest(bench_results_t *r)
+{
+    size_t i = 0;
+    while (i < r->npoints) {
+        size_t j = i, best = (size_t)-1;
+        for (; j < r->npoints && r->points[j].bytes == r->points[i].bytes; j++) {
+            const bench_point_t *p = &r->points[j];
+            if (p->status == BENCH_POINT_OK && p->errors == 0 &&
+                (best == (size_t)-1 || p->t_avg < r->points[best].t_avg))
+                best = j;
+        }
+        if (best != (size_t)-1)
+            r->points[best].fastest = 1;
+        i = j;
+    }
+}
+
+int bench_sweep(const bench_config_t *c, MPI_Comm comm, bench_results_t *res)
+{
+    sweep_t s = {.c = c, .comm = comm};
+    MPI_Comm_rank(comm, &s.rank);
+    MPI_Comm_size(comm, &s.size);
+    size_t tsize = bench_type_size(c->type);
+    size_t max_count = c->max_bytes / tsize ? c->max_bytes / tsize : 1;
+    int max_iters = 0, w;
+    for (size_t b = c->min_bytes; b <= c->max_bytes; b *= c->factor) {
+        int it;
+        bench_iters_for(c, b, &it, &w);
+        if (it > max_iters)
+            max_iters = it;
+        if (b > c->max_bytes / c->factor)
+            break;
+    }
+    int ok = 1;
+    if (posix_memalign(&s.send, 64, max_count * tsize) != 0)
+        s.send = NULL;
+    if (posix_memalign(&s.recv, 64, max_count * tsize) != 0)
+        s.recv = NULL;
+    s.times = malloc((size_t)max_iters * sizeof(double));
+    s.slowest = malloc((size_t)max_iters * sizeof(double));
+    if (!s.send || !s.recv || !s.times || !s.slowest)
+        ok = 0;
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm);
+    if (!ok) {
+        if (s.rank == 0)
+            fprintf(stderr, "trib-bench: cannot allocate buffers of %zu bytes\n", max_count * tsize);
+        free(s.send);
+        free(s.recv);
+        free(s.times);
+        free(s.slowest);
+        return -1;
+    }
+    memset(s.recv, 0, max_count * tsize);
+    memset(s.send, 0, max_count * tsize);
+    int rc = 0;
+    for (size_t b = c->min_bytes; b <= c->max_bytes && rc == 0; b *= c->factor) {
+        size_t count = b / tsize ? b / tsize : 1;
+        for (int k = 0; k < c->nalgos; k++) {
+            bench_point_t pt;
+            memset(&pt, 0, sizeof pt);
+            pt.bytes = count * tsize;
+            pt.count = count;
+            pt.algo = c->algos[k];
+            measure_point(&s, &c->algos[k], count, &pt);
+            if (s.rank == 0 && results_push(res, &pt) != 0) {
+                fprintf(stderr, "trib-bench: out of memory\n");
+                rc = -1;
+            }
+        }
+        MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+        if (b > c->max_bytes / c->factor)
+            break;
+    }
+    free(s.send);
+    free(s.recv);
+    free(s.times);
+    free(s.slowest);
+    if (s.rank == 0)
+        mark_fastest(res);
+    return rc;
+}

@@ -1,0 +1,464 @@
+/*
+ * bench_tune.c - `trib-bench tune`: measure, pick the fastest algorithm per
+ * size, and write the tuning file that the library's auto reads
+ * (TRIB_TUNING_FILE or trib_allreduce_opts_t.tuning_file).
+ *
+ * The tuning file format (version 1), one rule per line:
+ *
+ *   tributary-tuning 1
+ *   # comment lines start with '#': how it was measured
+ *   # ranks  max_bytes  algo  segment_bytes
+ *   4  8192     rd    0
+ *   4  1048576  tree  65536
+ *   4  inf      ring  262144
+ *
+ * A rule applies to a communicator of `ranks` ranks and messages of at most
+ * max_bytes bytes (and more than the previous rule's max_bytes).  Rules are
+ * grouped by ranks, max_bytes ascending, the last of a group `inf`; segment 0
+ * is the algorithm's default; algo is ring, tree, rd, mpi or shm.
+ *
+ * How thresholds are placed: sizes s_1 < s_2 < ... are measured; if the winner
+ * changes between s_k and s_k+1, the rule of s_k ends at max_bytes = s_k.
+ * Adjacent sizes with the same winner (algorithm and segment) merge into one
+ * rule.  With --append the rules for other rank counts already in the output
+ * file are kept (this command replaces only its own rank count's group).
+ * --verify FILE checks instead that the library's selector (what auto runs)
+ * follows FILE's rules for this communicator size, at both ends of every rule.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    int ranks;
+    size_t max_bytes; /* SIZE_MAX = inf */
+    trib_algo_t algo;
+    size_t segment;
+} tune_rule_t;
+
+typedef struct {
+    tune_rule_t *rules;
+    size_t n, cap;
+} tune_rules_t;
+
+static int rules_push(tune_rules_t *t, const tune_rule_t *r)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        tune_rule_t *nr = realloc(t->rules, cap * sizeof *nr);
+        if (!nr)
+            return -1;
+        t->rules = nr;
+        t->cap = cap;
+    }
+    t->rules[t->n++] = *r;
+    return 0;
+}
+
+/* Reads a tuning file (the rules only; comments are dropped).  Errors name file and line. */
+static int read_tuning_file(const char *path, tune_rules_t *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "trib-bench: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[512];
+    int lineno = 0, seen_header = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = line + strspn(line, " \t");
+        if (*s == '#' || *s == '\n' || *s == '\0')
+            continue;
+        if (!seen_header) {
+            int version;
+            if (sscanf(s, "tributary-tuning %d", &version) != 1 || version != 1) {
+                fprintf(stderr, "trib-bench: %s:%d: expected 'tributary-tuning 1'\n", path, lineno);
+                rc = -1;
+            }
+            seen_header = 1;
+            continue;
+        }
+        char maxb[64], algo[64], extra[8];
+        tune_rule_t r;
+        unsigned long long seg;
+        if (sscanf(s, "%d %63s %63s %llu %7s", &r.ranks, maxb, algo, &seg, extra) != 4 || r.ranks < 1) {
+            fprintf(stderr, "trib-bench: %s:%d: expected 'ranks max_bytes algo segment_bytes'\n", path, lineno);
+            rc = -1;
+            break;
+        }
+        r.segment = (size_t)seg;
+        if (strcasecmp(maxb, "inf") == 0)
+            r.max_bytes = SIZE_MAX;
+        else if (bench_parse_bytes(maxb, &r.max_bytes) != 0) {
+            fprintf(stderr, "trib-bench: %s:%d: bad max_bytes '%s'\n", path, lineno, maxb);
+            rc = -1;
+            break;
+        }
+        if (trib_algo_parse(algo, &r.algo) != TRIB_OK || r.algo == TRIB_ALGO_AUTO) {
+            fprintf(stderr, "trib-bench: %s:%d: bad algorithm '%s'\n", path, lineno, algo);
+            rc = -1;
+            break;
+        }
+        if (rules_push(out, &r) != 0) {
+            fprintf(stderr, "trib-bench: out of memory\n");
+            rc = -1;
+        }
+    }
+    if (rc == 0 && !seen_header) {
+        fprintf(stderr, "trib-bench: %s: empty tuning file\n", path);
+        rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Rules for one rank count from the winners of a finished sweep (rank 0). */
+static int rules_from_results(const bench_results_t *res, int ranks, tune_rules_t *out)
+{
+    size_t i = 0;
+    tune_rule_t cur = {0, 0, TRIB_ALGO_MPI, 0};
+    int have = 0;
+    while (i < res->npoints) {
+        size_t bytes = res->points[i].bytes, j = i;
+        const bench_point_t *win = NULL;
+        for (; j < res->npoints && res->points[j].bytes == bytes; j++)
+            if (res->points[j].fastest)
+                win = &res->points[j];
+        i = j;
+        if (!win)
+            continue; /* nothing worked at this size: the neighbours' rules cover it */
+        if (have && cur.algo == win->algo.algo && cur.segment == win->algo.segment_bytes) {
+            cur.max_bytes = bytes;
+            continue;
+        }
+        if (have && rules_push(out, &cur) != 0)
+            return -1;
+        cur.ranks = ranks;
+        cur.max_bytes = bytes;
+        cur.algo = win->algo.algo;
+        cur.segment = win->algo.segment_bytes;
+        have = 1;
+    }
+    if (!have)
+        return -1;
+    cur.max_bytes = SIZE_MAX;
+    return rules_push(out, &cur);
+}
+
+static int cmp_rule(const void *a, const void *b)
+{
+    const tune_rule_t *x = a, *y = b;
+    if (x->ranks != y->ranks)
+        return x->ranks < y->ranks ? -1 : 1;
+    return (x->max_bytes > y->max_bytes) - (x->max_bytes < y->max_bytes);
+}
+
+typedef struct {
+    bench_config_t sweep;
+    const char *output;
+    const char *verify;
+    const char *network;
+    const char *csv;
+    int append;
+    size_t segments[8];
+    int nsegments;
+} tune_config_t;
+
+static void usage_tune(FILE *f)
+{
+    fprintf(f,
+            "Usage: mpirun -np P trib-bench tune [options]\n"
+            "Measures every algorithm over a range of sizes and writes the tuning file that auto reads\n"
+            "(TRIB_TUNING_FILE).  Format: 'tributary-tuning 1', then lines 'ranks max_bytes algo segment_bytes'.\n"
+            "\n"
+            "  -o, --output FILE   tuning file to write (default tuning-<P>.txt)\n"
+            "  --append            keep the rules for other rank counts already in FILE\n"
+            "  --algo LIST         candidates (default ring,tree,rd,shm,mpi; unsupported ones are skipped)\n"
+            "  --segments LIST     segment sizes to try for ring and tree, e.g. 0,64K,256K (default 0 = default)\n"
+            "  --min-bytes N       smallest size (default 8)      --max-bytes N  largest size (default 16M)\n"
+            "  --factor F          size step (default 2)          --type T       element type (default float)\n"
+            "  --iters N --warmup W  as in trib-bench allreduce\n"
+            "  --link-rate R --link-delay D  the network, recorded in the file's comments\n"
+            "  --network TEXT      free-text description of the network for the comments\n"
+            "  --csv FILE          also write the sweep's CSV\n"
+            "  --verify FILE       do not measure: check that the library's selector (auto) follows FILE's\n"
+            "                      rules for this rank count; exit 1 on the first disagreement\n"
+            "  -h, --help          this help\n");
+}
+
+static int parse_tune_args(int argc, char **argv, tune_config_t *t, int rank)
+{
+    enum { T_ALGO = 256, T_SEG, T_MIN, T_MAX, T_FACTOR, T_TYPE, T_ITERS, T_WARMUP, T_RATE, T_DELAY, T_NET, T_CSV,
+           T_VERIFY, T_APPEND };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},    {"append", no_argument, NULL, T_APPEND},
+        {"algo", required_argument, NULL, T_ALGO},   {"segments", required_argument, NULL, T_SEG},
+        {"min-bytes", required_argument, NULL, T_MIN}, {"max-bytes", required_argument, NULL, T_MAX},
+        {"factor", required_argument, NULL, T_FACTOR}, {"type", required_argument, NULL, T_TYPE},
+        {"iters", required_argument, NULL, T_ITERS}, {"warmup", required_argument, NULL, T_WARMUP},
+        {"link-rate", required_argument, NULL, T_RATE}, {"link-delay", required_argument, NULL, T_DELAY},
+        {"network", required_argument, NULL, T_NET}, {"csv", required_argument, NULL, T_CSV},
+        {"verify", required_argument, NULL, T_VERIFY}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bench_config_t *c = &t->sweep;
+    char msg[256];
+    int opt, v;
+    char *end;
+    opterr = rank == 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        const char *bad = NULL;
+        switch (opt) {
+        case 'o': t->output = optarg; break;
+        case T_APPEND: t->append = 1; break;
+        case T_ALGO:
+            c->nalgos = bench_parse_algo_list(optarg, c->algos, BENCH_MAX_ALGOS, msg, sizeof msg);
+            if (c->nalgos < 0) {
+                if (rank == 0)
+                    fprintf(stderr, "trib-bench: %s\n", msg);
+                return -1;
+            }
+            break;
+        case T_SEG: {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            t->nsegments = 0;
+            for (char *sv = NULL, *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
+                if (t->nsegments == 8 || bench_parse_bytes(tok, &t->segments[t->nsegments]) != 0) {
+                    bad = "--segments (at most 8 sizes, e.g. 0,64K,256K)";
+                    break;
+                }
+                t->nsegments++;
+            }
+            break;
+        }
+        case T_MIN: bad = bench_parse_bytes(optarg, &c->min_bytes) || !c->min_bytes ? "--min-bytes" : NULL; break;
+        case T_MAX: bad = bench_parse_bytes(optarg, &c->max_bytes) || !c->max_bytes ? "--max-bytes" : NULL; break;
+        case T_FACTOR:
+            v = (int)strtol(optarg, &end, 10);
+            bad = (*end || v < 2) ? "--factor" : NULL;
+            c->factor = (size_t)v;
+            break;
+        case T_TYPE: bad = bench_parse_type(optarg, &c->type) ? "--type" : NULL; break;
+        case T_ITERS:
+            c->iters = (int)strtol(optarg, &end, 10);
+            bad = (*end || c->iters < 1) ? "--iters" : NULL;
+            break;
+        case T_WARMUP:
+            c->warmup = (int)strtol(optarg, &end, 10);
+            bad = (*end || c->warmup < 0) ? "--warmup" : NULL;
+            break;
+        case T_RATE: bad = bench_parse_rate(optarg, &c->link_rate) ? "--link-rate" : NULL; break;
+        case T_DELAY: bad = bench_parse_delay(optarg, &c->link_delay) ? "--link-delay" : NULL; break;
+        case T_NET: t->network = optarg; break;
+        case T_CSV: t->csv = optarg; break;
+        case T_VERIFY: t->verify = optarg; break;
+        case 'h':
+            if (rank == 0)
+                usage_tune(stdout);
+            return 1;
+        default: return -1;
+        }
+        if (bad) {
+            if (rank == 0)
+                fprintf(stderr, "trib-bench tune: bad value '%s' for %s\n", optarg, bad);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        if (rank == 0)
+            fprintf(stderr, "trib-bench tune: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (c->min_bytes > c->max_bytes) {
+        if (rank == 0)
+            fprintf(stderr, "trib-bench tune: --min-bytes is larger than --max-bytes\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Expands the candidates: ring and tree once per segment size. */
+static int expand_candidates(tune_config_t *t, int rank)
+{
+    bench_config_t *c = &t->sweep;
+    bench_algo_t out[BENCH_MAX_ALGOS];
+    int n = 0;
+    for (int i = 0; i < c->nalgos; i++) {
+        if (c->algos[i].algo == TRIB_ALGO_AUTO)
+            continue; /* auto is what is being tuned */
+        int segmented = c->algos[i].algo == TRIB_ALGO_RING || c->algos[i].algo == TRIB_ALGO_TREE;
+        int nseg = segmented && t->nsegments > 0 && c->algos[i].segment_bytes == 0 ? t->nsegments : 1;
+        for (int k = 0; k < nseg; k++) {
+            if (n == BENCH_MAX_ALGOS) {
+                if (rank == 0)
+                    fprintf(stderr, "trib-bench tune: too many candidates\n");
+                return -1;
+            }
+            out[n] = c->algos[i];
+            if (nseg > 1 || (segmented && t->nsegments == 1))
+                out[n].segment_bytes = t->segments[k];
+            n++;
+        }
+    }
+    memcpy(c->algos, out, sizeof out);
+    c->nalgos = n;
+    return n > 0 ? 0 : -1;
+}
+
+/* The file's text: header, how it was measured, kept rules of other rank counts, new rules. */
+static void format_tuning_file(bench_str_t *b, const tune_config_t *t, const bench_meta_t *m, tune_rules_t *rules)
+{
+    char opts[1024];
+    bench_options_string(&t->sweep, opts, sizeof opts);
+    qsort(rules->rules, rules->n, sizeof *rules->rules, cmp_rule);
+    bench_str_printf(b, "tributary-tuning 1\n");
+    bench_str_printf(b, "# measured by: %s\n", m->command);
+    bench_str_printf(b, "# sweep: %s\n", opts);
+    bench_str_printf(b, "# date: %s  host: %s  mpi: %s  ranks: %d\n", m->date, m->host, m->mpi_library, m->ranks);
+    if (t->sweep.link_rate > 0)
+        bench_str_printf(b, "# network: links of %.4g Gbit/s, %.4g us one-way delay%s%s\n", t->sweep.link_rate / 1e9,
+                         t->sweep.link_delay * 1e6, t->network ? "; " : "", t->network ? t->network : "");
+    else
+        bench_str_printf(b, "# network: %s\n", t->network ? t->network : "not given (shared memory?)");
+    bench_str_printf(b, "# winner per size = lowest mean time (avg over ranks); adjacent sizes with the same winner merged\n");
+    bench_str_printf(b, "# ranks  max_bytes  algo  segment_bytes\n");
+    for (size_t i = 0; i < rules->n; i++) {
+        const tune_rule_t *r = &rules->rules[i];
+        char maxb[32];
+        if (r->max_bytes == SIZE_MAX)
+            snprintf(maxb, sizeof maxb, "inf");
+        else
+            snprintf(maxb, sizeof maxb, "%zu", r->max_bytes);
+        bench_str_printf(b, "%d  %-10s %-5s %zu\n", r->ranks, maxb, trib_algo_name(r->algo), r->segment);
+    }
+}
+
+/* Checks, for this communicator size, that the selector picks each rule's algorithm at both ends. */
+static int verify_rules(const tune_config_t *t, MPI_Comm comm, int rank, int size)
+{
+    tune_rules_t rules = {0};
+    int rc = read_tuning_file(t->verify, &rules) == 0 ? 0 : 1;
+    size_t lo = 1, checked = 0;
+    bench_type_t type = t->sweep.type;
+    size_t tsize = bench_type_size(type);
+    trib_allreduce_opts_t o;
+    trib_allreduce_opts_init(&o);
+    o.tuning_file = t->verify;
+    for (size_t i = 0; rc == 0 && i < rules.n; i++) {
+        const tune_rule_t *r = &rules.rules[i];
+        if (r->ranks != size)
+            continue;
+        size_t hi = r->max_bytes == SIZE_MAX ? (lo < (64u << 20) ? 64u << 20 : lo * 2) : r->max_bytes;
+        size_t probes[2] = {lo, hi};
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            size_t count = (probes[k] + tsize - 1) / tsize;
+            if (count * tsize > hi) /* a probe must lie inside the rule */
+                continue;
+            trib_algo_t algo;
+            size_t seg = 0;
+            int src = trib_allreduce_select(count, bench_type_mpi(type), MPI_SUM, comm, &o, &algo, &seg);
+            checked++;
+            if (src != TRIB_OK) {
+                if (rank == 0)
+                    fprintf(stderr, "trib-bench tune: trib_allreduce_select: %s\n", trib_last_error(src));
+                rc = 1;
+            } else if (algo != r->algo || (r->segment != 0 && seg != r->segment)) {
+                if (rank == 0)
+                    fprintf(stderr,
+                            "trib-bench tune: %s: %d ranks, %zu bytes: auto chose %s (segment %zu), the file says "
+                            "%s (segment %zu)\n",
+                            t->verify, size, count * tsize, trib_algo_name(algo), seg, trib_algo_name(r->algo),
+                            r->segment);
+                rc = 1;
+            } else if (rank == 0) {
+                printf("%d ranks %10zu bytes: auto -> %-4s segment %zu  (rule max_bytes %s%zu)\n", size,
+                       count * tsize, trib_algo_name(algo), seg, r->max_bytes == SIZE_MAX ? "inf " : "",
+                       r->max_bytes == SIZE_MAX ? (size_t)0 : r->max_bytes);
+            }
+        }
+        lo = r->max_bytes == SIZE_MAX ? lo : r->max_bytes + 1;
+    }
+    if (rc == 0 && checked == 0) {
+        if (rank == 0)
+            fprintf(stderr, "trib-bench tune: %s has no rules for %d ranks\n", t->verify, size);
+        rc = 1;
+    }
+    if (rc == 0 && rank == 0)
+        printf("%s: auto follows all %zu probes for %d ranks\n", t->verify, checked, size);
+    free(rules.rules);
+    MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, comm);
+    return rc;
+}
+
+int bench_tune_main(int argc, char **argv, MPI_Comm comm)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    tune_config_t t;
+    memset(&t, 0, sizeof t);
+    bench_config_defaults(&t.sweep);
+    char err[128];
+    t.sweep.nalgos = bench_parse_algo_list("ring,tree,rd,shm,mpi", t.sweep.algos, BENCH_MAX_ALGOS, err, sizeof err);
+    t.sweep.quiet = 1;
+    int prc = parse_tune_args(argc, argv, &t, rank);
+    if (prc != 0)
+        return prc > 0 ? 0 : 1;
+    if (t.verify)
+        return verify_rules(&t, comm, rank, size);
+    if (expand_candidates(&t, rank) != 0)
+        return 1;
+    char defname[64];
+    if (!t.output) {
+        snprintf(defname, sizeof defname, "tuning-%d.txt", size);
+        t.output = defname;
+    }
+    bench_meta_t meta;
+    bench_meta_collect(&meta, comm);
+    bench_results_t res = {0};
+    int status = bench_sweep(&t.sweep, comm, &res) == 0 ? 0 : 1;
+    if (rank == 0 && status == 0) {
+        tune_rules_t rules = {0};
+        bench_print_table(stdout, &t.sweep, &meta, &res);
+        if (t.append) {
+            tune_rules_t old = {0};
+            FILE *probe = fopen(t.output, "r");
+            if (probe) {
+                fclose(probe);
+                if (read_tuning_file(t.output, &old) != 0)
+                    status = 1;
+                for (size_t i = 0; status == 0 && i < old.n; i++)
+                    if (old.rules[i].ranks != size && rules_push(&rules, &old.rules[i]) != 0)
+                        status = 1;
+            }
+            free(old.rules);
+        }
+        if (status == 0 && rules_from_results(&res, size, &rules) != 0) {
+            fprintf(stderr, "trib-bench tune: no algorithm worked at any size\n");
+            status = 1;
+        }
+        if (status == 0) {
+            bench_str_t b = {0};
+            format_tuning_file(&b, &t, &meta, &rules);
+            status = b.failed || bench_write_file_atomic(t.output, b.s, b.len) != 0;
+            if (status == 0) {
+                fputs(b.s, stdout);
+                fprintf(stderr, "trib-bench tune: wrote %s\n", t.output);
+            }
+            bench_str_free(&b);
+        }
+        if (t.csv && bench_write_csv(t.csv, &t.sweep, &meta, &res) != 0)
+            status = 1;
+        free(rules.rules);
+    }
+    bench_results_free(&res);
+    MPI_Bcast(&status, 1, MPI_INT, 0, comm);
+    return status;
+}
