@@ -405,7 +405,33 @@ static int ps_settle(trib_trainer_t *t, void *state)
     return rc == TRIB_OK ? dr : rc;
 }
 
-const trib_strategy_t trib_strategy_ps = {"ps", ps_create, ps_round, ps_settle, ps_destroy};
+/*
+ * Resume (trib_trainer_set_position after the caller restored the model): the
+ * restored item values are expected in t->model.items on every rank, as in
+ * sync mode.  Servers copy their rows from it into their block; workers
+ * forget which rows they fetched, so every row is pulled again.
+ */
+static int ps_reset(trib_trainer_t *t, void *state)
+{
+    ps_state_t *s = state;
+    if (!s->server) {
+        for (uint64_t i = 0; i < s->o.n_rows; i++)
+            s->fetched[i] = INT64_MIN;
+        return TRIB_OK;
+    }
+    trib_mf_block_t *b = trib_ps_server_block(s->srv), *all = &t->model.items;
+    if (!b->n_rows)
+        return TRIB_OK;
+    size_t first = (size_t)b->ids[0], k = b->k;
+    for (size_t r = 0; r < b->n_rows; r++) {
+        memcpy(trib_mf_row(b, r), trib_mf_row(all, first + r), k * sizeof(float));
+        b->bias[r] = all->bias[first + r];
+        b->adagrad[r] = all->adagrad[first + r];
+    }
+    return TRIB_OK;
+}
+
+const trib_strategy_t trib_strategy_ps = {"ps", ps_create, ps_round, ps_settle, ps_reset, ps_destroy};
 
 /* ------------------------------------------------------------------ accessors */
 
