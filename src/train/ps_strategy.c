@@ -50,7 +50,11 @@
  * which the next epoch starts (epoch * clocks_per_epoch; all workers are at
  * that clock and no push is in flight).  Within an epoch the servers'
  * pending bsp pushes, deferred pulls and per-worker clocks would be needed
- * as well; checkpointing at epoch boundaries avoids that.
+ * as well; checkpointing at epoch boundaries avoids that.  Restoring: put the
+ * item rows in t->model.items on every rank (rank 0 holds all of them after a
+ * settle) and the users in each worker's block, then trib_trainer_set_position
+ * (epoch, 0) calls ps_reset, which loads each server's rows; a bsp run resumed
+ * this way is bit-identical to an uninterrupted one (tests/ps, "resume").
  */
 #include <math.h>
 #include <stdlib.h>

@@ -12,6 +12,9 @@
  *                           to wait (the bound was exercised); the checker itself is shown to
  *                           fire: async with the same straggler checked against s = 0 counts
  *                           violations (needs W >= 2)
+ *   test_ps_mpi resume      the resume hook: a bsp run stopped after epoch 2, its settled item
+ *                           rows and user rows loaded into a new trainer, trib_trainer_set_position
+ *                           (2, 0), finishes with bit-identical rows to an uninterrupted run
  *   test_ps_mpi shutdown    uneven workers (one user holds most ratings, so one worker has far
  *                           more than the others) for async, bsp and ssp: the run completes,
  *                           every rating is visited once per epoch, the model file is written,
@@ -303,6 +306,90 @@ static void test_staleness(void)
     }
 }
 
+/* ------------------------------------------------------------------ resume */
+
+static int stop_after_two(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    (void)arg;
+    (void)t;
+    return s->epoch == 2 ? TRIB_TRAIN_STOP : TRIB_OK;
+}
+
+static void resume_config(trib_train_config_t *c, const char *tr, const char *te)
+{
+    base_config(c, tr, te);
+    c->epochs = 4;
+    c->sync_every = 700;
+    ps_config(c, g_size >= 4 ? 2 : 1, TRIB_PS_BSP, 0);
+}
+
+static void test_resume(void)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    trib_train_config_t c;
+    resume_config(&c, tr, te);
+    uint64_t items_ref = 0, users_ref = 0, items = 1, users = 1;
+    trib_trainer_t *t = NULL;
+    double rmse;
+    int rc = train(&c, MPI_COMM_WORLD, &rmse, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    items_ref = fnv(trib_trainer_model(t)->items.values, trib_trainer_model(t)->items.n_values);
+    users_ref = fnv(trib_trainer_model(t)->users.values, trib_trainer_model(t)->users.n_values);
+    trib_trainer_destroy(t);
+
+    /* stopped after epoch 2; rank 0's settled items are every row */
+    rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    trib_train_hooks_t h = {NULL, NULL, stop_after_two, NULL, NULL};
+    rc = trib_trainer_run(t, &h);
+    CHECK_OK(rc);
+    if (rc == TRIB_OK)
+        rc = trib_trainer_evaluate(t, NULL, NULL, &rmse, NULL);
+    trib_mf_model_t *m = trib_trainer_model(t);
+    size_t ni = m->items.n_values, nu = m->users.n_values;
+    float *saved_items = malloc(ni * sizeof *saved_items), *saved_users = malloc((nu + 1) * sizeof *saved_users);
+    CHECK(saved_items && saved_users, "out of memory");
+    if (!saved_items || !saved_users || rc != TRIB_OK) {
+        free(saved_items);
+        free(saved_users);
+        trib_trainer_destroy(t);
+        return;
+    }
+    memcpy(saved_items, m->items.values, ni * sizeof *saved_items);
+    memcpy(saved_users, m->users.values, nu * sizeof *saved_users);
+    trib_trainer_destroy(t);
+    MPI_Bcast(saved_items, (int)ni, MPI_FLOAT, 0, MPI_COMM_WORLD);
+
+    /* a new job: restore, position, finish */
+    rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc == TRIB_OK) {
+        m = trib_trainer_model(t);
+        memcpy(m->items.values, saved_items, ni * sizeof *saved_items);
+        memcpy(m->users.values, saved_users, nu * sizeof *saved_users);
+        rc = trib_trainer_set_position(t, 2, 0);
+        CHECK_OK(rc);
+        if (rc == TRIB_OK)
+            rc = trib_trainer_run(t, NULL);
+        if (rc == TRIB_OK)
+            rc = trib_trainer_evaluate(t, NULL, NULL, &rmse, NULL);
+        CHECK_OK(rc);
+        items = fnv(m->items.values, m->items.n_values);
+        users = fnv(m->users.values, m->users.n_values);
+        trib_trainer_destroy(t);
+    }
+    free(saved_items);
+    free(saved_users);
+    if (g_rank == 0)
+        CHECK(items == items_ref, "resumed bsp run: item rows differ from the uninterrupted run's");
+    CHECK(users == users_ref, "resumed bsp run: user rows of rank %d differ from the uninterrupted run's", g_rank);
+}
+
 /* ------------------------------------------------------------------ shutdown */
 
 typedef struct {
@@ -406,6 +493,8 @@ int main(int argc, char **argv)
             test_bsp_determinism();
         else if (!strcmp(what, "staleness"))
             test_staleness();
+        else if (!strcmp(what, "resume"))
+            test_resume();
         else if (!strcmp(what, "shutdown"))
             test_shutdown();
         else
