@@ -29,12 +29,13 @@ fi
 common=(--train "$WORK/ml1m-train" --test "$WORK/ml1m-test" --k 32 --epochs "$EPOCHS" --sync-every "$BATCH"
         --seed 1 --no-train-eval)
 
-# run LABEL ARGS...: one trib-train run on 4 processes; per-epoch "label epoch ratings/s test-rmse".
+# [NP=n] run LABEL ARGS...: one trib-train run on NP (default 4) processes; per-epoch "label epoch ratings/s test-rmse".
 run() {
   local label=$1; shift
   local out=$WORK/run.log json=$WORK/run.json
-  echo "\$ mpirun -np 4 --oversubscribe $bin/trib-train ${common[*]} --metrics-json run.json $*" >&2
-  mpirun -np 4 --oversubscribe "$bin/trib-train" "${common[@]}" --metrics-json "$json" "$@" >"$out"
+  local np=${NP:-4}
+  echo "\$ mpirun -np $np --oversubscribe $bin/trib-train ${common[*]} --metrics-json run.json $*" >&2
+  mpirun -np "$np" --oversubscribe "$bin/trib-train" "${common[@]}" --metrics-json "$json" "$@" >"$out"
   sed -n 's/.*"epoch":\([0-9]*\).*"test_rmse":\([0-9.]*\).*"ratings_per_s":\([0-9.e+]*\).*/\1 \3 \2/p' "$json" |
     awk -v l="$label" '{ printf "%-28s epoch %s  %6.3f M ratings/s  test RMSE %.4f\n", l, $1, $2 / 1e6, $3 }'
   local w; w=$(grep '^    ps workers' "$out" | tail -1 | sed 's/^ *ps workers M ratings\/s: //; s/  wait.*//' || true)
@@ -42,11 +43,16 @@ run() {
   grep '^    ps workers' "$out" | tail -1 | sed 's/.*| /    /' || true
 }
 
+echo "== $(date -u +%FT%TZ) $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for straggler in none 0:4; do
   extra=()
   [[ $straggler != none ]] && extra=(--straggler "$straggler")
   echo "== straggler: $straggler"
-  [[ $straggler == none ]] && run "sync 4 ranks" # --straggler is a ps-mode option
+  if [[ $straggler == none ]]; then # --straggler is a ps-mode option
+    NP=4 run "sync 4 ranks"
+    NP=3 run "sync 3 ranks (= 3 workers' users)"
+    NP=2 run "sync 2 ranks (= 2 workers' users)"
+  fi
   for S in 1 2; do
     for cons in async bsp "ssp --staleness 2"; do
       # shellcheck disable=SC2086
@@ -54,3 +60,4 @@ for straggler in none 0:4; do
     done
   done
 done
+echo "== $(date -u +%FT%TZ) load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -137,6 +137,10 @@ typedef struct {
     int check_staleness;   /* 1: servers verify the bound at every pull and count violations */
     float scale;           /* servers add scale x each pushed delta: 1 = delta summation, 1/W = model
                               averaging (what sync mode's --sync-method average does to a round) */
+    int idle_sleep;        /* how a rank waits for messages: 0 = inside MPI_Probe / MPI_Waitall (Open MPI
+                              polls there, yielding the core only under mpi_yield_when_idle); 1 = MPI_Iprobe /
+                              MPI_Testall with sleeps growing from 20 us to 1 ms, which really frees the core
+                              when ranks outnumber cores */
 } trib_ps_options_t;
 
 /* Floats per row on the wire: k factors, bias, AdaGrad sum. */

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tributary/ps.h"
 
@@ -139,10 +140,25 @@ static trib_ps_header_t header(const trib_ps_client_t *c, trib_ps_msg_type_t typ
     return h;
 }
 
+/* Waits for c->req[0..n): MPI_Waitall, or MPI_Testall with sleeps of 20 us .. 1 ms (idle_sleep). */
 static int wait_all(trib_ps_client_t *c, int n, const char *what)
 {
-    if (n && MPI_Waitall(n, c->req, c->sts) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Waitall of %s failed", c->w, what);
+    int rc = MPI_SUCCESS;
+    if (n && !c->o.idle_sleep) {
+        rc = MPI_Waitall(n, c->req, c->sts);
+    } else if (n) {
+        for (long ns = 20000;;) {
+            int done = 0;
+            rc = MPI_Testall(n, c->req, &done, c->sts);
+            if (rc != MPI_SUCCESS || done)
+                break;
+            struct timespec ts = {0, ns};
+            nanosleep(&ts, NULL);
+            ns = ns * 2 > 1000000 ? 1000000 : ns * 2;
+        }
+    }
+    if (rc != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps worker %d: waiting for %s failed", c->w, what);
     return TRIB_OK;
 }
 

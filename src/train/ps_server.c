@@ -6,7 +6,8 @@
  * The serve loop of a phase:
  *
  *     until every worker sent DONE:
- *         MPI_Probe(any worker, REQUEST tag)     blocks while idle (no spinning)
+ *         MPI_Probe(any worker, REQUEST tag)     blocks while idle (or polls with
+ *                                                sleeps: options.idle_sleep)
  *         MPI_Recv the whole message, check its header against this phase
  *         PULL  ready?  answer now : queue it in `deferred`
  *         PUSH  bsp: queue in `pending`; else add the deltas to the rows now
@@ -36,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/timer.h"
 #include "tributary/ps.h"
@@ -403,6 +405,27 @@ static int handle(trib_ps_server_t *s, const unsigned char *msg, size_t len, int
 
 /* ------------------------------------------------------------------ serve loop */
 
+/* Sleeps for *ns nanoseconds and doubles it (20 us .. 1 ms). */
+static void backoff(long *ns)
+{
+    struct timespec ts = {0, *ns};
+    nanosleep(&ts, NULL);
+    *ns = *ns * 2 > 1000000 ? 1000000 : *ns * 2;
+}
+
+/* The next request: blocking probe, or polling with sleeps (idle_sleep). */
+static int next_request(const trib_ps_server_t *s, MPI_Status *st)
+{
+    if (!s->o.idle_sleep)
+        return MPI_Probe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, st);
+    for (long ns = 20000;;) {
+        int flag = 0, rc = MPI_Iprobe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, &flag, st);
+        if (rc != MPI_SUCCESS || flag)
+            return rc;
+        backoff(&ns);
+    }
+}
+
 static int serve(trib_ps_server_t *s, uint32_t epoch, int64_t first_clock, int settle)
 {
     s->epoch = epoch;
@@ -417,7 +440,7 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int64_t first_clock, int s
     while (s->n_done < s->o.n_workers) {
         MPI_Status st;
         int n = 0;
-        if (MPI_Probe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, &st) != MPI_SUCCESS ||
+        if (next_request(s, &st) != MPI_SUCCESS ||
             MPI_Get_count(&st, MPI_BYTE, &n) != MPI_SUCCESS || n < 0) {
             fatal = trib_errorf(TRIB_ERR_MPI, "ps server %d: MPI_Probe failed", s->j);
             break;

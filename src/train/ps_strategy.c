@@ -60,7 +60,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "core/timer.h"
 #include "tributary/ps.h"
 #include "train/internal.h"
@@ -113,6 +115,36 @@ int trib_ps_split_roles(trib_trainer_t *t)
 }
 
 /* ------------------------------------------------------------------ create / destroy */
+
+/*
+ * How ranks wait for messages (trib_ps_options_t.idle_sleep).  Open MPI's
+ * blocking calls poll; with more ranks than cores on a node an idle server
+ * or a worker waiting for a deferred pull then takes CPU time from the
+ * workers that share its core (sched_yield gives little back under CFS).  So:
+ * sleep-polling when this node runs more ranks than it has cores, blocking
+ * calls otherwise; TRIB_PS_IDLE=block|sleep overrides (benchmarks).  Collective.
+ */
+static int choose_idle_sleep(trib_trainer_t *t, int *out)
+{
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Comm_split_type failed");
+    MPI_Comm_size(node, &local);
+    MPI_Comm_free(&node);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("TRIB_PS_IDLE");
+    if (env && !strcmp(env, "block"))
+        *out = 0;
+    else if (env && !strcmp(env, "sleep"))
+        *out = 1;
+    else
+        *out = cores > 0 && local > cores;
+    if (t->rank == 0)
+        trib_log(TRIB_LOG_INFO, "ps: %d ranks on this node, %ld cores: waiting %s", local, cores,
+                 *out ? "by polling with sleeps" : "in blocking MPI calls");
+    return TRIB_OK;
+}
 
 static void ps_destroy(void *state)
 {
@@ -224,6 +256,9 @@ static int ps_create(trib_trainer_t *t, void **state)
     s->w_rps = calloc(W, sizeof *s->w_rps);
     s->w_wait = calloc(W, sizeof *s->w_wait);
     int rc = s->slots && s->w_rps && s->w_wait ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
+    int idle = choose_idle_sleep(t, &s->o.idle_sleep); /* collective: every rank, before any early exit */
+    if (rc == TRIB_OK)
+        rc = idle;
     if (rc == TRIB_OK && s->server) {
         rc = trib_ps_server_create(&s->o, t->rank - s->o.n_workers, &s->srv);
         if (rc == TRIB_OK) /* values keyed by global id: the same start as sync mode */
