@@ -56,7 +56,7 @@ static void error_metrics(const double *v, double *rmse, double *mae)
 static int combine(trib_trainer_t *t, double *v)
 {
     int rc = trib_allreduce(v, v, EV_N, MPI_DOUBLE, MPI_SUM, t->comm);
-    return rc == TRIB_OK ? TRIB_OK : trib_errorf(rc, "allreduce of evaluation sums failed: %s", trib_last_error(rc));
+    return rc == TRIB_OK ? TRIB_OK : trib_train_error_context(rc, "allreduce of evaluation sums failed");
 }
 
 int trib_trainer_evaluate(trib_trainer_t *t, double *train_rmse, double *train_mae, double *test_rmse,
@@ -191,6 +191,7 @@ static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, doubl
 {
     double v[EV_N] = {0};
     double t0 = trib_now();
+    trib_clear_error();
     int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
     if (rc == TRIB_OK)
         rc = trib_train_agree(local_error_sums(t, v), t->comm);
