@@ -138,6 +138,8 @@ typedef struct {
     double seconds;         /* wall time of the epoch's training (SGD + synchronisation), rank 0 */
     double comm_seconds;    /* time inside the item-block allreduce, mean over ranks */
     double eval_seconds;    /* wall time of the evaluation */
+    double cpu_seconds;     /* CPU time of the epoch's training summed over ranks (includes
+                               time spent polling inside MPI while waiting) */
     double ratings_per_s;   /* ratings updated by all ranks / seconds */
     uint64_t ratings;       /* ratings updated by all ranks in the epoch */
     uint64_t rounds;        /* synchronisation rounds in the epoch */
