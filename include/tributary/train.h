@@ -77,12 +77,12 @@ typedef enum {
  * initial scale) are the kernel's TRIB_MF_DEFAULT_*: on planted data they
  * also gave the best 20-epoch test RMSE among the settings the trainer sweep
  * tried (benchmarks/RESULTS.md, "## Training").  The synchronisation defaults
- * come from the same section: model averaging, every 100k local updates.
+ * come from the same section: model averaging, every 1M local updates.
  */
 #define TRIB_TRAIN_DEFAULT_K TRIB_MF_DEFAULT_K
 #define TRIB_TRAIN_DEFAULT_EPOCHS 20
 #define TRIB_TRAIN_DEFAULT_SEED 1
-#define TRIB_TRAIN_DEFAULT_SYNC_EVERY 100000
+#define TRIB_TRAIN_DEFAULT_SYNC_EVERY 1000000
 #define TRIB_TRAIN_DEFAULT_SYNC_METHOD TRIB_SYNC_AVERAGE
 
 typedef struct {
