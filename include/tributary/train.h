@@ -78,12 +78,12 @@ typedef enum {
  * initial scale) are the kernel's TRIB_MF_DEFAULT_*: on planted data they
  * also gave the best 20-epoch test RMSE among the settings the trainer sweep
  * tried (benchmarks/RESULTS.md, "## Training").  The synchronisation defaults
- * come from the same section: model averaging, every 100k local updates.
+ * come from the same section: model averaging, every 1M local updates.
  */
 #define TRIB_TRAIN_DEFAULT_K TRIB_MF_DEFAULT_K
 #define TRIB_TRAIN_DEFAULT_EPOCHS 20
 #define TRIB_TRAIN_DEFAULT_SEED 1
-#define TRIB_TRAIN_DEFAULT_SYNC_EVERY 100000
+#define TRIB_TRAIN_DEFAULT_SYNC_EVERY 1000000
 #define TRIB_TRAIN_DEFAULT_SYNC_METHOD TRIB_SYNC_AVERAGE
 
 typedef struct {
@@ -148,6 +148,8 @@ typedef struct {
     double seconds;         /* wall time of the epoch's training (SGD + synchronisation), rank 0 */
     double comm_seconds;    /* time inside the item-block allreduce, mean over ranks */
     double eval_seconds;    /* wall time of the evaluation */
+    double cpu_seconds;     /* CPU time of the epoch's training summed over ranks (includes
+                               time spent polling inside MPI while waiting) */
     double ratings_per_s;   /* ratings updated by all ranks / seconds */
     uint64_t ratings;       /* ratings updated by all ranks in the epoch */
     uint64_t rounds;        /* synchronisation rounds in the epoch */

@@ -183,28 +183,13 @@ int trib_sync_method_parse(const char *name, trib_sync_method_t *out)
     return TRIB_OK;
 }
 
-static const struct {
-    const char *name;
-    trib_algo_t algo;
-} algo_names[] = {{"auto", TRIB_ALGO_AUTO}, {"ring", TRIB_ALGO_RING}, {"tree", TRIB_ALGO_TREE},
-                  {"rd", TRIB_ALGO_RD},     {"mpi", TRIB_ALGO_MPI},   {"shm", TRIB_ALGO_SHM}};
-
-const char *trib_train_algo_name(trib_algo_t a)
-{
-    for (size_t i = 0; i < sizeof algo_names / sizeof algo_names[0]; i++)
-        if (algo_names[i].algo == a)
-            return algo_names[i].name;
-    return NULL;
-}
+/* The allreduce library owns the algorithm names; these wrappers give the option's message. */
+const char *trib_train_algo_name(trib_algo_t a) { return trib_algo_name(a); }
 
 int trib_train_algo_parse(const char *name, trib_algo_t *out)
 {
-    for (size_t i = 0; name && i < sizeof algo_names / sizeof algo_names[0]; i++) {
-        if (!strcmp(algo_names[i].name, name)) {
-            *out = algo_names[i].algo;
-            return TRIB_OK;
-        }
-    }
+    if (name && trib_algo_parse(name, out) == TRIB_OK)
+        return TRIB_OK;
     return trib_errorf(TRIB_ERR_INVALID_ARG, "--allreduce: '%s' is not ring, tree, rd, auto, mpi or shm",
                        name ? name : "");
 }

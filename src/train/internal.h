@@ -72,6 +72,13 @@ struct trib_trainer {
 /* Error agreement: every rank returns TRIB_OK, or the status and message of the lowest failing rank. */
 TRIB_HIDDEN int trib_train_agree(int rc, MPI_Comm comm);
 
+/*
+ * Returns rc with the message "<context>: <the current detail message>".  (The
+ * detail message lives in one per-thread buffer, so it must be copied before
+ * trib_errorf formats the new one: never pass trib_last_error() to trib_errorf.)
+ */
+TRIB_HIDDEN int trib_train_error_context(int rc, const char *fmt, ...) TRIB_PRINTF(2, 3);
+
 /* 64-bit hash of a float array's bytes. */
 TRIB_HIDDEN uint64_t trib_train_hash_floats(const float *v, size_t n);
 

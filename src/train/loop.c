@@ -19,14 +19,24 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/timer.h"
 #include "train/internal.h"
 
 /* ------------------------------------------------------------------ evaluation */
 
-/* Sums: [train sq, abs, n, test sq, abs, n, comm seconds, updates]. */
-enum { EV_TRAIN = 0, EV_TEST = 3, EV_COMM = 6, EV_UPDATES = 7, EV_N = 8 };
+/* Sums: [train sq, abs, n, test sq, abs, n, comm seconds, updates, cpu seconds]. */
+enum { EV_TRAIN = 0, EV_TEST = 3, EV_COMM = 6, EV_UPDATES = 7, EV_CPU = 8, EV_N = 9 };
+
+/* CPU time of this process (all threads), seconds. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int local_error_sums(const trib_trainer_t *t, double *v)
 {
@@ -56,7 +66,7 @@ static void error_metrics(const double *v, double *rmse, double *mae)
 static int combine(trib_trainer_t *t, double *v)
 {
     int rc = trib_allreduce(v, v, EV_N, MPI_DOUBLE, MPI_SUM, t->comm);
-    return rc == TRIB_OK ? TRIB_OK : trib_errorf(rc, "allreduce of evaluation sums failed: %s", trib_last_error(rc));
+    return rc == TRIB_OK ? TRIB_OK : trib_train_error_context(rc, "allreduce of evaluation sums failed");
 }
 
 int trib_trainer_evaluate(trib_trainer_t *t, double *train_rmse, double *train_mae, double *test_rmse,
@@ -105,6 +115,7 @@ static int write_json_line(FILE *f, const char *path, const trib_train_epoch_sta
     json_num(f, "seconds", s->seconds);
     json_num(f, "comm_seconds", s->comm_seconds);
     json_num(f, "eval_seconds", s->eval_seconds);
+    json_num(f, "cpu_seconds", s->cpu_seconds);
     fprintf(f, ",\"ratings\":%" PRIu64 ",\"rounds\":%" PRIu64 "}\n", s->ratings, s->rounds);
     if (fflush(f) != 0 || ferror(f))
         return trib_errorf(TRIB_ERR_IO, "%s: cannot write metrics", path);
@@ -186,16 +197,18 @@ static int run_epoch_rounds(trib_trainer_t *t, const trib_train_hooks_t *h, unsi
 
 /* ------------------------------------------------------------------ epochs */
 
-static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, double comm, uint64_t updates,
-                        trib_train_epoch_stats_t *s)
+static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, double comm, double cpu,
+                        uint64_t updates, trib_train_epoch_stats_t *s)
 {
     double v[EV_N] = {0};
     double t0 = trib_now();
+    trib_clear_error();
     int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
     if (rc == TRIB_OK)
         rc = trib_train_agree(local_error_sums(t, v), t->comm);
     v[EV_COMM] = comm;
     v[EV_UPDATES] = (double)updates;
+    v[EV_CPU] = cpu;
     if (rc == TRIB_OK)
         rc = combine(t, v);
     if (rc != TRIB_OK)
@@ -206,6 +219,7 @@ static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, doubl
     error_metrics(v + EV_TEST, &s->test_rmse, &s->test_mae);
     s->seconds = seconds;
     s->comm_seconds = v[EV_COMM] / (double)t->size;
+    s->cpu_seconds = v[EV_CPU];
     s->ratings = (uint64_t)v[EV_UPDATES];
     s->ratings_per_s = seconds > 0 ? (double)s->ratings / seconds : NAN;
     s->rounds = t->rounds_per_epoch;
@@ -239,13 +253,14 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
         rc = trib_train_agree(rc, t->comm);
         if (rc != TRIB_OK)
             break;
-        double comm0 = t->comm_seconds, t0 = trib_now();
+        double comm0 = t->comm_seconds, t0 = trib_now(), c0 = cpu_now();
         uint64_t updates = 0;
         rc = run_epoch_rounds(t, hooks, epoch, &stopped, &updates);
         if (rc != TRIB_OK || stopped)
             break;
         trib_train_epoch_stats_t s;
-        rc = finish_epoch(t, epoch, trib_now() - t0, t->comm_seconds - comm0, updates, &s);
+        double wall = trib_now() - t0, cpu = cpu_now() - c0;
+        rc = finish_epoch(t, epoch, wall, t->comm_seconds - comm0, cpu, updates, &s);
         if (rc == TRIB_OK && metrics)
             rc = write_json_line(metrics, t->cfg.metrics_json, &s);
         rc = trib_train_agree(rc, t->comm);

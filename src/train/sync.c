@@ -69,6 +69,19 @@ static int sync_create(trib_trainer_t *t, void **state)
     }
     trib_allreduce_opts_init(&s->opts);
     s->opts.algo = t->cfg.algo;
+    /* One trial reduction of the real size (zeros): an algorithm that cannot
+     * run here fails now, before the first epoch, on every rank alike. */
+    if (t->size > 1) {
+        trib_clear_error();
+        rc = trib_allreduce_ex(s->buf, s->buf, s->n, MPI_FLOAT, MPI_SUM, t->comm, &s->opts);
+        if (rc != TRIB_OK)
+            rc = trib_train_error_context(rc, "--allreduce %s cannot reduce the item block (%zu floats)",
+                                          trib_train_algo_name(s->opts.algo), s->n);
+    }
+    if (rc != TRIB_OK) {
+        sync_destroy(s);
+        return rc;
+    }
     *state = s;
     return TRIB_OK;
 }
@@ -77,10 +90,11 @@ static int sync_create(trib_trainer_t *t, void **state)
 static int check_items(trib_trainer_t *t, unsigned epoch)
 {
     uint64_t h = trib_trainer_item_hash(t);
+    trib_clear_error();
     int64_t v[2] = {(int64_t)h, (int64_t)~h}, r[2];
     int rc = trib_allreduce(v, r, 2, MPI_INT64_T, MPI_MAX, t->comm);
     if (rc != TRIB_OK)
-        return trib_errorf(rc, "check-sync: allreduce of item hashes failed: %s", trib_last_error(rc));
+        return trib_train_error_context(rc, "check-sync: allreduce of item hashes failed");
     if ((uint64_t)r[0] != ~(uint64_t)r[1])
         return trib_errorf(TRIB_ERR_MISMATCH, "check-sync: item block differs between ranks after a "
                            "synchronisation in epoch %u", epoch + 1);
@@ -108,11 +122,12 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     buf[nv] = (*stop ? 1.0f : 0.0f) + (sgd_rc != TRIB_OK ? 2.0f : 0.0f);
 
     double t0 = trib_now();
+    trib_clear_error();
     int rc = trib_allreduce_ex(buf, buf, s->n, MPI_FLOAT, MPI_SUM, t->comm, &s->opts);
     t->comm_seconds += trib_now() - t0;
     if (rc != TRIB_OK)
-        return trib_errorf(rc, "sync: allreduce of the item block (%zu floats, %s) failed: %s", s->n,
-                           trib_train_algo_name(s->opts.algo), trib_last_error(rc));
+        return trib_train_error_context(rc, "sync: allreduce of the item block (%zu floats, --allreduce %s) failed",
+                                        s->n, trib_train_algo_name(s->opts.algo));
     if (sgd_rc != TRIB_OK)
         return sgd_rc;
     float flags = buf[nv];

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,17 @@ int trib_train_agree(int rc, MPI_Comm comm)
     return trib_errorf(code, "%s", msg);
 }
 
+int trib_train_error_context(int rc, const char *fmt, ...)
+{
+    char prev[768], ctx[256];
+    snprintf(prev, sizeof prev, "%s", trib_last_error(rc));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx, sizeof ctx, fmt, ap);
+    va_end(ap);
+    return trib_errorf(rc, "%s: %s", ctx, prev);
+}
+
 uint64_t trib_train_hash_floats(const float *v, size_t n)
 {
     /* FNV-1a over 32-bit words, folded through a 64-bit mixer at the end. */
@@ -70,7 +82,7 @@ static int preflight(const trib_train_config_t *cfg, int nranks)
     trib_dataset_t *train = NULL, *test = NULL;
     int rc = trib_dataset_open(cfg->train_dir, &train);
     if (rc != TRIB_OK)
-        return trib_errorf(rc, "--train %s: %s", cfg->train_dir, trib_last_error(rc));
+        return trib_train_error_context(rc, "--train %s", cfg->train_dir);
     const trib_dataset_info_t *ti = trib_dataset_info(train);
     if (ti->n_ratings == 0)
         rc = trib_errorf(TRIB_ERR_INVALID_ARG, "--train %s: the dataset has no ratings", cfg->train_dir);
@@ -86,7 +98,7 @@ static int preflight(const trib_train_config_t *cfg, int nranks)
     if (rc == TRIB_OK && cfg->test_dir) {
         rc = trib_dataset_open(cfg->test_dir, &test);
         if (rc != TRIB_OK) {
-            rc = trib_errorf(rc, "--test %s: %s", cfg->test_dir, trib_last_error(rc));
+            rc = trib_train_error_context(rc, "--test %s", cfg->test_dir);
         } else {
             const trib_dataset_info_t *vi = trib_dataset_info(test);
             if (vi->idmap_fingerprint != ti->idmap_fingerprint || vi->n_users != ti->n_users ||
