@@ -67,6 +67,7 @@ struct trib_trainer {
     const trib_strategy_t *strategy;
     void *strategy_state;
     double comm_seconds;               /* strategy adds its communication time here */
+    volatile sig_atomic_t *stop_flag;  /* hooks->stop_flag during trib_trainer_run (ps reads it at epoch end) */
 };
 
 /* Error agreement: every rank returns TRIB_OK, or the status and message of the lowest failing rank. */

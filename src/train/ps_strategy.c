@@ -39,6 +39,12 @@
  * the rows its train and test ratings use, worker 0 (which writes the model
  * file) every row; servers answer at once.
  *
+ * Stop requests (t->stop_flag, read again at the end of the epoch) are agreed
+ * in the epoch-end allreduce below, so in ps mode a signal stops the job at
+ * the end of the current epoch, not after the current mini-batch: stopping
+ * mid-epoch would need every worker to reach the same clock first (a STOP flag
+ * on the pushes), left for the checkpoint work.
+ *
  * Figures: after each epoch every rank contributes a slot (worker: ratings,
  * wall time, waiting time; server: pulls, deferred pulls, violations, max
  * staleness) to one MPI_Allreduce, which also carries the stop requests, so
@@ -229,6 +235,27 @@ static int create_worker(trib_trainer_t *t, ps_state_t *s)
     return trib_ps_client_create(&s->o, t->rank, &t->model.items, &s->cli);
 }
 
+/*
+ * Every rank must run the same job: the printed configuration (which holds
+ * every option, ps ones included) is hashed and compared across all ranks
+ * with one allreduce MAX of (h, ~h): equal everywhere iff max(h) == ~max(~h).
+ * Collective; the same verdict on every rank.
+ */
+static int agree_on_config(trib_trainer_t *t)
+{
+    char text[4096];
+    int n = trib_train_config_format(&t->cfg, text, sizeof text);
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (int i = 0; i < n; i++)
+        h = (h ^ (unsigned char)text[i]) * UINT64_C(0x100000001b3);
+    int64_t v[2] = {(int64_t)h, (int64_t)~h}, r[2];
+    if (MPI_Allreduce(v, r, 2, MPI_INT64_T, MPI_MAX, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the configuration hash failed");
+    if ((uint64_t)r[0] != ~(uint64_t)r[1])
+        return trib_errorf(TRIB_ERR_MISMATCH, "ps: the ranks were started with different configurations");
+    return TRIB_OK;
+}
+
 static int ps_create(trib_trainer_t *t, void **state)
 {
     const trib_train_config_t *c = &t->cfg;
@@ -256,9 +283,10 @@ static int ps_create(trib_trainer_t *t, void **state)
     s->w_rps = calloc(W, sizeof *s->w_rps);
     s->w_wait = calloc(W, sizeof *s->w_wait);
     int rc = s->slots && s->w_rps && s->w_wait ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
-    int idle = choose_idle_sleep(t, &s->o.idle_sleep); /* collective: every rank, before any early exit */
+    int idle = choose_idle_sleep(t, &s->o.idle_sleep); /* collectives: every rank, before any early exit */
+    int same = agree_on_config(t);
     if (rc == TRIB_OK)
-        rc = idle;
+        rc = idle != TRIB_OK ? idle : same;
     if (rc == TRIB_OK && s->server) {
         rc = trib_ps_server_create(&s->o, t->rank - s->o.n_workers, &s->srv);
         if (rc == TRIB_OK) /* values keyed by global id: the same start as sync mode */
@@ -423,6 +451,8 @@ static int ps_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin
     memset(s->slots, 0, (P * F_N + 1) * sizeof *s->slots);
     double *slot = s->slots + (size_t)t->rank * F_N;
     int rc = s->server ? server_epoch(s, epoch, slot) : worker_epoch(t, s, epoch, slot);
+    if (t->stop_flag && *t->stop_flag) /* a request that arrived during the epoch */
+        *stop = 1;
     int fr = gather_figures(t, s, stop); /* every rank, also after an error: it is collective */
     if (rc == TRIB_OK)
         rc = fr;

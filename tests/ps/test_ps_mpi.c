@@ -18,12 +18,14 @@
  *   test_ps_mpi shutdown    uneven workers (one user holds most ratings, so one worker has far
  *                           more than the others) for async, bsp and ssp: the run completes,
  *                           every rating is visited once per epoch, the model file is written,
- *                           and after a barrier no message is left unreceived on any rank
+ *                           and after a barrier no message is left unreceived on any rank; a stop
+ *                           request on one worker stops every rank after the same epoch
  *
  * Every rank checks; failures are summed over ranks and the exit status is
  * non-zero when any check failed anywhere.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,6 +465,33 @@ static void test_shutdown(void)
     }
 }
 
+/* A stop request on one worker stops every rank at the end of the same epoch. */
+static void test_stop_request(void)
+{
+    char tr[512], te[512];
+    paths("uneven", tr, te, sizeof tr);
+    trib_train_config_t c;
+    base_config(&c, tr, te);
+    c.epochs = 4;
+    c.sync_every = 200;
+    ps_config(&c, 1, TRIB_PS_SSP, 1);
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    volatile sig_atomic_t flag = g_rank == g_size - 2; /* the last worker */
+    trib_train_hooks_t h = {NULL, NULL, NULL, NULL, &flag};
+    rc = trib_trainer_run(t, &h);
+    CHECK(rc == TRIB_ERR_INTERRUPTED, "run returned %d (%s), expected TRIB_ERR_INTERRUPTED", rc, trib_last_error(rc));
+    unsigned epoch;
+    uint64_t round;
+    trib_trainer_next_position(t, &epoch, &round);
+    CHECK(epoch == 1 && round == 0, "stopped before epoch %u round %llu, expected after the first epoch", epoch,
+          (unsigned long long)round);
+    trib_trainer_destroy(t);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -495,8 +524,10 @@ int main(int argc, char **argv)
             test_staleness();
         else if (!strcmp(what, "resume"))
             test_resume();
-        else if (!strcmp(what, "shutdown"))
+        else if (!strcmp(what, "shutdown")) {
             test_shutdown();
+            test_stop_request();
+        }
         else
             CHECK(0, "unknown test '%s'", what);
     }
