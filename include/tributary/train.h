@@ -145,9 +145,9 @@ typedef struct {
     unsigned epoch;         /* 1-based in logs and JSON */
     double train_rmse, train_mae; /* NaN when eval_train is 0 */
     double test_rmse, test_mae;   /* NaN without a test set */
-    double seconds;         /* wall time of the epoch's training (SGD + synchronisation), rank 0 */
+    double seconds;         /* wall time of the epoch's training (SGD + synchronisation), slowest rank */
     double comm_seconds;    /* time inside the item-block allreduce, mean over ranks */
-    double eval_seconds;    /* wall time of the evaluation */
+    double eval_seconds;    /* wall time of the evaluation, slowest rank */
     double cpu_seconds;     /* CPU time of the epoch's training summed over ranks (includes
                                time spent polling inside MPI while waiting) */
     double ratings_per_s;   /* ratings updated by all ranks / seconds */

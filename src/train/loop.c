@@ -223,12 +223,13 @@ static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, doubl
     s->ratings = (uint64_t)v[EV_UPDATES];
     s->ratings_per_s = seconds > 0 ? (double)s->ratings / seconds : NAN;
     s->rounds = t->rounds_per_epoch;
-    /* Every rank uses rank 0's wall time, so the figures are identical everywhere. */
-    double shared[2] = {s->seconds, trib_now() - t0};
-    if (MPI_Bcast(shared, 2, MPI_DOUBLE, 0, t->comm) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "MPI_Bcast of epoch timings failed");
-    s->seconds = shared[0];
-    s->eval_seconds = shared[1];
+    /* The epoch's wall time is the slowest rank's (so the comm share, a mean over ranks, stays <= 1);
+     * one MAX reduction makes the figures identical on every rank. */
+    double mine[2] = {s->seconds, trib_now() - t0}, slowest[2];
+    if (MPI_Allreduce(mine, slowest, 2, MPI_DOUBLE, MPI_MAX, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of epoch timings failed");
+    s->seconds = slowest[0];
+    s->eval_seconds = slowest[1];
     s->ratings_per_s = s->seconds > 0 ? (double)s->ratings / s->seconds : NAN;
     /* Same figures on every rank, so every rank takes this exit together. */
     if ((v[EV_TRAIN + 2] > 0 && !isfinite(s->train_rmse)) || (v[EV_TEST + 2] > 0 && !isfinite(s->test_rmse)))
