@@ -30,7 +30,8 @@
  * Kernels are vectorised by the compiler (vector FMA on AVX2+FMA and AVX-512
  * machines, the level chosen at run time: trib_mf_kernel_isa) and stay
  * portable: the same library runs on any x86-64 (SSE2 fallback) or other
- * architecture.
+ * architecture.  The layer keeps no global state: calls on different models
+ * may run in different threads; calls on one model must not overlap.
  */
 #ifndef TRIBUTARY_MF_H
 #define TRIBUTARY_MF_H
@@ -269,6 +270,8 @@ typedef struct {
  * smaller item row, so the result is deterministic.  Excluded items are
  * skipped (exclude may be NULL).  When fewer than K items remain, the rest of
  * the row is TRIB_MF_NO_ITEM / -INFINITY.  out_scores may be NULL.
+ * sgemm runs on as many threads as OpenBLAS is configured for: MPI programs
+ * should set OPENBLAS_NUM_THREADS=1 (one rank per core).
  */
 TRIB_API int trib_mf_topk(const trib_mf_model_t *m, const uint32_t *users, size_t n_users, size_t K,
                           const trib_mf_exclusion_t *exclude, uint32_t *out_items, float *out_scores);

@@ -10,6 +10,8 @@
 #include "tributary/allreduce.h"
 #include "tributary/ckpt.h"
 #include "tributary/data.h"
+#include "tributary/mf.h"
+#include "tributary/train.h"
 
 #ifdef __cplusplus
 extern "C" {
