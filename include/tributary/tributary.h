@@ -9,11 +9,9 @@
 #include "tributary/version.h"
 #include "tributary/allreduce.h"
 #include "tributary/ckpt.h"
-<<<<<<< HEAD
-#include "tributary/mf.h"
-=======
 #include "tributary/data.h"
->>>>>>> data
+#include "tributary/mf.h"
+#include "tributary/train.h"
 
 #ifdef __cplusplus
 extern "C" {

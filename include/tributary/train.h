@@ -1,0 +1,238 @@
+/*
+ * tributary/train.h - distributed training of the biased MF model (tributary/mf.h).
+ *
+ * A training job is a trainer object driven by an epoch loop:
+ *
+ *   trib_train_config_t cfg;  trib_train_config_init(&cfg);   defaults
+ *   cfg.train_dir = "T"; cfg.test_dir = "V"; ...               options
+ *   trib_train_config_validate(&cfg);                          local checks, one place
+ *   trib_trainer_create(&cfg, MPI_COMM_WORLD, &t);             collective: checks the
+ *                         datasets on rank 0 (one error for all ranks), reads each
+ *                         rank's ratings (partitioned by user), initialises the model
+ *   trib_trainer_run(t, &hooks);                               collective: the epochs
+ *   trib_trainer_write_model(t, "model.h5");                   collective: atomic file
+ *   trib_trainer_destroy(t);
+ *
+ * Strategies.  The loop is written once; what happens inside one round is a
+ * strategy ("sync": every rank runs SGD on its next slice of ratings, then
+ * the replicated item block is synchronised with trib_allreduce_ex; "ps",
+ * the parameter server, plugs in at the same place).  An epoch is
+ * `rounds_per_epoch` rounds, the same number on every rank: the largest local
+ * rating count divided by sync_every, rounded up.  In round r of an epoch a rank
+ * visits positions [r*n/R, (r+1)*n/R) of its shuffled order, so a rank with
+ * fewer ratings does fewer updates per round and no rank ever waits for a
+ * round that another rank will not join.
+ *
+ * Hook points (for checkpoints and signals):
+ *   - after_round: every rank, after each synchronisation, when all ranks
+ *     hold the same item values and the position (epoch, round) is exact: the
+ *     place to write a checkpoint that resumes bit-for-bit;
+ *   - after_epoch: every rank, after the evaluation, with the epoch's figures;
+ *   - stop_flag: a sig_atomic_t set by a signal handler on any rank; polled at
+ *     every round and agreed by all ranks inside the round's own allreduce (no
+ *     extra message), so every rank stops after the same round; then
+ *     trib_trainer_run returns TRIB_ERR_INTERRUPTED and the model is
+ *     consistent (after_round was called for that round first);
+ *   - trib_trainer_set_position: start the loop at (epoch, round) after the
+ *     caller restored the model (resume).  Everything a bit-exact resume needs
+ *     in sync mode is the model (values of both blocks, which include the
+ *     AdaGrad sums) and the position: visiting orders are a pure function of
+ *     (seed, epoch) and the item block is identical on every rank after a
+ *     round, so no RNG or communication state has to be saved.
+ *
+ * Model file (trib_trainer_write_model, trib_model_file_read): see
+ * src/train/model_file.c for the HDF5 layout (also described in docs/MODEL.md).
+ */
+#ifndef TRIBUTARY_TRAIN_H
+#define TRIBUTARY_TRAIN_H
+
+#include <mpi.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tributary/allreduce.h"
+#include "tributary/data.h"
+#include "tributary/mf.h"
+#include "tributary/ps.h"
+#include "tributary/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ configuration */
+
+typedef enum {
+    TRIB_TRAIN_MODE_SYNC = 0, /* synchronous data-parallel SGD over trib_allreduce */
+    TRIB_TRAIN_MODE_PS = 1    /* parameter server (tributary/ps.h): the last ps_servers ranks serve item rows */
+} trib_train_mode_t;
+
+typedef enum {
+    TRIB_SYNC_AVERAGE = 0, /* item block = mean of the replicas (snap + sum of deltas / P) */
+    TRIB_SYNC_DELTA_SUM = 1 /* item block = snap + sum of deltas (every rank's update applied) */
+} trib_sync_method_t;
+
+/*
+ * Trainer-level defaults.  The optimiser's (schedule, rates, regularisation,
+ * initial scale) are the kernel's TRIB_MF_DEFAULT_*: on planted data they
+ * also gave the best 20-epoch test RMSE among the settings the trainer sweep
+ * tried (benchmarks/RESULTS.md, "## Training").  The synchronisation defaults
+ * come from the same section: model averaging, every 1M local updates.
+ */
+#define TRIB_TRAIN_DEFAULT_K TRIB_MF_DEFAULT_K
+#define TRIB_TRAIN_DEFAULT_EPOCHS 20
+#define TRIB_TRAIN_DEFAULT_SEED 1
+#define TRIB_TRAIN_DEFAULT_SYNC_EVERY 1000000
+#define TRIB_TRAIN_DEFAULT_SYNC_METHOD TRIB_SYNC_AVERAGE
+
+typedef struct {
+    const char *train_dir;    /* required */
+    const char *test_dir;     /* NULL: no test set (test metrics are NaN) */
+    const char *model_out;    /* NULL: no model file (informational; write with trib_trainer_write_model) */
+    const char *metrics_json; /* NULL: none; else rank 0 writes one JSON object per epoch */
+    trib_train_mode_t mode;
+    size_t k;                 /* >= 1 */
+    unsigned epochs;          /* >= 1 */
+    trib_mf_hparams_t hp;     /* schedule, lr, decay, regularisation, init_std */
+    uint64_t seed;
+    uint64_t sync_every;      /* >= 1: local SGD updates between synchronisations (on the busiest rank) */
+    trib_sync_method_t sync_method;
+    trib_algo_t algo;         /* allreduce algorithm for the item block */
+    int check_sync;           /* 1: after every sync, hash the item block and compare across ranks */
+    int eval_train;           /* 1 (default): train RMSE/MAE every epoch */
+    unsigned early_stop;      /* 0: off; N: stop when test RMSE has not improved for N epochs (needs test_dir) */
+    /* Parameter-server mode only (mode == TRIB_TRAIN_MODE_PS; tributary/ps.h).  sync_every is the
+     * mini-batch size there: ratings a worker updates between a pull and a push (on the busiest worker). */
+    unsigned ps_servers;      /* S >= 1 in ps mode, 0 in sync mode: the last S ranks are servers */
+    trib_ps_consistency_t ps_consistency; /* async | bsp | ssp (default ssp) */
+    int ps_staleness;         /* ssp bound s >= 0 (default 2); bsp uses 0 */
+    uint64_t ps_clock_every;  /* mini-batches per clock (>= 1, default 1) */
+    int ps_straggler_rank;    /* -1: none; else this worker sleeps factor x its SGD time (tests, benchmarks) */
+    double ps_straggler_factor;
+    int ps_check_staleness;   /* 1: servers check the bound at every pull; a violation fails the run */
+} trib_train_config_t;
+
+/* Fills every field with its default (train_dir NULL). */
+TRIB_API void trib_train_config_init(trib_train_config_t *c);
+/* All checks that need no data, in one place; TRIB_ERR_INVALID_ARG naming the field. */
+TRIB_API int trib_train_config_validate(const trib_train_config_t *c);
+/* The full configuration as "name value" lines (for rank 0 to print); returns the length or a status. */
+TRIB_API int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap);
+
+TRIB_API const char *trib_train_mode_name(trib_train_mode_t m);
+TRIB_API int trib_train_mode_parse(const char *name, trib_train_mode_t *out);
+TRIB_API const char *trib_sync_method_name(trib_sync_method_t m);
+/* "average" | "delta-sum". */
+TRIB_API int trib_sync_method_parse(const char *name, trib_sync_method_t *out);
+/* Allreduce algorithm names accepted by --allreduce: auto ring tree rd mpi shm. */
+TRIB_API const char *trib_train_algo_name(trib_algo_t a);
+TRIB_API int trib_train_algo_parse(const char *name, trib_algo_t *out);
+
+/* ------------------------------------------------------------------ trainer */
+
+typedef struct trib_trainer trib_trainer_t;
+
+/* Where the loop is: round `round` (0-based) of epoch `epoch` (0-based) has just finished. */
+typedef struct {
+    unsigned epoch;
+    uint64_t round;
+    uint64_t rounds_per_epoch;
+} trib_train_position_t;
+
+/* One epoch's figures (identical on every rank). */
+typedef struct {
+    unsigned epoch;         /* 1-based in logs and JSON */
+    double train_rmse, train_mae; /* NaN when eval_train is 0 */
+    double test_rmse, test_mae;   /* NaN without a test set */
+    double seconds;         /* wall time of the epoch's training (SGD + synchronisation), slowest rank */
+    double comm_seconds;    /* time inside the item-block allreduce, mean over ranks */
+    double eval_seconds;    /* wall time of the evaluation, slowest rank */
+    double cpu_seconds;     /* CPU time of the epoch's training summed over ranks (includes
+                               time spent polling inside MPI while waiting) */
+    double ratings_per_s;   /* ratings updated by all ranks / seconds */
+    uint64_t ratings;       /* ratings updated by all ranks in the epoch */
+    uint64_t rounds;        /* synchronisation rounds in the epoch */
+} trib_train_epoch_stats_t;
+
+/* Return from a hook to stop the loop after this point (all ranks must agree). */
+#define TRIB_TRAIN_STOP 1
+
+typedef struct {
+    void *arg;
+    /* Every rank, after each round's synchronisation.  TRIB_OK, TRIB_TRAIN_STOP or an error. */
+    int (*after_round)(void *arg, trib_trainer_t *t, const trib_train_position_t *pos);
+    /* Every rank, after each epoch's evaluation.  TRIB_OK, TRIB_TRAIN_STOP or an error. */
+    int (*after_epoch)(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s);
+    /* Rank 0 only: progress within epoch `epoch` (0-based), fraction in [0, 1]. */
+    void (*progress)(void *arg, unsigned epoch, double fraction);
+    /* Non-zero on any rank: every rank stops after the current round (TRIB_ERR_INTERRUPTED). */
+    volatile sig_atomic_t *stop_flag;
+} trib_train_hooks_t;
+
+/*
+ * Collective.  Checks the datasets on rank 0 (missing, test set from another
+ * id space, more ranks than users or ratings, early_stop without a test set)
+ * and broadcasts the verdict, so a bad job fails on every rank with the same
+ * message before any data is read; then reads the local ratings and builds the
+ * model (users owned by this rank, every item), initialised from the seed.
+ */
+TRIB_API int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trainer_t **out);
+TRIB_API void trib_trainer_destroy(trib_trainer_t *t);
+
+/* Collective: epochs from the current position to cfg->epochs (or an early stop). */
+TRIB_API int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks);
+
+/* Collective: evaluates the current model on train and test (sums combined across ranks). */
+TRIB_API int trib_trainer_evaluate(trib_trainer_t *t, double *train_rmse, double *train_mae, double *test_rmse,
+                                   double *test_mae);
+
+/*
+ * Collective: gathers the user rows on rank 0 and writes the model file there
+ * (temporary name, fsync, rename, fsync of the directory).  Every rank returns
+ * rank 0's status.
+ */
+TRIB_API int trib_trainer_write_model(trib_trainer_t *t, const char *path);
+
+/* Accessors (the model is this rank's replica: its users, every item). */
+TRIB_API trib_mf_model_t *trib_trainer_model(trib_trainer_t *t);
+TRIB_API const trib_train_config_t *trib_trainer_config(const trib_trainer_t *t);
+TRIB_API const trib_owner_map_t *trib_trainer_owners(const trib_trainer_t *t);
+TRIB_API MPI_Comm trib_trainer_comm(const trib_trainer_t *t);
+TRIB_API const trib_dataset_info_t *trib_trainer_train_info(const trib_trainer_t *t);
+/* Local train ratings on this rank, rounds per epoch, and the next position the loop will run. */
+TRIB_API size_t trib_trainer_local_ratings(const trib_trainer_t *t);
+TRIB_API uint64_t trib_trainer_rounds_per_epoch(const trib_trainer_t *t);
+TRIB_API void trib_trainer_next_position(const trib_trainer_t *t, unsigned *epoch, uint64_t *round);
+/*
+ * Resume: the next round to run is `round` of `epoch`.  Call on every rank
+ * with the same values AFTER restoring the model values (factors, biases and
+ * AdaGrad sums of trib_trainer_model): the strategy re-derives its state from
+ * them (sync: the item snapshot deltas are taken against).
+ */
+TRIB_API int trib_trainer_set_position(trib_trainer_t *t, unsigned epoch, uint64_t round);
+/* Hash of this rank's item block values (what check_sync compares). */
+TRIB_API uint64_t trib_trainer_item_hash(const trib_trainer_t *t);
+
+/* ------------------------------------------------------------------ model file */
+
+/*
+ * A model read back from a model file: every user and every item (rows =
+ * dense ids of the training set's id space) and the original ids.
+ */
+typedef struct {
+    trib_mf_model_t model;         /* users.n_rows = all users */
+    trib_idmap_t *user_ids;        /* dense <-> original (trib_idmap_* in data.h) */
+    trib_idmap_t *item_ids;
+    uint64_t idmap_fingerprint;    /* of the training set's id maps */
+    uint64_t train_fingerprint;
+    char config[4096];             /* the training configuration text */
+} trib_model_file_t;
+
+TRIB_API int trib_model_file_read(const char *path, trib_model_file_t *out);
+TRIB_API void trib_model_file_free(trib_model_file_t *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRIBUTARY_TRAIN_H */

@@ -1,0 +1,93 @@
+/*
+ * internal.h - what the files of the training layer share (not public).
+ *
+ *   config.c      configuration defaults, validation (the one place), printing, names
+ *   trainer.c     trainer creation: dataset checks on rank 0, local data, model init
+ *   loop.c        the epoch loop: rounds, hooks, evaluation, logs, metrics JSON
+ *   sync.c        the synchronous data-parallel strategy (allreduce of the item block)
+ *   model_file.c  model.h5: gather, atomic write, read back
+ *   ps_*.c        the parameter-server strategy (ps_strategy.c), its server, client and protocol
+ *
+ * A strategy is the part of a round that differs between training modes.  The
+ * loop calls, for every round of every epoch:
+ *
+ *     strategy->round(t, state, epoch, begin, end, &stop)
+ *
+ * which must run the local SGD over positions [begin, end) of this rank's
+ * visiting order and leave the replicated state consistent across ranks; `stop`
+ * comes in as this rank's stop request and goes out as the agreement of all
+ * ranks (any rank asked).  Before evaluation and before the model is written
+ * the loop calls strategy->settle (e.g. PS: pull every item); sync has nothing
+ * to do there.  After a caller replaced the model values (resume from a
+ * checkpoint) trib_trainer_set_position calls strategy->reset (sync: take a new
+ * snapshot of the item block).
+ */
+#ifndef TRIB_TRAIN_INTERNAL_H
+#define TRIB_TRAIN_INTERNAL_H
+
+#include "tributary/train.h"
+
+#define TRIB_HIDDEN __attribute__((visibility("hidden")))
+
+typedef struct {
+    const char *name;
+    int (*create)(trib_trainer_t *t, void **state);
+    int (*round)(trib_trainer_t *t, void *state, unsigned epoch, size_t begin, size_t end, int *stop);
+    int (*settle)(trib_trainer_t *t, void *state);
+    int (*reset)(trib_trainer_t *t, void *state); /* the model was replaced (resume): rebuild derived state */
+    void (*destroy)(void *state);
+} trib_strategy_t;
+
+TRIB_HIDDEN extern const trib_strategy_t trib_strategy_sync;
+TRIB_HIDDEN extern const trib_strategy_t trib_strategy_ps;
+
+struct trib_trainer {
+    trib_train_config_t cfg;
+    MPI_Comm comm;
+    int rank, size;
+    /* Ranks holding ratings (owner-map parts): all of comm in sync mode, the workers (ranks
+     * 0..data_size-1) in ps mode; data_comm is MPI_COMM_NULL on ps servers. */
+    MPI_Comm data_comm;
+    int data_size;
+    trib_dataset_info_t train_info;
+    trib_dataset_info_t test_info;
+    int has_test;
+    trib_owner_map_t *owners;
+    uint32_t user_first, user_end;     /* this rank's users */
+    trib_mf_model_t model;
+    trib_mf_rating_t *train;           /* local ratings: user = local row, item = item row */
+    size_t n_train;
+    trib_mf_rating_t *test;
+    size_t n_test;
+    uint64_t n_train_global;
+    uint32_t *order;                   /* visiting order of the current epoch */
+    uint64_t rounds_per_epoch;
+    unsigned next_epoch;               /* position of the next round to run */
+    uint64_t next_round;
+    const trib_strategy_t *strategy;
+    void *strategy_state;
+    double comm_seconds;               /* strategy adds its communication time here */
+    volatile sig_atomic_t *stop_flag;  /* hooks->stop_flag during trib_trainer_run (ps reads it at epoch end) */
+};
+
+/* Error agreement: every rank returns TRIB_OK, or the status and message of the lowest failing rank. */
+TRIB_HIDDEN int trib_train_agree(int rc, MPI_Comm comm);
+
+/*
+ * Returns rc with the message "<context>: <the current detail message>".  (The
+ * detail message lives in one per-thread buffer, so it must be copied before
+ * trib_errorf formats the new one: never pass trib_last_error() to trib_errorf.)
+ */
+TRIB_HIDDEN int trib_train_error_context(int rc, const char *fmt, ...) TRIB_PRINTF(2, 3);
+
+/* 64-bit hash of a float array's bytes. */
+TRIB_HIDDEN uint64_t trib_train_hash_floats(const float *v, size_t n);
+
+/* ps_strategy.c: ps roles (S < P checked), the workers' communicator, data_size = W. */
+TRIB_HIDDEN int trib_ps_split_roles(trib_trainer_t *t);
+
+/* model_file.c */
+TRIB_HIDDEN int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float *user_factors,
+                                           const float *user_bias);
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * loop.c - the epoch loop, written once for every strategy.
+ *
+ *   for each epoch e (from the current position):
+ *       order = trib_mf_visit_order(seed, e)               shuffled, per rank
+ *       for each round r < R (R equal on every rank):
+ *           strategy->round(slice r of the order)          SGD + synchronisation
+ *           hooks: progress (rank 0), after_round          checkpoint point
+ *           stop if any rank's stop_flag was set           agreed inside the round
+ *       strategy->settle; evaluate train/test              sums allreduced
+ *       after_epoch hook; metrics JSON line (rank 0)
+ *       early stop when the test RMSE has not improved for cfg.early_stop epochs
+ *
+ * Errors inside a round cannot leave a rank waiting: the round's own
+ * collective carries them (see sync.c) and the loop then agrees on one
+ * message with trib_train_agree.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/timer.h"
+#include "train/internal.h"
+
+/* ------------------------------------------------------------------ evaluation */
+
+/* Sums: [train sq, abs, n, test sq, abs, n, comm seconds, updates, cpu seconds]. */
+enum { EV_TRAIN = 0, EV_TEST = 3, EV_COMM = 6, EV_UPDATES = 7, EV_CPU = 8, EV_N = 9 };
+
+/* CPU time of this process (all threads), seconds. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int local_error_sums(const trib_trainer_t *t, double *v)
+{
+    trib_mf_error_sums_t tr = {0, 0, 0}, te = {0, 0, 0};
+    int rc = TRIB_OK;
+    if (t->cfg.eval_train)
+        rc = trib_mf_evaluate(&t->model, t->train, t->n_train, &tr);
+    if (rc == TRIB_OK && t->has_test)
+        rc = trib_mf_evaluate(&t->model, t->test, t->n_test, &te);
+    v[EV_TRAIN + 0] = tr.sq_err;
+    v[EV_TRAIN + 1] = tr.abs_err;
+    v[EV_TRAIN + 2] = tr.count;
+    v[EV_TEST + 0] = te.sq_err;
+    v[EV_TEST + 1] = te.abs_err;
+    v[EV_TEST + 2] = te.count;
+    return rc;
+}
+
+static void error_metrics(const double *v, double *rmse, double *mae)
+{
+    trib_mf_error_sums_t s = {v[0], v[1], v[2]};
+    *rmse = s.count > 0 ? trib_mf_rmse(&s) : NAN;
+    *mae = s.count > 0 ? trib_mf_mae(&s) : NAN;
+}
+
+/* Local sums in v[0..EV_N) are replaced by the global ones. */
+static int combine(trib_trainer_t *t, double *v)
+{
+    int rc = trib_allreduce(v, v, EV_N, MPI_DOUBLE, MPI_SUM, t->comm);
+    return rc == TRIB_OK ? TRIB_OK : trib_train_error_context(rc, "allreduce of evaluation sums failed");
+}
+
+int trib_trainer_evaluate(trib_trainer_t *t, double *train_rmse, double *train_mae, double *test_rmse,
+                          double *test_mae)
+{
+    double v[EV_N] = {0};
+    int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
+    if (rc == TRIB_OK)
+        rc = trib_train_agree(local_error_sums(t, v), t->comm);
+    if (rc == TRIB_OK)
+        rc = combine(t, v);
+    if (rc != TRIB_OK)
+        return rc;
+    double a, b;
+    error_metrics(v + EV_TRAIN, &a, &b);
+    if (train_rmse)
+        *train_rmse = a;
+    if (train_mae)
+        *train_mae = b;
+    error_metrics(v + EV_TEST, &a, &b);
+    if (test_rmse)
+        *test_rmse = a;
+    if (test_mae)
+        *test_mae = b;
+    return TRIB_OK;
+}
+
+/* ------------------------------------------------------------------ metrics JSON */
+
+static void json_num(FILE *f, const char *key, double v)
+{
+    if (isfinite(v))
+        fprintf(f, ",\"%s\":%.9g", key, v);
+    else
+        fprintf(f, ",\"%s\":null", key);
+}
+
+static int write_json_line(FILE *f, const char *path, const trib_train_epoch_stats_t *s)
+{
+    fprintf(f, "{\"epoch\":%u", s->epoch);
+    json_num(f, "train_rmse", s->train_rmse);
+    json_num(f, "train_mae", s->train_mae);
+    json_num(f, "test_rmse", s->test_rmse);
+    json_num(f, "test_mae", s->test_mae);
+    json_num(f, "ratings_per_s", s->ratings_per_s);
+    json_num(f, "seconds", s->seconds);
+    json_num(f, "comm_seconds", s->comm_seconds);
+    json_num(f, "eval_seconds", s->eval_seconds);
+    json_num(f, "cpu_seconds", s->cpu_seconds);
+    fprintf(f, ",\"ratings\":%" PRIu64 ",\"rounds\":%" PRIu64 "}\n", s->ratings, s->rounds);
+    if (fflush(f) != 0 || ferror(f))
+        return trib_errorf(TRIB_ERR_IO, "%s: cannot write metrics", path);
+    return TRIB_OK;
+}
+
+/* Rank 0 opens the metrics file: truncated for a fresh run, appended to when resuming. */
+static int open_metrics(trib_trainer_t *t, FILE **out)
+{
+    *out = NULL;
+    int rc = TRIB_OK;
+    if (t->rank == 0 && t->cfg.metrics_json) {
+        int fresh = t->next_epoch == 0 && t->next_round == 0;
+        *out = fopen(t->cfg.metrics_json, fresh ? "w" : "a");
+        if (!*out)
+            rc = trib_errorf(TRIB_ERR_IO, "--metrics-json %s: cannot open for writing", t->cfg.metrics_json);
+    }
+    return trib_train_agree(rc, t->comm);
+}
+
+/* ------------------------------------------------------------------ rounds */
+
+/* Positions [begin, end) of round r of R over n local ratings: balanced slices. */
+static void round_slice(size_t n, uint64_t r, uint64_t R, size_t *begin, size_t *end)
+{
+    __extension__ typedef unsigned __int128 u128_t;
+    *begin = (size_t)((u128_t)n * r / R);
+    *end = (size_t)((u128_t)n * (r + 1) / R);
+}
+
+static void report_progress(const trib_trainer_t *t, const trib_train_hooks_t *h, unsigned epoch, uint64_t round)
+{
+    if (t->rank != 0 || !h || !h->progress)
+        return;
+    uint64_t R = t->rounds_per_epoch;
+    /* about 100 calls per epoch at most */
+    if (R <= 100 || (round + 1) * 100 / R != round * 100 / R || round + 1 == R)
+        h->progress(h->arg, epoch, (double)(round + 1) / (double)R);
+}
+
+/*
+ * Runs rounds from t->next_round to the end of `epoch`.  *stopped is set when
+ * the ranks agreed to stop: 2 on a stop_flag request, 1 when a hook asked.
+ * *updates counts local SGD steps.
+ */
+static int run_epoch_rounds(trib_trainer_t *t, const trib_train_hooks_t *h, unsigned epoch, int *stopped,
+                            uint64_t *updates)
+{
+    uint64_t R = t->rounds_per_epoch;
+    for (uint64_t r = t->next_round; r < R; r++) {
+        size_t begin, end;
+        round_slice(t->n_train, r, R, &begin, &end);
+        int stop = h && h->stop_flag && *h->stop_flag;
+        int rc = t->strategy->round(t, t->strategy_state, epoch, begin, end, &stop);
+        int by_request = stop;
+        rc = trib_train_agree(rc, t->comm);
+        if (rc != TRIB_OK)
+            return rc;
+        *updates += end - begin;
+        t->next_round = r + 1 < R ? r + 1 : 0;
+        t->next_epoch = r + 1 < R ? epoch : epoch + 1;
+        report_progress(t, h, epoch, r);
+        if (h && h->after_round) {
+            trib_train_position_t pos = {epoch, r, R};
+            int hr = h->after_round(h->arg, t, &pos);
+            if (hr == TRIB_TRAIN_STOP)
+                stop = 1; /* hooks run on every rank and return the same verdict */
+            rc = trib_train_agree(hr < 0 ? hr : TRIB_OK, t->comm);
+            if (rc != TRIB_OK)
+                return rc;
+        }
+        if (stop) {
+            *stopped = by_request ? 2 : 1;
+            return TRIB_OK;
+        }
+    }
+    return TRIB_OK;
+}
+
+/* ------------------------------------------------------------------ epochs */
+
+static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, double comm, double cpu,
+                        uint64_t updates, trib_train_epoch_stats_t *s)
+{
+    double v[EV_N] = {0};
+    double t0 = trib_now();
+    trib_clear_error();
+    int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
+    if (rc == TRIB_OK)
+        rc = trib_train_agree(local_error_sums(t, v), t->comm);
+    v[EV_COMM] = comm;
+    v[EV_UPDATES] = (double)updates;
+    v[EV_CPU] = cpu;
+    if (rc == TRIB_OK)
+        rc = combine(t, v);
+    if (rc != TRIB_OK)
+        return rc;
+    memset(s, 0, sizeof *s);
+    s->epoch = epoch + 1;
+    error_metrics(v + EV_TRAIN, &s->train_rmse, &s->train_mae);
+    error_metrics(v + EV_TEST, &s->test_rmse, &s->test_mae);
+    s->seconds = seconds;
+    s->comm_seconds = v[EV_COMM] / (double)t->size;
+    s->cpu_seconds = v[EV_CPU];
+    s->ratings = (uint64_t)v[EV_UPDATES];
+    s->ratings_per_s = seconds > 0 ? (double)s->ratings / seconds : NAN;
+    s->rounds = t->rounds_per_epoch;
+    /* The epoch's wall time is the slowest rank's (so the comm share, a mean over ranks, stays <= 1);
+     * one MAX reduction makes the figures identical on every rank. */
+    double mine[2] = {s->seconds, trib_now() - t0}, slowest[2];
+    if (MPI_Allreduce(mine, slowest, 2, MPI_DOUBLE, MPI_MAX, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of epoch timings failed");
+    s->seconds = slowest[0];
+    s->eval_seconds = slowest[1];
+    s->ratings_per_s = s->seconds > 0 ? (double)s->ratings / s->seconds : NAN;
+    /* Same figures on every rank, so every rank takes this exit together. */
+    if ((v[EV_TRAIN + 2] > 0 && !isfinite(s->train_rmse)) || (v[EV_TEST + 2] > 0 && !isfinite(s->test_rmse)))
+        return trib_errorf(TRIB_ERR_RANGE, "training diverged in epoch %u (RMSE is not finite): lower --lr%s",
+                           s->epoch, t->cfg.sync_method == TRIB_SYNC_DELTA_SUM && t->size > 1
+                                         ? ", lower --sync-every or use --sync-method average" : "");
+    return TRIB_OK;
+}
+
+int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
+{
+    if (!t)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "trainer run: NULL trainer");
+    t->stop_flag = hooks ? hooks->stop_flag : NULL;
+    FILE *metrics = NULL;
+    int rc = open_metrics(t, &metrics);
+    double best = INFINITY;
+    unsigned since_best = 0;
+    int stopped = 0;
+    while (rc == TRIB_OK && !stopped && t->next_epoch < t->cfg.epochs) {
+        unsigned epoch = t->next_epoch;
+        rc = trib_mf_visit_order(t->order, t->n_train, t->cfg.seed, epoch);
+        rc = trib_train_agree(rc, t->comm);
+        if (rc != TRIB_OK)
+            break;
+        double comm0 = t->comm_seconds, t0 = trib_now(), c0 = cpu_now();
+        uint64_t updates = 0;
+        rc = run_epoch_rounds(t, hooks, epoch, &stopped, &updates);
+        if (rc != TRIB_OK || stopped)
+            break;
+        trib_train_epoch_stats_t s;
+        double wall = trib_now() - t0, cpu = cpu_now() - c0;
+        rc = finish_epoch(t, epoch, wall, t->comm_seconds - comm0, cpu, updates, &s);
+        if (rc == TRIB_OK && metrics)
+            rc = write_json_line(metrics, t->cfg.metrics_json, &s);
+        rc = trib_train_agree(rc, t->comm);
+        if (rc == TRIB_OK && hooks && hooks->after_epoch) {
+            int hr = hooks->after_epoch(hooks->arg, t, &s);
+            stopped = hr == TRIB_TRAIN_STOP;
+            rc = trib_train_agree(hr < 0 ? hr : TRIB_OK, t->comm);
+        }
+        if (rc == TRIB_OK && t->cfg.early_stop) {
+            if (s.test_rmse < best) {
+                best = s.test_rmse;
+                since_best = 0;
+            } else if (++since_best >= t->cfg.early_stop) {
+                break; /* identical decision on every rank: the figures are */
+            }
+        }
+    }
+    if (metrics && fclose(metrics) != 0 && rc == TRIB_OK)
+        rc = trib_errorf(TRIB_ERR_IO, "%s: cannot close metrics file", t->cfg.metrics_json);
+    if (rc == TRIB_OK && stopped == 2)
+        rc = trib_errorf(TRIB_ERR_INTERRUPTED, "training stopped on request at epoch %u, round %llu",
+                         t->next_epoch + 1, (unsigned long long)t->next_round);
+    return rc;
+}

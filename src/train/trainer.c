@@ -1,0 +1,318 @@
+/*
+ * trainer.c - building a trainer: the checks that need the datasets, the
+ * local data, the model, and the accessors.
+ *
+ *   1. preflight (rank 0 only, then one broadcast of the verdict): the train
+ *      and test datasets open, share one id space, and there are at least as
+ *      many users and ratings as ranks.  A bad job therefore stops with one
+ *      message, the same on every rank, before anything is read;
+ *   2. every rank builds the owner map from the train manifest (a pure
+ *      function of the per-user counts and P) and reads its users' ratings of
+ *      both sets with the collective reader;
+ *   3. ratings are turned into the kernel's form (local user row, item row);
+ *   4. the model is created with this rank's users (global ids first..end-1)
+ *      and every item, initialised from (seed, global id) only;
+ *   5. rounds per epoch = ceil(max local count / sync_every), agreed with one
+ *      allreduce MAX, so every rank runs the same number of rounds.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "train/internal.h"
+
+int trib_train_agree(int rc, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int mine = rc == TRIB_OK ? INT_MAX : rank, first = INT_MAX;
+    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce failed while agreeing on an error");
+    if (first == INT_MAX)
+        return TRIB_OK;
+    char msg[512] = {0};
+    int code = rc;
+    if (rank == first)
+        snprintf(msg, sizeof msg, "%s", trib_last_error(rc));
+    if (MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, comm) != MPI_SUCCESS ||
+        MPI_Bcast(&code, 1, MPI_INT, first, comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Bcast failed while agreeing on an error");
+    if (rank == first)
+        return rc;
+    msg[sizeof msg - 1] = '\0';
+    return trib_errorf(code, "%s", msg);
+}
+
+int trib_train_error_context(int rc, const char *fmt, ...)
+{
+    char prev[768], ctx[256];
+    snprintf(prev, sizeof prev, "%s", trib_last_error(rc));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx, sizeof ctx, fmt, ap);
+    va_end(ap);
+    return trib_errorf(rc, "%s: %s", ctx, prev);
+}
+
+uint64_t trib_train_hash_floats(const float *v, size_t n)
+{
+    /* FNV-1a over 32-bit words, folded through a 64-bit mixer at the end. */
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    const uint32_t *w = (const uint32_t *)(const void *)v;
+    for (size_t i = 0; i < n; i++) {
+        h ^= w[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    return h;
+}
+
+/* ------------------------------------------------------------------ preflight */
+
+/* Rank 0's checks of the datasets against the job (nothing is read but manifests). */
+static int preflight(const trib_train_config_t *cfg, int nranks)
+{
+    trib_dataset_t *train = NULL, *test = NULL;
+    int rc = trib_dataset_open(cfg->train_dir, &train);
+    if (rc != TRIB_OK)
+        return trib_train_error_context(rc, "--train %s", cfg->train_dir);
+    const trib_dataset_info_t *ti = trib_dataset_info(train);
+    if (ti->n_ratings == 0)
+        rc = trib_errorf(TRIB_ERR_INVALID_ARG, "--train %s: the dataset has no ratings", cfg->train_dir);
+    else if (ti->n_users < (uint64_t)nranks)
+        rc = trib_errorf(TRIB_ERR_INVALID_ARG, "%d ranks but only %" PRIu64 " users in %s: use at most %" PRIu64
+                         " ranks", nranks, ti->n_users, cfg->train_dir, ti->n_users);
+    else if (ti->n_ratings < (uint64_t)nranks)
+        rc = trib_errorf(TRIB_ERR_INVALID_ARG, "%d ranks but only %" PRIu64 " ratings in %s: use at most %" PRIu64
+                         " ranks", nranks, ti->n_ratings, cfg->train_dir, ti->n_ratings);
+    else if (ti->n_ratings > (uint64_t)UINT32_MAX)
+        rc = trib_errorf(TRIB_ERR_RANGE, "--train %s: %" PRIu64 " ratings exceed the 2^32 limit",
+                         cfg->train_dir, ti->n_ratings);
+    if (rc == TRIB_OK && cfg->test_dir) {
+        rc = trib_dataset_open(cfg->test_dir, &test);
+        if (rc != TRIB_OK) {
+            rc = trib_train_error_context(rc, "--test %s", cfg->test_dir);
+        } else {
+            const trib_dataset_info_t *vi = trib_dataset_info(test);
+            if (vi->idmap_fingerprint != ti->idmap_fingerprint || vi->n_users != ti->n_users ||
+                vi->n_items != ti->n_items)
+                rc = trib_errorf(TRIB_ERR_INCOMPATIBLE,
+                                 "--test %s is from another id space than --train %s (id maps differ: make both "
+                                 "with trib-data split, or convert the test set with --ids-from)",
+                                 cfg->test_dir, cfg->train_dir);
+        }
+    }
+    trib_dataset_close(test);
+    trib_dataset_close(train);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ local data */
+
+/* Reads this rank's ratings of `dir` and converts them to (local user row, item row, value). */
+static int read_local_ratings(trib_trainer_t *t, const char *dir, trib_mf_rating_t **out, size_t *n_out)
+{
+    if (t->data_comm == MPI_COMM_NULL) { /* a ps server holds no ratings */
+        *out = malloc(sizeof **out);
+        *n_out = 0;
+        return *out ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "out of memory");
+    }
+    trib_ratings_t r;
+    trib_ratings_init(&r);
+    trib_data_read_opts_t ro = TRIB_DATA_READ_OPTS_INIT;
+    ro.with_timestamp = 0;
+    int rc = trib_data_read_local_ex(dir, t->owners, t->data_comm, &ro, &r);
+    if (rc != TRIB_OK)
+        return rc;
+    trib_mf_rating_t *v = malloc((r.n ? r.n : 1) * sizeof *v);
+    if (!v)
+        rc = trib_errorf(TRIB_ERR_NOMEM, "%s: cannot hold %zu local ratings", dir, r.n);
+    for (size_t i = 0; rc == TRIB_OK && i < r.n; i++) {
+        if (r.user[i] < t->user_first || r.user[i] >= t->user_end || r.item[i] >= t->model.items.n_rows) {
+            rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: rating of user %u / item %u outside this rank's range", dir,
+                             r.user[i], r.item[i]);
+            break;
+        }
+        v[i].user = r.user[i] - t->user_first;
+        v[i].item = r.item[i];
+        v[i].rating = r.rating[i];
+    }
+    size_t n = r.n;
+    trib_ratings_free(&r);
+    if (rc != TRIB_OK) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n_out = n;
+    return TRIB_OK;
+}
+
+/* Opens the train (and test) manifest on this rank and builds the owner map. */
+static int load_manifests(trib_trainer_t *t)
+{
+    trib_dataset_t *ds = NULL;
+    int rc = trib_dataset_open(t->cfg.train_dir, &ds);
+    if (rc == TRIB_OK) {
+        t->train_info = *trib_dataset_info(ds);
+        rc = trib_data_owner_map_from_dataset(ds, t->data_size, &t->owners);
+        trib_dataset_close(ds);
+    }
+    if (rc == TRIB_OK && t->cfg.test_dir) {
+        rc = trib_dataset_open(t->cfg.test_dir, &ds);
+        if (rc == TRIB_OK) {
+            t->test_info = *trib_dataset_info(ds);
+            t->has_test = 1;
+            trib_dataset_close(ds);
+        }
+    }
+    if (rc == TRIB_OK && t->data_comm != MPI_COMM_NULL)
+        trib_data_owner_range(t->owners, t->rank, &t->user_first, &t->user_end);
+    return rc;
+}
+
+static int build_model(trib_trainer_t *t)
+{
+    size_t n_local_users = t->user_end - t->user_first;
+    int rc = trib_mf_model_create(&t->model, t->cfg.k, n_local_users, (size_t)t->train_info.n_items);
+    if (rc != TRIB_OK)
+        return rc;
+    for (size_t r = 0; r < n_local_users; r++)
+        t->model.users.ids[r] = (int64_t)(t->user_first + r);
+    trib_mf_model_init_values(&t->model, t->cfg.seed, t->cfg.hp.init_std);
+    t->model.mean = (float)t->train_info.rating_mean;
+    t->model.rating_min = (float)t->train_info.rating_min;
+    t->model.rating_max = (float)t->train_info.rating_max;
+    return TRIB_OK;
+}
+
+static int agree_rounds(trib_trainer_t *t)
+{
+    uint64_t mine = t->n_train, max = 0, sum = 0;
+    if (MPI_Allreduce(&mine, &max, 1, MPI_UINT64_T, MPI_MAX, t->comm) != MPI_SUCCESS ||
+        MPI_Allreduce(&mine, &sum, 1, MPI_UINT64_T, MPI_SUM, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of local rating counts failed");
+    t->rounds_per_epoch = max == 0 ? 1 : (max + t->cfg.sync_every - 1) / t->cfg.sync_every;
+    t->n_train_global = sum;
+    return TRIB_OK;
+}
+
+static const trib_strategy_t *strategy_for(trib_train_mode_t mode)
+{
+    return mode == TRIB_TRAIN_MODE_SYNC ? &trib_strategy_sync : mode == TRIB_TRAIN_MODE_PS ? &trib_strategy_ps : NULL;
+}
+
+/* Who holds ratings: every rank (sync) or the ps workers (checks S < P first, same verdict everywhere). */
+static int split_roles(trib_trainer_t *t)
+{
+    t->data_comm = t->comm;
+    t->data_size = t->size;
+    return t->cfg.mode == TRIB_TRAIN_MODE_PS ? trib_ps_split_roles(t) : TRIB_OK;
+}
+
+int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trainer_t **out)
+{
+    if (!cfg || !out)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "trainer: NULL argument");
+    *out = NULL;
+    int rc = trib_train_config_validate(cfg);
+    rc = trib_train_agree(rc, comm);
+    if (rc != TRIB_OK)
+        return rc;
+    trib_trainer_t *t = calloc(1, sizeof *t);
+    if (!t)
+        rc = trib_errorf(TRIB_ERR_NOMEM, "trainer: out of memory");
+    rc = trib_train_agree(rc, comm);
+    if (rc != TRIB_OK) {
+        free(t);
+        return rc;
+    }
+    t->cfg = *cfg;
+    t->comm = comm;
+    MPI_Comm_rank(comm, &t->rank);
+    MPI_Comm_size(comm, &t->size);
+    t->strategy = strategy_for(cfg->mode);
+
+    rc = split_roles(t);
+    if (rc == TRIB_OK)
+        rc = t->rank == 0 ? preflight(cfg, t->data_size) : TRIB_OK;
+    rc = trib_train_agree(rc, comm);
+    if (rc == TRIB_OK)
+        rc = trib_train_agree(load_manifests(t), comm);
+    if (rc == TRIB_OK)
+        rc = trib_train_agree(build_model(t), comm);
+    if (rc == TRIB_OK) /* collective readers agree on errors themselves */
+        rc = read_local_ratings(t, cfg->train_dir, &t->train, &t->n_train);
+    if (rc == TRIB_OK && t->has_test)
+        rc = read_local_ratings(t, cfg->test_dir, &t->test, &t->n_test);
+    rc = trib_train_agree(rc, comm);
+    if (rc == TRIB_OK)
+        rc = agree_rounds(t);
+    if (rc == TRIB_OK) {
+        t->order = malloc((t->n_train ? t->n_train : 1) * sizeof *t->order);
+        rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");
+        rc = trib_train_agree(rc, comm);
+    }
+    if (rc == TRIB_OK)
+        rc = trib_train_agree(t->strategy->create(t, &t->strategy_state), comm);
+    if (rc != TRIB_OK) {
+        trib_trainer_destroy(t);
+        return rc;
+    }
+    *out = t;
+    return TRIB_OK;
+}
+
+void trib_trainer_destroy(trib_trainer_t *t)
+{
+    if (!t)
+        return;
+    if (t->strategy && t->strategy_state)
+        t->strategy->destroy(t->strategy_state);
+    if (t->data_comm != MPI_COMM_NULL && t->data_comm != t->comm)
+        MPI_Comm_free(&t->data_comm);
+    trib_data_owner_map_destroy(t->owners);
+    trib_mf_model_destroy(&t->model);
+    free(t->train);
+    free(t->test);
+    free(t->order);
+    free(t);
+}
+
+/* ------------------------------------------------------------------ accessors */
+
+trib_mf_model_t *trib_trainer_model(trib_trainer_t *t) { return &t->model; }
+const trib_train_config_t *trib_trainer_config(const trib_trainer_t *t) { return &t->cfg; }
+const trib_owner_map_t *trib_trainer_owners(const trib_trainer_t *t) { return t->owners; }
+MPI_Comm trib_trainer_comm(const trib_trainer_t *t) { return t->comm; }
+const trib_dataset_info_t *trib_trainer_train_info(const trib_trainer_t *t) { return &t->train_info; }
+size_t trib_trainer_local_ratings(const trib_trainer_t *t) { return t->n_train; }
+uint64_t trib_trainer_rounds_per_epoch(const trib_trainer_t *t) { return t->rounds_per_epoch; }
+
+void trib_trainer_next_position(const trib_trainer_t *t, unsigned *epoch, uint64_t *round)
+{
+    *epoch = t->next_epoch;
+    *round = t->next_round;
+}
+
+int trib_trainer_set_position(trib_trainer_t *t, unsigned epoch, uint64_t round)
+{
+    if (!t || round >= t->rounds_per_epoch || epoch > t->cfg.epochs)
+        return trib_errorf(TRIB_ERR_RANGE, "trainer: position epoch %u round %llu is outside the job", epoch,
+                           (unsigned long long)round);
+    t->next_epoch = epoch;
+    t->next_round = round;
+    return t->strategy->reset(t, t->strategy_state);
+}
+
+uint64_t trib_trainer_item_hash(const trib_trainer_t *t)
+{
+    return trib_train_hash_floats(t->model.items.values, t->model.items.n_values);
+}

@@ -1,0 +1,481 @@
+/*
+ * test_train_mpi.c - MPI tests of the synchronous trainer (run at several rank counts).
+ *
+ *   test_train_mpi sync       bitwise-identical item blocks on every rank after every
+ *                             synchronisation (both methods, several algorithms), checked by
+ *                             broadcasting rank 0's block and comparing bytes, and by check_sync;
+ *                             determinism (two runs, same seed and ranks -> identical model files);
+ *                             a stop request on one rank stops every rank after the same round;
+ *                             resuming from the stopped run's model and position (what a
+ *                             checkpoint restores) ends bitwise equal to an uninterrupted run;
+ *                             uneven ratings across ranks (one very heavy user) completes with
+ *                             every rating visited once per epoch
+ *   test_train_mpi converge   small planted data: test RMSE within 10% of the noise floor
+ *
+ * Every rank checks; failures are counted, summed over ranks, and rank 0
+ * reports them; the exit status is non-zero when any check failed anywhere.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tributary/train.h"
+
+static int g_rank, g_size, g_failures;
+
+#define CHECK(cond, ...)                                                          \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            g_failures++;                                                         \
+            fprintf(stderr, "[rank %d] %s:%d: check failed: %s: ", g_rank, __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                         \
+            fputc('\n', stderr);                                                  \
+        }                                                                         \
+    } while (0)
+
+#define CHECK_OK(rc) CHECK((rc) == TRIB_OK, "%s", trib_last_error(rc))
+
+static char g_dir[256];
+
+/* Rank 0 writes a planted dataset and its split under g_dir/<name>; every rank learns the paths. */
+static int make_data(const char *name, uint64_t users, uint64_t items, uint64_t ratings, uint32_t rank,
+                     double user_exponent)
+{
+    int rc = TRIB_OK;
+    if (g_rank == 0) {
+        trib_synth_config_t c;
+        trib_synth_config_init(&c);
+        c.n_users = users;
+        c.n_items = items;
+        c.n_ratings = ratings;
+        c.rank = rank;
+        c.noise_std = 0.5;
+        c.seed = 7;
+        c.user_exponent = user_exponent;
+        trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
+        w.n_shards = 3;
+        char all[512], tr[512], te[512];
+        snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
+        snprintf(tr, sizeof tr, "%s/%s-train", g_dir, name);
+        snprintf(te, sizeof te, "%s/%s-test", g_dir, name);
+        rc = trib_synth_write(&c, all, &w, NULL);
+        trib_split_opts_t so;
+        memset(&so, 0, sizeof so);
+        so.test_fraction = 0.1;
+        so.seed = 3;
+        so.by = TRIB_SPLIT_RANDOM;
+        so.write = w;
+        if (rc == TRIB_OK)
+            rc = trib_data_split(all, tr, te, &so, NULL);
+        if (rc != TRIB_OK)
+            fprintf(stderr, "make_data: %s\n", trib_last_error(rc));
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return rc;
+}
+
+/*
+ * Rank 0 writes a dataset where user 0 rated 2000 items and users 1..99 rated
+ * 10 each: the owner map cannot split a user, so rank 0's load is far above
+ * the others' (with many ranks some own no user at all).
+ */
+static int make_skewed(const char *name)
+{
+    int rc = TRIB_OK;
+    if (g_rank == 0) {
+        trib_ratings_t r;
+        trib_ratings_init(&r);
+        rc = trib_ratings_alloc(&r, 2000 + 99 * 10, 0);
+        size_t n = 0;
+        for (uint32_t i = 0; rc == TRIB_OK && i < 2000; i++, n++) {
+            r.user[n] = 0;
+            r.item[n] = i;
+            r.rating[n] = 3.0f + (float)((i * 7919u) % 5) * 0.5f;
+        }
+        for (uint32_t u = 1; rc == TRIB_OK && u < 100; u++)
+            for (uint32_t j = 0; j < 10; j++, n++) {
+                r.user[n] = u;
+                r.item[n] = (u * 37u + j * 101u) % 2000u;
+                r.rating[n] = 2.0f + (float)((u + j) % 4);
+            }
+        trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
+        w.n_shards = 2;
+        char all[512], tr[512], te[512];
+        snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
+        snprintf(tr, sizeof tr, "%s/%s-train", g_dir, name);
+        snprintf(te, sizeof te, "%s/%s-test", g_dir, name);
+        if (rc == TRIB_OK)
+            rc = trib_data_write(all, &r, 100, 2000, &w);
+        trib_ratings_free(&r);
+        trib_split_opts_t so;
+        memset(&so, 0, sizeof so);
+        so.test_fraction = 0.1;
+        so.seed = 3;
+        so.write = w;
+        if (rc == TRIB_OK)
+            rc = trib_data_split(all, tr, te, &so, NULL);
+        if (rc != TRIB_OK)
+            fprintf(stderr, "make_skewed: %s\n", trib_last_error(rc));
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return rc;
+}
+
+static void paths(const char *name, char *tr, char *te, size_t cap)
+{
+    snprintf(tr, cap, "%s/%s-train", g_dir, name);
+    snprintf(te, cap, "%s/%s-test", g_dir, name);
+}
+
+/* ------------------------------------------------------------------ identical items */
+
+typedef struct {
+    int rounds;
+    int mismatches;
+    int max_rounds_seen;
+} ident_t;
+
+/* after_round hook: rank 0's item block is broadcast and compared byte for byte. */
+static int compare_items(void *arg, trib_trainer_t *t, const trib_train_position_t *pos)
+{
+    ident_t *st = arg;
+    const trib_mf_block_t *b = &trib_trainer_model(t)->items;
+    float *copy = malloc(b->n_values * sizeof *copy);
+    if (!copy)
+        return TRIB_ERR_NOMEM;
+    memcpy(copy, b->values, b->n_values * sizeof *copy);
+    MPI_Bcast(copy, (int)b->n_values, MPI_FLOAT, 0, trib_trainer_comm(t));
+    if (memcmp(copy, b->values, b->n_values * sizeof *copy) != 0)
+        st->mismatches++;
+    free(copy);
+    st->rounds++;
+    if ((int)pos->rounds_per_epoch > st->max_rounds_seen)
+        st->max_rounds_seen = (int)pos->rounds_per_epoch;
+    return TRIB_OK;
+}
+
+static void test_identical_items(void)
+{
+    char tr[512], te[512];
+    paths("small", tr, te, sizeof tr);
+    static const trib_sync_method_t methods[] = {TRIB_SYNC_AVERAGE, TRIB_SYNC_DELTA_SUM};
+    static const trib_algo_t algos[] = {TRIB_ALGO_RING, TRIB_ALGO_TREE, TRIB_ALGO_RD, TRIB_ALGO_AUTO};
+    for (int m = 0; m < 2; m++) {
+        for (int a = 0; a < 4; a++) {
+            trib_train_config_t c;
+            trib_train_config_init(&c);
+            c.train_dir = tr;
+            c.test_dir = te;
+            c.k = 8;
+            c.epochs = 2;
+            c.sync_every = 211; /* many rounds, not a divisor of anything */
+            c.sync_method = methods[m];
+            c.algo = algos[a];
+            c.check_sync = (a % 2) == 0;
+            trib_trainer_t *t;
+            int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+            CHECK_OK(rc);
+            if (rc != TRIB_OK)
+                continue;
+            ident_t st = {0, 0, 0};
+            trib_train_hooks_t h = {&st, compare_items, NULL, NULL, NULL};
+            rc = trib_trainer_run(t, &h);
+            CHECK_OK(rc);
+            uint64_t R = trib_trainer_rounds_per_epoch(t);
+            CHECK(st.rounds == (int)(2 * R), "%d rounds seen, expected %d", st.rounds, (int)(2 * R));
+            CHECK(R > 3, "only %d rounds per epoch: the test needs several", (int)R);
+            CHECK(st.mismatches == 0, "%d rounds with item blocks differing from rank 0's (method %s, algo %s)",
+                  st.mismatches, trib_sync_method_name(methods[m]), trib_train_algo_name(algos[a]));
+            trib_trainer_destroy(t);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ determinism */
+
+static int train_and_write(const char *tr, const char *te, const char *out)
+{
+    trib_train_config_t c;
+    trib_train_config_init(&c);
+    c.train_dir = tr;
+    c.test_dir = te;
+    c.k = 8;
+    c.epochs = 3;
+    c.sync_every = 2000;
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    if (rc == TRIB_OK)
+        rc = trib_trainer_run(t, NULL);
+    if (rc == TRIB_OK)
+        rc = trib_trainer_write_model(t, out);
+    trib_trainer_destroy(t);
+    return rc;
+}
+
+static int same_block(const trib_mf_block_t *a, const trib_mf_block_t *b)
+{
+    if (a->n_rows != b->n_rows || a->k != b->k)
+        return 0;
+    for (size_t r = 0; r < a->n_rows; r++)
+        if (memcmp(trib_mf_row(a, r), trib_mf_row(b, r), a->k * sizeof(float)) != 0)
+            return 0;
+    return memcmp(a->bias, b->bias, a->n_rows * sizeof(float)) == 0;
+}
+
+static void test_determinism(void)
+{
+    char tr[512], te[512], m1[512], m2[512];
+    paths("small", tr, te, sizeof tr);
+    snprintf(m1, sizeof m1, "%s/model1.h5", g_dir);
+    snprintf(m2, sizeof m2, "%s/model2.h5", g_dir);
+    CHECK_OK(train_and_write(tr, te, m1));
+    CHECK_OK(train_and_write(tr, te, m2));
+    if (g_rank != 0)
+        return;
+    trib_model_file_t a, b;
+    int rc = trib_model_file_read(m1, &a);
+    CHECK_OK(rc);
+    int rc2 = trib_model_file_read(m2, &b);
+    CHECK_OK(rc2);
+    if (rc != TRIB_OK || rc2 != TRIB_OK)
+        return;
+    CHECK(same_block(&a.model.users, &b.model.users), "user factors differ between two identical runs");
+    CHECK(same_block(&a.model.items, &b.model.items), "item factors differ between two identical runs");
+    CHECK(a.model.users.n_rows == 300 && a.model.items.n_rows == 150, "model shape %zu x %zu",
+          a.model.users.n_rows, a.model.items.n_rows);
+    /* the model is not trivially the initial one */
+    float norm = 0;
+    for (size_t i = 0; i < a.model.items.n_rows; i++)
+        norm += fabsf(a.model.items.bias[i]);
+    CHECK(norm > 0.0f, "item biases are all zero: nothing was trained");
+    trib_model_file_free(&a);
+    trib_model_file_free(&b);
+}
+
+/* ------------------------------------------------------------------ stop request */
+
+static volatile sig_atomic_t g_stop;
+
+static int raise_stop_on_last_rank(void *arg, trib_trainer_t *t, const trib_train_position_t *pos)
+{
+    (void)arg;
+    (void)t;
+    if (g_rank == g_size - 1 && pos->epoch == 1 && pos->round == 1)
+        g_stop = 1;
+    return TRIB_OK;
+}
+
+static void test_stop_request(void)
+{
+    char tr[512], te[512];
+    paths("small", tr, te, sizeof tr);
+    trib_train_config_t c;
+    trib_train_config_init(&c);
+    c.train_dir = tr;
+    c.k = 8;
+    c.epochs = 5;
+    c.sync_every = 100;
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    g_stop = 0;
+    trib_train_hooks_t h = {NULL, raise_stop_on_last_rank, NULL, NULL, &g_stop};
+    rc = trib_trainer_run(t, &h);
+    CHECK(rc == TRIB_ERR_INTERRUPTED, "run returned %d (%s), expected TRIB_ERR_INTERRUPTED", rc,
+          trib_last_error(rc));
+    unsigned e;
+    uint64_t r;
+    trib_trainer_next_position(t, &e, &r);
+    /* the flag was raised after round 1 of epoch 1; it is seen at the next round (2), which is the last one run */
+    CHECK(e == 1 && r == 3, "stopped before epoch %u round %llu, expected epoch 1 round 3", e,
+          (unsigned long long)r);
+    unsigned pos[2] = {e, (unsigned)r}, mx[2];
+    MPI_Allreduce(pos, mx, 2, MPI_UNSIGNED, MPI_MAX, MPI_COMM_WORLD);
+    CHECK(mx[0] == e && mx[1] == r, "ranks stopped at different positions");
+    trib_trainer_destroy(t);
+}
+
+/* ------------------------------------------------------------------ resume */
+
+static trib_trainer_t *make_trainer(const char *tr, unsigned epochs)
+{
+    trib_train_config_t c;
+    trib_train_config_init(&c);
+    c.train_dir = tr;
+    c.k = 8;
+    c.epochs = epochs;
+    c.sync_every = 100;
+    trib_trainer_t *t = NULL;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    return t;
+}
+
+/*
+ * What a checkpoint/resume must reproduce: run A goes through 3 epochs; run B
+ * is stopped mid-epoch by a stop request; a fresh trainer C gets B's model
+ * values and position (as a checkpoint would restore them) and finishes.  C's
+ * model must equal A's bit for bit on every rank.
+ */
+static void test_resume_bitwise(void)
+{
+    char tr[512], te[512];
+    paths("small", tr, te, sizeof tr);
+    trib_trainer_t *a = make_trainer(tr, 3), *b = make_trainer(tr, 3), *c = make_trainer(tr, 3);
+    if (!a || !b || !c)
+        goto done;
+    CHECK_OK(trib_trainer_run(a, NULL));
+    g_stop = 0;
+    trib_train_hooks_t h = {NULL, raise_stop_on_last_rank, NULL, NULL, &g_stop};
+    int rc = trib_trainer_run(b, &h);
+    CHECK(rc == TRIB_ERR_INTERRUPTED, "run B returned %d", rc);
+    unsigned e;
+    uint64_t r;
+    trib_trainer_next_position(b, &e, &r);
+    trib_mf_model_t *mb = trib_trainer_model(b), *mc = trib_trainer_model(c), *ma = trib_trainer_model(a);
+    memcpy(mc->users.values, mb->users.values, mb->users.n_values * sizeof(float));
+    memcpy(mc->items.values, mb->items.values, mb->items.n_values * sizeof(float));
+    CHECK_OK(trib_trainer_set_position(c, e, r));
+    CHECK_OK(trib_trainer_run(c, NULL));
+    CHECK(memcmp(ma->users.values, mc->users.values, ma->users.n_values * sizeof(float)) == 0,
+          "resumed run's user rows differ from the uninterrupted run's");
+    CHECK(memcmp(ma->items.values, mc->items.values, ma->items.n_values * sizeof(float)) == 0,
+          "resumed run's item block differs from the uninterrupted run's");
+    CHECK(memcmp(ma->items.values, mb->items.values, ma->items.n_values * sizeof(float)) != 0,
+          "the interrupted run already equals the full one: the test proves nothing");
+done:
+    trib_trainer_destroy(a);
+    trib_trainer_destroy(b);
+    trib_trainer_destroy(c);
+}
+
+/* ------------------------------------------------------------------ uneven ratings */
+
+static int count_updates(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    (void)t;
+    uint64_t *u = arg;
+    *u = s->ratings;
+    return TRIB_OK;
+}
+
+static void test_uneven(void)
+{
+    char tr[512], te[512];
+    paths("skewed", tr, te, sizeof tr);
+    trib_train_config_t c;
+    trib_train_config_init(&c);
+    c.train_dir = tr;
+    c.test_dir = te;
+    c.k = 8;
+    c.epochs = 2;
+    c.sync_every = 500;
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    uint64_t mine = trib_trainer_local_ratings(t), lo, hi, total;
+    MPI_Allreduce(&mine, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&mine, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (g_size > 1)
+        CHECK(hi >= 2 * lo, "loads %llu..%llu are not uneven: the test data should make them so",
+              (unsigned long long)lo, (unsigned long long)hi);
+    uint64_t updates = 0;
+    trib_train_hooks_t h = {&updates, NULL, count_updates, NULL, NULL};
+    rc = trib_trainer_run(t, &h);
+    CHECK_OK(rc);
+    CHECK(updates == total, "an epoch updated %llu ratings, expected all %llu", (unsigned long long)updates,
+          (unsigned long long)total);
+    CHECK(trib_trainer_rounds_per_epoch(t) == (hi + 499) / 500, "rounds per epoch %llu, expected ceil(%llu/500)",
+          (unsigned long long)trib_trainer_rounds_per_epoch(t), (unsigned long long)hi);
+    trib_trainer_destroy(t);
+}
+
+/* ------------------------------------------------------------------ convergence */
+
+static void test_converge(void)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    trib_train_config_t c;
+    trib_train_config_init(&c);
+    c.train_dir = tr;
+    c.test_dir = te;
+    c.k = 8;
+    c.epochs = 20;
+    c.sync_every = 5000;
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    rc = trib_trainer_run(t, NULL);
+    CHECK_OK(rc);
+    double train_rmse, test_rmse;
+    rc = trib_trainer_evaluate(t, &train_rmse, NULL, &test_rmse, NULL);
+    CHECK_OK(rc);
+    double noise = trib_trainer_train_info(t)->noise_std;
+    if (g_rank == 0)
+        printf("converge: P=%d train RMSE %.4f test RMSE %.4f noise %.3f ratio %.4f\n", g_size, train_rmse,
+               test_rmse, noise, test_rmse / noise);
+    CHECK(test_rmse <= 1.10 * noise, "test RMSE %.4f is not within 10%% of the noise floor %.3f", test_rmse, noise);
+    trib_trainer_destroy(t);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    const char *what = argc > 1 ? argv[1] : "sync";
+    if (g_rank == 0) {
+        const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(g_dir, sizeof g_dir, "%s/trib-train-test-XXXXXX", base);
+        if (!mkdtemp(g_dir))
+            g_dir[0] = '\0';
+    }
+    MPI_Bcast(g_dir, sizeof g_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (!g_dir[0]) {
+        MPI_Finalize();
+        return 2;
+    }
+    int rc;
+    if (!strcmp(what, "converge")) {
+        rc = make_data("planted", 400, 200, 60000, 4, 0.8);
+        CHECK_OK(rc);
+        if (rc == TRIB_OK)
+            test_converge();
+    } else {
+        rc = make_data("small", 300, 150, 12000, 4, 0.8);
+        CHECK_OK(rc);
+        int rc2 = make_skewed("skewed");
+        CHECK_OK(rc2);
+        if (rc == TRIB_OK && rc2 == TRIB_OK) {
+            test_identical_items();
+            test_determinism();
+            test_stop_request();
+            test_resume_bitwise();
+            test_uneven();
+        }
+    }
+    int total = 0;
+    MPI_Allreduce(&g_failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (g_rank == 0) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", g_dir);
+        printf("test_train_mpi %s on %d ranks: %s (%d failed checks)\n", what, g_size, total ? "FAILED" : "passed",
+               total);
+    }
+    MPI_Finalize();
+    return total ? 1 : 0;
+}
