@@ -122,6 +122,14 @@ void bench_meta_collect(bench_meta_t *m, MPI_Comm comm)
     gmtime_r(&now, &tm);
     strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     MPI_Comm_size(comm, &m->ranks);
+    snprintf(m->load, sizeof m->load, "unknown");
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) {
+        double a, b, c;
+        if (fscanf(la, "%lf %lf %lf", &a, &b, &c) == 3)
+            snprintf(m->load, sizeof m->load, "%.2f %.2f %.2f", a, b, c);
+        fclose(la);
+    }
 }
 
 void bench_options_string(const bench_config_t *c, char *buf, size_t len)
@@ -167,8 +175,9 @@ static double mpi_time_at(const bench_results_t *r, size_t i)
 void bench_print_table(FILE *f, const bench_config_t *c, const bench_meta_t *m, const bench_results_t *r)
 {
     int link = c->link_rate > 0;
-    fprintf(f, "# trib-bench allreduce: %d ranks, %s %s%s, %s, %s, %s\n", m->ranks, bench_type_name(c->type),
-            bench_op_name(c->op), c->in_place ? ", in place" : "", m->mpi_library, m->host, m->date);
+    fprintf(f, "# trib-bench allreduce: %d ranks, %s %s%s, %s, %s, %s, load average %s\n", m->ranks,
+            bench_type_name(c->type), bench_op_name(c->op), c->in_place ? ", in place" : "", m->mpi_library, m->host,
+            m->date, m->load);
     if (link)
         fprintf(f, "# link %.4g Gbit/s, %.4g us one-way: bound = max(2(p-1)/p n/rate, ceil(log2 p) delay)\n",
                 c->link_rate / 1e9, c->link_delay * 1e6);
@@ -210,6 +219,7 @@ static void header_comments(bench_str_t *b, const bench_config_t *c, const bench
     bench_str_printf(b, "%s ranks: %d\n", lead, m->ranks);
     bench_str_printf(b, "%s host: %s\n", lead, m->host);
     bench_str_printf(b, "%s date: %s\n", lead, m->date);
+    bench_str_printf(b, "%s load_average: %s\n", lead, m->load);
     bench_str_printf(b, "%s command: %s\n", lead, m->command);
     bench_str_printf(b, "%s options: %s\n", lead, opts);
 }
@@ -302,7 +312,7 @@ int bench_write_json(const char *path, const bench_config_t *c, const bench_meta
     json_string(&b, m->mpi_library);
     bench_str_printf(&b, ",\n  \"ranks\": %d,\n  \"host\": ", m->ranks);
     json_string(&b, m->host);
-    bench_str_printf(&b, ",\n  \"date\": \"%s\",\n  \"command\": ", m->date);
+    bench_str_printf(&b, ",\n  \"date\": \"%s\",\n  \"load_average\": \"%s\",\n  \"command\": ", m->date, m->load);
     json_string(&b, m->command);
     bench_str_printf(&b, ",\n");
     json_options(&b, c);

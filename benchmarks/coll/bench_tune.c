@@ -347,7 +347,8 @@ static void format_tuning_file(bench_str_t *b, const tune_config_t *t, const ben
     bench_str_printf(b, "tributary-tuning 1\n");
     bench_str_printf(b, "# measured by: %s\n", m->command);
     bench_str_printf(b, "# sweep: %s\n", opts);
-    bench_str_printf(b, "# date: %s  host: %s  mpi: %s  ranks: %d\n", m->date, m->host, m->mpi_library, m->ranks);
+    bench_str_printf(b, "# date: %s  host: %s  mpi: %s  ranks: %d  load average: %s\n", m->date, m->host,
+                     m->mpi_library, m->ranks, m->load);
     if (t->sweep.link_rate > 0)
         bench_str_printf(b, "# network: links of %.4g Gbit/s, %.4g us one-way delay%s%s\n", t->sweep.link_rate / 1e9,
                          t->sweep.link_delay * 1e6, t->network ? "; " : "", t->network ? t->network : "");

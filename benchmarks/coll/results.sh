@@ -9,6 +9,7 @@ cd "$root"
 out=${1:?usage: results.sh OUTDIR [shm|net DELAY|all]}
 what=${2:-all}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 bench=build/bin/trib-bench
 nc=benchmarks/netcluster/netcluster
 cmp=benchmarks/coll/compare.sh
@@ -49,7 +50,7 @@ run_net() {
       --check --csv "$out/net-$delay-$p.csv"
     "$nc" run -np $p -- env TRIB_TUNING_FILE="$root/benchmarks/tuning/net-1gbit-$delay.tuning" "$root/$bench" \
       allreduce --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --link-rate 1G \
-      --link-delay "$delay" --check --csv "$root/$out/net-$delay-$p.csv" --quiet
+      --link-delay "$delay" --check --csv "$out/net-$delay-$p.csv" --quiet
     $cmp "$out/net-$delay-$p.csv" auto mpi
   done
   "$nc" down

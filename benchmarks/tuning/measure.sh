@@ -19,7 +19,8 @@ case ${1:-} in
     rm -f "$out"
     for p in 2 4; do
       mpirun -np $p --oversubscribe "$bench" tune -o "$out" --append --algo ring,tree,rd,shm,mpi \
-        --min-bytes 8 --max-bytes 64M --factor 2 --network "shared memory, one node, 2 cores (oversubscribed at 4)"
+        --min-bytes 8 --max-bytes 64M --factor 2 \
+        --network "shared memory, one node, 2 cores (oversubscribed at 4); benchmarks/tuning/measure.sh shm"
     done
     ;;
   net)
@@ -29,9 +30,9 @@ case ${1:-} in
     "$nc" up -n 8 -r 1gbit -d "$delay"
     trap '"$nc" down' EXIT
     for p in 4 8; do
-      "$nc" run -np $p -- "$root/$bench" tune -o "$root/$out" --append --algo ring,tree,rd,mpi \
+      "$nc" run -np $p -- "$bench" tune -o "$out" --append --algo ring,tree,rd,mpi \
         --min-bytes 16 --max-bytes 16M --factor 4 --link-rate 1G --link-delay "$delay" \
-        --network "emulated: netcluster up -n 8 -r 1gbit -d $delay (namespaces, tbf, NFQUEUE delay), Open MPI over TCP"
+        --network "emulated by netcluster up -n 8 -r 1gbit -d $delay, Open MPI over TCP; benchmarks/tuning/measure.sh net $delay"
     done
     ;;
   *) sed -n '2,8p' "$0" >&2; exit 2 ;;
