@@ -20,7 +20,7 @@
  * How thresholds are placed: sizes s_1 < s_2 < ... are measured; if the winner
  * changes between s_k and s_k+1, the rule of s_k ends at max_bytes = s_k.
  * The winner of a size is the lowest median time, except that the algorithm
- * of the rule being extended is kept while it is within 3% of the winner (so
+ * of the rule being extended is kept while it is within 5% of the winner (so
  * noise does not split a range).  Adjacent sizes with the same winner
  * (algorithm and segment) merge into one rule.  With --append the rules for other rank counts already in the output
  * file are kept (this command replaces only its own rank count's group).
@@ -121,7 +121,7 @@ static int read_tuning_file(const char *path, tune_rules_t *out)
 
 /* Within this fraction of the fastest median, the algorithm of the rule being
  * extended is kept: measurement noise should not split a range into rules. */
-#define TUNE_TIE 0.03
+#define TUNE_TIE 0.05
 
 static int usable(const bench_point_t *p) { return p->status == BENCH_POINT_OK && p->errors == 0; }
 
@@ -354,7 +354,7 @@ static void format_tuning_file(bench_str_t *b, const tune_config_t *t, const ben
                          t->sweep.link_delay * 1e6, t->network ? "; " : "", t->network ? t->network : "");
     else
         bench_str_printf(b, "# network: %s\n", t->network ? t->network : "not given (shared memory?)");
-    bench_str_printf(b, "# winner per size = lowest median time (slowest rank per iteration; within 3%% the previous winner stays); adjacent sizes with the same winner merged\n");
+    bench_str_printf(b, "# winner per size = lowest median time (slowest rank per iteration; within 5%% the previous winner stays); adjacent sizes with the same winner merged\n");
     bench_str_printf(b, "# ranks  max_bytes  algo  segment_bytes\n");
     for (size_t i = 0; i < rules->n; i++) {
         const tune_rule_t *r = &rules->rules[i];
