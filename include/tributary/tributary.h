@@ -8,6 +8,7 @@
 #include "tributary/status.h"
 #include "tributary/version.h"
 #include "tributary/allreduce.h"
+#include "tributary/ckpt.h"
 
 #ifdef __cplusplus
 extern "C" {
