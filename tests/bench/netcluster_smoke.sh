@@ -13,9 +13,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # A cluster of its own (names, addresses, state), so it cannot collide with one a user has up.
 export NETCLUSTER_STATE=/run/trib-netcluster-test NETCLUSTER_PREFIX=tribnct NETCLUSTER_SUBNET=10.78.0
 tmp=$(mktemp -d)
-trap '"$nc" down >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"' EXIT
 
 "$nc" up -n 2 -r 100mbit -d 100us
+# Only a cluster this test made is taken down on failure.
+trap '"$nc" down >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 if "$nc" up -n 2 -r 100mbit -d 100us 2>"$tmp/err"; then fail "a second up succeeded"; fi
 grep -q "already up" "$tmp/err" || fail "second up: unexpected message: $(cat "$tmp/err")"
 
