@@ -16,8 +16,15 @@
  * Supported operations: MPI_SUM, MPI_PROD, MPI_MIN, MPI_MAX on all of them,
  * and TRIB_OP_AVG (sum divided by the communicator size) on MPI_FLOAT and
  * MPI_DOUBLE.  Any other pair returns TRIB_ERR_UNSUPPORTED on every rank.
- * Integer sums and products wrap modulo 2^bits (two's complement), exactly
- * as MPI_Allreduce does on Open MPI.
+ * Integer sums and products wrap modulo 2^bits (two's complement), on
+ * every algorithm.  (Open MPI 4.1's own MPI_Allreduce saturates 8-bit sums
+ * when its AVX reduction component is active; the `mpi` algorithm passes a
+ * wrapping op for MPI_UINT8_T sums so it agrees with the others.)
+ *
+ * Each communicator gets a private duplicate on its first use (a collective
+ * step, like the allreduce itself), cached on it and freed with it, so the
+ * library's messages never mix with the caller's and MPI errors come back as
+ * TRIB_ERR_MPI instead of invoking the communicator's error handler.
  *
  * Results are bitwise identical on every rank, and bitwise reproducible run to
  * run for the same inputs, algorithm, segment size and rank count: each
@@ -89,9 +96,12 @@ TRIB_API const char *trib_algo_name(trib_algo_t algo);
 TRIB_API int trib_algo_parse(const char *name, trib_algo_t *out);
 
 /*
- * The algorithm and segment size AUTO would choose for this call (what the
- * selector logs at debug level).  Collective-free: depends only on the
- * arguments, the communicator size/locality and the tuning file.
+ * The algorithm and segment size a call with these arguments would use
+ * (with opts->algo AUTO: what the selector chooses and logs at debug level).
+ * Depends only on the arguments, the communicator size/locality, the
+ * environment and the tuning file.  No communication, except that the first
+ * use of a communicator by any trib_allreduce* call is collective (it
+ * creates the communicator's private context).
  */
 TRIB_API int trib_allreduce_select(size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
                                    const trib_allreduce_opts_t *opts, trib_algo_t *algo,

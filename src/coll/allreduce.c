@@ -1,7 +1,37 @@
-/* allreduce.c - placeholder dispatcher: delegates to MPI_Allreduce (replaced by the real library). */
+/*
+ * allreduce.c - the public entry points and the dispatcher.
+ *
+ * A call goes through these steps, each in one function below:
+ *
+ *   1. comm checks         MPI initialised, comm not MPI_COMM_NULL, not an
+ *                          inter-communicator (local; return at once).
+ *   2. context             the private duplicate of comm (comm.c; collective
+ *                          on first use).
+ *   3. validate_args       every other argument, once, into trib_coll_args_t;
+ *                          the selector resolves algorithm and segment size.
+ *   4. check mode          (opts.check or TRIB_CHECK=1) one MPI_Allreduce of
+ *                          the call's signature: if ranks disagree, or one
+ *                          rank's arguments were invalid, every rank returns
+ *                          an error instead of hanging in mismatched traffic.
+ *   5. trivial cases       count 0 (nothing), p == 1 (a copy).
+ *   6. the algorithm       one call; no silent fall-back to another one.
+ *   7. AVG                 the algorithms reduced with SUM; divide by p here,
+ *                          once, on every rank (identical bits everywhere).
+ *
+ * Without check mode, a rank whose arguments are invalid returns its error
+ * at step 3 while the other ranks enter the algorithm and wait for it: MPI
+ * offers no way to abandon a collective, which is why check mode exists.
+ */
 #include "tributary/allreduce.h"
 
-#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coll/coll_internal.h"
+#include "core/alloc.h"
+#include "core/log.h"
+
+/* ------------------------------------------------------------- options */
 
 void trib_allreduce_opts_init(trib_allreduce_opts_t *opts)
 {
@@ -9,20 +39,291 @@ void trib_allreduce_opts_init(trib_allreduce_opts_t *opts)
     *opts = d;
 }
 
-MPI_Op trib_op_avg(void) { return MPI_OP_NULL; }
+static const char *const algo_names[TRIB_ALGO_COUNT] = {"auto", "ring", "tree", "rd", "mpi", "shm"};
+
+const char *trib_algo_name(trib_algo_t algo)
+{
+    return (unsigned)algo < TRIB_ALGO_COUNT ? algo_names[algo] : NULL;
+}
+
+int trib_algo_parse(const char *name, trib_algo_t *out)
+{
+    if (name) {
+        for (int i = 0; i < TRIB_ALGO_COUNT; i++) {
+            if (strcmp(name, algo_names[i]) == 0) {
+                *out = (trib_algo_t)i;
+                return TRIB_OK;
+            }
+        }
+        if (strcmp(name, "recursive-doubling") == 0) {
+            *out = TRIB_ALGO_RD;
+            return TRIB_OK;
+        }
+    }
+    return trib_errorf(TRIB_ERR_INVALID_ARG,
+                       "unknown allreduce algorithm '%s' (use auto, ring, tree, rd, mpi or shm)",
+                       name ? name : "(null)");
+}
+
+/* ------------------------------------------------------------ AVG handle */
+
+/*
+ * The handle behind TRIB_OP_AVG.  Passed to MPI directly (by mistake) it
+ * behaves as a sum on float and double; Tributary recognises it and divides.
+ */
+static void avg_as_sum(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    if (*type == MPI_FLOAT) {
+        for (int i = 0; i < *len; i++)
+            ((float *)inout)[i] += ((const float *)in)[i];
+    } else if (*type == MPI_DOUBLE) {
+        for (int i = 0; i < *len; i++)
+            ((double *)inout)[i] += ((const double *)in)[i];
+    }
+}
+
+static MPI_Op avg_op = MPI_OP_NULL;
+
+MPI_Op trib_op_avg(void)
+{
+    int initialized = 0, finalized = 0;
+    if (avg_op == MPI_OP_NULL && MPI_Initialized(&initialized) == MPI_SUCCESS && initialized &&
+        MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) {
+        if (MPI_Op_create(avg_as_sum, 1, &avg_op) != MPI_SUCCESS)
+            avg_op = MPI_OP_NULL;
+    }
+    return avg_op;
+}
+
+/* ---------------------------------------------------------- validation */
+
+static int check_mpi_and_comm(MPI_Comm comm)
+{
+    int initialized = 0, finalized = 0;
+    if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized || MPI_Finalized(&finalized) != MPI_SUCCESS ||
+        finalized)
+        return trib_errorf(TRIB_ERR_STATE, "allreduce: MPI is not initialised (or already finalised)");
+    if (comm == MPI_COMM_NULL)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: communicator is MPI_COMM_NULL");
+    int inter = 0;
+    if (MPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: invalid communicator");
+    if (inter)
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: inter-communicators are not supported");
+    return TRIB_OK;
+}
+
+/* The predefined MPI op matching an internal op (AVG is reduced as SUM). */
+static MPI_Op mpi_op_for(trib_coll_op_t op)
+{
+    switch (op) {
+    case TRIB_OPK_PROD: return MPI_PROD;
+    case TRIB_OPK_MIN: return MPI_MIN;
+    case TRIB_OPK_MAX: return MPI_MAX;
+    case TRIB_OPK_SUM:
+    case TRIB_OPK_AVG:
+    default: return MPI_SUM;
+    }
+}
+
+/*
+ * Validates everything but the communicator into *a and resolves the
+ * algorithm.  `user_op` receives the op as the user meant it (AVG included).
+ */
+static int validate_args(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                         const trib_allreduce_opts_t *o, trib_coll_ctx_t *ctx, trib_coll_args_t *a,
+                         trib_coll_op_t *user_op, trib_algo_t *algo)
+{
+    int rc;
+    memset(a, 0, sizeof *a);
+    if ((unsigned)o->algo >= TRIB_ALGO_COUNT)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: invalid algorithm value %d", (int)o->algo);
+    if (o->tag < 0)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: negative tag %d", o->tag);
+    if ((rc = trib_coll_type_from_mpi(type, &a->type)) != TRIB_OK)
+        return rc;
+    if ((rc = trib_coll_op_from_mpi(op, user_op)) != TRIB_OK)
+        return rc;
+    if (!trib_coll_pair_supported(a->type, *user_op))
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: operation %s is not supported on %s",
+                           trib_coll_op_name(*user_op), trib_coll_type_name(a->type));
+    if (count > 0 && (recvbuf == NULL || recvbuf == MPI_IN_PLACE))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: receive buffer is NULL (count %zu)", count);
+    if (count > 0 && sendbuf == NULL)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: send buffer is NULL (count %zu)", count);
+    a->elem_size = trib_coll_type_size(a->type);
+    size_t bytes;
+    if (trib_size_mul(count, a->elem_size, &bytes) != TRIB_OK)
+        return trib_errorf(TRIB_ERR_RANGE, "allreduce: count %zu is too large", count);
+
+    a->sendbuf = (sendbuf == MPI_IN_PLACE) ? recvbuf : sendbuf;
+    a->recvbuf = recvbuf;
+    a->count = count;
+    a->op = (*user_op == TRIB_OPK_AVG) ? TRIB_OPK_SUM : *user_op;
+    a->kernel = trib_coll_kernel(a->type, a->op);
+    a->mpi_type = type;
+    a->mpi_op = mpi_op_for(a->op);
+    a->comm = ctx->comm;
+    a->rank = ctx->rank;
+    a->size = ctx->size;
+    a->tag = o->tag;
+    a->ctx = ctx;
+
+    size_t seg = 0;
+    if ((rc = trib_coll_select(bytes, ctx->size, ctx->single_node, o, algo, &seg)) != TRIB_OK)
+        return rc;
+    if (o->segment_bytes > 0)
+        seg = o->segment_bytes;
+    a->segment_bytes = seg > 0 ? seg : trib_coll_default_segment(*algo);
+    if (*algo == TRIB_ALGO_SHM && !ctx->single_node)
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: algorithm shm needs every rank on one node");
+    return TRIB_OK;
+}
+
+/* ---------------------------------------------------------- check mode */
+
+static int check_enabled(const trib_allreduce_opts_t *o)
+{
+    if (o->check >= 0)
+        return o->check != 0;
+    const char *env = getenv("TRIB_CHECK");
+    return env && *env && strcmp(env, "0") != 0;
+}
+
+/*
+ * One MPI_Allreduce(MIN) over v and -v gives every field's minimum and
+ * maximum at once; any field whose min != max means the ranks disagree.
+ * A rank with invalid arguments contributes bad = 1 (its other fields are
+ * not meaningful then).
+ */
+enum { SIG_BAD, SIG_COUNT, SIG_TYPE, SIG_OP, SIG_ALGO, SIG_SEGMENT, SIG_TAG, SIG_N };
+static const char *const sig_names[SIG_N] = {"argument validity", "count", "datatype", "operation",
+                                             "algorithm", "segment size", "tag"};
+
+static int check_signature(trib_coll_ctx_t *ctx, int local_rc, const trib_coll_args_t *a, trib_coll_op_t user_op,
+                           trib_algo_t algo)
+{
+    int rc = TRIB_OK;
+    int64_t v[2 * SIG_N];
+    int bad = local_rc != TRIB_OK;
+    v[SIG_BAD] = bad;
+    v[SIG_COUNT] = bad ? -1 : (int64_t)a->count;
+    v[SIG_TYPE] = bad ? -1 : (int64_t)a->type;
+    v[SIG_OP] = bad ? -1 : (int64_t)user_op;
+    v[SIG_ALGO] = bad ? -1 : (int64_t)algo;
+    v[SIG_SEGMENT] = bad ? -1 : (int64_t)a->segment_bytes;
+    v[SIG_TAG] = bad ? -1 : (int64_t)a->tag;
+    int64_t mine[SIG_N];
+    for (int i = 0; i < SIG_N; i++) {
+        mine[i] = v[i];
+        v[SIG_N + i] = -v[i];
+    }
+    TRIB_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, v, 2 * SIG_N, MPI_INT64_T, MPI_MIN, ctx->comm));
+    if (bad)
+        return local_rc; /* this rank's own error, recorded by validate_args */
+    for (int i = 0; i < SIG_N; i++) {
+        int64_t lo = v[i], hi = -v[SIG_N + i];
+        if (lo == hi)
+            continue;
+        if (i == SIG_BAD)
+            return trib_errorf(TRIB_ERR_MISMATCH, "allreduce check: another rank passed invalid arguments");
+        return trib_errorf(TRIB_ERR_MISMATCH,
+                           "allreduce check: ranks pass different %s (min %lld, max %lld, this rank %lld)",
+                           sig_names[i], (long long)lo, (long long)hi, (long long)mine[i]);
+    }
+    return TRIB_OK;
+error:
+    return rc;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static int run_algorithm(trib_algo_t algo, const trib_coll_args_t *a)
+{
+    switch (algo) {
+    case TRIB_ALGO_RING: return trib_coll_ring(a);
+    case TRIB_ALGO_TREE: return trib_coll_tree(a);
+    case TRIB_ALGO_RD: return trib_coll_rd(a);
+    case TRIB_ALGO_MPI: return trib_coll_mpi(a);
+    case TRIB_ALGO_SHM: return trib_coll_shm(a);
+    case TRIB_ALGO_AUTO:
+    default: return trib_errorf(TRIB_ERR_INTERNAL, "allreduce: selector returned algorithm %d", (int)algo);
+    }
+}
+
+void trib_coll_copy_in(const trib_coll_args_t *a)
+{
+    if (a->sendbuf != a->recvbuf)
+        memcpy(a->recvbuf, a->sendbuf, a->count * a->elem_size);
+}
 
 int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
                       MPI_Comm comm, const trib_allreduce_opts_t *opts)
 {
-    (void)opts;
-    if (count > INT_MAX)
-        return TRIB_ERR_UNSUPPORTED;
-    if (sendbuf == recvbuf)
-        sendbuf = MPI_IN_PLACE;
-    return MPI_Allreduce(sendbuf, recvbuf, (int)count, type, op, comm) == MPI_SUCCESS ? TRIB_OK : TRIB_ERR_MPI;
+    trib_allreduce_opts_t o;
+    if (opts)
+        o = *opts;
+    else
+        trib_allreduce_opts_init(&o);
+
+    int rc = check_mpi_and_comm(comm);
+    if (rc != TRIB_OK)
+        return rc;
+    trib_coll_ctx_t *ctx;
+    if ((rc = trib_coll_ctx_get(comm, &ctx)) != TRIB_OK)
+        return rc;
+
+    trib_coll_args_t a;
+    trib_coll_op_t user_op = TRIB_OPK_SUM;
+    trib_algo_t algo = TRIB_ALGO_AUTO;
+    int local_rc = validate_args(sendbuf, recvbuf, count, type, op, &o, ctx, &a, &user_op, &algo);
+    if (check_enabled(&o)) {
+        if ((rc = check_signature(ctx, local_rc, &a, user_op, algo)) != TRIB_OK)
+            return rc;
+    } else if (local_rc != TRIB_OK) {
+        return local_rc;
+    }
+
+    if (count == 0)
+        return TRIB_OK;
+    if (a.size == 1) {
+        trib_coll_copy_in(&a);
+        return TRIB_OK;
+    }
+    if ((rc = run_algorithm(algo, &a)) != TRIB_OK)
+        return rc;
+    if (user_op == TRIB_OPK_AVG)
+        trib_coll_divide(a.type, a.recvbuf, a.count, a.size);
+    return TRIB_OK;
 }
 
 int trib_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm comm)
 {
     return trib_allreduce_ex(sendbuf, recvbuf, count, type, op, comm, NULL);
+}
+
+int trib_allreduce_select(size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
+                          const trib_allreduce_opts_t *opts, trib_algo_t *algo, size_t *segment_bytes)
+{
+    trib_allreduce_opts_t o;
+    if (opts)
+        o = *opts;
+    else
+        trib_allreduce_opts_init(&o);
+    if (!algo || !segment_bytes)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_allreduce_select: NULL output pointer");
+    int rc = check_mpi_and_comm(comm);
+    if (rc != TRIB_OK)
+        return rc;
+    trib_coll_ctx_t *ctx;
+    if ((rc = trib_coll_ctx_get(comm, &ctx)) != TRIB_OK)
+        return rc;
+    /* Validate as a call would, with a dummy buffer so NULL checks pass. */
+    char dummy;
+    trib_coll_args_t a;
+    trib_coll_op_t user_op;
+    if ((rc = validate_args(&dummy, &dummy, count, type, op, &o, ctx, &a, &user_op, algo)) != TRIB_OK)
+        return rc;
+    *segment_bytes = a.segment_bytes;
+    return TRIB_OK;
 }

@@ -1,0 +1,114 @@
+/*
+ * comm.c - the library's private state per user communicator.
+ *
+ * Why a private duplicate: the algorithms send point-to-point messages.  On
+ * the user's communicator those could match the user's own receives (same
+ * tag, MPI_ANY_TAG) and the user's error handler (MPI_ERRORS_ARE_FATAL by
+ * default) would abort the job on a failure.  On a duplicate our traffic is
+ * in its own matching context, and MPI_ERRORS_RETURN turns a failure into a
+ * TRIB_ERR_MPI status instead.
+ *
+ * The context is created the first time a communicator is used (collective,
+ * like the allreduce itself: MPI_Comm_dup + MPI_Comm_split_type) and cached
+ * as an attribute of the user's communicator.  MPI calls the attribute's
+ * delete callback when the user frees the communicator (or, for
+ * MPI_COMM_WORLD and MPI_COMM_SELF, in MPI_Finalize), which frees the
+ * duplicate and any shared-memory window.  The copy callback is
+ * MPI_COMM_NULL_COPY_FN: a duplicate of the user's communicator gets its own
+ * context on first use, never a shared one.
+ *
+ * Not thread-safe for two threads using the same communicator for the first
+ * time concurrently (MPI forbids concurrent collectives on one communicator
+ * anyway).
+ */
+#include "coll/coll_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+
+static int ctx_keyval = MPI_KEYVAL_INVALID;
+
+static int ctx_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
+{
+    (void)comm;
+    (void)keyval;
+    (void)extra;
+    trib_coll_ctx_t *ctx = attr;
+    if (ctx->shm)
+        trib_coll_shm_free(ctx->shm);
+    if (ctx->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&ctx->comm);
+    free(ctx);
+    return MPI_SUCCESS;
+}
+
+int trib_coll_mpi_error(int mpi_rc, const char *what)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(mpi_rc, msg, &len) != MPI_SUCCESS)
+        snprintf(msg, sizeof msg, "MPI error %d", mpi_rc);
+    return trib_errorf(TRIB_ERR_MPI, "allreduce: %s failed: %s", what, msg);
+}
+
+/* Sets the log's rank tag from MPI_COMM_WORLD once. */
+static void tag_log_with_world_rank(void)
+{
+    static int done;
+    int r;
+    if (!done && MPI_Comm_rank(MPI_COMM_WORLD, &r) == MPI_SUCCESS) {
+        trib_log_set_rank(r);
+        done = 1;
+    }
+}
+
+static int ctx_create(MPI_Comm user_comm, trib_coll_ctx_t **out)
+{
+    int rc = TRIB_OK;
+    MPI_Comm node = MPI_COMM_NULL;
+    trib_coll_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return trib_errorf(TRIB_ERR_NOMEM, "allreduce: out of memory for the communicator context");
+    ctx->comm = MPI_COMM_NULL;
+    TRIB_MPI_TRY(MPI_Comm_dup(user_comm, &ctx->comm));
+    TRIB_MPI_TRY(MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN));
+    TRIB_MPI_TRY(MPI_Comm_rank(ctx->comm, &ctx->rank));
+    TRIB_MPI_TRY(MPI_Comm_size(ctx->comm, &ctx->size));
+    TRIB_MPI_TRY(MPI_Comm_split_type(ctx->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    int node_size = 0;
+    TRIB_MPI_TRY(MPI_Comm_size(node, &node_size));
+    ctx->single_node = node_size == ctx->size;
+    TRIB_MPI_TRY(MPI_Comm_free(&node));
+    TRIB_MPI_TRY(MPI_Comm_set_attr(user_comm, ctx_keyval, ctx));
+    trib_log(TRIB_LOG_DEBUG, "allreduce: new communicator context: rank %d of %d, %s", ctx->rank, ctx->size,
+             ctx->single_node ? "one node" : "several nodes");
+    *out = ctx;
+    return TRIB_OK;
+error:
+    if (node != MPI_COMM_NULL)
+        MPI_Comm_free(&node);
+    if (ctx->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&ctx->comm);
+    free(ctx);
+    return rc;
+}
+
+int trib_coll_ctx_get(MPI_Comm user_comm, trib_coll_ctx_t **out)
+{
+    int rc = TRIB_OK;
+    tag_log_with_world_rank();
+    if (ctx_keyval == MPI_KEYVAL_INVALID)
+        TRIB_MPI_TRY(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, ctx_delete, &ctx_keyval, NULL));
+    void *attr = NULL;
+    int found = 0;
+    TRIB_MPI_TRY(MPI_Comm_get_attr(user_comm, ctx_keyval, &attr, &found));
+    if (found) {
+        *out = attr;
+        return TRIB_OK;
+    }
+    return ctx_create(user_comm, out);
+error:
+    return rc;
+}

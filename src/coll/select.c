@@ -1,0 +1,126 @@
+/*
+ * select.c - the one place that decides which algorithm runs.
+ *
+ * Precedence (first that applies):
+ *   1. opts->algo when it is not AUTO (the caller asked for it);
+ *   2. env TRIB_ALLREDUCE_ALGO (an operator's override of AUTO; a bad value
+ *      is an error, not silently ignored);
+ *   3. a tuning file (opts->tuning_file, else env TRIB_TUNING_FILE): the
+ *      measured rule for this communicator size and message size;
+ *   4. the built-in rules below.
+ * The decision and the reason are logged at debug level.
+ *
+ * Built-in rules, from the alpha-beta-gamma model (alpha: per-message
+ * latency, beta: per-byte transfer time, gamma: per-byte reduction time) of
+ * the two algorithms that matter for AUTO on a network:
+ *
+ *   rd   (L rounds, L = log2 p, + 2 for the fold-in/out when p is not a
+ *        power of two):           L alpha + L n beta + L n gamma
+ *   ring:                         2(p-1) alpha + 2(p-1)/p n beta + (p-1)/p n gamma
+ *
+ * rd wins while n is small (fewer rounds), ring from the size where its
+ * lower bandwidth term pays for its 2(p-1) rounds.  We use alpha/beta =
+ * 8 KiB (a few microseconds of latency per message over a few GB/s in shared
+ * memory; 100 us over 1 Gbit/s is 12 KiB) and gamma = beta / 2 (a
+ * memory-bound reduction reads two streams and writes one), which puts the
+ * crossover at 32 KiB for p = 2, ~70 KiB for p = 4 and 8, and a few KiB for
+ * p = 3, 5, 6, 7, where rd pays two extra full-vector rounds.
+ * The pipelined binomial tree is never cheaper than rd in this model (twice
+ * the rounds and, at the root, log2 p times the bandwidth), so AUTO uses it
+ * only when a measured tuning file says so.  When every rank shares one
+ * node, the shared-memory algorithm (shm.c) replaces both (see
+ * builtin_single_node below).
+ */
+#include "coll/coll_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coll/tuning.h"
+#include "core/log.h"
+
+#define MODEL_ALPHA_OVER_BETA 8192.0 /* bytes */
+#define MODEL_GAMMA_OVER_BETA 0.5
+
+static int ceil_log2(int p)
+{
+    int l = 0;
+    while ((1 << l) < p)
+        l++;
+    return l;
+}
+
+/* Model cost in units of beta (seconds per byte). */
+static double cost_rd(double n, int p)
+{
+    int pof2 = 1;
+    while (pof2 * 2 <= p)
+        pof2 *= 2;
+    double rounds = ceil_log2(pof2) + (pof2 != p ? 2 : 0);
+    return rounds * (MODEL_ALPHA_OVER_BETA + n + MODEL_GAMMA_OVER_BETA * n);
+}
+
+static double cost_ring(double n, int p)
+{
+    double f = (double)(p - 1) / p;
+    return 2.0 * (p - 1) * MODEL_ALPHA_OVER_BETA + 2.0 * f * n + f * MODEL_GAMMA_OVER_BETA * n;
+}
+
+trib_algo_t trib_coll_builtin_rule(size_t bytes, int p, int single_node, size_t *segment_bytes)
+{
+    *segment_bytes = 0;
+    if (single_node && trib_coll_shm_preferred(bytes, p))
+        return TRIB_ALGO_SHM;
+    if (p <= 1)
+        return TRIB_ALGO_RD;
+    return cost_rd((double)bytes, p) <= cost_ring((double)bytes, p) ? TRIB_ALGO_RD : TRIB_ALGO_RING;
+}
+
+int trib_coll_select(size_t bytes, int p, int single_node, const trib_allreduce_opts_t *opts, trib_algo_t *algo,
+                     size_t *segment_bytes)
+{
+    *segment_bytes = 0;
+    if (opts->algo != TRIB_ALGO_AUTO) {
+        *algo = opts->algo;
+        return TRIB_OK;
+    }
+    const char *env = getenv("TRIB_ALLREDUCE_ALGO");
+    if (env && *env) {
+        trib_algo_t a;
+        if (trib_algo_parse(env, &a) != TRIB_OK)
+            return trib_errorf(TRIB_ERR_INVALID_ARG,
+                               "TRIB_ALLREDUCE_ALGO=%s is not an algorithm (use auto, ring, tree, rd, mpi or shm)",
+                               env);
+        if (a != TRIB_ALGO_AUTO) {
+            *algo = a;
+            trib_log(TRIB_LOG_DEBUG, "allreduce select: %s (env TRIB_ALLREDUCE_ALGO)", trib_algo_name(a));
+            return TRIB_OK;
+        }
+    }
+    const char *path = opts->tuning_file;
+    if (!path || !*path)
+        path = getenv("TRIB_TUNING_FILE");
+    if (path && *path) {
+        const trib_tuning_t *t;
+        int rc = trib_tuning_get(path, &t);
+        if (rc != TRIB_OK)
+            return rc;
+        const trib_tuning_rule_t *r = trib_tuning_lookup(t, p, bytes);
+        *algo = r->algo;
+        *segment_bytes = r->segment_bytes;
+        if (*algo == TRIB_ALGO_SHM && !single_node) {
+            /* A file measured on one node, used across nodes: shm cannot run here. */
+            *algo = trib_coll_builtin_rule(bytes, p, 0, segment_bytes);
+            trib_log(TRIB_LOG_DEBUG, "allreduce select: %zu bytes on %d ranks: %s:%d says shm, but the ranks "
+                     "span several nodes; built-in rule: %s", bytes, p, path, r->line, trib_algo_name(*algo));
+            return TRIB_OK;
+        }
+        trib_log(TRIB_LOG_DEBUG, "allreduce select: %zu bytes on %d ranks: %s (segment %zu) by %s:%d", bytes, p,
+                 trib_algo_name(*algo), *segment_bytes, path, r->line);
+        return TRIB_OK;
+    }
+    *algo = trib_coll_builtin_rule(bytes, p, single_node, segment_bytes);
+    trib_log(TRIB_LOG_DEBUG, "allreduce select: %zu bytes on %d ranks%s: %s (built-in rule)", bytes, p,
+             single_node ? " on one node" : "", trib_algo_name(*algo));
+    return TRIB_OK;
+}

@@ -1,0 +1,174 @@
+/*
+ * internal.h - declarations shared by the files of the data layer (not public).
+ *
+ *   h5util.c      HDF5 helpers: silenced error stack, attributes, 1-D datasets
+ *   ratings.c     trib_ratings_t, counting sorts, fingerprints, histograms
+ *   idmap.c       original <-> dense id maps (int64 or string keys, hash index)
+ *   outdir.c      temporary output directory, fsync, atomic rename into place
+ *   writer.c      shard and manifest writer (the only code that creates datasets)
+ *   dataset.c     manifest reader, shard row reader, trib_data_read_all
+ *   verify.c      full dataset check
+ *   owner.c       owner map (user -> rank)
+ *   read_local.c  collective parallel read and redistribution
+ *   text_parse.c  MovieLens / CSV parser;  convert.c  text -> dataset
+ *   synth.c       planted-model generator;  split.c  train/test split
+ *
+ * Functions here are hidden from the shared library's exported symbol table.
+ */
+#ifndef TRIB_DATA_INTERNAL_H
+#define TRIB_DATA_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "tributary/data.h"
+
+#define TRIB_HIDDEN __attribute__((visibility("hidden")))
+
+#define TRIB_MANIFEST_NAME "manifest.h5"
+#define TRIB_MANIFEST_FORMAT "tributary-ratings"
+#define TRIB_SHARD_FORMAT "tributary-shard"
+#define TRIB_SHARD_CHUNK ((uint64_t)1 << 18) /* elements per chunk of a shard column */
+#define TRIB_HIST_MAX_VALUES 32
+#define TRIB_HIST_BINS 20
+
+/* ---------------------------------------------------------------- h5util.c */
+typedef int64_t trib_hid_t; /* hid_t without including hdf5.h here */
+
+TRIB_HIDDEN void trib_h5_quiet(void);
+TRIB_HIDDEN int trib_h5_attr_write_u64(trib_hid_t loc, const char *name, uint64_t v);
+TRIB_HIDDEN int trib_h5_attr_write_f64(trib_hid_t loc, const char *name, double v);
+TRIB_HIDDEN int trib_h5_attr_write_str(trib_hid_t loc, const char *name, const char *v);
+/* Return TRIB_ERR_NOT_FOUND (no message) when absent. */
+TRIB_HIDDEN int trib_h5_attr_read_u64(trib_hid_t loc, const char *name, uint64_t *v);
+TRIB_HIDDEN int trib_h5_attr_read_f64(trib_hid_t loc, const char *name, double *v);
+TRIB_HIDDEN int trib_h5_attr_read_str(trib_hid_t loc, const char *name, char *buf, size_t cap);
+
+typedef enum { TRIB_H5_U32, TRIB_H5_U64, TRIB_H5_I64, TRIB_H5_F32, TRIB_H5_F64 } trib_h5_type_t;
+/* A 1-D dataset of n elements; chunk > 0 makes it chunked (unlimited max size) with optional deflate+shuffle. */
+TRIB_HIDDEN int trib_h5_write_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t,
+                                 const void *data, uint64_t n, uint64_t chunk, int compress);
+/* Size of a 1-D dataset; checks its class/size matches t. */
+TRIB_HIDDEN int trib_h5_size_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t, uint64_t *n);
+/* Reads elements [first, first+count) into data (converted to t). */
+TRIB_HIDDEN int trib_h5_read_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t,
+                                uint64_t first, uint64_t count, void *data);
+/* Reads a whole 1-D dataset of exactly n elements. */
+TRIB_HIDDEN int trib_h5_read_all_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t,
+                                    uint64_t n, void *data);
+TRIB_HIDDEN int trib_h5_exists(trib_hid_t loc, const char *name);
+TRIB_HIDDEN int trib_h5_create_file(const char *path, trib_hid_t *out);
+TRIB_HIDDEN int trib_h5_open_file(const char *path, trib_hid_t *out);
+TRIB_HIDDEN int trib_h5_close_file(trib_hid_t f, const char *path);
+TRIB_HIDDEN int trib_fsync_path(const char *path);
+
+/* ---------------------------------------------------------------- ratings.c */
+/* perm = stable order of records by (user, item). */
+TRIB_HIDDEN int trib_sort_perm_user_item(const uint32_t *user, const uint32_t *item, size_t n, uint64_t n_users,
+                                         uint64_t n_items, uint32_t *perm);
+/* Applies a permutation (out[j] = in[perm[j]]) to every column of r. */
+TRIB_HIDDEN int trib_ratings_permute(trib_ratings_t *r, const uint32_t *perm);
+TRIB_HIDDEN int trib_ratings_is_sorted(const trib_ratings_t *r);
+/* Content fingerprint of a run of ratings (FORMAT.md). */
+TRIB_HIDDEN uint64_t trib_ratings_fingerprint(const trib_ratings_t *r, size_t first, size_t count);
+TRIB_HIDDEN void trib_histogram_build(const float *rating, size_t n, trib_histogram_t *h);
+TRIB_HIDDEN uint64_t trib_dataset_fingerprint(uint64_t n_users, uint64_t n_items, uint64_t n_ratings,
+                                              uint64_t idmap_fp, const uint64_t *shard_fps, uint32_t n_shards);
+/* Shard of a user under hash partitioning. */
+TRIB_HIDDEN uint32_t trib_hash_shard(uint32_t user, uint32_t n_shards);
+/* Range cuts: first[0..parts] from per-user counts, equal cumulative counts (as the owner map). */
+TRIB_HIDDEN void trib_range_cuts(const uint64_t *counts, uint64_t n_users, uint32_t parts, uint32_t *first);
+
+/* ---------------------------------------------------------------- idmap.c */
+struct trib_idmap {
+    trib_id_kind_t kind;
+    size_t n, cap;
+    int64_t *ints;        /* kind int64: keys[n] */
+    char *arena;          /* kind string: bytes of all keys */
+    size_t arena_len, arena_cap;
+    uint64_t *str_off;    /* kind string: offset of key i in arena */
+    uint32_t *str_len;
+    uint32_t *slots;      /* open addressing: key index + 1, 0 = empty */
+    size_t n_slots;       /* power of two */
+    int frozen;           /* lookups only (ids_from) */
+};
+
+TRIB_HIDDEN trib_idmap_t *trib_idmap_new(trib_id_kind_t kind);
+TRIB_HIDDEN void trib_idmap_free(trib_idmap_t *m);
+TRIB_HIDDEN trib_idmap_t *trib_idmap_identity(uint64_t n);
+/* Finds or adds a key; *idx gets its index.  TRIB_ERR_RANGE when 2^32-1 ids would be exceeded. */
+TRIB_HIDDEN int trib_idmap_put_int(trib_idmap_t *m, int64_t key, uint32_t *idx);
+TRIB_HIDDEN int trib_idmap_put_str(trib_idmap_t *m, const char *s, size_t len, uint32_t *idx);
+TRIB_HIDDEN int trib_idmap_find_str(const trib_idmap_t *m, const char *s, size_t len, uint32_t *idx);
+/* Turns an int64 map into a string map (keys become their decimal text), indices unchanged. */
+TRIB_HIDDEN int trib_idmap_to_strings(trib_idmap_t *m);
+/* Sorts keys ascending (numeric or bytewise); new_of_old[old] = new index. */
+TRIB_HIDDEN int trib_idmap_sort(trib_idmap_t *m, uint32_t **new_of_old);
+TRIB_HIDDEN uint64_t trib_idmap_fingerprint(const trib_idmap_t *m);
+TRIB_HIDDEN int trib_idmap_h5_write(trib_hid_t loc, const char *file, const char *name, const trib_idmap_t *m);
+TRIB_HIDDEN int trib_idmap_h5_read(trib_hid_t loc, const char *file, const char *name, uint64_t n,
+                                   trib_idmap_t **out);
+TRIB_HIDDEN int trib_idmap_copy(const trib_idmap_t *m, trib_idmap_t **out);
+
+/* ---------------------------------------------------------------- outdir.c */
+/* Checks outdir may be (re)placed and creates a fresh temporary directory next to it. */
+TRIB_HIDDEN int trib_outdir_begin(const char *outdir, int force, char **tmpdir);
+/* fsyncs tmpdir, moves it to outdir (swapping out an old dataset), fsyncs the parent. Frees tmpdir. */
+TRIB_HIDDEN int trib_outdir_commit(char *tmpdir, const char *outdir);
+/* Removes tmpdir and its files. Frees tmpdir. */
+TRIB_HIDDEN void trib_outdir_abort(char *tmpdir);
+
+/* ---------------------------------------------------------------- writer.c */
+typedef struct {
+    const char *source;
+    int is_synthetic;
+    double noise_std, true_model_rmse;
+    uint64_t synth_seed;
+    uint32_t synth_rank;
+} trib_write_meta_t;
+
+/*
+ * Writes r (dense ids, any order; reordered in place) as a dataset into
+ * `dir` (an existing, empty, temporary directory).  Fails with
+ * TRIB_ERR_FORMAT on a duplicate (user, item) pair.  users/items may be NULL
+ * (identity maps).
+ */
+TRIB_HIDDEN int trib_write_dataset_dir(const char *dir, trib_ratings_t *r, uint64_t n_users, uint64_t n_items,
+                                       const trib_idmap_t *users, const trib_idmap_t *items,
+                                       const trib_write_meta_t *meta, const trib_data_write_opts_t *opts,
+                                       uint32_t n_shards, trib_partition_t partition);
+/* Writes one shard file holding r's rows [first, first+count). */
+TRIB_HIDDEN int trib_write_shard(const char *path, const trib_ratings_t *r, size_t first, size_t count,
+                                 uint32_t shard, uint32_t n_shards, uint64_t idmap_fp, int compress,
+                                 uint64_t *fingerprint);
+/* The manifest (all fields of info plus the arrays). */
+typedef struct {
+    trib_dataset_info_t info;
+    const trib_idmap_t *users, *items;
+    const uint64_t *user_counts, *item_counts, *shard_counts, *shard_fps;
+    const trib_histogram_t *hist;
+    uint64_t synth_seed;
+    uint32_t synth_rank;
+} trib_manifest_t;
+TRIB_HIDDEN int trib_write_manifest(const char *dir, const trib_manifest_t *m);
+TRIB_HIDDEN const char *trib_partition_name(trib_partition_t p);
+
+/* ---------------------------------------------------------------- owner.c */
+/* The id space an owner map was built for (0 = any). */
+TRIB_HIDDEN uint64_t trib_owner_map_idmap_fp(const trib_owner_map_t *m);
+
+/* ---------------------------------------------------------------- dataset.c */
+struct trib_dataset {
+    char *dir;
+    trib_dataset_info_t info;
+    trib_idmap_t *users, *items;
+    uint64_t *user_counts, *item_counts, *shard_counts, *shard_fps;
+    uint64_t *shard_first_row; /* n_shards + 1 prefix sums of shard_counts */
+    trib_histogram_t hist;
+};
+/* Reads a shard's rows, checking it belongs to ds; fp (may be NULL) receives the recomputed fingerprint
+ * of the rows read when whole_check is set. */
+TRIB_HIDDEN int trib_shard_read(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64_t count,
+                                int with_ts, trib_ratings_t *out, size_t out_off);
+
+#endif

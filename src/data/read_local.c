@@ -1,0 +1,301 @@
+/*
+ * read_local.c - the collective reader: every rank ends up with exactly the
+ * ratings of the users it owns.
+ *
+ *   1. read   rank r reads rows [r*N/P, (r+1)*N/P) of the shards laid end to
+ *             end (serial HDF5 per rank, no collective I/O): with many shards a
+ *             rank reads whole shards, with fewer shards than ranks it reads a
+ *             row range of one; the bytes read per rank differ by at most one row.
+ *   2. agree  one MPI_Allreduce: if any rank failed, every rank returns the
+ *             error of the lowest failing rank (no rank is left waiting).
+ *   3. route  each rating goes to trib_data_owner(map, user):
+ *
+ *             rank 0: [to0 | to1 | to2]      counts: MPI_Alltoall (uint64)
+ *             rank 1: [to0 | to1 | to2]  ->  data:   MPI_Alltoallv in rounds
+ *             rank 2: [to0 | to1 | to2]
+ *
+ *             MPI counts and displacements are int.  Records are sent as one
+ *             contiguous datatype each, and a round sends at most C records to
+ *             each peer with P*C <= INT_MAX, so no count or displacement can
+ *             overflow however many ratings there are.  With one round (the
+ *             usual case) the packed buffers are sent directly; with several,
+ *             each round's slices are copied to and from round buffers.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/internal.h"
+
+#define ROUND_BYTES_CAP ((size_t)256 << 20) /* per-rank memory of one round's buffer */
+
+static int agree(int rc, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int mine = rc == TRIB_OK ? INT_MAX : rank, first = INT_MAX;
+    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce failed while agreeing on read errors");
+    if (first == INT_MAX)
+        return TRIB_OK;
+    char msg[512];
+    int code = rc;
+    if (rank == first)
+        snprintf(msg, sizeof msg, "%s", trib_last_error(rc));
+    MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, comm);
+    MPI_Bcast(&code, 1, MPI_INT, first, comm);
+    if (rc != TRIB_OK)
+        return rc;
+    return trib_errorf(code, "rank %d: %s", first, msg);
+}
+
+static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_ts, trib_ratings_t *local)
+{
+    __extension__ typedef unsigned __int128 u128_t;
+    uint64_t N = ds->info.n_ratings;
+    uint64_t lo = (uint64_t)((u128_t)N * (unsigned)rank / (unsigned)size);
+    uint64_t hi = (uint64_t)((u128_t)N * (unsigned)(rank + 1) / (unsigned)size);
+    int rc = trib_ratings_alloc(local, hi - lo, with_ts);
+    for (uint32_t s = 0; rc == TRIB_OK && s < ds->info.n_shards; s++) {
+        uint64_t a = ds->shard_first_row[s], b = ds->shard_first_row[s + 1];
+        uint64_t from = a > lo ? a : lo, to = b < hi ? b : hi;
+        if (from < to)
+            rc = trib_shard_read(ds, s, from - a, to - from, with_ts, local, from - lo);
+    }
+    for (size_t i = 0; rc == TRIB_OK && i < local->n; i++) {
+        if (local->user[i] >= ds->info.n_users || local->item[i] >= ds->info.n_items)
+            rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: rating with user %u / item %u beyond %llu users, %llu items",
+                             ds->dir, local->user[i], local->item[i], (unsigned long long)ds->info.n_users,
+                             (unsigned long long)ds->info.n_items);
+    }
+    return rc;
+}
+
+/* Fixed-layout record on the wire: user, item, rating [, pad, timestamp]. */
+static size_t record_size(int with_ts) { return with_ts ? 24 : 12; }
+
+static void pack(const trib_ratings_t *r, size_t i, unsigned char *dst)
+{
+    memcpy(dst, &r->user[i], 4);
+    memcpy(dst + 4, &r->item[i], 4);
+    memcpy(dst + 8, &r->rating[i], 4);
+    if (r->timestamp) {
+        memset(dst + 12, 0, 4);
+        memcpy(dst + 16, &r->timestamp[i], 8);
+    }
+}
+
+static void unpack(const unsigned char *src, trib_ratings_t *r, size_t i)
+{
+    memcpy(&r->user[i], src, 4);
+    memcpy(&r->item[i], src + 4, 4);
+    memcpy(&r->rating[i], src + 8, 4);
+    if (r->timestamp)
+        memcpy(&r->timestamp[i], src + 16, 8);
+}
+
+typedef struct {
+    int size;
+    size_t rs;           /* record size */
+    uint64_t *scount, *sdispl, *rcount, *rdispl; /* per peer, in records */
+    int *sc, *sd, *rc, *rd;                      /* one round's int counts */
+    unsigned char *spacked, *rpacked;            /* all records, grouped by peer */
+    unsigned char *sround, *rround;              /* round buffers (several rounds only) */
+} exchange_t;
+
+static void exchange_free(exchange_t *x)
+{
+    free(x->scount);
+    free(x->sdispl);
+    free(x->rcount);
+    free(x->rdispl);
+    free(x->sc);
+    free(x->sd);
+    free(x->rc);
+    free(x->rd);
+    free(x->spacked);
+    free(x->rpacked);
+    free(x->sround);
+    free(x->rround);
+}
+
+static int64_t min_u64(uint64_t a, uint64_t b) { return (int64_t)(a < b ? a : b); }
+
+/* Sets one round's int counts/displacements; copies send slices when not direct. */
+static void round_counts(exchange_t *x, uint64_t k, uint64_t C, int direct)
+{
+    int64_t spos = 0, rpos = 0;
+    for (int p = 0; p < x->size; p++) {
+        uint64_t s0 = k * C, sc = x->scount[p] > s0 ? (uint64_t)min_u64(x->scount[p] - s0, C) : 0;
+        uint64_t rc = x->rcount[p] > s0 ? (uint64_t)min_u64(x->rcount[p] - s0, C) : 0;
+        x->sc[p] = (int)sc;
+        x->rc[p] = (int)rc;
+        x->sd[p] = direct ? (int)x->sdispl[p] : (int)spos;
+        x->rd[p] = direct ? (int)x->rdispl[p] : (int)rpos;
+        if (!direct && sc)
+            memcpy(x->sround + (size_t)spos * x->rs, x->spacked + (size_t)(x->sdispl[p] + s0) * x->rs, sc * x->rs);
+        spos += (int64_t)sc;
+        rpos += (int64_t)rc;
+    }
+}
+
+static int route(const trib_ratings_t *local, const trib_owner_map_t *owners, MPI_Comm comm, size_t cap,
+                 trib_ratings_t *out)
+{
+    exchange_t x;
+    memset(&x, 0, sizeof x);
+    MPI_Comm_size(comm, &x.size);
+    int P = x.size;
+    x.rs = record_size(local->timestamp != NULL);
+    x.scount = calloc(P, 8), x.sdispl = calloc(P, 8), x.rcount = calloc(P, 8), x.rdispl = calloc(P, 8);
+    x.sc = calloc(P, sizeof(int)), x.sd = calloc(P, sizeof(int)), x.rc = calloc(P, sizeof(int)),
+    x.rd = calloc(P, sizeof(int));
+    int *dest = malloc((local->n ? local->n : 1) * sizeof *dest);
+    x.spacked = malloc((local->n ? local->n : 1) * x.rs);
+    int rc = TRIB_OK;
+    if (!x.scount || !x.sdispl || !x.rcount || !x.rdispl || !x.sc || !x.sd || !x.rc || !x.rd || !dest ||
+        !x.spacked)
+        rc = trib_errorf(TRIB_ERR_NOMEM, "out of memory routing %zu ratings", local->n);
+    if (rc == TRIB_OK) {
+        for (size_t i = 0; i < local->n; i++) {
+            dest[i] = trib_data_owner(owners, local->user[i]);
+            x.scount[dest[i]]++;
+        }
+        for (int p = 1; p < P; p++)
+            x.sdispl[p] = x.sdispl[p - 1] + x.scount[p - 1];
+        uint64_t *pos = x.rdispl; /* borrowed as a cursor, reset below */
+        memcpy(pos, x.sdispl, P * sizeof *pos);
+        for (size_t i = 0; i < local->n; i++)
+            pack(local, i, x.spacked + (size_t)(pos[dest[i]]++) * x.rs);
+    }
+    free(dest);
+    rc = agree(rc, comm);
+    if (rc == TRIB_OK && MPI_Alltoall(x.scount, 1, MPI_UINT64_T, x.rcount, 1, MPI_UINT64_T, comm) != MPI_SUCCESS)
+        rc = trib_errorf(TRIB_ERR_MPI, "MPI_Alltoall of rating counts failed");
+    if (rc != TRIB_OK) {
+        exchange_free(&x);
+        return rc;
+    }
+    uint64_t total = 0, maxpair = 0;
+    for (int p = 0; p < P; p++) {
+        x.rdispl[p] = total;
+        total += x.rcount[p];
+        maxpair = x.scount[p] > maxpair ? x.scount[p] : maxpair;
+    }
+    uint64_t C = (uint64_t)INT_MAX / (uint64_t)P;
+    uint64_t mem_cap = ROUND_BYTES_CAP / x.rs / (uint64_t)P;
+    C = C < mem_cap ? C : mem_cap;
+    if (cap && cap < C)
+        C = cap;
+    if (C == 0)
+        C = 1;
+    uint64_t my_rounds = (maxpair + C - 1) / C, rounds = 0;
+    for (int p = 0; p < P; p++) { /* receive side too (same matrix, transposed) */
+        uint64_t r = (x.rcount[p] + C - 1) / C;
+        my_rounds = r > my_rounds ? r : my_rounds;
+    }
+    if (MPI_Allreduce(&my_rounds, &rounds, 1, MPI_UINT64_T, MPI_MAX, comm) != MPI_SUCCESS) {
+        exchange_free(&x);
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of round counts failed");
+    }
+    int direct = rounds <= 1;
+    x.rpacked = malloc((total ? total : 1) * x.rs);
+    if (!direct) {
+        x.sround = malloc((size_t)C * P * x.rs);
+        x.rround = malloc((size_t)C * P * x.rs);
+    }
+    rc = trib_ratings_alloc(out, total, local->timestamp != NULL);
+    if (rc == TRIB_OK && (!x.rpacked || (!direct && (!x.sround || !x.rround))))
+        rc = trib_errorf(TRIB_ERR_NOMEM, "out of memory receiving %llu ratings", (unsigned long long)total);
+    rc = agree(rc, comm);
+    MPI_Datatype rec;
+    if (rc == TRIB_OK && (MPI_Type_contiguous((int)x.rs, MPI_BYTE, &rec) != MPI_SUCCESS ||
+                          MPI_Type_commit(&rec) != MPI_SUCCESS))
+        rc = trib_errorf(TRIB_ERR_MPI, "cannot create the record datatype");
+    for (uint64_t k = 0; rc == TRIB_OK && k < rounds; k++) {
+        round_counts(&x, k, C, direct);
+        void *sbuf = direct ? x.spacked : x.sround, *rbuf = direct ? x.rpacked : x.rround;
+        if (MPI_Alltoallv(sbuf, x.sc, x.sd, rec, rbuf, x.rc, x.rd, rec, comm) != MPI_SUCCESS) {
+            rc = trib_errorf(TRIB_ERR_MPI, "MPI_Alltoallv of ratings failed (round %llu)", (unsigned long long)k);
+            break;
+        }
+        for (int p = 0; !direct && p < P; p++)
+            if (x.rc[p])
+                memcpy(x.rpacked + (size_t)(x.rdispl[p] + k * C) * x.rs, x.rround + (size_t)x.rd[p] * x.rs,
+                       (size_t)x.rc[p] * x.rs);
+    }
+    if (rc == TRIB_OK) {
+        MPI_Type_free(&rec);
+        for (size_t i = 0; i < total; i++)
+            unpack(x.rpacked + i * x.rs, out, i);
+    } else {
+        trib_ratings_free(out);
+    }
+    exchange_free(&x);
+    return rc;
+}
+
+static int open_checked(const char *dir, const trib_owner_map_t *owners, trib_dataset_t **ds)
+{
+    int rc = trib_dataset_open(dir, ds);
+    if (rc != TRIB_OK)
+        return rc;
+    uint64_t fp = trib_owner_map_idmap_fp(owners);
+    if ((*ds)->info.n_users != trib_data_owner_map_n_users(owners) ||
+        (fp != 0 && fp != (*ds)->info.idmap_fingerprint)) {
+        rc = trib_errorf(TRIB_ERR_INCOMPATIBLE,
+                         "%s: ids differ from the owner map's dataset (%llu users vs %llu, or other id maps); "
+                         "a test set must share its train set's id maps (split, or convert --ids-from)",
+                         dir, (unsigned long long)(*ds)->info.n_users,
+                         (unsigned long long)trib_data_owner_map_n_users(owners));
+        trib_dataset_close(*ds);
+        *ds = NULL;
+    }
+    return rc;
+}
+
+int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI_Comm comm,
+                            const trib_data_read_opts_t *opts, trib_ratings_t *out)
+{
+    trib_data_read_opts_t defaults = TRIB_DATA_READ_OPTS_INIT;
+    if (!opts)
+        opts = &defaults;
+    if (!dir || !owners || !out)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_data_read_local: NULL argument");
+    trib_ratings_init(out);
+    int rank, size;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "trib_data_read_local: invalid communicator");
+    if (trib_data_owner_map_nparts(owners) != size)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "owner map has %d parts, communicator has %d ranks",
+                           trib_data_owner_map_nparts(owners), size);
+    trib_dataset_t *ds = NULL;
+    trib_ratings_t local;
+    trib_ratings_init(&local);
+    int rc = open_checked(dir, owners, &ds);
+    if (rc == TRIB_OK)
+        rc = read_my_rows(ds, rank, size, opts->with_timestamp && ds->info.has_timestamp, &local);
+    rc = agree(rc, comm);
+    uint64_t n_users = ds ? ds->info.n_users : 0, n_items = ds ? ds->info.n_items : 0;
+    trib_dataset_close(ds);
+    if (rc == TRIB_OK) {
+        if (size == 1) {
+            *out = local;
+            trib_ratings_init(&local);
+        } else {
+            rc = route(&local, owners, comm, opts->max_records_per_round, out);
+        }
+    }
+    trib_ratings_free(&local);
+    if (rc == TRIB_OK && opts->sort)
+        rc = trib_ratings_sort(out, n_users, n_items);
+    if (rc != TRIB_OK)
+        trib_ratings_free(out);
+    return rc;
+}
+
+int trib_data_read_local(const char *dir, const trib_owner_map_t *owners, MPI_Comm comm, trib_ratings_t *out)
+{
+    return trib_data_read_local_ex(dir, owners, comm, NULL, out);
+}

@@ -1,0 +1,564 @@
+/*
+ * test_coll_units.c - units of the allreduce library that need no MPI job:
+ * reduce kernels (every type x op, NaN/inf, integer wrap, aliasing), the
+ * block/segment arithmetic, type/op tables, algorithm names, the built-in
+ * selection rule, the tuning-file parser and lookup, and the status returned
+ * before MPI_Init.  Links the static library (internal symbols are hidden in
+ * the shared one).
+ */
+#include "trib_cunit.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coll/coll_internal.h"
+#include "coll/tuning.h"
+#include "core/rng.h"
+
+/* ----------------------------------------------------------------- kernels */
+
+#define N 37 /* not a multiple of any vector width: the loop tail runs too */
+
+static uint32_t fbits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static void test_kernels_float_regular(void)
+{
+    float a[N], b[N], d[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)(i - 18) * 0.5f;
+        b[i] = (float)(7 - i) * 0.25f;
+    }
+    trib_coll_kernel(TRIB_TYPE_FLOAT, TRIB_OPK_SUM)(d, a, b, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(d[i], a[i] + b[i]);
+    trib_coll_kernel(TRIB_TYPE_FLOAT, TRIB_OPK_PROD)(d, a, b, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(d[i], a[i] * b[i]);
+    trib_coll_kernel(TRIB_TYPE_FLOAT, TRIB_OPK_MIN)(d, a, b, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(d[i], a[i] < b[i] ? a[i] : b[i]);
+    trib_coll_kernel(TRIB_TYPE_FLOAT, TRIB_OPK_MAX)(d, a, b, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(d[i], a[i] > b[i] ? a[i] : b[i]);
+}
+
+static void test_kernels_double_regular(void)
+{
+    double a[N], b[N], d[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (i - 18) * 1.0 / 3.0;
+        b[i] = (7 - i) * 0.1;
+    }
+    trib_coll_kernel(TRIB_TYPE_DOUBLE, TRIB_OPK_SUM)(d, a, b, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(d[i], a[i] + b[i]);
+    trib_coll_kernel(TRIB_TYPE_DOUBLE, TRIB_OPK_PROD)(d, a, b, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(d[i], a[i] * b[i]);
+    trib_coll_kernel(TRIB_TYPE_DOUBLE, TRIB_OPK_MIN)(d, a, b, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(d[i], a[i] < b[i] ? a[i] : b[i]);
+    trib_coll_kernel(TRIB_TYPE_DOUBLE, TRIB_OPK_MAX)(d, a, b, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(d[i], a[i] > b[i] ? a[i] : b[i]);
+}
+
+static void test_kernels_nan_inf(void)
+{
+    float nan1, nan2;
+    uint32_t u1 = 0x7fc00001u, u2 = 0x7fc00002u; /* quiet NaNs with distinct payloads */
+    memcpy(&nan1, &u1, 4);
+    memcpy(&nan2, &u2, 4);
+    float a[6] = {INFINITY, nan1, 1.0f, -INFINITY, nan1, -0.0f};
+    float b[6] = {-INFINITY, 1.0f, nan2, 3.0f, nan2, 0.0f};
+    float d[6];
+    trib_coll_kernel(TRIB_TYPE_FLOAT, TRIB_OPK_SUM)(d, a, b, 6);
+    CU_ASSERT(isnan(d[0])); /* inf + -inf */
+    CU_ASSERT(isnan(d[1]) && isnan(d[2]));
+    CU_ASSERT_EQUAL(d[3], -INFINITY);
+    trib_coll_kernel(TRIB_TYPE_FLOAT, TRIB_OPK_MIN)(d, a, b, 6);
+    CU_ASSERT_EQUAL(d[0], -INFINITY);
+    CU_ASSERT_EQUAL(fbits(d[1]), u1); /* NaN in a: a's payload */
+    CU_ASSERT_EQUAL(fbits(d[2]), u2); /* NaN only in b: b's payload */
+    CU_ASSERT_EQUAL(d[3], -INFINITY);
+    CU_ASSERT_EQUAL(fbits(d[4]), u1); /* NaN in both: a's payload (operand order fixes it) */
+    CU_ASSERT_EQUAL(fbits(d[5]), fbits(0.0f)); /* equal operands: b */
+    trib_coll_kernel(TRIB_TYPE_FLOAT, TRIB_OPK_MAX)(d, a, b, 6);
+    CU_ASSERT_EQUAL(d[0], INFINITY);
+    CU_ASSERT_EQUAL(fbits(d[1]), u1);
+    CU_ASSERT_EQUAL(fbits(d[2]), u2);
+    CU_ASSERT_EQUAL(d[3], 3.0f);
+    CU_ASSERT_EQUAL(fbits(d[4]), u1);
+    trib_coll_kernel(TRIB_TYPE_FLOAT, TRIB_OPK_PROD)(d, a, b, 6);
+    CU_ASSERT_EQUAL(d[0], -INFINITY);
+    CU_ASSERT(isnan(d[1]) && isnan(d[2]));
+    CU_ASSERT_EQUAL(d[3], -INFINITY);
+
+    double da[3] = {INFINITY, NAN, 0.0}, db[3] = {0.0, -INFINITY, -INFINITY}, dd[3];
+    trib_coll_kernel(TRIB_TYPE_DOUBLE, TRIB_OPK_PROD)(dd, da, db, 3);
+    CU_ASSERT(isnan(dd[0])); /* inf * 0 */
+    CU_ASSERT(isnan(dd[1]));
+    CU_ASSERT(isnan(dd[2]));
+    trib_coll_kernel(TRIB_TYPE_DOUBLE, TRIB_OPK_MAX)(dd, da, db, 3);
+    CU_ASSERT_EQUAL(dd[0], INFINITY);
+    CU_ASSERT(isnan(dd[1]));
+    CU_ASSERT_EQUAL(dd[2], 0.0);
+}
+
+static void test_kernels_int_wrap(void)
+{
+    int32_t a32[4] = {INT32_MAX, INT32_MIN, 65536, -7}, b32[4] = {1, -1, 65536, 3}, d32[4];
+    trib_coll_kernel(TRIB_TYPE_INT32, TRIB_OPK_SUM)(d32, a32, b32, 4);
+    CU_ASSERT_EQUAL(d32[0], INT32_MIN);
+    CU_ASSERT_EQUAL(d32[1], INT32_MAX);
+    CU_ASSERT_EQUAL(d32[2], 131072);
+    CU_ASSERT_EQUAL(d32[3], -4);
+    trib_coll_kernel(TRIB_TYPE_INT32, TRIB_OPK_PROD)(d32, a32, b32, 4);
+    CU_ASSERT_EQUAL(d32[0], INT32_MAX);
+    CU_ASSERT_EQUAL(d32[1], INT32_MIN); /* INT32_MIN * -1 wraps to itself */
+    CU_ASSERT_EQUAL(d32[2], 0);         /* 2^32 mod 2^32 */
+    CU_ASSERT_EQUAL(d32[3], -21);
+    trib_coll_kernel(TRIB_TYPE_INT32, TRIB_OPK_MIN)(d32, a32, b32, 4);
+    CU_ASSERT_EQUAL(d32[0], 1);
+    CU_ASSERT_EQUAL(d32[1], INT32_MIN);
+    CU_ASSERT_EQUAL(d32[3], -7);
+    trib_coll_kernel(TRIB_TYPE_INT32, TRIB_OPK_MAX)(d32, a32, b32, 4);
+    CU_ASSERT_EQUAL(d32[0], INT32_MAX);
+    CU_ASSERT_EQUAL(d32[3], 3);
+
+    int64_t a64[3] = {INT64_MAX, INT64_C(1) << 32, -5}, b64[3] = {1, INT64_C(1) << 32, -9}, d64[3];
+    trib_coll_kernel(TRIB_TYPE_INT64, TRIB_OPK_SUM)(d64, a64, b64, 3);
+    CU_ASSERT_EQUAL(d64[0], INT64_MIN);
+    CU_ASSERT_EQUAL(d64[2], -14);
+    trib_coll_kernel(TRIB_TYPE_INT64, TRIB_OPK_PROD)(d64, a64, b64, 3);
+    CU_ASSERT_EQUAL(d64[0], INT64_MAX);
+    CU_ASSERT_EQUAL(d64[1], 0); /* 2^64 wraps */
+    CU_ASSERT_EQUAL(d64[2], 45);
+    trib_coll_kernel(TRIB_TYPE_INT64, TRIB_OPK_MIN)(d64, a64, b64, 3);
+    CU_ASSERT_EQUAL(d64[2], -9);
+    trib_coll_kernel(TRIB_TYPE_INT64, TRIB_OPK_MAX)(d64, a64, b64, 3);
+    CU_ASSERT_EQUAL(d64[0], INT64_MAX);
+
+    uint8_t a8[4] = {255, 16, 255, 3}, b8[4] = {1, 16, 255, 200}, d8[4];
+    trib_coll_kernel(TRIB_TYPE_UINT8, TRIB_OPK_SUM)(d8, a8, b8, 4);
+    CU_ASSERT_EQUAL(d8[0], 0);
+    CU_ASSERT_EQUAL(d8[1], 32);
+    CU_ASSERT_EQUAL(d8[2], 254);
+    trib_coll_kernel(TRIB_TYPE_UINT8, TRIB_OPK_PROD)(d8, a8, b8, 4);
+    CU_ASSERT_EQUAL(d8[1], 0); /* 256 */
+    CU_ASSERT_EQUAL(d8[2], 1); /* 65025 mod 256 */
+    CU_ASSERT_EQUAL(d8[3], 88); /* 600 mod 256 */
+    trib_coll_kernel(TRIB_TYPE_UINT8, TRIB_OPK_MIN)(d8, a8, b8, 4);
+    CU_ASSERT_EQUAL(d8[0], 1);
+    CU_ASSERT_EQUAL(d8[3], 3);
+    trib_coll_kernel(TRIB_TYPE_UINT8, TRIB_OPK_MAX)(d8, a8, b8, 4);
+    CU_ASSERT_EQUAL(d8[0], 255);
+    CU_ASSERT_EQUAL(d8[3], 200);
+}
+
+/* dst may be the same array as either operand. */
+static void test_kernels_aliasing(void)
+{
+    int32_t a[N], b[N], ref[N];
+    for (int t = 0; t < 2; t++) {
+        for (int i = 0; i < N; i++) {
+            a[i] = i * 3 - 40;
+            b[i] = 100 - i;
+            ref[i] = a[i] - b[i] < 0 ? a[i] : b[i]; /* min */
+        }
+        if (t == 0)
+            trib_coll_kernel(TRIB_TYPE_INT32, TRIB_OPK_MIN)(a, a, b, N);
+        else
+            trib_coll_kernel(TRIB_TYPE_INT32, TRIB_OPK_MIN)(b, a, b, N);
+        CU_ASSERT_EQUAL(memcmp(t == 0 ? a : b, ref, sizeof ref), 0);
+    }
+}
+
+static void test_kernel_table_and_divide(void)
+{
+    for (int t = 0; t < TRIB_TYPE_COUNT; t++) {
+        for (int o = 0; o < TRIB_OPK_COUNT; o++) {
+            trib_coll_kernel_fn f = trib_coll_kernel((trib_coll_type_t)t, (trib_coll_op_t)o);
+            CU_ASSERT_EQUAL(f == NULL, o == TRIB_OPK_AVG);
+            int floaty = t == TRIB_TYPE_FLOAT || t == TRIB_TYPE_DOUBLE;
+            CU_ASSERT_EQUAL(trib_coll_pair_supported((trib_coll_type_t)t, (trib_coll_op_t)o),
+                            o != TRIB_OPK_AVG || floaty);
+        }
+    }
+    CU_ASSERT_PTR_NULL(trib_coll_kernel(TRIB_TYPE_COUNT, TRIB_OPK_SUM));
+    float f[3] = {3, 6, -9};
+    trib_coll_divide(TRIB_TYPE_FLOAT, f, 3, 3);
+    CU_ASSERT(f[0] == 1 && f[1] == 2 && f[2] == -3);
+    double d[2] = {1, 10};
+    trib_coll_divide(TRIB_TYPE_DOUBLE, d, 2, 4);
+    CU_ASSERT(d[0] == 0.25 && d[1] == 2.5);
+}
+
+static void test_type_op_tables(void)
+{
+    trib_coll_type_t t;
+    CU_ASSERT(trib_coll_type_from_mpi(MPI_FLOAT, &t) == TRIB_OK && t == TRIB_TYPE_FLOAT);
+    CU_ASSERT(trib_coll_type_from_mpi(MPI_DOUBLE, &t) == TRIB_OK && t == TRIB_TYPE_DOUBLE);
+    CU_ASSERT(trib_coll_type_from_mpi(MPI_INT, &t) == TRIB_OK && t == TRIB_TYPE_INT32);
+    CU_ASSERT(trib_coll_type_from_mpi(MPI_INT32_T, &t) == TRIB_OK && t == TRIB_TYPE_INT32);
+    CU_ASSERT(trib_coll_type_from_mpi(MPI_INT64_T, &t) == TRIB_OK && t == TRIB_TYPE_INT64);
+    CU_ASSERT(trib_coll_type_from_mpi(MPI_UINT8_T, &t) == TRIB_OK && t == TRIB_TYPE_UINT8);
+    CU_ASSERT_EQUAL(trib_coll_type_from_mpi(MPI_SHORT, &t), TRIB_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(trib_coll_type_from_mpi(MPI_CHAR, &t), TRIB_ERR_UNSUPPORTED);
+    trib_coll_op_t o;
+    CU_ASSERT(trib_coll_op_from_mpi(MPI_SUM, &o) == TRIB_OK && o == TRIB_OPK_SUM);
+    CU_ASSERT(trib_coll_op_from_mpi(MPI_PROD, &o) == TRIB_OK && o == TRIB_OPK_PROD);
+    CU_ASSERT(trib_coll_op_from_mpi(MPI_MIN, &o) == TRIB_OK && o == TRIB_OPK_MIN);
+    CU_ASSERT(trib_coll_op_from_mpi(MPI_MAX, &o) == TRIB_OK && o == TRIB_OPK_MAX);
+    CU_ASSERT_EQUAL(trib_coll_op_from_mpi(MPI_BAND, &o), TRIB_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(trib_coll_op_from_mpi(MPI_OP_NULL, &o), TRIB_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(trib_coll_type_size(TRIB_TYPE_INT64), 8);
+    CU_ASSERT_STRING_EQUAL(trib_coll_type_name(TRIB_TYPE_UINT8), "uint8");
+    CU_ASSERT_STRING_EQUAL(trib_coll_op_name(TRIB_OPK_AVG), "avg");
+}
+
+/* ---------------------------------------------------------- blocks/segments */
+
+/* The blocks tile [0, count) in order, sizes differ by <= 1, early blocks larger. */
+static int blocks_tile(size_t count, int p)
+{
+    trib_blocks_t b;
+    trib_blocks_init(&b, count, p);
+    if (trib_block_offset(&b, 0) != 0 || trib_block_offset(&b, p) != count)
+        return 0;
+    size_t first = trib_block_count(&b, 0);
+    for (int i = 0; i < p; i++) {
+        size_t n = trib_block_count(&b, i);
+        if (trib_block_offset(&b, i) + n != trib_block_offset(&b, i + 1))
+            return 0;
+        if (n > first || first - n > 1)
+            return 0;
+        if (i > 0 && n > trib_block_count(&b, i - 1))
+            return 0;
+    }
+    return 1;
+}
+
+/* The segments of n elements tile [0, n) in order, each 1..seg long. */
+static int segments_tile(size_t n, size_t seg)
+{
+    size_t nseg = trib_segment_count(n, seg), next = 0;
+    for (size_t s = 0; s < nseg; s++) {
+        size_t off, len;
+        trib_segment(n, seg, s, &off, &len);
+        if (off != next || len == 0 || len > seg)
+            return 0;
+        next = off + len;
+    }
+    return next == n;
+}
+
+static void test_blocks_mark_every_element(void)
+{
+    /* Explicit marking for small counts: each element exactly once. */
+    unsigned char mark[301];
+    int ok = 1;
+    for (int p = 1; p <= 64 && ok; p++) {
+        for (size_t count = 0; count <= 300 && ok; count++) {
+            memset(mark, 0, sizeof mark);
+            trib_blocks_t b;
+            trib_blocks_init(&b, count, p);
+            for (int i = 0; i < p; i++) {
+                size_t n = trib_block_count(&b, i), o = trib_block_offset(&b, i);
+                for (size_t seg = 1; seg <= 4; seg += 3) {
+                    for (size_t s = 0; s < trib_segment_count(n, seg); s++) {
+                        size_t off, len;
+                        trib_segment(n, seg, s, &off, &len);
+                        for (size_t k = 0; k < len; k++)
+                            mark[o + off + k]++;
+                    }
+                }
+            }
+            for (size_t k = 0; k < count; k++)
+                ok &= mark[k] == 2; /* once per segment size tried */
+        }
+    }
+    CU_ASSERT(ok);
+}
+
+static void test_blocks_all_counts(void)
+{
+    int ok = 1;
+    for (int p = 1; p <= 64; p++)
+        for (size_t count = 0; count <= 10000; count++)
+            ok &= blocks_tile(count, p);
+    CU_ASSERT(ok);
+}
+
+static void test_blocks_random_large(void)
+{
+    trib_rng_t r;
+    trib_rng_init(&r, 2024, 1);
+    int ok = 1;
+    for (int i = 0; i < 20000; i++) {
+        size_t count = (size_t)(trib_rng_u64(&r) >> (24 + trib_rng_below(&r, 30)));
+        int p = 1 + (int)trib_rng_below(&r, 64);
+        ok &= blocks_tile(count, p);
+        trib_blocks_t b;
+        trib_blocks_init(&b, count, p);
+        size_t seg = 1 + (size_t)trib_rng_below(&r, 1u << 20);
+        int blk = (int)trib_rng_below(&r, (uint64_t)p);
+        size_t n = trib_block_count(&b, blk);
+        if (n / seg < 100000) /* keep the walk short */
+            ok &= segments_tile(n, seg);
+        ok &= trib_segment_count(n, seg) == (n + seg - 1) / seg;
+    }
+    /* Blocks of counts above INT_MAX: early/late split on exact arithmetic. */
+    trib_blocks_t b;
+    size_t big = (size_t)INT_MAX * 3 + 6; /* = 3 mod 4 */
+    trib_blocks_init(&b, big, 4);
+    ok &= blocks_tile(big, 4);
+    CU_ASSERT_EQUAL(trib_block_count(&b, 0), big / 4 + 1);
+    CU_ASSERT_EQUAL(trib_block_count(&b, 3), big / 4);
+    CU_ASSERT(ok);
+}
+
+static void test_segment_elems(void)
+{
+    CU_ASSERT_EQUAL(trib_segment_elems(0, 4), 1);
+    CU_ASSERT_EQUAL(trib_segment_elems(3, 8), 1);
+    CU_ASSERT_EQUAL(trib_segment_elems(64, 4), 16);
+    CU_ASSERT_EQUAL(trib_segment_elems(SIZE_MAX, 1), TRIB_MAX_MSG_BYTES);
+    CU_ASSERT(trib_segment_elems(SIZE_MAX, 1) <= INT_MAX);
+    CU_ASSERT_EQUAL(trib_segment_elems(SIZE_MAX, 8), TRIB_MAX_MSG_BYTES / 8);
+    CU_ASSERT(segments_tile(0, 5));
+    CU_ASSERT_EQUAL(trib_segment_count(0, 5), 0);
+}
+
+/* ------------------------------------------------------- names, selection */
+
+static void test_algo_names(void)
+{
+    for (int i = 0; i < TRIB_ALGO_COUNT; i++) {
+        trib_algo_t a;
+        const char *name = trib_algo_name((trib_algo_t)i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(name);
+        CU_ASSERT_EQUAL(trib_algo_parse(name, &a), TRIB_OK);
+        CU_ASSERT_EQUAL(a, (trib_algo_t)i);
+    }
+    trib_algo_t a = TRIB_ALGO_AUTO;
+    CU_ASSERT(trib_algo_parse("recursive-doubling", &a) == TRIB_OK && a == TRIB_ALGO_RD);
+    CU_ASSERT_EQUAL(trib_algo_parse("ringo", &a), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT(strstr(trib_last_error(TRIB_ERR_INVALID_ARG), "ringo") != NULL);
+    CU_ASSERT_EQUAL(trib_algo_parse("", &a), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_algo_parse(NULL, &a), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(trib_algo_name((trib_algo_t)TRIB_ALGO_COUNT));
+    CU_ASSERT_PTR_NULL(trib_algo_name((trib_algo_t)-1));
+}
+
+static void test_opts_defaults_and_state(void)
+{
+    trib_allreduce_opts_t o;
+    memset(&o, 0x5a, sizeof o);
+    trib_allreduce_opts_init(&o);
+    CU_ASSERT_EQUAL(o.algo, TRIB_ALGO_AUTO);
+    CU_ASSERT_EQUAL(o.segment_bytes, 0);
+    CU_ASSERT_EQUAL(o.tag, TRIB_DEFAULT_TAG);
+    CU_ASSERT_EQUAL(o.check, -1);
+    CU_ASSERT_PTR_NULL(o.tuning_file);
+    /* This program never initialises MPI: every call reports the state. */
+    float x = 1, y = 0;
+    CU_ASSERT_EQUAL(trib_allreduce(&x, &y, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), TRIB_ERR_STATE);
+    trib_algo_t a;
+    size_t seg;
+    CU_ASSERT_EQUAL(trib_allreduce_select(1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, NULL, &a, &seg), TRIB_ERR_STATE);
+    CU_ASSERT(trib_op_avg() == MPI_OP_NULL);
+}
+
+static void test_builtin_rule(void)
+{
+    for (int p = 2; p <= 64; p++) {
+        size_t seg;
+        CU_ASSERT_EQUAL(trib_coll_builtin_rule(8, p, 0, &seg), TRIB_ALGO_RD);
+        CU_ASSERT_EQUAL(trib_coll_builtin_rule((size_t)64 << 20, p, 0, &seg), TRIB_ALGO_RING);
+        /* One crossover: once ring, ring for every larger size. */
+        int seen_ring = 0, ok = 1;
+        for (size_t bytes = 8; bytes <= ((size_t)1 << 28); bytes *= 2) {
+            trib_algo_t a = trib_coll_builtin_rule(bytes, p, 0, &seg);
+            if (a == TRIB_ALGO_RING)
+                seen_ring = 1;
+            else if (seen_ring)
+                ok = 0;
+        }
+        CU_ASSERT(ok);
+    }
+}
+
+/* ------------------------------------------------------------ tuning files */
+
+static char tmpdir[64];
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static int tuning_suite_init(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/trib-tuning-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : 1;
+}
+
+static int tuning_suite_clean(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
+static const char *good_file = "tributary-tuning 1\n"
+                               "# comment lines start with '#'; blank lines ignored\n"
+                               "\n"
+                               "# ranks  max_bytes  algo  segment_bytes\n"
+                               "4  8192     rd    0\n"
+                               "4  1048576  tree  65536\n"
+                               "4  inf      ring  262144\n"
+                               "\n"
+                               "8\t100\tmpi\t0\r\n"
+                               "8  inf      shm   131072\n"
+                               "2  inf      tree  0\n";
+
+static void test_tuning_parse_and_lookup(void)
+{
+    const char *path = write_file("good.tuning", good_file);
+    trib_tuning_t *t = NULL;
+    CU_ASSERT_EQUAL_FATAL(trib_tuning_load(path, &t), TRIB_OK);
+    CU_ASSERT_EQUAL(t->nrules, 6);
+    CU_ASSERT_EQUAL(t->rules[0].line, 5);
+    CU_ASSERT_EQUAL(t->rules[2].max_bytes, TRIB_TUNING_INF);
+    CU_ASSERT_EQUAL(t->rules[1].segment_bytes, 65536);
+    /* p = 4..7 use the 4 group; first rule with max_bytes >= bytes. */
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 4, 0)->algo, TRIB_ALGO_RD);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 4, 8192)->algo, TRIB_ALGO_RD);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 5, 8193)->algo, TRIB_ALGO_TREE);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 7, 1048576)->algo, TRIB_ALGO_TREE);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 7, 1048577)->algo, TRIB_ALGO_RING);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 4, SIZE_MAX)->segment_bytes, 262144);
+    /* p >= 8: the 8 group; p = 2, 3: the 2 group; p = 1: none <= 1, the smallest (2). */
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 8, 100)->algo, TRIB_ALGO_MPI);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 64, 101)->algo, TRIB_ALGO_SHM);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 3, 1 << 30)->algo, TRIB_ALGO_TREE);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(t, 1, 5)->algo, TRIB_ALGO_TREE);
+    trib_tuning_free(t);
+
+    /* The cache parses once per path: same object, even after the file changes. */
+    const trib_tuning_t *c1, *c2;
+    CU_ASSERT_EQUAL_FATAL(trib_tuning_get(path, &c1), TRIB_OK);
+    write_file("good.tuning", "garbage\n");
+    CU_ASSERT_EQUAL_FATAL(trib_tuning_get(path, &c2), TRIB_OK);
+    CU_ASSERT_PTR_EQUAL(c1, c2);
+    CU_ASSERT_EQUAL(trib_tuning_lookup(c2, 4, 1)->algo, TRIB_ALGO_RD);
+}
+
+/* Each malformed file must fail with TRIB_ERR_FORMAT and "PATH:LINE: <what>". */
+static void expect_format_error(const char *text, int line, const char *what)
+{
+    const char *path = write_file("bad.tuning", text);
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s:%d: ", path, line);
+    trib_tuning_t *t = NULL;
+    int rc = trib_tuning_load(path, &t);
+    CU_ASSERT_EQUAL(rc, TRIB_ERR_FORMAT);
+    CU_ASSERT_PTR_NULL(t);
+    const char *msg = trib_last_error(rc);
+    int ok = strncmp(msg, prefix, strlen(prefix)) == 0 && strstr(msg, what) != NULL;
+    if (!ok)
+        fprintf(stderr, "\n  unexpected message for %s line %d: %s\n", what, line, msg);
+    CU_ASSERT(ok);
+}
+
+static void test_tuning_malformed(void)
+{
+    expect_format_error("", 0, "empty file");
+    expect_format_error("tributary-tunings 1\n4 inf ring 0\n", 1, "expected the header");
+    expect_format_error("4 inf ring 0\n", 1, "expected the header");
+    expect_format_error("tributary-tuning 2\n4 inf ring 0\n", 1, "version 2");
+    expect_format_error("tributary-tuning 1 extra\n4 inf ring 0\n", 1, "expected the header");
+    expect_format_error("tributary-tuning 1\n# nothing\n", 2, "no rules");
+    expect_format_error("tributary-tuning 1\n4 inf ringo 0\n", 2, "unknown algorithm 'ringo'");
+    expect_format_error("tributary-tuning 1\n4 inf auto 0\n", 2, "unknown algorithm 'auto'");
+    expect_format_error("tributary-tuning 1\nfour inf ring 0\n", 2, "ranks 'four'");
+    expect_format_error("tributary-tuning 1\n0 inf ring 0\n", 2, "ranks '0'");
+    expect_format_error("tributary-tuning 1\n4 8k ring 0\n", 2, "max_bytes '8k'");
+    expect_format_error("tributary-tuning 1\n4 -1 ring 0\n", 2, "max_bytes '-1'");
+    expect_format_error("tributary-tuning 1\n4 inf ring 1.5\n", 2, "segment_bytes '1.5'");
+    expect_format_error("tributary-tuning 1\n4 inf ring\n", 2, "expected 4 fields");
+    expect_format_error("tributary-tuning 1\n4 inf ring 0 9\n", 2, "expected 4 fields");
+    expect_format_error("tributary-tuning 1\n4 100 rd 0\n4 200 ring 0\n", 3, "does not end with an 'inf' rule");
+    expect_format_error("tributary-tuning 1\n4 100 rd 0\n8 inf ring 0\n", 3, "does not end with an 'inf' rule");
+    expect_format_error("tributary-tuning 1\n4 1000 rd 0\n4 100 tree 0\n4 inf ring 0\n", 3, "not above");
+    expect_format_error("tributary-tuning 1\n4 100 rd 0\n4 100 tree 0\n4 inf ring 0\n", 3, "not above");
+    expect_format_error("tributary-tuning 1\n4 inf rd 0\n4 inf ring 0\n", 3, "after the 'inf' rule");
+    expect_format_error("tributary-tuning 1\n4 inf rd 0\n8 inf ring 0\n4 inf tree 0\n", 4, "already has a group");
+}
+
+static void test_tuning_missing_file(void)
+{
+    trib_tuning_t *t = NULL;
+    CU_ASSERT_EQUAL(trib_tuning_load("/nonexistent/tuning.txt", &t), TRIB_ERR_IO);
+    const trib_tuning_t *c;
+    CU_ASSERT_EQUAL(trib_tuning_get("/nonexistent/tuning.txt", &c), TRIB_ERR_IO);
+}
+
+static CU_TestInfo kernel_tests[] = {
+    {"float kernels", test_kernels_float_regular},
+    {"double kernels", test_kernels_double_regular},
+    {"NaN and inf", test_kernels_nan_inf},
+    {"integer wrap", test_kernels_int_wrap},
+    {"dst aliases an operand", test_kernels_aliasing},
+    {"kernel table, pairs, divide", test_kernel_table_and_divide},
+    {"type and op tables", test_type_op_tables},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo block_tests[] = {
+    {"every element exactly once (p 1..64, counts 0..300)", test_blocks_mark_every_element},
+    {"blocks tile (p 1..64, counts 0..10^4)", test_blocks_all_counts},
+    {"random large counts", test_blocks_random_large},
+    {"segment element limits", test_segment_elems},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo api_tests[] = {
+    {"algorithm names", test_algo_names},
+    {"option defaults, calls before MPI_Init", test_opts_defaults_and_state},
+    {"built-in selection rule", test_builtin_rule},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo tuning_tests[] = {
+    {"parse and lookup", test_tuning_parse_and_lookup},
+    {"malformed files", test_tuning_malformed},
+    {"missing file", test_tuning_missing_file},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"kernels", NULL, NULL, NULL, NULL, kernel_tests},
+    {"blocks", NULL, NULL, NULL, NULL, block_tests},
+    {"api", NULL, NULL, NULL, NULL, api_tests},
+    {"tuning", tuning_suite_init, tuning_suite_clean, NULL, NULL, tuning_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void) { return trib_cunit_run(suites); }
