@@ -10,7 +10,7 @@ out=${1:?usage: results.sh OUTDIR [shm|net DELAY|all]}
 what=${2:-all}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-bench=build/bin/trib-bench
+bench=${BUILD_DIR:-build}/bin/trib-bench
 nc=benchmarks/netcluster/netcluster
 cmp=benchmarks/coll/compare.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1

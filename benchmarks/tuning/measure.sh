@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-bench=build/bin/trib-bench
+bench=${BUILD_DIR:-build}/bin/trib-bench
 nc=benchmarks/netcluster/netcluster
 [ -x "$bench" ] || { echo "measure.sh: build first ($bench missing)" >&2; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
