@@ -163,6 +163,7 @@ typedef struct {
     char mpi_library[256];
     char host[256];
     char date[64];
+    char load[64]; /* /proc/loadavg's 1, 5 and 15 minute averages at the start: a busy machine shows */
     int ranks;
 } bench_meta_t;
 

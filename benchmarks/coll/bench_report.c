@@ -122,6 +122,14 @@ void bench_meta_collect(bench_meta_t *m, MPI_Comm comm)
     gmtime_r(&now, &tm);
     strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     MPI_Comm_size(comm, &m->ranks);
+    snprintf(m->load, sizeof m->load, "unknown");
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) {
+        double a, b, c;
+        if (fscanf(la, "%lf %lf %lf", &a, &b, &c) == 3)
+            snprintf(m->load, sizeof m->load, "%.2f %.2f %.2f", a, b, c);
+        fclose(la);
+    }
 }
 
 void bench_options_string(const bench_config_t *c, char *buf, size_t len)
@@ -152,14 +160,14 @@ void bench_options_string(const bench_config_t *c, char *buf, size_t len)
              c->tuning_file ? " --tuning-file " : "", c->tuning_file ? c->tuning_file : "");
 }
 
-/* Time of the mpi baseline (default segment) at the size of point i, 0 if not measured. */
+/* Median time of the mpi baseline (default segment) at the size of point i, 0 if not measured. */
 static double mpi_time_at(const bench_results_t *r, size_t i)
 {
     for (size_t j = 0; j < r->npoints; j++) {
         const bench_point_t *p = &r->points[j];
         if (p->bytes == r->points[i].bytes && p->algo.algo == TRIB_ALGO_MPI && p->algo.segment_bytes == 0 &&
             p->status == BENCH_POINT_OK)
-            return p->t_avg;
+            return p->t_median;
     }
     return 0.0;
 }
@@ -167,13 +175,14 @@ static double mpi_time_at(const bench_results_t *r, size_t i)
 void bench_print_table(FILE *f, const bench_config_t *c, const bench_meta_t *m, const bench_results_t *r)
 {
     int link = c->link_rate > 0;
-    fprintf(f, "# trib-bench allreduce: %d ranks, %s %s%s, %s, %s, %s\n", m->ranks, bench_type_name(c->type),
-            bench_op_name(c->op), c->in_place ? ", in place" : "", m->mpi_library, m->host, m->date);
+    fprintf(f, "# trib-bench allreduce: %d ranks, %s %s%s, %s, %s, %s, load average %s\n", m->ranks,
+            bench_type_name(c->type), bench_op_name(c->op), c->in_place ? ", in place" : "", m->mpi_library, m->host,
+            m->date, m->load);
     if (link)
         fprintf(f, "# link %.4g Gbit/s, %.4g us one-way: bound = max(2(p-1)/p n/rate, ceil(log2 p) delay)\n",
                 c->link_rate / 1e9, c->link_delay * 1e6);
     fprintf(f, "# times in us: avg/min/max over ranks of each rank's mean; median/p90 over iterations of the "
-               "slowest rank; '*' = fastest; x_mpi = mpi time / this time\n");
+               "slowest rank; '*' = fastest (lowest median); x_mpi = mpi median / this median\n");
     fprintf(f, "%10s %-12s %6s %10s %10s %10s %10s %10s %9s %9s %6s%s %6s\n", "bytes", "algo", "iters", "avg_us",
             "min_us", "max_us", "median_us", "p90_us", "algbw", "busbw", "x_mpi", link ? "  bound" : "", "errors");
     for (size_t i = 0; i < r->npoints; i++) {
@@ -190,8 +199,8 @@ void bench_print_table(FILE *f, const bench_config_t *c, const bench_meta_t *m, 
         }
         double tm = mpi_time_at(r, i);
         char xmpi[16] = "-", bound[16] = "";
-        if (tm > 0 && p->t_avg > 0)
-            snprintf(xmpi, sizeof xmpi, "%.2f", tm / p->t_avg);
+        if (tm > 0 && p->t_median > 0)
+            snprintf(xmpi, sizeof xmpi, "%.2f", tm / p->t_median);
         if (link)
             snprintf(bound, sizeof bound, " %6.2f", p->bound_ratio);
         fprintf(f, "%10s %-12s %6d %10.2f %10.2f %10.2f %10.2f %10.2f %9.3f %9.3f %6s%s %6llu\n", bytes, label,
@@ -210,6 +219,7 @@ static void header_comments(bench_str_t *b, const bench_config_t *c, const bench
     bench_str_printf(b, "%s ranks: %d\n", lead, m->ranks);
     bench_str_printf(b, "%s host: %s\n", lead, m->host);
     bench_str_printf(b, "%s date: %s\n", lead, m->date);
+    bench_str_printf(b, "%s load_average: %s\n", lead, m->load);
     bench_str_printf(b, "%s command: %s\n", lead, m->command);
     bench_str_printf(b, "%s options: %s\n", lead, opts);
 }
@@ -302,7 +312,7 @@ int bench_write_json(const char *path, const bench_config_t *c, const bench_meta
     json_string(&b, m->mpi_library);
     bench_str_printf(&b, ",\n  \"ranks\": %d,\n  \"host\": ", m->ranks);
     json_string(&b, m->host);
-    bench_str_printf(&b, ",\n  \"date\": \"%s\",\n  \"command\": ", m->date);
+    bench_str_printf(&b, ",\n  \"date\": \"%s\",\n  \"load_average\": \"%s\",\n  \"command\": ", m->date, m->load);
     json_string(&b, m->command);
     bench_str_printf(&b, ",\n");
     json_options(&b, c);

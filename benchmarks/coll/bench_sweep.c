@@ -14,7 +14,9 @@
  * ranks; each iteration's time taken as the slowest rank's (the collective is
  * done when its last rank is), and the median and p90 over iterations of that.
  * algbw = bytes / avg, busbw = algbw * 2(p-1)/p (the nccl-tests definition),
- * bound_ratio = avg / physical bound when a link rate is known.
+ * bound_ratio = avg / physical bound when a link rate is known.  The fastest
+ * algorithm of a size (the '*' in the table, the winner for tuning) is the one
+ * with the lowest median.
  */
 #include "bench.h"
 
@@ -220,7 +222,9 @@ static void measure_point(sweep_t *s, const bench_algo_t *a, size_t count, bench
     time_stats(s, pt, iters);
 }
 
-/* The fastest supported, error-free algorithm at each size (by avg time) is marked. */
+/* The fastest supported, error-free algorithm at each size is marked.  It is judged
+ * by the median iteration time, not the mean: on a shared machine a few
+ * iterations descheduled by other processes can multiply the mean. */
 static void mark_fastest(bench_results_t *r)
 {
     size_t i = 0;
@@ -229,7 +233,7 @@ static void mark_fastest(bench_results_t *r)
         for (; j < r->npoints && r->points[j].bytes == r->points[i].bytes; j++) {
             const bench_point_t *p = &r->points[j];
             if (p->status == BENCH_POINT_OK && p->errors == 0 &&
-                (best == (size_t)-1 || p->t_avg < r->points[best].t_avg))
+                (best == (size_t)-1 || p->t_median < r->points[best].t_median))
                 best = j;
         }
         if (best != (size_t)-1)

@@ -19,8 +19,10 @@
  *
  * How thresholds are placed: sizes s_1 < s_2 < ... are measured; if the winner
  * changes between s_k and s_k+1, the rule of s_k ends at max_bytes = s_k.
- * Adjacent sizes with the same winner (algorithm and segment) merge into one
- * rule.  With --append the rules for other rank counts already in the output
+ * The winner of a size is the lowest median time, except that the algorithm
+ * of the rule being extended is kept while it is within 5% of the winner (so
+ * noise does not split a range).  Adjacent sizes with the same winner
+ * (algorithm and segment) merge into one rule.  With --append the rules for other rank counts already in the output
  * file are kept (this command replaces only its own rank count's group).
  * --verify FILE checks instead that the library's selector (what auto runs)
  * follows FILE's rules for this communicator size, at both ends of every rule.
@@ -117,6 +119,31 @@ static int read_tuning_file(const char *path, tune_rules_t *out)
     return rc;
 }
 
+/* Within this fraction of the fastest median, the algorithm of the rule being
+ * extended is kept: measurement noise should not split a range into rules. */
+#define TUNE_TIE 0.05
+
+static int usable(const bench_point_t *p) { return p->status == BENCH_POINT_OK && p->errors == 0; }
+
+/* The winner among points [i, j) (one size), preferring `cur` when it is within TUNE_TIE of the best. */
+static const bench_point_t *size_winner(const bench_results_t *res, size_t i, size_t j, const tune_rule_t *cur,
+                                        int have)
+{
+    const bench_point_t *best = NULL, *same = NULL;
+    for (size_t k = i; k < j; k++) {
+        const bench_point_t *p = &res->points[k];
+        if (!usable(p))
+            continue;
+        if (!best || p->t_median < best->t_median)
+            best = p;
+        if (have && p->algo.algo == cur->algo && p->algo.segment_bytes == cur->segment)
+            same = p;
+    }
+    if (best && same && same->t_median <= best->t_median * (1.0 + TUNE_TIE))
+        return same;
+    return best;
+}
+
 /* Rules for one rank count from the winners of a finished sweep (rank 0). */
 static int rules_from_results(const bench_results_t *res, int ranks, tune_rules_t *out)
 {
@@ -125,10 +152,9 @@ static int rules_from_results(const bench_results_t *res, int ranks, tune_rules_
     int have = 0;
     while (i < res->npoints) {
         size_t bytes = res->points[i].bytes, j = i;
-        const bench_point_t *win = NULL;
-        for (; j < res->npoints && res->points[j].bytes == bytes; j++)
-            if (res->points[j].fastest)
-                win = &res->points[j];
+        while (j < res->npoints && res->points[j].bytes == bytes)
+            j++;
+        const bench_point_t *win = size_winner(res, i, j, &cur, have);
         i = j;
         if (!win)
             continue; /* nothing worked at this size: the neighbours' rules cover it */
@@ -321,13 +347,14 @@ static void format_tuning_file(bench_str_t *b, const tune_config_t *t, const ben
     bench_str_printf(b, "tributary-tuning 1\n");
     bench_str_printf(b, "# measured by: %s\n", m->command);
     bench_str_printf(b, "# sweep: %s\n", opts);
-    bench_str_printf(b, "# date: %s  host: %s  mpi: %s  ranks: %d\n", m->date, m->host, m->mpi_library, m->ranks);
+    bench_str_printf(b, "# date: %s  host: %s  mpi: %s  ranks: %d  load average: %s\n", m->date, m->host,
+                     m->mpi_library, m->ranks, m->load);
     if (t->sweep.link_rate > 0)
         bench_str_printf(b, "# network: links of %.4g Gbit/s, %.4g us one-way delay%s%s\n", t->sweep.link_rate / 1e9,
                          t->sweep.link_delay * 1e6, t->network ? "; " : "", t->network ? t->network : "");
     else
         bench_str_printf(b, "# network: %s\n", t->network ? t->network : "not given (shared memory?)");
-    bench_str_printf(b, "# winner per size = lowest mean time (avg over ranks); adjacent sizes with the same winner merged\n");
+    bench_str_printf(b, "# winner per size = lowest median time (slowest rank per iteration; within 5%% the previous winner stays); adjacent sizes with the same winner merged\n");
     bench_str_printf(b, "# ranks  max_bytes  algo  segment_bytes\n");
     for (size_t i = 0; i < rules->n; i++) {
         const tune_rule_t *r = &rules->rules[i];

@@ -52,7 +52,8 @@ static void usage_allreduce(FILE *f)
             "\n"
             "Timing: a barrier aligns the ranks before each timed batch; every call is timed on its own.\n"
             "avg/min/max are over ranks of each rank's mean; median/p90 are over iterations of the slowest\n"
-            "rank's time; algbw = bytes / avg time; busbw = algbw * 2(p-1)/p.\n");
+            "rank's time; algbw = bytes / avg time; busbw = algbw * 2(p-1)/p.  The fastest algorithm of\n"
+            "a size ('*') has the lowest median; x_mpi = median of mpi / median of the row.\n");
 }
 
 static void usage_main(FILE *f)

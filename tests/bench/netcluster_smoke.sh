@@ -10,11 +10,14 @@ nc=$1
 bench=$2
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "the netcluster test needs root (it creates network namespaces); run ctest as root or exclude -LE netcluster"
-export NETCLUSTER_STATE=${NETCLUSTER_STATE:-/run/trib-netcluster-test}
+# A cluster of its own (names, addresses, state), so it cannot collide with one a user has up.
+export NETCLUSTER_STATE=/run/trib-netcluster-test NETCLUSTER_PREFIX=tribnct NETCLUSTER_SUBNET=10.78.0
 tmp=$(mktemp -d)
-trap '"$nc" down >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"' EXIT
 
 "$nc" up -n 2 -r 100mbit -d 100us
+# Only a cluster this test made is taken down on failure.
+trap '"$nc" down >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 if "$nc" up -n 2 -r 100mbit -d 100us 2>"$tmp/err"; then fail "a second up succeeded"; fi
 grep -q "already up" "$tmp/err" || fail "second up: unexpected message: $(cat "$tmp/err")"
 
@@ -30,7 +33,7 @@ awk -F, '!/^#/ && $1 != "ranks" && $2 == 1048576 {
   } END { if (n != 2) { print "missing 1 MiB rows"; bad = 1 } exit bad }' "$tmp/r.csv" || fail "1 MiB timing"
 
 "$nc" down
-left=$(ip netns list | awk '{print $1}' | grep '^tribnc-' || true)
+left=$(ip netns list | awk '{print $1}' | grep '^tribnct-' || true)
 [ -z "$left" ] || fail "namespaces left behind: $left"
 [ ! -e "$NETCLUSTER_STATE" ] || fail "state directory left behind"
 "$nc" down || fail "a second down failed"

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# results.sh OUTDIR [shm|net DELAY|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
+# Run from the repository root after a Release build (scripts/setup.sh); `net` needs root.
+# Writes OUTDIR/*.csv and prints each run's Markdown comparison (benchmarks/coll/compare.sh).
+# auto uses the shipped tuning files (TRIB_TUNING_FILE), as a user who installs them would.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+out=${1:?usage: results.sh OUTDIR [shm|net DELAY|all]}
+what=${2:-all}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+bench=${BUILD_DIR:-build}/bin/trib-bench
+nc=benchmarks/netcluster/netcluster
+cmp=benchmarks/coll/compare.sh
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
+
+say() { echo; echo "\$ $*"; }
+
+run_shm() {
+  local p
+  for p in 2 4; do
+    say TRIB_TUNING_FILE=benchmarks/tuning/shm.tuning mpirun -np $p --oversubscribe $bench allreduce \
+      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --csv "$out/shm-$p.csv"
+    TRIB_TUNING_FILE=benchmarks/tuning/shm.tuning mpirun -np $p --oversubscribe $bench allreduce \
+      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --csv "$out/shm-$p.csv" \
+      --quiet
+    $cmp "$out/shm-$p.csv" auto mpi
+  done
+  # Open MPI's forced algorithms (1 basic linear, 2 nonoverlapping, 3 recursive doubling, 4 ring,
+  # 5 segmented ring, 6 rabenseifner), for "the best forced one" at 2 ranks.
+  local n
+  for n in 1 2 3 4 5 6; do
+    say OMPI_MCA_coll_tuned_use_dynamic_rules=1 OMPI_MCA_coll_tuned_allreduce_algorithm=$n mpirun -np 2 $bench \
+      allreduce --algo mpi --min-bytes 16K --max-bytes 16M --factor 4 --csv "$out/shm-2-ompi-alg$n.csv"
+    OMPI_MCA_coll_tuned_use_dynamic_rules=1 OMPI_MCA_coll_tuned_allreduce_algorithm=$n mpirun -np 2 $bench \
+      allreduce --algo mpi --min-bytes 16K --max-bytes 16M --factor 4 --csv "$out/shm-2-ompi-alg$n.csv" --quiet
+  done
+}
+
+run_net() {
+  local delay=$1 p max
+  "$nc" up -n 8 -r 1gbit -d "$delay"
+  trap '"$nc" down' EXIT
+  for p in 4 8; do
+    max=16M
+    [ "$p" = 4 ] && [ "$delay" = 100us ] && max=64M
+    say "$nc" run -np $p -- env TRIB_TUNING_FILE=benchmarks/tuning/net-1gbit-$delay.tuning $bench allreduce \
+      --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --link-rate 1G --link-delay "$delay" \
+      --check --csv "$out/net-$delay-$p.csv"
+    "$nc" run -np $p -- env TRIB_TUNING_FILE="$root/benchmarks/tuning/net-1gbit-$delay.tuning" "$root/$bench" \
+      allreduce --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --link-rate 1G \
+      --link-delay "$delay" --check --csv "$out/net-$delay-$p.csv" --quiet
+    $cmp "$out/net-$delay-$p.csv" auto mpi
+  done
+  "$nc" down
+  trap - EXIT
+}
+
+case $what in
+  shm) run_shm ;;
+  net) run_net "${3:?usage: results.sh OUTDIR net DELAY}" ;;
+  all) run_shm; run_net 100us; run_net 1ms ;;
+  *) echo "usage: results.sh OUTDIR [shm|net DELAY|all]" >&2; exit 2 ;;
+esac
