@@ -524,6 +524,14 @@ static int run(const options_t *o, int nranks)
             trib_cli_error(trib_cli_prog, "%s", trib_last_error(rc));
         return 1;
     }
+    if (o->fail_epoch && o->fail_step > trib_trainer_rounds_per_epoch(t)) {
+        if (g_rank == 0)
+            trib_cli_error(trib_cli_prog, "--fail-at: step %llu is past the %llu rounds of an epoch",
+                           (unsigned long long)o->fail_step,
+                           (unsigned long long)trib_trainer_rounds_per_epoch(t));
+        trib_trainer_destroy(t);
+        return EXIT_USAGE;
+    }
     if (g_rank == 0 && !o->quiet)
         print_header(t, nranks);
     log_state_t ls;

@@ -23,9 +23,9 @@ for ((i = 1; i <= runs; i++)); do
     "${common[@]}" --model-out "$work/m-$i.h5" --checkpoint-dir "$ck" --checkpoint-every "5 steps" \
     >"$work/run-$i.log" 2>&1 &
   job=$!
-  # a random moment of the training: after the ranks started, within the first half of a run
+  # a random moment of the training: after the ranks started, within the first third of a run
   for ((w = 0; w < 400; w++)); do (($(rank_pids "$ck" | wc -l) == 3)) && break; sleep 0.025; done
-  delay=$(python3 -c "import random, sys; print(round(random.uniform(0.0, 0.5 * float(sys.argv[1])), 2))" "$span")
+  delay=$(python3 -c "import random, sys; print(round(random.uniform(0.0, 0.35 * float(sys.argv[1])), 2))" "$span")
   victim=$((RANDOM % 3))
   sleep "$delay"
   mapfile -t pids < <(rank_pids "$ck")
