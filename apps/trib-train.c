@@ -71,8 +71,10 @@ static void print_help(void)
            "  --init-std X         initial factors ~ N(0, X^2/k) (default %g)\n"
            "  --seed S             seed of the initial model and visiting orders (default %llu)\n"
            "Parallel training\n"
-           "  --mode M             sync (default); ps is reserved for the parameter-server mode\n"
-           "  --sync-every N       local SGD updates between synchronisations (default %llu; k/M suffixes)\n"
+           "  --mode M             sync (default) or ps (parameter server: the last --servers ranks hold the\n"
+           "                       item rows, the other ranks are workers that pull, compute and push)\n"
+           "  --sync-every N       local SGD updates between synchronisations (default %llu; k/M suffixes);\n"
+           "                       in ps mode the mini-batch size between a pull and a push\n"
            "  --sync-method M      %s (default) or %s: mean of the replicas, or every rank's delta summed\n"
            "  --allreduce A        ring, tree, rd, auto (default), mpi or shm\n"
            "  --check-sync         after every synchronisation compare item-block hashes across ranks\n"
@@ -87,6 +89,15 @@ static void print_help(void)
            "                       epoch E (1-based), only in a run without --resume\n"
            "  On SIGTERM or SIGUSR1 the job finishes the current round, writes a checkpoint (with\n"
            "  --checkpoint-dir) and exits %d: checkpointed, please requeue (then use --resume auto).\n"
+           "Parameter server (--mode ps)\n"
+           "  --servers S          server ranks (required, 1 <= S < ranks; servers are the last S ranks)\n"
+           "  --consistency C      async (never wait), bsp (wait for every worker's previous clock,\n"
+           "                       deterministic) or ssp (default: bounded staleness)\n"
+           "  --staleness s        ssp bound: a worker at clock c sees every update up to clock c-s-1 (default 2)\n"
+           "  --clock-every N      mini-batches per clock (default 1)\n"
+           "  --straggler R:F      worker rank R sleeps F x its compute time (tests and benchmarks)\n"
+           "  --check-staleness    servers check the staleness bound at every pull (a violation fails the run;\n"
+           "                       with async, counts how often --staleness would have been exceeded)\n"
            "Other\n"
            "  --early-stop N       stop when test RMSE has not improved for N epochs (needs --test)\n"
            "  --no-train-eval      skip the train RMSE each epoch\n"
@@ -167,6 +178,8 @@ static int parse_fail_at(const char *s, options_t *o)
 /* The checkpoint options together. */
 static int check_ckpt_options(options_t *o, int nranks)
 {
+    if (o->ckpt_dir && o->cfg.mode != TRIB_TRAIN_MODE_SYNC)
+        return usage_error("--checkpoint-dir: checkpoints are available in sync mode only so far");
     if (!o->ckpt_dir && (o->ckpt_every_text || o->resume))
         return usage_error("--checkpoint-every and --resume need --checkpoint-dir");
     int rc = trib_ckpt_every_parse(o->ckpt_every_text ? o->ckpt_every_text : "1 epoch", &o->ckpt_every);
@@ -176,6 +189,52 @@ static int check_ckpt_options(options_t *o, int nranks)
         return usage_error("--fail-at: epoch %u or rank %d is outside the job (%u epochs, %d ranks)", o->fail_epoch,
                            o->fail_rank, o->cfg.epochs, nranks);
     return 0;
+}
+
+/* The parameter-server options (--mode ps). */
+enum { O_SERVERS = 512, O_CONSIST, O_STALE, O_CLOCK, O_STRAGGLER, O_CHECKSTALE };
+
+static int parse_ps_option(int ch, const char *arg, trib_train_config_t *c)
+{
+    uint64_t v;
+    double f;
+    int rc = 0;
+    char rank[32];
+    const char *colon;
+    switch (ch) {
+    case O_SERVERS:
+        if (!(rc = parse_count("--servers", arg, 0, 1000000, &v)))
+            c->ps_servers = (unsigned)v;
+        break;
+    case O_CONSIST:
+        if (trib_ps_consistency_parse(arg, &c->ps_consistency) != TRIB_OK)
+            rc = usage_error("--consistency: '%s' is not async, bsp or ssp", arg);
+        break;
+    case O_STALE:
+        if (arg[0] == '-')
+            rc = usage_error("--staleness: %s (must be >= 0)", arg);
+        else if (!(rc = parse_count("--staleness", arg, 0, 1000000, &v)))
+            c->ps_staleness = (int)v;
+        break;
+    case O_CLOCK:
+        if (!(rc = parse_count("--clock-every", arg, 1, 1000000000, &v)))
+            c->ps_clock_every = v;
+        break;
+    case O_STRAGGLER:
+        colon = strchr(arg, ':');
+        if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof rank)
+            return usage_error("--straggler: '%s' is not RANK:FACTOR", arg);
+        memcpy(rank, arg, (size_t)(colon - arg));
+        rank[colon - arg] = '\0';
+        if (trib_cli_parse_u64(rank, &v) || v > 1000000 || trib_cli_parse_double(colon + 1, &f) || f < 0 ||
+            f > 1000)
+            return usage_error("--straggler: '%s' is not RANK:FACTOR (factor in 0..1000)", arg);
+        c->ps_straggler_rank = (int)v;
+        c->ps_straggler_factor = f;
+        break;
+    default: c->ps_check_staleness = 1; break;
+    }
+    return rc;
 }
 
 static int parse_options(int argc, char **argv, options_t *o)
@@ -195,7 +254,10 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"allreduce", required_argument, 0, O_ALGO},    {"check-sync", no_argument, 0, O_CHECK},
         {"early-stop", required_argument, 0, O_EARLY},  {"no-train-eval", no_argument, 0, O_NOEVAL},
         {"quiet", no_argument, 0, O_QUIET},             {"help", no_argument, 0, O_HELP},
-        {"version", no_argument, 0, O_VERSION},         {"checkpoint-dir", required_argument, 0, O_CKDIR},
+        {"version", no_argument, 0, O_VERSION},         {"servers", required_argument, 0, O_SERVERS},
+        {"consistency", required_argument, 0, O_CONSIST}, {"staleness", required_argument, 0, O_STALE},
+        {"clock-every", required_argument, 0, O_CLOCK}, {"straggler", required_argument, 0, O_STRAGGLER},
+        {"check-staleness", no_argument, 0, O_CHECKSTALE}, {"checkpoint-dir", required_argument, 0, O_CKDIR},
         {"checkpoint-every", required_argument, 0, O_CKEVERY}, {"keep", required_argument, 0, O_KEEP},
         {"resume", required_argument, 0, O_RESUME},     {"fail-at", required_argument, 0, O_FAILAT},
         {0, 0, 0, 0}};
@@ -261,6 +323,12 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case O_RESUME: o->resume = optarg; break;
         case O_FAILAT: rc = parse_fail_at(optarg, o); break;
+        case O_SERVERS:
+        case O_CONSIST:
+        case O_STALE:
+        case O_CLOCK:
+        case O_STRAGGLER:
+        case O_CHECKSTALE: rc = parse_ps_option(ch, optarg, c); break;
         case ':': rc = usage_error("option %s needs a value (see --help)", argv[optind - 1]); break;
         default: rc = usage_error("unknown option '%s' (see --help)", argv[optind - 1]); break;
         }
@@ -279,8 +347,6 @@ static int parse_options(int argc, char **argv, options_t *o)
             c->hp.lr = d.lr;
         }
     }
-    if (c->mode == TRIB_TRAIN_MODE_PS)
-        return usage_error("--mode ps: the parameter-server mode is not available in this build yet");
     int rc = trib_train_config_validate(c);
     if (rc != TRIB_OK)
         return usage_error("%s", trib_last_error(rc));
@@ -335,9 +401,26 @@ static void fmt_rmse(char *buf, size_t cap, double v)
         snprintf(buf, cap, "-");
 }
 
+/* ps mode: per-worker throughput and waiting, and what the servers saw, under the epoch line. */
+static void print_ps_epoch(const trib_trainer_t *t)
+{
+    trib_ps_epoch_stats_t ps;
+    if (trib_trainer_ps_stats(t, &ps) != TRIB_OK)
+        return;
+    printf("    ps workers M ratings/s:");
+    for (int w = 0; w < ps.n_workers; w++)
+        printf(" r%d %.3f", w, ps.worker_ratings_per_s[w] / 1e6);
+    printf("  wait s:");
+    for (int w = 0; w < ps.n_workers; w++)
+        printf(" %.2f", ps.worker_wait_seconds[w]);
+    printf("  | %llu batches, %llu clocks, %llu pulls (%llu deferred), max staleness %lld, violations %llu\n",
+           (unsigned long long)ps.batches_per_epoch, (unsigned long long)ps.clocks_per_epoch,
+           (unsigned long long)ps.pulls, (unsigned long long)ps.deferred, (long long)ps.max_staleness,
+           (unsigned long long)ps.violations);
+}
+
 static int on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
 {
-    (void)t;
     log_state_t *ls = arg;
     if (g_rank != 0)
         return TRIB_OK;
@@ -353,6 +436,7 @@ static int on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t
     printf("epoch %3u/%u  train RMSE %s  test RMSE %s  %8.3f M ratings/s  %7.3f s  comm %5.1f%%\n", s->epoch,
            ls->epochs, tr, te, s->ratings_per_s / 1e6, s->seconds,
            s->seconds > 0 ? 100.0 * s->comm_seconds / s->seconds : 0.0);
+    print_ps_epoch(t);
     fflush(stdout);
     return TRIB_OK;
 }
@@ -433,6 +517,11 @@ static void print_header(const trib_trainer_t *t, int nranks)
     printf("trib-train %s: %d ranks, %llu users, %llu items, %llu training ratings, %llu rounds per epoch\n",
            trib_version_string(), nranks, (unsigned long long)in->n_users, (unsigned long long)in->n_items,
            (unsigned long long)in->n_ratings, (unsigned long long)trib_trainer_rounds_per_epoch(t));
+    const trib_train_config_t *c = trib_trainer_config(t);
+    if (c->mode == TRIB_TRAIN_MODE_PS)
+        printf("parameter server: %u servers (ranks %d..%d), %d workers (ranks 0..%d)\n", c->ps_servers,
+               nranks - (int)c->ps_servers, nranks - 1, nranks - (int)c->ps_servers,
+               nranks - (int)c->ps_servers - 1);
     printf("configuration:\n");
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
         printf("  %s\n", line);

@@ -24,7 +24,13 @@
  * Each communicator gets a private duplicate on its first use (a collective
  * step, like the allreduce itself), cached on it and freed with it, so the
  * library's messages never mix with the caller's and MPI errors come back as
- * TRIB_ERR_MPI instead of invoking the communicator's error handler.
+ * TRIB_ERR_MPI instead of invoking the communicator's error handler.  After
+ * TRIB_ERR_MPI the communicator should not be used for further allreduces
+ * (messages of the failed call may still be in flight).
+ *
+ * Threads: like an MPI collective, at most one call per communicator at a
+ * time.  The first use of a communicator and the first load of a tuning file
+ * update process-wide caches and must not race with other Tributary calls.
  *
  * Results are bitwise identical on every rank, and bitwise reproducible run to
  * run for the same inputs, algorithm, segment size and rank count: each

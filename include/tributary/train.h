@@ -54,6 +54,7 @@
 #include "tributary/allreduce.h"
 #include "tributary/data.h"
 #include "tributary/mf.h"
+#include "tributary/ps.h"
 #include "tributary/status.h"
 
 #ifdef __cplusplus
@@ -64,7 +65,7 @@ extern "C" {
 
 typedef enum {
     TRIB_TRAIN_MODE_SYNC = 0, /* synchronous data-parallel SGD over trib_allreduce */
-    TRIB_TRAIN_MODE_PS = 1    /* parameter server (not available yet) */
+    TRIB_TRAIN_MODE_PS = 1    /* parameter server (tributary/ps.h): the last ps_servers ranks serve item rows */
 } trib_train_mode_t;
 
 typedef enum {
@@ -101,6 +102,15 @@ typedef struct {
     int check_sync;           /* 1: after every sync, hash the item block and compare across ranks */
     int eval_train;           /* 1 (default): train RMSE/MAE every epoch */
     unsigned early_stop;      /* 0: off; N: stop when test RMSE has not improved for N epochs (needs test_dir) */
+    /* Parameter-server mode only (mode == TRIB_TRAIN_MODE_PS; tributary/ps.h).  sync_every is the
+     * mini-batch size there: ratings a worker updates between a pull and a push (on the busiest worker). */
+    unsigned ps_servers;      /* S >= 1 in ps mode, 0 in sync mode: the last S ranks are servers */
+    trib_ps_consistency_t ps_consistency; /* async | bsp | ssp (default ssp) */
+    int ps_staleness;         /* ssp bound s >= 0 (default 2); bsp uses 0 */
+    uint64_t ps_clock_every;  /* mini-batches per clock (>= 1, default 1) */
+    int ps_straggler_rank;    /* -1: none; else this worker sleeps factor x its SGD time (tests, benchmarks) */
+    double ps_straggler_factor;
+    int ps_check_staleness;   /* 1: servers check the bound at every pull; a violation fails the run */
 } trib_train_config_t;
 
 /* Fills every field with its default (train_dir NULL). */

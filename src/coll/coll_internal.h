@@ -135,11 +135,12 @@ TRIB_INTERNAL size_t trib_coll_default_segment(trib_algo_t algo);
 
 struct trib_shm_state; /* shm.c */
 
-typedef struct {
+typedef struct trib_coll_ctx {
     MPI_Comm comm;  /* private duplicate of the user's communicator */
     int rank, size;
     int single_node; /* 1 when every rank shares one node (found at creation) */
     struct trib_shm_state *shm; /* created by shm.c on first use; NULL before */
+    struct trib_coll_ctx *prev, *next; /* live contexts, in creation order (comm.c) */
 } trib_coll_ctx_t;
 
 /*

@@ -17,6 +17,14 @@
  * MPI_COMM_NULL_COPY_FN: a duplicate of the user's communicator gets its own
  * context on first use, never a shared one.
  *
+ * Shared-memory windows (shm.c) are freed earlier at MPI_Finalize: Open MPI
+ * deletes MPI_COMM_WORLD's attributes after it has shut down its one-sided
+ * machinery, so freeing a window there crashes.  MPI_COMM_SELF's attributes
+ * are deleted first thing in MPI_Finalize (MPI-2.2, 8.7.1), so a callback on
+ * MPI_COMM_SELF frees the windows of every live context, newest first (the
+ * same order on every rank, because contexts are created by collective
+ * calls in the same order).
+ *
  * Not thread-safe for two threads using the same communicator for the first
  * time concurrently (MPI forbids concurrent collectives on one communicator
  * anyway).
@@ -29,6 +37,47 @@
 #include "core/log.h"
 
 static int ctx_keyval = MPI_KEYVAL_INVALID;
+static int finalize_keyval = MPI_KEYVAL_INVALID;
+static trib_coll_ctx_t *live_head, *live_tail; /* oldest, newest */
+
+static void live_add(trib_coll_ctx_t *ctx)
+{
+    ctx->next = NULL;
+    ctx->prev = live_tail;
+    if (live_tail)
+        live_tail->next = ctx;
+    else
+        live_head = ctx;
+    live_tail = ctx;
+}
+
+static void live_remove(trib_coll_ctx_t *ctx)
+{
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else
+        live_head = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    else
+        live_tail = ctx->prev;
+}
+
+/* MPI_COMM_SELF's delete callback: runs at the start of MPI_Finalize. */
+static int finalize_hook(MPI_Comm comm, int keyval, void *attr, void *extra)
+{
+    (void)comm;
+    (void)keyval;
+    (void)attr;
+    (void)extra;
+    for (trib_coll_ctx_t *c = live_tail; c; c = c->prev) {
+        if (c->shm) {
+            trib_coll_shm_free(c->shm);
+            c->shm = NULL;
+        }
+    }
+    return MPI_SUCCESS;
+}
 
 static int ctx_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
 {
@@ -36,6 +85,7 @@ static int ctx_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
     (void)keyval;
     (void)extra;
     trib_coll_ctx_t *ctx = attr;
+    live_remove(ctx);
     if (ctx->shm)
         trib_coll_shm_free(ctx->shm);
     if (ctx->comm != MPI_COMM_NULL)
@@ -82,6 +132,7 @@ static int ctx_create(MPI_Comm user_comm, trib_coll_ctx_t **out)
     ctx->single_node = node_size == ctx->size;
     TRIB_MPI_TRY(MPI_Comm_free(&node));
     TRIB_MPI_TRY(MPI_Comm_set_attr(user_comm, ctx_keyval, ctx));
+    live_add(ctx);
     trib_log(TRIB_LOG_DEBUG, "allreduce: new communicator context: rank %d of %d, %s", ctx->rank, ctx->size,
              ctx->single_node ? "one node" : "several nodes");
     *out = ctx;
@@ -99,8 +150,11 @@ int trib_coll_ctx_get(MPI_Comm user_comm, trib_coll_ctx_t **out)
 {
     int rc = TRIB_OK;
     tag_log_with_world_rank();
-    if (ctx_keyval == MPI_KEYVAL_INVALID)
+    if (ctx_keyval == MPI_KEYVAL_INVALID) {
         TRIB_MPI_TRY(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, ctx_delete, &ctx_keyval, NULL));
+        TRIB_MPI_TRY(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, finalize_hook, &finalize_keyval, NULL));
+        TRIB_MPI_TRY(MPI_Comm_set_attr(MPI_COMM_SELF, finalize_keyval, NULL));
+    }
     void *attr = NULL;
     int found = 0;
     TRIB_MPI_TRY(MPI_Comm_get_attr(user_comm, ctx_keyval, &attr, &found));

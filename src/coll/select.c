@@ -28,8 +28,8 @@
  * The pipelined binomial tree is never cheaper than rd in this model (twice
  * the rounds and, at the root, log2 p times the bandwidth), so AUTO uses it
  * only when a measured tuning file says so.  When every rank shares one
- * node, the shared-memory algorithm (shm.c) replaces both (see
- * builtin_single_node below).
+ * node, the shared-memory algorithm replaces both (the measurements are in
+ * shm.c, trib_coll_shm_preferred).
  */
 #include "coll/coll_internal.h"
 

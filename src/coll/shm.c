@@ -1,20 +1,261 @@
 /*
- * shm.c - intra-node shared-memory allreduce (not yet implemented: selecting
- * it returns TRIB_ERR_UNSUPPORTED and AUTO never picks it).
+ * shm.c - intra-node allreduce through an MPI-3 shared-memory window.
+ *
+ * When every rank of the communicator is on one node, the ranks can read
+ * each other's data directly instead of sending messages.  On first use
+ * each rank allocates a slot in a shared window (MPI_Win_allocate_shared on
+ * the context's private communicator, cached in the context and freed with
+ * it):
+ *
+ *   slot of rank q:  | seq (own cache line) | small[2] | chunk[2] |
+ *
+ * Synchronisation is one counter per rank, `seq`, written only by its owner
+ * (release store) and read by everyone (acquire load).  A "round" is: bump
+ * my counter to n, wait until every counter is >= n.  All ranks run the
+ * same sequence of rounds (same arguments), so counters move in lockstep and
+ * a round number names the same moment on every rank.  Waits spin a little,
+ * then call sched_yield() on every pass: with more ranks than cores a pure
+ * spin would starve the rank being waited for.
+ *
+ * Small vectors (<= SHM_SMALL_MAX bytes, one round):
+ *     every rank copies its vector into small[n % 2] of its slot, round n,
+ *     every rank reduces all p vectors, in rank order, into its result.
+ *   Alternating the two buffers makes a trailing round unnecessary: a rank
+ *   can only write small[n % 2] again in round n + 2, after every rank has
+ *   announced round n + 1, i.e. after every rank finished reading round n.
+ *
+ * Large vectors (chunks of segment_bytes, two rounds per chunk):
+ *     copy the chunk into chunk[c % 2] of my slot          round
+ *     reduce slice r of the chunk (blocks.c split into p slices) from all
+ *     slots, in rank order, and store it in my slot's slice r   round
+ *     copy every slice q from slot q into the result.
+ *   The chunk buffers alternate for the same reason as above (a slow rank
+ *   may still copy out chunk c while a fast one fills chunk c + 1).
+ *
+ * Reduction order: every element is ((x0 (+) x1) (+) x2) ... (+) x_p-1,
+ * computed once (large: by the slice's owner) or identically by every rank
+ * (small: same code, same inputs, same order), so all ranks hold the same
+ * bits, run to run.
+ *
+ * Cost: no messages; per chunk, 2 synchronisation rounds (a cache-line
+ * transfer per peer each) and ~3n bytes of memory traffic per rank
+ * (copy in, read p slices of n/p, copy out); the small path reads p n bytes.
+ *
+ * Limits: ranks on one node only (the dispatcher refuses otherwise); a
+ * shared window of ~2 MiB per rank lives as long as the communicator;
+ * the memory ordering relies on the MPI unified memory model (the window is
+ * kept in a passive-target epoch with MPI_Win_lock_all) plus C11 atomics.
  */
 #include "coll/coll_internal.h"
 
-int trib_coll_shm(const trib_coll_args_t *a)
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHM_LINE 64
+#define SHM_SMALL_MAX ((size_t)8 << 10)
+#define SHM_CHUNK_MAX ((size_t)1 << 20)
+#define SHM_SPINS 64
+
+typedef struct {
+    _Atomic uint64_t seq;
+    char pad[SHM_LINE - sizeof(_Atomic uint64_t)];
+} shm_header_t;
+
+#define SLOT_SMALL_OFF SHM_LINE
+#define SLOT_CHUNK_OFF (SLOT_SMALL_OFF + 2 * SHM_SMALL_MAX)
+#define SLOT_BYTES (SLOT_CHUNK_OFF + 2 * SHM_CHUNK_MAX)
+
+struct trib_shm_state {
+    MPI_Win win;
+    int p;
+    char **slot;     /* slot[q]: rank q's slot, mapped in this process */
+    char **src;      /* scratch: p pointers to the inputs of one reduction */
+    uint64_t seq;    /* my counter's value (the last round I announced) */
+    uint64_t chunks; /* chunks processed so far (selects chunk[c % 2]) */
+};
+
+static shm_header_t *header(const struct trib_shm_state *s, int q) { return (shm_header_t *)s->slot[q]; }
+
+static char *small_buf(const struct trib_shm_state *s, int q, uint64_t round)
 {
-    (void)a;
-    return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: algorithm shm is not available in this build");
+    return s->slot[q] + SLOT_SMALL_OFF + (round % 2) * SHM_SMALL_MAX;
 }
 
+static char *chunk_buf(const struct trib_shm_state *s, int q, uint64_t chunk)
+{
+    return s->slot[q] + SLOT_CHUNK_OFF + (chunk % 2) * SHM_CHUNK_MAX;
+}
+
+/* Announces the next round and waits until every rank has announced it. */
+static void round_sync(struct trib_shm_state *s, int me)
+{
+    uint64_t n = ++s->seq;
+    atomic_store_explicit(&header(s, me)->seq, n, memory_order_release);
+    for (int q = 0; q < s->p; q++) {
+        if (q == me)
+            continue;
+        int spins = 0;
+        while (atomic_load_explicit(&header(s, q)->seq, memory_order_acquire) < n) {
+            if (++spins > SHM_SPINS)
+                sched_yield();
+        }
+    }
+}
+
+/* ---------------------------------------------------------- create, free */
+
+static int shm_create(trib_coll_ctx_t *ctx, struct trib_shm_state **out)
+{
+    int rc = TRIB_OK;
+    struct trib_shm_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return trib_errorf(TRIB_ERR_NOMEM, "shm allreduce: out of memory");
+    s->win = MPI_WIN_NULL;
+    s->p = ctx->size;
+    int locked = 0;
+    s->slot = calloc((size_t)ctx->size, sizeof *s->slot);
+    s->src = calloc((size_t)ctx->size, sizeof *s->src);
+    if (!s->slot || !s->src) {
+        rc = trib_errorf(TRIB_ERR_NOMEM, "shm allreduce: out of memory");
+        goto error;
+    }
+    MPI_Info info;
+    TRIB_MPI_TRY(MPI_Info_create(&info));
+    MPI_Info_set(info, "alloc_shared_noncontig", "true"); /* each slot on its owner's NUMA node */
+    char *base = NULL;
+    int mpi_rc = MPI_Win_allocate_shared((MPI_Aint)SLOT_BYTES, 1, info, ctx->comm, &base, &s->win);
+    MPI_Info_free(&info);
+    if (mpi_rc != MPI_SUCCESS) {
+        rc = trib_coll_mpi_error(mpi_rc, "MPI_Win_allocate_shared");
+        goto error;
+    }
+    TRIB_MPI_TRY(MPI_Win_set_errhandler(s->win, MPI_ERRORS_RETURN));
+    for (int q = 0; q < ctx->size; q++) {
+        MPI_Aint size;
+        int disp;
+        TRIB_MPI_TRY(MPI_Win_shared_query(s->win, q, &size, &disp, &s->slot[q]));
+    }
+    TRIB_MPI_TRY(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
+    locked = 1;
+    atomic_store_explicit(&header(s, ctx->rank)->seq, 0, memory_order_release);
+    TRIB_MPI_TRY(MPI_Win_sync(s->win));
+    TRIB_MPI_TRY(MPI_Barrier(ctx->comm));
+    TRIB_MPI_TRY(MPI_Win_sync(s->win));
+    *out = s;
+    return TRIB_OK;
+error:
+    if (locked)
+        MPI_Win_unlock_all(s->win);
+    if (s->win != MPI_WIN_NULL)
+        MPI_Win_free(&s->win);
+    free(s->slot);
+    free(s->src);
+    free(s);
+    return rc;
+}
+
+void trib_coll_shm_free(struct trib_shm_state *s)
+{
+    if (!s)
+        return;
+    MPI_Win_unlock_all(s->win);
+    MPI_Win_free(&s->win);
+    free(s->slot);
+    free(s->src);
+    free(s);
+}
+
+/* ------------------------------------------------------------ the paths */
+
+/* dst = x_0 (+) x_1 (+) ... (+) x_p-1, left to right; src(q) gives x_q. */
+static void reduce_in_rank_order(const trib_coll_args_t *a, char *dst, char *const *src, size_t n)
+{
+    if (a->size == 1) {
+        memcpy(dst, src[0], n * a->elem_size);
+        return;
+    }
+    a->kernel(dst, src[0], src[1], n);
+    for (int q = 2; q < a->size; q++)
+        a->kernel(dst, dst, src[q], n);
+}
+
+static void small_path(const trib_coll_args_t *a, struct trib_shm_state *s)
+{
+    size_t bytes = a->count * a->elem_size;
+    uint64_t round = s->seq + 1;
+    memcpy(small_buf(s, a->rank, round), a->sendbuf, bytes);
+    round_sync(s, a->rank);
+    char **src = s->src;
+    for (int q = 0; q < a->size; q++)
+        src[q] = small_buf(s, q, round);
+    reduce_in_rank_order(a, a->recvbuf, src, a->count);
+}
+
+static void large_path(const trib_coll_args_t *a, struct trib_shm_state *s)
+{
+    size_t es = a->elem_size;
+    size_t seg_bytes = a->segment_bytes < SHM_CHUNK_MAX ? a->segment_bytes : SHM_CHUNK_MAX;
+    size_t seg = trib_segment_elems(seg_bytes, es);
+    size_t nchunks = trib_segment_count(a->count, seg);
+    char **src = s->src;
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t off, len;
+        trib_segment(a->count, seg, c, &off, &len);
+        uint64_t chunk = s->chunks++;
+        memcpy(chunk_buf(s, a->rank, chunk), (const char *)a->sendbuf + off * es, len * es);
+        round_sync(s, a->rank);
+
+        trib_blocks_t b;
+        trib_blocks_init(&b, len, a->size);
+        size_t my_off = trib_block_offset(&b, a->rank), my_len = trib_block_count(&b, a->rank);
+        char *out = (char *)a->recvbuf + (off + my_off) * es;
+        for (int q = 0; q < a->size; q++)
+            src[q] = chunk_buf(s, q, chunk) + my_off * es;
+        if (my_len > 0) {
+            reduce_in_rank_order(a, out, src, my_len);
+            memcpy(chunk_buf(s, a->rank, chunk) + my_off * es, out, my_len * es);
+        }
+        round_sync(s, a->rank);
+
+        for (int q = 0; q < a->size; q++) {
+            if (q == a->rank)
+                continue;
+            size_t qo = trib_block_offset(&b, q), ql = trib_block_count(&b, q);
+            memcpy((char *)a->recvbuf + (off + qo) * es, chunk_buf(s, q, chunk) + qo * es, ql * es);
+        }
+    }
+}
+
+int trib_coll_shm(const trib_coll_args_t *a)
+{
+    trib_coll_ctx_t *ctx = a->ctx;
+    if (!ctx->single_node)
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "shm allreduce: the ranks span several nodes");
+    if (!ctx->shm) {
+        int rc = shm_create(ctx, &ctx->shm);
+        if (rc != TRIB_OK)
+            return rc;
+    }
+    size_t bytes = a->count * a->elem_size;
+    if (bytes <= SHM_SMALL_MAX && bytes <= a->segment_bytes)
+        small_path(a, ctx->shm);
+    else
+        large_path(a, ctx->shm);
+    return TRIB_OK;
+}
+
+/*
+ * Built-in rule: on one node, shm at every size.  Measured on the 2-core
+ * development machine (Open MPI 4.1.4, vader, a loaded machine, so only
+ * the direction is reliable): at 2 ranks shm took 0.4-0.5x the time of
+ * MPI_Allreduce from 8 B to 512 KiB and was on par at 8 MiB; at 4 and 8
+ * oversubscribed ranks 0.1-0.5x from 8 B to 128 KiB.  A tuning file
+ * overrides this where measurements say otherwise.
+ */
 int trib_coll_shm_preferred(size_t bytes, int p)
 {
     (void)bytes;
-    (void)p;
-    return 0;
+    return p > 1;
 }
-
-void trib_coll_shm_free(struct trib_shm_state *s) { (void)s; }

@@ -21,6 +21,7 @@
  * of P ranks restores on P' ranks).  With the same rank count the position is
  * exact; with another one the rounds per epoch differ and a mid-epoch round is
  * mapped proportionally (checkpoints at epoch boundaries map exactly).
+ * Sync mode only: the parameter-server mode (servers hold the items) is refused.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -116,6 +117,8 @@ int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigned keep, c
 {
     if (!t || !dir)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "checkpoint: NULL trainer or directory");
+    if (t->cfg.mode != TRIB_TRAIN_MODE_SYNC)
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "checkpoint: only the sync mode checkpoints so far");
     int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
     if (rc != TRIB_OK)
         return rc;
@@ -300,6 +303,8 @@ int trib_trainer_resume(trib_trainer_t *t, const char *resume, const char *dir, 
 {
     if (!t || !path || path_cap == 0 || !resumed)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "resume: NULL argument");
+    if (t->cfg.mode != TRIB_TRAIN_MODE_SYNC)
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "resume: only the sync mode checkpoints so far");
     *resumed = 0;
     path[0] = '\0';
     char fp[32], k[32];

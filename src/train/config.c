@@ -29,6 +29,37 @@ void trib_train_config_init(trib_train_config_t *c)
     c->check_sync = 0;
     c->eval_train = 1;
     c->early_stop = 0;
+    c->ps_servers = 0;
+    c->ps_consistency = TRIB_PS_SSP;
+    c->ps_staleness = 2;
+    c->ps_clock_every = 1;
+    c->ps_straggler_rank = -1;
+    c->ps_straggler_factor = 0;
+    c->ps_check_staleness = 0;
+}
+
+/* The parameter-server fields (what needs the rank count, S < P, is checked by trib_trainer_create). */
+static int validate_ps(const trib_train_config_t *c)
+{
+    if (c->mode != TRIB_TRAIN_MODE_PS) {
+        if (c->ps_servers)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--servers: only --mode ps has servers");
+        if (c->ps_straggler_rank >= 0)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler: only --mode ps simulates stragglers");
+        return TRIB_OK;
+    }
+    if (c->ps_servers < 1)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--mode ps (the parameter-server mode) needs --servers S with S >= 1");
+    if (c->ps_consistency != TRIB_PS_ASYNC && c->ps_consistency != TRIB_PS_BSP && c->ps_consistency != TRIB_PS_SSP)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--consistency: unknown model %d", (int)c->ps_consistency);
+    if (c->ps_staleness < 0)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--staleness: %d (must be >= 0)", c->ps_staleness);
+    if (c->ps_clock_every < 1)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--clock-every: must be at least 1 mini-batch");
+    if (c->ps_straggler_rank >= 0 && !(c->ps_straggler_factor >= 0 && c->ps_straggler_factor <= 1000))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler: factor %g (must be in 0..1000)",
+                           c->ps_straggler_factor);
+    return TRIB_OK;
 }
 
 int trib_train_config_validate(const trib_train_config_t *c)
@@ -39,9 +70,7 @@ int trib_train_config_validate(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--train: a training dataset is required");
     if (c->test_dir && !*c->test_dir)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--test: empty path");
-    if (c->mode == TRIB_TRAIN_MODE_PS)
-        return trib_errorf(TRIB_ERR_UNSUPPORTED, "--mode ps: the parameter-server mode is not available yet");
-    if (c->mode != TRIB_TRAIN_MODE_SYNC)
+    if (c->mode != TRIB_TRAIN_MODE_SYNC && c->mode != TRIB_TRAIN_MODE_PS)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--mode: unknown mode %d", (int)c->mode);
     if (c->k < 1 || c->k > 4096)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--k: %zu factors (must be in 1..4096)", c->k);
@@ -61,7 +90,8 @@ int trib_train_config_validate(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--metrics-json: empty path");
     if (c->model_out && c->metrics_json && !strcmp(c->model_out, c->metrics_json))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--model-out and --metrics-json name the same file");
-    return trib_mf_hparams_validate(&c->hp);
+    int rc = validate_ps(c);
+    return rc != TRIB_OK ? rc : trib_mf_hparams_validate(&c->hp);
 }
 
 /* snprintf into buf at *len, tracking truncation. */
@@ -105,6 +135,16 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
         put(buf, cap, &len, "early-stop     %u epochs\n", c->early_stop);
     else
         put(buf, cap, &len, "early-stop     off\n");
+    if (c->mode == TRIB_TRAIN_MODE_PS) {
+        put(buf, cap, &len, "servers        %u (the last ranks)\n", c->ps_servers);
+        put(buf, cap, &len, "consistency    %s\n", trib_ps_consistency_name(c->ps_consistency));
+        put(buf, cap, &len, "staleness      %d\n", c->ps_consistency == TRIB_PS_SSP ? c->ps_staleness
+                                                      : c->ps_consistency == TRIB_PS_BSP ? 0 : -1);
+        put(buf, cap, &len, "clock-every    %llu\n", (unsigned long long)c->ps_clock_every);
+        if (c->ps_straggler_rank >= 0)
+            put(buf, cap, &len, "straggler      rank %d x%g\n", c->ps_straggler_rank, c->ps_straggler_factor);
+        put(buf, cap, &len, "check-stale    %s\n", c->ps_check_staleness ? "on" : "off");
+    }
     return len < cap ? (int)len : trib_errorf(TRIB_ERR_RANGE, "config text longer than %zu bytes", cap);
 }
 

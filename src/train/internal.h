@@ -6,6 +6,7 @@
  *   loop.c        the epoch loop: rounds, hooks, evaluation, logs, metrics JSON
  *   sync.c        the synchronous data-parallel strategy (allreduce of the item block)
  *   model_file.c  model.h5: gather, atomic write, read back
+ *   ps_*.c        the parameter-server strategy (ps_strategy.c), its server, client and protocol
  *
  * A strategy is the part of a round that differs between training modes.  The
  * loop calls, for every round of every epoch:
@@ -38,11 +39,16 @@ typedef struct {
 } trib_strategy_t;
 
 TRIB_HIDDEN extern const trib_strategy_t trib_strategy_sync;
+TRIB_HIDDEN extern const trib_strategy_t trib_strategy_ps;
 
 struct trib_trainer {
     trib_train_config_t cfg;
     MPI_Comm comm;
     int rank, size;
+    /* Ranks holding ratings (owner-map parts): all of comm in sync mode, the workers (ranks
+     * 0..data_size-1) in ps mode; data_comm is MPI_COMM_NULL on ps servers. */
+    MPI_Comm data_comm;
+    int data_size;
     trib_dataset_info_t train_info;
     trib_dataset_info_t test_info;
     int has_test;
@@ -61,6 +67,7 @@ struct trib_trainer {
     const trib_strategy_t *strategy;
     void *strategy_state;
     double comm_seconds;               /* strategy adds its communication time here */
+    volatile sig_atomic_t *stop_flag;  /* hooks->stop_flag during trib_trainer_run (ps reads it at epoch end) */
 };
 
 /* Error agreement: every rank returns TRIB_OK, or the status and message of the lowest failing rank. */
@@ -75,6 +82,9 @@ TRIB_HIDDEN int trib_train_error_context(int rc, const char *fmt, ...) TRIB_PRIN
 
 /* 64-bit hash of a float array's bytes. */
 TRIB_HIDDEN uint64_t trib_train_hash_floats(const float *v, size_t n);
+
+/* ps_strategy.c: ps roles (S < P checked), the workers' communicator, data_size = W. */
+TRIB_HIDDEN int trib_ps_split_roles(trib_trainer_t *t);
 
 /* model_file.c */
 TRIB_HIDDEN int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float *user_factors,

@@ -243,6 +243,7 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
 {
     if (!t)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "trainer run: NULL trainer");
+    t->stop_flag = hooks ? hooks->stop_flag : NULL;
     FILE *metrics = NULL;
     int rc = open_metrics(t, &metrics);
     double best = INFINITY;

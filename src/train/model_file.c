@@ -92,6 +92,8 @@ static int gather_users(trib_trainer_t *t, float *factors, float *bias)
 {
     const trib_mf_block_t *u = &t->model.users;
     size_t k = u->k;
+    if (t->rank >= t->data_size) /* a ps server: no users */
+        return TRIB_OK;
     float *mine = pack_rows(u);
     int ok = mine != NULL, rc = TRIB_OK;
     if (t->rank != 0) {
@@ -110,7 +112,7 @@ static int gather_users(trib_trainer_t *t, float *factors, float *bias)
         memcpy(factors + (size_t)t->user_first * k, mine, u->n_rows * k * sizeof(float));
         memcpy(bias + t->user_first, u->bias, u->n_rows * sizeof(float));
     }
-    for (int r = 1; r < t->size; r++) {
+    for (int r = 1; r < t->data_size; r++) {
         uint32_t first, end;
         trib_data_owner_range(t->owners, r, &first, &end);
         int peer_ok = 0;

@@ -119,11 +119,16 @@ static int preflight(const trib_train_config_t *cfg, int nranks)
 /* Reads this rank's ratings of `dir` and converts them to (local user row, item row, value). */
 static int read_local_ratings(trib_trainer_t *t, const char *dir, trib_mf_rating_t **out, size_t *n_out)
 {
+    if (t->data_comm == MPI_COMM_NULL) { /* a ps server holds no ratings */
+        *out = malloc(sizeof **out);
+        *n_out = 0;
+        return *out ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "out of memory");
+    }
     trib_ratings_t r;
     trib_ratings_init(&r);
     trib_data_read_opts_t ro = TRIB_DATA_READ_OPTS_INIT;
     ro.with_timestamp = 0;
-    int rc = trib_data_read_local_ex(dir, t->owners, t->comm, &ro, &r);
+    int rc = trib_data_read_local_ex(dir, t->owners, t->data_comm, &ro, &r);
     if (rc != TRIB_OK)
         return rc;
     trib_mf_rating_t *v = malloc((r.n ? r.n : 1) * sizeof *v);
@@ -157,7 +162,7 @@ static int load_manifests(trib_trainer_t *t)
     int rc = trib_dataset_open(t->cfg.train_dir, &ds);
     if (rc == TRIB_OK) {
         t->train_info = *trib_dataset_info(ds);
-        rc = trib_data_owner_map_from_dataset(ds, t->size, &t->owners);
+        rc = trib_data_owner_map_from_dataset(ds, t->data_size, &t->owners);
         trib_dataset_close(ds);
     }
     if (rc == TRIB_OK && t->cfg.test_dir) {
@@ -168,7 +173,7 @@ static int load_manifests(trib_trainer_t *t)
             trib_dataset_close(ds);
         }
     }
-    if (rc == TRIB_OK)
+    if (rc == TRIB_OK && t->data_comm != MPI_COMM_NULL)
         trib_data_owner_range(t->owners, t->rank, &t->user_first, &t->user_end);
     return rc;
 }
@@ -201,7 +206,15 @@ static int agree_rounds(trib_trainer_t *t)
 
 static const trib_strategy_t *strategy_for(trib_train_mode_t mode)
 {
-    return mode == TRIB_TRAIN_MODE_SYNC ? &trib_strategy_sync : NULL;
+    return mode == TRIB_TRAIN_MODE_SYNC ? &trib_strategy_sync : mode == TRIB_TRAIN_MODE_PS ? &trib_strategy_ps : NULL;
+}
+
+/* Who holds ratings: every rank (sync) or the ps workers (checks S < P first, same verdict everywhere). */
+static int split_roles(trib_trainer_t *t)
+{
+    t->data_comm = t->comm;
+    t->data_size = t->size;
+    return t->cfg.mode == TRIB_TRAIN_MODE_PS ? trib_ps_split_roles(t) : TRIB_OK;
 }
 
 int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trainer_t **out)
@@ -227,7 +240,9 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
     MPI_Comm_size(comm, &t->size);
     t->strategy = strategy_for(cfg->mode);
 
-    rc = t->rank == 0 ? preflight(cfg, t->size) : TRIB_OK;
+    rc = split_roles(t);
+    if (rc == TRIB_OK)
+        rc = t->rank == 0 ? preflight(cfg, t->data_size) : TRIB_OK;
     rc = trib_train_agree(rc, comm);
     if (rc == TRIB_OK)
         rc = trib_train_agree(load_manifests(t), comm);
@@ -261,6 +276,8 @@ void trib_trainer_destroy(trib_trainer_t *t)
         return;
     if (t->strategy && t->strategy_state)
         t->strategy->destroy(t->strategy_state);
+    if (t->data_comm != MPI_COMM_NULL && t->data_comm != t->comm)
+        MPI_Comm_free(&t->data_comm);
     trib_data_owner_map_destroy(t->owners);
     trib_mf_model_destroy(&t->model);
     free(t->train);

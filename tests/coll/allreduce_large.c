@@ -1,7 +1,7 @@
 /*
  * allreduce_large.c - a count above INT_MAX (MPI_UINT8_T sum), labelled
  * `long`: run at p = 2 for the algorithms named on the command line
- * (default: ring mpi).  Needs about 2.2 GB per rank plus the algorithm's
+ * (ctest: ring mpi shm; default: ring mpi).  Needs about 2.2 GB per rank plus the algorithm's
  * temporaries (ring: two blocks of count/p bytes).
  *
  * Inputs x_r[i] = (i * 7 + r * 13) mod 256 (wrapping), so the expected sum is

@@ -10,9 +10,11 @@
  *      buffers (the send buffer must come back unchanged), sendbuf ==
  *      recvbuf, and MPI_IN_PLACE; every element against the exact reference
  *      (matrix_common.h);
- *   B. a tiny segment size (3 elements) at counts {p+1, 1000} so every
- *      algorithm's multi-segment paths run;
- *   C. large counts {1000003, 2^24+3}, sum, on float and int32;
+ *   B. tiny segment sizes so every algorithm's multi-segment paths run on
+ *      small inputs: 3 elements at count p+1, 40 elements at count 1000
+ *      (several segments per ring block even at p = 8, with a short last one);
+ *   C. large counts {1000003, 2^24+3}, sum, on float and int32 (for AUTO
+ *      only when it resolves to an algorithm that is not run explicitly);
  *   D. random (non-integer) float and double inputs, sum and avg, checked
  *      against a double / long double reference within the tolerance
  *        |got - ref| <= (p - 1) * eps(type) * sum_r |x_r| + tiny
@@ -27,7 +29,8 @@
  * index, got, expected) and the program exits non-zero after finishing the
  * matrix.  Rank 0 prints one summary line.
  *
- * Usage: allreduce_matrix [--quick]   (--quick skips part C)
+ * Usage: allreduce_matrix [--quick] [--algo NAME]
+ *   --quick skips part C; --algo runs one algorithm only (for debugging).
  */
 #include <float.h>
 #include <stdlib.h>
@@ -193,7 +196,7 @@ static int run_once(const case_t *c, int large, void *send, void *recv, uint64_t
         return 1;
     }
     *hash = hash_bytes(recv, bytes);
-    if (c->mode == M_OUT && bytes > 0) {
+    if (c->mode == M_OUT && bytes > 0 && !large) {
         /* The send buffer is const: it must be unchanged. */
         void *again = malloc(bytes);
         int changed = 0;
@@ -250,13 +253,27 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int quick = 0;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--algo") == 0 && i + 1 < argc)
+            only = argv[++i];
+    }
     double t0 = trib_now();
 
     trib_algo_t algos[6] = {TRIB_ALGO_RING, TRIB_ALGO_TREE, TRIB_ALGO_RD, TRIB_ALGO_MPI, TRIB_ALGO_AUTO};
     int nalgos = 5;
     if (have_shm())
         algos[nalgos++] = TRIB_ALGO_SHM;
+    if (only) {
+        if (trib_algo_parse(only, &algos[0]) != TRIB_OK) {
+            fprintf(stderr, "allreduce_matrix: unknown algorithm %s\n", only);
+            MPI_Abort(MPI_COMM_WORLD, 2);
+        }
+        nalgos = 1;
+    }
 
     size_t large_counts[2] = {1000003, ((size_t)1 << 24) + 3};
     size_t max_count = large_counts[1];
@@ -284,16 +301,29 @@ int main(int argc, char **argv)
                     }
                 }
             }
-        /* B: tiny segments (3 elements) on every type, sum and max. */
+        /* B: tiny segments on every type, sum and max. */
         for (int t = 0; t < K_NTYPES; t++)
             for (int o = O_SUM; o <= O_MAX; o += 3)
                 for (int ci = 4; ci < 6; ci++) {
+                    size_t seg_elems = ci == 4 ? 3 : 40;
                     case_t c = {algos[a], (tkind_t)t, (okind_t)o, counts[ci], (mode_t_)(ci % 2 ? M_INPLACE : M_OUT),
-                                3 * tkind_size[t], 0, seed++};
+                                seg_elems * tkind_size[t], 0, seed++};
                     run_case(&c, 0, send, recv);
                 }
-        /* C: large counts, sum on float and int32. */
-        for (int li = 0; li < 2 && !quick; li++)
+        /* C: large counts, sum on float and int32 (AUTO only when it resolves
+         * to an algorithm not run explicitly: otherwise it is the same code). */
+        int auto_dup = 0;
+        if (algos[a] == TRIB_ALGO_AUTO && nalgos > 1) {
+            trib_algo_t chosen;
+            size_t seg;
+            for (int li = 0; li < 2; li++)
+                if (trib_allreduce_select(large_counts[li], MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, NULL, &chosen, &seg) ==
+                    TRIB_OK)
+                    for (int b = 0; b < nalgos; b++)
+                        auto_dup += algos[b] == chosen;
+            auto_dup = auto_dup == 2;
+        }
+        for (int li = 0; li < 2 && !quick && !auto_dup; li++)
             for (int t = K_FLOAT; t <= K_INT32; t += K_INT32 - K_FLOAT) {
                 case_t c = {algos[a], (tkind_t)t, O_SUM, large_counts[li], (mode_t_)(li == 0 ? M_OUT : M_INPLACE),
                             0, 0, seed++};
@@ -313,7 +343,7 @@ int main(int argc, char **argv)
     MPI_Allreduce(&n_fail_cases, &fails, 1, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
     double secs = trib_now() - t0;
     if (rank == 0) {
-        printf("allreduce matrix p=%d: %ld cases x %d algorithms (", nprocs, n_cases / nalgos, nalgos);
+        printf("allreduce matrix p=%d: %ld cases over %d algorithms (", nprocs, n_cases, nalgos);
         for (int a = 0; a < nalgos; a++)
             printf("%s%s", a ? "," : "", trib_algo_name(algos[a]));
         printf("), %ld failing, %.1f s%s\n", fails, secs, quick ? " (quick: no large counts)" : "");

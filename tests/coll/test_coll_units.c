@@ -395,6 +395,9 @@ static void test_builtin_rule(void)
                 ok = 0;
         }
         CU_ASSERT(ok);
+        /* Every rank on one node: the shared-memory algorithm. */
+        CU_ASSERT_EQUAL(trib_coll_builtin_rule(8, p, 1, &seg), TRIB_ALGO_SHM);
+        CU_ASSERT_EQUAL(trib_coll_builtin_rule((size_t)64 << 20, p, 1, &seg), TRIB_ALGO_SHM);
     }
 }
 

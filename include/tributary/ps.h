@@ -1,0 +1,241 @@
+/*
+ * tributary/ps.h - the parameter server: roles, row partitioning, the wire
+ * protocol, and the server and client objects that speak it.
+ *
+ * Roles.  A job of P ranks has W = P - S workers and S servers: workers are
+ * ranks 0 .. W-1 of the communicator, servers the LAST S ranks (W .. P-1).
+ * Keeping rank 0 a worker means rank 0 still owns users, prints, and writes
+ * the model file exactly as in sync mode, and worker w is simply rank w.
+ *
+ * Partitioning.  A table of n rows (item factors, biases and AdaGrad sums, a
+ * trib_mf_block_t) is cut into S contiguous ranges, server j holding rows
+ * [j*n/S, (j+1)*n/S).  Ranges rather than a hash: the owner of a row is one
+ * division, a server's share is one block whose row r is global row first+r
+ * (so a checkpoint or the final model is a concatenation), and a sorted
+ * request splits into one contiguous run per server.  Dense item ids are
+ * assigned in ascending order of the original id, which carries no
+ * popularity order in synthetic data (popularity ranks are shuffled over ids);
+ * on real data where ids correlate with popularity a hash would spread the
+ * request load better at the price of scattered blocks.
+ *
+ * Protocol.  Every message is one MPI message of bytes: a 40-byte versioned
+ * header (trib_ps_header_t) then a payload.  Workers send requests to
+ * servers on one tag (so MPI keeps each worker's requests in order), servers
+ * answer pulls on another:
+ *
+ *   PULL   worker -> server  payload: count row ids (uint32, ascending, global)
+ *   REPLY  server -> worker  payload: count rows of (k factors, bias, AdaGrad sum)
+ *   PUSH   worker -> server  payload: count row ids, then count rows of deltas
+ *                            (k factors, bias, AdaGrad sum; the server adds
+ *                            options.scale x delta); flag END_CLOCK
+ *                            says the worker finished its clock
+ *   DONE   worker -> server  the worker finished the phase (epoch or settle)
+ *
+ * A worker at clock c sends at most one PULL per server per mini-batch and
+ * one PUSH per server (an empty one when only the END_CLOCK flag matters),
+ * never one message per row.  A server checks every header (magic, version,
+ * type, sender = claimed worker, epoch, clock, size against count, row ids
+ * in its range); anything wrong is TRIB_ERR_PROTOCOL naming the sender.
+ *
+ * Consistency.  clock(w) = clocks worker w has finished.  A pull by a worker
+ * at clock c is answered when every worker finished clock c - s - 1
+ * (min_w clock(w) >= c - s), so the reply includes every worker's updates up
+ * to clock c - s - 1 (ssp, Petuum's stale-synchronous parallel); bsp is ssp
+ * with s = 0, async answers at once.  In bsp a server also applies the pushes
+ * of a clock only when the clock is complete, in (clock, worker) order, so a
+ * run is deterministic.  With check_staleness the server verifies the bound
+ * at every answered pull (against `staleness` also in async mode, where it
+ * then counts how often async exceeded it) and counts violations.
+ */
+#ifndef TRIBUTARY_PS_H
+#define TRIBUTARY_PS_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tributary/mf.h"
+#include "tributary/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ consistency */
+
+typedef enum {
+    TRIB_PS_ASYNC = 0, /* never wait: stale reads allowed */
+    TRIB_PS_BSP = 1,   /* bulk-synchronous: ssp with staleness 0, deterministic */
+    TRIB_PS_SSP = 2    /* stale-synchronous with bound `staleness` */
+} trib_ps_consistency_t;
+
+TRIB_API const char *trib_ps_consistency_name(trib_ps_consistency_t c);
+/* "async" | "bsp" | "ssp". */
+TRIB_API int trib_ps_consistency_parse(const char *name, trib_ps_consistency_t *out);
+
+/* ------------------------------------------------------------------ roles and rows */
+
+/* Ranks [n_ranks - n_servers, n_ranks) are servers; the others workers (worker w = rank w). */
+TRIB_API int trib_ps_is_server(int rank, int n_ranks, int n_servers);
+/* Rows [*first, *end) of server j out of n_servers (contiguous ranges). */
+TRIB_API void trib_ps_server_rows(uint64_t n_rows, int n_servers, int j, uint64_t *first, uint64_t *end);
+/* The server holding a row. */
+TRIB_API int trib_ps_server_of(uint64_t n_rows, int n_servers, uint64_t row);
+
+/* ------------------------------------------------------------------ protocol */
+
+#define TRIB_PS_MAGIC UINT32_C(0x53505254) /* "TRPS" little-endian */
+#define TRIB_PS_PROTOCOL_VERSION 1
+#define TRIB_PS_TAG_REQUEST 7501 /* worker -> server */
+#define TRIB_PS_TAG_REPLY 7502   /* server -> worker */
+
+typedef enum {
+    TRIB_PS_MSG_PULL = 1,
+    TRIB_PS_MSG_REPLY = 2,
+    TRIB_PS_MSG_PUSH = 3,
+    TRIB_PS_MSG_DONE = 4
+} trib_ps_msg_type_t;
+
+#define TRIB_PS_FLAG_END_CLOCK 1u /* PUSH: the sender finished its clock */
+#define TRIB_PS_FLAG_SETTLE 2u    /* PULL/DONE: settle phase (no clocks, no pushes) */
+#define TRIB_PS_FLAG_ERROR 4u     /* REPLY: the server rejected the request (no payload) */
+
+typedef struct {
+    uint32_t magic;   /* TRIB_PS_MAGIC */
+    uint16_t version; /* TRIB_PS_PROTOCOL_VERSION */
+    uint16_t type;    /* trib_ps_msg_type_t */
+    int32_t worker;   /* the worker that sent the request, or the one a reply is for */
+    uint32_t flags;   /* TRIB_PS_FLAG_* */
+    int64_t clock;    /* the worker's clock; in a REPLY the server's min clock when answered */
+    uint64_t count;   /* rows in the payload */
+    uint32_t epoch;   /* the phase's epoch (settle: the next epoch to run) */
+    uint32_t reserved; /* 0 */
+} trib_ps_header_t;
+
+/* Payload bytes of a message of `type` with `count` rows of k factors. */
+TRIB_API size_t trib_ps_payload_bytes(trib_ps_msg_type_t type, uint64_t count, size_t k);
+
+/*
+ * Checks a received message of `len` bytes from MPI rank `sender`: size,
+ * magic, version, a known type, reserved 0, and that the payload size matches
+ * count and k.  TRIB_OK or TRIB_ERR_PROTOCOL with a message naming the
+ * sender.  Semantic checks (expected type, worker, epoch, clock, row range)
+ * are the receiver's.
+ */
+TRIB_API int trib_ps_header_check(const void *msg, size_t len, int sender, size_t k, trib_ps_header_t *out);
+
+/* ------------------------------------------------------------------ options */
+
+typedef struct {
+    MPI_Comm comm;         /* every rank (workers first, then servers) */
+    int n_workers;         /* W >= 1 */
+    int n_servers;         /* S >= 1 */
+    uint64_t n_rows;       /* rows of the whole table */
+    size_t k;              /* factors per row */
+    trib_ps_consistency_t consistency;
+    int staleness;         /* ssp bound s >= 0 (bsp: ignored, 0) */
+    int check_staleness;   /* 1: servers verify the bound at every pull and count violations */
+    float scale;           /* servers add scale x each pushed delta: 1 = delta summation, 1/W = model
+                              averaging (what sync mode's --sync-method average does to a round) */
+    int idle_sleep;        /* how a rank waits for messages: 0 = inside MPI_Probe / MPI_Waitall (Open MPI
+                              polls there, yielding the core only under mpi_yield_when_idle); 1 = MPI_Iprobe /
+                              MPI_Testall with sleeps growing from 20 us to 1 ms, which really frees the core
+                              when ranks outnumber cores */
+} trib_ps_options_t;
+
+/* Floats per row on the wire: k factors, bias, AdaGrad sum. */
+#define TRIB_PS_ROW_FLOATS(k) ((k) + 2)
+
+/* The staleness a server enforces (ssp: s, bsp: 0, async: none, -1). */
+TRIB_API int trib_ps_effective_staleness(const trib_ps_options_t *o);
+
+/* ------------------------------------------------------------------ server */
+
+typedef struct trib_ps_server trib_ps_server_t;
+
+/* Per-phase counters of one server. */
+typedef struct {
+    uint64_t pulls, pushes, rows_served, rows_updated;
+    uint64_t deferred;        /* pulls that had to wait for a slower worker */
+    uint64_t violations;      /* check_staleness: answered pulls outside the bound */
+    int64_t max_staleness;    /* largest c - min clock seen at an answered pull (clocks of missing updates) */
+    double busy_seconds;      /* handling messages (not waiting for them) */
+} trib_ps_server_stats_t;
+
+/*
+ * Server j of o->n_servers (its MPI rank is W + j).  Its block holds its rows
+ * with ids = global row numbers, zeroed; the caller initialises it (e.g.
+ * trib_mf_block_init_values, which keys values by global id).
+ */
+TRIB_API int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **out);
+TRIB_API void trib_ps_server_destroy(trib_ps_server_t *s);
+TRIB_API trib_mf_block_t *trib_ps_server_block(trib_ps_server_t *s);
+/*
+ * One training phase: serves until every worker sent DONE.  Workers start at
+ * clock `first_clock`; every pull, push and DONE must carry `epoch`.  Blocks
+ * in MPI_Probe/MPI_Recv while idle.  On return every push was applied and
+ * every pull answered.  A bad message is answered (if it was a pull) with an
+ * error reply, the server keeps serving until the phase ends, then returns
+ * TRIB_ERR_PROTOCOL naming the sender.
+ */
+TRIB_API int trib_ps_server_serve_epoch(trib_ps_server_t *s, uint32_t epoch, int64_t first_clock);
+/* A settle phase: answers pulls at once (no clocks, pushes are an error) until every worker sent DONE. */
+TRIB_API int trib_ps_server_serve_settle(trib_ps_server_t *s, uint32_t epoch);
+/* Counters since the last call (then reset). */
+TRIB_API void trib_ps_server_take_stats(trib_ps_server_t *s, trib_ps_server_stats_t *out);
+
+/* ------------------------------------------------------------------ client (worker side) */
+
+typedef struct trib_ps_client trib_ps_client_t;
+
+/*
+ * Worker w's connection to every server.  `cache` is the worker's copy of the
+ * whole table (n_rows rows of k): pulls write into it.
+ */
+TRIB_API int trib_ps_client_create(const trib_ps_options_t *o, int w, trib_mf_block_t *cache,
+                                   trib_ps_client_t **out);
+TRIB_API void trib_ps_client_destroy(trib_ps_client_t *c);
+/* Starts a training phase at `clock` (settle = 0) or a settle phase (settle = 1). */
+TRIB_API void trib_ps_client_begin(trib_ps_client_t *c, uint32_t epoch, int64_t clock, int settle);
+TRIB_API int64_t trib_ps_client_clock(const trib_ps_client_t *c);
+/*
+ * Fetches rows[0..n) (ascending, unique) into the cache: one PULL per server
+ * that holds any of them, posted receives first, then waits for every reply
+ * (the servers delay them as the consistency model requires).
+ */
+TRIB_API int trib_ps_client_pull(trib_ps_client_t *c, const uint32_t *rows, size_t n);
+/*
+ * Sends deltas[i * (k+2) ..] for rows[0..n) (ascending, unique): one PUSH per
+ * server holding any of them; with end_clock, one to every server (empty
+ * where nothing is due) and the clock advances.
+ */
+TRIB_API int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size_t n, const float *deltas,
+                                 int end_clock);
+/* Ends the phase: DONE to every server.  Call it even after an error, so no server waits. */
+TRIB_API int trib_ps_client_done(trib_ps_client_t *c);
+
+/* ------------------------------------------------------------------ trainer figures */
+
+struct trib_trainer;
+
+/* The last PS epoch's figures, identical on every rank (trib_trainer_run, mode ps). */
+typedef struct {
+    int n_workers, n_servers;
+    uint64_t batches_per_epoch, clocks_per_epoch;
+    /* per worker (n_workers entries, valid until the next epoch): */
+    const double *worker_ratings_per_s; /* ratings the worker updated / its epoch wall time */
+    const double *worker_wait_seconds;  /* time blocked in pulls and pushes */
+    /* summed over servers: */
+    uint64_t pulls, deferred, violations;
+    int64_t max_staleness;
+} trib_ps_epoch_stats_t;
+
+/* TRIB_ERR_STATE unless the trainer runs in ps mode and finished an epoch. */
+TRIB_API int trib_trainer_ps_stats(const struct trib_trainer *t, trib_ps_epoch_stats_t *out);
+/* Violations of the staleness bound counted over the whole run (check_staleness). */
+TRIB_API uint64_t trib_trainer_ps_violations(const struct trib_trainer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRIBUTARY_PS_H */

@@ -1,0 +1,520 @@
+/*
+ * ps_strategy.c - the parameter-server training strategy: roles, the epoch
+ * as workers and servers run it, settling, and the per-epoch figures.
+ *
+ * How it plugs into the epoch loop (loop.c, written once for all modes): the
+ * loop runs `rounds_per_epoch` rounds with an agreement among all ranks after
+ * each, which is exactly what an asynchronous mode must not have between
+ * mini-batches.  So in ps mode one loop round is one whole epoch:
+ * trib_ps_create keeps the mini-batch count B (ceil(max worker ratings /
+ * sync_every), the same rule as sync mode's rounds) for itself and sets the
+ * loop's rounds_per_epoch to 1.  The loop's hooks, evaluation and metrics
+ * then see epoch boundaries, where all workers and servers are quiescent
+ * (the natural place for a PS checkpoint; see "Checkpoint hook" below).
+ *
+ * Worker, one epoch (B mini-batches, a clock every `clock_every` of them and
+ * at the end of the epoch; clocks continue across epochs):
+ *
+ *     for b in 0..B-1:
+ *         rows  = sorted distinct items of slice b of this worker's shuffled order
+ *         pull the rows not fetched during the current clock   (waits per ssp/bsp)
+ *         before = rows' values;  SGD on the slice (trib_mf_sgd_run, users local)
+ *         [straggler: sleep FACTOR x the SGD time]
+ *         push after - before for the rows, END_CLOCK at a clock's last batch
+ *     DONE to every server
+ *
+ * Rows already fetched during the current clock are not pulled again: the
+ * cached copy is the server's value plus this worker's own updates (read my
+ * writes), and in bsp the server's value cannot have changed within a clock.
+ * Deltas carry factors, bias and the AdaGrad sum; servers add scale x delta
+ * with scale = 1/W for --sync-method average (the default, as in sync mode)
+ * and 1 for delta-sum, so with bsp and clock_every 1 the job computes what
+ * sync mode computes with sync_every = the batch size (up to rounding).
+ * Averaging matters: summing W workers' steps on a popular item multiplies
+ * its step size by W and diverges on small data where averaging does not.
+ *
+ * Server, one epoch: trib_ps_server_serve_epoch until every worker's DONE.
+ *
+ * Settle (before evaluation and before the model file): each worker pulls
+ * the rows its train and test ratings use, worker 0 (which writes the model
+ * file) every row; servers answer at once.
+ *
+ * Stop requests (t->stop_flag, read again at the end of the epoch) are agreed
+ * in the epoch-end allreduce below, so in ps mode a signal stops the job at
+ * the end of the current epoch, not after the current mini-batch: stopping
+ * mid-epoch would need every worker to reach the same clock first (a STOP flag
+ * on the pushes), left for the checkpoint work.
+ *
+ * Figures: after each epoch every rank contributes a slot (worker: ratings,
+ * wall time, waiting time; server: pulls, deferred pulls, violations, max
+ * staleness) to one MPI_Allreduce, which also carries the stop requests, so
+ * every rank ends the epoch with the same figures and the same stop verdict.
+ *
+ * Checkpoint hook (issue 6): at an epoch boundary a resumable PS state is
+ * every server's block (rows [first, end), factors, biases and AdaGrad sums,
+ * trib_ps_server_block), the user blocks of the workers, and the clock at
+ * which the next epoch starts (epoch * clocks_per_epoch; all workers are at
+ * that clock and no push is in flight).  Within an epoch the servers'
+ * pending bsp pushes, deferred pulls and per-worker clocks would be needed
+ * as well; checkpointing at epoch boundaries avoids that.  Restoring: put the
+ * item rows in t->model.items on every rank (rank 0 holds all of them after a
+ * settle) and the users in each worker's block, then trib_trainer_set_position
+ * (epoch, 0) calls ps_reset, which loads each server's rows; a bsp run resumed
+ * this way is bit-identical to an uninterrupted one (tests/ps, "resume").
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "tributary/ps.h"
+#include "train/internal.h"
+
+enum { F_RATINGS, F_SECONDS, F_WAIT, F_PULLS, F_DEFERRED, F_VIOL, F_MAXSTALE, F_N };
+
+typedef struct {
+    trib_ps_options_t o;
+    int server;                 /* 1 on server ranks */
+    trib_ps_server_t *srv;
+    trib_ps_client_t *cli;
+    uint64_t batches, clock_every, clocks_per_epoch;
+    /* worker scratch */
+    uint32_t *rows, *need, *all_rows, *settle_rows;
+    size_t n_settle_rows;
+    uint32_t *mark;             /* per item: generation that last listed it */
+    uint32_t gen;
+    int64_t *fetched;           /* per item: clock during which the cached copy was pulled */
+    float *delta;               /* per listed row: k + 2 floats (before, then after - before) */
+    /* figures */
+    double *slots;              /* P * F_N + 1 */
+    double *w_rps, *w_wait;
+    trib_ps_epoch_stats_t last;
+    int have_last;
+    uint64_t violations;
+} ps_state_t;
+
+static int is_ps(const trib_trainer_t *t) { return t->strategy == &trib_strategy_ps; }
+
+/* ------------------------------------------------------------------ roles */
+
+int trib_ps_split_roles(trib_trainer_t *t)
+{
+    const trib_train_config_t *c = &t->cfg;
+    int S = (int)c->ps_servers, P = t->size;
+    int rc = TRIB_OK;
+    if (S >= P)
+        rc = trib_errorf(TRIB_ERR_INVALID_ARG, "--servers %d with %d ranks: the parameter server needs at least one "
+                         "worker (S < P; servers are the last S ranks)", S, P);
+    else if (c->ps_straggler_rank >= P - S)
+        rc = trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler %d: rank %d is a server (workers are ranks 0..%d)",
+                         c->ps_straggler_rank, c->ps_straggler_rank, P - S - 1);
+    if (rc != TRIB_OK)
+        return rc; /* the same verdict on every rank: all inputs are global */
+    int server = trib_ps_is_server(t->rank, P, S);
+    if (MPI_Comm_split(t->comm, server ? MPI_UNDEFINED : 0, t->rank, &t->data_comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Comm_split of the workers failed");
+    t->data_size = P - S;
+    return TRIB_OK;
+}
+
+/* ------------------------------------------------------------------ create / destroy */
+
+/*
+ * How ranks wait for messages (trib_ps_options_t.idle_sleep).  Open MPI's
+ * blocking calls poll; with more ranks than cores on a node an idle server
+ * or a worker waiting for a deferred pull then takes CPU time from the
+ * workers that share its core (sched_yield gives little back under CFS).  So:
+ * sleep-polling when this node runs more ranks than it has cores, blocking
+ * calls otherwise; TRIB_PS_IDLE=block|sleep overrides (benchmarks).  Collective.
+ */
+static int choose_idle_sleep(trib_trainer_t *t, int *out)
+{
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Comm_split_type failed");
+    MPI_Comm_size(node, &local);
+    MPI_Comm_free(&node);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("TRIB_PS_IDLE");
+    if (env && !strcmp(env, "block"))
+        *out = 0;
+    else if (env && !strcmp(env, "sleep"))
+        *out = 1;
+    else
+        *out = cores > 0 && local > cores;
+    if (t->rank == 0)
+        trib_log(TRIB_LOG_INFO, "ps: %d ranks on this node, %ld cores: waiting %s", local, cores,
+                 *out ? "by polling with sleeps" : "in blocking MPI calls");
+    return TRIB_OK;
+}
+
+static void ps_destroy(void *state)
+{
+    ps_state_t *s = state;
+    if (!s)
+        return;
+    trib_ps_server_destroy(s->srv);
+    trib_ps_client_destroy(s->cli);
+    free(s->rows);
+    free(s->need);
+    free(s->all_rows);
+    free(s->settle_rows);
+    free(s->mark);
+    free(s->fetched);
+    free(s->delta);
+    free(s->slots);
+    free(s->w_rps);
+    free(s->w_wait);
+    free(s);
+}
+
+/* Sorted distinct items of ratings[idx[i]] (idx NULL: i), for i in [begin, end); returns the count. */
+static size_t list_rows(ps_state_t *s, const trib_mf_rating_t *r, const uint32_t *idx, size_t begin, size_t end,
+                        uint32_t *out)
+{
+    size_t n_items = (size_t)s->o.n_rows, n = 0;
+    if (++s->gen == 0) {
+        memset(s->mark, 0, n_items * sizeof *s->mark);
+        s->gen = 1;
+    }
+    for (size_t i = begin; i < end; i++) {
+        uint32_t it = r[idx ? idx[i] : i].item;
+        if (s->mark[it] != s->gen) {
+            s->mark[it] = s->gen;
+            out[n++] = it;
+        }
+    }
+    if (n > n_items / 8) { /* many rows: one pass over the marks is cheaper than sorting */
+        n = 0;
+        for (size_t it = 0; it < n_items; it++)
+            if (s->mark[it] == s->gen)
+                out[n++] = (uint32_t)it;
+    } else {
+        for (size_t gap = n / 2; gap > 0; gap /= 2) /* shell sort: few rows, no allocation */
+            for (size_t i = gap; i < n; i++) {
+                uint32_t v = out[i];
+                size_t j = i;
+                for (; j >= gap && out[j - gap] > v; j -= gap)
+                    out[j] = out[j - gap];
+                out[j] = v;
+            }
+    }
+    return n;
+}
+
+static int create_worker(trib_trainer_t *t, ps_state_t *s)
+{
+    size_t n_items = (size_t)s->o.n_rows, rowf = TRIB_PS_ROW_FLOATS(s->o.k);
+    s->rows = malloc((n_items + 1) * sizeof *s->rows);
+    s->need = malloc((n_items + 1) * sizeof *s->need);
+    s->all_rows = malloc((n_items + 1) * sizeof *s->all_rows);
+    s->settle_rows = malloc((n_items + 1) * sizeof *s->settle_rows);
+    s->mark = calloc(n_items + 1, sizeof *s->mark);
+    s->fetched = malloc((n_items + 1) * sizeof *s->fetched);
+    s->delta = malloc((n_items * rowf + 1) * sizeof *s->delta);
+    if (!s->rows || !s->need || !s->all_rows || !s->settle_rows || !s->mark || !s->fetched || !s->delta)
+        return trib_errorf(TRIB_ERR_NOMEM, "ps worker: cannot allocate scratch for %zu items", n_items);
+    for (size_t i = 0; i < n_items; i++) {
+        s->all_rows[i] = (uint32_t)i;
+        s->fetched[i] = INT64_MIN;
+    }
+    /* Rows evaluation needs: every item of the local train and test ratings. */
+    size_t n = list_rows(s, t->train, NULL, 0, t->n_train, s->rows);
+    size_t m = t->n_test ? list_rows(s, t->test, NULL, 0, t->n_test, s->need) : 0;
+    size_t a = 0, b = 0, k = 0;
+    while (a < n || b < m) {
+        uint32_t v = b >= m || (a < n && s->rows[a] < s->need[b]) ? s->rows[a++] : s->need[b++];
+        if (k == 0 || s->settle_rows[k - 1] != v)
+            s->settle_rows[k++] = v;
+    }
+    s->n_settle_rows = k;
+    return trib_ps_client_create(&s->o, t->rank, &t->model.items, &s->cli);
+}
+
+/*
+ * Every rank must run the same job: the printed configuration (which holds
+ * every option, ps ones included) is hashed and compared across all ranks
+ * with one allreduce MAX of (h, ~h): equal everywhere iff max(h) == ~max(~h).
+ * Collective; the same verdict on every rank.
+ */
+static int agree_on_config(trib_trainer_t *t)
+{
+    char text[4096];
+    int n = trib_train_config_format(&t->cfg, text, sizeof text);
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (int i = 0; i < n; i++)
+        h = (h ^ (unsigned char)text[i]) * UINT64_C(0x100000001b3);
+    int64_t v[2] = {(int64_t)h, (int64_t)~h}, r[2];
+    if (MPI_Allreduce(v, r, 2, MPI_INT64_T, MPI_MAX, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the configuration hash failed");
+    if ((uint64_t)r[0] != ~(uint64_t)r[1])
+        return trib_errorf(TRIB_ERR_MISMATCH, "ps: the ranks were started with different configurations");
+    return TRIB_OK;
+}
+
+static int ps_create(trib_trainer_t *t, void **state)
+{
+    const trib_train_config_t *c = &t->cfg;
+    ps_state_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
+    s->o.comm = t->comm;
+    s->o.n_servers = (int)c->ps_servers;
+    s->o.n_workers = t->size - s->o.n_servers;
+    s->o.n_rows = t->model.items.n_rows;
+    s->o.k = c->k;
+    s->o.consistency = c->ps_consistency;
+    s->o.staleness = c->ps_staleness;
+    s->o.check_staleness = c->ps_check_staleness;
+    /* The same update rule as sync mode: averaging scales each worker's delta by 1/W. */
+    s->o.scale = c->sync_method == TRIB_SYNC_AVERAGE ? 1.0f / (float)s->o.n_workers : 1.0f;
+    s->server = trib_ps_is_server(t->rank, t->size, s->o.n_servers);
+    /* The loop's rounds become one epoch; the mini-batches are ours. */
+    s->batches = t->rounds_per_epoch;
+    t->rounds_per_epoch = 1;
+    s->clock_every = c->ps_clock_every;
+    s->clocks_per_epoch = (s->batches + s->clock_every - 1) / s->clock_every;
+    size_t P = (size_t)t->size, W = (size_t)s->o.n_workers;
+    s->slots = calloc(P * F_N + 1, sizeof *s->slots);
+    s->w_rps = calloc(W, sizeof *s->w_rps);
+    s->w_wait = calloc(W, sizeof *s->w_wait);
+    int rc = s->slots && s->w_rps && s->w_wait ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
+    int idle = choose_idle_sleep(t, &s->o.idle_sleep); /* collectives: every rank, before any early exit */
+    int same = agree_on_config(t);
+    if (rc == TRIB_OK)
+        rc = idle != TRIB_OK ? idle : same;
+    if (rc == TRIB_OK && s->server) {
+        rc = trib_ps_server_create(&s->o, t->rank - s->o.n_workers, &s->srv);
+        if (rc == TRIB_OK) /* values keyed by global id: the same start as sync mode */
+            trib_mf_block_init_values(trib_ps_server_block(s->srv), c->seed, TRIB_MF_TAG_ITEM, c->hp.init_std);
+    } else if (rc == TRIB_OK) {
+        rc = create_worker(t, s);
+    }
+    if (rc != TRIB_OK) {
+        ps_destroy(s);
+        return rc;
+    }
+    *state = s;
+    return TRIB_OK;
+}
+
+/* ------------------------------------------------------------------ worker epoch */
+
+static void sleep_seconds(double sec)
+{
+    if (!(sec > 0))
+        return;
+    struct timespec ts = {(time_t)sec, (long)((sec - floor(sec)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Copies the listed rows' values (k factors, bias, AdaGrad sum) into s->delta. */
+static void snapshot_rows(ps_state_t *s, const trib_mf_block_t *b, size_t n)
+{
+    size_t k = b->k, rowf = TRIB_PS_ROW_FLOATS(k);
+    for (size_t i = 0; i < n; i++) {
+        float *d = s->delta + i * rowf;
+        memcpy(d, trib_mf_row(b, s->rows[i]), k * sizeof(float));
+        d[k] = b->bias[s->rows[i]];
+        d[k + 1] = b->adagrad[s->rows[i]];
+    }
+}
+
+/* s->delta = current values - s->delta (the snapshot). */
+static void rows_delta(ps_state_t *s, const trib_mf_block_t *b, size_t n)
+{
+    size_t k = b->k, rowf = TRIB_PS_ROW_FLOATS(k);
+    for (size_t i = 0; i < n; i++) {
+        float *d = s->delta + i * rowf;
+        const float *row = trib_mf_row(b, s->rows[i]);
+        for (size_t f = 0; f < k; f++)
+            d[f] = row[f] - d[f];
+        d[k] = b->bias[s->rows[i]] - d[k];
+        d[k + 1] = b->adagrad[s->rows[i]] - d[k + 1];
+    }
+}
+
+static int worker_batch(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t b, double *wait)
+{
+    __extension__ typedef unsigned __int128 u128_t;
+    size_t begin = (size_t)((u128_t)t->n_train * b / s->batches);
+    size_t end = (size_t)((u128_t)t->n_train * (b + 1) / s->batches);
+    trib_mf_block_t *items = &t->model.items;
+    size_t n = list_rows(s, t->train, t->order, begin, end, s->rows), m = 0;
+    int64_t clock = trib_ps_client_clock(s->cli);
+    for (size_t i = 0; i < n; i++)
+        if (s->fetched[s->rows[i]] != clock)
+            s->need[m++] = s->rows[i];
+    double t0 = trib_now();
+    int rc = trib_ps_client_pull(s->cli, s->need, m);
+    *wait += trib_now() - t0;
+    if (rc != TRIB_OK)
+        return rc;
+    for (size_t i = 0; i < m; i++)
+        s->fetched[s->need[i]] = clock;
+    snapshot_rows(s, items, n);
+    double c0 = trib_now();
+    rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, t->order, begin, end);
+    if (rc != TRIB_OK)
+        return rc;
+    if (t->rank == t->cfg.ps_straggler_rank)
+        sleep_seconds(t->cfg.ps_straggler_factor * (trib_now() - c0));
+    rows_delta(s, items, n);
+    int end_clock = (b + 1) % s->clock_every == 0 || b + 1 == s->batches;
+    t0 = trib_now();
+    rc = trib_ps_client_push(s->cli, s->rows, n, s->delta, end_clock);
+    *wait += trib_now() - t0;
+    return rc;
+}
+
+static int worker_epoch(trib_trainer_t *t, ps_state_t *s, unsigned epoch, double *slot)
+{
+    double t0 = trib_now(), wait = 0;
+    trib_ps_client_begin(s->cli, epoch, (int64_t)(epoch * s->clocks_per_epoch), 0);
+    int rc = TRIB_OK;
+    for (uint64_t b = 0; rc == TRIB_OK && b < s->batches; b++)
+        rc = worker_batch(t, s, epoch, b, &wait);
+    int dr = trib_ps_client_done(s->cli); /* even after an error: no server may wait for us */
+    if (rc == TRIB_OK)
+        rc = dr;
+    slot[F_RATINGS] = (double)t->n_train;
+    slot[F_SECONDS] = trib_now() - t0;
+    slot[F_WAIT] = wait;
+    /* The loop reports comm_seconds as the mean over all P ranks; servers add nothing, so scale
+     * the workers' waiting by P / W to make the figure the mean over workers. */
+    t->comm_seconds += wait * (double)t->size / (double)s->o.n_workers;
+    return rc;
+}
+
+static int server_epoch(ps_state_t *s, unsigned epoch, double *slot)
+{
+    trib_ps_server_stats_t st;
+    trib_ps_server_take_stats(s->srv, &st); /* drop the settle phases' counts: the epoch's only */
+    int rc = trib_ps_server_serve_epoch(s->srv, epoch, (int64_t)(epoch * s->clocks_per_epoch));
+    trib_ps_server_take_stats(s->srv, &st);
+    slot[F_PULLS] = (double)st.pulls;
+    slot[F_DEFERRED] = (double)st.deferred;
+    slot[F_VIOL] = (double)st.violations;
+    slot[F_MAXSTALE] = (double)st.max_staleness;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ figures */
+
+/* One allreduce of every rank's slot plus the stop requests; fills s->last. */
+static int gather_figures(trib_trainer_t *t, ps_state_t *s, int *stop)
+{
+    size_t P = (size_t)t->size, W = (size_t)s->o.n_workers;
+    s->slots[P * F_N] = *stop ? 1.0 : 0.0;
+    if (MPI_Allreduce(MPI_IN_PLACE, s->slots, (int)(P * F_N + 1), MPI_DOUBLE, MPI_SUM, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the epoch figures failed");
+    *stop = s->slots[P * F_N] > 0;
+    trib_ps_epoch_stats_t *e = &s->last;
+    memset(e, 0, sizeof *e);
+    e->n_workers = s->o.n_workers;
+    e->n_servers = s->o.n_servers;
+    e->batches_per_epoch = s->batches;
+    e->clocks_per_epoch = s->clocks_per_epoch;
+    for (size_t w = 0; w < W; w++) {
+        const double *v = s->slots + w * F_N;
+        s->w_rps[w] = v[F_SECONDS] > 0 ? v[F_RATINGS] / v[F_SECONDS] : 0;
+        s->w_wait[w] = v[F_WAIT];
+    }
+    e->worker_ratings_per_s = s->w_rps;
+    e->worker_wait_seconds = s->w_wait;
+    for (size_t r = W; r < P; r++) {
+        const double *v = s->slots + r * F_N;
+        e->pulls += (uint64_t)v[F_PULLS];
+        e->deferred += (uint64_t)v[F_DEFERRED];
+        e->violations += (uint64_t)v[F_VIOL];
+        if ((int64_t)v[F_MAXSTALE] > e->max_staleness)
+            e->max_staleness = (int64_t)v[F_MAXSTALE];
+    }
+    s->violations += e->violations;
+    s->have_last = 1;
+    return TRIB_OK;
+}
+
+/* ------------------------------------------------------------------ strategy */
+
+static int ps_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin, size_t end, int *stop)
+{
+    (void)begin;
+    (void)end;
+    ps_state_t *s = state;
+    size_t P = (size_t)t->size;
+    memset(s->slots, 0, (P * F_N + 1) * sizeof *s->slots);
+    double *slot = s->slots + (size_t)t->rank * F_N;
+    int rc = s->server ? server_epoch(s, epoch, slot) : worker_epoch(t, s, epoch, slot);
+    if (t->stop_flag && *t->stop_flag) /* a request that arrived during the epoch */
+        *stop = 1;
+    int fr = gather_figures(t, s, stop); /* every rank, also after an error: it is collective */
+    if (rc == TRIB_OK)
+        rc = fr;
+    if (rc == TRIB_OK && s->o.check_staleness && s->o.consistency != TRIB_PS_ASYNC && s->last.violations)
+        rc = trib_errorf(TRIB_ERR_INTERNAL, "ps: the staleness bound %d was violated at %llu pulls in epoch %u",
+                         trib_ps_effective_staleness(&s->o), (unsigned long long)s->last.violations, epoch + 1);
+    return rc;
+}
+
+static int ps_settle(trib_trainer_t *t, void *state)
+{
+    ps_state_t *s = state;
+    if (s->server)
+        return trib_ps_server_serve_settle(s->srv, t->next_epoch);
+    trib_ps_client_begin(s->cli, t->next_epoch, 0, 1);
+    int rc = t->rank == 0 ? trib_ps_client_pull(s->cli, s->all_rows, (size_t)s->o.n_rows)
+                          : trib_ps_client_pull(s->cli, s->settle_rows, s->n_settle_rows);
+    int dr = trib_ps_client_done(s->cli);
+    return rc == TRIB_OK ? dr : rc;
+}
+
+/*
+ * Resume (trib_trainer_set_position after the caller restored the model): the
+ * restored item values are expected in t->model.items on every rank, as in
+ * sync mode.  Servers copy their rows from it into their block; workers
+ * forget which rows they fetched, so every row is pulled again.
+ */
+static int ps_reset(trib_trainer_t *t, void *state)
+{
+    ps_state_t *s = state;
+    if (!s->server) {
+        for (uint64_t i = 0; i < s->o.n_rows; i++)
+            s->fetched[i] = INT64_MIN;
+        return TRIB_OK;
+    }
+    trib_mf_block_t *b = trib_ps_server_block(s->srv), *all = &t->model.items;
+    if (!b->n_rows)
+        return TRIB_OK;
+    size_t first = (size_t)b->ids[0], k = b->k;
+    for (size_t r = 0; r < b->n_rows; r++) {
+        memcpy(trib_mf_row(b, r), trib_mf_row(all, first + r), k * sizeof(float));
+        b->bias[r] = all->bias[first + r];
+        b->adagrad[r] = all->adagrad[first + r];
+    }
+    return TRIB_OK;
+}
+
+const trib_strategy_t trib_strategy_ps = {"ps", ps_create, ps_round, ps_settle, ps_reset, ps_destroy};
+
+/* ------------------------------------------------------------------ accessors */
+
+int trib_trainer_ps_stats(const struct trib_trainer *t, trib_ps_epoch_stats_t *out)
+{
+    if (!t || !out || !is_ps(t) || !t->strategy_state || !((const ps_state_t *)t->strategy_state)->have_last)
+        return trib_errorf(TRIB_ERR_STATE, "ps figures: the trainer is not in ps mode or has not run an epoch");
+    *out = ((const ps_state_t *)t->strategy_state)->last;
+    return TRIB_OK;
+}
+
+uint64_t trib_trainer_ps_violations(const struct trib_trainer *t)
+{
+    if (!t || !is_ps(t) || !t->strategy_state)
+        return 0;
+    return ((const ps_state_t *)t->strategy_state)->violations;
+}

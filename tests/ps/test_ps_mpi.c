@@ -1,0 +1,556 @@
+/*
+ * test_ps_mpi.c - MPI tests of the parameter-server mode (run at several rank counts).
+ *
+ *   test_ps_mpi converge    planted data: for every S in {1, 2} with W = P - S >= 1 and every
+ *                           consistency (async, bsp, ssp s=2), the final test RMSE is within 2%
+ *                           of sync mode's on the same data and seed (sync run by the first W
+ *                           ranks, the same users per worker)
+ *   test_ps_mpi bsp         determinism: two bsp runs with the same seed give bit-identical
+ *                           item rows (rank 0's settled copy) and user rows (every worker)
+ *   test_ps_mpi staleness   ssp (s = 1) and bsp with a straggler at factor 300 and the servers
+ *                           checking the bound at every pull: no violation, and some pulls had
+ *                           to wait (the bound was exercised); the checker itself is shown to
+ *                           fire: async with the same straggler checked against s = 0 counts
+ *                           violations (needs W >= 2)
+ *   test_ps_mpi resume      the resume hook: a bsp run stopped after epoch 2, its settled item
+ *                           rows and user rows loaded into a new trainer, trib_trainer_set_position
+ *                           (2, 0), finishes with bit-identical rows to an uninterrupted run
+ *   test_ps_mpi shutdown    uneven workers (one user holds most ratings, so one worker has far
+ *                           more than the others) for async, bsp and ssp: the run completes,
+ *                           every rating is visited once per epoch, the model file is written,
+ *                           and after a barrier no message is left unreceived on any rank; a stop
+ *                           request on one worker stops every rank after the same epoch
+ *
+ * Every rank checks; failures are summed over ranks and the exit status is
+ * non-zero when any check failed anywhere.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tributary/ps.h"
+#include "tributary/train.h"
+
+static int g_rank, g_size, g_failures;
+static char g_dir[256];
+
+#define CHECK(cond, ...)                                                                                  \
+    do {                                                                                                  \
+        if (!(cond)) {                                                                                    \
+            g_failures++;                                                                                 \
+            fprintf(stderr, "[rank %d] %s:%d: check failed: %s: ", g_rank, __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                                                 \
+            fputc('\n', stderr);                                                                          \
+        }                                                                                                 \
+    } while (0)
+
+#define CHECK_OK(rc) CHECK((rc) == TRIB_OK, "%s", trib_last_error(rc))
+
+/* ------------------------------------------------------------------ data */
+
+static void paths(const char *name, char *tr, char *te, size_t cap)
+{
+    snprintf(tr, cap, "%s/%s-train", g_dir, name);
+    snprintf(te, cap, "%s/%s-test", g_dir, name);
+}
+
+static int split_all(const char *name, const trib_data_write_opts_t *w)
+{
+    char all[512], tr[512], te[512];
+    snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
+    paths(name, tr, te, sizeof tr);
+    trib_split_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.test_fraction = 0.1;
+    so.seed = 3;
+    so.by = TRIB_SPLIT_RANDOM;
+    so.write = *w;
+    return trib_data_split(all, tr, te, &so, NULL);
+}
+
+/* Rank 0 writes planted data and its split; every rank gets the verdict. */
+static int make_planted(const char *name, uint64_t users, uint64_t items, uint64_t ratings)
+{
+    int rc = TRIB_OK;
+    if (g_rank == 0) {
+        trib_synth_config_t c;
+        trib_synth_config_init(&c);
+        c.n_users = users;
+        c.n_items = items;
+        c.n_ratings = ratings;
+        c.rank = 4;
+        c.noise_std = 0.5;
+        c.seed = 11;
+        trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
+        w.n_shards = 2;
+        char all[512];
+        snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
+        rc = trib_synth_write(&c, all, &w, NULL);
+        if (rc == TRIB_OK)
+            rc = split_all(name, &w);
+        if (rc != TRIB_OK)
+            fprintf(stderr, "make_planted: %s\n", trib_last_error(rc));
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return rc;
+}
+
+/* User 0 rated 1500 items, users 1..199 rated 8 each: worker 0 gets far more ratings than the others. */
+static int make_uneven(const char *name)
+{
+    int rc = TRIB_OK;
+    if (g_rank == 0) {
+        trib_ratings_t r;
+        trib_ratings_init(&r);
+        rc = trib_ratings_alloc(&r, 1500 + 199 * 8, 0);
+        size_t n = 0;
+        for (uint32_t i = 0; rc == TRIB_OK && i < 1500; i++, n++) {
+            r.user[n] = 0;
+            r.item[n] = i;
+            r.rating[n] = 3.0f + (float)((i * 7919u) % 5) * 0.5f;
+        }
+        for (uint32_t u = 1; rc == TRIB_OK && u < 200; u++)
+            for (uint32_t j = 0; j < 8; j++, n++) {
+                r.user[n] = u;
+                r.item[n] = (u * 37u + j * 101u) % 1500u;
+                r.rating[n] = 2.0f + (float)((u + j) % 4);
+            }
+        trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
+        char all[512];
+        snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
+        if (rc == TRIB_OK)
+            rc = trib_data_write(all, &r, 200, 1500, &w);
+        trib_ratings_free(&r);
+        if (rc == TRIB_OK)
+            rc = split_all(name, &w);
+        if (rc != TRIB_OK)
+            fprintf(stderr, "make_uneven: %s\n", trib_last_error(rc));
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ runs */
+
+static void base_config(trib_train_config_t *c, const char *tr, const char *te)
+{
+    trib_train_config_init(c);
+    c->train_dir = tr;
+    c->test_dir = te;
+    c->k = 8;
+    c->epochs = 12;
+    c->sync_every = 1500;
+    c->seed = 5;
+    c->eval_train = 0;
+}
+
+static void ps_config(trib_train_config_t *c, unsigned S, trib_ps_consistency_t cons, int s)
+{
+    c->mode = TRIB_TRAIN_MODE_PS;
+    c->ps_servers = S;
+    c->ps_consistency = cons;
+    c->ps_staleness = s;
+}
+
+/* Trains on comm (MPI_COMM_NULL: this rank sits out) and returns the final test RMSE on every rank of comm. */
+static int train(const trib_train_config_t *c, MPI_Comm comm, double *test_rmse, trib_trainer_t **keep)
+{
+    if (comm == MPI_COMM_NULL)
+        return TRIB_OK;
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(c, comm, &t);
+    if (rc != TRIB_OK)
+        return rc;
+    rc = trib_trainer_run(t, NULL);
+    if (rc == TRIB_OK)
+        rc = trib_trainer_evaluate(t, NULL, NULL, test_rmse, NULL);
+    if (keep && rc == TRIB_OK)
+        *keep = t;
+    else
+        trib_trainer_destroy(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ convergence */
+
+static void test_converge(void)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    static const trib_ps_consistency_t modes[] = {TRIB_PS_ASYNC, TRIB_PS_BSP, TRIB_PS_SSP};
+    for (unsigned S = 1; S <= 2; S++) {
+        int W = g_size - (int)S;
+        if (W < 1)
+            continue;
+        /* sync mode on the first W ranks: the reference */
+        MPI_Comm wc;
+        MPI_Comm_split(MPI_COMM_WORLD, g_rank < W ? 0 : MPI_UNDEFINED, g_rank, &wc);
+        trib_train_config_t c;
+        base_config(&c, tr, te);
+        double ref = NAN;
+        int rc = train(&c, wc, &ref, NULL);
+        CHECK_OK(rc);
+        if (wc != MPI_COMM_NULL)
+            MPI_Comm_free(&wc);
+        MPI_Bcast(&ref, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        for (int m = 0; m < 3; m++) {
+            base_config(&c, tr, te);
+            ps_config(&c, S, modes[m], 2);
+            double rmse = NAN;
+            rc = train(&c, MPI_COMM_WORLD, &rmse, NULL);
+            CHECK_OK(rc);
+            if (g_rank == 0)
+                printf("W=%d S=%u %-5s test RMSE %.4f (sync %.4f, ratio %.4f)\n", W, S,
+                       trib_ps_consistency_name(modes[m]), rmse, ref, rmse / ref);
+            CHECK(isfinite(rmse) && rmse <= 1.02 * ref, "W=%d S=%u %s: test RMSE %.4f vs sync %.4f (> 2%% worse)", W,
+                  S, trib_ps_consistency_name(modes[m]), rmse, ref);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ bsp determinism */
+
+static uint64_t fnv(const float *v, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    const unsigned char *p = (const unsigned char *)v;
+    for (size_t i = 0; i < n * sizeof *v; i++)
+        h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+static void bsp_hashes(unsigned S, uint64_t *items, uint64_t *users)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    trib_train_config_t c;
+    base_config(&c, tr, te);
+    c.epochs = 3;
+    c.sync_every = 700;
+    ps_config(&c, S, TRIB_PS_BSP, 0);
+    c.ps_clock_every = 2;
+    trib_trainer_t *t = NULL;
+    double rmse;
+    int rc = train(&c, MPI_COMM_WORLD, &rmse, &t);
+    CHECK_OK(rc);
+    *items = *users = 0;
+    if (rc != TRIB_OK)
+        return;
+    const trib_mf_model_t *m = trib_trainer_model(t);
+    *items = fnv(m->items.values, m->items.n_values); /* meaningful on rank 0: every row settled */
+    *users = fnv(m->users.values, m->users.n_values);
+    trib_trainer_destroy(t);
+}
+
+static void test_bsp_determinism(void)
+{
+    for (unsigned S = 1; S <= 2 && (int)S < g_size; S++) {
+        uint64_t i1, u1, i2, u2;
+        bsp_hashes(S, &i1, &u1);
+        bsp_hashes(S, &i2, &u2);
+        if (g_rank == 0)
+            CHECK(i1 == i2, "S=%u: bsp item rows differ between two runs with the same seed", S);
+        CHECK(u1 == u2, "S=%u: bsp user rows of rank %d differ between two runs with the same seed", S, g_rank);
+    }
+}
+
+/* ------------------------------------------------------------------ staleness bound */
+
+/* after_epoch: sums the servers' deferred pulls over the run. */
+static int sum_deferred(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    (void)s;
+    trib_ps_epoch_stats_t st;
+    if (trib_trainer_ps_stats(t, &st) == TRIB_OK)
+        *(uint64_t *)arg += st.deferred;
+    return TRIB_OK;
+}
+
+static int run_checked(unsigned S, trib_ps_consistency_t cons, int s, uint64_t *violations, uint64_t *deferred)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    trib_train_config_t c;
+    base_config(&c, tr, te);
+    c.epochs = 2;
+    c.sync_every = 250;
+    ps_config(&c, S, cons, s);
+    c.ps_check_staleness = 1;
+    c.ps_straggler_rank = 0;
+    /* SGD of a 250-rating batch takes well under a millisecond; with one worker nobody waits for it */
+    c.ps_straggler_factor = g_size - (int)S >= 2 ? 300.0 : 3.0;
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    if (rc != TRIB_OK)
+        return rc;
+    *deferred = 0;
+    trib_train_hooks_t h = {deferred, NULL, sum_deferred, NULL, NULL};
+    rc = trib_trainer_run(t, &h);
+    *violations = trib_trainer_ps_violations(t);
+    trib_trainer_destroy(t);
+    return rc;
+}
+
+static void test_staleness(void)
+{
+    int W = g_size - 1;
+    uint64_t v, d;
+    int rc = run_checked(1, TRIB_PS_SSP, 1, &v, &d);
+    CHECK_OK(rc);
+    CHECK(v == 0, "ssp s=1 with a straggler: %llu violations of the staleness bound", (unsigned long long)v);
+    if (W >= 2)
+        CHECK(d > 0, "ssp s=1 with a straggler: no pull ever waited, the bound was not exercised");
+    rc = run_checked(1, TRIB_PS_BSP, 0, &v, &d);
+    CHECK_OK(rc);
+    CHECK(v == 0, "bsp with a straggler: %llu violations", (unsigned long long)v);
+    if (g_size >= 4) {
+        rc = run_checked(2, TRIB_PS_SSP, 2, &v, &d);
+        CHECK_OK(rc);
+        CHECK(v == 0, "ssp s=2, 2 servers, with a straggler: %llu violations", (unsigned long long)v);
+    }
+    if (W >= 2) { /* the checker fires when the bound is exceeded: async never waits */
+        rc = run_checked(1, TRIB_PS_ASYNC, 0, &v, &d);
+        CHECK_OK(rc);
+        CHECK(v > 0, "async with a straggler checked against s=0 counted no violation: the checker is blind");
+        CHECK(d == 0, "async deferred %llu pulls", (unsigned long long)d);
+    }
+}
+
+/* ------------------------------------------------------------------ resume */
+
+static int stop_after_two(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    (void)arg;
+    (void)t;
+    return s->epoch == 2 ? TRIB_TRAIN_STOP : TRIB_OK;
+}
+
+static void resume_config(trib_train_config_t *c, const char *tr, const char *te)
+{
+    base_config(c, tr, te);
+    c->epochs = 4;
+    c->sync_every = 700;
+    ps_config(c, g_size >= 4 ? 2 : 1, TRIB_PS_BSP, 0);
+}
+
+static void test_resume(void)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    trib_train_config_t c;
+    resume_config(&c, tr, te);
+    uint64_t items_ref = 0, users_ref = 0, items = 1, users = 1;
+    trib_trainer_t *t = NULL;
+    double rmse;
+    int rc = train(&c, MPI_COMM_WORLD, &rmse, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    items_ref = fnv(trib_trainer_model(t)->items.values, trib_trainer_model(t)->items.n_values);
+    users_ref = fnv(trib_trainer_model(t)->users.values, trib_trainer_model(t)->users.n_values);
+    trib_trainer_destroy(t);
+
+    /* stopped after epoch 2; rank 0's settled items are every row */
+    rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    trib_train_hooks_t h = {NULL, NULL, stop_after_two, NULL, NULL};
+    rc = trib_trainer_run(t, &h);
+    CHECK_OK(rc);
+    if (rc == TRIB_OK)
+        rc = trib_trainer_evaluate(t, NULL, NULL, &rmse, NULL);
+    trib_mf_model_t *m = trib_trainer_model(t);
+    size_t ni = m->items.n_values, nu = m->users.n_values;
+    float *saved_items = malloc(ni * sizeof *saved_items), *saved_users = malloc((nu + 1) * sizeof *saved_users);
+    CHECK(saved_items && saved_users, "out of memory");
+    if (!saved_items || !saved_users || rc != TRIB_OK) {
+        free(saved_items);
+        free(saved_users);
+        trib_trainer_destroy(t);
+        return;
+    }
+    memcpy(saved_items, m->items.values, ni * sizeof *saved_items);
+    memcpy(saved_users, m->users.values, nu * sizeof *saved_users);
+    trib_trainer_destroy(t);
+    MPI_Bcast(saved_items, (int)ni, MPI_FLOAT, 0, MPI_COMM_WORLD);
+
+    /* a new job: restore, position, finish */
+    rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc == TRIB_OK) {
+        m = trib_trainer_model(t);
+        memcpy(m->items.values, saved_items, ni * sizeof *saved_items);
+        memcpy(m->users.values, saved_users, nu * sizeof *saved_users);
+        rc = trib_trainer_set_position(t, 2, 0);
+        CHECK_OK(rc);
+        if (rc == TRIB_OK)
+            rc = trib_trainer_run(t, NULL);
+        if (rc == TRIB_OK)
+            rc = trib_trainer_evaluate(t, NULL, NULL, &rmse, NULL);
+        CHECK_OK(rc);
+        items = fnv(m->items.values, m->items.n_values);
+        users = fnv(m->users.values, m->users.n_values);
+        trib_trainer_destroy(t);
+    }
+    free(saved_items);
+    free(saved_users);
+    if (g_rank == 0)
+        CHECK(items == items_ref, "resumed bsp run: item rows differ from the uninterrupted run's");
+    CHECK(users == users_ref, "resumed bsp run: user rows of rank %d differ from the uninterrupted run's", g_rank);
+}
+
+/* ------------------------------------------------------------------ shutdown */
+
+typedef struct {
+    uint64_t all;
+    int epochs, complete;
+} visit_t;
+
+/* after_epoch: every rating of every worker was updated exactly once this epoch. */
+static int count_visits(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    (void)t;
+    visit_t *v = arg;
+    v->epochs++;
+    v->complete += s->ratings == v->all;
+    return TRIB_OK;
+}
+
+static void test_shutdown(void)
+{
+    char tr[512], te[512], model[600];
+    paths("uneven", tr, te, sizeof tr);
+    snprintf(model, sizeof model, "%s/uneven-model.h5", g_dir);
+    static const trib_ps_consistency_t modes[] = {TRIB_PS_ASYNC, TRIB_PS_BSP, TRIB_PS_SSP};
+    for (int m = 0; m < 3; m++) {
+        trib_train_config_t c;
+        base_config(&c, tr, te);
+        c.epochs = 3;
+        c.sync_every = 200;
+        ps_config(&c, g_size >= 3 ? 2 : 1, modes[m], 1);
+        trib_trainer_t *t;
+        int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+        CHECK_OK(rc);
+        if (rc != TRIB_OK)
+            continue;
+        uint64_t mine = trib_trainer_local_ratings(t), all = 0, max = 0;
+        MPI_Allreduce(&mine, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(&mine, &max, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+        int W = g_size - (int)c.ps_servers;
+        if (W >= 2)
+            CHECK(max * 2 > all, "the data is not uneven: busiest worker %llu of %llu ratings",
+                  (unsigned long long)max, (unsigned long long)all);
+        visit_t v = {all, 0, 0};
+        trib_train_hooks_t h = {&v, NULL, count_visits, NULL, NULL};
+        rc = trib_trainer_run(t, &h);
+        CHECK_OK(rc);
+        CHECK(v.epochs == 3 && v.complete == 3, "%d epochs, %d with every rating visited once", v.epochs,
+              v.complete);
+        trib_ps_epoch_stats_t st;
+        CHECK(trib_trainer_ps_stats(t, &st) == TRIB_OK && st.n_workers == W, "no ps figures after the run");
+        if (rc == TRIB_OK)
+            rc = trib_trainer_write_model(t, model);
+        CHECK_OK(rc);
+        trib_trainer_destroy(t);
+        if (g_rank == 0 && rc == TRIB_OK) {
+            trib_model_file_t mf;
+            rc = trib_model_file_read(model, &mf);
+            CHECK_OK(rc);
+            if (rc == TRIB_OK) {
+                CHECK(mf.model.users.n_rows == 200 && mf.model.items.n_rows == 1500, "model shape %zu x %zu",
+                      mf.model.users.n_rows, mf.model.items.n_rows);
+                trib_model_file_free(&mf);
+            }
+        }
+        /* nothing may be left in flight: after a barrier no message is waiting anywhere */
+        MPI_Barrier(MPI_COMM_WORLD);
+        int flag = 1;
+        MPI_Status s;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &s);
+        CHECK(!flag, "%s: a message from rank %d (tag %d) was left unreceived",
+              trib_ps_consistency_name(modes[m]), s.MPI_SOURCE, s.MPI_TAG);
+    }
+}
+
+/* A stop request on one worker stops every rank at the end of the same epoch. */
+static void test_stop_request(void)
+{
+    char tr[512], te[512];
+    paths("uneven", tr, te, sizeof tr);
+    trib_train_config_t c;
+    base_config(&c, tr, te);
+    c.epochs = 4;
+    c.sync_every = 200;
+    ps_config(&c, 1, TRIB_PS_SSP, 1);
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    volatile sig_atomic_t flag = g_rank == g_size - 2; /* the last worker */
+    trib_train_hooks_t h = {NULL, NULL, NULL, NULL, &flag};
+    rc = trib_trainer_run(t, &h);
+    CHECK(rc == TRIB_ERR_INTERRUPTED, "run returned %d (%s), expected TRIB_ERR_INTERRUPTED", rc, trib_last_error(rc));
+    unsigned epoch;
+    uint64_t round;
+    trib_trainer_next_position(t, &epoch, &round);
+    CHECK(epoch == 1 && round == 0, "stopped before epoch %u round %llu, expected after the first epoch", epoch,
+          (unsigned long long)round);
+    trib_trainer_destroy(t);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    const char *what = argc > 1 ? argv[1] : "converge";
+    if (g_rank == 0) {
+        const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(g_dir, sizeof g_dir, "%s/trib-ps-test-XXXXXX", base);
+        if (!mkdtemp(g_dir))
+            g_dir[0] = '\0';
+    }
+    MPI_Bcast(g_dir, sizeof g_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (!g_dir[0] || g_size < 2) {
+        if (g_rank == 0)
+            fprintf(stderr, "test_ps_mpi: needs a temporary directory and at least 2 ranks\n");
+        MPI_Finalize();
+        return 2;
+    }
+    int rc = !strcmp(what, "shutdown") ? make_uneven("uneven") : make_planted("planted", 500, 250, 25000);
+    CHECK_OK(rc);
+    if (rc == TRIB_OK) {
+        if (!strcmp(what, "converge"))
+            test_converge();
+        else if (!strcmp(what, "bsp"))
+            test_bsp_determinism();
+        else if (!strcmp(what, "staleness"))
+            test_staleness();
+        else if (!strcmp(what, "resume"))
+            test_resume();
+        else if (!strcmp(what, "shutdown")) {
+            test_shutdown();
+            test_stop_request();
+        }
+        else
+            CHECK(0, "unknown test '%s'", what);
+    }
+    int total = 0;
+    MPI_Allreduce(&g_failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (g_rank == 0) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", g_dir);
+        printf("%s: %s (%d failed checks)\n", what, total ? "FAILED" : "passed", total);
+    }
+    MPI_Finalize();
+    return total ? 1 : 0;
+}
