@@ -11,8 +11,14 @@
  * progress indicator within epochs when stderr is a terminal), and the model
  * file is written atomically.
  *
- * SIGTERM/SIGUSR1/SIGINT set a stop flag: all ranks stop after the same round
- * and exit 1 without writing a model (checkpointing on a signal plugs in here).
+ * Checkpoints (--checkpoint-dir): written from the after_round hook when
+ * --checkpoint-every says so, at the end of training, and after a stop
+ * request; --resume restores one right after the trainer is created (the
+ * trainer side lives in src/train/checkpoint.c).  SIGTERM/SIGUSR1/SIGINT set a
+ * stop flag: all ranks stop after the same round; with a checkpoint directory
+ * the job checkpoints and exits TRIB_EXIT_REQUEUE (75) on SIGTERM/SIGUSR1,
+ * otherwise it exits 1 without writing a model.  --fail-at makes one rank
+ * _exit(1) at a given point (fault-injection tests).
  */
 #include <getopt.h>
 #include <libgen.h>
@@ -26,7 +32,9 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "core/timer.h"
 #include "tributary/tributary.h"
+#include "tributary/ckpt.h"
 #include "tributary/train.h"
 
 #define EXIT_USAGE 2
@@ -70,6 +78,17 @@ static void print_help(void)
            "  --sync-method M      %s (default) or %s: mean of the replicas, or every rank's delta summed\n"
            "  --allreduce A        ring, tree, rd, auto (default), mpi or shm\n"
            "  --check-sync         after every synchronisation compare item-block hashes across ranks\n"
+           "Checkpoints and recovery\n"
+           "  --checkpoint-dir D   write checkpoints into D (atomic, verified on load)\n"
+           "  --checkpoint-every S how often: '2 epochs', '500 steps' (rounds), '90s', '15m', 'never'\n"
+           "                       (default 1 epoch; a bare number means epochs); also at the end\n"
+           "  --keep N             keep the newest N checkpoints (default 2; 0: all)\n"
+           "  --resume auto|PATH   continue from the newest valid checkpoint in --checkpoint-dir (a fresh\n"
+           "                       start when there is none) or from PATH; the rank count may differ\n"
+           "  --fail-at E:S:R      testing: rank R exits abruptly (_exit(1)) after round S (1-based) of\n"
+           "                       epoch E (1-based), only in a run without --resume\n"
+           "  On SIGTERM or SIGUSR1 the job finishes the current round, writes a checkpoint (with\n"
+           "  --checkpoint-dir) and exits %d: checkpointed, please requeue (then use --resume auto).\n"
            "Parameter server (--mode ps)\n"
            "  --servers S          server ranks (required, 1 <= S < ranks; servers are the last S ranks)\n"
            "  --consistency C      async (never wait), bsp (wait for every worker's previous clock,\n"
@@ -84,14 +103,15 @@ static void print_help(void)
            "  --no-train-eval      skip the train RMSE each epoch\n"
            "  --quiet              no configuration or per-epoch lines (errors and the final line only)\n"
            "  --help, --version\n"
-           "Exit status: 0 done, 1 error, 2 bad usage.\n",
+           "Exit status: 0 done, 1 error, 2 bad usage, %d checkpointed on a signal (requeue).\n",
            d.k, d.epochs, trib_mf_schedule_name(d.hp.schedule),
            trib_mf_schedule_name(d.hp.schedule == TRIB_MF_SCHEDULE_PLAIN ? TRIB_MF_SCHEDULE_ADAGRAD
                                                                          : TRIB_MF_SCHEDULE_PLAIN),
            (double)plain.lr, (double)ada.lr, (double)d.hp.lr_decay, (double)d.hp.reg_factors,
            (double)d.hp.reg_bias, (double)d.hp.init_std, (unsigned long long)d.seed,
            (unsigned long long)d.sync_every, trib_sync_method_name(d.sync_method),
-           trib_sync_method_name(d.sync_method == TRIB_SYNC_AVERAGE ? TRIB_SYNC_DELTA_SUM : TRIB_SYNC_AVERAGE));
+           trib_sync_method_name(d.sync_method == TRIB_SYNC_AVERAGE ? TRIB_SYNC_DELTA_SUM : TRIB_SYNC_AVERAGE),
+           TRIB_EXIT_REQUEUE, TRIB_EXIT_REQUEUE);
 }
 
 typedef struct {
@@ -101,6 +121,12 @@ typedef struct {
     int lr_set;
     int quiet;
     int help, version;
+    const char *ckpt_dir, *ckpt_every_text, *resume;
+    trib_ckpt_every_t ckpt_every;
+    unsigned keep;
+    unsigned fail_epoch; /* 0: no --fail-at */
+    uint64_t fail_step;
+    int fail_rank;
 } options_t;
 
 /* Usage errors are reported once, by rank 0. */
@@ -132,6 +158,36 @@ static int parse_real(const char *opt, const char *s, float *out)
     if (trib_cli_parse_double(s, &v) || v < 0 || v > 1e6)
         return usage_error("%s: '%s' is not a number >= 0", opt, s);
     *out = (float)v;
+    return 0;
+}
+
+/* EPOCH:STEP:RANK, epoch and step 1-based. */
+static int parse_fail_at(const char *s, options_t *o)
+{
+    unsigned e;
+    unsigned long long st;
+    int r, n = -1;
+    if (sscanf(s, "%u:%llu:%d%n", &e, &st, &r, &n) != 3 || n < 0 || s[n] != '\0' || e < 1 || st < 1 || r < 0)
+        return usage_error("--fail-at: '%s' is not EPOCH:STEP:RANK (epoch and step from 1, rank from 0)", s);
+    o->fail_epoch = e;
+    o->fail_step = st;
+    o->fail_rank = r;
+    return 0;
+}
+
+/* The checkpoint options together. */
+static int check_ckpt_options(options_t *o, int nranks)
+{
+    if (o->ckpt_dir && o->cfg.mode != TRIB_TRAIN_MODE_SYNC)
+        return usage_error("--checkpoint-dir: checkpoints are available in sync mode only so far");
+    if (!o->ckpt_dir && (o->ckpt_every_text || o->resume))
+        return usage_error("--checkpoint-every and --resume need --checkpoint-dir");
+    int rc = trib_ckpt_every_parse(o->ckpt_every_text ? o->ckpt_every_text : "1 epoch", &o->ckpt_every);
+    if (rc != TRIB_OK)
+        return usage_error("--checkpoint-every: %s", trib_last_error(rc));
+    if (o->fail_epoch && (o->fail_epoch > o->cfg.epochs || o->fail_rank >= nranks))
+        return usage_error("--fail-at: epoch %u or rank %d is outside the job (%u epochs, %d ranks)", o->fail_epoch,
+                           o->fail_rank, o->cfg.epochs, nranks);
     return 0;
 }
 
@@ -185,7 +241,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { O_TRAIN = 256, O_TEST, O_MODEL, O_METRICS, O_K, O_EPOCHS, O_SCHEDULE, O_LR, O_DECAY, O_REG, O_REGB,
            O_INIT, O_SEED, O_MODE, O_SYNC, O_METHOD, O_ALGO, O_CHECK, O_EARLY, O_NOEVAL, O_QUIET, O_HELP,
-           O_VERSION };
+           O_VERSION, O_CKDIR, O_CKEVERY, O_KEEP, O_RESUME, O_FAILAT };
     static const struct option longopts[] = {
         {"train", required_argument, 0, O_TRAIN},       {"test", required_argument, 0, O_TEST},
         {"model-out", required_argument, 0, O_MODEL},   {"metrics-json", required_argument, 0, O_METRICS},
@@ -201,7 +257,10 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"version", no_argument, 0, O_VERSION},         {"servers", required_argument, 0, O_SERVERS},
         {"consistency", required_argument, 0, O_CONSIST}, {"staleness", required_argument, 0, O_STALE},
         {"clock-every", required_argument, 0, O_CLOCK}, {"straggler", required_argument, 0, O_STRAGGLER},
-        {"check-staleness", no_argument, 0, O_CHECKSTALE}, {0, 0, 0, 0}};
+        {"check-staleness", no_argument, 0, O_CHECKSTALE}, {"checkpoint-dir", required_argument, 0, O_CKDIR},
+        {"checkpoint-every", required_argument, 0, O_CKEVERY}, {"keep", required_argument, 0, O_KEEP},
+        {"resume", required_argument, 0, O_RESUME},     {"fail-at", required_argument, 0, O_FAILAT},
+        {0, 0, 0, 0}};
     trib_train_config_t *c = &o->cfg;
     opterr = 0;
     for (int ch; (ch = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
@@ -256,6 +315,14 @@ static int parse_options(int argc, char **argv, options_t *o)
         case O_QUIET: o->quiet = 1; break;
         case O_HELP: o->help = 1; break;
         case O_VERSION: o->version = 1; break;
+        case O_CKDIR: o->ckpt_dir = optarg; break;
+        case O_CKEVERY: o->ckpt_every_text = optarg; break;
+        case O_KEEP:
+            if (!(rc = parse_count("--keep", optarg, 0, 1000000, &v)))
+                o->keep = (unsigned)v;
+            break;
+        case O_RESUME: o->resume = optarg; break;
+        case O_FAILAT: rc = parse_fail_at(optarg, o); break;
         case O_SERVERS:
         case O_CONSIST:
         case O_STALE:
@@ -283,7 +350,9 @@ static int parse_options(int argc, char **argv, options_t *o)
     int rc = trib_train_config_validate(c);
     if (rc != TRIB_OK)
         return usage_error("%s", trib_last_error(rc));
-    return 0;
+    int nranks;
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    return check_ckpt_options(o, nranks);
 }
 
 /* Rank 0: the output file's directory must exist and be writable (checked before any work). */
@@ -309,6 +378,9 @@ typedef struct {
     int tty;
     unsigned epochs;
     int progress_shown;
+    const options_t *o;
+    trib_ckpt_trigger_t trigger;
+    uint64_t last_ckpt; /* rounds done at the newest checkpoint of this run (UINT64_MAX: none) */
 } log_state_t;
 
 static void on_progress(void *arg, unsigned epoch, double fraction)
@@ -371,8 +443,56 @@ static int on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    g_stop = 1;
+    g_stop = sig;
+}
+
+/* Rounds done since the start of training at trainer position (epoch, round done). */
+static uint64_t rounds_done(const trib_trainer_t *t)
+{
+    unsigned e;
+    uint64_t r;
+    trib_trainer_next_position(t, &e, &r);
+    return (uint64_t)e * trib_trainer_rounds_per_epoch(t) + r;
+}
+
+static int write_checkpoint(log_state_t *ls, trib_trainer_t *t, const char *why)
+{
+    char path[4096];
+    int rc = trib_trainer_checkpoint(t, ls->o->ckpt_dir, ls->o->keep, path, sizeof path);
+    if (rc != TRIB_OK)
+        return rc;
+    ls->last_ckpt = rounds_done(t);
+    unsigned e;
+    uint64_t r;
+    trib_trainer_next_position(t, &e, &r);
+    trib_ckpt_trigger_taken(&ls->trigger, e, ls->last_ckpt, trib_now());
+    if (g_rank == 0 && !ls->quiet)
+        fprintf(stderr, "trib-train: checkpoint %s (%s) at epoch %u round %llu\n", path, why, e,
+                (unsigned long long)r);
+    return TRIB_OK;
+}
+
+/* Every rank after each round: fault injection, then a checkpoint when one is due. */
+static int on_round(void *arg, trib_trainer_t *t, const trib_train_position_t *pos)
+{
+    log_state_t *ls = arg;
+    const options_t *o = ls->o;
+    if (o->fail_epoch && !o->resume && g_rank == o->fail_rank && pos->epoch + 1 == o->fail_epoch &&
+        pos->round + 1 == o->fail_step) {
+        fprintf(stderr, "trib-train: --fail-at %u:%llu:%d: rank %d exits now\n", o->fail_epoch,
+                (unsigned long long)o->fail_step, o->fail_rank, g_rank);
+        _exit(1); /* a crash: no cleanup, no checkpoint */
+    }
+    if (!o->ckpt_dir)
+        return TRIB_OK;
+    unsigned e;
+    uint64_t r;
+    trib_trainer_next_position(t, &e, &r);
+    int due = 0;
+    int rc = trib_ckpt_trigger_due(&ls->trigger, trib_trainer_comm(t), e, rounds_done(t), trib_now(), &due);
+    if (rc == TRIB_OK && due)
+        rc = write_checkpoint(ls, t, "periodic");
+    return rc;
 }
 
 static void install_signals(void)
@@ -380,6 +500,7 @@ static void install_signals(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* a signal must not fail a system call inside MPI or a file write */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
@@ -422,6 +543,56 @@ static void print_final(trib_trainer_t *t, double train_rmse, double test_rmse, 
     fflush(stdout);
 }
 
+/*
+ * Rank 0: keep the first `epochs` lines of the metrics file (epochs the
+ * checkpoint holds); lines of epochs run after it, before a failure, are
+ * run again by the resumed job.
+ */
+static int trim_metrics(const char *path, unsigned epochs)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return TRIB_OK; /* nothing written yet */
+    char line[4096];
+    long keep_bytes = 0;
+    unsigned n = 0;
+    while (n < epochs && fgets(line, sizeof line, f)) {
+        keep_bytes = ftell(f);
+        n++;
+    }
+    fclose(f);
+    if (truncate(path, keep_bytes) != 0)
+        return trib_errorf(TRIB_ERR_IO, "--metrics-json %s: cannot trim to the resumed epoch", path);
+    return TRIB_OK;
+}
+
+static int resume_if_asked(const options_t *o, trib_trainer_t *t)
+{
+    if (!o->resume)
+        return TRIB_OK;
+    char path[4096];
+    int resumed = 0;
+    int rc = trib_trainer_resume(t, o->resume, o->ckpt_dir, path, sizeof path, &resumed);
+    if (rc != TRIB_OK)
+        return rc;
+    unsigned e;
+    uint64_t r;
+    trib_trainer_next_position(t, &e, &r);
+    if (g_rank == 0) {
+        if (resumed)
+            printf("resumed from %s at epoch %u round %llu (epochs done: %u)\n", path, e,
+                   (unsigned long long)r, e);
+        else
+            printf("resume: no checkpoint in %s, starting fresh\n", o->ckpt_dir);
+        fflush(stdout);
+    }
+    int mrc = TRIB_OK;
+    if (g_rank == 0 && resumed && o->cfg.metrics_json)
+        mrc = trim_metrics(o->cfg.metrics_json, e);
+    MPI_Bcast(&mrc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return mrc;
+}
+
 static int run(const options_t *o, int nranks)
 {
     double t0 = MPI_Wtime();
@@ -442,11 +613,50 @@ static int run(const options_t *o, int nranks)
             trib_cli_error(trib_cli_prog, "%s", trib_last_error(rc));
         return 1;
     }
+    if (o->fail_epoch && o->fail_step > trib_trainer_rounds_per_epoch(t)) {
+        if (g_rank == 0)
+            trib_cli_error(trib_cli_prog, "--fail-at: step %llu is past the %llu rounds of an epoch",
+                           (unsigned long long)o->fail_step,
+                           (unsigned long long)trib_trainer_rounds_per_epoch(t));
+        trib_trainer_destroy(t);
+        return EXIT_USAGE;
+    }
     if (g_rank == 0 && !o->quiet)
         print_header(t, nranks);
-    log_state_t ls = {o->quiet, g_rank == 0 && isatty(STDERR_FILENO), o->cfg.epochs, 0};
-    trib_train_hooks_t hooks = {&ls, NULL, on_epoch, on_progress, &g_stop};
-    rc = trib_trainer_run(t, &hooks);
+    log_state_t ls;
+    memset(&ls, 0, sizeof ls);
+    ls.quiet = o->quiet;
+    ls.tty = g_rank == 0 && isatty(STDERR_FILENO);
+    ls.epochs = o->cfg.epochs;
+    ls.o = o;
+    ls.last_ckpt = UINT64_MAX;
+    rc = o->ckpt_dir ? resume_if_asked(o, t) : TRIB_OK;
+    if (rc == TRIB_OK && o->ckpt_dir) {
+        unsigned e;
+        uint64_t r;
+        trib_trainer_next_position(t, &e, &r);
+        trib_ckpt_trigger_init(&ls.trigger, &o->ckpt_every, e, rounds_done(t), trib_now());
+    }
+    trib_train_hooks_t hooks = {&ls, on_round, on_epoch, on_progress, &g_stop};
+    if (rc == TRIB_OK)
+        rc = trib_trainer_run(t, &hooks);
+    int requeue = 0;
+    if (o->ckpt_dir && (rc == TRIB_OK || rc == TRIB_ERR_INTERRUPTED) && rounds_done(t) != ls.last_ckpt) {
+        int stopped = rc == TRIB_ERR_INTERRUPTED;
+        int wrc = write_checkpoint(&ls, t, stopped ? "stop request" : "end of training");
+        if (wrc != TRIB_OK)
+            rc = wrc;
+    }
+    if (rc == TRIB_ERR_INTERRUPTED && o->ckpt_dir && ls.last_ckpt == rounds_done(t) &&
+        (g_stop == SIGTERM || g_stop == SIGUSR1)) {
+        requeue = 1;
+        if (g_rank == 0)
+            fprintf(stderr, "trib-train: signal %d: checkpointed, exiting %d (requeue and run with --resume auto)\n",
+                    (int)g_stop, TRIB_EXIT_REQUEUE);
+        trib_trainer_destroy(t);
+        return TRIB_EXIT_REQUEUE;
+    }
+    (void)requeue;
     double train_rmse = NAN, test_rmse = NAN, test_mae = NAN;
     if (rc == TRIB_OK)
         rc = trib_trainer_evaluate(t, &train_rmse, NULL, &test_rmse, &test_mae);
@@ -476,6 +686,7 @@ int main(int argc, char **argv)
     options_t o;
     memset(&o, 0, sizeof o);
     trib_train_config_init(&o.cfg);
+    o.keep = 2;
     int code = parse_options(argc, argv, &o);
     if (code == 0 && (o.help || o.version)) {
         if (g_rank == 0 && o.help)

@@ -214,6 +214,27 @@ TRIB_API int trib_trainer_set_position(trib_trainer_t *t, unsigned epoch, uint64
 /* Hash of this rank's item block values (what check_sync compares). */
 TRIB_API uint64_t trib_trainer_item_hash(const trib_trainer_t *t);
 
+/* ------------------------------------------------------------------ checkpoints */
+
+/*
+ * Collective: writes a checkpoint of the trainer at its current position (call
+ * it from after_round or after trib_trainer_run returned) into `dir` with the
+ * checkpoint library (tributary/ckpt.h), keeping the newest `keep` (0: all).
+ * path_out (may be NULL) receives the committed checkpoint's path.
+ */
+TRIB_API int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigned keep, char *path_out,
+                                     size_t path_cap);
+/*
+ * Collective, right after trib_trainer_create: `resume` is "auto" (the newest
+ * valid checkpoint in `dir`; none: *resumed = 0 and TRIB_OK, a fresh start) or
+ * a path (see trib_ckpt_resolve_all).  Refuses a checkpoint of another dataset
+ * or another k or mode.  Users are re-partitioned by global id, so the rank
+ * count may differ from the writer's.  On success *resumed = 1, path holds the
+ * checkpoint and the trainer continues from its position.
+ */
+TRIB_API int trib_trainer_resume(trib_trainer_t *t, const char *resume, const char *dir, char *path,
+                                 size_t path_cap, int *resumed);
+
 /* ------------------------------------------------------------------ model file */
 
 /*

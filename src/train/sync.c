@@ -102,7 +102,7 @@ static int check_items(trib_trainer_t *t, unsigned epoch)
 }
 
 /*
- * A rank whose SGD failed still joins the allreduce (flag value 2), so no rank
+ * A rank whose SGD failed still joins the allreduce (flag value P + 1), so no rank
  * is left waiting; it returns its error and the loop's agreement step hands
  * that message to every rank.
  */
@@ -119,7 +119,8 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     size_t nv = items->n_values;
     for (size_t j = 0; j < nv; j++)
         buf[j] = cur[j] - snap[j];
-    buf[nv] = (*stop ? 1.0f : 0.0f) + (sgd_rc != TRIB_OK ? 2.0f : 0.0f);
+    /* flag: 1 per rank asking to stop (at most P in the sum), P + 1 per failed rank */
+    buf[nv] = (*stop ? 1.0f : 0.0f) + (sgd_rc != TRIB_OK ? (float)(t->size + 1) : 0.0f);
 
     double t0 = trib_now();
     trib_clear_error();
@@ -131,7 +132,7 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     if (sgd_rc != TRIB_OK)
         return sgd_rc;
     float flags = buf[nv];
-    if (flags >= 2.0f) /* another rank failed: its message wins in the loop's agreement */
+    if (flags > (float)t->size) /* another rank failed: its message wins in the loop's agreement */
         return TRIB_OK;
     *stop = flags > 0.0f;
 

@@ -1,0 +1,339 @@
+/*
+ * checkpoint.c - training checkpoints: write the trainer's state with the
+ * checkpoint library (tributary/ckpt.h) and restore it, also under another
+ * rank count.
+ *
+ * What a checkpoint holds (enough to continue exactly, see train.h "Hook points"):
+ *   part of every rank:   user_ids (u64, global dense user ids), user_factors
+ *                         (f32 rows x k), user_bias, user_adagrad (f32 rows);
+ *   global (rank 0):      item_factors, item_bias, item_adagrad (the item block is
+ *                         identical on every rank after a round);
+ *   values:               next_epoch, next_round, rounds_per_epoch, nranks, mean,
+ *                         rating_min, rating_max, n_users, n_items, seed;
+ *   configuration:        k and mode must match on resume (refused otherwise),
+ *                         the dataset fingerprint is the checkpoint's fingerprint.
+ * Visiting orders are a pure function of (seed, epoch) and the sync strategy's
+ * only state is the item snapshot, rebuilt by trib_trainer_set_position, so no
+ * RNG or communication state is saved.
+ *
+ * Restoring: every rank reads the global item block and, from every part, the
+ * rows of the users it owns now (users are keyed by global id, so a checkpoint
+ * of P ranks restores on P' ranks).  With the same rank count the position is
+ * exact; with another one the rounds per epoch differ and a mid-epoch round is
+ * mapped proportionally (checkpoints at epoch boundaries map exactly).
+ * Sync mode only: the parameter-server mode (servers hold the items) is refused.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "train/internal.h"
+#include "tributary/ckpt.h"
+
+static const char *const ckpt_config_keys[] = {"k", "mode"};
+#define N_CKPT_CONFIG 2
+
+static void fingerprint_text(const trib_trainer_t *t, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%016" PRIx64, t->train_info.fingerprint);
+}
+
+static void config_values(const trib_trainer_t *t, char k[32], const char *values[N_CKPT_CONFIG])
+{
+    snprintf(k, 32, "%zu", t->cfg.k);
+    values[0] = k;
+    values[1] = trib_train_mode_name(t->cfg.mode);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+/* Unpadded copies of a block's factors (rows x k), then bias and AdaGrad sums. */
+static int block_arrays(trib_ckpt_writer_t *w, const trib_mf_block_t *b, const char *prefix, int global)
+{
+    char name[TRIB_CKPT_NAME_MAX + 1];
+    size_t n = b->n_rows, k = b->k;
+    float *f = malloc((n * k + 1) * sizeof *f);
+    if (!f)
+        return trib_errorf(TRIB_ERR_NOMEM, "checkpoint: out of memory for %zu x %zu factors", n, k);
+    trib_mf_block_get_factors(b, f);
+    int (*put)(trib_ckpt_writer_t *, const char *, trib_ckpt_dtype_t, size_t, size_t, const void *) =
+        global ? trib_ckpt_write_global_array : trib_ckpt_write_array;
+    snprintf(name, sizeof name, "%s_factors", prefix);
+    int rc = put(w, name, TRIB_CKPT_F32, n, k, f);
+    free(f);
+    snprintf(name, sizeof name, "%s_bias", prefix);
+    if (rc == TRIB_OK)
+        rc = put(w, name, TRIB_CKPT_F32, n, 0, b->bias);
+    snprintf(name, sizeof name, "%s_adagrad", prefix);
+    if (rc == TRIB_OK)
+        rc = put(w, name, TRIB_CKPT_F32, n, 0, b->adagrad);
+    return rc;
+}
+
+static int user_ids_array(trib_ckpt_writer_t *w, const trib_trainer_t *t)
+{
+    size_t n = t->model.users.n_rows;
+    uint64_t *ids = malloc((n + 1) * sizeof *ids);
+    if (!ids)
+        return trib_errorf(TRIB_ERR_NOMEM, "checkpoint: out of memory for %zu user ids", n);
+    for (size_t r = 0; r < n; r++)
+        ids[r] = (uint64_t)t->model.users.ids[r];
+    int rc = trib_ckpt_write_array(w, "user_ids", TRIB_CKPT_U64, n, 0, ids);
+    free(ids);
+    return rc;
+}
+
+static int root_values(trib_ckpt_writer_t *w, const trib_trainer_t *t)
+{
+    char k[32];
+    const char *values[N_CKPT_CONFIG];
+    config_values(t, k, values);
+    int rc = TRIB_OK;
+    for (size_t i = 0; i < N_CKPT_CONFIG && rc == TRIB_OK; i++)
+        rc = trib_ckpt_set_config(w, ckpt_config_keys[i], values[i]);
+    const struct { const char *name; int64_t v; } ints[] = {
+        {"next_epoch", (int64_t)t->next_epoch}, {"next_round", (int64_t)t->next_round},
+        {"rounds_per_epoch", (int64_t)t->rounds_per_epoch}, {"nranks", (int64_t)t->size},
+        {"n_users", (int64_t)t->train_info.n_users}, {"n_items", (int64_t)t->train_info.n_items},
+        {"seed", (int64_t)t->cfg.seed}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && rc == TRIB_OK; i++)
+        rc = trib_ckpt_set_int(w, ints[i].name, ints[i].v);
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_set_double(w, "mean", (double)t->model.mean);
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_set_double(w, "rating_min", (double)t->model.rating_min);
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_set_double(w, "rating_max", (double)t->model.rating_max);
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_set_string(w, "sync_method", trib_sync_method_name(t->cfg.sync_method));
+    if (rc == TRIB_OK)
+        rc = block_arrays(w, &t->model.items, "item", 1);
+    return rc;
+}
+
+int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigned keep, char *path_out, size_t path_cap)
+{
+    if (!t || !dir)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "checkpoint: NULL trainer or directory");
+    if (t->cfg.mode != TRIB_TRAIN_MODE_SYNC)
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "checkpoint: only the sync mode checkpoints so far");
+    int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
+    if (rc != TRIB_OK)
+        return rc;
+    char fp[32];
+    fingerprint_text(t, fp, sizeof fp);
+    trib_ckpt_write_opts_t o = TRIB_CKPT_WRITE_OPTS_INIT;
+    o.fingerprint = fp;
+    o.keep = keep;
+    /* seq: rounds done since the start of training, increasing along one job */
+    uint64_t seq = (uint64_t)t->next_epoch * t->rounds_per_epoch + t->next_round;
+    trib_ckpt_writer_t *w = NULL;
+    rc = trib_ckpt_begin(t->comm, dir, seq, &o, &w);
+    if (rc != TRIB_OK)
+        return rc;
+    int local = user_ids_array(w, t);
+    if (local == TRIB_OK)
+        local = block_arrays(w, &t->model.users, "user", 0);
+    if (local == TRIB_OK && t->rank == 0)
+        local = root_values(w, t);
+    local = trib_train_agree(local, t->comm);
+    if (local != TRIB_OK) {
+        trib_ckpt_abort(w);
+        return local;
+    }
+    return trib_ckpt_commit(w, path_out, path_cap);
+}
+
+/* ------------------------------------------------------------------ reading */
+
+static int read_block_part(trib_ckpt_reader_t *r, int part, const char *prefix, size_t n, size_t k, float *f,
+                           float *bias, float *ada)
+{
+    char name[TRIB_CKPT_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s_factors", prefix);
+    int rc = trib_ckpt_read_array(r, part, name, TRIB_CKPT_F32, f, n * k);
+    snprintf(name, sizeof name, "%s_bias", prefix);
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_read_array(r, part, name, TRIB_CKPT_F32, bias, n);
+    snprintf(name, sizeof name, "%s_adagrad", prefix);
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_read_array(r, part, name, TRIB_CKPT_F32, ada, n);
+    return rc;
+}
+
+/* Reads rows x k + 2 rows of floats of one part or the global arrays into fresh buffers. */
+static int load_part(trib_ckpt_reader_t *r, int part, const char *prefix, size_t k, size_t *rows, float **buf)
+{
+    char name[TRIB_CKPT_NAME_MAX + 1];
+    trib_ckpt_array_info_t info;
+    snprintf(name, sizeof name, "%s_bias", prefix);
+    int rc = trib_ckpt_array_info(r, part, name, &info);
+    if (rc != TRIB_OK)
+        return rc;
+    *rows = info.rows;
+    *buf = malloc((info.rows * (k + 2) + 1) * sizeof **buf);
+    if (!*buf)
+        return trib_errorf(TRIB_ERR_NOMEM, "resume: out of memory for %zu rows", info.rows);
+    float *f = *buf, *bias = f + info.rows * k, *ada = bias + info.rows;
+    rc = read_block_part(r, part, prefix, info.rows, k, f, bias, ada);
+    if (rc != TRIB_OK) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return rc;
+}
+
+static void copy_row(trib_mf_block_t *b, size_t row, const float *f, const float *bias, const float *ada, size_t src)
+{
+    memcpy(trib_mf_row(b, row), f + src * b->k, b->k * sizeof(float));
+    b->bias[row] = bias[src];
+    b->adagrad[row] = ada[src];
+}
+
+static int restore_items(trib_trainer_t *t, trib_ckpt_reader_t *r)
+{
+    size_t n;
+    float *buf;
+    trib_mf_block_t *b = &t->model.items;
+    int rc = load_part(r, TRIB_CKPT_GLOBAL, "item", b->k, &n, &buf);
+    if (rc != TRIB_OK)
+        return rc;
+    if (n != b->n_rows) {
+        free(buf);
+        return trib_errorf(TRIB_ERR_INCOMPATIBLE, "resume: the checkpoint has %zu items, the dataset %zu", n,
+                           b->n_rows);
+    }
+    for (size_t i = 0; i < n; i++)
+        copy_row(b, i, buf, buf + n * b->k, buf + n * (b->k + 1), i);
+    free(buf);
+    return TRIB_OK;
+}
+
+/* Every part: keep the rows of the users this rank owns now. */
+static int restore_users(trib_trainer_t *t, trib_ckpt_reader_t *r)
+{
+    trib_mf_block_t *b = &t->model.users;
+    size_t found = 0;
+    int rc = TRIB_OK;
+    for (int p = 0; p < trib_ckpt_nparts(r) && rc == TRIB_OK; p++) {
+        size_t n;
+        float *buf = NULL;
+        uint64_t *ids = NULL;
+        rc = load_part(r, p, "user", b->k, &n, &buf);
+        if (rc == TRIB_OK && !(ids = malloc((n + 1) * sizeof *ids)))
+            rc = trib_errorf(TRIB_ERR_NOMEM, "resume: out of memory for %zu user ids", n);
+        if (rc == TRIB_OK)
+            rc = trib_ckpt_read_array(r, p, "user_ids", TRIB_CKPT_U64, ids, n);
+        for (size_t i = 0; rc == TRIB_OK && i < n; i++) {
+            if (ids[i] < t->user_first || ids[i] >= t->user_end)
+                continue;
+            copy_row(b, (size_t)(ids[i] - t->user_first), buf, buf + n * b->k, buf + n * (b->k + 1), i);
+            found++;
+        }
+        free(ids);
+        free(buf);
+    }
+    if (rc == TRIB_OK && found != b->n_rows)
+        rc = trib_errorf(TRIB_ERR_CORRUPT, "resume: %zu of this rank's %zu users are missing from the checkpoint",
+                         b->n_rows - found, b->n_rows);
+    return rc;
+}
+
+static int get_u64(trib_ckpt_reader_t *r, const char *name, uint64_t *v)
+{
+    int64_t x;
+    int rc = trib_ckpt_get_int(r, name, &x);
+    if (rc == TRIB_OK && x < 0)
+        rc = trib_errorf(TRIB_ERR_CORRUPT, "resume: checkpoint value %s is negative", name);
+    *v = (uint64_t)x;
+    return rc;
+}
+
+/* Position under this job's rounds per epoch. */
+static int restore_position(trib_trainer_t *t, trib_ckpt_reader_t *r, unsigned *epoch_out, uint64_t *round_out)
+{
+    uint64_t epoch, round, R, n_users, n_items;
+    int rc = get_u64(r, "next_epoch", &epoch);
+    if (rc == TRIB_OK)
+        rc = get_u64(r, "next_round", &round);
+    if (rc == TRIB_OK)
+        rc = get_u64(r, "rounds_per_epoch", &R);
+    if (rc == TRIB_OK)
+        rc = get_u64(r, "n_users", &n_users);
+    if (rc == TRIB_OK)
+        rc = get_u64(r, "n_items", &n_items);
+    if (rc != TRIB_OK)
+        return rc;
+    if (n_users != t->train_info.n_users || n_items != t->train_info.n_items || R == 0 || round >= R)
+        return trib_errorf(TRIB_ERR_INCOMPATIBLE, "resume: the checkpoint's sizes or position do not fit this job");
+    if (epoch > t->cfg.epochs || (epoch == t->cfg.epochs && round > 0))
+        return trib_errorf(TRIB_ERR_INCOMPATIBLE,
+                           "resume: the checkpoint is at epoch %" PRIu64 ", past this job's %u epochs", epoch,
+                           t->cfg.epochs);
+    if (R != t->rounds_per_epoch) {
+        __extension__ typedef unsigned __int128 u128_t;
+        round = (uint64_t)((u128_t)round * t->rounds_per_epoch / R);
+        if (round >= t->rounds_per_epoch)
+            round = t->rounds_per_epoch - 1;
+    }
+    *epoch_out = (unsigned)epoch;
+    *round_out = round;
+    return TRIB_OK;
+}
+
+static int restore(trib_trainer_t *t, trib_ckpt_reader_t *r, unsigned *epoch, uint64_t *round)
+{
+    int rc = restore_position(t, r, epoch, round);
+    double mean = 0;
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_get_double(r, "mean", &mean);
+    if (rc == TRIB_OK && (float)mean != t->model.mean)
+        rc = trib_errorf(TRIB_ERR_INCOMPATIBLE, "resume: the checkpoint's mean rating differs from the dataset's");
+    if (rc == TRIB_OK)
+        rc = restore_items(t, r);
+    if (rc == TRIB_OK)
+        rc = restore_users(t, r);
+    return rc;
+}
+
+int trib_trainer_resume(trib_trainer_t *t, const char *resume, const char *dir, char *path, size_t path_cap,
+                        int *resumed)
+{
+    if (!t || !path || path_cap == 0 || !resumed)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "resume: NULL argument");
+    if (t->cfg.mode != TRIB_TRAIN_MODE_SYNC)
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "resume: only the sync mode checkpoints so far");
+    *resumed = 0;
+    path[0] = '\0';
+    char fp[32], k[32];
+    const char *values[N_CKPT_CONFIG];
+    fingerprint_text(t, fp, sizeof fp);
+    config_values(t, k, values);
+    trib_ckpt_expect_t ex = TRIB_CKPT_EXPECT_INIT;
+    ex.fingerprint = fp;
+    ex.config_keys = ckpt_config_keys;
+    ex.config_values = values;
+    ex.nconfig = N_CKPT_CONFIG;
+    uint64_t seq;
+    int rc = trib_ckpt_resolve_all(t->comm, resume, dir, &ex, path, path_cap, &seq);
+    if (rc == TRIB_ERR_NOT_FOUND && (!resume || strcmp(resume, "auto") == 0))
+        return TRIB_OK; /* nothing to resume: a fresh start */
+    if (rc != TRIB_OK)
+        return rc;
+    trib_ckpt_reader_t *r = NULL;
+    rc = trib_ckpt_open(path, &ex, 0, &r);
+    unsigned epoch = 0;
+    uint64_t round = 0;
+    if (rc == TRIB_OK)
+        rc = restore(t, r, &epoch, &round);
+    trib_ckpt_close(r);
+    rc = trib_train_agree(rc, t->comm);
+    if (rc != TRIB_OK)
+        return trib_train_error_context(rc, "resume from %s", path);
+    rc = trib_train_agree(trib_trainer_set_position(t, epoch, epoch == t->cfg.epochs ? 0 : round), t->comm);
+    if (rc == TRIB_OK)
+        *resumed = 1;
+    return rc;
+}

@@ -1,0 +1,53 @@
+# lib.sh - shared by the fault tests: a small synthetic dataset, the trainer
+# command line and helpers.  Sourced; needs TRIB_BUILD_DIR and TRIB_MPIEXEC
+# (set by ctest) and a work directory as $work.
+set -euo pipefail
+bin=${TRIB_BUILD_DIR:?}/bin
+mpiexec=${TRIB_MPIEXEC:-mpirun}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Settings that converge in a few epochs, so the rank count changes the final test RMSE by far
+# less than 1% (delta-sum synchronisation) and one run takes about a second.
+train_args=(--k 4 --sync-every 500 --reg 0.02 --lr 0.1 --sync-method delta-sum --quiet)
+
+make_data() {
+  "$bin/trib-data" synth --users 400 --items 200 --ratings 40000 --rank 4 --noise 0.3 --seed 7 --shards 2 \
+    --output "$work/all" >/dev/null
+  "$bin/trib-data" split --input "$work/all" --test-fraction 0.1 --seed 7 --train "$work/tr" \
+    --test "$work/te" >/dev/null
+}
+
+# train NP ARGS...: mpirun -np NP trib-train on the dataset
+train() {
+  local np=$1
+  shift
+  "$mpiexec" -np "$np" --oversubscribe "$bin/trib-train" --train "$work/tr" --test "$work/te" \
+    "${train_args[@]}" "$@"
+}
+
+# same_factors A B: every dataset of the two model files holds the same values
+same_factors() {
+  local n=0 ds
+  while read -r ds; do
+    h5diff -q "$1" "$2" "$ds" "$ds" || { echo "dataset $ds differs" >&2; return 1; }
+    n=$((n + 1))
+  done < <(h5ls -r "$1" | awk '$2 == "Dataset" { print $1 }')
+  ((n >= 4)) || { echo "only $n datasets in $1" >&2; return 1; }
+}
+
+# final_rmse LOG: the test RMSE of the "final:" line
+final_rmse() { sed -n 's/^final: .*test RMSE \([0-9.]*\).*/\1/p' "$1" | tail -1; }
+
+# within_1pct A B: |A - B| <= 1% of B
+within_1pct() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 0.01 * b)' "$1" "$2"; }
+
+# rank_pids TAG: pids of the trib-train processes whose command line contains TAG
+rank_pids() {
+  local p
+  for p in $(pgrep -x trib-train || true); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -F -- "$1" && echo "$p"
+  done
+  return 0
+}
