@@ -11,8 +11,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$bench" allreduce --help | grep -q -- '--link-rate' || fail "allreduce --help does not list --link-rate"
-"$bench" tune --help | grep -q -- '--verify' || fail "tune --help does not list --verify"
+"$bench" allreduce --help | grep -- '--link-rate' >/dev/null || fail "allreduce --help does not list --link-rate"
+"$bench" tune --help | grep -- '--verify' >/dev/null || fail "tune --help does not list --verify"
 
 expect_error() { # expect_error PATTERN ARGS...: exit 1 and PATTERN on stderr
   local pattern=$1; shift

@@ -89,7 +89,7 @@ expect_fail split-no-time "nots has no timestamps" "x2" -- $bin split --input no
 expect_fail unknown-command "unknown command 'frobnicate'" "" -- $bin frobnicate
 
 for sub in convert synth split inspect; do
-  $bin $sub --help | grep -q "Usage: trib-data $sub" || { echo "FAIL: $sub --help"; fails=$((fails + 1)); }
+  $bin $sub --help | grep "Usage: trib-data $sub" >/dev/null || { echo "FAIL: $sub --help"; fails=$((fails + 1)); }
 done
 echo "cli_bad_inputs: $fails failures"
 exit $((fails > 0))

@@ -47,7 +47,7 @@ within_1pct() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exi
 rank_pids() {
   local p
   for p in $(pgrep -x trib-train || true); do
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -F -- "$1" && echo "$p"
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -F -- "$1" >/dev/null && echo "$p"
   done
   return 0
 }

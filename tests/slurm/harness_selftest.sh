@@ -30,7 +30,7 @@ st=$(trib_slurm_wait "$id" 60) || true
 echo "trivial job $id: $st: $(cat trivial.out 2>/dev/null)"
 [[ $st == COMPLETED ]] || fail "trivial job ended $st"
 grep -qx "trivial job $id on n1" trivial.out || fail "trivial job output: $(cat trivial.out)"
-sacct -c -n -j "$id" -o JobID,State | grep -q COMPLETED || fail "sacct -c does not list job $id as COMPLETED"
+sacct -c -n -j "$id" -o JobID,State | grep COMPLETED >/dev/null || fail "sacct -c does not list job $id as COMPLETED"
 
 # 2. MPI through srun --mpi=pmix and through mpirun
 mpicc -o mpi_hello "$here/mpi_hello.c"

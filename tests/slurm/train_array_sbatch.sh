@@ -29,7 +29,7 @@ epochs=4
 # The sweep runs with checkpoints (the script's default) when trib-train has them; a trib-train
 # without --checkpoint-dir runs it with TRIB_CHECKPOINT_EVERY=0 (said below; the requeue test,
 # slurm_train, fails for such a trib-train).
-if ! "$bin/trib-train" --help 2>&1 | grep -q -e --checkpoint-dir; then
+if ! "$bin/trib-train" --help 2>&1 | grep -e --checkpoint-dir >/dev/null; then
   echo "NOTE: trib-train has no --checkpoint-dir: this sweep runs with TRIB_CHECKPOINT_EVERY=0"
   export TRIB_CHECKPOINT_EVERY=0
 fi

@@ -102,10 +102,10 @@ st=$(trib_slurm_wait "$a" 180) || true
 echo "== A (forced requeue): job $a $st, restarts $(trib_slurm_field "$a" Restarts)"; cat A.out
 [[ $st == COMPLETED ]] || fail "A: job ended $st"
 [[ $(trib_slurm_field "$a" Restarts) == 1 ]] || fail "A: expected exactly one restart"
-run_section A.out 0 | grep -q "trainer checkpointed (exit 75)" || fail "A: the first run did not checkpoint and exit 75"
-run_section A.out 1 | grep -q "start on .*restart count 1" || fail "A: the log does not name restart count 1"
-run_section A.out 1 | grep -q "run: .* --resume auto" || fail "A: the restart did not pass --resume auto"
-run_section A.out 1 | grep -v '^train.sbatch' | grep -q -E "$resume_pattern" ||
+run_section A.out 0 | grep "trainer checkpointed (exit 75)" >/dev/null || fail "A: the first run did not checkpoint and exit 75"
+run_section A.out 1 | grep "start on .*restart count 1" >/dev/null || fail "A: the log does not name restart count 1"
+run_section A.out 1 | grep "run: .* --resume auto" >/dev/null || fail "A: the restart did not pass --resume auto"
+run_section A.out 1 | grep -v '^train.sbatch' | grep -E "$resume_pattern" >/dev/null ||
   fail "A: trib-train did not report resuming from a checkpoint (pattern $resume_pattern)"
 [[ $(last_metric "$work/A/metrics.jsonl" epoch) == "$epochs" ]] || fail "A: last epoch is not $epochs"
 same_model "$work/R/model.h5" "$work/A/model.h5" || fail "A: the resumed model differs from the uninterrupted one"
@@ -127,9 +127,9 @@ st=$(trib_slurm_wait "$b" 200) || true
 echo "== B (time limit): job $b $st, restarts $(trib_slurm_field "$b" Restarts)"; grep -v -E '^ *[0-9]' B.out || true
 [[ $st == COMPLETED ]] || fail "B: job ended $st"
 (($(trib_slurm_field "$b" Restarts) >= 1)) || fail "B: the job was never requeued"
-run_section B.out 0 | grep -q "received SIGUSR1 (time limit near)" || fail "B: no SIGUSR1 before the time limit"
-run_section B.out 0 | grep -q "trainer checkpointed (exit 75); requeueing" || fail "B: did not checkpoint and requeue"
-run_section B.out 1 | grep -q "run: .* --resume auto" || fail "B: the restart did not pass --resume auto"
+run_section B.out 0 | grep "received SIGUSR1 (time limit near)" >/dev/null || fail "B: no SIGUSR1 before the time limit"
+run_section B.out 0 | grep "trainer checkpointed (exit 75); requeueing" >/dev/null || fail "B: did not checkpoint and requeue"
+run_section B.out 1 | grep "run: .* --resume auto" >/dev/null || fail "B: the restart did not pass --resume auto"
 [[ $(last_metric "$work/B/metrics.jsonl" epoch) == "$epochs_b" ]] || fail "B: last epoch is not $epochs_b"
 echo "B: checkpointed on the time-limit signal, requeued itself, resumed and completed $epochs_b epochs"
 
