@@ -11,14 +11,20 @@
  * progress indicator within epochs when stderr is a terminal), and the model
  * file is written atomically.
  *
- * Checkpoints (--checkpoint-dir): written from the after_round hook when
- * --checkpoint-every says so, at the end of training, and after a stop
- * request; --resume restores one right after the trainer is created (the
- * trainer side lives in src/train/checkpoint.c).  SIGTERM/SIGUSR1/SIGINT set a
- * stop flag: all ranks stop after the same round; with a checkpoint directory
- * the job checkpoints and exits TRIB_EXIT_REQUEUE (75) on SIGTERM/SIGUSR1,
- * otherwise it exits 1 without writing a model.  --fail-at makes one rank
- * _exit(1) at a given point (fault-injection tests).
+ * Checkpoints (--checkpoint-dir): when --checkpoint-every says so after a
+ * round (the after_round hook; a checkpoint due after an epoch's last round
+ * waits for the after_epoch hook, so it holds that epoch's evaluation and
+ * early-stop state), at the end of training, and after a stop request;
+ * --resume restores one right after the trainer is created (the trainer side
+ * lives in src/train/checkpoint.c).  Both modes checkpoint; in ps mode a round
+ * is a whole epoch, so steps are epochs there and every checkpoint is at an
+ * epoch boundary.  SIGTERM/SIGUSR1/SIGINT set a stop flag: all ranks stop
+ * after the same round (ps: at the end of the current epoch); with a
+ * checkpoint directory the job checkpoints and exits TRIB_EXIT_REQUEUE (75) on
+ * SIGTERM/SIGUSR1, otherwise it exits 1 without writing a model.  --fail-at
+ * makes one rank _exit(1) at a given point (fault-injection tests).  Rank 0
+ * logs each checkpoint's write time and, on stderr, when training starts
+ * (seconds since MPI_Init and the Unix time: the restart-to-training figure).
  */
 #include <getopt.h>
 #include <libgen.h>
@@ -29,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cli.h"
@@ -40,6 +47,7 @@
 #define EXIT_USAGE 2
 
 static int g_rank;
+static double g_t_init; /* MPI_Wtime() right after MPI_Init */
 static volatile sig_atomic_t g_stop;
 
 /* --help, with the defaults taken from the library. */
@@ -81,15 +89,28 @@ static void print_help(void)
            "Checkpoints and recovery\n"
            "  --checkpoint-dir D   write checkpoints into D (atomic, verified on load)\n"
            "  --checkpoint-every S how often: '2 epochs', '500 steps' (rounds), '90s', '15m', 'never'\n"
-           "                       (default 1 epoch; a bare number means epochs); also at the end\n"
+           "                       (default 1 epoch; a bare number means epochs); also at the end.\n"
+           "                       In ps mode a step is a whole epoch (checkpoints are taken only at\n"
+           "                       epoch boundaries)\n"
            "  --keep N             keep the newest N checkpoints (default 2; 0: all)\n"
            "  --resume auto|PATH   continue from the newest valid checkpoint in --checkpoint-dir (a fresh\n"
-           "                       start when there is none) or from PATH; the rank count may differ\n"
+           "                       start when there is none) or from PATH; k and mode must match, the rank\n"
+           "                       count may differ (ps mode: the worker count, --servers, --consistency\n"
+           "                       and --staleness too, with a warning; early-stop state is restored)\n"
            "  --fail-at E:S:R      testing: rank R exits abruptly (_exit(1)) after round S (1-based) of\n"
-           "                       epoch E (1-based), only in a run without --resume\n"
-           "  On SIGTERM or SIGUSR1 the job finishes the current round, writes a checkpoint (with\n"
-           "  --checkpoint-dir) and exits %d: checkpointed, please requeue (then use --resume auto).\n"
-           "Parameter server (--mode ps)\n"
+           "                       epoch E (1-based), only in a run without --resume (ps mode: S is 1)\n"
+           "  On SIGTERM or SIGUSR1 the job finishes the current round (ps mode: the current epoch),\n"
+           "  writes a checkpoint (with --checkpoint-dir) and exits %d: checkpointed, please requeue\n"
+           "  (then use --resume auto).\n",
+           d.k, d.epochs, trib_mf_schedule_name(d.hp.schedule),
+           trib_mf_schedule_name(d.hp.schedule == TRIB_MF_SCHEDULE_PLAIN ? TRIB_MF_SCHEDULE_ADAGRAD
+                                                                         : TRIB_MF_SCHEDULE_PLAIN),
+           (double)plain.lr, (double)ada.lr, (double)d.hp.lr_decay, (double)d.hp.reg_factors,
+           (double)d.hp.reg_bias, (double)d.hp.init_std, (unsigned long long)d.seed,
+           (unsigned long long)d.sync_every, trib_sync_method_name(d.sync_method),
+           trib_sync_method_name(d.sync_method == TRIB_SYNC_AVERAGE ? TRIB_SYNC_DELTA_SUM : TRIB_SYNC_AVERAGE),
+           TRIB_EXIT_REQUEUE);
+    printf("Parameter server (--mode ps)\n"
            "  --servers S          server ranks (required, 1 <= S < ranks; servers are the last S ranks)\n"
            "  --consistency C      async (never wait), bsp (wait for every worker's previous clock,\n"
            "                       deterministic) or ssp (default: bounded staleness)\n"
@@ -104,14 +125,7 @@ static void print_help(void)
            "  --quiet              no configuration or per-epoch lines (errors and the final line only)\n"
            "  --help, --version\n"
            "Exit status: 0 done, 1 error, 2 bad usage, %d checkpointed on a signal (requeue).\n",
-           d.k, d.epochs, trib_mf_schedule_name(d.hp.schedule),
-           trib_mf_schedule_name(d.hp.schedule == TRIB_MF_SCHEDULE_PLAIN ? TRIB_MF_SCHEDULE_ADAGRAD
-                                                                         : TRIB_MF_SCHEDULE_PLAIN),
-           (double)plain.lr, (double)ada.lr, (double)d.hp.lr_decay, (double)d.hp.reg_factors,
-           (double)d.hp.reg_bias, (double)d.hp.init_std, (unsigned long long)d.seed,
-           (unsigned long long)d.sync_every, trib_sync_method_name(d.sync_method),
-           trib_sync_method_name(d.sync_method == TRIB_SYNC_AVERAGE ? TRIB_SYNC_DELTA_SUM : TRIB_SYNC_AVERAGE),
-           TRIB_EXIT_REQUEUE, TRIB_EXIT_REQUEUE);
+           TRIB_EXIT_REQUEUE);
 }
 
 typedef struct {
@@ -178,8 +192,6 @@ static int parse_fail_at(const char *s, options_t *o)
 /* The checkpoint options together. */
 static int check_ckpt_options(options_t *o, int nranks)
 {
-    if (o->ckpt_dir && o->cfg.mode != TRIB_TRAIN_MODE_SYNC)
-        return usage_error("--checkpoint-dir: checkpoints are available in sync mode only so far");
     if (!o->ckpt_dir && (o->ckpt_every_text || o->resume))
         return usage_error("--checkpoint-every and --resume need --checkpoint-dir");
     int rc = trib_ckpt_every_parse(o->ckpt_every_text ? o->ckpt_every_text : "1 epoch", &o->ckpt_every);
@@ -381,6 +393,7 @@ typedef struct {
     const options_t *o;
     trib_ckpt_trigger_t trigger;
     uint64_t last_ckpt; /* rounds done at the newest checkpoint of this run (UINT64_MAX: none) */
+    int ckpt_at_epoch_end; /* a checkpoint fell due after an epoch's last round: written in on_epoch */
 } log_state_t;
 
 static void on_progress(void *arg, unsigned epoch, double fraction)
@@ -419,17 +432,16 @@ static void print_ps_epoch(const trib_trainer_t *t)
            (unsigned long long)ps.violations);
 }
 
-static int on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+static int write_checkpoint(log_state_t *ls, trib_trainer_t *t, const char *why);
+
+static void print_epoch(log_state_t *ls, const trib_trainer_t *t, const trib_train_epoch_stats_t *s)
 {
-    log_state_t *ls = arg;
-    if (g_rank != 0)
-        return TRIB_OK;
     if (ls->progress_shown) {
         fprintf(stderr, "\r%30s\r", "");
         ls->progress_shown = 0;
     }
     if (ls->quiet)
-        return TRIB_OK;
+        return;
     char tr[16], te[16];
     fmt_rmse(tr, sizeof tr, s->train_rmse);
     fmt_rmse(te, sizeof te, s->test_rmse);
@@ -438,7 +450,18 @@ static int on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t
            s->seconds > 0 ? 100.0 * s->comm_seconds / s->seconds : 0.0);
     print_ps_epoch(t);
     fflush(stdout);
-    return TRIB_OK;
+}
+
+/* Every rank after each epoch's evaluation: the epoch line, then a checkpoint that fell due. */
+static int on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    log_state_t *ls = arg;
+    if (g_rank == 0)
+        print_epoch(ls, t, s);
+    if (!ls->ckpt_at_epoch_end)
+        return TRIB_OK;
+    ls->ckpt_at_epoch_end = 0; /* the same on every rank: the trigger's verdict is */
+    return write_checkpoint(ls, t, "periodic");
 }
 
 static void on_signal(int sig)
@@ -458,17 +481,19 @@ static uint64_t rounds_done(const trib_trainer_t *t)
 static int write_checkpoint(log_state_t *ls, trib_trainer_t *t, const char *why)
 {
     char path[4096];
+    double t0 = trib_now();
     int rc = trib_trainer_checkpoint(t, ls->o->ckpt_dir, ls->o->keep, path, sizeof path);
     if (rc != TRIB_OK)
         return rc;
+    double ms = 1e3 * (trib_now() - t0);
     ls->last_ckpt = rounds_done(t);
     unsigned e;
     uint64_t r;
     trib_trainer_next_position(t, &e, &r);
     trib_ckpt_trigger_taken(&ls->trigger, e, ls->last_ckpt, trib_now());
     if (g_rank == 0 && !ls->quiet)
-        fprintf(stderr, "trib-train: checkpoint %s (%s) at epoch %u round %llu\n", path, why, e,
-                (unsigned long long)r);
+        fprintf(stderr, "trib-train: checkpoint %s (%s) at epoch %u round %llu, written in %.1f ms\n", path, why,
+                e, (unsigned long long)r, ms);
     return TRIB_OK;
 }
 
@@ -490,7 +515,9 @@ static int on_round(void *arg, trib_trainer_t *t, const trib_train_position_t *p
     trib_trainer_next_position(t, &e, &r);
     int due = 0;
     int rc = trib_ckpt_trigger_due(&ls->trigger, trib_trainer_comm(t), e, rounds_done(t), trib_now(), &due);
-    if (rc == TRIB_OK && due)
+    if (rc == TRIB_OK && due && r == 0)
+        ls->ckpt_at_epoch_end = 1; /* after the epoch's evaluation (on_epoch) */
+    else if (rc == TRIB_OK && due)
         rc = write_checkpoint(ls, t, "periodic");
     return rc;
 }
@@ -593,6 +620,18 @@ static int resume_if_asked(const options_t *o, trib_trainer_t *t)
     return mrc;
 }
 
+/* Rank 0, stderr: when training (re)starts, so a relaunch's time to training again can be read off. */
+static void print_training_start(const trib_trainer_t *t)
+{
+    unsigned e;
+    uint64_t r;
+    trib_trainer_next_position(t, &e, &r);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    fprintf(stderr, "trib-train: training starts at epoch %u round %llu, %.3f s after MPI_Init (unix time %.3f)\n",
+            e, (unsigned long long)r, MPI_Wtime() - g_t_init, (double)now.tv_sec + 1e-9 * (double)now.tv_nsec);
+}
+
 static int run(const options_t *o, int nranks)
 {
     double t0 = MPI_Wtime();
@@ -615,9 +654,10 @@ static int run(const options_t *o, int nranks)
     }
     if (o->fail_epoch && o->fail_step > trib_trainer_rounds_per_epoch(t)) {
         if (g_rank == 0)
-            trib_cli_error(trib_cli_prog, "--fail-at: step %llu is past the %llu rounds of an epoch",
-                           (unsigned long long)o->fail_step,
-                           (unsigned long long)trib_trainer_rounds_per_epoch(t));
+            trib_cli_error(trib_cli_prog, "--fail-at: step %llu is past the %llu rounds of an epoch%s",
+                           (unsigned long long)o->fail_step, (unsigned long long)trib_trainer_rounds_per_epoch(t),
+                           o->cfg.mode == TRIB_TRAIN_MODE_PS ? " (in ps mode a round is a whole epoch: use E:1:R)"
+                                                             : "");
         trib_trainer_destroy(t);
         return EXIT_USAGE;
     }
@@ -638,6 +678,8 @@ static int run(const options_t *o, int nranks)
         trib_ckpt_trigger_init(&ls.trigger, &o->ckpt_every, e, rounds_done(t), trib_now());
     }
     trib_train_hooks_t hooks = {&ls, on_round, on_epoch, on_progress, &g_stop};
+    if (rc == TRIB_OK && g_rank == 0 && !o->quiet)
+        print_training_start(t);
     if (rc == TRIB_OK)
         rc = trib_trainer_run(t, &hooks);
     int requeue = 0;
@@ -681,6 +723,7 @@ int main(int argc, char **argv)
         trib_cli_error(trib_cli_prog, "MPI_Init_thread failed");
         return 1;
     }
+    g_t_init = MPI_Wtime();
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     options_t o;

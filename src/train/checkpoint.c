@@ -5,30 +5,48 @@
  *
  * What a checkpoint holds (enough to continue exactly, see train.h "Hook points"):
  *   part of every rank:   user_ids (u64, global dense user ids), user_factors
- *                         (f32 rows x k), user_bias, user_adagrad (f32 rows);
- *   global (rank 0):      item_factors, item_bias, item_adagrad (the item block is
- *                         identical on every rank after a round);
+ *                         (f32 rows x k), user_bias, user_adagrad (f32 rows)
+ *                         (ps servers hold no users: 0 rows);
+ *   items, sync mode:     global arrays (rank 0) item_factors, item_bias,
+ *                         item_adagrad (the item block is identical on every
+ *                         rank after a round);
+ *   items, ps mode:       part of every server: item_ids (u64, its rows) and
+ *                         item_factors, item_bias, item_adagrad of those rows
+ *                         (no rank holds every item, so nothing is gathered);
  *   values:               next_epoch, next_round, rounds_per_epoch, nranks, mean,
- *                         rating_min, rating_max, n_users, n_items, seed;
+ *                         rating_min, rating_max, n_users, n_items, seed,
+ *                         early_best, early_since (early stopping), and in ps
+ *                         mode ps_servers, ps_workers, ps_consistency,
+ *                         ps_staleness, ps_clock_every, ps_clocks_per_epoch,
+ *                         ps_next_clock (informational: see "Resuming");
  *   configuration:        k and mode must match on resume (refused otherwise),
  *                         the dataset fingerprint is the checkpoint's fingerprint.
  * Visiting orders are a pure function of (seed, epoch) and the sync strategy's
  * only state is the item snapshot, rebuilt by trib_trainer_set_position, so no
- * RNG or communication state is saved.
+ * RNG or communication state is saved.  In ps mode checkpoints are taken only
+ * at epoch boundaries (a loop round is an epoch), where clocks, pending pushes
+ * and the workers' cached rows are empty or derived (ps_strategy.c, "Checkpoints").
  *
- * Restoring: every rank reads the global item block and, from every part, the
- * rows of the users it owns now (users are keyed by global id, so a checkpoint
- * of P ranks restores on P' ranks).  With the same rank count the position is
- * exact; with another one the rounds per epoch differ and a mid-epoch round is
- * mapped proportionally (checkpoints at epoch boundaries map exactly).
- * Sync mode only: the parameter-server mode (servers hold the items) is refused.
+ * Restoring: every rank reads the item block (sync: the global arrays; ps:
+ * the servers' parts, every item exactly once) and, from every part, the rows
+ * of the users it owns now (users are keyed by global id, so a checkpoint of
+ * P ranks restores on P' ranks, and in ps mode on another worker count).
+ * With the same rank count the position is exact; with another one the
+ * rounds per epoch differ and a mid-epoch round is mapped proportionally
+ * (checkpoints at epoch boundaries map exactly).  In ps mode the server count,
+ * the consistency model and the staleness may differ from the checkpoint's:
+ * the state at an epoch boundary does not depend on them (rows are assembled
+ * by id and re-partitioned); a change is reported with a warning, because
+ * only an unchanged configuration continues bit-for-bit.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "train/internal.h"
 #include "tributary/ckpt.h"
 
@@ -85,6 +103,34 @@ static int user_ids_array(trib_ckpt_writer_t *w, const trib_trainer_t *t)
     return rc;
 }
 
+/* ps mode: how the job was run (a resume may change these, see the top comment). */
+static int ps_values(trib_ckpt_writer_t *w, const trib_trainer_t *t)
+{
+    const trib_train_config_t *c = &t->cfg;
+    uint64_t cpe = trib_ps_clocks_per_epoch(t);
+    const struct { const char *name; int64_t v; } ints[] = {
+        {"ps_servers", (int64_t)c->ps_servers}, {"ps_workers", (int64_t)t->size - (int64_t)c->ps_servers},
+        {"ps_staleness", (int64_t)c->ps_staleness}, {"ps_clock_every", (int64_t)c->ps_clock_every},
+        {"ps_clocks_per_epoch", (int64_t)cpe}, {"ps_next_clock", (int64_t)(t->next_epoch * cpe)}};
+    int rc = trib_ckpt_set_string(w, "ps_consistency", trib_ps_consistency_name(c->ps_consistency));
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && rc == TRIB_OK; i++)
+        rc = trib_ckpt_set_int(w, ints[i].name, ints[i].v);
+    return rc;
+}
+
+/* ps mode, every server: its rows with their global ids. */
+static int server_items(trib_ckpt_writer_t *w, const trib_mf_block_t *b)
+{
+    uint64_t *ids = malloc((b->n_rows + 1) * sizeof *ids);
+    if (!ids)
+        return trib_errorf(TRIB_ERR_NOMEM, "checkpoint: out of memory for %zu item ids", b->n_rows);
+    for (size_t r = 0; r < b->n_rows; r++)
+        ids[r] = (uint64_t)b->ids[r];
+    int rc = trib_ckpt_write_array(w, "item_ids", TRIB_CKPT_U64, b->n_rows, 0, ids);
+    free(ids);
+    return rc == TRIB_OK ? block_arrays(w, b, "item", 0) : rc;
+}
+
 static int root_values(trib_ckpt_writer_t *w, const trib_trainer_t *t)
 {
     char k[32];
@@ -109,6 +155,12 @@ static int root_values(trib_ckpt_writer_t *w, const trib_trainer_t *t)
     if (rc == TRIB_OK)
         rc = trib_ckpt_set_string(w, "sync_method", trib_sync_method_name(t->cfg.sync_method));
     if (rc == TRIB_OK)
+        rc = trib_ckpt_set_double(w, "early_best", t->es_have_best ? t->es_best : (double)INFINITY);
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_set_int(w, "early_since", (int64_t)t->es_since);
+    if (rc == TRIB_OK && t->cfg.mode == TRIB_TRAIN_MODE_PS)
+        rc = ps_values(w, t);
+    else if (rc == TRIB_OK)
         rc = block_arrays(w, &t->model.items, "item", 1);
     return rc;
 }
@@ -117,9 +169,11 @@ int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigned keep, c
 {
     if (!t || !dir)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "checkpoint: NULL trainer or directory");
-    if (t->cfg.mode != TRIB_TRAIN_MODE_SYNC)
-        return trib_errorf(TRIB_ERR_UNSUPPORTED, "checkpoint: only the sync mode checkpoints so far");
-    int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
+    int ps = t->cfg.mode == TRIB_TRAIN_MODE_PS;
+    if (ps && t->next_round != 0) /* cannot happen: a ps round is an epoch */
+        return trib_errorf(TRIB_ERR_STATE, "checkpoint: ps mode checkpoints only at an epoch boundary");
+    /* sync: settling is a no-op; ps: the servers' blocks are the values, nothing to settle */
+    int rc = ps ? TRIB_OK : trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
     if (rc != TRIB_OK)
         return rc;
     char fp[32];
@@ -136,6 +190,8 @@ int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigned keep, c
     int local = user_ids_array(w, t);
     if (local == TRIB_OK)
         local = block_arrays(w, &t->model.users, "user", 0);
+    if (local == TRIB_OK && ps && trib_ps_server_items(t))
+        local = server_items(w, trib_ps_server_items(t));
     if (local == TRIB_OK && t->rank == 0)
         local = root_values(w, t);
     local = trib_train_agree(local, t->comm);
@@ -192,8 +248,50 @@ static void copy_row(trib_mf_block_t *b, size_t row, const float *f, const float
     b->adagrad[row] = ada[src];
 }
 
+/* ps mode: the item rows of every server's part, each item exactly once (any server count). */
+static int restore_ps_items(trib_trainer_t *t, trib_ckpt_reader_t *r)
+{
+    trib_mf_block_t *b = &t->model.items;
+    unsigned char *seen = calloc(b->n_rows + 1, 1);
+    if (!seen)
+        return trib_errorf(TRIB_ERR_NOMEM, "resume: out of memory for %zu items", b->n_rows);
+    size_t found = 0;
+    int rc = TRIB_OK;
+    for (int p = 0; p < trib_ckpt_nparts(r) && rc == TRIB_OK; p++) {
+        trib_ckpt_array_info_t info;
+        if (trib_ckpt_array_info(r, p, "item_ids", &info) == TRIB_ERR_NOT_FOUND)
+            continue; /* a worker's part */
+        size_t n;
+        float *buf = NULL;
+        uint64_t *ids = NULL;
+        rc = load_part(r, p, "item", b->k, &n, &buf);
+        if (rc == TRIB_OK && !(ids = malloc((n + 1) * sizeof *ids)))
+            rc = trib_errorf(TRIB_ERR_NOMEM, "resume: out of memory for %zu item ids", n);
+        if (rc == TRIB_OK)
+            rc = trib_ckpt_read_array(r, p, "item_ids", TRIB_CKPT_U64, ids, n);
+        for (size_t i = 0; rc == TRIB_OK && i < n; i++) {
+            if (ids[i] >= b->n_rows || seen[ids[i]])
+                rc = trib_errorf(TRIB_ERR_CORRUPT, "resume: part %d holds item %" PRIu64 " %s", p, ids[i],
+                                 ids[i] >= b->n_rows ? "outside the dataset" : "twice");
+            else {
+                seen[ids[i]] = 1;
+                copy_row(b, (size_t)ids[i], buf, buf + n * b->k, buf + n * (b->k + 1), i);
+                found++;
+            }
+        }
+        free(ids);
+        free(buf);
+    }
+    free(seen);
+    if (rc == TRIB_OK && found != b->n_rows)
+        rc = trib_errorf(TRIB_ERR_CORRUPT, "resume: the servers' parts hold %zu of the %zu items", found, b->n_rows);
+    return rc;
+}
+
 static int restore_items(trib_trainer_t *t, trib_ckpt_reader_t *r)
 {
+    if (t->cfg.mode == TRIB_TRAIN_MODE_PS)
+        return restore_ps_items(t, r);
     size_t n;
     float *buf;
     trib_mf_block_t *b = &t->model.items;
@@ -283,6 +381,47 @@ static int restore_position(trib_trainer_t *t, trib_ckpt_reader_t *r, unsigned *
     return TRIB_OK;
 }
 
+/* Early-stopping state (absent from checkpoints of older versions: a fresh state). */
+static int restore_early_stop(trib_trainer_t *t, trib_ckpt_reader_t *r)
+{
+    double best;
+    int64_t since;
+    int rc = trib_ckpt_get_double(r, "early_best", &best);
+    if (rc == TRIB_ERR_NOT_FOUND)
+        return TRIB_OK;
+    if (rc == TRIB_OK)
+        rc = trib_ckpt_get_int(r, "early_since", &since);
+    if (rc == TRIB_OK && (since < 0 || since > UINT32_MAX))
+        rc = trib_errorf(TRIB_ERR_CORRUPT, "resume: checkpoint value early_since is out of range");
+    if (rc != TRIB_OK)
+        return rc;
+    t->es_have_best = isfinite(best);
+    t->es_best = best;
+    t->es_since = (unsigned)since;
+    return TRIB_OK;
+}
+
+/* ps mode, rank 0: a warning when the server count or consistency differs from the checkpoint's. */
+static void note_ps_changes(const trib_trainer_t *t, trib_ckpt_reader_t *r)
+{
+    int64_t servers = -1, stale = -1;
+    char *cons = NULL;
+    if (trib_ckpt_get_int(r, "ps_servers", &servers) != TRIB_OK ||
+        trib_ckpt_get_int(r, "ps_staleness", &stale) != TRIB_OK ||
+        trib_ckpt_get_string(r, "ps_consistency", &cons) != TRIB_OK) {
+        free(cons);
+        return;
+    }
+    const trib_train_config_t *c = &t->cfg;
+    const char *now = trib_ps_consistency_name(c->ps_consistency);
+    if (servers != (int64_t)c->ps_servers || strcmp(cons, now) != 0 || stale != (int64_t)c->ps_staleness)
+        trib_log(TRIB_LOG_WARN,
+                 "resume: the checkpoint was written with %" PRId64 " servers, %s, staleness %" PRId64
+                 "; continuing with %u servers, %s, staleness %d (allowed: item rows are re-partitioned by id)",
+                 servers, cons, stale, c->ps_servers, now, c->ps_staleness);
+    free(cons);
+}
+
 static int restore(trib_trainer_t *t, trib_ckpt_reader_t *r, unsigned *epoch, uint64_t *round)
 {
     int rc = restore_position(t, r, epoch, round);
@@ -295,6 +434,10 @@ static int restore(trib_trainer_t *t, trib_ckpt_reader_t *r, unsigned *epoch, ui
         rc = restore_items(t, r);
     if (rc == TRIB_OK)
         rc = restore_users(t, r);
+    if (rc == TRIB_OK)
+        rc = restore_early_stop(t, r);
+    if (rc == TRIB_OK && t->rank == 0 && t->cfg.mode == TRIB_TRAIN_MODE_PS)
+        note_ps_changes(t, r);
     return rc;
 }
 
@@ -303,8 +446,6 @@ int trib_trainer_resume(trib_trainer_t *t, const char *resume, const char *dir, 
 {
     if (!t || !path || path_cap == 0 || !resumed)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "resume: NULL argument");
-    if (t->cfg.mode != TRIB_TRAIN_MODE_SYNC)
-        return trib_errorf(TRIB_ERR_UNSUPPORTED, "resume: only the sync mode checkpoints so far");
     *resumed = 0;
     path[0] = '\0';
     char fp[32], k[32];

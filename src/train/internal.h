@@ -68,6 +68,12 @@ struct trib_trainer {
     void *strategy_state;
     double comm_seconds;               /* strategy adds its communication time here */
     volatile sig_atomic_t *stop_flag;  /* hooks->stop_flag during trib_trainer_run (ps reads it at epoch end) */
+    /* Early stopping (cfg.early_stop), updated after each epoch's evaluation and before the
+     * after_epoch hook, saved in checkpoints: the best test RMSE so far (valid when es_have_best)
+     * and the epochs since it last improved.  The loop runs no epoch once es_since >= early_stop. */
+    int es_have_best;
+    double es_best;
+    unsigned es_since;
 };
 
 /* Error agreement: every rank returns TRIB_OK, or the status and message of the lowest failing rank. */
@@ -85,6 +91,14 @@ TRIB_HIDDEN uint64_t trib_train_hash_floats(const float *v, size_t n);
 
 /* ps_strategy.c: ps roles (S < P checked), the workers' communicator, data_size = W. */
 TRIB_HIDDEN int trib_ps_split_roles(trib_trainer_t *t);
+
+/*
+ * ps_strategy.c, for checkpoints (at an epoch boundary, where ps state is only values): this
+ * rank's server block (rows [ids[0], ids[0] + n_rows), NULL on workers) and the clocks per epoch
+ * (the next epoch starts at clock epoch * clocks_per_epoch).
+ */
+TRIB_HIDDEN const trib_mf_block_t *trib_ps_server_items(const trib_trainer_t *t);
+TRIB_HIDDEN uint64_t trib_ps_clocks_per_epoch(const trib_trainer_t *t);
 
 /* model_file.c */
 TRIB_HIDDEN int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float *user_factors,

@@ -8,8 +8,13 @@
  *           hooks: progress (rank 0), after_round          checkpoint point
  *           stop if any rank's stop_flag was set           agreed inside the round
  *       strategy->settle; evaluate train/test              sums allreduced
- *       after_epoch hook; metrics JSON line (rank 0)
+ *       metrics JSON line (rank 0); early-stop state       (t->es_*: in checkpoints)
+ *       after_epoch hook                                   epoch-boundary checkpoint point
  *       early stop when the test RMSE has not improved for cfg.early_stop epochs
+ *
+ * A stop (request or hook) after an epoch's last round still evaluates that
+ * epoch first, so a checkpoint at an epoch boundary always holds the epoch's
+ * metrics line and early-stop state (ps mode stops only there).
  *
  * Errors inside a round cannot leave a rank waiting: the round's own
  * collective carries them (see sync.c) and the loop then agrees on one
@@ -239,6 +244,25 @@ static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, doubl
     return TRIB_OK;
 }
 
+/* Early stopping: the state after an epoch's test RMSE (kept in the trainer for checkpoints). */
+static void note_test_rmse(trib_trainer_t *t, double test_rmse)
+{
+    if (!t->cfg.early_stop)
+        return;
+    if (!t->es_have_best || test_rmse < t->es_best) {
+        t->es_have_best = isfinite(test_rmse);
+        t->es_best = test_rmse;
+        t->es_since = t->es_have_best ? 0 : t->es_since + 1;
+    } else {
+        t->es_since++;
+    }
+}
+
+static int early_stopped(const trib_trainer_t *t)
+{
+    return t->cfg.early_stop && t->es_since >= t->cfg.early_stop;
+}
+
 int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
 {
     if (!t)
@@ -246,10 +270,8 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
     t->stop_flag = hooks ? hooks->stop_flag : NULL;
     FILE *metrics = NULL;
     int rc = open_metrics(t, &metrics);
-    double best = INFINITY;
-    unsigned since_best = 0;
     int stopped = 0;
-    while (rc == TRIB_OK && !stopped && t->next_epoch < t->cfg.epochs) {
+    while (rc == TRIB_OK && !stopped && t->next_epoch < t->cfg.epochs && !early_stopped(t)) {
         unsigned epoch = t->next_epoch;
         rc = trib_mf_visit_order(t->order, t->n_train, t->cfg.seed, epoch);
         rc = trib_train_agree(rc, t->comm);
@@ -258,7 +280,7 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
         double comm0 = t->comm_seconds, t0 = trib_now(), c0 = cpu_now();
         uint64_t updates = 0;
         rc = run_epoch_rounds(t, hooks, epoch, &stopped, &updates);
-        if (rc != TRIB_OK || stopped)
+        if (rc != TRIB_OK || (stopped && t->next_round != 0)) /* stopped within the epoch */
             break;
         trib_train_epoch_stats_t s;
         double wall = trib_now() - t0, cpu = cpu_now() - c0;
@@ -266,18 +288,13 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
         if (rc == TRIB_OK && metrics)
             rc = write_json_line(metrics, t->cfg.metrics_json, &s);
         rc = trib_train_agree(rc, t->comm);
+        if (rc == TRIB_OK)
+            note_test_rmse(t, s.test_rmse); /* identical on every rank: the figures are */
         if (rc == TRIB_OK && hooks && hooks->after_epoch) {
             int hr = hooks->after_epoch(hooks->arg, t, &s);
-            stopped = hr == TRIB_TRAIN_STOP;
+            if (hr == TRIB_TRAIN_STOP && !stopped)
+                stopped = 1;
             rc = trib_train_agree(hr < 0 ? hr : TRIB_OK, t->comm);
-        }
-        if (rc == TRIB_OK && t->cfg.early_stop) {
-            if (s.test_rmse < best) {
-                best = s.test_rmse;
-                since_best = 0;
-            } else if (++since_best >= t->cfg.early_stop) {
-                break; /* identical decision on every rank: the figures are */
-            }
         }
     }
     if (metrics && fclose(metrics) != 0 && rc == TRIB_OK)

@@ -42,25 +42,32 @@
  * Stop requests (t->stop_flag, read again at the end of the epoch) are agreed
  * in the epoch-end allreduce below, so in ps mode a signal stops the job at
  * the end of the current epoch, not after the current mini-batch: stopping
- * mid-epoch would need every worker to reach the same clock first (a STOP flag
- * on the pushes), left for the checkpoint work.
+ * mid-epoch would need every worker to reach the same clock first and the
+ * servers' in-flight state saved; stopping at the epoch boundary needs
+ * neither (see "Checkpoints" below).  The loop then still evaluates that
+ * epoch, and trib-train checkpoints and exits 75.
  *
  * Figures: after each epoch every rank contributes a slot (worker: ratings,
  * wall time, waiting time; server: pulls, deferred pulls, violations, max
  * staleness) to one MPI_Allreduce, which also carries the stop requests, so
  * every rank ends the epoch with the same figures and the same stop verdict.
  *
- * Checkpoint hook (issue 6): at an epoch boundary a resumable PS state is
- * every server's block (rows [first, end), factors, biases and AdaGrad sums,
- * trib_ps_server_block), the user blocks of the workers, and the clock at
- * which the next epoch starts (epoch * clocks_per_epoch; all workers are at
- * that clock and no push is in flight).  Within an epoch the servers'
- * pending bsp pushes, deferred pulls and per-worker clocks would be needed
- * as well; checkpointing at epoch boundaries avoids that.  Restoring: put the
- * item rows in t->model.items on every rank (rank 0 holds all of them after a
- * settle) and the users in each worker's block, then trib_trainer_set_position
- * (epoch, 0) calls ps_reset, which loads each server's rows; a bsp run resumed
- * this way is bit-identical to an uninterrupted one (tests/ps, "resume").
+ * Checkpoints (src/train/checkpoint.c).  A checkpoint is written only at an
+ * epoch boundary (a loop round is an epoch, so every checkpoint position is
+ * (epoch, 0)), where all workers are at clock epoch * clocks_per_epoch, every
+ * push has been applied and no message is in flight.  The resumable state is
+ * then only values: every server's block (rows [first, end), factors, biases
+ * and AdaGrad sums; trib_ps_server_items), each worker's user block, and the
+ * position.  Each server writes its rows with their item ids as its part of
+ * the checkpoint, each worker its users; nothing is gathered on rank 0.
+ * Clocks, pending bsp pushes, deferred pulls and the workers' cached rows are
+ * all empty or derived at a boundary, so they are not saved.  Restoring:
+ * every rank assembles the item block from the servers' parts into
+ * t->model.items, then trib_trainer_set_position(epoch, 0) calls ps_reset,
+ * which loads each server's rows from it (whatever the new server count) and
+ * makes the workers pull every row again.  A bsp run resumed this way is
+ * bit-identical to an uninterrupted one (tests/fault/ps_resume.sh and
+ * tests/ps, "resume").
  */
 #include <math.h>
 #include <stdlib.h>
@@ -503,6 +510,18 @@ static int ps_reset(trib_trainer_t *t, void *state)
 const trib_strategy_t trib_strategy_ps = {"ps", ps_create, ps_round, ps_settle, ps_reset, ps_destroy};
 
 /* ------------------------------------------------------------------ accessors */
+
+const trib_mf_block_t *trib_ps_server_items(const trib_trainer_t *t)
+{
+    const ps_state_t *s = is_ps(t) ? t->strategy_state : NULL;
+    return s && s->server ? trib_ps_server_block(s->srv) : NULL;
+}
+
+uint64_t trib_ps_clocks_per_epoch(const trib_trainer_t *t)
+{
+    const ps_state_t *s = is_ps(t) ? t->strategy_state : NULL;
+    return s ? s->clocks_per_epoch : 0;
+}
 
 int trib_trainer_ps_stats(const struct trib_trainer *t, trib_ps_epoch_stats_t *out)
 {
