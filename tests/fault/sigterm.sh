@@ -2,25 +2,29 @@
 # sigterm.sh: SIGTERM to every rank (what Slurm does), and SIGUSR1 to mpirun (which forwards it):
 # the job finishes its round, writes a valid checkpoint and exits 75; --resume auto then finishes
 # with a model bitwise identical to an uninterrupted run's.
+# Environment (ctest sets it for the ps variant): TRIB_FAULT_NP ranks (default 2), TRIB_FAULT_MODE
+# extra trib-train options (e.g. "--mode ps --servers 1 --consistency bsp": a stop request is then
+# honoured at the end of the current epoch), TRIB_FAULT_EPOCHS (default 150).
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$here/lib.sh"
 make_data
-epochs=150
-train 2 --epochs $epochs --model-out "$work/ref.h5" >"$work/ref.log" 2>&1 || fail "reference: $(cat "$work/ref.log")"
+np=${TRIB_FAULT_NP:-2} epochs=${TRIB_FAULT_EPOCHS:-150}
+read -r -a mode <<<"${TRIB_FAULT_MODE:-}"
+train "$np" "${mode[@]}" --epochs $epochs --model-out "$work/ref.h5" >"$work/ref.log" 2>&1 || fail "reference: $(cat "$work/ref.log")"
 for how in TERM-ranks USR1-mpirun; do
   ck=$work/ck-$how
   rm -f "$work/a.h5" "$work/m.jsonl"
-  train 2 --epochs $epochs --checkpoint-dir "$ck" --checkpoint-every never --model-out "$work/a.h5" \
+  train "$np" "${mode[@]}" --epochs $epochs --checkpoint-dir "$ck" --checkpoint-every never --model-out "$work/a.h5" \
     --metrics-json "$work/m.jsonl" >"$work/a.log" 2>&1 &
   job=$!
   for ((i = 0; i < 200; i++)); do
     pids=$(rank_pids "$ck")
-    (($(wc -w <<<"$pids") == 2)) && break
+    (($(wc -w <<<"$pids") == np)) && break
     sleep 0.05
   done
-  (($(wc -w <<<"$pids") == 2)) || fail "$how: the ranks did not start"
+  (($(wc -w <<<"$pids") == np)) || fail "$how: the ranks did not start"
   for ((i = 0; i < 400; i++)); do (($(cat "$work/m.jsonl" 2>/dev/null | wc -l) >= 2)) && break; sleep 0.05; done
   if [[ $how == TERM-ranks ]]; then kill -TERM $pids; else kill -USR1 $(pgrep -P $job); fi
   rc=0
@@ -30,9 +34,9 @@ for how in TERM-ranks USR1-mpirun; do
   [[ ! -e $work/a.h5 ]] || fail "$how: a model was written"
   mapfile -t cks < <(ls -d "$ck"/ckpt-* 2>/dev/null)
   ((${#cks[@]} == 1)) || fail "$how: expected one checkpoint, found ${#cks[@]}"
-  train 2 --epochs $epochs --checkpoint-dir "$ck" --resume auto --model-out "$work/a.h5" >"$work/b.log" 2>&1 ||
+  train "$np" "${mode[@]}" --epochs $epochs --checkpoint-dir "$ck" --resume auto --model-out "$work/a.h5" >"$work/b.log" 2>&1 ||
     fail "$how: resume: $(cat "$work/b.log")"
   grep -q "resumed from ${cks[0]}" "$work/b.log" || fail "$how: no resume from ${cks[0]}: $(cat "$work/b.log")"
   same_factors "$work/ref.h5" "$work/a.h5" || fail "$how: the resumed model differs"
-  echo "$how: exit 75 with $(basename "${cks[0]}"), $(grep -o "at epoch [0-9]* round [0-9]*" "$work/b.log"); resumed model identical"
+  echo "${mode[*]:+${mode[*]}: }$how: exit 75 with $(basename "${cks[0]}"), $(grep -o "at epoch [0-9]* round [0-9]*" "$work/b.log"); resumed model identical"
 done
