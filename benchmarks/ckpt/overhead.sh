@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# overhead.sh [BUILD_DIR]: the trainer-level checkpoint figures of benchmarks/RESULTS.md
+# ("## Checkpoints", "Overhead at the default interval and time to training again").
+#
+#  1. Overhead: the same training job with and without --checkpoint-dir (default interval: every
+#     epoch, keep 2, durable writes), REPS repetitions each, alternating.  Reported per job: the
+#     wall time of the job (trib-train's "final: ... (S s)", MPI_Init to the end), and from the
+#     job's own log the write time of every checkpoint ("checkpoint ... written in X ms").
+#  2. Time to training again: a job under trib-run loses rank 1 (--fail-at) in epoch 3; trib-run
+#     relaunches it with --resume auto.  Every output line is time-stamped as it arrives; the figure
+#     is the time from trib-run's "restart 1" line to the relaunched job's "training starts" line
+#     (mpirun start, MPI_Init, reading the dataset, the resume itself).  The same job started fresh
+#     (no checkpoint) gives the part that is not due to the resume.
+#
+# Both for sync mode (2 ranks) and ps mode (3 workers + 1 server, bsp).  Environment: REPS (5),
+# EPOCHS (10), K (64), DATA (a directory to keep the synthetic dataset in; default under BUILD_DIR).
+set -euo pipefail
+build=$(cd "${1:-build}" && pwd)
+bin=$build/bin
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+reps=${REPS:-5} epochs=${EPOCHS:-10} k=${K:-64}
+data=${DATA:-$build/ckpt-overhead-data}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+if [[ ! -d $data/tr ]]; then
+  mkdir -p "$data"
+  "$bin/trib-data" synth --users 6040 --items 3706 --ratings 1M --rank 16 --noise 0.5 --seed 7 --shards 4 \
+    --output "$data/all" >/dev/null
+  "$bin/trib-data" split --input "$data/all" --test-fraction 0.1 --seed 7 --train "$data/tr" --test "$data/te" >/dev/null
+fi
+echo "# $(date -u +%FT%TZ), $(nproc) cores, load at start: $(load); k $k, $epochs epochs, $reps repetitions"
+
+declare -A np_of=([sync]=2 [ps]=4)
+declare -A args_of=([sync]="" [ps]="--mode ps --servers 1 --consistency bsp")
+job() { # MODE EXTRA...: one training job, output in $work/log
+  local mode=$1
+  shift
+  # shellcheck disable=SC2086
+  mpirun -np "${np_of[$mode]}" "$bin/trib-train" --train "$data/tr" --test "$data/te" --k "$k" \
+    --epochs "$epochs" ${args_of[$mode]} "$@"
+}
+wall() { sed -n 's/^final: .*(\([0-9.]*\) s).*/\1/p' "$1"; }
+
+for mode in sync ps; do
+  : >"$work/plain" && : >"$work/ck" && : >"$work/writes"
+  for ((r = 1; r <= reps; r++)); do
+    job "$mode" >"$work/log" 2>&1 || { cat "$work/log"; exit 1; }
+    wall "$work/log" >>"$work/plain"
+    rm -rf "$work/ckdir"
+    job "$mode" --checkpoint-dir "$work/ckdir" >"$work/log" 2>&1 || { cat "$work/log"; exit 1; }
+    wall "$work/log" >>"$work/ck"
+    sed -n 's/^trib-train: checkpoint .* written in \([0-9.]*\) ms$/\1/p' "$work/log" >>"$work/writes"
+    echo "  $mode rep $r: without $(tail -1 "$work/plain") s, with $(tail -1 "$work/ck") s ($(grep -c . "$work/writes") writes so far), load $(load)"
+  done
+  p=$(median <"$work/plain") c=$(median <"$work/ck") w=$(median <"$work/writes")
+  n=$(($(grep -c . "$work/writes") / reps))
+  echo "$mode: ${np_of[$mode]} ranks; job wall time median without checkpoints $p s, with $c s" \
+    "(difference $(awk -v a="$c" -v b="$p" 'BEGIN { printf "%+.1f%%", 100 * (a - b) / b }'));" \
+    "$n checkpoints per job, write time median $w ms (min $(sort -g "$work/writes" | head -1), max $(sort -g "$work/writes" | tail -1));" \
+    "checkpoints' share of the job: $(awk -v n="$n" -v w="$w" -v b="$p" 'BEGIN { printf "%.2f%%", 100 * n * w / 1000 / b }'); load $(load)"
+done
+
+# 2. time to training again
+stamp() { while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done; }
+for mode in sync ps; do
+  : >"$work/relaunch" && : >"$work/fresh"
+  for ((r = 1; r <= reps; r++)); do
+    rm -rf "$work/ckdir"
+    # shellcheck disable=SC2086
+    "$bin/trib-run" --max-restarts 1 --restart-delay 0 -- mpirun -np "${np_of[$mode]}" "$bin/trib-train" \
+      --train "$data/tr" --test "$data/te" --k "$k" --epochs 4 ${args_of[$mode]} --checkpoint-dir "$work/ckdir" \
+      --fail-at "3:1:1" 2>&1 | stamp >"$work/log"
+    t_restart=$(awk '/trib-run: restart 1 of/ { print $1; exit }' "$work/log")
+    t_train=$(awk -v t="$t_restart" '/training starts at epoch 2/ && $1 > t { print $1; exit }' "$work/log")
+    [[ -n $t_restart && -n $t_train ]] || { cat "$work/log"; exit 1; }
+    awk -v a="$t_restart" -v b="$t_train" 'BEGIN { printf "%.3f\n", b - a }' >>"$work/relaunch"
+    t0=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    mpirun -np "${np_of[$mode]}" "$bin/trib-train" --train "$data/tr" --test "$data/te" --k "$k" --epochs 1 \
+      ${args_of[$mode]} 2>&1 | stamp >"$work/log"
+    t_train=$(awk '/training starts at epoch 0/ { print $1; exit }' "$work/log")
+    awk -v a="$t0" -v b="$t_train" 'BEGIN { printf "%.3f\n", b - a }' >>"$work/fresh"
+    echo "  $mode rep $r: relaunch -> training $(tail -1 "$work/relaunch") s; fresh start -> training $(tail -1 "$work/fresh") s; load $(load)"
+  done
+  echo "$mode: time from trib-run's relaunch to training again (resumed from the epoch-2 checkpoint): median" \
+    "$(median <"$work/relaunch") s (min $(sort -g "$work/relaunch" | head -1), max $(sort -g "$work/relaunch" | tail -1));" \
+    "a fresh start of the same job: median $(median <"$work/fresh") s; load $(load)"
+done
