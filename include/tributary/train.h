@@ -27,12 +27,17 @@
  *   - after_round: every rank, after each synchronisation, when all ranks
  *     hold the same item values and the position (epoch, round) is exact: the
  *     place to write a checkpoint that resumes bit-for-bit;
- *   - after_epoch: every rank, after the evaluation, with the epoch's figures;
+ *   - after_epoch: every rank, after the evaluation and the early-stopping
+ *     update, with the epoch's figures: the place for a checkpoint at an epoch
+ *     boundary (it then holds the epoch's early-stopping state; in ps mode, where
+ *     a round is a whole epoch, every checkpoint is at an epoch boundary);
  *   - stop_flag: a sig_atomic_t set by a signal handler on any rank; polled at
  *     every round and agreed by all ranks inside the round's own allreduce (no
  *     extra message), so every rank stops after the same round; then
  *     trib_trainer_run returns TRIB_ERR_INTERRUPTED and the model is
- *     consistent (after_round was called for that round first);
+ *     consistent (after_round was called for that round first; a stop after
+ *     an epoch's last round still evaluates the epoch and calls after_epoch;
+ *     ps mode polls at the end of each epoch only);
  *   - trib_trainer_set_position: start the loop at (epoch, round) after the
  *     caller restored the model (resume).  Everything a bit-exact resume needs
  *     in sync mode is the model (values of both blocks, which include the
@@ -218,9 +223,11 @@ TRIB_API uint64_t trib_trainer_item_hash(const trib_trainer_t *t);
 
 /*
  * Collective: writes a checkpoint of the trainer at its current position (call
- * it from after_round or after trib_trainer_run returned) into `dir` with the
- * checkpoint library (tributary/ckpt.h), keeping the newest `keep` (0: all).
- * path_out (may be NULL) receives the committed checkpoint's path.
+ * it from after_round, after_epoch or after trib_trainer_run returned) into
+ * `dir` with the checkpoint library (tributary/ckpt.h), keeping the newest
+ * `keep` (0: all).  path_out (may be NULL) receives the committed checkpoint's
+ * path.  Both modes; in ps mode each server writes its item rows (the layout:
+ * src/train/checkpoint.c).
  */
 TRIB_API int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigned keep, char *path_out,
                                      size_t path_cap);
@@ -229,8 +236,12 @@ TRIB_API int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigne
  * valid checkpoint in `dir`; none: *resumed = 0 and TRIB_OK, a fresh start) or
  * a path (see trib_ckpt_resolve_all).  Refuses a checkpoint of another dataset
  * or another k or mode.  Users are re-partitioned by global id, so the rank
- * count may differ from the writer's.  On success *resumed = 1, path holds the
- * checkpoint and the trainer continues from its position.
+ * count may differ from the writer's; in ps mode item rows are re-partitioned
+ * by id too, so the worker and server counts, the consistency model and the
+ * staleness may all differ (a changed server count or consistency is logged
+ * as a warning).  The early-stopping state is restored.  On success
+ * *resumed = 1, path holds the checkpoint and the trainer continues from its
+ * position.
  */
 TRIB_API int trib_trainer_resume(trib_trainer_t *t, const char *resume, const char *dir, char *path,
                                  size_t path_cap, int *resumed);
