@@ -88,10 +88,12 @@ static void print_help(void)
            "  --check-sync         after every synchronisation compare item-block hashes across ranks\n"
            "Checkpoints and recovery\n"
            "  --checkpoint-dir D   write checkpoints into D (atomic, verified on load)\n"
-           "  --checkpoint-every S how often: '2 epochs', '500 steps' (rounds), '90s', '15m', 'never'\n"
-           "                       (default 1 epoch; a bare number means epochs); also at the end.\n"
-           "                       In ps mode a step is a whole epoch (checkpoints are taken only at\n"
-           "                       epoch boundaries)\n"
+           "  --checkpoint-every S how often: 'auto' (default), '2 epochs', '500 steps' (rounds), '90s',\n"
+           "                       '15m', 'never' (a bare number means epochs); also at the end.  auto:\n"
+           "                       after every epoch, but not before 99 x the last checkpoint's write\n"
+           "                       time has passed since it (periodic checkpoints then cost at most 1%%\n"
+           "                       of the run).  In ps mode a step is a whole epoch (checkpoints are\n"
+           "                       taken only at epoch boundaries)\n"
            "  --keep N             keep the newest N checkpoints (default 2; 0: all)\n"
            "  --resume auto|PATH   continue from the newest valid checkpoint in --checkpoint-dir (a fresh\n"
            "                       start when there is none) or from PATH; k and mode must match, the rank\n"
@@ -194,7 +196,7 @@ static int check_ckpt_options(options_t *o, int nranks)
 {
     if (!o->ckpt_dir && (o->ckpt_every_text || o->resume))
         return usage_error("--checkpoint-every and --resume need --checkpoint-dir");
-    int rc = trib_ckpt_every_parse(o->ckpt_every_text ? o->ckpt_every_text : "1 epoch", &o->ckpt_every);
+    int rc = trib_ckpt_every_parse(o->ckpt_every_text ? o->ckpt_every_text : "auto", &o->ckpt_every);
     if (rc != TRIB_OK)
         return usage_error("--checkpoint-every: %s", trib_last_error(rc));
     if (o->fail_epoch && (o->fail_epoch > o->cfg.epochs || o->fail_rank >= nranks))
@@ -491,6 +493,7 @@ static int write_checkpoint(log_state_t *ls, trib_trainer_t *t, const char *why)
     uint64_t r;
     trib_trainer_next_position(t, &e, &r);
     trib_ckpt_trigger_taken(&ls->trigger, e, ls->last_ckpt, trib_now());
+    trib_ckpt_trigger_cost(&ls->trigger, ms / 1e3);
     if (g_rank == 0 && !ls->quiet)
         fprintf(stderr, "trib-train: checkpoint %s (%s) at epoch %u round %llu, written in %.1f ms\n", path, why,
                 e, (unsigned long long)r, ms);
@@ -563,7 +566,7 @@ static void print_final(trib_trainer_t *t, double train_rmse, double test_rmse, 
     char tr[16], te[16];
     fmt_rmse(tr, sizeof tr, train_rmse);
     fmt_rmse(te, sizeof te, test_rmse);
-    printf("final: train RMSE %s  test RMSE %s  test MAE %.4f  (%.1f s)", tr, te, test_mae, seconds);
+    printf("final: train RMSE %s  test RMSE %s  test MAE %.4f  (%.2f s)", tr, te, test_mae, seconds);
     if (c->test_dir && in->is_synthetic && isfinite(in->noise_std) && in->noise_std > 0 && isfinite(test_rmse))
         printf("  noise floor %.4f  test/noise %.3f", in->noise_std, test_rmse / in->noise_std);
     printf("\n");

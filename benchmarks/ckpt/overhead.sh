@@ -2,10 +2,11 @@
 # overhead.sh [BUILD_DIR]: the trainer-level checkpoint figures of benchmarks/RESULTS.md
 # ("## Checkpoints", "Overhead at the default interval and time to training again").
 #
-#  1. Overhead: the same training job with and without --checkpoint-dir (default interval: every
-#     epoch, keep 2, durable writes), REPS repetitions each, alternating.  Reported per job: the
-#     wall time of the job (trib-train's "final: ... (S s)", MPI_Init to the end), and from the
-#     job's own log the write time of every checkpoint ("checkpoint ... written in X ms").
+#  1. Overhead: the same training job without checkpoints, with --checkpoint-every 1 (every epoch)
+#     and with the default interval (auto), keep 2, durable writes; REPS repetitions, the three
+#     interleaved.  Reported per job: the wall time of the job (trib-train's "final: ... (S s)",
+#     MPI_Init to the end), and from the job's own log the number of checkpoints and the write
+#     time of each ("checkpoint ... written in X ms").
 #  2. Time to training again: a job under trib-run loses rank 1 (--fail-at) in epoch 3; trib-run
 #     relaunches it with --resume auto.  Every output line is time-stamped as it arrives; the figure
 #     is the time from trib-run's "restart 1" line to the relaunched job's "training starts" line
@@ -46,22 +47,34 @@ job() { # MODE EXTRA...: one training job, output in $work/log
 wall() { sed -n 's/^final: .*(\([0-9.]*\) s).*/\1/p' "$1"; }
 
 for mode in sync ps; do
-  : >"$work/plain" && : >"$work/ck" && : >"$work/writes"
+  for v in plain every1 auto; do : >"$work/$v.wall" && : >"$work/$v.writes" && : >"$work/$v.count"; done
   for ((r = 1; r <= reps; r++)); do
-    job "$mode" >"$work/log" 2>&1 || { cat "$work/log"; exit 1; }
-    wall "$work/log" >>"$work/plain"
-    rm -rf "$work/ckdir"
-    job "$mode" --checkpoint-dir "$work/ckdir" >"$work/log" 2>&1 || { cat "$work/log"; exit 1; }
-    wall "$work/log" >>"$work/ck"
-    sed -n 's/^trib-train: checkpoint .* written in \([0-9.]*\) ms$/\1/p' "$work/log" >>"$work/writes"
-    echo "  $mode rep $r: without $(tail -1 "$work/plain") s, with $(tail -1 "$work/ck") s ($(grep -c . "$work/writes") writes so far), load $(load)"
+    line="  $mode rep $r:"
+    for v in plain every1 auto; do
+      rm -rf "$work/ckdir"
+      case $v in
+        plain) extra=() ;;
+        every1) extra=(--checkpoint-dir "$work/ckdir" --checkpoint-every 1) ;;
+        auto) extra=(--checkpoint-dir "$work/ckdir") ;; # the default interval
+      esac
+      job "$mode" "${extra[@]}" >"$work/log" 2>&1 || { cat "$work/log"; exit 1; }
+      wall "$work/log" >>"$work/$v.wall"
+      sed -n 's/^trib-train: checkpoint .* written in \([0-9.]*\) ms$/\1/p' "$work/log" >"$work/w"
+      cat "$work/w" >>"$work/$v.writes"
+      grep -c . "$work/w" >>"$work/$v.count" || true
+      line+=" $v $(tail -1 "$work/$v.wall") s ($(tail -1 "$work/$v.count") ckpts);"
+    done
+    echo "$line load $(load)"
   done
-  p=$(median <"$work/plain") c=$(median <"$work/ck") w=$(median <"$work/writes")
-  n=$(($(grep -c . "$work/writes") / reps))
-  echo "$mode: ${np_of[$mode]} ranks; job wall time median without checkpoints $p s, with $c s" \
-    "(difference $(awk -v a="$c" -v b="$p" 'BEGIN { printf "%+.1f%%", 100 * (a - b) / b }'));" \
-    "$n checkpoints per job, write time median $w ms (min $(sort -g "$work/writes" | head -1), max $(sort -g "$work/writes" | tail -1));" \
-    "checkpoints' share of the job: $(awk -v n="$n" -v w="$w" -v b="$p" 'BEGIN { printf "%.2f%%", 100 * n * w / 1000 / b }'); load $(load)"
+  p=$(median <"$work/plain.wall")
+  for v in every1 auto; do
+    c=$(median <"$work/$v.wall") w=$(median <"$work/$v.writes") n=$(median <"$work/$v.count")
+    echo "$mode, ${np_of[$mode]} ranks, --checkpoint-every ${v/every1/1}: job wall time median $c s against $p s" \
+      "without checkpoints ($(awk -v a="$c" -v b="$p" 'BEGIN { printf "%+.1f%%", 100 * (a - b) / b }'));" \
+      "$n checkpoints per job, write time median $w ms (min $(sort -g "$work/$v.writes" | head -1)," \
+      "max $(sort -g "$work/$v.writes" | tail -1)); checkpoints' share of the job (count x median write /" \
+      "median wall time): $(awk -v n="$n" -v w="$w" -v b="$c" 'BEGIN { printf "%.1f%%", 100 * n * w / 1000 / b }'); load $(load)"
+  done
 done
 
 # 2. time to training again
@@ -73,7 +86,7 @@ for mode in sync ps; do
     # shellcheck disable=SC2086
     "$bin/trib-run" --max-restarts 1 --restart-delay 0 -- mpirun -np "${np_of[$mode]}" "$bin/trib-train" \
       --train "$data/tr" --test "$data/te" --k "$k" --epochs 4 ${args_of[$mode]} --checkpoint-dir "$work/ckdir" \
-      --fail-at "3:1:1" 2>&1 | stamp >"$work/log"
+      --checkpoint-every 1 --fail-at "3:1:1" 2>&1 | stamp >"$work/log"
     t_restart=$(awk '/trib-run: restart 1 of/ { print $1; exit }' "$work/log")
     t_train=$(awk -v t="$t_restart" '/training starts at epoch 2/ && $1 > t { print $1; exit }' "$work/log")
     [[ -n $t_restart && -n $t_train ]] || { cat "$work/log"; exit 1; }

@@ -269,16 +269,28 @@ TRIB_API int trib_ckpt_read_array(trib_ckpt_reader_t *r, int part, const char *n
 /* ------------------------------------------------- triggers and stop requests */
 
 /*
- * When to checkpoint: `--checkpoint-every {N epochs | N steps | T seconds}`.
- * Epoch and step counts are the same on every rank; a time interval is
- * decided by rank 0's clock and broadcast, so all ranks agree.
+ * When to checkpoint: `--checkpoint-every {N epochs | N steps | T seconds | auto}`.
+ * Epoch and step counts are the same on every rank; a time interval (and
+ * auto) is decided by rank 0's clock and broadcast, so all ranks agree.
+ *
+ * auto: after an epoch, unless the time since the end of the last checkpoint
+ * is below TRIB_CKPT_AUTO_SPACING times what that checkpoint took (reported
+ * with trib_ckpt_trigger_cost).  Periodic checkpoints then take at most
+ * 1 / (1 + TRIB_CKPT_AUTO_SPACING) = 1% of the run, which leaves room for the
+ * first one (after epoch 1, cost unknown until then) and the one at the end
+ * within a 2% budget, and at most max(one epoch, 99 x the write time) of work
+ * is lost.  With epochs longer than 99 x the write time it is exactly "every
+ * epoch".
  */
 typedef enum {
     TRIB_CKPT_EVERY_NEVER = 0,
     TRIB_CKPT_EVERY_EPOCHS = 1,
     TRIB_CKPT_EVERY_STEPS = 2,
-    TRIB_CKPT_EVERY_SECONDS = 3
+    TRIB_CKPT_EVERY_SECONDS = 3,
+    TRIB_CKPT_EVERY_AUTO = 4
 } trib_ckpt_every_unit_t;
+
+#define TRIB_CKPT_AUTO_SPACING 99.0
 
 typedef struct {
     trib_ckpt_every_unit_t unit;
@@ -288,8 +300,8 @@ typedef struct {
 
 /*
  * Parses "2 epochs", "1epoch", "500 steps", "90s", "90 seconds", "15m", "15 min",
- * "2h", "never" (a bare number means epochs).  TRIB_ERR_INVALID_ARG with the
- * reason otherwise.
+ * "2h", "auto", "never" (a bare number means epochs).  TRIB_ERR_INVALID_ARG with
+ * the reason otherwise.
  */
 TRIB_API int trib_ckpt_every_parse(const char *text, trib_ckpt_every_t *out);
 
@@ -297,6 +309,7 @@ typedef struct {
     trib_ckpt_every_t every;
     uint64_t last_epoch, last_step; /* counters at the last checkpoint (or the start/resume) */
     double last_time;
+    double last_cost; /* seconds the last checkpoint took (trib_ckpt_trigger_cost; 0: none yet) */
 } trib_ckpt_trigger_t;
 
 /* Starts counting from (epoch, step, now): a fresh start or the resumed checkpoint's counters. */
@@ -312,6 +325,8 @@ TRIB_API void trib_ckpt_trigger_init(trib_ckpt_trigger_t *t, const trib_ckpt_eve
 TRIB_API int trib_ckpt_trigger_due(trib_ckpt_trigger_t *t, MPI_Comm comm, uint64_t epoch, uint64_t step,
                                    double now, int *due);
 TRIB_API void trib_ckpt_trigger_taken(trib_ckpt_trigger_t *t, uint64_t epoch, uint64_t step, double now);
+/* How long the checkpoint just taken took (seconds; rank 0's figure decides): what auto spaces by. */
+TRIB_API void trib_ckpt_trigger_cost(trib_ckpt_trigger_t *t, double seconds);
 
 /*
  * Stop requests: SIGTERM and SIGUSR1 (what Slurm sends before a time limit or

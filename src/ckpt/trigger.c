@@ -4,8 +4,9 @@
  *
  * A checkpoint is collective, so every rank must decide "now" at the same
  * step.  Epoch and step counts are identical on all ranks, so those
- * schedules decide locally.  Clocks are not: with a time interval, rank 0
- * decides and broadcasts (one small MPI_Bcast per call).  Likewise a signal
+ * schedules decide locally.  Clocks are not: with a time interval or auto
+ * (an epoch boundary at least TRIB_CKPT_AUTO_SPACING x the last checkpoint's
+ * cost after it), rank 0 decides and broadcasts (one small MPI_Bcast per call).  Likewise a signal
  * may reach some ranks only, or at different steps; trib_ckpt_stop_requested_all
  * combines the flags with MPI_MAX so all ranks stop after the same step.
  *
@@ -51,6 +52,11 @@ int trib_ckpt_every_parse(const char *text, trib_ckpt_every_t *out)
         text++;
     if (strcasecmp(text, "never") == 0 || strcasecmp(text, "none") == 0)
         return TRIB_OK;
+    if (strcasecmp(text, "auto") == 0) {
+        out->unit = TRIB_CKPT_EVERY_AUTO;
+        out->count = 1;
+        return TRIB_OK;
+    }
     errno = 0;
     char *end;
     double v = strtod(text, &end);
@@ -104,6 +110,25 @@ void trib_ckpt_trigger_taken(trib_ckpt_trigger_t *t, uint64_t epoch, uint64_t st
     t->last_time = now;
 }
 
+void trib_ckpt_trigger_cost(trib_ckpt_trigger_t *t, double seconds)
+{
+    if (t)
+        t->last_cost = seconds > 0 && isfinite(seconds) ? seconds : 0.0;
+}
+
+/* Rank 0's verdict `mine` for every rank. */
+static int decide_on_root(MPI_Comm comm, int mine, int *due)
+{
+    int rank, d;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "checkpoint trigger: MPI_Comm_rank failed");
+    d = rank == 0 && mine;
+    if (MPI_Bcast(&d, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "checkpoint trigger: MPI_Bcast failed");
+    *due = d;
+    return TRIB_OK;
+}
+
 int trib_ckpt_trigger_due(trib_ckpt_trigger_t *t, MPI_Comm comm, uint64_t epoch, uint64_t step, double now,
                           int *due)
 {
@@ -120,16 +145,11 @@ int trib_ckpt_trigger_due(trib_ckpt_trigger_t *t, MPI_Comm comm, uint64_t epoch,
     case TRIB_CKPT_EVERY_STEPS:
         *due = step >= t->last_step + e->count;
         return TRIB_OK;
-    case TRIB_CKPT_EVERY_SECONDS: {
-        int rank, d;
-        if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
-            return trib_errorf(TRIB_ERR_MPI, "checkpoint trigger: MPI_Comm_rank failed");
-        d = rank == 0 && now - t->last_time >= e->seconds;
-        if (MPI_Bcast(&d, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
-            return trib_errorf(TRIB_ERR_MPI, "checkpoint trigger: MPI_Bcast failed");
-        *due = d;
-        return TRIB_OK;
-    }
+    case TRIB_CKPT_EVERY_SECONDS:
+        return decide_on_root(comm, now - t->last_time >= e->seconds, due);
+    case TRIB_CKPT_EVERY_AUTO:
+        return decide_on_root(comm, epoch >= t->last_epoch + 1 &&
+                                        now - t->last_time >= TRIB_CKPT_AUTO_SPACING * t->last_cost, due);
     }
     return trib_errorf(TRIB_ERR_INVALID_ARG, "checkpoint trigger: unknown unit %d", (int)e->unit);
 }

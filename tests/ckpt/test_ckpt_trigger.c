@@ -50,6 +50,7 @@ static void test_parse(void)
     parse_ok("15m", TRIB_CKPT_EVERY_SECONDS, 0, 900);
     parse_ok("2 Hours", TRIB_CKPT_EVERY_SECONDS, 0, 7200);
     parse_ok("never", TRIB_CKPT_EVERY_NEVER, 0, 0);
+    parse_ok("auto", TRIB_CKPT_EVERY_AUTO, 1, 0);
     parse_bad("", "positive number");
     parse_bad("-2 epochs", "positive number");
     parse_bad("0 steps", "positive number");
@@ -105,6 +106,27 @@ static void test_seconds_agree(void)
     CHECK(trib_ckpt_trigger_due(&t, MPI_COMM_WORLD, 0, 2, now, &due) == TRIB_OK && due == 0, "due %d", due);
 }
 
+/* auto: at epoch boundaries only, spaced by TRIB_CKPT_AUTO_SPACING x the last cost; rank 0 decides. */
+static void test_auto(void)
+{
+    trib_ckpt_every_t e;
+    trib_ckpt_trigger_t t;
+    int due = -1;
+    trib_ckpt_every_parse("auto", &e);
+    trib_ckpt_trigger_init(&t, &e, 0, 0, 0.0);
+    CHECK(trib_ckpt_trigger_due(&t, MPI_COMM_WORLD, 0, 5, 9.0, &due) == TRIB_OK && due == 0, "mid-epoch: due %d", due);
+    CHECK(trib_ckpt_trigger_due(&t, MPI_COMM_WORLD, 1, 10, 0.1, &due) == TRIB_OK && due == 1, "first epoch: due %d", due);
+    trib_ckpt_trigger_taken(&t, 1, 10, 0.2);
+    trib_ckpt_trigger_cost(&t, 0.05); /* next one not before 0.2 + 99 x 0.05 = 5.15 */
+    double now = rank == 0 ? 5.1 : 100.0;
+    CHECK(trib_ckpt_trigger_due(&t, MPI_COMM_WORLD, 2, 20, now, &due) == TRIB_OK && due == 0, "too soon: due %d", due);
+    now = rank == 0 ? 5.2 : 0.3;
+    CHECK(trib_ckpt_trigger_due(&t, MPI_COMM_WORLD, 3, 30, now, &due) == TRIB_OK && due == 1, "spaced: due %d", due);
+    trib_ckpt_trigger_taken(&t, 3, 30, 5.3);
+    trib_ckpt_trigger_cost(&t, 0.0); /* cheap checkpoints: every epoch */
+    CHECK(trib_ckpt_trigger_due(&t, MPI_COMM_WORLD, 4, 40, 5.3, &due) == TRIB_OK && due == 1, "cheap: due %d", due);
+}
+
 /* A signal on the last rank only: every rank learns it at the same call. */
 static void test_stop_signal(void)
 {
@@ -131,6 +153,7 @@ int main(int argc, char **argv)
     test_parse();
     test_counts();
     test_seconds_agree();
+    test_auto();
     test_stop_signal();
     int all = 0;
     MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

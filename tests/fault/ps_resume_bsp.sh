@@ -14,11 +14,11 @@ train 4 "${ps[@]}" --epochs 6 --model-out "$work/ref.h5" >"$work/ref.log" 2>&1 |
 for victim in 1 3; do
   ck=$work/ck-$victim
   rm -f "$work/a.h5"
-  if train 4 "${ps[@]}" --epochs 6 --model-out "$work/a.h5" --checkpoint-dir "$ck" --fail-at 4:1:$victim \
+  if train 4 "${ps[@]}" --epochs 6 --model-out "$work/a.h5" --checkpoint-dir "$ck" --checkpoint-every 1 --fail-at 4:1:$victim \
     >"$work/a1.log" 2>&1; then fail "the run with --fail-at 4:1:$victim succeeded"; fi
   grep -q -- "--fail-at 4:1:$victim: rank $victim exits" "$work/a1.log" || fail "rank $victim did not fail: $(cat "$work/a1.log")"
   [[ ! -e $work/a.h5 ]] || fail "the failed run wrote a model"
-  train 4 "${ps[@]}" --epochs 6 --model-out "$work/a.h5" --checkpoint-dir "$ck" --resume auto >"$work/a2.log" 2>&1 ||
+  train 4 "${ps[@]}" --epochs 6 --model-out "$work/a.h5" --checkpoint-dir "$ck" --checkpoint-every 1 --resume auto >"$work/a2.log" 2>&1 ||
     fail "resume after losing rank $victim: $(cat "$work/a2.log")"
   grep -q "resumed from .*ckpt-.* at epoch 3 round 0" "$work/a2.log" || fail "no resume from epoch 3: $(cat "$work/a2.log")"
   same_factors "$work/ref.h5" "$work/a.h5" || fail "lost rank $victim: the resumed model differs from the uninterrupted one"
@@ -32,9 +32,9 @@ train 4 "${ps[@]}" "${es[@]}" --model-out "$work/es-ref.h5" --metrics-json "$wor
   fail "early-stop reference: $(cat "$work/es-ref.log")"
 stop=$(wc -l <"$work/es-ref.jsonl")
 ((stop > 2 && stop < 40)) || fail "the early-stop reference ran $stop epochs: early stopping did not happen"
-if train 4 "${ps[@]}" "${es[@]}" --model-out "$work/es.h5" --metrics-json "$work/es.jsonl" --checkpoint-dir "$work/ck-es" \
+if train 4 "${ps[@]}" "${es[@]}" --model-out "$work/es.h5" --metrics-json "$work/es.jsonl" --checkpoint-dir "$work/ck-es" --checkpoint-every 1 \
   --fail-at "$stop:1:2" >"$work/es1.log" 2>&1; then fail "the early-stop run with --fail-at succeeded"; fi
-train 4 "${ps[@]}" "${es[@]}" --model-out "$work/es.h5" --metrics-json "$work/es.jsonl" --checkpoint-dir "$work/ck-es" \
+train 4 "${ps[@]}" "${es[@]}" --model-out "$work/es.h5" --metrics-json "$work/es.jsonl" --checkpoint-dir "$work/ck-es" --checkpoint-every 1 \
   --resume auto >"$work/es2.log" 2>&1 || fail "early-stop resume: $(cat "$work/es2.log")"
 grep -q "resumed from .* at epoch $((stop - 1)) round 0" "$work/es2.log" || fail "no resume from epoch $((stop - 1)): $(cat "$work/es2.log")"
 got=$(wc -l <"$work/es.jsonl")

@@ -12,10 +12,10 @@ source "$here/lib.sh"
 make_data
 ssp=(--mode ps --servers 1 --consistency ssp --staleness 2 --epochs 6)
 train 4 "${ssp[@]}" >"$work/ref.log" 2>&1 || fail "reference run: $(cat "$work/ref.log")"
-if train 4 "${ssp[@]}" --checkpoint-dir "$work/ck" --fail-at 4:1:2 >"$work/a1.log" 2>&1; then
+if train 4 "${ssp[@]}" --checkpoint-dir "$work/ck" --checkpoint-every 1 --fail-at 4:1:2 >"$work/a1.log" 2>&1; then
   fail "the run with --fail-at succeeded"
 fi
-train 3 "${ssp[@]}" --checkpoint-dir "$work/ck" --resume auto --model-out "$work/b.h5" >"$work/a2.log" 2>&1 ||
+train 3 "${ssp[@]}" --checkpoint-dir "$work/ck" --checkpoint-every 1 --resume auto --model-out "$work/b.h5" >"$work/a2.log" 2>&1 ||
   fail "resume on 3 ranks: $(cat "$work/a2.log")"
 grep -q "resumed from .*ckpt-.* at epoch 3 round 0" "$work/a2.log" || fail "no resume from epoch 3: $(cat "$work/a2.log")"
 [[ -s $work/b.h5 ]] || fail "no model"
@@ -25,10 +25,10 @@ echo "ps ssp, 3 -> 2 workers: test RMSE $got, uninterrupted $ref (within 1%)"
 
 bsp=(--mode ps --consistency bsp --epochs 5)
 train 4 "${bsp[@]}" --servers 1 --model-out "$work/ref1.h5" >"$work/ref1.log" 2>&1 || fail "1-server reference: $(cat "$work/ref1.log")"
-if train 5 "${bsp[@]}" --servers 2 --checkpoint-dir "$work/ck2" --fail-at 3:1:4 >"$work/c1.log" 2>&1; then
+if train 5 "${bsp[@]}" --servers 2 --checkpoint-dir "$work/ck2" --checkpoint-every 1 --fail-at 3:1:4 >"$work/c1.log" 2>&1; then
   fail "the 2-server run with --fail-at succeeded"
 fi
-train 4 "${bsp[@]}" --servers 1 --checkpoint-dir "$work/ck2" --resume auto --model-out "$work/c.h5" >"$work/c2.log" 2>&1 ||
+train 4 "${bsp[@]}" --servers 1 --checkpoint-dir "$work/ck2" --checkpoint-every 1 --resume auto --model-out "$work/c.h5" >"$work/c2.log" 2>&1 ||
   fail "resume with 1 server: $(cat "$work/c2.log")"
 grep -q "written with 2 servers.*continuing with 1 servers" "$work/c2.log" || fail "no warning about the server count: $(cat "$work/c2.log")"
 same_factors "$work/ref1.h5" "$work/c.h5" || fail "2 -> 1 servers: the model differs from the 1-server run's"
