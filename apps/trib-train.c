@@ -602,6 +602,7 @@ static int resume_if_asked(const options_t *o, trib_trainer_t *t)
         return TRIB_OK;
     char path[4096];
     int resumed = 0;
+    double t0 = trib_now();
     int rc = trib_trainer_resume(t, o->resume, o->ckpt_dir, path, sizeof path, &resumed);
     if (rc != TRIB_OK)
         return rc;
@@ -610,8 +611,8 @@ static int resume_if_asked(const options_t *o, trib_trainer_t *t)
     trib_trainer_next_position(t, &e, &r);
     if (g_rank == 0) {
         if (resumed)
-            printf("resumed from %s at epoch %u round %llu (epochs done: %u)\n", path, e,
-                   (unsigned long long)r, e);
+            printf("resumed from %s at epoch %u round %llu (epochs done: %u) in %.3f s\n", path, e,
+                   (unsigned long long)r, e, trib_now() - t0);
         else
             printf("resume: no checkpoint in %s, starting fresh\n", o->ckpt_dir);
         fflush(stdout);

@@ -14,13 +14,14 @@
 #     (no checkpoint) gives the part that is not due to the resume.
 #
 # Both for sync mode (2 ranks) and ps mode (3 workers + 1 server, bsp).  Environment: REPS (5),
-# EPOCHS (10), K (64), DATA (a directory to keep the synthetic dataset in; default under BUILD_DIR).
+# EPOCHS (100), K (64), PARTS ("overhead relaunch"), DATA (a directory to keep the synthetic
+# dataset in; default under BUILD_DIR).
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 bin=$build/bin
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
-reps=${REPS:-5} epochs=${EPOCHS:-10} k=${K:-64}
+reps=${REPS:-5} epochs=${EPOCHS:-100} k=${K:-64} parts=${PARTS:-overhead relaunch}
 data=${DATA:-$build/ckpt-overhead-data}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -47,6 +48,7 @@ job() { # MODE EXTRA...: one training job, output in $work/log
 wall() { sed -n 's/^final: .*(\([0-9.]*\) s).*/\1/p' "$1"; }
 
 for mode in sync ps; do
+  [[ $parts == *overhead* ]] || break
   for v in plain every1 auto; do : >"$work/$v.wall" && : >"$work/$v.writes" && : >"$work/$v.count"; done
   for ((r = 1; r <= reps; r++)); do
     line="  $mode rep $r:"
@@ -80,6 +82,8 @@ done
 # 2. time to training again
 stamp() { while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done; }
 for mode in sync ps; do
+  [[ $parts == *relaunch* ]] || break
+  : >"$work/init" && : >"$work/resume" && : >"$work/fresh_init"
   : >"$work/relaunch" && : >"$work/fresh"
   for ((r = 1; r <= reps; r++)); do
     rm -rf "$work/ckdir"
@@ -91,15 +95,23 @@ for mode in sync ps; do
     t_train=$(awk -v t="$t_restart" '/training starts at epoch 2/ && $1 > t { print $1; exit }' "$work/log")
     [[ -n $t_restart && -n $t_train ]] || { cat "$work/log"; exit 1; }
     awk -v a="$t_restart" -v b="$t_train" 'BEGIN { printf "%.3f\n", b - a }' >>"$work/relaunch"
+    # of which: MPI_Init to training (dataset, trainer, resume) and the resume alone
+    sed -n 's/.*training starts at epoch 2 round 0, \([0-9.]*\) s after MPI_Init.*/\1/p' "$work/log" | tail -1 >>"$work/init"
+    sed -n 's/.*resumed from .* in \([0-9.]*\) s$/\1/p' "$work/log" | tail -1 >>"$work/resume"
     t0=$(date +%s.%N)
     # shellcheck disable=SC2086
     mpirun -np "${np_of[$mode]}" "$bin/trib-train" --train "$data/tr" --test "$data/te" --k "$k" --epochs 1 \
       ${args_of[$mode]} 2>&1 | stamp >"$work/log"
     t_train=$(awk '/training starts at epoch 0/ { print $1; exit }' "$work/log")
+    sed -n 's/.*training starts at epoch 0 round 0, \([0-9.]*\) s after MPI_Init.*/\1/p' "$work/log" >>"$work/fresh_init"
     awk -v a="$t0" -v b="$t_train" 'BEGIN { printf "%.3f\n", b - a }' >>"$work/fresh"
-    echo "  $mode rep $r: relaunch -> training $(tail -1 "$work/relaunch") s; fresh start -> training $(tail -1 "$work/fresh") s; load $(load)"
+    echo "  $mode rep $r: relaunch -> training $(tail -1 "$work/relaunch") s (MPI_Init -> training $(tail -1 "$work/init") s," \
+      "resume $(tail -1 "$work/resume") s); fresh start -> training $(tail -1 "$work/fresh") s (MPI_Init -> training" \
+      "$(tail -1 "$work/fresh_init") s); load $(load)"
   done
   echo "$mode: time from trib-run's relaunch to training again (resumed from the epoch-2 checkpoint): median" \
     "$(median <"$work/relaunch") s (min $(sort -g "$work/relaunch" | head -1), max $(sort -g "$work/relaunch" | tail -1));" \
-    "a fresh start of the same job: median $(median <"$work/fresh") s; load $(load)"
+    "of which MPI_Init -> training $(median <"$work/init") s and the resume itself $(median <"$work/resume") s;" \
+    "a fresh start of the same job: median $(median <"$work/fresh") s (MPI_Init -> training $(median <"$work/fresh_init") s);" \
+    "load $(load)"
 done
