@@ -66,7 +66,7 @@
  * t->model.items, then trib_trainer_set_position(epoch, 0) calls ps_reset,
  * which loads each server's rows from it (whatever the new server count) and
  * makes the workers pull every row again.  A bsp run resumed this way is
- * bit-identical to an uninterrupted one (tests/fault/ps_resume.sh and
+ * bit-identical to an uninterrupted one (tests/fault/ps_resume_bsp.sh and
  * tests/ps, "resume").
  */
 #include <math.h>
