@@ -4,7 +4,8 @@
 # finishes with a test RMSE within 1% of the uninterrupted 4-rank run's.  Then a bsp job of 2
 # servers resumes with 1 server (item rows re-partitioned by id) and, with the same 3 workers,
 # ends with the model of an uninterrupted 1-server run (bsp updates each row the same way
-# whichever server holds it), with a warning about the change.
+# whichever server holds it), with a warning about the change.  Last, a sync-mode job refuses
+# the ps checkpoint.
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -33,3 +34,10 @@ train 4 "${bsp[@]}" --servers 1 --checkpoint-dir "$work/ck2" --checkpoint-every 
 grep -q "written with 2 servers.*continuing with 1 servers" "$work/c2.log" || fail "no warning about the server count: $(cat "$work/c2.log")"
 same_factors "$work/ref1.h5" "$work/c.h5" || fail "2 -> 1 servers: the model differs from the 1-server run's"
 echo "ps bsp, 2 -> 1 servers: model identical to an uninterrupted 1-server run's"
+
+# A ps checkpoint is refused by a sync-mode job (mode is part of the compatibility check).
+if train 4 --epochs 5 --checkpoint-dir "$work/ck2" --resume auto >"$work/d.log" 2>&1; then
+  fail "a sync-mode job resumed a ps checkpoint"
+fi
+grep -q "has mode=ps, this run has mode=sync: refusing to resume" "$work/d.log" || fail "no clear refusal: $(cat "$work/d.log")"
+echo "a sync-mode job refuses the ps checkpoint: $(grep -o "checkpoint .* refusing to resume" "$work/d.log" | head -1)"
