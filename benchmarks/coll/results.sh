@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# results.sh OUTDIR [shm|net DELAY|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
+# results.sh OUTDIR [shm|net DELAY|mtu|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
 # Run from the repository root after a Release build (scripts/setup.sh); `net` needs root.
 # Writes OUTDIR/*.csv and prints each run's Markdown comparison (benchmarks/coll/compare.sh).
 # auto uses the shipped tuning files (TRIB_TUNING_FILE), as a user who installs them would.
+# NETCLUSTER_MTU (default 1500) sets the emulated links' MTU; `mtu` adds a ring-only run at MTU 9000
+# (jumbo frames) for the framing share of the bound.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-out=${1:?usage: results.sh OUTDIR [shm|net DELAY|all]}
+out=${1:?usage: results.sh OUTDIR [shm|net DELAY|mtu|all]}
 what=${2:-all}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -40,7 +42,7 @@ run_shm() {
 
 run_net() {
   local delay=$1 p max
-  "$nc" up -n 8 -r 1gbit -d "$delay"
+  "$nc" up -n 8 -r 1gbit -d "$delay" -m "${NETCLUSTER_MTU:-1500}"
   trap '"$nc" down' EXIT
   for p in 4 8; do
     max=16M
@@ -57,9 +59,22 @@ run_net() {
   trap - EXIT
 }
 
+# Ring only, 4 ranks, 100 us, jumbo frames: how much of the gap to the bound is Ethernet/TCP framing.
+run_mtu() {
+  "$nc" up -n 4 -r 1gbit -d 100us -m 9000
+  trap '"$nc" down' EXIT
+  say "$nc" run -np 4 -- $bench allreduce --algo ring --min-bytes 4M --max-bytes 64M --factor 4 --link-rate 1G \
+    --link-delay 100us --check --csv "$out/net-100us-4-mtu9000.csv"
+  "$nc" run -np 4 -- "$root/$bench" allreduce --algo ring --min-bytes 4M --max-bytes 64M --factor 4 --link-rate 1G \
+    --link-delay 100us --check --csv "$out/net-100us-4-mtu9000.csv"
+  "$nc" down
+  trap - EXIT
+}
+
 case $what in
   shm) run_shm ;;
+  mtu) run_mtu ;;
   net) run_net "${3:?usage: results.sh OUTDIR net DELAY}" ;;
-  all) run_shm; run_net 100us; run_net 1ms ;;
-  *) echo "usage: results.sh OUTDIR [shm|net DELAY|all]" >&2; exit 2 ;;
+  all) run_shm; run_net 100us; run_net 1ms; run_mtu ;;
+  *) echo "usage: results.sh OUTDIR [shm|net DELAY|mtu|all]" >&2; exit 2 ;;
 esac

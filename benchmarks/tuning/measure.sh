@@ -27,7 +27,7 @@ case ${1:-} in
     delay=${2:?usage: measure.sh net DELAY}
     out=benchmarks/tuning/net-1gbit-$delay.tuning
     rm -f "$out"
-    "$nc" up -n 8 -r 1gbit -d "$delay"
+    "$nc" up -n 8 -r 1gbit -d "$delay" -m "${NETCLUSTER_MTU:-1500}"
     trap '"$nc" down' EXIT
     for p in 4 8; do
       "$nc" run -np $p -- "$bench" tune -o "$out" --append --algo ring,tree,rd,mpi \
