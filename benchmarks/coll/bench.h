@@ -115,6 +115,7 @@ typedef struct {
     int iters, warmup;  /* iters 0 / warmup -1: scale with the size (see bench_iters_for) */
     int check;
     int in_place;
+    int interleave;     /* time the algorithms of a size in alternation, not one batch after another */
     int fail_unsupported;
     int inject_error;   /* testing only: corrupt one element before checking */
     double link_rate;   /* bit/s, 0 = unknown */

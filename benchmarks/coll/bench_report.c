@@ -154,9 +154,9 @@ void bench_options_string(const bench_config_t *c, char *buf, size_t len)
         snprintf(link, sizeof link, " --link-rate %.6g%s --link-delay %.6gus", r / div, unit, c->link_delay * 1e6);
     }
     snprintf(buf, len, "--algo %s --min-bytes %s --max-bytes %s --factor %zu --type %s --op %s --iters %s "
-                       "--warmup %s%s%s%s%s%s",
+                       "--warmup %s%s%s%s%s%s%s",
              algos, mn, mx, c->factor, bench_type_name(c->type), bench_op_name(c->op), iters, warm,
-             c->check ? " --check" : "", c->in_place ? " --in-place" : "", link,
+             c->check ? " --check" : "", c->in_place ? " --in-place" : "", c->interleave ? " --interleave" : "", link,
              c->tuning_file ? " --tuning-file " : "", c->tuning_file ? c->tuning_file : "");
 }
 
@@ -293,7 +293,8 @@ static void json_options(bench_str_t *b, const bench_config_t *c)
         bench_str_printf(b, "\"warmup\": %d, ", c->warmup);
     else
         bench_str_printf(b, "\"warmup\": \"auto\", ");
-    bench_str_printf(b, "\"check\": %s, \"in_place\": %s, ", c->check ? "true" : "false", c->in_place ? "true" : "false");
+    bench_str_printf(b, "\"check\": %s, \"in_place\": %s, \"interleave\": %s, ", c->check ? "true" : "false",
+                     c->in_place ? "true" : "false", c->interleave ? "true" : "false");
     if (c->link_rate > 0)
         bench_str_printf(b, "\"link_rate_bps\": %.6g, \"link_delay_s\": %.6g", c->link_rate, c->link_delay);
     else

@@ -10,6 +10,11 @@
  *   3. a barrier, then `iters` calls, each timed on its own (MPI_Wtime);
  *   4. with --check (out of place): the last timed result is validated again
  *      and the send buffer must be unchanged (it is const in the API).
+ * With --interleave, steps 1-2 run for every algorithm of the size first, then
+ * one barrier and `iters` rounds, each calling every algorithm once (the
+ * starting algorithm rotates from round to round), so a slow spell of a shared
+ * machine falls on all of them alike and their ratios stay fair; step 4 then
+ * checks one more untimed call of each algorithm.
  * Statistics: each rank's mean iteration time, reduced to min/avg/max over
  * ranks; each iteration's time taken as the slowest rank's (the collective is
  * done when its last rank is), and the median and p90 over iterations of that.
@@ -77,7 +82,8 @@ typedef struct {
     MPI_Comm comm;
     int rank, size;
     void *send, *recv;
-    double *times, *slowest;
+    double *times;   /* BENCH_MAX_ALGOS rows of max_iters: each algorithm's iteration times */
+    double *slowest;
     size_t max_iters;
 } sweep_t;
 
@@ -151,13 +157,13 @@ static int agree_rc(sweep_t *s, int rc)
     return worst;
 }
 
-static void time_stats(sweep_t *s, bench_point_t *pt, int iters)
+static void time_stats(sweep_t *s, bench_point_t *pt, const double *times, int iters)
 {
-    double mean = bench_mean(s->times, (size_t)iters), mn, mx, sum;
+    double mean = bench_mean(times, (size_t)iters), mn, mx, sum;
     MPI_Reduce(&mean, &mn, 1, MPI_DOUBLE, MPI_MIN, 0, s->comm);
     MPI_Reduce(&mean, &mx, 1, MPI_DOUBLE, MPI_MAX, 0, s->comm);
     MPI_Reduce(&mean, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, s->comm);
-    MPI_Reduce(s->times, s->slowest, iters, MPI_DOUBLE, MPI_MAX, 0, s->comm);
+    MPI_Reduce(times, s->slowest, iters, MPI_DOUBLE, MPI_MAX, 0, s->comm);
     if (s->rank != 0)
         return;
     pt->t_min = mn;
@@ -172,17 +178,16 @@ static void time_stats(sweep_t *s, bench_point_t *pt, int iters)
     pt->bound_ratio = bound > 0 ? pt->t_avg / bound : 0.0;
 }
 
-static void measure_point(sweep_t *s, const bench_algo_t *a, size_t count, bench_point_t *pt)
+/* Steps 1-2: the first call (status agreed, checked) and the warm-up.
+ * Returns 1 when the point can be timed (pt->status OK), 0 otherwise. */
+static int measure_setup(sweep_t *s, const bench_algo_t *a, size_t count, bench_point_t *pt, int warmup)
 {
-    const bench_config_t *c = s->c;
-    int iters, warmup;
-    bench_iters_for(c, pt->bytes, &iters, &warmup);
     prepare_input(s, count);
     int rc = agree_rc(s, call_algo(s, a, count));
     if (rc == TRIB_ERR_UNSUPPORTED) {
         pt->status = BENCH_POINT_UNSUPPORTED;
         pt->rc = rc;
-        return;
+        return 0;
     }
     if (rc != TRIB_OK) {
         pt->status = BENCH_POINT_FAILED;
@@ -192,34 +197,84 @@ static void measure_point(sweep_t *s, const bench_algo_t *a, size_t count, bench
             bench_algo_label(a, label, sizeof label);
             fprintf(stderr, "trib-bench: %s, %zu bytes: %s\n", label, pt->bytes, trib_last_error(rc));
         }
-        return;
+        return 0;
     }
-    if (c->check)
+    if (s->c->check)
         pt->errors += check_point(s, a, count, "first call");
-    int lrc = TRIB_OK;
     for (int i = 0; i < warmup; i++) {
         int r = call_algo(s, a, count);
         if (r != TRIB_OK)
-            lrc = r;
+            pt->rc = r;
     }
-    MPI_Barrier(s->comm);
-    for (int i = 0; i < iters; i++) {
-        double t0 = MPI_Wtime();
-        int r = call_algo(s, a, count);
-        s->times[i] = MPI_Wtime() - t0;
-        if (r != TRIB_OK)
-            lrc = r;
-    }
-    rc = agree_rc(s, lrc);
+    return 1;
+}
+
+/* One timed call into times[i]; a failure is remembered in pt->rc. */
+static void timed_call(sweep_t *s, const bench_algo_t *a, size_t count, bench_point_t *pt, double *times, int i)
+{
+    double t0 = MPI_Wtime();
+    int r = call_algo(s, a, count);
+    times[i] = MPI_Wtime() - t0;
+    if (r != TRIB_OK)
+        pt->rc = r;
+}
+
+/* Steps 3-4 after the timed calls: agree on failures, check, statistics. */
+static void measure_finish(sweep_t *s, const bench_algo_t *a, size_t count, bench_point_t *pt, const double *times,
+                           int iters, const char *when)
+{
+    int rc = agree_rc(s, pt->rc);
     pt->iters = iters;
     if (rc != TRIB_OK) {
         pt->status = BENCH_POINT_FAILED;
         pt->rc = rc;
         return;
     }
-    if (c->check && !c->in_place)
-        pt->errors += check_point(s, a, count, "last timed call");
-    time_stats(s, pt, iters);
+    if (s->c->check && !s->c->in_place)
+        pt->errors += check_point(s, a, count, when);
+    time_stats(s, pt, times, iters);
+}
+
+/* All algorithms of one size, one after the other (the default) or interleaved. */
+static void measure_size(sweep_t *s, size_t count, bench_point_t *pts)
+{
+    const bench_config_t *c = s->c;
+    int iters, warmup, n = c->nalgos;
+    bench_iters_for(c, pts[0].bytes, &iters, &warmup);
+    if (!c->interleave) {
+        for (int k = 0; k < n; k++) {
+            double *times = s->times + (size_t)k * s->max_iters;
+            if (!measure_setup(s, &c->algos[k], count, &pts[k], warmup))
+                continue;
+            MPI_Barrier(s->comm);
+            for (int i = 0; i < iters; i++)
+                timed_call(s, &c->algos[k], count, &pts[k], times, i);
+            measure_finish(s, &c->algos[k], count, &pts[k], times, iters, "last timed call");
+        }
+        return;
+    }
+    int runnable[BENCH_MAX_ALGOS];
+    for (int k = 0; k < n; k++)
+        runnable[k] = measure_setup(s, &c->algos[k], count, &pts[k], warmup);
+    MPI_Barrier(s->comm);
+    for (int i = 0; i < iters; i++) {
+        for (int j = 0; j < n; j++) {
+            int k = (i + j) % n;
+            if (runnable[k])
+                timed_call(s, &c->algos[k], count, &pts[k], s->times + (size_t)k * s->max_iters, i);
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        if (!runnable[k])
+            continue;
+        if (c->check && !c->in_place) { /* recv holds the last round's last algorithm: call this one again */
+            int r = call_algo(s, &c->algos[k], count);
+            if (r != TRIB_OK)
+                pts[k].rc = r;
+        }
+        measure_finish(s, &c->algos[k], count, &pts[k], s->times + (size_t)k * s->max_iters, iters,
+                       "after the timed calls");
+    }
 }
 
 /* The fastest supported, error-free algorithm at each size is marked.  It is judged
@@ -263,7 +318,8 @@ int bench_sweep(const bench_config_t *c, MPI_Comm comm, bench_results_t *res)
         s.send = NULL;
     if (posix_memalign(&s.recv, 64, max_count * tsize) != 0)
         s.recv = NULL;
-    s.times = malloc((size_t)max_iters * sizeof(double));
+    s.max_iters = (size_t)max_iters;
+    s.times = malloc((size_t)BENCH_MAX_ALGOS * (size_t)max_iters * sizeof(double));
     s.slowest = malloc((size_t)max_iters * sizeof(double));
     if (!s.send || !s.recv || !s.times || !s.slowest)
         ok = 0;
@@ -282,14 +338,16 @@ int bench_sweep(const bench_config_t *c, MPI_Comm comm, bench_results_t *res)
     int rc = 0;
     for (size_t b = c->min_bytes; b <= c->max_bytes && rc == 0; b *= c->factor) {
         size_t count = b / tsize ? b / tsize : 1;
+        bench_point_t pts[BENCH_MAX_ALGOS];
+        memset(pts, 0, sizeof pts);
         for (int k = 0; k < c->nalgos; k++) {
-            bench_point_t pt;
-            memset(&pt, 0, sizeof pt);
-            pt.bytes = count * tsize;
-            pt.count = count;
-            pt.algo = c->algos[k];
-            measure_point(&s, &c->algos[k], count, &pt);
-            if (s.rank == 0 && results_push(res, &pt) != 0) {
+            pts[k].bytes = count * tsize;
+            pts[k].count = count;
+            pts[k].algo = c->algos[k];
+        }
+        measure_size(&s, count, pts);
+        for (int k = 0; k < c->nalgos && rc == 0; k++) {
+            if (s.rank == 0 && results_push(res, &pts[k]) != 0) {
                 fprintf(stderr, "trib-bench: out of memory\n");
                 rc = -1;
             }

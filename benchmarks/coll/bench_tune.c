@@ -208,7 +208,7 @@ static void usage_tune(FILE *f)
             "  --segments LIST     segment sizes to try for ring and tree, e.g. 0,64K,256K (default 0 = default)\n"
             "  --min-bytes N       smallest size (default 8)      --max-bytes N  largest size (default 16M)\n"
             "  --factor F          size step (default 2)          --type T       element type (default float)\n"
-            "  --iters N --warmup W  as in trib-bench allreduce\n"
+            "  --iters N --warmup W --interleave  as in trib-bench allreduce\n"
             "  --link-rate R --link-delay D  the network, recorded in the file's comments\n"
             "  --network TEXT      free-text description of the network for the comments\n"
             "  --csv FILE          also write the sweep's CSV\n"
@@ -220,7 +220,7 @@ static void usage_tune(FILE *f)
 static int parse_tune_args(int argc, char **argv, tune_config_t *t, int rank)
 {
     enum { T_ALGO = 256, T_SEG, T_MIN, T_MAX, T_FACTOR, T_TYPE, T_ITERS, T_WARMUP, T_RATE, T_DELAY, T_NET, T_CSV,
-           T_VERIFY, T_APPEND };
+           T_VERIFY, T_APPEND, T_INTERLEAVE };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},    {"append", no_argument, NULL, T_APPEND},
         {"algo", required_argument, NULL, T_ALGO},   {"segments", required_argument, NULL, T_SEG},
@@ -230,6 +230,7 @@ static int parse_tune_args(int argc, char **argv, tune_config_t *t, int rank)
         {"link-rate", required_argument, NULL, T_RATE}, {"link-delay", required_argument, NULL, T_DELAY},
         {"network", required_argument, NULL, T_NET}, {"csv", required_argument, NULL, T_CSV},
         {"verify", required_argument, NULL, T_VERIFY}, {"help", no_argument, NULL, 'h'},
+        {"interleave", no_argument, NULL, T_INTERLEAVE},
         {NULL, 0, NULL, 0},
     };
     bench_config_t *c = &t->sweep;
@@ -243,6 +244,7 @@ static int parse_tune_args(int argc, char **argv, tune_config_t *t, int rank)
         switch (opt) {
         case 'o': t->output = optarg; break;
         case T_APPEND: t->append = 1; break;
+        case T_INTERLEAVE: c->interleave = 1; break;
         case T_ALGO:
             c->nalgos = bench_parse_algo_list(optarg, c->algos, BENCH_MAX_ALGOS, msg, sizeof msg);
             if (c->nalgos < 0) {

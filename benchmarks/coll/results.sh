@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# results.sh OUTDIR [shm|net DELAY|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
+# results.sh OUTDIR [shm|net DELAY|mtu|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
 # Run from the repository root after a Release build (scripts/setup.sh); `net` needs root.
 # Writes OUTDIR/*.csv and prints each run's Markdown comparison (benchmarks/coll/compare.sh).
 # auto uses the shipped tuning files (TRIB_TUNING_FILE), as a user who installs them would.
+# NETCLUSTER_MTU (default 1500) sets the emulated links' MTU; `mtu` adds a ring-only run at MTU 9000
+# (jumbo frames) for the framing share of the bound.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-out=${1:?usage: results.sh OUTDIR [shm|net DELAY|all]}
+out=${1:?usage: results.sh OUTDIR [shm|net DELAY|mtu|all]}
 what=${2:-all}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -21,9 +23,9 @@ run_shm() {
   local p
   for p in 2 4; do
     say TRIB_TUNING_FILE=benchmarks/tuning/shm.tuning mpirun -np $p --oversubscribe $bench allreduce \
-      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --csv "$out/shm-$p.csv"
+      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --interleave --csv "$out/shm-$p.csv"
     TRIB_TUNING_FILE=benchmarks/tuning/shm.tuning mpirun -np $p --oversubscribe $bench allreduce \
-      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --csv "$out/shm-$p.csv" \
+      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --interleave --csv "$out/shm-$p.csv" \
       --quiet
     $cmp "$out/shm-$p.csv" auto mpi
   done
@@ -40,16 +42,16 @@ run_shm() {
 
 run_net() {
   local delay=$1 p max
-  "$nc" up -n 8 -r 1gbit -d "$delay"
+  "$nc" up -n 8 -r 1gbit -d "$delay" -m "${NETCLUSTER_MTU:-1500}"
   trap '"$nc" down' EXIT
   for p in 4 8; do
     max=16M
     [ "$p" = 4 ] && [ "$delay" = 100us ] && max=64M
     say "$nc" run -np $p -- env TRIB_TUNING_FILE=benchmarks/tuning/net-1gbit-$delay.tuning $bench allreduce \
-      --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --link-rate 1G --link-delay "$delay" \
+      --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --interleave --link-rate 1G --link-delay "$delay" \
       --check --csv "$out/net-$delay-$p.csv"
     "$nc" run -np $p -- env TRIB_TUNING_FILE="$root/benchmarks/tuning/net-1gbit-$delay.tuning" "$root/$bench" \
-      allreduce --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --link-rate 1G \
+      allreduce --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --interleave --link-rate 1G \
       --link-delay "$delay" --check --csv "$out/net-$delay-$p.csv" --quiet
     $cmp "$out/net-$delay-$p.csv" auto mpi
   done
@@ -57,9 +59,22 @@ run_net() {
   trap - EXIT
 }
 
+# Ring only, 4 ranks, 100 us, jumbo frames: how much of the gap to the bound is Ethernet/TCP framing.
+run_mtu() {
+  "$nc" up -n 4 -r 1gbit -d 100us -m 9000
+  trap '"$nc" down' EXIT
+  say "$nc" run -np 4 -- $bench allreduce --algo ring --min-bytes 4M --max-bytes 64M --factor 4 --link-rate 1G \
+    --link-delay 100us --check --csv "$out/net-100us-4-mtu9000.csv"
+  "$nc" run -np 4 -- "$root/$bench" allreduce --algo ring --min-bytes 4M --max-bytes 64M --factor 4 --link-rate 1G \
+    --link-delay 100us --check --csv "$out/net-100us-4-mtu9000.csv"
+  "$nc" down
+  trap - EXIT
+}
+
 case $what in
   shm) run_shm ;;
+  mtu) run_mtu ;;
   net) run_net "${3:?usage: results.sh OUTDIR net DELAY}" ;;
-  all) run_shm; run_net 100us; run_net 1ms ;;
-  *) echo "usage: results.sh OUTDIR [shm|net DELAY|all]" >&2; exit 2 ;;
+  all) run_shm; run_net 100us; run_net 1ms; run_mtu ;;
+  *) echo "usage: results.sh OUTDIR [shm|net DELAY|mtu|all]" >&2; exit 2 ;;
 esac

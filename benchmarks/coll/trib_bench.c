@@ -39,6 +39,9 @@ static void usage_allreduce(FILE *f)
             "  --check            validate every result against an exact reference, the send buffer, and\n"
             "                     bitwise equality across ranks; a wrong value makes the exit status 1\n"
             "  --in-place         reduce in place (send buffer = receive buffer)\n"
+            "  --interleave       time the algorithms of a size in alternation (each timed round calls\n"
+            "                     every algorithm once) instead of one batch after another: fairer ratios\n"
+            "                     on a machine shared with other work\n"
             "  --csv FILE         write results as CSV (header: '#' lines naming MPI, ranks, host, date, options)\n"
             "  --json FILE        write results as JSON\n"
             "  --link-rate R      link rate of the network (1G, 100mbit, ...): adds bound_ratio = time / bound,\n"
@@ -50,7 +53,8 @@ static void usage_allreduce(FILE *f)
             "  --quiet            no table on standard output\n"
             "  -h, --help         this help\n"
             "\n"
-            "Timing: a barrier aligns the ranks before each timed batch; every call is timed on its own.\n"
+            "Timing: a barrier aligns the ranks before each timed batch (with --interleave: before the\n"
+            "rounds of a size); every call is timed on its own.\n"
             "avg/min/max are over ranks of each rank's mean; median/p90 are over iterations of the slowest\n"
             "rank's time; algbw = bytes / avg time; busbw = algbw * 2(p-1)/p.  The fastest algorithm of\n"
             "a size ('*') has the lowest median; x_mpi = median of mpi / median of the row.\n");
@@ -108,7 +112,7 @@ static int validate_config(const bench_config_t *c)
 
 enum {
     OPT_ALGO = 256, OPT_MIN, OPT_MAX, OPT_FACTOR, OPT_TYPE, OPT_OP, OPT_ITERS, OPT_WARMUP, OPT_CHECK, OPT_INPLACE,
-    OPT_CSV, OPT_JSON, OPT_RATE, OPT_DELAY, OPT_TUNING, OPT_FAILUNS, OPT_INJECT, OPT_QUIET
+    OPT_CSV, OPT_JSON, OPT_RATE, OPT_DELAY, OPT_TUNING, OPT_FAILUNS, OPT_INJECT, OPT_QUIET, OPT_INTERLEAVE
 };
 
 /* Parses argv into c.  Returns 0, 1 for --help (printed), -1 on error (printed). */
@@ -125,6 +129,7 @@ static int parse_allreduce_args(int argc, char **argv, bench_config_t *c, int ra
         {"tuning-file", required_argument, NULL, OPT_TUNING},
         {"fail-unsupported", no_argument, NULL, OPT_FAILUNS},
         {"inject-error", no_argument, NULL, OPT_INJECT},   {"quiet", no_argument, NULL, OPT_QUIET},
+        {"interleave", no_argument, NULL, OPT_INTERLEAVE},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
     };
     errf = rank == 0 ? stderr : fopen("/dev/null", "w"); /* only rank 0 speaks about bad options */
@@ -166,6 +171,7 @@ static int parse_allreduce_args(int argc, char **argv, bench_config_t *c, int ra
         case OPT_WARMUP: rc = opt_int("--warmup", optarg, 0, &c->warmup); break;
         case OPT_CHECK: c->check = 1; break;
         case OPT_INPLACE: c->in_place = 1; break;
+        case OPT_INTERLEAVE: c->interleave = 1; break;
         case OPT_CSV: c->csv_path = optarg; break;
         case OPT_JSON: c->json_path = optarg; break;
         case OPT_RATE:

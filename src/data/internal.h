@@ -116,6 +116,9 @@ TRIB_HIDDEN int trib_idmap_copy(const trib_idmap_t *m, trib_idmap_t **out);
 TRIB_HIDDEN int trib_outdir_begin(const char *outdir, int force, char **tmpdir);
 /* fsyncs tmpdir, moves it to outdir (swapping out an old dataset), fsyncs the parent. Frees tmpdir. */
 TRIB_HIDDEN int trib_outdir_commit(char *tmpdir, const char *outdir);
+/* Commits n (<= TRIB_OUTDIR_MAX) outputs all or none (rolls back the moved ones on a failure). Frees them. */
+#define TRIB_OUTDIR_MAX 4
+TRIB_HIDDEN int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n);
 /* Removes tmpdir and its files. Frees tmpdir. */
 TRIB_HIDDEN void trib_outdir_abort(char *tmpdir);
 

@@ -8,17 +8,30 @@
  *
  * A destination that exists and holds something other than a dataset (or an
  * empty directory) is never touched, with or without force.
+ *
+ * Several outputs of one command (split's train and test) are committed
+ * together, all or none: if moving the second fails, the first is moved back
+ * (an old dataset swapped back into place), and old datasets are deleted
+ * only after every output is in place.
+ *
+ * Temporary directories are named "DIR.tmp-HOST-PID-N".  A writer killed
+ * before its commit (kill -9, Ctrl-C, a crash) leaves one behind; the next
+ * write to DIR removes every such directory whose process, on this host, no
+ * longer exists.  Temporaries of live processes and of other hosts (a shared
+ * file system) are left alone.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "data/internal.h"
 
 static int dir_is_empty(const char *path)
@@ -38,6 +51,66 @@ static int dir_is_empty(const char *path)
     return empty;
 }
 
+/* Splits PATH into its parent directory and last component. */
+static void split_path(const char *path, char *parent, size_t pcap, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(parent, pcap, ".");
+        *base = path;
+    } else if (slash == path) {
+        snprintf(parent, pcap, "/");
+        *base = slash + 1;
+    } else {
+        snprintf(parent, pcap, "%.*s", (int)(slash - path), path);
+        *base = slash + 1;
+    }
+}
+
+static void host_name(char *buf, size_t cap)
+{
+    if (gethostname(buf, cap) != 0 || !buf[0])
+        snprintf(buf, cap, "localhost");
+    buf[cap - 1] = '\0';
+    for (char *c = buf; *c; c++) /* keep names one path component */
+        if (*c == '/')
+            *c = '_';
+}
+
+static void remove_tree(const char *dir);
+
+/* Removes "BASE.tmp-HOST-PID-N" entries next to outdir whose process is gone. */
+static void remove_stale_temporaries(const char *outdir)
+{
+    char parent[PATH_MAX], host[256], prefix[PATH_MAX];
+    const char *base;
+    split_path(outdir, parent, sizeof parent, &base);
+    host_name(host, sizeof host);
+    if (snprintf(prefix, sizeof prefix, "%s.tmp-%s-", base, host) >= (int)sizeof prefix)
+        return;
+    size_t plen = strlen(prefix);
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, plen) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + plen, &end, 10);
+        if (pid <= 0 || *end != '-' || end[1] < '0' || end[1] > '9')
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (or not ours to judge) */
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", parent, e->d_name) >= (int)sizeof path)
+            continue;
+        trib_log(TRIB_LOG_WARN, "removing %s, left by process %ld that ended before finishing its write", path, pid);
+        remove_tree(path);
+    }
+    closedir(d);
+}
+
 int trib_outdir_begin(const char *outdir, int force, char **tmpdir)
 {
     struct stat st;
@@ -55,13 +128,16 @@ int trib_outdir_begin(const char *outdir, int force, char **tmpdir)
                                outdir);
         }
     }
+    remove_stale_temporaries(outdir);
     static unsigned counter;
-    size_t cap = strlen(outdir) + 64;
+    char host[256];
+    host_name(host, sizeof host);
+    size_t cap = strlen(outdir) + strlen(host) + 64;
     char *tmp = malloc(cap);
     if (!tmp)
         return trib_errorf(TRIB_ERR_NOMEM, "out of memory");
     for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, cap, "%s.tmp-%ld-%u", outdir, (long)getpid(), counter++);
+        snprintf(tmp, cap, "%s.tmp-%s-%ld-%u", outdir, host, (long)getpid(), counter++);
         if (mkdir(tmp, 0755) == 0) {
             *tmpdir = tmp;
             return TRIB_OK;
@@ -102,35 +178,76 @@ void trib_outdir_abort(char *tmpdir)
 static int fsync_parent(const char *path)
 {
     char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", path);
-    char *slash = strrchr(parent, '/');
-    if (!slash)
-        snprintf(parent, sizeof parent, ".");
-    else if (slash == parent)
-        parent[1] = '\0';
-    else
-        *slash = '\0';
+    const char *base;
+    split_path(path, parent, sizeof parent, &base);
     return trib_fsync_path(parent);
+}
+
+enum { MOVED_NONE, MOVED_RENAMED, MOVED_RENAMED_OVER_EMPTY, MOVED_EXCHANGED };
+
+/* Moves tmp to out; *how says how, for undo_move. */
+static int move_into_place(const char *tmp, const char *out, int *how)
+{
+    struct stat st;
+    int existed = stat(out, &st) == 0;
+    if (rename(tmp, out) == 0) {
+        *how = existed ? MOVED_RENAMED_OVER_EMPTY : MOVED_RENAMED;
+        return TRIB_OK;
+    }
+    /* out is a non-empty dataset directory: swap atomically (tmp then holds the old one). */
+    if ((errno == ENOTEMPTY || errno == EEXIST) && renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
+        *how = MOVED_EXCHANGED;
+        return TRIB_OK;
+    }
+    return trib_errorf(TRIB_ERR_IO, "cannot move %s to %s: %s", tmp, out, strerror(errno));
+}
+
+/* Puts back what move_into_place did: the new data returns to tmp. */
+static void undo_move(const char *tmp, const char *out, int how)
+{
+    if (how == MOVED_EXCHANGED) {
+        renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE);
+    } else if (how == MOVED_RENAMED || how == MOVED_RENAMED_OVER_EMPTY) {
+        if (rename(out, tmp) == 0 && how == MOVED_RENAMED_OVER_EMPTY)
+            mkdir(out, 0755);
+    }
+}
+
+int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
+{
+    int rc = TRIB_OK;
+    int how[TRIB_OUTDIR_MAX] = {0};
+    if (n > TRIB_OUTDIR_MAX)
+        rc = trib_errorf(TRIB_ERR_INTERNAL, "commit of %zu output directories (at most %d)", n, TRIB_OUTDIR_MAX);
+    for (size_t i = 0; rc == TRIB_OK && i < n; i++)
+        rc = trib_fsync_path(tmpdirs[i]);
+    size_t moved = 0;
+    for (; rc == TRIB_OK && moved < n; moved++) {
+        rc = move_into_place(tmpdirs[moved], outdirs[moved], &how[moved]);
+        if (rc != TRIB_OK)
+            break;
+    }
+    if (rc != TRIB_OK) {
+        while (moved-- > 0)
+            undo_move(tmpdirs[moved], outdirs[moved], how[moved]);
+        for (size_t i = 0; i < n; i++) {
+            trib_outdir_abort(tmpdirs[i]);
+            tmpdirs[i] = NULL;
+        }
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (how[i] == MOVED_EXCHANGED)
+            remove_tree(tmpdirs[i]); /* the old dataset */
+        free(tmpdirs[i]);
+        tmpdirs[i] = NULL;
+    }
+    for (size_t i = 0; rc == TRIB_OK && i < n; i++)
+        rc = fsync_parent(outdirs[i]);
+    return rc;
 }
 
 int trib_outdir_commit(char *tmpdir, const char *outdir)
 {
-    int rc = trib_fsync_path(tmpdir);
-    if (rc != TRIB_OK) {
-        trib_outdir_abort(tmpdir);
-        return rc;
-    }
-    if (rename(tmpdir, outdir) != 0) {
-        /* outdir is a non-empty dataset directory: swap atomically, then delete the old one. */
-        if ((errno == ENOTEMPTY || errno == EEXIST) &&
-            renameat2(AT_FDCWD, tmpdir, AT_FDCWD, outdir, RENAME_EXCHANGE) == 0) {
-            remove_tree(tmpdir); /* now holds the old dataset */
-        } else {
-            rc = trib_errorf(TRIB_ERR_IO, "cannot move %s to %s: %s", tmpdir, outdir, strerror(errno));
-            trib_outdir_abort(tmpdir);
-            return rc;
-        }
-    }
-    free(tmpdir);
-    return fsync_parent(outdir);
+    return trib_outdir_commit_all(&tmpdir, &outdir, 1);
 }

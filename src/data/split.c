@@ -247,9 +247,11 @@ int trib_data_split(const char *input, const char *train_dir, const char *test_d
             report->test_ratings_unseen += !side[0].user_counts[side[1].users[j]] ||
                                            !side[0].item_counts[side[1].items[j]];
     }
-    for (int k = 0; rc == TRIB_OK && k < 2; k++) {
-        rc = trib_outdir_commit(side[k].tmp, side[k].dir);
-        side[k].tmp = NULL;
+    if (rc == TRIB_OK) { /* both sides or neither */
+        char *tmps[2] = {side[0].tmp, side[1].tmp};
+        const char *dirs[2] = {side[0].dir, side[1].dir};
+        side[0].tmp = side[1].tmp = NULL;
+        rc = trib_outdir_commit_all(tmps, dirs, 2);
     }
     side_free(&side[0]);
     side_free(&side[1]);

@@ -3,6 +3,7 @@
 #   - --help works, bad options fail with a one-line message naming the problem
 #   - CSV: '#' header naming MPI library, ranks, host, date, options; the exact column list; one row per point
 #   - JSON parses and holds the same points; --link-rate fills bound_ratio
+#   - --interleave measures the same points and says so in the CSV and JSON
 #   - tune writes a well-formed tuning file (header, groups ending in inf, known algorithms)
 set -euo pipefail
 bench=$1
@@ -53,6 +54,14 @@ assert len(d["results"]) == 12
 assert all(r["status"] == "ok" and r["errors"] == 0 and r["bound_ratio"] > 0 for r in d["results"])
 assert sum(r["fastest"] for r in d["results"]) == 6
 PY
+
+# --interleave: the same points (every algorithm, every size, the requested iterations), recorded in the header
+"$mpiexec" -n 3 --oversubscribe "$bench" allreduce --algo ring,tree,mpi --min-bytes 8 --max-bytes 8K --factor 32 \
+  --iters 4 --warmup 1 --check --interleave --csv "$tmp/i.csv" --json "$tmp/i.json" --quiet
+grep -q '^# options: .*--interleave' "$tmp/i.csv" || fail "CSV options line lacks --interleave"
+awk -F, '!/^#/ && $1 != "ranks" { n++; if ($7 != 4 || $16 != 0 || $11 <= 0) bad = 1 } END { exit bad || n != 9 }' \
+  "$tmp/i.csv" || fail "interleaved CSV: expected 3 sizes x 3 algorithms with 4 iterations each"
+grep -q '"interleave": true' "$tmp/i.json" || fail "JSON options lack interleave"
 
 "$mpiexec" -n 2 --oversubscribe "$bench" tune -o "$tmp/t.txt" --algo ring,tree,rd,mpi --min-bytes 8 \
   --max-bytes 64K --factor 8 --iters 3 --warmup 1 --network "test" >"$tmp/tune.out"
