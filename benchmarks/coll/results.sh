@@ -23,9 +23,9 @@ run_shm() {
   local p
   for p in 2 4; do
     say TRIB_TUNING_FILE=benchmarks/tuning/shm.tuning mpirun -np $p --oversubscribe $bench allreduce \
-      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --interleave --csv "$out/shm-$p.csv"
+      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --csv "$out/shm-$p.csv"
     TRIB_TUNING_FILE=benchmarks/tuning/shm.tuning mpirun -np $p --oversubscribe $bench allreduce \
-      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --interleave --csv "$out/shm-$p.csv" \
+      --algo ring,tree,rd,shm,auto,mpi --min-bytes 8 --max-bytes 16M --factor 2 --check --csv "$out/shm-$p.csv" \
       --quiet
     $cmp "$out/shm-$p.csv" auto mpi
   done
@@ -48,10 +48,10 @@ run_net() {
     max=16M
     [ "$p" = 4 ] && [ "$delay" = 100us ] && max=64M
     say "$nc" run -np $p -- env TRIB_TUNING_FILE=benchmarks/tuning/net-1gbit-$delay.tuning $bench allreduce \
-      --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --interleave --link-rate 1G --link-delay "$delay" \
+      --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --link-rate 1G --link-delay "$delay" \
       --check --csv "$out/net-$delay-$p.csv"
     "$nc" run -np $p -- env TRIB_TUNING_FILE="$root/benchmarks/tuning/net-1gbit-$delay.tuning" "$root/$bench" \
-      allreduce --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --interleave --link-rate 1G \
+      allreduce --algo ring,tree,rd,auto,mpi --min-bytes 16 --max-bytes $max --factor 4 --link-rate 1G \
       --link-delay "$delay" --check --csv "$out/net-$delay-$p.csv" --quiet
     $cmp "$out/net-$delay-$p.csv" auto mpi
   done
