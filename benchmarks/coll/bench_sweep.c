@@ -16,7 +16,7 @@
  * machine falls on all of them alike and their ratios stay fair; step 4 then
  * checks one more untimed call of each algorithm.  On a TCP network the
  * batches are the right choice: there a call inherits the connection state
- * (congestion windows after idle) that the previous algorithm left, and on the
+ * the previous algorithm left (such as congestion windows), and on the
  * emulated cluster `auto` measured up to 1.65x slower than `ring` at 1 MiB
  * while running the very same ring (4 ranks, 1 Gbit/s, 100 us).
  * Statistics: each rank's mean iteration time, reduced to min/avg/max over

@@ -42,7 +42,7 @@ static void usage_allreduce(FILE *f)
             "  --interleave       time the algorithms of a size in alternation (each timed round calls\n"
             "                     every algorithm once) instead of one batch after another: fairer ratios\n"
             "                     when other work shares the CPUs.  Not for TCP networks: each call then\n"
-            "                     inherits the connection state (congestion windows) another left behind\n"
+            "                     inherits the connection state (such as congestion windows) another left\n"
             "  --csv FILE         write results as CSV (header: '#' lines naming MPI, ranks, host, date, options)\n"
             "  --json FILE        write results as JSON\n"
             "  --link-rate R      link rate of the network (1G, 100mbit, ...): adds bound_ratio = time / bound,\n"
