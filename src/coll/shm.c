@@ -273,11 +273,11 @@ int trib_coll_shm(const trib_coll_args_t *a)
 
 /*
  * Built-in rule: on one node, shm at every size.  Measured on the 2-core
- * development machine (Open MPI 4.1.4, vader, a loaded machine, so only
- * the direction is reliable): at 2 ranks shm took 0.4-0.5x the time of
- * MPI_Allreduce from 8 B to 512 KiB and was on par at 8 MiB; at 4 and 8
- * oversubscribed ranks 0.1-0.5x from 8 B to 128 KiB.  A tuning file
- * overrides this where measurements say otherwise.
+ * development machine (Open MPI 4.1.4, vader; benchmarks/RESULTS.md,
+ * "Collectives"): shm was the fastest of ring, tree, rd, shm and
+ * MPI_Allreduce at every size from 8 B to 16 MiB at 2 ranks (1.10-2.35x
+ * MPI_Allreduce's speed) and at 4 oversubscribed ranks, and `trib-bench tune` chose it everywhere (benchmarks/tuning/shm.tuning).
+ * A tuning file overrides this where measurements say otherwise.
  */
 int trib_coll_shm_preferred(size_t bytes, int p)
 {
