@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/test_datasets.h"
 #include "tributary/ps.h"
 #include "tributary/train.h"
 
@@ -51,87 +52,24 @@ static char g_dir[256];
 
 /* ------------------------------------------------------------------ data */
 
-static void paths(const char *name, char *tr, char *te, size_t cap)
-{
-    snprintf(tr, cap, "%s/%s-train", g_dir, name);
-    snprintf(te, cap, "%s/%s-test", g_dir, name);
-}
-
-static int split_all(const char *name, const trib_data_write_opts_t *w)
-{
-    char all[512], tr[512], te[512];
-    snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
-    paths(name, tr, te, sizeof tr);
-    trib_split_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.test_fraction = 0.1;
-    so.seed = 3;
-    so.by = TRIB_SPLIT_RANDOM;
-    so.write = *w;
-    return trib_data_split(all, tr, te, &so, NULL);
-}
+static void paths(const char *name, char *tr, char *te, size_t cap) { test_dataset_paths(g_dir, name, tr, te, cap); }
 
 /* Rank 0 writes planted data and its split; every rank gets the verdict. */
 static int make_planted(const char *name, uint64_t users, uint64_t items, uint64_t ratings)
 {
-    int rc = TRIB_OK;
-    if (g_rank == 0) {
-        trib_synth_config_t c;
-        trib_synth_config_init(&c);
-        c.n_users = users;
-        c.n_items = items;
-        c.n_ratings = ratings;
-        c.rank = 4;
-        c.noise_std = 0.5;
-        c.seed = 11;
-        trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
-        w.n_shards = 2;
-        char all[512];
-        snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
-        rc = trib_synth_write(&c, all, &w, NULL);
-        if (rc == TRIB_OK)
-            rc = split_all(name, &w);
-        if (rc != TRIB_OK)
-            fprintf(stderr, "make_planted: %s\n", trib_last_error(rc));
-    }
-    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return rc;
+    trib_synth_config_t c;
+    trib_synth_config_init(&c);
+    c.n_users = users;
+    c.n_items = items;
+    c.n_ratings = ratings;
+    c.rank = 4;
+    c.noise_std = 0.5;
+    c.seed = 11;
+    return test_dataset_planted(g_dir, name, &c, 2);
 }
 
 /* User 0 rated 1500 items, users 1..199 rated 8 each: worker 0 gets far more ratings than the others. */
-static int make_uneven(const char *name)
-{
-    int rc = TRIB_OK;
-    if (g_rank == 0) {
-        trib_ratings_t r;
-        trib_ratings_init(&r);
-        rc = trib_ratings_alloc(&r, 1500 + 199 * 8, 0);
-        size_t n = 0;
-        for (uint32_t i = 0; rc == TRIB_OK && i < 1500; i++, n++) {
-            r.user[n] = 0;
-            r.item[n] = i;
-            r.rating[n] = 3.0f + (float)((i * 7919u) % 5) * 0.5f;
-        }
-        for (uint32_t u = 1; rc == TRIB_OK && u < 200; u++)
-            for (uint32_t j = 0; j < 8; j++, n++) {
-                r.user[n] = u;
-                r.item[n] = (u * 37u + j * 101u) % 1500u;
-                r.rating[n] = 2.0f + (float)((u + j) % 4);
-            }
-        trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
-        char all[512];
-        snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
-        if (rc == TRIB_OK)
-            rc = trib_data_write(all, &r, 200, 1500, &w);
-        trib_ratings_free(&r);
-        if (rc == TRIB_OK)
-            rc = split_all(name, &w);
-        if (rc != TRIB_OK)
-            fprintf(stderr, "make_uneven: %s\n", trib_last_error(rc));
-    }
-    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return rc;
-}
+static int make_uneven(const char *name) { return test_dataset_skewed(g_dir, name, 1500, 199, 8, 1); }
 
 /* ------------------------------------------------------------------ runs */
 

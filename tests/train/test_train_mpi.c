@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/test_datasets.h"
 #include "tributary/train.h"
 
 static int g_rank, g_size, g_failures;
@@ -39,95 +40,30 @@ static int g_rank, g_size, g_failures;
 
 static char g_dir[256];
 
-/* Rank 0 writes a planted dataset and its split under g_dir/<name>; every rank learns the paths. */
+/* Rank 0 writes a planted dataset and its split under g_dir/<name>; every rank learns the verdict. */
 static int make_data(const char *name, uint64_t users, uint64_t items, uint64_t ratings, uint32_t rank,
                      double user_exponent)
 {
-    int rc = TRIB_OK;
-    if (g_rank == 0) {
-        trib_synth_config_t c;
-        trib_synth_config_init(&c);
-        c.n_users = users;
-        c.n_items = items;
-        c.n_ratings = ratings;
-        c.rank = rank;
-        c.noise_std = 0.5;
-        c.seed = 7;
-        c.user_exponent = user_exponent;
-        trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
-        w.n_shards = 3;
-        char all[512], tr[512], te[512];
-        snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
-        snprintf(tr, sizeof tr, "%s/%s-train", g_dir, name);
-        snprintf(te, sizeof te, "%s/%s-test", g_dir, name);
-        rc = trib_synth_write(&c, all, &w, NULL);
-        trib_split_opts_t so;
-        memset(&so, 0, sizeof so);
-        so.test_fraction = 0.1;
-        so.seed = 3;
-        so.by = TRIB_SPLIT_RANDOM;
-        so.write = w;
-        if (rc == TRIB_OK)
-            rc = trib_data_split(all, tr, te, &so, NULL);
-        if (rc != TRIB_OK)
-            fprintf(stderr, "make_data: %s\n", trib_last_error(rc));
-    }
-    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return rc;
+    trib_synth_config_t c;
+    trib_synth_config_init(&c);
+    c.n_users = users;
+    c.n_items = items;
+    c.n_ratings = ratings;
+    c.rank = rank;
+    c.noise_std = 0.5;
+    c.seed = 7;
+    c.user_exponent = user_exponent;
+    return test_dataset_planted(g_dir, name, &c, 3);
 }
 
 /*
- * Rank 0 writes a dataset where user 0 rated 2000 items and users 1..99 rated
- * 10 each: the owner map cannot split a user, so rank 0's load is far above
- * the others' (with many ranks some own no user at all).
+ * User 0 rated 2000 items and users 1..99 rated 10 each: the owner map cannot
+ * split a user, so rank 0's load is far above the others' (with many ranks
+ * some own no user at all).
  */
-static int make_skewed(const char *name)
-{
-    int rc = TRIB_OK;
-    if (g_rank == 0) {
-        trib_ratings_t r;
-        trib_ratings_init(&r);
-        rc = trib_ratings_alloc(&r, 2000 + 99 * 10, 0);
-        size_t n = 0;
-        for (uint32_t i = 0; rc == TRIB_OK && i < 2000; i++, n++) {
-            r.user[n] = 0;
-            r.item[n] = i;
-            r.rating[n] = 3.0f + (float)((i * 7919u) % 5) * 0.5f;
-        }
-        for (uint32_t u = 1; rc == TRIB_OK && u < 100; u++)
-            for (uint32_t j = 0; j < 10; j++, n++) {
-                r.user[n] = u;
-                r.item[n] = (u * 37u + j * 101u) % 2000u;
-                r.rating[n] = 2.0f + (float)((u + j) % 4);
-            }
-        trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
-        w.n_shards = 2;
-        char all[512], tr[512], te[512];
-        snprintf(all, sizeof all, "%s/%s-all", g_dir, name);
-        snprintf(tr, sizeof tr, "%s/%s-train", g_dir, name);
-        snprintf(te, sizeof te, "%s/%s-test", g_dir, name);
-        if (rc == TRIB_OK)
-            rc = trib_data_write(all, &r, 100, 2000, &w);
-        trib_ratings_free(&r);
-        trib_split_opts_t so;
-        memset(&so, 0, sizeof so);
-        so.test_fraction = 0.1;
-        so.seed = 3;
-        so.write = w;
-        if (rc == TRIB_OK)
-            rc = trib_data_split(all, tr, te, &so, NULL);
-        if (rc != TRIB_OK)
-            fprintf(stderr, "make_skewed: %s\n", trib_last_error(rc));
-    }
-    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return rc;
-}
+static int make_skewed(const char *name) { return test_dataset_skewed(g_dir, name, 2000, 99, 10, 2); }
 
-static void paths(const char *name, char *tr, char *te, size_t cap)
-{
-    snprintf(tr, cap, "%s/%s-train", g_dir, name);
-    snprintf(te, cap, "%s/%s-test", g_dir, name);
-}
+static void paths(const char *name, char *tr, char *te, size_t cap) { test_dataset_paths(g_dir, name, tr, te, cap); }
 
 /* ------------------------------------------------------------------ identical items */
 
