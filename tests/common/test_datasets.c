@@ -6,7 +6,32 @@
 
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+static int is_root(void);
+
+int test_scratch_dir(const char *prefix, char *dir, size_t cap)
+{
+    if (is_root()) {
+        const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(dir, cap, "%s/%s-XXXXXX", base, prefix);
+        if (!mkdtemp(dir))
+            dir[0] = '\0';
+    }
+    MPI_Bcast(dir, (int)cap, MPI_CHAR, 0, MPI_COMM_WORLD);
+    return dir[0] ? 0 : -1;
+}
+
+void test_scratch_remove(const char *dir)
+{
+    if (!is_root() || !dir[0])
+        return;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
 
 void test_dataset_paths(const char *dir, const char *name, char *train, char *test, size_t cap)
 {

@@ -1,5 +1,5 @@
 /*
- * test_datasets.h - datasets the MPI training tests generate (tests/train,
+ * test_datasets.h - scratch directories and datasets of the MPI training tests (tests/train,
  * tests/ps).  Every function that writes is collective over MPI_COMM_WORLD:
  * rank 0 writes DIR/NAME-all and splits it (10% test, seed 3) into
  * DIR/NAME-train and DIR/NAME-test; every rank returns rank 0's status.
@@ -11,6 +11,13 @@
 #include <stdint.h>
 
 #include "tributary/data.h"
+
+/* Collective: rank 0 makes $TMPDIR/PREFIX-XXXXXX (default /tmp), every rank gets its path in dir.
+ * 0 on success, -1 when it could not be made. */
+int test_scratch_dir(const char *prefix, char *dir, size_t cap);
+
+/* Rank 0 removes the scratch directory (and says so on stderr when it cannot). */
+void test_scratch_remove(const char *dir);
 
 /* The train and test paths of dataset NAME under DIR. */
 void test_dataset_paths(const char *dir, const char *name, char *train, char *test, size_t cap);

@@ -449,14 +449,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     const char *what = argc > 1 ? argv[1] : "converge";
-    if (g_rank == 0) {
-        const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(g_dir, sizeof g_dir, "%s/trib-ps-test-XXXXXX", base);
-        if (!mkdtemp(g_dir))
-            g_dir[0] = '\0';
-    }
-    MPI_Bcast(g_dir, sizeof g_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
-    if (!g_dir[0] || g_size < 2) {
+    if (test_scratch_dir("trib-ps-test", g_dir, sizeof g_dir) != 0 || g_size < 2) {
         if (g_rank == 0)
             fprintf(stderr, "test_ps_mpi: needs a temporary directory and at least 2 ranks\n");
         MPI_Finalize();
@@ -482,11 +475,8 @@ int main(int argc, char **argv)
     }
     int total = 0;
     MPI_Allreduce(&g_failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    test_scratch_remove(g_dir);
     if (g_rank == 0) {
-        char cmd[512];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", g_dir);
         printf("%s: %s (%d failed checks)\n", what, total ? "FAILED" : "passed", total);
     }
     MPI_Finalize();
