@@ -5,26 +5,22 @@
 #   scripts/test.sh               everything
 #   SKIP_SANITIZE=1 scripts/test.sh   only the optimised build's suite
 #   CTEST_ARGS="-L mpi" scripts/test.sh   pass a selection to both ctest runs
+#
+# scripts/stress-tests.sh runs the same two suites several times beside a background load.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-jobs=$(nproc)
+source scripts/suites.sh
 
 start=$(date +%s)
-bash scripts/setup.sh
+build_suite opt
 echo "== ctest: optimised build (build/)"
-# shellcheck disable=SC2086
-(cd build && ctest -j "$jobs" --output-on-failure --timeout 900 ${CTEST_ARGS:-})
+run_suite opt
 
 if [[ -z ${SKIP_SANITIZE:-} ]]; then
   echo "== ctest: sanitizer build (build-asan/, ASan + UBSan)"
-  BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS="-DTRIB_SANITIZE=ON -DTRIB_BUILD_BENCHMARKS=ON" \
-    bash scripts/setup.sh
-  # The sanitizer run leaves out tests labelled "perf" (timings mean nothing under ASan)
-  # and "long" (the count > INT_MAX allreduce: 9 GB of buffers, minutes under ASan; it runs
-  # in the optimised build above).
-  # shellcheck disable=SC2086
-  (cd build-asan && ctest -j "$jobs" --output-on-failure --timeout 1800 -LE "perf|long" ${CTEST_ARGS:-})
+  build_suite asan
+  run_suite asan
 fi
 echo "test.sh: all suites passed in $(( $(date +%s) - start )) s"

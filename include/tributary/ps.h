@@ -99,6 +99,8 @@ typedef enum {
 #define TRIB_PS_FLAG_END_CLOCK 1u /* PUSH: the sender finished its clock */
 #define TRIB_PS_FLAG_SETTLE 2u    /* PULL/DONE: settle phase (no clocks, no pushes) */
 #define TRIB_PS_FLAG_ERROR 4u     /* REPLY: the server rejected the request (no payload) */
+#define TRIB_PS_FLAG_BOUND_HIT 8u /* REPLY: during this phase another worker's pull reached past the
+                                     staleness bound (ssp/bsp: it was deferred; async: the checked bound) */
 
 typedef struct {
     uint32_t magic;   /* TRIB_PS_MAGIC */
@@ -198,6 +200,8 @@ TRIB_API void trib_ps_client_destroy(trib_ps_client_t *c);
 /* Starts a training phase at `clock` (settle = 0) or a settle phase (settle = 1). */
 TRIB_API void trib_ps_client_begin(trib_ps_client_t *c, uint32_t epoch, int64_t clock, int settle);
 TRIB_API int64_t trib_ps_client_clock(const trib_ps_client_t *c);
+/* 1 once a reply of the current phase carried TRIB_PS_FLAG_BOUND_HIT (reset by trib_ps_client_begin). */
+TRIB_API int trib_ps_client_bound_hit(const trib_ps_client_t *c);
 /*
  * Fetches rows[0..n) (ascending, unique) into the cache: one PULL per server
  * that holds any of them, posted receives first, then waits for every reply

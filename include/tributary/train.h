@@ -115,6 +115,11 @@ typedef struct {
     uint64_t ps_clock_every;  /* mini-batches per clock (>= 1, default 1) */
     int ps_straggler_rank;    /* -1: none; else this worker sleeps factor x its SGD time (tests, benchmarks) */
     double ps_straggler_factor;
+    int ps_straggler_hold;    /* 1: the straggler instead holds at its first mini-batch of the run until a
+                                 server reports that another worker's pull reached past the staleness bound
+                                 (TRIB_PS_FLAG_BOUND_HIT), whatever the scheduling: tests that need the
+                                 bound exercised.  Needs W >= 2, ssp/bsp (or async with
+                                 ps_check_staleness) and at least bound + 2 clocks per epoch. */
     int ps_check_staleness;   /* 1: servers check the bound at every pull; a violation fails the run */
 } trib_train_config_t;
 

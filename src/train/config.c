@@ -35,6 +35,7 @@ void trib_train_config_init(trib_train_config_t *c)
     c->ps_clock_every = 1;
     c->ps_straggler_rank = -1;
     c->ps_straggler_factor = 0;
+    c->ps_straggler_hold = 0;
     c->ps_check_staleness = 0;
 }
 
@@ -59,6 +60,11 @@ static int validate_ps(const trib_train_config_t *c)
     if (c->ps_straggler_rank >= 0 && !(c->ps_straggler_factor >= 0 && c->ps_straggler_factor <= 1000))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler: factor %g (must be in 0..1000)",
                            c->ps_straggler_factor);
+    if (c->ps_straggler_hold && c->ps_straggler_rank < 0)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: needs a straggler rank");
+    if (c->ps_straggler_hold && c->ps_consistency == TRIB_PS_ASYNC && !c->ps_check_staleness)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold with async: needs the staleness check (no pull "
+                           "ever waits in async, so only a checked bound can release the straggler)");
     return TRIB_OK;
 }
 
@@ -142,7 +148,8 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
                                                       : c->ps_consistency == TRIB_PS_BSP ? 0 : -1);
         put(buf, cap, &len, "clock-every    %llu\n", (unsigned long long)c->ps_clock_every);
         if (c->ps_straggler_rank >= 0)
-            put(buf, cap, &len, "straggler      rank %d x%g\n", c->ps_straggler_rank, c->ps_straggler_factor);
+            put(buf, cap, &len, "straggler      rank %d %s%g\n", c->ps_straggler_rank,
+                c->ps_straggler_hold ? "holds until the bound is reached, then x" : "x", c->ps_straggler_factor);
         put(buf, cap, &len, "check-stale    %s\n", c->ps_check_staleness ? "on" : "off");
     }
     return len < cap ? (int)len : trib_errorf(TRIB_ERR_RANGE, "config text longer than %zu bytes", cap);

@@ -26,6 +26,7 @@ struct trib_ps_client {
     uint32_t epoch;
     int64_t clock;
     int settle;
+    int bound_hit;             /* a reply of this phase carried TRIB_PS_FLAG_BOUND_HIT */
     uint64_t *first, *end;     /* per server: its rows */
     size_t *seg_begin, *seg_n; /* per server: run of the current request */
     unsigned char **sbuf, **rbuf;
@@ -95,9 +96,12 @@ void trib_ps_client_begin(trib_ps_client_t *c, uint32_t epoch, int64_t clock, in
     c->epoch = epoch;
     c->clock = clock;
     c->settle = settle;
+    c->bound_hit = 0;
 }
 
 int64_t trib_ps_client_clock(const trib_ps_client_t *c) { return c->clock; }
+
+int trib_ps_client_bound_hit(const trib_ps_client_t *c) { return c->bound_hit; }
 
 static int grow(unsigned char **buf, size_t *cap, size_t need)
 {
@@ -176,6 +180,8 @@ static int take_reply(trib_ps_client_t *c, int j, const uint32_t *rows, size_t l
     if (h.flags & TRIB_PS_FLAG_ERROR)
         return trib_errorf(TRIB_ERR_PROTOCOL, "ps worker %d: server rank %d rejected a pull (see its error)", c->w,
                            src);
+    if (h.flags & TRIB_PS_FLAG_BOUND_HIT)
+        c->bound_hit = 1;
     if (h.count != c->seg_n[j])
         return trib_errorf(TRIB_ERR_PROTOCOL, "ps worker %d: server rank %d answered %" PRIu64 " rows for a pull "
                            "of %zu", c->w, src, h.count, c->seg_n[j]);

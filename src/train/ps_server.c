@@ -68,6 +68,8 @@ struct trib_ps_server {
     int n_done;
     uint32_t epoch;
     int settle;
+    int bound_hit;            /* this phase: a pull reached past the bound (deferred, or a checked
+                                 async violation); replies carry TRIB_PS_FLAG_BOUND_HIT */
     deferred_pull_t *deferred;
     size_t n_deferred, cap_deferred;
     pending_push_t *pending;
@@ -164,17 +166,6 @@ static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t
     int rc = grow(&s->sbuf, &s->scap, bytes);
     if (rc != TRIB_OK)
         return rc;
-    trib_ps_header_t h = {TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, TRIB_PS_MSG_REPLY, w, 0, s->min_clock, n,
-                          s->epoch, 0};
-    memcpy(s->sbuf, &h, sizeof h);
-    float *out = (float *)(void *)(s->sbuf + sizeof h);
-    size_t k = s->o.k;
-    for (uint64_t i = 0; i < n; i++, out += s->rowf) {
-        size_t r = (size_t)(rows[i] - s->first);
-        memcpy(out, trib_mf_row(&s->block, r), k * sizeof(float));
-        out[k] = s->block.bias[r];
-        out[k + 1] = s->block.adagrad[r];
-    }
     if (!s->settle) {
         /* Clocks of updates this reply may lack: c - min_clock (negative: fresher than needed). */
         int64_t lag = s->min_clock == INT64_MAX ? 0 : clock - s->min_clock;
@@ -186,7 +177,19 @@ static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t
             for (size_t i = 0; !bad && i < s->n_pending; i++)
                 bad = s->pending[i].clock < clock - bound; /* an update that should be visible is held back */
             s->st.violations += (uint64_t)bad;
+            s->bound_hit |= bad;
         }
+    }
+    trib_ps_header_t h = {TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, TRIB_PS_MSG_REPLY, w,
+                          s->bound_hit ? TRIB_PS_FLAG_BOUND_HIT : 0u, s->min_clock, n, s->epoch, 0};
+    memcpy(s->sbuf, &h, sizeof h);
+    float *out = (float *)(void *)(s->sbuf + sizeof h);
+    size_t k = s->o.k;
+    for (uint64_t i = 0; i < n; i++, out += s->rowf) {
+        size_t r = (size_t)(rows[i] - s->first);
+        memcpy(out, trib_mf_row(&s->block, r), k * sizeof(float));
+        out[k] = s->block.bias[r];
+        out[k + 1] = s->block.adagrad[r];
     }
     s->st.pulls++;
     s->st.rows_served += n;
@@ -299,6 +302,7 @@ static int defer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t 
     memcpy(copy, rows, n * sizeof *copy);
     s->deferred[s->n_deferred++] = (deferred_pull_t){w, clock, n, copy};
     s->st.deferred++;
+    s->bound_hit = 1;
     return TRIB_OK;
 }
 
@@ -430,6 +434,7 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int64_t first_clock, int s
 {
     s->epoch = epoch;
     s->settle = settle;
+    s->bound_hit = 0;
     s->n_done = 0;
     s->err = TRIB_OK;
     s->errmsg[0] = '\0';

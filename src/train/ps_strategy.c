@@ -88,6 +88,7 @@ typedef struct {
     trib_ps_server_t *srv;
     trib_ps_client_t *cli;
     uint64_t batches, clock_every, clocks_per_epoch;
+    int hold;                   /* this worker is the holding straggler and was not released yet */
     /* worker scratch */
     uint32_t *rows, *need, *all_rows, *settle_rows;
     size_t n_settle_rows;
@@ -263,6 +264,23 @@ static int agree_on_config(trib_trainer_t *t)
     return TRIB_OK;
 }
 
+/*
+ * The holding straggler (ps_straggler_hold) waits for another worker's pull to reach past the
+ * bound b, which needs a second worker and a clock b + 1 inside the first epoch (an epoch ends
+ * with a collective that the straggler would never join otherwise: a hang, refused here).
+ */
+static int check_hold(const ps_state_t *s)
+{
+    int b = s->o.consistency == TRIB_PS_ASYNC ? s->o.staleness : trib_ps_effective_staleness(&s->o);
+    if (s->o.n_workers < 2)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: needs at least 2 workers (has %d)",
+                           s->o.n_workers);
+    if (s->clocks_per_epoch < (uint64_t)b + 2)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: %llu clocks per epoch, the bound %d needs at "
+                           "least %d", (unsigned long long)s->clocks_per_epoch, b, b + 2);
+    return TRIB_OK;
+}
+
 static int ps_create(trib_trainer_t *t, void **state)
 {
     const trib_train_config_t *c = &t->cfg;
@@ -285,11 +303,14 @@ static int ps_create(trib_trainer_t *t, void **state)
     t->rounds_per_epoch = 1;
     s->clock_every = c->ps_clock_every;
     s->clocks_per_epoch = (s->batches + s->clock_every - 1) / s->clock_every;
+    s->hold = c->ps_straggler_hold && t->rank == c->ps_straggler_rank;
     size_t P = (size_t)t->size, W = (size_t)s->o.n_workers;
     s->slots = calloc(P * F_N + 1, sizeof *s->slots);
     s->w_rps = calloc(W, sizeof *s->w_rps);
     s->w_wait = calloc(W, sizeof *s->w_wait);
     int rc = s->slots && s->w_rps && s->w_wait ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
+    if (rc == TRIB_OK && c->ps_straggler_hold)
+        rc = check_hold(s); /* global inputs only: the same verdict on every rank */
     int idle = choose_idle_sleep(t, &s->o.idle_sleep); /* collectives: every rank, before any early exit */
     int same = agree_on_config(t);
     if (rc == TRIB_OK)
@@ -364,6 +385,17 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64
         return rc;
     for (size_t i = 0; i < m; i++)
         s->fetched[s->need[i]] = clock;
+    if (s->hold && n > 0) {
+        /* Before any SGD of this clock, so pulling the batch's rows again changes nothing but their
+         * freshness (bsp: nothing at all, the servers hold this clock's pushes). */
+        while (rc == TRIB_OK && !trib_ps_client_bound_hit(s->cli)) {
+            sleep_seconds(1e-3);
+            rc = trib_ps_client_pull(s->cli, s->rows, n);
+        }
+        s->hold = 0;
+        if (rc != TRIB_OK)
+            return rc;
+    }
     snapshot_rows(s, items, n);
     double c0 = trib_now();
     rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, t->order, begin, end);

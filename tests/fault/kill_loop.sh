@@ -24,7 +24,12 @@ for ((i = 1; i <= runs; i++)); do
     >"$work/run-$i.log" 2>&1 &
   job=$!
   # a random moment of the training: after the ranks started, within the first third of a run
-  for ((w = 0; w < 400; w++)); do (($(rank_pids "$ck" | wc -l) == 3)) && break; sleep 0.025; done
+  # (the wait ends when the 3 ranks are there or the job ended; the 150 s cap only guards a hang)
+  for ((w = 0; w < 6000; w++)); do
+    (($(rank_pids "$ck" | wc -l) == 3)) && break
+    kill -0 "$job" 2>/dev/null || break
+    sleep 0.025
+  done
   delay=$(python3 -c "import random, sys; print(round(random.uniform(0.0, 0.35 * float(sys.argv[1])), 2))" "$span")
   victim=$((RANDOM % 3))
   sleep "$delay"

@@ -40,8 +40,21 @@ same_factors() {
 # final_rmse LOG: the test RMSE of the "final:" line
 final_rmse() { sed -n 's/^final: .*test RMSE \([0-9.]*\).*/\1/p' "$1" | tail -1; }
 
-# within_1pct A B: |A - B| <= 1% of B
-within_1pct() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 0.01 * b)' "$1" "$2"; }
+# within_pct P A B: |A - B| <= P% of B
+within_pct() {
+  python3 -c 'import sys; p, a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > p / 100 * b)' "$1" "$2" "$3"
+}
+within_1pct() { within_pct 1 "$1" "$2"; }
+
+# epoch_test_rmse JSONL N: the test RMSE of epoch N in a --metrics-json file
+epoch_test_rmse() {
+  python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("epoch") == int(sys.argv[2]):
+        print(m["test_rmse"])' "$1" "$2"
+}
 
 # rank_pids TAG: pids of the trib-train processes whose command line contains TAG
 rank_pids() {

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # ps_resume_shrink.sh: parameter-server mode, ssp: a 4-rank job (3 workers + 1 server) loses a
-# worker and resumes on 3 ranks (2 workers + 1 server; users re-partitioned by global id); it
-# finishes with a test RMSE within 1% of the uninterrupted 4-rank run's.  Then a bsp job of 2
+# worker and resumes on 3 ranks (2 workers + 1 server; users re-partitioned by global id).  An ssp
+# result depends on the order in which pushes reach the server, so it is compared with what holds
+# for every schedule: the resumed run continues from the checkpoint (its first epoch's test RMSE is
+# no worse than the checkpointed epoch's, where a run restarted from scratch is near 0.6), and its
+# final test RMSE is within 3% of the deterministic bsp run's on 4 ranks.  The band: 15 runs of
+# each of the uninterrupted ssp job and the 4 -> 3 resume, beside a load average of 7 to 17 on 2
+# cores, ended between 0.3212 and 0.3254 against bsp's 0.3245, at most 1.0% away.  Then a bsp job of 2
 # servers resumes with 1 server (item rows re-partitioned by id) and, with the same 3 workers,
 # ends with the model of an uninterrupted 1-server run (bsp updates each row the same way
 # whichever server holds it), with a warning about the change.  Last, a sync-mode job refuses
@@ -12,17 +17,22 @@ trap 'rm -rf "$work"' EXIT
 source "$here/lib.sh"
 make_data
 ssp=(--mode ps --servers 1 --consistency ssp --staleness 2 --epochs 6)
-train 4 "${ssp[@]}" >"$work/ref.log" 2>&1 || fail "reference run: $(cat "$work/ref.log")"
-if train 4 "${ssp[@]}" --checkpoint-dir "$work/ck" --checkpoint-every 1 --fail-at 4:1:2 >"$work/a1.log" 2>&1; then
+train 4 --mode ps --servers 1 --consistency bsp --epochs 6 >"$work/ref.log" 2>&1 || fail "bsp reference run: $(cat "$work/ref.log")"
+if train 4 "${ssp[@]}" --checkpoint-dir "$work/ck" --checkpoint-every 1 --fail-at 4:1:2 \
+  --metrics-json "$work/a1.jsonl" >"$work/a1.log" 2>&1; then
   fail "the run with --fail-at succeeded"
 fi
-train 3 "${ssp[@]}" --checkpoint-dir "$work/ck" --checkpoint-every 1 --resume auto --model-out "$work/b.h5" >"$work/a2.log" 2>&1 ||
-  fail "resume on 3 ranks: $(cat "$work/a2.log")"
+train 3 "${ssp[@]}" --checkpoint-dir "$work/ck" --checkpoint-every 1 --resume auto --model-out "$work/b.h5" \
+  --metrics-json "$work/a2.jsonl" >"$work/a2.log" 2>&1 || fail "resume on 3 ranks: $(cat "$work/a2.log")"
 grep -q "resumed from .*ckpt-.* at epoch 3 round 0" "$work/a2.log" || fail "no resume from epoch 3: $(cat "$work/a2.log")"
 [[ -s $work/b.h5 ]] || fail "no model"
+at3=$(epoch_test_rmse "$work/a1.jsonl" 3) at4=$(epoch_test_rmse "$work/a2.jsonl" 4)
+[[ -n $at3 && -n $at4 ]] || fail "no epoch 3 / epoch 4 metrics: $(cat "$work/a1.jsonl" "$work/a2.jsonl")"
+python3 -c 'import sys; sys.exit(float(sys.argv[1]) > float(sys.argv[2]))' "$at4" "$at3" ||
+  fail "the resumed run did not continue: test RMSE $at4 after its first epoch (4), $at3 at the checkpoint (epoch 3)"
 ref=$(final_rmse "$work/ref.log") got=$(final_rmse "$work/a2.log")
-within_1pct "$got" "$ref" || fail "test RMSE $got after 4 -> 3 ranks is not within 1% of $ref"
-echo "ps ssp, 3 -> 2 workers: test RMSE $got, uninterrupted $ref (within 1%)"
+within_pct 3 "$got" "$ref" || fail "ssp test RMSE $got after 4 -> 3 ranks is not within 3% of bsp's $ref"
+echo "ps ssp, 3 -> 2 workers: test RMSE $at3 at the checkpoint, $at4 one epoch after the resume, final $got (bsp $ref, within 3%)"
 
 bsp=(--mode ps --consistency bsp --epochs 5)
 train 4 "${bsp[@]}" --servers 1 --model-out "$work/ref1.h5" >"$work/ref1.log" 2>&1 || fail "1-server reference: $(cat "$work/ref1.log")"

@@ -19,13 +19,16 @@ for how in TERM-ranks USR1-mpirun; do
   train "$np" "${mode[@]}" --epochs $epochs --checkpoint-dir "$ck" --checkpoint-every never --model-out "$work/a.h5" \
     --metrics-json "$work/m.jsonl" >"$work/a.log" 2>&1 &
   job=$!
-  for ((i = 0; i < 200; i++)); do
-    pids=$(rank_pids "$ck")
-    (($(wc -w <<<"$pids") == np)) && break
+  # Signal only once two epochs are in the metrics file: the ranks have installed their handlers.
+  # The waits end on the event; their 300 s caps only keep a broken job from hanging the test.
+  for ((i = 0; i < 6000; i++)); do
+    (($(cat "$work/m.jsonl" 2>/dev/null | wc -l) >= 2)) && break
+    kill -0 $job 2>/dev/null || fail "$how: the job ended before its second epoch: $(cat "$work/a.log")"
     sleep 0.05
   done
-  (($(wc -w <<<"$pids") == np)) || fail "$how: the ranks did not start"
-  for ((i = 0; i < 400; i++)); do (($(cat "$work/m.jsonl" 2>/dev/null | wc -l) >= 2)) && break; sleep 0.05; done
+  (($(cat "$work/m.jsonl" 2>/dev/null | wc -l) >= 2)) || fail "$how: no second epoch in the metrics after 300 s"
+  pids=$(rank_pids "$ck")
+  (($(wc -w <<<"$pids") == np)) || fail "$how: found $(wc -w <<<"$pids") of $np ranks: $pids"
   if [[ $how == TERM-ranks ]]; then kill -TERM $pids; else kill -USR1 $(pgrep -P $job); fi
   rc=0
   wait $job || rc=$?
