@@ -33,9 +33,16 @@ const char *trib_err_name(int status)
     }
 }
 
+/*
+ * Formats into a local buffer first: callers add context to a lower error with
+ * trib_errorf(rc, "%s: %s", where, trib_last_error(rc)), whose argument is the
+ * very buffer being written (formatting in place would read what it overwrites).
+ */
 int trib_verrorf(int status, const char *fmt, va_list ap)
 {
-    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    char msg[sizeof last_msg];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(last_msg, msg, sizeof msg);
     last_set = 1;
     return status;
 }

@@ -44,6 +44,17 @@ static void test_error_detail(void)
     CU_ASSERT_STRING_EQUAL(trib_last_error(rc), trib_strerror(TRIB_ERR_FORMAT));
 }
 
+/* Context added to a lower error from the detail buffer itself: "where: <lower message>", once. */
+static void test_error_wrap_own_message(void)
+{
+    int rc = trib_errorf(TRIB_ERR_FORMAT, "%s", "96 bytes");
+    rc = trib_errorf(rc, "%s:%d: %s", "longline4.csv", 2, trib_last_error(rc));
+    CU_ASSERT_STRING_EQUAL(trib_last_error(rc), "longline4.csv:2: 96 bytes");
+    rc = trib_errorf(rc, "--exclude-rated %s: %s", "X", trib_last_error(rc));
+    CU_ASSERT_STRING_EQUAL(trib_last_error(rc), "--exclude-rated X: longline4.csv:2: 96 bytes");
+    trib_clear_error();
+}
+
 static void test_version(void)
 {
     CU_ASSERT_STRING_EQUAL(trib_version_string(), TRIB_VERSION_STRING);
@@ -146,6 +157,7 @@ static void test_log_levels(void)
 }
 
 static CU_TestInfo core_tests[] = {
+    {"error message wrapping its own text", test_error_wrap_own_message},
     {"status strings", test_status_strings},
     {"error detail", test_error_detail},
     {"version", test_version},
