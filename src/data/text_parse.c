@@ -154,17 +154,37 @@ static num_rc_t parse_decimal(const char *s, size_t n, double *out)
 
 /* ---------------------------------------------------------------- errors */
 
+/*
+ * The first `max` bytes of tok with control bytes and DEL shown as \r, \t, \n or \xNN, so a
+ * message about "3.5\r" does not print an invisible character.
+ */
+static void escape_token(char *out, size_t cap, const char *tok, size_t len, size_t max)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && i < max && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)tok[i];
+        if (c == '\r' || c == '\t' || c == '\n')
+            o += (size_t)snprintf(out + o, cap - o, "\\%c", c == '\r' ? 'r' : c == '\t' ? 't' : 'n');
+        else if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}
+
 static int bad_line(parser_t *p, int field, const char *what, const char *tok, size_t toklen, int code)
 {
-    char msg[192];
-    if (field >= 0)
-        snprintf(msg, sizeof msg, "%s:%" PRIu64 ": %s: %s '%.*s'", p->file, p->line, field_names[field], what,
-                 (int)(toklen > 40 ? 40 : toklen), tok);
-    else
+    char msg[320], shown[168];
+    if (field >= 0) {
+        escape_token(shown, sizeof shown, tok, toklen, 40);
+        snprintf(msg, sizeof msg, "%s:%" PRIu64 ": %s: %s '%s'", p->file, p->line, field_names[field], what, shown);
+    } else
         snprintf(msg, sizeof msg, "%s:%" PRIu64 ": %s", p->file, p->line, what);
     if (p->o->skip_bad) {
         if (p->out->skipped++ == 0)
-            snprintf(p->out->first_skipped, sizeof p->out->first_skipped, "%s", msg);
+            snprintf(p->out->first_skipped, sizeof p->out->first_skipped, "%.*s",
+                     (int)sizeof p->out->first_skipped - 1, msg);
         return TRIB_OK;
     }
     return trib_errorf(code, "%s", msg);
@@ -430,6 +450,8 @@ static int run(parser_t *p, const char *buf, size_t len)
     const char *s = buf, *end = buf + len, *next_report = buf + ((size_t)16 << 20);
     int skip_header = p->o->format == TRIB_TEXT_MOVIELENS_CSV || (p->o->format == TRIB_TEXT_CSV && p->o->header);
     int rc = TRIB_OK;
+    if (len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) /* a UTF-8 byte-order mark is not part of the first field */
+        s += 3;
     if (len > 65536 && p->stop_record == UINT64_MAX) { /* size the arrays from the first 64 KiB's line length */
         const char *q = buf;
         size_t nl = 0;

@@ -61,6 +61,23 @@ static int parse(const char *text, trib_text_format_t fmt, int skip_bad, trib_te
 
 /* ---------------------------------------------------------------- parser */
 
+/* A UTF-8 byte-order mark is skipped (integer ids stay integer ids); control bytes in a bad
+ * token are shown escaped in the message. */
+static void test_parse_bom_and_control_bytes(void)
+{
+    trib_text_result_t r;
+    CU_ASSERT_EQUAL_FATAL(parse("\xEF\xBB\xBF" "1,10,4\n2,10,3\n", TRIB_TEXT_CSV, 0, &r), TRIB_OK);
+    CU_ASSERT_EQUAL(r.ratings.n, 2);
+    CU_ASSERT_EQUAL(trib_idmap_kind(r.users), TRIB_IDS_INT64);
+    CU_ASSERT_EQUAL(trib_idmap_int(r.users, r.ratings.user[0]), 1);
+    trib_text_result_free(&r);
+    int rc = parse("1,10,4\n2,10,3.5\r\r\n", TRIB_TEXT_CSV, 0, &r);
+    CU_ASSERT_EQUAL(rc, TRIB_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(trib_last_error(rc), "'3.5\\r'"));
+    rc = parse("1,10,4\n2,1\x01" "0,3\n", TRIB_TEXT_MOVIELENS_DAT, 0, &r);
+    CU_ASSERT_EQUAL(rc, TRIB_ERR_FORMAT);
+}
+
 static void test_parse_formats(void)
 {
     trib_text_result_t r;
@@ -618,6 +635,7 @@ int main(void)
     if (!mkdtemp(g_tmp))
         return 2;
     static CU_TestInfo tests[] = {{"parse formats", test_parse_formats},
+                                  {"parse BOM, control bytes", test_parse_bom_and_control_bytes},
                                   {"parse bad lines", test_parse_bad_lines},
                                   {"convert round trip", test_convert_round_trip},
                                   {"convert duplicates, ids-from", test_convert_duplicates_and_ids_from},
