@@ -25,11 +25,33 @@ set(TRIB_MPI_ENV
   TRIB_SOURCE_DIR=${PROJECT_SOURCE_DIR})
 set(TRIB_MPIEXEC ${MPIEXEC_EXECUTABLE} CACHE STRING "mpiexec used by the tests")
 
+# Timeouts.  A test's TIMEOUT is set for the optimised build on a loaded machine: a generous
+# multiple (at least 3x) of the time it took there beside two busy processes on 2 cores
+# (scripts/stress-tests.sh prints the tests that came closest to their timeout).  The sanitizer
+# build runs the same code 2-4x slower, so its timeouts are scaled.
+if(TRIB_SANITIZE)
+  set(_trib_timeout_scale_default 3)
+else()
+  set(_trib_timeout_scale_default 1)
+endif()
+set(TRIB_TEST_TIMEOUT_SCALE ${_trib_timeout_scale_default} CACHE STRING
+  "factor applied to every test's timeout (3 in sanitizer builds)")
+
+# Scripts that bound a single command with `timeout` scale it by the same factor.
+list(APPEND TRIB_MPI_ENV TRIB_TEST_TIMEOUT_SCALE=${TRIB_TEST_TIMEOUT_SCALE})
+
+# trib_scaled_timeout(VAR seconds): VAR = seconds x TRIB_TEST_TIMEOUT_SCALE
+function(trib_scaled_timeout var seconds)
+  math(EXPR t "${seconds} * ${TRIB_TEST_TIMEOUT_SCALE}")
+  set(${var} ${t} PARENT_SCOPE)
+endfunction()
+
 function(trib_add_unit_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
+  trib_scaled_timeout(T_TIMEOUT ${T_TIMEOUT})
   add_executable(${name} ${T_SOURCES})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CUNIT ${MATH_LIB})
@@ -44,6 +66,7 @@ function(trib_add_mpi_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
+  trib_scaled_timeout(T_TIMEOUT ${T_TIMEOUT})
   foreach(np ${T_NPROCS})
     set(procs ${np})
     if(procs GREATER 2)
@@ -61,6 +84,7 @@ function(trib_add_script_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
+  trib_scaled_timeout(T_TIMEOUT ${T_TIMEOUT})
   if(NOT T_WORKING_DIRECTORY)
     set(T_WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
   endif()

@@ -16,7 +16,7 @@ trap 'rm -rf "$W"' EXIT
 fails=0
 
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-mpi() { local np=$1; shift; timeout 120 "$MPI" -n "$np" --oversubscribe "$@"; }
+mpi() { local np=$1; shift; timeout $((120 * ${TRIB_TEST_TIMEOUT_SCALE:-1})) "$MPI" -n "$np" --oversubscribe "$@"; }
 
 "$B/trib-data" synth --users 600 --items 300 --ratings 30k --rank 4 --noise 0.5 --seed 5 --shards 2 \
   --output "$W/all" >/dev/null

@@ -71,7 +71,7 @@ a=$(TRIB_OUT=$work/A TRIB_EPOCHS=20 FAKE_EPOCH_SECONDS=0.3 FAKE_RESUMED_EPOCH_SE
 b=$(TRIB_OUT=$work/B TRIB_EPOCHS=90 FAKE_EPOCH_SECONDS=1 FAKE_RESUMED_EPOCH_SECONDS=0.05 \
   trib_slurm_submit -n 2 --ntasks-per-node=2 --time=1 --signal=B:USR1@50 -o B.out "$script")
 trib_slurm_wait_state "$a" RUNNING 60
-for ((i = 0; i < 200; i++)); do (($(epochs_done A) >= 3)) && break; sleep 0.1; done
+for ((i = 0; i < 1200; i++)); do (($(epochs_done A) >= 3)) && break; sleep 0.1; done
 (($(epochs_done A) >= 3)) || fail "A: the fake trainer did not start"
 echo "A: requeueing job $a by hand after $(epochs_done A) epochs"
 scontrol requeue "$a"
@@ -80,7 +80,8 @@ check_case A "$a" "$work/A" 20
 c=$(TRIB_OUT=$work/C TRIB_LAUNCHER=mpirun TRIB_EPOCHS=20 FAKE_EPOCH_SECONDS=0.3 FAKE_RESUMED_EPOCH_SECONDS=0.05 \
   trib_slurm_submit -n 2 --ntasks-per-node=2 -o C.out "$script")
 trib_slurm_wait_state "$c" RUNNING 60
-for ((i = 0; i < 200; i++)); do (($(epochs_done C) >= 3)) && break; sleep 0.1; done
+for ((i = 0; i < 1200; i++)); do (($(epochs_done C) >= 3)) && break; sleep 0.1; done
+(($(epochs_done C) >= 3)) || fail "C: the fake trainer did not reach epoch 3 in 120 s"
 echo "C: sending SIGUSR1 to the batch script of job $c after $(epochs_done C) epochs"
 scancel --batch --signal=USR1 "$c"
 check_case C "$c" "$work/C" 20
@@ -90,7 +91,8 @@ grep -q "received SIGUSR1" C.out || fail "C: the batch script did not report SIG
 e=$(TRIB_OUT=$work/E TRIB_EPOCHS=100 FAKE_EPOCH_SECONDS=0.3 \
   trib_slurm_submit -n 1 --ntasks-per-node=1 -o E.out "$script")
 trib_slurm_wait_state "$e" RUNNING 60
-for ((i = 0; i < 200; i++)); do (($(epochs_done E) >= 2)) && break; sleep 0.1; done
+for ((i = 0; i < 1200; i++)); do (($(epochs_done E) >= 2)) && break; sleep 0.1; done
+(($(epochs_done E) >= 2)) || fail "E: the fake trainer did not reach epoch 2 in 120 s"
 scancel "$e"
 st=$(trib_slurm_wait "$e" 60) || true
 sleep 8 # longer than the delay before a requeued job would start again
