@@ -56,6 +56,30 @@ for line in open(sys.argv[1]):
         print(m["test_rmse"])' "$1" "$2"
 }
 
+# signal_pending PID NAME: the process has signal NAME (TERM, USR1, ...) pending, for the process
+# or one of its threads
+signal_pending() {
+  local n mask t
+  n=$(kill -l "$2") || return 1
+  for t in /proc/"$1"/task/*/status /proc/"$1"/status; do
+    for mask in $(awk '$1 == "SigPnd:" || $1 == "ShdPnd:" { print $2 }' "$t" 2>/dev/null); do
+      (((16#$mask >> (n - 1)) & 1)) && return 0
+    done
+  done
+  return 1
+}
+
+# all_stopped PID: every thread of the process is stopped (SIGSTOP took effect everywhere, so a
+# signal sent now stays pending until SIGCONT)
+all_stopped() {
+  local t st
+  for t in /proc/"$1"/task/*/status; do
+    st=$(awk '$1 == "State:" { print $2 }' "$t" 2>/dev/null)
+    [[ -z $st || $st == T ]] || return 1
+  done
+  [[ -d /proc/$1 ]]
+}
+
 # rank_pids TAG: pids of the trib-train processes whose command line contains TAG
 rank_pids() {
   local p

@@ -4,13 +4,17 @@
 # with a model bitwise identical to an uninterrupted run's.
 # Environment (ctest sets it for the ps variant): TRIB_FAULT_NP ranks (default 2), TRIB_FAULT_MODE
 # extra trib-train options (e.g. "--mode ps --servers 1 --consistency bsp": a stop request is then
-# honoured at the end of the current epoch), TRIB_FAULT_EPOCHS (default 150).
+# honoured at the end of the current epoch), TRIB_FAULT_EPOCHS (default 30).
+#
+# No step depends on timing: once two epochs are in the metrics file (the handlers are installed)
+# the ranks are stopped (SIGSTOP), so the job cannot run to its end before the signal; the signal
+# is sent, the test waits until every rank has it pending, then the ranks continue (SIGCONT).
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$here/lib.sh"
 make_data
-np=${TRIB_FAULT_NP:-2} epochs=${TRIB_FAULT_EPOCHS:-150}
+np=${TRIB_FAULT_NP:-2} epochs=${TRIB_FAULT_EPOCHS:-30}
 read -r -a mode <<<"${TRIB_FAULT_MODE:-}"
 train "$np" "${mode[@]}" --epochs $epochs --model-out "$work/ref.h5" >"$work/ref.log" 2>&1 || fail "reference: $(cat "$work/ref.log")"
 for how in TERM-ranks USR1-mpirun; do
@@ -19,7 +23,6 @@ for how in TERM-ranks USR1-mpirun; do
   train "$np" "${mode[@]}" --epochs $epochs --checkpoint-dir "$ck" --checkpoint-every never --model-out "$work/a.h5" \
     --metrics-json "$work/m.jsonl" >"$work/a.log" 2>&1 &
   job=$!
-  # Signal only once two epochs are in the metrics file: the ranks have installed their handlers.
   # The waits end on the event; their 300 s caps only keep a broken job from hanging the test.
   for ((i = 0; i < 6000; i++)); do
     (($(cat "$work/m.jsonl" 2>/dev/null | wc -l) >= 2)) && break
@@ -29,7 +32,25 @@ for how in TERM-ranks USR1-mpirun; do
   (($(cat "$work/m.jsonl" 2>/dev/null | wc -l) >= 2)) || fail "$how: no second epoch in the metrics after 300 s"
   pids=$(rank_pids "$ck")
   (($(wc -w <<<"$pids") == np)) || fail "$how: found $(wc -w <<<"$pids") of $np ranks: $pids"
-  if [[ $how == TERM-ranks ]]; then kill -TERM $pids; else kill -USR1 $(pgrep -P $job); fi
+  kill -STOP $pids
+  for ((i = 0; i < 6000; i++)); do
+    all=1
+    for p in $pids; do all_stopped "$p" || all=0; done
+    ((all)) && break
+    sleep 0.05
+  done
+  ((all)) || fail "$how: the ranks did not stop after 300 s"
+  done_epochs=$(wc -l <"$work/m.jsonl")
+  ((done_epochs < epochs)) || fail "$how: the job finished all $epochs epochs before it could be stopped"
+  if [[ $how == TERM-ranks ]]; then sig=TERM; kill -TERM $pids; else sig=USR1; kill -USR1 $(pgrep -P $job); fi
+  for ((i = 0; i < 6000; i++)); do
+    all=1
+    for p in $pids; do signal_pending "$p" "$sig" || all=0; done
+    ((all)) && break
+    sleep 0.05
+  done
+  ((all)) || fail "$how: SIG$sig not pending on every rank after 300 s"
+  kill -CONT $pids
   rc=0
   wait $job || rc=$?
   ((rc == 75)) || fail "$how: exit $rc, expected 75: $(cat "$work/a.log")"
