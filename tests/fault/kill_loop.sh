@@ -38,7 +38,7 @@ for ((i = 1; i <= runs; i++)); do
   if ((${#pids[@]} == 3)); then
     # rank of each pid: the one whose environment says OMPI_COMM_WORLD_RANK=victim
     for p in "${pids[@]}"; do
-      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim"; then
+      if tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qx "OMPI_COMM_WORLD_RANK=$victim"; then
         kill -9 "$p" 2>/dev/null && { what="killed rank $victim ${delay} s after start"; killed=$((killed + 1)); }
       fi
     done

@@ -84,7 +84,7 @@ all_stopped() {
 rank_pids() {
   local p
   for p in $(pgrep -x trib-train || true); do
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -F -- "$1" >/dev/null && echo "$p"
+    tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -F -- "$1" >/dev/null && echo "$p"
   done
   return 0
 }
