@@ -293,7 +293,8 @@ TRIB_API size_t trib_mf_l2_bytes(void);
  * (user, item, rating bits) within a cell, so the result depends only on the
  * set of ratings, not on the order they arrived in (nor on the dataset's
  * shard count).  cache_bytes 0 means trib_mf_l2_bytes().  Temporary memory:
- * one cell's ratings plus one counter per cell and per block row.  n < 2^32.
+ * one cell's ratings, one counter per cell and one word per user and per item
+ * row; the ratings are regrouped in place.  n < 2^32.
  * TRIB_ERR_RANGE when a rating's row is out of range (ratings then partly
  * reordered), TRIB_ERR_NOMEM.  Free with trib_mf_grid_destroy.
  */

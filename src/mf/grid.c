@@ -147,10 +147,38 @@ static void plan_grid(trib_mf_grid_t *g, size_t n_users, size_t n_items, size_t 
     g->cache_bytes = cache_bytes;
 }
 
-static size_t cell_of(const trib_mf_grid_t *g, const trib_mf_rating_t *r)
+/*
+ * cell(rating) = by_user[user] + by_item[item]: one side holds band * n_sweep,
+ * the other the sweep block.  Two table look-ups instead of two divisions per
+ * rating in the passes over all ratings.
+ */
+typedef struct {
+    size_t *by_user, *by_item;
+} cell_map_t;
+
+static int cell_map_create(cell_map_t *cm, const trib_mf_grid_t *g)
 {
-    size_t ub = r->user / g->users_per_block, ib = r->item / g->items_per_block;
-    return g->band_is_users ? ub * g->n_sweep + ib : ib * g->n_sweep + ub;
+    cm->by_user = malloc(at_least_1(g->n_users) * sizeof *cm->by_user);
+    cm->by_item = malloc(at_least_1(g->n_items) * sizeof *cm->by_item);
+    if (!cm->by_user || !cm->by_item)
+        return TRIB_ERR_NOMEM;
+    size_t su = g->band_is_users ? g->n_sweep : 1, si = g->band_is_users ? 1 : g->n_sweep;
+    for (size_t u = 0; u < g->n_users; u++)
+        cm->by_user[u] = u / g->users_per_block * su;
+    for (size_t i = 0; i < g->n_items; i++)
+        cm->by_item[i] = i / g->items_per_block * si;
+    return TRIB_OK;
+}
+
+static void cell_map_destroy(cell_map_t *cm)
+{
+    free(cm->by_user);
+    free(cm->by_item);
+}
+
+static size_t cell_of(const cell_map_t *cm, const trib_mf_rating_t *r)
+{
+    return cm->by_user[r->user] + cm->by_item[r->item];
 }
 
 /* ------------------------------------------------------------------ building */
@@ -227,7 +255,7 @@ static void sort_cell(trib_mf_rating_t *a, size_t n, uint32_t u0, uint32_t i0, s
  * position until the displaced one belongs here.  Unstable: sort_cell
  * restores a canonical order within each cell.
  */
-static void place_in_cells(const trib_mf_grid_t *g, trib_mf_rating_t *ratings, uint64_t *next)
+static void place_in_cells(const trib_mf_grid_t *g, const cell_map_t *cm, trib_mf_rating_t *ratings, uint64_t *next)
 {
     for (size_t c = 0; c < g->n_cells; c++)
         next[c] = g->cell_start[c];
@@ -235,12 +263,12 @@ static void place_in_cells(const trib_mf_grid_t *g, trib_mf_rating_t *ratings, u
         uint64_t end = g->cell_start[c + 1];
         while (next[c] < end) {
             trib_mf_rating_t x = ratings[next[c]];
-            size_t d = cell_of(g, &x);
+            size_t d = cell_of(cm, &x);
             while (d != c) {
                 trib_mf_rating_t y = ratings[next[d]];
                 ratings[next[d]++] = x;
                 x = y;
-                d = cell_of(g, &x);
+                d = cell_of(cm, &x);
             }
             ratings[next[c]++] = x;
         }
@@ -266,9 +294,10 @@ int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, 
     uint64_t *next = NULL;
     trib_mf_rating_t *tmp = NULL;
     size_t *count = NULL;
+    cell_map_t cm = {NULL, NULL};
     g->cell_start = calloc(g->n_cells + 1, sizeof *g->cell_start);
     next = malloc(g->n_cells * sizeof *next);
-    if (!g->cell_start || !next) {
+    if (!g->cell_start || !next || cell_map_create(&cm, g) != TRIB_OK) {
         rc = trib_errorf(TRIB_ERR_NOMEM, "mf grid: cannot allocate %zu cells", g->n_cells);
         goto error;
     }
@@ -278,7 +307,7 @@ int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, 
                              ratings[j].user, n_users, ratings[j].item, n_items);
             goto error;
         }
-        g->cell_start[cell_of(g, &ratings[j]) + 1]++;
+        g->cell_start[cell_of(&cm, &ratings[j]) + 1]++;
     }
     size_t largest = 0;
     for (size_t c = 0; c < g->n_cells; c++) {
@@ -286,7 +315,9 @@ int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, 
             largest = (size_t)g->cell_start[c + 1];
         g->cell_start[c + 1] += g->cell_start[c];
     }
-    place_in_cells(g, ratings, next);
+    place_in_cells(g, &cm, ratings, next);
+    cell_map_destroy(&cm);
+    cm.by_user = cm.by_item = NULL;
 
     size_t ub = g->users_per_block, ib = g->items_per_block;
     tmp = malloc(at_least_1(largest) * sizeof *tmp);
@@ -310,6 +341,7 @@ error:
     free(tmp);
     free(count);
     free(next);
+    cell_map_destroy(&cm);
     trib_mf_grid_destroy(g);
     return rc;
 }
