@@ -400,6 +400,8 @@ int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint6
                            g->n_ratings);
     if (n > 0 && !order)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf grid order: NULL order");
+    if (n == 0)
+        return TRIB_OK;
     uint32_t *bands = malloc((g->n_bands + g->n_sweep) * sizeof *bands);
     if (!bands)
         return trib_errorf(TRIB_ERR_NOMEM, "mf grid order: cannot allocate %zu block indices",

@@ -55,8 +55,10 @@ static int same_multiset(const trib_mf_rating_t *a, const trib_mf_rating_t *b, s
         free(y);
         return 0;
     }
-    memcpy(x, a, n * sizeof *x);
-    memcpy(y, b, n * sizeof *y);
+    if (n) {
+        memcpy(x, a, n * sizeof *x);
+        memcpy(y, b, n * sizeof *y);
+    }
     qsort(x, n, sizeof *x, cmp_rating);
     qsort(y, n, sizeof *y, cmp_rating);
     int same = memcmp(x, y, n * sizeof *x) == 0;
@@ -137,7 +139,8 @@ static size_t check_case(const trib_mf_rating_t *r, size_t n, size_t nu, size_t 
     trib_mf_rating_t *a = malloc((n ? n : 1) * sizeof *a);
     uint32_t *o1 = malloc((n ? n : 1) * sizeof *o1), *o2 = malloc((n ? n : 1) * sizeof *o2);
     CU_ASSERT_FATAL(a && o1 && o2);
-    memcpy(a, r, n * sizeof *a);
+    if (n)
+        memcpy(a, r, n * sizeof *a);
     trib_mf_grid_t g;
     CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, a, n, nu, ni, k, cache), TRIB_OK);
     CU_ASSERT(same_multiset(a, r, n));
