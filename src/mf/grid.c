@@ -226,6 +226,22 @@ static void insertion_sort(trib_mf_rating_t *a, size_t n)
 }
 
 /*
+ * Stable counting sort of src[0..n) into dst by key - base, where key is the
+ * user (by_user) or the item row and key - base < nb; count has nb + 1 entries.
+ */
+static void counting_pass(const trib_mf_rating_t *src, trib_mf_rating_t *dst, size_t n, int by_user, uint32_t base,
+                          size_t nb, size_t *count)
+{
+    memset(count, 0, (nb + 1) * sizeof *count);
+    for (size_t j = 0; j < n; j++)
+        count[(by_user ? src[j].user : src[j].item) - base + 1]++;
+    for (size_t b = 0; b < nb; b++)
+        count[b + 1] += count[b];
+    for (size_t j = 0; j < n; j++)
+        dst[count[(by_user ? src[j].user : src[j].item) - base]++] = src[j];
+}
+
+/*
  * Sorts one cell's ratings a[0..n) by (user, item, bits): a counting sort by
  * item offset into tmp, a stable one by user offset back into a, then an
  * insertion sort of each run of equal (user, item) (duplicates: rare).
@@ -238,20 +254,8 @@ static void sort_cell(trib_mf_rating_t *a, size_t n, uint32_t u0, uint32_t i0, s
         insertion_sort(a, n);
         return;
     }
-    memset(count, 0, (ib + 1) * sizeof *count);
-    for (size_t j = 0; j < n; j++)
-        count[a[j].item - i0 + 1]++;
-    for (size_t b = 0; b < ib; b++)
-        count[b + 1] += count[b];
-    for (size_t j = 0; j < n; j++)
-        tmp[count[a[j].item - i0]++] = a[j];
-    memset(count, 0, (ub + 1) * sizeof *count);
-    for (size_t j = 0; j < n; j++)
-        count[tmp[j].user - u0 + 1]++;
-    for (size_t b = 0; b < ub; b++)
-        count[b + 1] += count[b];
-    for (size_t j = 0; j < n; j++)
-        a[count[tmp[j].user - u0]++] = tmp[j];
+    counting_pass(a, tmp, n, 0, i0, ib, count);
+    counting_pass(tmp, a, n, 1, u0, ub, count);
     for (size_t s = 0; s < n;) {
         size_t e = s + 1;
         while (e < n && a[e].user == a[s].user && a[e].item == a[s].item)
