@@ -34,7 +34,13 @@
 
 #include "data/internal.h"
 
-#define ROUND_BYTES_CAP ((size_t)256 << 20) /* per-rank memory of one round's buffer */
+/*
+ * Per-rank memory of one round's buffer (there are two).  At 256 MiB the two
+ * buffers were a third of a rank's peak when 2 ranks loaded 95M ratings; at
+ * 64 MiB a round still moves millions of records, so the extra rounds cost
+ * only their latency.
+ */
+#define ROUND_BYTES_CAP ((size_t)64 << 20)
 
 static int agree(int rc, MPI_Comm comm)
 {
