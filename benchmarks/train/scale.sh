@@ -92,7 +92,7 @@ run() {
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, L2 $(lscpu | sed -n 's/^L2 cache: *//p')" \
   "L3 $(lscpu | sed -n 's/^L3 cache: *//p')"
 echo "uptime before: $(uptime)"
-echo "kernels: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), EPOCHS=$EPOCHS${EXTRA:+ EXTRA=$EXTRA}"
+echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), EPOCHS=$EPOCHS (netflix: ${NETFLIX_EPOCHS:-3})${EXTRA:+ EXTRA=$EXTRA}"
 echo
 echo "| shape | k | ranks | order | M upd/s | M upd/s per CPU-s | epoch s | allreduce | RSS MB/rank | load s | test RMSE | vs shuffle |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
