@@ -300,7 +300,8 @@ static void bucket_pass(trib_mf_rating_t *ratings, const uint64_t *bounds, size_
  * bands, then within each band into its cells.  With one pass over all cells
  * (thousands of buckets) nearly every swap missed the cache; with a band's
  * buckets or a band's cells (tens to hundreds) the write positions stay cached
- * (measured: about 5x faster on 10M ratings).
+ * (measured on 10M ratings in random order, ML-25M shape, k = 64: 1.06 -> 0.76
+ * CPU seconds for the whole grid construction).
  */
 static void place_in_cells(const trib_mf_grid_t *g, const cell_map_t *cm, trib_mf_rating_t *ratings, uint64_t *next)
 {
