@@ -78,6 +78,8 @@ static void print_help(void)
            "  --reg-bias X         L2 on biases, per visit (default %g)\n"
            "  --init-std X         initial factors ~ N(0, X^2/k) (default %g)\n"
            "  --seed S             seed of the initial model and visiting orders (default %llu)\n"
+           "  --order O            visiting order of the ratings: %s (default) or %s (blocked: cells of\n"
+           "                       user x item ranges that fit in L2; shuffle: fully random)\n"
            "Parallel training\n"
            "  --mode M             sync (default) or ps (parameter server: the last --servers ranks hold the\n"
            "                       item rows, the other ranks are workers that pull, compute and push)\n"
@@ -109,6 +111,8 @@ static void print_help(void)
                                                                          : TRIB_MF_SCHEDULE_PLAIN),
            (double)plain.lr, (double)ada.lr, (double)d.hp.lr_decay, (double)d.hp.reg_factors,
            (double)d.hp.reg_bias, (double)d.hp.init_std, (unsigned long long)d.seed,
+           trib_mf_order_name(d.order),
+           trib_mf_order_name(d.order == TRIB_MF_ORDER_BLOCKED ? TRIB_MF_ORDER_SHUFFLE : TRIB_MF_ORDER_BLOCKED),
            (unsigned long long)d.sync_every, trib_sync_method_name(d.sync_method),
            trib_sync_method_name(d.sync_method == TRIB_SYNC_AVERAGE ? TRIB_SYNC_DELTA_SUM : TRIB_SYNC_AVERAGE),
            TRIB_EXIT_REQUEUE);
@@ -255,7 +259,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { O_TRAIN = 256, O_TEST, O_MODEL, O_METRICS, O_K, O_EPOCHS, O_SCHEDULE, O_LR, O_DECAY, O_REG, O_REGB,
            O_INIT, O_SEED, O_MODE, O_SYNC, O_METHOD, O_ALGO, O_CHECK, O_EARLY, O_NOEVAL, O_QUIET, O_HELP,
-           O_VERSION, O_CKDIR, O_CKEVERY, O_KEEP, O_RESUME, O_FAILAT };
+           O_VERSION, O_CKDIR, O_CKEVERY, O_KEEP, O_RESUME, O_FAILAT, O_ORDER };
     static const struct option longopts[] = {
         {"train", required_argument, 0, O_TRAIN},       {"test", required_argument, 0, O_TEST},
         {"model-out", required_argument, 0, O_MODEL},   {"metrics-json", required_argument, 0, O_METRICS},
@@ -274,6 +278,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"check-staleness", no_argument, 0, O_CHECKSTALE}, {"checkpoint-dir", required_argument, 0, O_CKDIR},
         {"checkpoint-every", required_argument, 0, O_CKEVERY}, {"keep", required_argument, 0, O_KEEP},
         {"resume", required_argument, 0, O_RESUME},     {"fail-at", required_argument, 0, O_FAILAT},
+        {"order", required_argument, 0, O_ORDER},
         {0, 0, 0, 0}};
     trib_train_config_t *c = &o->cfg;
     opterr = 0;
@@ -337,6 +342,10 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case O_RESUME: o->resume = optarg; break;
         case O_FAILAT: rc = parse_fail_at(optarg, o); break;
+        case O_ORDER:
+            if (trib_mf_order_parse(optarg, &c->order) != TRIB_OK)
+                rc = usage_error("--order: '%s' is not blocked or shuffle", optarg);
+            break;
         case O_SERVERS:
         case O_CONSIST:
         case O_STALE:

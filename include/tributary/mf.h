@@ -18,8 +18,9 @@
  *   - initial values depend only on (seed, global id), so the model does not
  *     depend on the rank count or on how ratings were sharded
  *     (trib_mf_model_init_values);
- *   - it runs trib_mf_sgd_run() over its local ratings in a per-epoch shuffled
- *     order (trib_mf_visit_order), in chunks between synchronisations;
+ *   - it runs trib_mf_sgd_run() over its local ratings in a per-epoch visiting
+ *     order (blocked: trib_mf_grid_order, or shuffled: trib_mf_visit_order),
+ *     in chunks between synchronisations;
  *   - the item block keeps factors, biases and AdaGrad sums in ONE contiguous
  *     float array (`values`, `n_values` floats), so one allreduce synchronises
  *     everything.  Model averaging and delta summation are both written with
@@ -231,6 +232,84 @@ TRIB_API float trib_mf_lr_at_epoch(const trib_mf_hparams_t *hp, unsigned epoch);
  * stream hash64(TRIB_MF_TAG_ORDER, epoch) of `seed`.  n < 2^32.
  */
 TRIB_API int trib_mf_visit_order(uint32_t *order, size_t n, uint64_t seed, unsigned epoch);
+
+/* ------------------------------------------------------------------ visiting orders */
+
+/*
+ * How the ratings of one epoch are visited (both orders are a pure function
+ * of the seed and the epoch, and visit every rating exactly once per epoch):
+ *   shuffle  a uniform random permutation of all local ratings
+ *            (trib_mf_visit_order): every update touches a random user row and
+ *            a random item row, so once the factors outgrow the caches the
+ *            kernel waits on memory;
+ *   blocked  ratings grouped once into a grid of user-range x item-range
+ *            cells whose rows fit in L2, cells visited in a fresh seeded order
+ *            every epoch, ratings shuffled within a cell (trib_mf_grid_t).
+ * The default is the one measured faster at equal test RMSE
+ * (benchmarks/RESULTS.md, "## Training at scale").
+ */
+typedef enum {
+    TRIB_MF_ORDER_SHUFFLE = 0,
+    TRIB_MF_ORDER_BLOCKED = 1
+} trib_mf_order_t;
+
+#define TRIB_MF_DEFAULT_ORDER TRIB_MF_ORDER_BLOCKED
+/* Purpose tag of the blocked order's random stream ("blkorder"). */
+#define TRIB_MF_TAG_BLOCKED UINT64_C(0x626c6b6f72646572)
+
+/* "shuffle" | "blocked", and the reverse (TRIB_ERR_INVALID_ARG if unknown). */
+TRIB_API const char *trib_mf_order_name(trib_mf_order_t o);
+TRIB_API int trib_mf_order_parse(const char *name, trib_mf_order_t *out);
+
+/*
+ * The grid of the blocked order over n_users x n_items rows (see src/mf/grid.c
+ * for the sizing rule).  Blocks are ranges of consecutive rows: user block b
+ * holds rows [b * users_per_block, (b + 1) * users_per_block), likewise items.
+ * The side with more rows is cut into "bands" (band_is_users), the other side
+ * into "sweep" blocks; cell c = band * n_sweep + sweep holds the ratings
+ * [cell_start[c], cell_start[c + 1]) of the array the grid was built on.
+ */
+typedef struct {
+    size_t n_users, n_items;   /* rows covered */
+    size_t users_per_block;    /* >= 1 */
+    size_t items_per_block;    /* >= 1 */
+    size_t n_bands, n_sweep;   /* blocks of the band side and of the other side */
+    int band_is_users;         /* 1: bands are user blocks */
+    size_t n_cells;            /* n_bands * n_sweep */
+    size_t n_ratings;
+    size_t cache_bytes;        /* the L2 size the cells were sized for */
+    uint64_t *cell_start;      /* n_cells + 1 offsets */
+} trib_mf_grid_t;
+
+/*
+ * L2 cache of one core in bytes, found at run time (sysconf, then sysfs);
+ * 1 MiB when neither says.
+ */
+TRIB_API size_t trib_mf_l2_bytes(void);
+
+/*
+ * Builds the grid for ratings[0..n) (user, item < n_users, n_items; k the
+ * model's factors) and REORDERS the ratings in place: cell by cell, and by
+ * (user, item, rating bits) within a cell, so the result depends only on the
+ * set of ratings, not on the order they arrived in (nor on the dataset's
+ * shard count).  cache_bytes 0 means trib_mf_l2_bytes().  Temporary memory:
+ * one cell's ratings, one counter per cell and one word per user and per item
+ * row; the ratings are regrouped in place.  n < 2^32.
+ * TRIB_ERR_RANGE when a rating's row is out of range (ratings then partly
+ * reordered), TRIB_ERR_NOMEM.  Free with trib_mf_grid_destroy.
+ */
+TRIB_API int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users,
+                                 size_t n_items, size_t k, size_t cache_bytes);
+/* Frees a grid (or a zeroed struct); leaves it zeroed. */
+TRIB_API void trib_mf_grid_destroy(trib_mf_grid_t *g);
+
+/*
+ * order[0..n) = the blocked visiting order of `epoch`, n = g->n_ratings: a
+ * permutation of 0..n-1, a pure function of (seed, epoch, grid): bands in a
+ * seeded order, the cells of a band in a seeded order, the ratings of a cell
+ * shuffled (stream hash64(TRIB_MF_TAG_BLOCKED, epoch) of `seed`).
+ */
+TRIB_API int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed, unsigned epoch);
 
 /* ------------------------------------------------------------------ evaluation */
 

@@ -100,6 +100,7 @@ typedef struct {
     size_t k;                 /* >= 1 */
     unsigned epochs;          /* >= 1 */
     trib_mf_hparams_t hp;     /* schedule, lr, decay, regularisation, init_std */
+    trib_mf_order_t order;    /* visiting order of the local ratings (default TRIB_MF_DEFAULT_ORDER) */
     uint64_t seed;
     uint64_t sync_every;      /* >= 1: local SGD updates between synchronisations (on the busiest rank) */
     trib_sync_method_t sync_method;

@@ -19,7 +19,13 @@
  *             each peer with P*C <= INT_MAX, so no count or displacement can
  *             overflow however many ratings there are.  With one round (the
  *             usual case) the packed buffers are sent directly; with several,
- *             each round's slices are copied to and from round buffers.
+ *             each round's slices are copied into a send round buffer and
+ *             received ones unpacked straight into the result.
+ *
+ * Memory: the rows read are freed as soon as they are packed, and with several
+ * rounds nothing but the result holds the received ratings, so a rank's peak is
+ * about (its rows read + its ratings received) x record size plus two round
+ * buffers (at most ROUND_BYTES_CAP each), instead of four copies of its data.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -28,7 +34,13 @@
 
 #include "data/internal.h"
 
-#define ROUND_BYTES_CAP ((size_t)256 << 20) /* per-rank memory of one round's buffer */
+/*
+ * Per-rank memory of one round's buffer (there are two).  At 256 MiB the two
+ * buffers were a third of a rank's peak when 2 ranks loaded 95M ratings; at
+ * 64 MiB a round still moves millions of records, so the extra rounds cost
+ * only their latency.
+ */
+#define ROUND_BYTES_CAP ((size_t)64 << 20)
 
 static int agree(int rc, MPI_Comm comm)
 {
@@ -140,7 +152,8 @@ static void round_counts(exchange_t *x, uint64_t k, uint64_t C, int direct)
     }
 }
 
-static int route(const trib_ratings_t *local, const trib_owner_map_t *owners, MPI_Comm comm, size_t cap,
+/* Routes `local` to the owners of its users; frees `local` (once packed) whatever the outcome. */
+static int route(trib_ratings_t *local, const trib_owner_map_t *owners, MPI_Comm comm, size_t cap,
                  trib_ratings_t *out)
 {
     exchange_t x;
@@ -170,6 +183,8 @@ static int route(const trib_ratings_t *local, const trib_owner_map_t *owners, MP
             pack(local, i, x.spacked + (size_t)(pos[dest[i]]++) * x.rs);
     }
     free(dest);
+    int with_ts = local->timestamp != NULL;
+    trib_ratings_free(local); /* packed: the columns are not needed any more */
     rc = agree(rc, comm);
     if (rc == TRIB_OK && MPI_Alltoall(x.scount, 1, MPI_UINT64_T, x.rcount, 1, MPI_UINT64_T, comm) != MPI_SUCCESS)
         rc = trib_errorf(TRIB_ERR_MPI, "MPI_Alltoall of rating counts failed");
@@ -200,13 +215,14 @@ static int route(const trib_ratings_t *local, const trib_owner_map_t *owners, MP
         return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of round counts failed");
     }
     int direct = rounds <= 1;
-    x.rpacked = malloc((total ? total : 1) * x.rs);
-    if (!direct) {
+    if (direct) {
+        x.rpacked = malloc((total ? total : 1) * x.rs);
+    } else {
         x.sround = malloc((size_t)C * P * x.rs);
         x.rround = malloc((size_t)C * P * x.rs);
     }
-    rc = trib_ratings_alloc(out, total, local->timestamp != NULL);
-    if (rc == TRIB_OK && (!x.rpacked || (!direct && (!x.sround || !x.rround))))
+    rc = trib_ratings_alloc(out, total, with_ts);
+    if (rc == TRIB_OK && ((direct && !x.rpacked) || (!direct && (!x.sround || !x.rround))))
         rc = trib_errorf(TRIB_ERR_NOMEM, "out of memory receiving %llu ratings", (unsigned long long)total);
     rc = agree(rc, comm);
     MPI_Datatype rec;
@@ -221,13 +237,12 @@ static int route(const trib_ratings_t *local, const trib_owner_map_t *owners, MP
             break;
         }
         for (int p = 0; !direct && p < P; p++)
-            if (x.rc[p])
-                memcpy(x.rpacked + (size_t)(x.rdispl[p] + k * C) * x.rs, x.rround + (size_t)x.rd[p] * x.rs,
-                       (size_t)x.rc[p] * x.rs);
+            for (size_t j = 0; j < (size_t)x.rc[p]; j++)
+                unpack(x.rround + ((size_t)x.rd[p] + j) * x.rs, out, (size_t)(x.rdispl[p] + k * C) + j);
     }
     if (rc == TRIB_OK) {
         MPI_Type_free(&rec);
-        for (size_t i = 0; i < total; i++)
+        for (size_t i = 0; direct && i < total; i++)
             unpack(x.rpacked + i * x.rs, out, i);
     } else {
         trib_ratings_free(out);

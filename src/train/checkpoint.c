@@ -21,11 +21,12 @@
  *                         ps_next_clock (informational: see "Resuming");
  *   configuration:        k and mode must match on resume (refused otherwise),
  *                         the dataset fingerprint is the checkpoint's fingerprint.
- * Visiting orders are a pure function of (seed, epoch) and the sync strategy's
- * only state is the item snapshot, rebuilt by trib_trainer_set_position, so no
- * RNG or communication state is saved.  In ps mode checkpoints are taken only
- * at epoch boundaries (a loop round is an epoch), where clocks, pending pushes
- * and the workers' cached rows are empty or derived (ps_strategy.c, "Checkpoints").
+ * Visiting orders are a pure function of (seed, epoch, --order, the rank's
+ * ratings) and the sync strategy's only state is the item snapshot, rebuilt
+ * by trib_trainer_set_position, so no RNG or communication state is saved.
+ * In ps mode checkpoints are taken only at epoch boundaries (a loop round is
+ * an epoch), where clocks, pending pushes and the workers' cached rows are
+ * empty or derived (ps_strategy.c, "Checkpoints").
  *
  * Restoring: every rank reads the item block (sync: the global arrays; ps:
  * the servers' parts, every item exactly once) and, from every part, the rows

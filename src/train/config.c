@@ -22,6 +22,7 @@ void trib_train_config_init(trib_train_config_t *c)
     c->k = TRIB_TRAIN_DEFAULT_K;
     c->epochs = TRIB_TRAIN_DEFAULT_EPOCHS;
     trib_mf_hparams_default(&c->hp);
+    c->order = TRIB_MF_DEFAULT_ORDER;
     c->seed = TRIB_TRAIN_DEFAULT_SEED;
     c->sync_every = TRIB_TRAIN_DEFAULT_SYNC_EVERY;
     c->sync_method = TRIB_TRAIN_DEFAULT_SYNC_METHOD;
@@ -82,6 +83,8 @@ int trib_train_config_validate(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--k: %zu factors (must be in 1..4096)", c->k);
     if (c->epochs < 1 || c->epochs > 1000000)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--epochs: %u (must be in 1..1000000)", c->epochs);
+    if (c->order != TRIB_MF_ORDER_SHUFFLE && c->order != TRIB_MF_ORDER_BLOCKED)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--order: unknown visiting order %d", (int)c->order);
     if (c->sync_every < 1)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-every: must be at least 1 update");
     if (c->sync_method != TRIB_SYNC_AVERAGE && c->sync_method != TRIB_SYNC_DELTA_SUM)
@@ -132,6 +135,7 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
     put(buf, cap, &len, "reg-bias       %g\n", (double)c->hp.reg_bias);
     put(buf, cap, &len, "init-std       %g\n", (double)c->hp.init_std);
     put(buf, cap, &len, "seed           %llu\n", (unsigned long long)c->seed);
+    put(buf, cap, &len, "order          %s\n", trib_mf_order_name(c->order));
     put(buf, cap, &len, "sync-every     %llu\n", (unsigned long long)c->sync_every);
     put(buf, cap, &len, "sync-method    %s\n", trib_sync_method_name(c->sync_method));
     put(buf, cap, &len, "allreduce      %s\n", trib_train_algo_name(c->algo));

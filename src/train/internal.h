@@ -61,6 +61,7 @@ struct trib_trainer {
     size_t n_test;
     uint64_t n_train_global;
     uint32_t *order;                   /* visiting order of the current epoch */
+    trib_mf_grid_t grid;               /* cfg.order blocked: the cells of `train` (train reordered by them) */
     uint64_t rounds_per_epoch;
     unsigned next_epoch;               /* position of the next round to run */
     uint64_t next_round;

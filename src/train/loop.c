@@ -2,7 +2,8 @@
  * loop.c - the epoch loop, written once for every strategy.
  *
  *   for each epoch e (from the current position):
- *       order = trib_mf_visit_order(seed, e)               shuffled, per rank
+ *       order = blocked (trib_mf_grid_order) or shuffled    per rank, a function of (seed, e)
+ *               (trib_mf_visit_order)
  *       for each round r < R (R equal on every rank):
  *           strategy->round(slice r of the order)          SGD + synchronisation
  *           hooks: progress (rank 0), after_round          checkpoint point
@@ -143,7 +144,11 @@ static int open_metrics(trib_trainer_t *t, FILE **out)
 
 /* ------------------------------------------------------------------ rounds */
 
-/* Positions [begin, end) of round r of R over n local ratings: balanced slices. */
+/*
+ * Positions [begin, end) of round r of R over n local ratings: balanced slices
+ * of the epoch's order, whichever order it is (a blocked order's round may end
+ * inside a cell; the next round continues there).
+ */
 static void round_slice(size_t n, uint64_t r, uint64_t R, size_t *begin, size_t *end)
 {
     __extension__ typedef unsigned __int128 u128_t;
@@ -273,7 +278,10 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
     int stopped = 0;
     while (rc == TRIB_OK && !stopped && t->next_epoch < t->cfg.epochs && !early_stopped(t)) {
         unsigned epoch = t->next_epoch;
-        rc = trib_mf_visit_order(t->order, t->n_train, t->cfg.seed, epoch);
+        if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
+            rc = trib_mf_grid_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch);
+        else
+            rc = trib_mf_visit_order(t->order, t->n_train, t->cfg.seed, epoch);
         rc = trib_train_agree(rc, t->comm);
         if (rc != TRIB_OK)
             break;

@@ -12,6 +12,8 @@
  *   3. ratings are turned into the kernel's form (local user row, item row);
  *   4. the model is created with this rank's users (global ids first..end-1)
  *      and every item, initialised from (seed, global id) only;
+ *   4b. with the blocked order, the local ratings are grouped into the grid's
+ *      cells once (trib_mf_grid_create: reorders them in place);
  *   5. rounds per epoch = ceil(max local count / sync_every), agreed with one
  *      allreduce MAX, so every rank runs the same number of rounds.
  */
@@ -255,6 +257,9 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
     rc = trib_train_agree(rc, comm);
     if (rc == TRIB_OK)
         rc = agree_rounds(t);
+    if (rc == TRIB_OK && cfg->order == TRIB_MF_ORDER_BLOCKED) /* groups (reorders) the local ratings */
+        rc = trib_train_agree(trib_mf_grid_create(&t->grid, t->train, t->n_train, t->model.users.n_rows,
+                                                  t->model.items.n_rows, cfg->k, 0), comm);
     if (rc == TRIB_OK) {
         t->order = malloc((t->n_train ? t->n_train : 1) * sizeof *t->order);
         rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");
@@ -283,6 +288,7 @@ void trib_trainer_destroy(trib_trainer_t *t)
     free(t->train);
     free(t->test);
     free(t->order);
+    trib_mf_grid_destroy(&t->grid);
     free(t);
 }
 
