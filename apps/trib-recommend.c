@@ -295,21 +295,8 @@ static int write_output(const char *path, const text_t *t)
         fwrite(t->buf, 1, t->len, stdout);
         return fflush(stdout) == 0 ? TRIB_OK : trib_errorf(TRIB_ERR_IO, "cannot write standard output");
     }
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "--output %s: path too long", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return trib_errorf(TRIB_ERR_IO, "--output %s: cannot create: %s", path, strerror(errno));
-    int ok = fwrite(t->buf, 1, t->len, f) == t->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (ok && rename(tmp, path) != 0)
-        ok = 0;
-    if (!ok) {
-        unlink(tmp);
-        return trib_errorf(TRIB_ERR_IO, "--output %s: cannot write: %s", path, strerror(errno));
-    }
-    return TRIB_OK;
+    int rc = trib_file_write_atomic(path, t->buf, t->len);
+    return rc == TRIB_OK ? rc : trib_errorf(rc, "--output %s: %s", path, trib_last_error(rc));
 }
 
 /* ------------------------------------------------------------------ modes */

@@ -80,6 +80,7 @@
 #include <stdint.h>
 #include <mpi.h>
 
+#include "tributary/io.h" /* trib_crc32c */
 #include "tributary/status.h"
 
 #ifdef __cplusplus
@@ -342,14 +343,6 @@ TRIB_API int trib_ckpt_stop_requested(void);
 TRIB_API int trib_ckpt_stop_requested_all(MPI_Comm comm, int *stop);
 /* Forgets a received request (tests; a job that decided to ignore it). */
 TRIB_API void trib_ckpt_stop_clear(void);
-
-/* ---------------------------------------------------------------- utility */
-
-/*
- * CRC32C (Castagnoli, reflected, as in iSCSI/ext4): crc32c("123456789") ==
- * 0xE3069283.  Start with crc = 0; chain calls to checksum data in pieces.
- */
-TRIB_API uint32_t trib_crc32c(uint32_t crc, const void *data, size_t len);
 
 #ifdef __cplusplus
 }
