@@ -122,16 +122,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 /* Every rank returns OK, or the status and message of the lowest failing rank (printed by rank 0). */
 static int agree(int rc)
 {
-    int mine = rc == TRIB_OK ? INT_MAX : g_rank, first = INT_MAX;
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (first == INT_MAX)
-        return TRIB_OK;
-    char msg[512] = {0};
-    if (g_rank == first)
-        snprintf(msg, sizeof msg, "%s", trib_last_error(rc));
-    MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
-    msg[sizeof msg - 1] = '\0';
-    return trib_errorf(TRIB_ERR_INVALID_ARG, "%s", msg);
+    return trib_agree(MPI_COMM_WORLD, rc);
 }
 
 /* ------------------------------------------------------------------ rated items (CSR by user row) */

@@ -3,8 +3,6 @@
  *
  *   names.c   directory and file names, CRC32C of a whole file
  *   sums.c    the SUMS file: size and CRC32C of every file of a checkpoint
- *   agree.c   the collective "did every rank succeed?" with the failing
- *             rank's message broadcast to all
  *   writer.c / reader.c / discover.c   the public API of tributary/ckpt.h
  *
  * Files, directories, fsync and HDF5 (checksummed datasets, attributes) are
@@ -75,14 +73,5 @@ int trib_ckpt_sums_rebuild(const char *dir);
 /* ------------------------------------------------------------- discover.c */
 /* Keeps the newest `keep` checkpoints among those with seq <= upto; newer ones are not touched. */
 int trib_ckpt_retain_upto(const char *dir, uint64_t upto, unsigned keep);
-
-/* ---------------------------------------------------------------- agree.c */
-#include <mpi.h>
-/*
- * Collective: returns TRIB_OK when local_rc is TRIB_OK on every rank,
- * otherwise the status of a failing rank, whose detail message every rank
- * then also holds (trib_last_error).
- */
-int trib_ckpt_agree(MPI_Comm comm, int local_rc);
 
 #endif

@@ -18,7 +18,7 @@
  *     vs shared minimum: 14 vs 10 ms, and 88 vs 102 ms at 10x); tens of
  *     milliseconds either way, far below an epoch, so robustness decides.
  *
- * Protocol (every step checked; `agree` = the collective of agree.c):
+ * Protocol (every step checked; `agree` = trib_agree, tributary/allreduce.h):
  *
  *   begin   rank 0: mkdir -p D, remove a stale D/.tmp-ckpt-<seq>, create it
  *           agree (also that every rank passed the same seq)
@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include "ckpt/internal.h"
+#include "tributary/allreduce.h"
 #include "core/log.h"
 
 struct trib_ckpt_writer {
@@ -245,7 +246,7 @@ int trib_ckpt_begin(MPI_Comm comm, const char *dir, uint64_t seq, const trib_ckp
         rc = rc_seq;
     if (rc == TRIB_OK && w->rank == 0)
         rc = make_temp_dir(w);
-    rc = trib_ckpt_agree(w->comm, rc);
+    rc = trib_agree(w->comm, rc);
     if (rc != TRIB_OK) {
         writer_free(w);
         return rc;
@@ -253,7 +254,7 @@ int trib_ckpt_begin(MPI_Comm comm, const char *dir, uint64_t seq, const trib_ckp
     rc = open_part(w);
     if (rc == TRIB_OK && w->rank == 0)
         rc = open_manifest(w, opts->fingerprint);
-    rc = trib_ckpt_agree(w->comm, rc);
+    rc = trib_agree(w->comm, rc);
     if (rc != TRIB_OK) {
         close_files(w);
         discard_temp(w, rc);
@@ -424,10 +425,10 @@ int trib_ckpt_commit(trib_ckpt_writer_t *w, char *path_out, size_t path_cap)
     if (MPI_Gather(mine, 2, MPI_UINT64_T, gathered ? gathered : dummy, 2, MPI_UINT64_T, 0, w->comm) != MPI_SUCCESS &&
         rc == TRIB_OK)
         rc = trib_errorf(TRIB_ERR_MPI, "checkpoint: MPI_Gather of part checksums failed");
-    rc = trib_ckpt_agree(w->comm, rc);
+    rc = trib_agree(w->comm, rc);
     if (rc == TRIB_OK) {
         int prc = w->rank == 0 ? publish(w, &man, gathered) : TRIB_OK;
-        rc = trib_ckpt_agree(w->comm, prc);
+        rc = trib_agree(w->comm, prc);
     }
     free(gathered);
     if (rc != TRIB_OK) {
@@ -448,7 +449,7 @@ int trib_ckpt_abort(trib_ckpt_writer_t *w)
     if (!w)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_ckpt_abort: NULL writer");
     close_files(w);
-    int rc = trib_ckpt_agree(w->comm, TRIB_OK); /* every rank closed its file */
+    int rc = trib_agree(w->comm, TRIB_OK); /* every rank closed its file */
     discard_temp(w, rc);
     writer_free(w);
     return rc;

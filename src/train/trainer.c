@@ -26,28 +26,6 @@
 #include "core/alloc.h"
 #include "train/internal.h"
 
-int trib_train_agree(int rc, MPI_Comm comm)
-{
-    int rank;
-    MPI_Comm_rank(comm, &rank);
-    int mine = rc == TRIB_OK ? INT_MAX : rank, first = INT_MAX;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce failed while agreeing on an error");
-    if (first == INT_MAX)
-        return TRIB_OK;
-    char msg[512] = {0};
-    int code = rc;
-    if (rank == first)
-        snprintf(msg, sizeof msg, "%s", trib_last_error(rc));
-    if (MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, comm) != MPI_SUCCESS ||
-        MPI_Bcast(&code, 1, MPI_INT, first, comm) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "MPI_Bcast failed while agreeing on an error");
-    if (rank == first)
-        return rc;
-    msg[sizeof msg - 1] = '\0';
-    return trib_errorf(code, "%s", msg);
-}
-
 int trib_train_error_context(int rc, const char *fmt, ...)
 {
     char prev[768], ctx[256];
