@@ -39,7 +39,6 @@
 #include <unistd.h>
 
 #include "common/cli.h"
-#include "core/timer.h"
 #include "tributary/tributary.h"
 #include "tributary/ckpt.h"
 #include "tributary/train.h"
@@ -483,16 +482,16 @@ static uint64_t rounds_done(const trib_trainer_t *t)
 static int write_checkpoint(log_state_t *ls, trib_trainer_t *t, const char *why)
 {
     char path[4096];
-    double t0 = trib_now();
+    double t0 = MPI_Wtime();
     int rc = trib_trainer_checkpoint(t, ls->o->ckpt_dir, ls->o->keep, path, sizeof path);
     if (rc != TRIB_OK)
         return rc;
-    double ms = 1e3 * (trib_now() - t0);
+    double ms = 1e3 * (MPI_Wtime() - t0);
     ls->last_ckpt = rounds_done(t);
     unsigned e;
     uint64_t r;
     trib_trainer_next_position(t, &e, &r);
-    trib_ckpt_trigger_taken(&ls->trigger, e, ls->last_ckpt, trib_now());
+    trib_ckpt_trigger_taken(&ls->trigger, e, ls->last_ckpt, MPI_Wtime());
     trib_ckpt_trigger_cost(&ls->trigger, ms / 1e3);
     if (g_rank == 0 && !ls->quiet)
         fprintf(stderr, "trib-train: checkpoint %s (%s) at epoch %u round %llu, written in %.1f ms\n", path, why,
@@ -517,7 +516,7 @@ static int on_round(void *arg, trib_trainer_t *t, const trib_train_position_t *p
     uint64_t r;
     trib_trainer_next_position(t, &e, &r);
     int due = 0;
-    int rc = trib_ckpt_trigger_due(&ls->trigger, trib_trainer_comm(t), e, rounds_done(t), trib_now(), &due);
+    int rc = trib_ckpt_trigger_due(&ls->trigger, trib_trainer_comm(t), e, rounds_done(t), MPI_Wtime(), &due);
     if (rc == TRIB_OK && due && r == 0)
         ls->ckpt_at_epoch_end = 1; /* after the epoch's evaluation (on_epoch) */
     else if (rc == TRIB_OK && due)
@@ -602,7 +601,7 @@ static int resume_if_asked(const options_t *o, trib_trainer_t *t)
         return TRIB_OK;
     char path[4096];
     int resumed = 0;
-    double t0 = trib_now();
+    double t0 = MPI_Wtime();
     int rc = trib_trainer_resume(t, o->resume, o->ckpt_dir, path, sizeof path, &resumed);
     if (rc != TRIB_OK)
         return rc;
@@ -612,7 +611,7 @@ static int resume_if_asked(const options_t *o, trib_trainer_t *t)
     if (g_rank == 0) {
         if (resumed)
             printf("resumed from %s at epoch %u round %llu (epochs done: %u) in %.3f s\n", path, e,
-                   (unsigned long long)r, e, trib_now() - t0);
+                   (unsigned long long)r, e, MPI_Wtime() - t0);
         else
             printf("resume: no checkpoint in %s, starting fresh\n", o->ckpt_dir);
         fflush(stdout);
@@ -679,7 +678,7 @@ static int run(const options_t *o, int nranks)
         unsigned e;
         uint64_t r;
         trib_trainer_next_position(t, &e, &r);
-        trib_ckpt_trigger_init(&ls.trigger, &o->ckpt_every, e, rounds_done(t), trib_now());
+        trib_ckpt_trigger_init(&ls.trigger, &o->ckpt_every, e, rounds_done(t), MPI_Wtime());
     }
     trib_train_hooks_t hooks = {&ls, on_round, on_epoch, on_progress, &g_stop};
     if (rc == TRIB_OK && g_rank == 0 && !o->quiet)

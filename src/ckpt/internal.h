@@ -8,8 +8,9 @@
  * Files, directories, fsync and HDF5 (checksummed datasets, attributes) are
  * the io layer's: io/fs.h and io/h5.h.
  *
- * Functions here carry the trib_ckpt_ prefix (the library exports only
- * trib_ names) but are not part of the public API.
+ * Functions here carry the trib_ckpt_ prefix but are not part of the public
+ * API: like everything not marked TRIB_API, they are hidden in the shared
+ * libraries (tests reach them through tributary_internal).
  */
 #ifndef TRIB_CKPT_INTERNAL_H
 #define TRIB_CKPT_INTERNAL_H
