@@ -359,6 +359,25 @@ int trib_h5_attr_read_str(trib_hid_t loc, const char *file, const char *name, ch
 
 /* -------------------------------------------------------- typed 1-D data */
 
+/*
+ * Creates dataset `name` (file type ftype over space, creation properties
+ * dcpl), writes data from memory type mtype unless it is empty, and closes it.
+ * A failed write is write_err (what it most likely means differs by caller).
+ */
+static int write_whole(hid_t loc, const char *file, const char *name, hid_t ftype, hid_t mtype, hid_t space,
+                       hid_t dcpl, const void *data, int empty, int write_err)
+{
+    hid_t d = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0)
+        return trib_errorf(TRIB_ERR_HDF5, "%s: cannot create dataset '%s'", file, name);
+    int rc = TRIB_OK;
+    if (!empty && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        rc = trib_errorf(write_err, "%s: cannot write dataset '%s'", file, name);
+    if (H5Dclose(d) < 0 && rc == TRIB_OK)
+        rc = trib_errorf(write_err, "%s: cannot close dataset '%s'", file, name);
+    return rc;
+}
+
 int trib_h5_write_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t, const void *data,
                      uint64_t n, uint64_t chunk, int compress)
 {
@@ -369,30 +388,17 @@ int trib_h5_write_1d(trib_hid_t loc, const char *file, const char *name, trib_h5
     hsize_t maxdims[1] = {chunk ? H5S_UNLIMITED : n};
     hid_t space = H5Screate_simple(1, dims, maxdims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    hid_t d = -1;
     int rc = TRIB_OK;
     if (space < 0 || dcpl < 0) {
         rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot create dataset '%s'", file, name);
-        goto done;
-    }
-    if (chunk) {
+    } else if (chunk) {
         hsize_t c[1] = {n < chunk ? (n ? n : 1) : chunk};
         if (H5Pset_chunk(dcpl, 1, c) < 0 ||
-            (compress > 0 && (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)compress) < 0))) {
+            (compress > 0 && (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)compress) < 0)))
             rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot set chunking/compression of '%s'", file, name);
-            goto done;
-        }
     }
-    d = H5Dcreate2(loc, name, filet, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (d < 0) {
-        rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot create dataset '%s'", file, name);
-        goto done;
-    }
-    if (n > 0 && H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        rc = trib_errorf(TRIB_ERR_IO, "%s: cannot write dataset '%s'", file, name);
-done:
-    if (d >= 0 && H5Dclose(d) < 0 && rc == TRIB_OK)
-        rc = trib_errorf(TRIB_ERR_IO, "%s: cannot close dataset '%s'", file, name);
+    if (rc == TRIB_OK)
+        rc = write_whole(loc, file, name, filet, mem, space, dcpl, data, n == 0, TRIB_ERR_IO);
     if (dcpl >= 0)
         H5Pclose(dcpl);
     if (space >= 0)
@@ -506,14 +512,11 @@ int trib_h5_write_2d(trib_hid_t loc, const char *file, const char *name, trib_h5
         return trib_errorf(TRIB_ERR_UNSUPPORTED, "%s: dataset '%s': unknown element type %d", file, name, (int)t);
     hsize_t dims[2] = {rows, cols};
     hid_t sp = H5Screate_simple(2, dims, NULL);
-    hid_t d = sp < 0 ? -1 : H5Dcreate2(loc, name, filet, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = TRIB_OK;
-    if (d < 0 || (rows * cols > 0 && H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
-        rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot write dataset '%s' [%zu x %zu]", file, name, rows, cols);
-    if (d >= 0 && H5Dclose(d) < 0 && rc == TRIB_OK)
-        rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot close dataset '%s'", file, name);
-    if (sp >= 0)
-        H5Sclose(sp);
+    if (sp < 0)
+        return trib_errorf(TRIB_ERR_HDF5, "%s: dataset '%s' [%zu x %zu]: cannot create dataspace", file, name, rows,
+                           cols);
+    int rc = write_whole(loc, file, name, filet, mem, sp, H5P_DEFAULT, data, rows * cols == 0, TRIB_ERR_HDF5);
+    H5Sclose(sp);
     return rc;
 }
 
@@ -559,12 +562,8 @@ int trib_h5_write_strings(trib_hid_t loc, const char *file, const char *name, co
     hsize_t dims[1] = {n};
     hid_t t = utf8_vlen_type();
     hid_t sp = H5Screate_simple(1, dims, NULL);
-    hid_t d = t < 0 || sp < 0 ? -1 : H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = TRIB_OK;
-    if (d < 0 || (n > 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0))
-        rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot write strings '%s'", file, name);
-    if (d >= 0 && H5Dclose(d) < 0 && rc == TRIB_OK)
-        rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot close dataset '%s'", file, name);
+    int rc = t < 0 || sp < 0 ? trib_errorf(TRIB_ERR_HDF5, "%s: cannot make the string type of '%s'", file, name)
+                             : write_whole(loc, file, name, t, t, sp, H5P_DEFAULT, s, n == 0, TRIB_ERR_HDF5);
     if (sp >= 0)
         H5Sclose(sp);
     if (t >= 0)
