@@ -71,6 +71,11 @@ int trib_ckpt_sums_verify(const char *dir, int verify_crc, uint64_t *seq, int *n
 /* Recomputes SUMS from the files present (tooling and tests). */
 int trib_ckpt_sums_rebuild(const char *dir);
 
+/* -------------------------------------------------------------- trigger.c */
+#include <signal.h>
+/* The flag the stop-signal handlers set (for trib_train_hooks_t.stop_flag). */
+volatile sig_atomic_t *trib_ckpt_stop_flag(void);
+
 /* ------------------------------------------------------------- discover.c */
 /* Keeps the newest `keep` checkpoints among those with seq <= upto; newer ones are not touched. */
 int trib_ckpt_retain_upto(const char *dir, uint64_t upto, unsigned keep);
