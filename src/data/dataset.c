@@ -55,7 +55,8 @@ static int read_info(trib_hid_t f, const char *path, trib_dataset_info_t *in)
     in->is_synthetic = trib_h5_attr_read_u64(f, path, "is_synthetic", &v) == TRIB_OK && v;
     char part[16] = "hash";
     trib_h5_attr_read_str(f, path, "partition", part, sizeof part);
-    in->partition = strcmp(part, "range") == 0 ? TRIB_PARTITION_RANGE : TRIB_PARTITION_HASH;
+    if (trib_partition_parse(part, &in->partition) != TRIB_OK)
+        in->partition = TRIB_PARTITION_HASH; /* as before: anything else reads as hash */
     trib_h5_attr_read_str(f, path, "source", in->source, sizeof in->source);
     if (trib_h5_attr_read_f64(f, path, "rating_min", &in->rating_min) != TRIB_OK ||
         trib_h5_attr_read_f64(f, path, "rating_max", &in->rating_max) != TRIB_OK ||

@@ -126,7 +126,6 @@ typedef struct {
     uint32_t synth_rank;
 } trib_manifest_t;
 TRIB_HIDDEN int trib_write_manifest(const char *dir, const trib_manifest_t *m);
-TRIB_HIDDEN const char *trib_partition_name(trib_partition_t p);
 
 /* ---------------------------------------------------------------- owner.c */
 /* The id space an owner map was built for (0 = any). */

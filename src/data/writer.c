@@ -26,6 +26,19 @@ const char *trib_partition_name(trib_partition_t p)
     return p == TRIB_PARTITION_RANGE ? "range" : "hash";
 }
 
+int trib_partition_parse(const char *name, trib_partition_t *out)
+{
+    if (!name || !out)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_partition_parse: NULL argument");
+    if (strcmp(name, "hash") == 0)
+        *out = TRIB_PARTITION_HASH;
+    else if (strcmp(name, "range") == 0)
+        *out = TRIB_PARTITION_RANGE;
+    else
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "'%s' is not hash or range", name);
+    return TRIB_OK;
+}
+
 int trib_write_shard(const char *path, const trib_ratings_t *r, size_t first, size_t count, uint32_t shard,
                      uint32_t n_shards, uint64_t idmap_fp, int compress, uint64_t *fingerprint)
 {
