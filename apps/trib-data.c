@@ -44,13 +44,8 @@ static int parse_shards(const char *s, uint32_t *out)
 
 static int parse_partition(const char *s, trib_partition_t *out)
 {
-    if (!strcmp(s, "hash"))
-        *out = TRIB_PARTITION_HASH;
-    else if (!strcmp(s, "range"))
-        *out = TRIB_PARTITION_RANGE;
-    else
-        return FAIL("--partition: '%s' is not hash or range", s);
-    return 0;
+    int rc = trib_partition_parse(s, out);
+    return rc == TRIB_OK ? 0 : FAIL("--partition: %s", trib_last_error(rc));
 }
 
 static int parse_compress(const char *s, int *out)

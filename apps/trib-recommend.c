@@ -122,16 +122,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 /* Every rank returns OK, or the status and message of the lowest failing rank (printed by rank 0). */
 static int agree(int rc)
 {
-    int mine = rc == TRIB_OK ? INT_MAX : g_rank, first = INT_MAX;
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (first == INT_MAX)
-        return TRIB_OK;
-    char msg[512] = {0};
-    if (g_rank == first)
-        snprintf(msg, sizeof msg, "%s", trib_last_error(rc));
-    MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
-    msg[sizeof msg - 1] = '\0';
-    return trib_errorf(TRIB_ERR_INVALID_ARG, "%s", msg);
+    return trib_agree(MPI_COMM_WORLD, rc);
 }
 
 /* ------------------------------------------------------------------ rated items (CSR by user row) */
@@ -295,21 +286,8 @@ static int write_output(const char *path, const text_t *t)
         fwrite(t->buf, 1, t->len, stdout);
         return fflush(stdout) == 0 ? TRIB_OK : trib_errorf(TRIB_ERR_IO, "cannot write standard output");
     }
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "--output %s: path too long", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return trib_errorf(TRIB_ERR_IO, "--output %s: cannot create: %s", path, strerror(errno));
-    int ok = fwrite(t->buf, 1, t->len, f) == t->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (ok && rename(tmp, path) != 0)
-        ok = 0;
-    if (!ok) {
-        unlink(tmp);
-        return trib_errorf(TRIB_ERR_IO, "--output %s: cannot write: %s", path, strerror(errno));
-    }
-    return TRIB_OK;
+    int rc = trib_file_write_atomic(path, t->buf, t->len);
+    return rc == TRIB_OK ? rc : trib_errorf(rc, "--output %s: %s", path, trib_last_error(rc));
 }
 
 /* ------------------------------------------------------------------ modes */

@@ -11,26 +11,22 @@
  * progress indicator within epochs when stderr is a terminal), and the model
  * file is written atomically.
  *
- * Checkpoints (--checkpoint-dir): when --checkpoint-every says so after a
- * round (the after_round hook; a checkpoint due after an epoch's last round
- * waits for the after_epoch hook, so it holds that epoch's evaluation and
- * early-stop state), at the end of training, and after a stop request;
- * --resume restores one right after the trainer is created (the trainer side
- * lives in src/train/checkpoint.c).  Both modes checkpoint; in ps mode a round
- * is a whole epoch, so steps are epochs there and every checkpoint is at an
- * epoch boundary.  SIGTERM/SIGUSR1/SIGINT set a stop flag: all ranks stop
- * after the same round (ps: at the end of the current epoch); with a
- * checkpoint directory the job checkpoints and exits TRIB_EXIT_REQUEUE (75) on
- * SIGTERM/SIGUSR1, otherwise it exits 1 without writing a model.  --fail-at
- * makes one rank _exit(1) at a given point (fault-injection tests).  Rank 0
- * logs each checkpoint's write time and, on stderr, when training starts
- * (seconds since MPI_Init and the Unix time: the restart-to-training figure).
+ * Checkpoints, resume and stop requests are the library's managed run
+ * (trib_trainer_run_managed, src/train/run.c): checkpoints when
+ * --checkpoint-every says so, at the end of training and after a stop
+ * request; --resume restores one right after the trainer is created.
+ * SIGTERM/SIGUSR1/SIGINT make all ranks stop after the same round (ps: at the
+ * end of the current epoch); with a checkpoint directory the job checkpoints
+ * and exits TRIB_EXIT_REQUEUE (75) on SIGTERM/SIGUSR1, otherwise it exits 1
+ * without writing a model.  This program adds the log lines: rank 0 logs each
+ * checkpoint's write time and, on stderr, when training starts (seconds since
+ * MPI_Init and the Unix time: the restart-to-training figure).  --fail-at
+ * makes one rank _exit(1) at a given point (fault-injection tests).
  */
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +35,6 @@
 #include <unistd.h>
 
 #include "common/cli.h"
-#include "core/timer.h"
 #include "tributary/tributary.h"
 #include "tributary/ckpt.h"
 #include "tributary/train.h"
@@ -48,7 +43,6 @@
 
 static int g_rank;
 static double g_t_init; /* MPI_Wtime() right after MPI_Init */
-static volatile sig_atomic_t g_stop;
 
 /* --help, with the defaults taken from the library. */
 static void print_help(void)
@@ -402,9 +396,6 @@ typedef struct {
     unsigned epochs;
     int progress_shown;
     const options_t *o;
-    trib_ckpt_trigger_t trigger;
-    uint64_t last_ckpt; /* rounds done at the newest checkpoint of this run (UINT64_MAX: none) */
-    int ckpt_at_epoch_end; /* a checkpoint fell due after an epoch's last round: written in on_epoch */
 } log_state_t;
 
 static void on_progress(void *arg, unsigned epoch, double fraction)
@@ -443,8 +434,6 @@ static void print_ps_epoch(const trib_trainer_t *t)
            (unsigned long long)ps.violations);
 }
 
-static int write_checkpoint(log_state_t *ls, trib_trainer_t *t, const char *why);
-
 static void print_epoch(log_state_t *ls, const trib_trainer_t *t, const trib_train_epoch_stats_t *s)
 {
     if (ls->progress_shown) {
@@ -463,87 +452,58 @@ static void print_epoch(log_state_t *ls, const trib_trainer_t *t, const trib_tra
     fflush(stdout);
 }
 
-/* Every rank after each epoch's evaluation: the epoch line, then a checkpoint that fell due. */
+/* Every rank after each epoch's evaluation: the epoch line (the library then writes a checkpoint that fell due). */
 static int on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
 {
     log_state_t *ls = arg;
     if (g_rank == 0)
         print_epoch(ls, t, s);
-    if (!ls->ckpt_at_epoch_end)
-        return TRIB_OK;
-    ls->ckpt_at_epoch_end = 0; /* the same on every rank: the trigger's verdict is */
-    return write_checkpoint(ls, t, "periodic");
-}
-
-static void on_signal(int sig)
-{
-    g_stop = sig;
-}
-
-/* Rounds done since the start of training at trainer position (epoch, round done). */
-static uint64_t rounds_done(const trib_trainer_t *t)
-{
-    unsigned e;
-    uint64_t r;
-    trib_trainer_next_position(t, &e, &r);
-    return (uint64_t)e * trib_trainer_rounds_per_epoch(t) + r;
-}
-
-static int write_checkpoint(log_state_t *ls, trib_trainer_t *t, const char *why)
-{
-    char path[4096];
-    double t0 = trib_now();
-    int rc = trib_trainer_checkpoint(t, ls->o->ckpt_dir, ls->o->keep, path, sizeof path);
-    if (rc != TRIB_OK)
-        return rc;
-    double ms = 1e3 * (trib_now() - t0);
-    ls->last_ckpt = rounds_done(t);
-    unsigned e;
-    uint64_t r;
-    trib_trainer_next_position(t, &e, &r);
-    trib_ckpt_trigger_taken(&ls->trigger, e, ls->last_ckpt, trib_now());
-    trib_ckpt_trigger_cost(&ls->trigger, ms / 1e3);
-    if (g_rank == 0 && !ls->quiet)
-        fprintf(stderr, "trib-train: checkpoint %s (%s) at epoch %u round %llu, written in %.1f ms\n", path, why,
-                e, (unsigned long long)r, ms);
     return TRIB_OK;
 }
 
-/* Every rank after each round: fault injection, then a checkpoint when one is due. */
+/* Every rank after each round: fault injection (the library then writes a checkpoint that is due). */
 static int on_round(void *arg, trib_trainer_t *t, const trib_train_position_t *pos)
 {
-    log_state_t *ls = arg;
-    const options_t *o = ls->o;
+    const options_t *o = ((log_state_t *)arg)->o;
+    (void)t;
     if (o->fail_epoch && !o->resume && g_rank == o->fail_rank && pos->epoch + 1 == o->fail_epoch &&
         pos->round + 1 == o->fail_step) {
         fprintf(stderr, "trib-train: --fail-at %u:%llu:%d: rank %d exits now\n", o->fail_epoch,
                 (unsigned long long)o->fail_step, o->fail_rank, g_rank);
         _exit(1); /* a crash: no cleanup, no checkpoint */
     }
-    if (!o->ckpt_dir)
-        return TRIB_OK;
-    unsigned e;
-    uint64_t r;
-    trib_trainer_next_position(t, &e, &r);
-    int due = 0;
-    int rc = trib_ckpt_trigger_due(&ls->trigger, trib_trainer_comm(t), e, rounds_done(t), trib_now(), &due);
-    if (rc == TRIB_OK && due && r == 0)
-        ls->ckpt_at_epoch_end = 1; /* after the epoch's evaluation (on_epoch) */
-    else if (rc == TRIB_OK && due)
-        rc = write_checkpoint(ls, t, "periodic");
-    return rc;
+    return TRIB_OK;
 }
 
-static void install_signals(void)
+/* Rank 0: the managed run's events as log lines. */
+static void on_event(void *arg, const trib_run_event_t *ev)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART; /* a signal must not fail a system call inside MPI or a file write */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    log_state_t *ls = arg;
+    struct timespec now;
+    switch (ev->kind) {
+    case TRIB_RUN_RESUMED:
+        printf("resumed from %s at epoch %u round %llu (epochs done: %u) in %.3f s\n", ev->path, ev->epoch,
+               (unsigned long long)ev->round, ev->epoch, ev->seconds);
+        fflush(stdout);
+        break;
+    case TRIB_RUN_FRESH_START:
+        printf("resume: no checkpoint in %s, starting fresh\n", ev->path);
+        fflush(stdout);
+        break;
+    case TRIB_RUN_TRAINING_STARTS: /* so a relaunch's time to training again can be read off */
+        if (ls->quiet)
+            break;
+        clock_gettime(CLOCK_REALTIME, &now);
+        fprintf(stderr, "trib-train: training starts at epoch %u round %llu, %.3f s after MPI_Init (unix time %.3f)\n",
+                ev->epoch, (unsigned long long)ev->round, MPI_Wtime() - g_t_init,
+                (double)now.tv_sec + 1e-9 * (double)now.tv_nsec);
+        break;
+    case TRIB_RUN_CHECKPOINT:
+        if (!ls->quiet)
+            fprintf(stderr, "trib-train: checkpoint %s (%s) at epoch %u round %llu, written in %.1f ms\n", ev->path,
+                    ev->why, ev->epoch, (unsigned long long)ev->round, 1e3 * ev->seconds);
+        break;
+    }
 }
 
 /* ------------------------------------------------------------------ main */
@@ -580,69 +540,6 @@ static void print_final(trib_trainer_t *t, double train_rmse, double test_rmse, 
         printf("  noise floor %.4f  test/noise %.3f", in->noise_std, test_rmse / in->noise_std);
     printf("\n");
     fflush(stdout);
-}
-
-/*
- * Rank 0: keep the first `epochs` lines of the metrics file (epochs the
- * checkpoint holds); lines of epochs run after it, before a failure, are
- * run again by the resumed job.
- */
-static int trim_metrics(const char *path, unsigned epochs)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return TRIB_OK; /* nothing written yet */
-    char line[4096];
-    long keep_bytes = 0;
-    unsigned n = 0;
-    while (n < epochs && fgets(line, sizeof line, f)) {
-        keep_bytes = ftell(f);
-        n++;
-    }
-    fclose(f);
-    if (truncate(path, keep_bytes) != 0)
-        return trib_errorf(TRIB_ERR_IO, "--metrics-json %s: cannot trim to the resumed epoch", path);
-    return TRIB_OK;
-}
-
-static int resume_if_asked(const options_t *o, trib_trainer_t *t)
-{
-    if (!o->resume)
-        return TRIB_OK;
-    char path[4096];
-    int resumed = 0;
-    double t0 = trib_now();
-    int rc = trib_trainer_resume(t, o->resume, o->ckpt_dir, path, sizeof path, &resumed);
-    if (rc != TRIB_OK)
-        return rc;
-    unsigned e;
-    uint64_t r;
-    trib_trainer_next_position(t, &e, &r);
-    if (g_rank == 0) {
-        if (resumed)
-            printf("resumed from %s at epoch %u round %llu (epochs done: %u) in %.3f s\n", path, e,
-                   (unsigned long long)r, e, trib_now() - t0);
-        else
-            printf("resume: no checkpoint in %s, starting fresh\n", o->ckpt_dir);
-        fflush(stdout);
-    }
-    int mrc = TRIB_OK;
-    if (g_rank == 0 && resumed && o->cfg.metrics_json)
-        mrc = trim_metrics(o->cfg.metrics_json, e);
-    MPI_Bcast(&mrc, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return mrc;
-}
-
-/* Rank 0, stderr: when training (re)starts, so a relaunch's time to training again can be read off. */
-static void print_training_start(const trib_trainer_t *t)
-{
-    unsigned e;
-    uint64_t r;
-    trib_trainer_next_position(t, &e, &r);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    fprintf(stderr, "trib-train: training starts at epoch %u round %llu, %.3f s after MPI_Init (unix time %.3f)\n",
-            e, (unsigned long long)r, MPI_Wtime() - g_t_init, (double)now.tv_sec + 1e-9 * (double)now.tv_nsec);
 }
 
 static int run(const options_t *o, int nranks)
@@ -682,36 +579,23 @@ static int run(const options_t *o, int nranks)
     ls.tty = g_rank == 0 && isatty(STDERR_FILENO);
     ls.epochs = o->cfg.epochs;
     ls.o = o;
-    ls.last_ckpt = UINT64_MAX;
-    rc = o->ckpt_dir ? resume_if_asked(o, t) : TRIB_OK;
-    if (rc == TRIB_OK && o->ckpt_dir) {
-        unsigned e;
-        uint64_t r;
-        trib_trainer_next_position(t, &e, &r);
-        trib_ckpt_trigger_init(&ls.trigger, &o->ckpt_every, e, rounds_done(t), trib_now());
-    }
-    trib_train_hooks_t hooks = {&ls, on_round, on_epoch, on_progress, &g_stop};
-    if (rc == TRIB_OK && g_rank == 0 && !o->quiet)
-        print_training_start(t);
-    if (rc == TRIB_OK)
-        rc = trib_trainer_run(t, &hooks);
-    int requeue = 0;
-    if (o->ckpt_dir && (rc == TRIB_OK || rc == TRIB_ERR_INTERRUPTED) && rounds_done(t) != ls.last_ckpt) {
-        int stopped = rc == TRIB_ERR_INTERRUPTED;
-        int wrc = write_checkpoint(&ls, t, stopped ? "stop request" : "end of training");
-        if (wrc != TRIB_OK)
-            rc = wrc;
-    }
-    if (rc == TRIB_ERR_INTERRUPTED && o->ckpt_dir && ls.last_ckpt == rounds_done(t) &&
-        (g_stop == SIGTERM || g_stop == SIGUSR1)) {
-        requeue = 1;
+    trib_run_opts_t ro;
+    trib_run_opts_init(&ro);
+    ro.ckpt_dir = o->ckpt_dir;
+    ro.every = o->ckpt_every;
+    ro.keep = o->keep;
+    ro.resume = o->resume;
+    ro.hooks = (trib_train_hooks_t){&ls, on_round, on_epoch, on_progress, NULL};
+    ro.event = on_event;
+    trib_run_result_t res;
+    rc = trib_trainer_run_managed(t, &ro, &res);
+    if (res.requeue) {
         if (g_rank == 0)
             fprintf(stderr, "trib-train: signal %d: checkpointed, exiting %d (requeue and run with --resume auto)\n",
-                    (int)g_stop, TRIB_EXIT_REQUEUE);
+                    res.stop_signal, TRIB_EXIT_REQUEUE);
         trib_trainer_destroy(t);
         return TRIB_EXIT_REQUEUE;
     }
-    (void)requeue;
     double train_rmse = NAN, test_rmse = NAN, test_mae = NAN;
     if (rc == TRIB_OK)
         rc = trib_trainer_evaluate(t, &train_rmse, NULL, &test_rmse, &test_mae);
@@ -750,7 +634,7 @@ int main(int argc, char **argv)
         if (g_rank == 0 && o.version)
             printf("trib-train %s (%s)\n", trib_version_string(), trib_build_info());
     } else if (code == 0) {
-        install_signals();
+        trib_ckpt_stop_signals_install(); /* a stop request during start-up is honoured after the first round */
         code = run(&o, nranks);
     }
     MPI_Finalize();

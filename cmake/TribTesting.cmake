@@ -3,6 +3,11 @@
 #   trib_add_unit_test(NAME SOURCES a.c b.c [LIBS ...] [LABELS ...] [TIMEOUT s])
 #       A CUnit program in build/tests/, run once by ctest, labelled "unit".
 #
+# Tests reach internals one way: by linking tributary_coll_internal (core +
+# coll) or tributary_internal (every layer), static archives of the per-layer
+# targets that carry the layers' internal include directories.  Tests of the
+# public API link the shared libraries and see include/tributary/ only.
+#
 #   trib_add_mpi_test(NAME COMMAND exe args... NPROCS 1 2 3 ... [LABELS ...] [TIMEOUT s] [ENV K=V ...])
 #       One ctest test per rank count, named NAME_npN, run as
 #       mpiexec -n N --oversubscribe <COMMAND>, labelled "mpi".
@@ -53,7 +58,7 @@ function(trib_add_unit_test name)
   endif()
   trib_scaled_timeout(T_TIMEOUT ${T_TIMEOUT})
   add_executable(${name} ${T_SOURCES})
-  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CUNIT ${MATH_LIB})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   add_test(NAME ${name} COMMAND ${name})

@@ -258,7 +258,7 @@ static uint64_t write_shared(const bench_cfg_t *c, const model_t *m, uint64_t se
     if (H5Fclose(f) < 0)
         die("H5Fclose (shared)");
     MPI_Barrier(MPI_COMM_WORLD);
-    if (rank_ == 0 && c->durable && trib_ckpt_fsync_path(path, 0) != TRIB_OK)
+    if (rank_ == 0 && c->durable && trib_io_fsync_file(path) != TRIB_OK)
         die("fsync (shared)");
     MPI_Barrier(MPI_COMM_WORLD);
     struct stat st;
@@ -322,8 +322,8 @@ int main(int argc, char **argv)
     bench_cfg_t c;
     parse(argc, argv, &c);
     if (rank_ == 0) {
-        trib_ckpt_remove_tree(c.dir);
-        trib_ckpt_mkdir_p(c.dir);
+        trib_io_rmtree(c.dir);
+        trib_io_mkdir_p(c.dir);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     model_t m;
@@ -365,7 +365,7 @@ int main(int argc, char **argv)
             printf(" read_median_ms=%.1f read_min_ms=%.1f\n", 1e3 * rt[c.reps / 2], 1e3 * rt[0]);
     }
     if (rank_ == 0)
-        trib_ckpt_remove_tree(c.dir);
+        trib_io_rmtree(c.dir);
     free(wt);
     free(rt);
     MPI_Finalize();

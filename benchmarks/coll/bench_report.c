@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tributary/io.h"
+
 void bench_str_printf(bench_str_t *b, const char *fmt, ...)
 {
     if (b->failed)
@@ -57,37 +59,11 @@ void bench_str_free(bench_str_t *b)
 
 int bench_write_file_atomic(const char *path, const char *text, size_t len)
 {
-    size_t plen = strlen(path) + 32;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        fprintf(stderr, "trib-bench: out of memory\n");
+    int rc = trib_file_write_atomic(path, text, len);
+    if (rc != TRIB_OK) {
+        fprintf(stderr, "trib-bench: cannot write %s: %s\n", path, trib_last_error(rc));
         return -1;
     }
-    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "trib-bench: cannot create %s: %s\n", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int ok = off == len && fsync(fd) == 0;
-    ok = (close(fd) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "trib-bench: cannot write %s: %s\n", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
     return 0;
 }
 

@@ -153,12 +153,10 @@ static unsigned long long check_point(sweep_t *s, const bench_algo_t *a, size_t 
     return total;
 }
 
-/* Agrees on one status for the point: the most negative rc of any rank. */
+/* Agrees on one status for the point: that of the lowest failing rank (trib_agree). */
 static int agree_rc(sweep_t *s, int rc)
 {
-    int worst = rc;
-    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MIN, s->comm);
-    return worst;
+    return trib_agree(s->comm, rc);
 }
 
 static void time_stats(sweep_t *s, bench_point_t *pt, const double *times, int iters)

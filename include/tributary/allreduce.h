@@ -113,6 +113,18 @@ TRIB_API int trib_allreduce_select(size_t count, MPI_Datatype type, MPI_Op op, M
                                    const trib_allreduce_opts_t *opts, trib_algo_t *algo,
                                    size_t *segment_bytes);
 
+/* ------------------------------------------------------- error agreement */
+
+/*
+ * Collective over comm: agrees on one outcome after every rank did its part
+ * of a job.  TRIB_OK when rc is TRIB_OK on every rank; otherwise every rank
+ * returns the status of the lowest-numbered failing rank R, and
+ * trib_last_error() on every rank (R included) gives R's message prefixed
+ * with "rank R: " (kept unprefixed when it already names a rank).  A failed
+ * MPI call inside makes it return TRIB_ERR_MPI.
+ */
+TRIB_API int trib_agree(MPI_Comm comm, int rc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,6 +80,7 @@
 #include <stdint.h>
 #include <mpi.h>
 
+#include "tributary/io.h" /* trib_crc32c */
 #include "tributary/status.h"
 
 #ifdef __cplusplus
@@ -330,26 +331,19 @@ TRIB_API void trib_ckpt_trigger_cost(trib_ckpt_trigger_t *t, double seconds);
 
 /*
  * Stop requests: SIGTERM and SIGUSR1 (what Slurm sends before a time limit or
- * a preemption) only set a flag (the handler is async-signal-safe and
- * installed with SA_RESTART, so interrupted I/O resumes).  The epoch loop asks
+ * a preemption), and SIGINT, only set a flag (the handler is async-signal-safe
+ * and installed with SA_RESTART, so interrupted I/O resumes).  SIGINT stops a
+ * run without asking for a requeue.  The epoch loop asks
  * trib_ckpt_stop_requested_all after each step; when it says stop: finish,
  * checkpoint, exit TRIB_EXIT_REQUEUE.  Installing is the application's choice.
  */
 TRIB_API int trib_ckpt_stop_signals_install(void);
-/* The first stop signal received (SIGTERM or SIGUSR1), 0 when none; local. */
+/* The first stop signal received (SIGTERM, SIGUSR1 or SIGINT), 0 when none; local. */
 TRIB_API int trib_ckpt_stop_requested(void);
 /* Collective (MPI_Allreduce): *stop = the signal number if any rank received one, else 0. */
 TRIB_API int trib_ckpt_stop_requested_all(MPI_Comm comm, int *stop);
 /* Forgets a received request (tests; a job that decided to ignore it). */
 TRIB_API void trib_ckpt_stop_clear(void);
-
-/* ---------------------------------------------------------------- utility */
-
-/*
- * CRC32C (Castagnoli, reflected, as in iSCSI/ext4): crc32c("123456789") ==
- * 0xE3069283.  Start with crc = 0; chain calls to checksum data in pieces.
- */
-TRIB_API uint32_t trib_crc32c(uint32_t crc, const void *data, size_t len);
 
 #ifdef __cplusplus
 }

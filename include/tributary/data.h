@@ -82,6 +82,10 @@ TRIB_API int trib_idmap_lookup_int(const trib_idmap_t *m, int64_t original, uint
 
 typedef enum { TRIB_PARTITION_HASH = 0, TRIB_PARTITION_RANGE = 1 } trib_partition_t;
 
+/* "hash" | "range", and back (TRIB_ERR_INVALID_ARG naming the choices). */
+TRIB_API const char *trib_partition_name(trib_partition_t p);
+TRIB_API int trib_partition_parse(const char *name, trib_partition_t *out);
+
 /* Global facts from a manifest. */
 typedef struct {
     uint32_t format_version;

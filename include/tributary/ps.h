@@ -1,6 +1,6 @@
 /*
- * tributary/ps.h - the parameter server: roles, row partitioning, the wire
- * protocol, and the server and client objects that speak it.
+ * tributary/ps.h - the parameter server: roles, row partitioning, and the
+ * server and client objects that speak its protocol.
  *
  * Roles.  A job of P ranks has W = P - S workers and S servers: workers are
  * ranks 0 .. W-1 of the communicator, servers the LAST S ranks (W .. P-1).
@@ -18,24 +18,11 @@
  * on real data where ids correlate with popularity a hash would spread the
  * request load better at the price of scattered blocks.
  *
- * Protocol.  Every message is one MPI message of bytes: a 40-byte versioned
- * header (trib_ps_header_t) then a payload.  Workers send requests to
- * servers on one tag (so MPI keeps each worker's requests in order), servers
- * answer pulls on another:
- *
- *   PULL   worker -> server  payload: count row ids (uint32, ascending, global)
- *   REPLY  server -> worker  payload: count rows of (k factors, bias, AdaGrad sum)
- *   PUSH   worker -> server  payload: count row ids, then count rows of deltas
- *                            (k factors, bias, AdaGrad sum; the server adds
- *                            options.scale x delta); flag END_CLOCK
- *                            says the worker finished its clock
- *   DONE   worker -> server  the worker finished the phase (epoch or settle)
- *
- * A worker at clock c sends at most one PULL per server per mini-batch and
- * one PUSH per server (an empty one when only the END_CLOCK flag matters),
- * never one message per row.  A server checks every header (magic, version,
- * type, sender = claimed worker, epoch, clock, size against count, row ids
- * in its range); anything wrong is TRIB_ERR_PROTOCOL naming the sender.
+ * Protocol.  Servers and workers exchange versioned binary messages (pull,
+ * reply, push, done) on fixed tags of the communicator in
+ * trib_ps_options_t.comm; the wire format is internal to the library
+ * (src/train/ps_wire.h).  Give them a communicator used for nothing else:
+ * the trainer passes its private duplicate of the caller's.
  *
  * Consistency.  clock(w) = clocks worker w has finished.  A pull by a worker
  * at clock c is answered when every worker finished clock c - s - 1
@@ -81,50 +68,6 @@ TRIB_API int trib_ps_is_server(int rank, int n_ranks, int n_servers);
 TRIB_API void trib_ps_server_rows(uint64_t n_rows, int n_servers, int j, uint64_t *first, uint64_t *end);
 /* The server holding a row. */
 TRIB_API int trib_ps_server_of(uint64_t n_rows, int n_servers, uint64_t row);
-
-/* ------------------------------------------------------------------ protocol */
-
-#define TRIB_PS_MAGIC UINT32_C(0x53505254) /* "TRPS" little-endian */
-#define TRIB_PS_PROTOCOL_VERSION 1
-#define TRIB_PS_TAG_REQUEST 7501 /* worker -> server */
-#define TRIB_PS_TAG_REPLY 7502   /* server -> worker */
-
-typedef enum {
-    TRIB_PS_MSG_PULL = 1,
-    TRIB_PS_MSG_REPLY = 2,
-    TRIB_PS_MSG_PUSH = 3,
-    TRIB_PS_MSG_DONE = 4
-} trib_ps_msg_type_t;
-
-#define TRIB_PS_FLAG_END_CLOCK 1u /* PUSH: the sender finished its clock */
-#define TRIB_PS_FLAG_SETTLE 2u    /* PULL/DONE: settle phase (no clocks, no pushes) */
-#define TRIB_PS_FLAG_ERROR 4u     /* REPLY: the server rejected the request (no payload) */
-#define TRIB_PS_FLAG_BOUND_HIT 8u /* REPLY: during this phase another worker's pull reached past the
-                                     staleness bound (ssp/bsp: it was deferred; async: the checked bound) */
-
-typedef struct {
-    uint32_t magic;   /* TRIB_PS_MAGIC */
-    uint16_t version; /* TRIB_PS_PROTOCOL_VERSION */
-    uint16_t type;    /* trib_ps_msg_type_t */
-    int32_t worker;   /* the worker that sent the request, or the one a reply is for */
-    uint32_t flags;   /* TRIB_PS_FLAG_* */
-    int64_t clock;    /* the worker's clock; in a REPLY the server's min clock when answered */
-    uint64_t count;   /* rows in the payload */
-    uint32_t epoch;   /* the phase's epoch (settle: the next epoch to run) */
-    uint32_t reserved; /* 0 */
-} trib_ps_header_t;
-
-/* Payload bytes of a message of `type` with `count` rows of k factors. */
-TRIB_API size_t trib_ps_payload_bytes(trib_ps_msg_type_t type, uint64_t count, size_t k);
-
-/*
- * Checks a received message of `len` bytes from MPI rank `sender`: size,
- * magic, version, a known type, reserved 0, and that the payload size matches
- * count and k.  TRIB_OK or TRIB_ERR_PROTOCOL with a message naming the
- * sender.  Semantic checks (expected type, worker, epoch, clock, row range)
- * are the receiver's.
- */
-TRIB_API int trib_ps_header_check(const void *msg, size_t len, int sender, size_t k, trib_ps_header_t *out);
 
 /* ------------------------------------------------------------------ options */
 

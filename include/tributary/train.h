@@ -57,6 +57,7 @@
 #include <stdint.h>
 
 #include "tributary/allreduce.h"
+#include "tributary/ckpt.h"
 #include "tributary/data.h"
 #include "tributary/mf.h"
 #include "tributary/ps.h"
@@ -251,6 +252,68 @@ TRIB_API int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigne
  */
 TRIB_API int trib_trainer_resume(trib_trainer_t *t, const char *resume, const char *dir, char *path,
                                  size_t path_cap, int *resumed);
+
+/* ------------------------------------------------------------------ managed run */
+
+/*
+ * A whole training run with one call: resume, periodic checkpoints, stop on
+ * a signal, the final checkpoint, and the decision to ask for a requeue.
+ * What trib-train does; any C program linking libtributary gets the same.
+ */
+
+/* What happened, reported to the caller (rank 0 only) so it can log it. */
+typedef enum {
+    TRIB_RUN_RESUMED,         /* path, epoch, round, seconds (to load the checkpoint) */
+    TRIB_RUN_FRESH_START,     /* resume "auto" found no checkpoint in the directory */
+    TRIB_RUN_TRAINING_STARTS, /* epoch, round: the loop starts (after any resume) */
+    TRIB_RUN_CHECKPOINT       /* path, why ("periodic", "end of training", "stop request"), epoch, round,
+                                 seconds (to write it) */
+} trib_run_event_kind_t;
+
+typedef struct {
+    trib_run_event_kind_t kind;
+    const char *path;
+    const char *why;
+    unsigned epoch; /* the trainer's next position */
+    uint64_t round;
+    double seconds;
+} trib_run_event_t;
+
+typedef struct {
+    const char *ckpt_dir;     /* NULL: no checkpoints and no resume */
+    trib_ckpt_every_t every;  /* when to checkpoint (trib_ckpt_every_parse); default "auto" */
+    unsigned keep;            /* newest checkpoints kept (0: all); default 2 */
+    const char *resume;       /* NULL, "auto" or a checkpoint path (trib_trainer_resume) */
+    int handle_signals;       /* install the stop-signal handlers (trib_ckpt_stop_signals_install); default 1 */
+    /*
+     * The caller's hooks, run before the run's own work at each point
+     * (after_round before a due checkpoint, after_epoch before a checkpoint
+     * deferred to the epoch's end).  hooks.stop_flag is used when
+     * handle_signals is 0.
+     */
+    trib_train_hooks_t hooks;
+    /* Rank 0: called with hooks.arg for each event (may be NULL). */
+    void (*event)(void *arg, const trib_run_event_t *ev);
+} trib_run_opts_t;
+
+typedef struct {
+    int stop_signal; /* the signal that stopped the run on any rank (0: none) */
+    int requeue;     /* stopped by SIGTERM or SIGUSR1 with a checkpoint of the position: exit TRIB_EXIT_REQUEUE
+                        and run again with resume "auto" */
+} trib_run_result_t;
+
+TRIB_API void trib_run_opts_init(trib_run_opts_t *o);
+
+/*
+ * Collective.  Resumes when asked (and trims cfg.metrics_json to the epochs
+ * the checkpoint holds), runs the epochs with checkpoints when o->every says
+ * so (a checkpoint due after an epoch's last round waits for that epoch's
+ * evaluation, so it holds its early-stop state), checkpoints at the end and
+ * after a stop request.  Returns TRIB_OK when training finished (then
+ * evaluate and write the model), TRIB_ERR_INTERRUPTED when a stop request
+ * ended it (res->requeue says whether to requeue), or an error.
+ */
+TRIB_API int trib_trainer_run_managed(trib_trainer_t *t, const trib_run_opts_t *o, trib_run_result_t *res);
 
 /* ------------------------------------------------------------------ model file */
 

@@ -10,6 +10,7 @@
 #include "tributary/allreduce.h"
 #include "tributary/ckpt.h"
 #include "tributary/data.h"
+#include "tributary/io.h"
 #include "tributary/mf.h"
 #include "tributary/train.h"
 

@@ -79,7 +79,7 @@ static int scan_dir(const char *dir, int clean, seq_list_t *out)
             char path[TRIB_CKPT_PATH_MAX];
             if (trib_ckpt_join(path, sizeof path, dir, e->d_name) == TRIB_OK) {
                 trib_log(TRIB_LOG_INFO, "checkpoint: removing leftover '%s' of an interrupted write", path);
-                if (trib_ckpt_remove_tree(path) != TRIB_OK)
+                if (trib_io_rmtree(path) != TRIB_OK)
                     trib_log(TRIB_LOG_WARN, "checkpoint: %s", trib_last_error(TRIB_ERR_IO));
             }
         }
@@ -249,7 +249,7 @@ int trib_ckpt_retain_upto(const char *dir, uint64_t upto, unsigned keep)
         rc = seq_path(path, sizeof path, dir, l.seqs[i]);
         if (rc == TRIB_OK) {
             trib_log(TRIB_LOG_DEBUG, "checkpoint: retention removes '%s'", path);
-            rc = trib_ckpt_remove_tree(path);
+            rc = trib_io_rmtree(path);
         }
     }
     free(l.seqs);
@@ -275,16 +275,16 @@ int trib_ckpt_sums_rebuild(const char *dir)
         rc = trib_ckpt_join(sums_path, sizeof sums_path, dir, TRIB_CKPT_SUMS);
     if (rc != TRIB_OK)
         return rc;
-    trib_ckpt_h5_quiet();
-    trib_ckpt_hid_t f;
+    trib_h5_quiet();
+    trib_hid_t f;
     int64_t seq = 0, nparts = 0;
-    rc = trib_ckpt_h5_open(man_path, &f);
+    rc = trib_h5_open_file(man_path, &f);
     if (rc != TRIB_OK)
         return rc;
-    rc = trib_ckpt_h5_get_attr_i64(f, man_path, "seq", &seq);
+    rc = trib_h5_attr_read_i64(f, man_path, "seq", &seq);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_get_attr_i64(f, man_path, "nparts", &nparts);
-    trib_ckpt_h5_close_file(f, man_path);
+        rc = trib_h5_attr_read_i64(f, man_path, "nparts", &nparts);
+    trib_h5_close_file(f, man_path);
     if (rc != TRIB_OK)
         return rc;
     DIR *d = opendir(dir);

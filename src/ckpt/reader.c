@@ -31,7 +31,7 @@ struct trib_ckpt_reader {
     uint64_t seq;
     int nparts;
     char *fingerprint;
-    trib_ckpt_hid_t manifest, arrays, values, config;
+    trib_hid_t manifest, arrays, values, config;
     name_cache_t *names; /* [0] global arrays, [p + 1] part p */
 };
 
@@ -39,25 +39,25 @@ static int manifest_header(trib_ckpt_reader_t *r, uint64_t sums_seq, int sums_np
 {
     const char *p = r->manifest_path;
     int64_t version, seq, nparts;
-    int rc = trib_ckpt_h5_get_attr_i64(r->manifest, p, "format_version", &version);
+    int rc = trib_h5_attr_read_i64(r->manifest, p, "format_version", &version);
     if (rc == TRIB_OK && version != TRIB_CKPT_FORMAT_VERSION)
         return trib_errorf(TRIB_ERR_INCOMPATIBLE, "%s: checkpoint format version %" PRId64 ", this build reads version %d",
                            p, version, TRIB_CKPT_FORMAT_VERSION);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_get_attr_i64(r->manifest, p, "seq", &seq);
+        rc = trib_h5_attr_read_i64(r->manifest, p, "seq", &seq);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_get_attr_i64(r->manifest, p, "nparts", &nparts);
+        rc = trib_h5_attr_read_i64(r->manifest, p, "nparts", &nparts);
     if (rc == TRIB_OK && ((uint64_t)seq != sums_seq || nparts != sums_nparts))
         rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: sequence/parts %" PRId64 "/%" PRId64 " differ from SUMS (%" PRIu64 "/%d)",
                          p, seq, nparts, sums_seq, sums_nparts);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_get_attr_str(r->manifest, p, "fingerprint", &r->fingerprint);
+        rc = trib_h5_attr_read_str_alloc(r->manifest, p, "fingerprint", &r->fingerprint);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_open_group(r->manifest, p, "arrays", &r->arrays);
+        rc = trib_h5_open_group(r->manifest, p, "arrays", &r->arrays);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_open_group(r->manifest, p, "values", &r->values);
+        rc = trib_h5_open_group(r->manifest, p, "values", &r->values);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_open_group(r->manifest, p, "config", &r->config);
+        rc = trib_h5_open_group(r->manifest, p, "config", &r->config);
     return rc;
 }
 
@@ -66,7 +66,7 @@ int trib_ckpt_open(const char *path, const trib_ckpt_expect_t *expect, unsigned 
     if (!path || !out)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_ckpt_open: NULL path or output");
     *out = NULL;
-    trib_ckpt_h5_quiet();
+    trib_h5_quiet();
     trib_ckpt_reader_t *r = calloc(1, sizeof *r);
     if (!r)
         return trib_errorf(TRIB_ERR_NOMEM, "no memory for a checkpoint reader");
@@ -81,7 +81,7 @@ int trib_ckpt_open(const char *path, const trib_ckpt_expect_t *expect, unsigned 
     if (rc == TRIB_OK)
         rc = trib_ckpt_sums_verify(r->path, (flags & TRIB_CKPT_OPEN_VERIFY_FILES) != 0, &seq, &nparts);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_open(r->manifest_path, &r->manifest);
+        rc = trib_h5_open_file(r->manifest_path, &r->manifest);
     if (rc == TRIB_OK)
         rc = manifest_header(r, seq, nparts);
     if (rc == TRIB_OK) {
@@ -104,10 +104,10 @@ void trib_ckpt_close(trib_ckpt_reader_t *r)
 {
     if (!r)
         return;
-    trib_ckpt_h5_close_group(r->arrays);
-    trib_ckpt_h5_close_group(r->values);
-    trib_ckpt_h5_close_group(r->config);
-    trib_ckpt_h5_close_file(r->manifest, r->manifest_path);
+    trib_h5_close_group(r->arrays);
+    trib_h5_close_group(r->values);
+    trib_h5_close_group(r->config);
+    trib_h5_close_file(r->manifest, r->manifest_path);
     if (r->names) {
         for (int p = 0; p <= r->nparts; p++) {
             for (size_t i = 0; i < r->names[p].n; i++)
@@ -127,23 +127,24 @@ const char *trib_ckpt_fingerprint(const trib_ckpt_reader_t *r) { return r && r->
 
 /* ---------------------------------------------------------- values */
 
-static int read_string(trib_ckpt_reader_t *r, trib_ckpt_hid_t group, const char *name, const char *what,
+static int read_string(trib_ckpt_reader_t *r, trib_hid_t group, const char *name, const char *what,
                        char **value)
 {
-    int dtype, kind;
+    trib_h5_type_t dtype;
+    int kind;
     unsigned ndim;
     size_t rows, cols;
-    int rc = trib_ckpt_h5_dataset_info(group, r->manifest_path, name, &dtype, &ndim, &rows, &cols, &kind);
+    int rc = trib_h5_checked_info(group, r->manifest_path, name, &dtype, &ndim, &rows, &cols, &kind);
     if (rc == TRIB_ERR_NOT_FOUND)
         return trib_errorf(rc, "%s: no %s '%s'", r->manifest_path, what, name);
     if (rc != TRIB_OK)
         return rc;
-    if (kind != TRIB_CKPT_KIND_STRING || dtype != TRIB_CKPT_U8_INTERNAL || ndim != 1)
+    if (kind != TRIB_CKPT_KIND_STRING || dtype != TRIB_H5_U8 || ndim != 1)
         return trib_errorf(TRIB_ERR_INCOMPATIBLE, "%s: %s '%s' is not a string", r->manifest_path, what, name);
     char *buf = malloc(rows + 1);
     if (!buf)
         return trib_errorf(TRIB_ERR_NOMEM, "no memory for %s '%s'", what, name);
-    rc = trib_ckpt_h5_read_dataset(group, r->manifest_path, name, TRIB_CKPT_U8_INTERNAL, buf, rows);
+    rc = trib_h5_read_checked(group, r->manifest_path, name, TRIB_H5_U8, buf, rows);
     if (rc != TRIB_OK) {
         free(buf);
         return rc;
@@ -153,14 +154,15 @@ static int read_string(trib_ckpt_reader_t *r, trib_ckpt_hid_t group, const char 
     return TRIB_OK;
 }
 
-static int read_scalar(trib_ckpt_reader_t *r, const char *name, int want_kind, int dtype, void *value)
+static int read_scalar(trib_ckpt_reader_t *r, const char *name, int want_kind, trib_h5_type_t dtype, void *value)
 {
     if (!r || !name || !value)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "checkpoint: NULL reader, name or output");
-    int have_dtype, kind;
+    trib_h5_type_t have_dtype;
+    int kind;
     unsigned ndim;
     size_t rows, cols;
-    int rc = trib_ckpt_h5_dataset_info(r->values, r->manifest_path, name, &have_dtype, &ndim, &rows, &cols, &kind);
+    int rc = trib_h5_checked_info(r->values, r->manifest_path, name, &have_dtype, &ndim, &rows, &cols, &kind);
     if (rc == TRIB_ERR_NOT_FOUND)
         return trib_errorf(rc, "%s: no value '%s'", r->manifest_path, name);
     if (rc != TRIB_OK)
@@ -168,17 +170,17 @@ static int read_scalar(trib_ckpt_reader_t *r, const char *name, int want_kind, i
     if (kind != want_kind || have_dtype != dtype || rows != 1 || ndim != 1)
         return trib_errorf(TRIB_ERR_INCOMPATIBLE, "%s: value '%s' is not %s", r->manifest_path, name,
                            want_kind == TRIB_CKPT_KIND_INT ? "an integer" : "a double");
-    return trib_ckpt_h5_read_dataset(r->values, r->manifest_path, name, dtype, value, 1);
+    return trib_h5_read_checked(r->values, r->manifest_path, name, dtype, value, 1);
 }
 
 int trib_ckpt_get_int(trib_ckpt_reader_t *r, const char *name, int64_t *value)
 {
-    return read_scalar(r, name, TRIB_CKPT_KIND_INT, TRIB_CKPT_I64, value);
+    return read_scalar(r, name, TRIB_CKPT_KIND_INT, TRIB_H5_I64, value);
 }
 
 int trib_ckpt_get_double(trib_ckpt_reader_t *r, const char *name, double *value)
 {
-    return read_scalar(r, name, TRIB_CKPT_KIND_DOUBLE, TRIB_CKPT_F64, value);
+    return read_scalar(r, name, TRIB_CKPT_KIND_DOUBLE, TRIB_H5_F64, value);
 }
 
 int trib_ckpt_get_string(trib_ckpt_reader_t *r, const char *name, char **value)
@@ -228,7 +230,7 @@ int trib_ckpt_check(const trib_ckpt_reader_t *rc_reader, const trib_ckpt_expect_
 
 /* Opens the file and its "arrays" group for part `part` (or the manifest's). */
 typedef struct {
-    trib_ckpt_hid_t file, group;
+    trib_hid_t file, group;
     char path[TRIB_CKPT_PATH_MAX];
 } part_handle_t;
 
@@ -249,20 +251,20 @@ static int open_part(trib_ckpt_reader_t *r, int part, part_handle_t *h)
     if (rc == TRIB_OK)
         rc = trib_ckpt_join(h->path, sizeof h->path, r->path, name);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_open(h->path, &h->file);
+        rc = trib_h5_open_file(h->path, &h->file);
     int64_t seq = -1, rank = -1;
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_get_attr_i64(h->file, h->path, "seq", &seq);
+        rc = trib_h5_attr_read_i64(h->file, h->path, "seq", &seq);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_get_attr_i64(h->file, h->path, "rank", &rank);
+        rc = trib_h5_attr_read_i64(h->file, h->path, "rank", &rank);
     if (rc == TRIB_OK && ((uint64_t)seq != r->seq || rank != part))
         rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: holds sequence %" PRId64 " rank %" PRId64 ", expected %" PRIu64 " rank %d",
                          h->path, seq, rank, r->seq, part);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_open_group(h->file, h->path, "arrays", &h->group);
+        rc = trib_h5_open_group(h->file, h->path, "arrays", &h->group);
     if (rc != TRIB_OK) {
-        trib_ckpt_h5_close_group(h->group);
-        trib_ckpt_h5_close_file(h->file, h->path);
+        trib_h5_close_group(h->group);
+        trib_h5_close_file(h->file, h->path);
         h->file = h->group = -1;
     }
     return rc;
@@ -272,8 +274,8 @@ static void close_part(part_handle_t *h)
 {
     if (h->file < 0)
         return; /* the manifest's group stays open with the reader */
-    trib_ckpt_h5_close_group(h->group);
-    trib_ckpt_h5_close_file(h->file, h->path);
+    trib_h5_close_group(h->group);
+    trib_h5_close_file(h->file, h->path);
 }
 
 static int load_names(trib_ckpt_reader_t *r, int part, name_cache_t **cache)
@@ -284,7 +286,7 @@ static int load_names(trib_ckpt_reader_t *r, int part, name_cache_t **cache)
         return rc;
     name_cache_t *c = &r->names[part + 1];
     if (!c->loaded) {
-        rc = trib_ckpt_h5_list(h.group, h.path, &c->names, &c->n);
+        rc = trib_h5_list(h.group, h.path, &c->names, &c->n);
         c->loaded = rc == TRIB_OK;
     }
     close_part(&h);
@@ -322,9 +324,10 @@ int trib_ckpt_array_info(trib_ckpt_reader_t *r, int part, const char *name, trib
     int rc = open_part(r, part, &h);
     if (rc != TRIB_OK)
         return rc;
-    int dtype, kind;
-    rc = trib_ckpt_h5_dataset_info(h.group, h.path, name, &dtype, &info->ndim, &info->rows, &info->cols, &kind);
-    if (rc == TRIB_OK && (kind != TRIB_CKPT_KIND_ARRAY || dtype == TRIB_CKPT_U8_INTERNAL))
+    trib_h5_type_t dtype;
+    int kind;
+    rc = trib_h5_checked_info(h.group, h.path, name, &dtype, &info->ndim, &info->rows, &info->cols, &kind);
+    if (rc == TRIB_OK && (kind != TRIB_CKPT_KIND_ARRAY || dtype == TRIB_H5_U8))
         rc = trib_errorf(TRIB_ERR_FORMAT, "%s: '%s' is not an array", h.path, name);
     info->dtype = (trib_ckpt_dtype_t)dtype;
     close_part(&h);
@@ -342,7 +345,7 @@ int trib_ckpt_read_array(trib_ckpt_reader_t *r, int part, const char *name, trib
     int rc = open_part(r, part, &h);
     if (rc != TRIB_OK)
         return rc;
-    rc = trib_ckpt_h5_read_dataset(h.group, h.path, name, t, buf, count);
+    rc = trib_h5_read_checked(h.group, h.path, name, (trib_h5_type_t)t, buf, count);
     close_part(&h);
     return rc;
 }

@@ -65,7 +65,7 @@ static int write_file_bytes(const char *path, const char *data, size_t len, int 
     if (fclose(f) != 0 && rc == TRIB_OK)
         rc = trib_errorf(TRIB_ERR_IO, "close of '%s' failed: %s", path, strerror(errno));
     if (rc == TRIB_OK && durable)
-        rc = trib_ckpt_fsync_path(path, 0);
+        rc = trib_io_fsync_file(path);
     return rc;
 }
 

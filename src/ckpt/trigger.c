@@ -171,12 +171,16 @@ int trib_ckpt_stop_signals_install(void)
     sa.sa_handler = on_stop_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0)
-        return trib_errorf(TRIB_ERR_INTERNAL, "cannot install SIGTERM/SIGUSR1 handlers: %s", strerror(errno));
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0 ||
+        sigaction(SIGINT, &sa, NULL) != 0)
+        return trib_errorf(TRIB_ERR_INTERNAL, "cannot install SIGTERM/SIGUSR1/SIGINT handlers: %s",
+                           strerror(errno));
     return TRIB_OK;
 }
 
 int trib_ckpt_stop_requested(void) { return stop_signal; }
+
+volatile sig_atomic_t *trib_ckpt_stop_flag(void) { return &stop_signal; }
 
 void trib_ckpt_stop_clear(void) { stop_signal = 0; }
 

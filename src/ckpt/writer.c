@@ -18,7 +18,7 @@
  *     vs shared minimum: 14 vs 10 ms, and 88 vs 102 ms at 10x); tens of
  *     milliseconds either way, far below an epoch, so robustness decides.
  *
- * Protocol (every step checked; `agree` = the collective of agree.c):
+ * Protocol (every step checked; `agree` = trib_agree, tributary/allreduce.h):
  *
  *   begin   rank 0: mkdir -p D, remove a stale D/.tmp-ckpt-<seq>, create it
  *           agree (also that every rank passed the same seq)
@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include "ckpt/internal.h"
+#include "tributary/allreduce.h"
 #include "core/log.h"
 
 struct trib_ckpt_writer {
@@ -67,8 +68,8 @@ struct trib_ckpt_writer {
     char final[TRIB_CKPT_PATH_MAX];
     char part_path[TRIB_CKPT_PATH_MAX];
     char manifest_path[TRIB_CKPT_PATH_MAX];
-    trib_ckpt_hid_t part, part_arrays;
-    trib_ckpt_hid_t manifest, man_arrays, man_values, man_config;
+    trib_hid_t part, part_arrays;
+    trib_hid_t manifest, man_arrays, man_values, man_config;
 };
 
 size_t trib_ckpt_dtype_size(trib_ckpt_dtype_t t)
@@ -133,61 +134,61 @@ static int check_same_seq(trib_ckpt_writer_t *w)
 
 static int make_temp_dir(const trib_ckpt_writer_t *w)
 {
-    int rc = trib_ckpt_mkdir_p(w->dir);
+    int rc = trib_io_mkdir_p(w->dir);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_remove_tree(w->tmp);
+        rc = trib_io_rmtree(w->tmp);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_mkdir_p(w->tmp);
+        rc = trib_io_mkdir_p(w->tmp);
     return rc;
 }
 
 static int open_part(trib_ckpt_writer_t *w)
 {
-    int rc = trib_ckpt_h5_create(w->part_path, &w->part);
+    int rc = trib_h5_create_file(w->part_path, &w->part);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_set_attr_i64(w->part, w->part_path, "format_version", TRIB_CKPT_FORMAT_VERSION);
+        rc = trib_h5_attr_write_i64(w->part, w->part_path, "format_version", TRIB_CKPT_FORMAT_VERSION);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_set_attr_i64(w->part, w->part_path, "seq", (int64_t)w->seq);
+        rc = trib_h5_attr_write_i64(w->part, w->part_path, "seq", (int64_t)w->seq);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_set_attr_i64(w->part, w->part_path, "rank", w->rank);
+        rc = trib_h5_attr_write_i64(w->part, w->part_path, "rank", w->rank);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_set_attr_i64(w->part, w->part_path, "nparts", w->size);
+        rc = trib_h5_attr_write_i64(w->part, w->part_path, "nparts", w->size);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_create_group(w->part, w->part_path, "arrays", &w->part_arrays);
+        rc = trib_h5_create_group(w->part, w->part_path, "arrays", &w->part_arrays);
     return rc;
 }
 
 static int open_manifest(trib_ckpt_writer_t *w, const char *fingerprint)
 {
     const char *p = w->manifest_path;
-    int rc = trib_ckpt_h5_create(p, &w->manifest);
+    int rc = trib_h5_create_file(p, &w->manifest);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_set_attr_i64(w->manifest, p, "format_version", TRIB_CKPT_FORMAT_VERSION);
+        rc = trib_h5_attr_write_i64(w->manifest, p, "format_version", TRIB_CKPT_FORMAT_VERSION);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_set_attr_i64(w->manifest, p, "seq", (int64_t)w->seq);
+        rc = trib_h5_attr_write_i64(w->manifest, p, "seq", (int64_t)w->seq);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_set_attr_i64(w->manifest, p, "nparts", w->size);
+        rc = trib_h5_attr_write_i64(w->manifest, p, "nparts", w->size);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_set_attr_str(w->manifest, p, "fingerprint", fingerprint ? fingerprint : "");
+        rc = trib_h5_attr_write_str(w->manifest, p, "fingerprint", fingerprint ? fingerprint : "");
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_create_group(w->manifest, p, "arrays", &w->man_arrays);
+        rc = trib_h5_create_group(w->manifest, p, "arrays", &w->man_arrays);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_create_group(w->manifest, p, "values", &w->man_values);
+        rc = trib_h5_create_group(w->manifest, p, "values", &w->man_values);
     if (rc == TRIB_OK)
-        rc = trib_ckpt_h5_create_group(w->manifest, p, "config", &w->man_config);
+        rc = trib_h5_create_group(w->manifest, p, "config", &w->man_config);
     return rc;
 }
 
 /* Closes whatever HDF5 objects are open; returns the first close failure. */
 static int close_files(trib_ckpt_writer_t *w)
 {
-    trib_ckpt_h5_close_group(w->part_arrays);
-    trib_ckpt_h5_close_group(w->man_arrays);
-    trib_ckpt_h5_close_group(w->man_values);
-    trib_ckpt_h5_close_group(w->man_config);
+    trib_h5_close_group(w->part_arrays);
+    trib_h5_close_group(w->man_arrays);
+    trib_h5_close_group(w->man_values);
+    trib_h5_close_group(w->man_config);
     w->part_arrays = w->man_arrays = w->man_values = w->man_config = -1;
-    int rc = trib_ckpt_h5_close_file(w->part, w->part_path);
-    int rc2 = trib_ckpt_h5_close_file(w->manifest, w->manifest_path);
+    int rc = trib_h5_close_file(w->part, w->part_path);
+    int rc2 = trib_h5_close_file(w->manifest, w->manifest_path);
     w->part = w->manifest = -1;
     return rc != TRIB_OK ? rc : rc2;
 }
@@ -208,7 +209,7 @@ static void discard_temp(const trib_ckpt_writer_t *w, int rc)
         return;
     char saved[512];
     snprintf(saved, sizeof saved, "%s", trib_last_error(rc));
-    if (trib_ckpt_remove_tree(w->tmp) != TRIB_OK)
+    if (trib_io_rmtree(w->tmp) != TRIB_OK)
         trib_log(TRIB_LOG_WARN, "checkpoint: could not remove '%s': %s", w->tmp, trib_last_error(TRIB_ERR_IO));
     if (rc != TRIB_OK)
         trib_errorf(rc, "%s", saved); /* the caller's message, not the cleanup's */
@@ -223,7 +224,7 @@ int trib_ckpt_begin(MPI_Comm comm, const char *dir, uint64_t seq, const trib_ckp
     if (!out || !dir)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_ckpt_begin: NULL directory or output");
     *out = NULL;
-    trib_ckpt_h5_quiet();
+    trib_h5_quiet();
     trib_ckpt_writer_t *w = calloc(1, sizeof *w);
     if (!w)
         return trib_errorf(TRIB_ERR_NOMEM, "no memory for a checkpoint writer");
@@ -245,7 +246,7 @@ int trib_ckpt_begin(MPI_Comm comm, const char *dir, uint64_t seq, const trib_ckp
         rc = rc_seq;
     if (rc == TRIB_OK && w->rank == 0)
         rc = make_temp_dir(w);
-    rc = trib_ckpt_agree(w->comm, rc);
+    rc = trib_agree(w->comm, rc);
     if (rc != TRIB_OK) {
         writer_free(w);
         return rc;
@@ -253,7 +254,7 @@ int trib_ckpt_begin(MPI_Comm comm, const char *dir, uint64_t seq, const trib_ckp
     rc = open_part(w);
     if (rc == TRIB_OK && w->rank == 0)
         rc = open_manifest(w, opts->fingerprint);
-    rc = trib_ckpt_agree(w->comm, rc);
+    rc = trib_agree(w->comm, rc);
     if (rc != TRIB_OK) {
         close_files(w);
         discard_temp(w, rc);
@@ -304,8 +305,8 @@ int trib_ckpt_write_array(trib_ckpt_writer_t *w, const char *name, trib_ckpt_dty
         rc = check_dtype(w, name, t);
     if (rc != TRIB_OK)
         return rc;
-    return record(w, trib_ckpt_h5_write_dataset(w->part_arrays, w->part_path, name, t, rows, cols, data,
-                                                TRIB_CKPT_KIND_ARRAY));
+    return record(w, trib_h5_write_checked(w->part_arrays, w->part_path, name, (trib_h5_type_t)t, rows, cols, data,
+                                           TRIB_CKPT_KIND_ARRAY));
 }
 
 int trib_ckpt_write_global_array(trib_ckpt_writer_t *w, const char *name, trib_ckpt_dtype_t t,
@@ -316,8 +317,8 @@ int trib_ckpt_write_global_array(trib_ckpt_writer_t *w, const char *name, trib_c
         rc = check_dtype(w, name, t);
     if (rc != TRIB_OK)
         return rc;
-    return record(w, trib_ckpt_h5_write_dataset(w->man_arrays, w->manifest_path, name, t, rows, cols, data,
-                                                TRIB_CKPT_KIND_ARRAY));
+    return record(w, trib_h5_write_checked(w->man_arrays, w->manifest_path, name, (trib_h5_type_t)t, rows, cols, data,
+                                           TRIB_CKPT_KIND_ARRAY));
 }
 
 int trib_ckpt_set_int(trib_ckpt_writer_t *w, const char *name, int64_t value)
@@ -325,8 +326,8 @@ int trib_ckpt_set_int(trib_ckpt_writer_t *w, const char *name, int64_t value)
     int rc = check_put(w, name, 1, "value");
     if (rc != TRIB_OK)
         return rc;
-    return record(w, trib_ckpt_h5_write_dataset(w->man_values, w->manifest_path, name, TRIB_CKPT_I64, 1, 0,
-                                                &value, TRIB_CKPT_KIND_INT));
+    return record(w, trib_h5_write_checked(w->man_values, w->manifest_path, name, TRIB_H5_I64, 1, 0,
+                                           &value, TRIB_CKPT_KIND_INT));
 }
 
 int trib_ckpt_set_double(trib_ckpt_writer_t *w, const char *name, double value)
@@ -334,11 +335,11 @@ int trib_ckpt_set_double(trib_ckpt_writer_t *w, const char *name, double value)
     int rc = check_put(w, name, 1, "value");
     if (rc != TRIB_OK)
         return rc;
-    return record(w, trib_ckpt_h5_write_dataset(w->man_values, w->manifest_path, name, TRIB_CKPT_F64, 1, 0,
-                                                &value, TRIB_CKPT_KIND_DOUBLE));
+    return record(w, trib_h5_write_checked(w->man_values, w->manifest_path, name, TRIB_H5_F64, 1, 0,
+                                           &value, TRIB_CKPT_KIND_DOUBLE));
 }
 
-static int put_string(trib_ckpt_writer_t *w, trib_ckpt_hid_t group, const char *name, const char *value,
+static int put_string(trib_ckpt_writer_t *w, trib_hid_t group, const char *name, const char *value,
                       const char *what)
 {
     int rc = check_put(w, name, 1, what);
@@ -346,8 +347,8 @@ static int put_string(trib_ckpt_writer_t *w, trib_ckpt_hid_t group, const char *
         return rc;
     if (!value)
         return record(w, trib_errorf(TRIB_ERR_INVALID_ARG, "checkpoint: %s '%s' is NULL", what, name));
-    return record(w, trib_ckpt_h5_write_dataset(group, w->manifest_path, name, TRIB_CKPT_U8_INTERNAL,
-                                                strlen(value), 0, value, TRIB_CKPT_KIND_STRING));
+    return record(w, trib_h5_write_checked(group, w->manifest_path, name, TRIB_H5_U8,
+                                           strlen(value), 0, value, TRIB_CKPT_KIND_STRING));
 }
 
 int trib_ckpt_set_string(trib_ckpt_writer_t *w, const char *name, const char *value)
@@ -367,47 +368,17 @@ static int finish_local_files(trib_ckpt_writer_t *w, trib_ckpt_sum_t *part, trib
 {
     int rc = close_files(w);
     if (rc == TRIB_OK && w->durable)
-        rc = trib_ckpt_fsync_path(w->part_path, 0);
+        rc = trib_io_fsync_file(w->part_path);
     if (rc == TRIB_OK)
         rc = trib_ckpt_file_crc(w->part_path, &part->size, &part->crc);
     if (w->rank != 0)
         return rc;
     if (rc == TRIB_OK && w->durable)
-        rc = trib_ckpt_fsync_path(w->manifest_path, 0);
+        rc = trib_io_fsync_file(w->manifest_path);
     if (rc == TRIB_OK)
         rc = trib_ckpt_file_crc(w->manifest_path, &man->size, &man->crc);
     snprintf(man->name, sizeof man->name, "%s", TRIB_CKPT_MANIFEST);
     return rc;
-}
-
-/* Moves the finished temporary directory to its final name (replacing an older one of the same seq). */
-static int rename_into_place(const trib_ckpt_writer_t *w)
-{
-    if (rename(w->tmp, w->final) == 0)
-        return TRIB_OK;
-    if (errno != EEXIST && errno != ENOTEMPTY)
-        return trib_errorf(TRIB_ERR_IO, "cannot rename '%s' to '%s': %s", w->tmp, w->final, strerror(errno));
-    if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_EXCHANGE) == 0) {
-        /* The old checkpoint now sits under the temporary name. */
-        if (trib_ckpt_remove_tree(w->tmp) != TRIB_OK)
-            trib_log(TRIB_LOG_WARN, "checkpoint: replaced '%s' but could not remove the old copy: %s", w->final,
-                     trib_last_error(TRIB_ERR_IO));
-        return TRIB_OK;
-    }
-    /* No RENAME_EXCHANGE on this file system: move the old one aside first. */
-    char trash[TRIB_CKPT_PATH_MAX], name[64];
-    int rc = trib_ckpt_seq_dirname(name, sizeof name, TRIB_CKPT_TRASH_PREFIX, w->seq);
-    if (rc == TRIB_OK)
-        rc = trib_ckpt_join(trash, sizeof trash, w->dir, name);
-    if (rc == TRIB_OK)
-        rc = trib_ckpt_remove_tree(trash);
-    if (rc != TRIB_OK)
-        return rc;
-    if (rename(w->final, trash) != 0 || rename(w->tmp, w->final) != 0)
-        return trib_errorf(TRIB_ERR_IO, "cannot replace '%s': %s", w->final, strerror(errno));
-    if (trib_ckpt_remove_tree(trash) != TRIB_OK)
-        trib_log(TRIB_LOG_WARN, "checkpoint: could not remove '%s': %s", trash, trib_last_error(TRIB_ERR_IO));
-    return TRIB_OK;
 }
 
 /* Rank 0: SUMS, fsync, rename, fsync D. */
@@ -427,12 +398,12 @@ static int publish(const trib_ckpt_writer_t *w, const trib_ckpt_sum_t *man, cons
     if (rc == TRIB_OK)
         rc = trib_ckpt_sums_write(w->tmp, w->seq, w->size, files, nfiles, w->durable);
     free(files);
-    if (rc == TRIB_OK && w->durable)
-        rc = trib_ckpt_fsync_path(w->tmp, 1);
+    /* A checkpoint of the same seq is replaced; the trash name is one discovery cleans up after a crash. */
+    char trash[64];
     if (rc == TRIB_OK)
-        rc = rename_into_place(w);
-    if (rc == TRIB_OK && w->durable)
-        rc = trib_ckpt_fsync_path(w->dir, 1);
+        rc = trib_ckpt_seq_dirname(trash, sizeof trash, TRIB_CKPT_TRASH_PREFIX, w->seq);
+    if (rc == TRIB_OK)
+        rc = w->durable ? trib_io_publish_dir(w->tmp, w->final, trash) : trib_io_replace_dir(w->tmp, w->final, trash);
     return rc;
 }
 
@@ -454,10 +425,10 @@ int trib_ckpt_commit(trib_ckpt_writer_t *w, char *path_out, size_t path_cap)
     if (MPI_Gather(mine, 2, MPI_UINT64_T, gathered ? gathered : dummy, 2, MPI_UINT64_T, 0, w->comm) != MPI_SUCCESS &&
         rc == TRIB_OK)
         rc = trib_errorf(TRIB_ERR_MPI, "checkpoint: MPI_Gather of part checksums failed");
-    rc = trib_ckpt_agree(w->comm, rc);
+    rc = trib_agree(w->comm, rc);
     if (rc == TRIB_OK) {
         int prc = w->rank == 0 ? publish(w, &man, gathered) : TRIB_OK;
-        rc = trib_ckpt_agree(w->comm, prc);
+        rc = trib_agree(w->comm, prc);
     }
     free(gathered);
     if (rc != TRIB_OK) {
@@ -478,7 +449,7 @@ int trib_ckpt_abort(trib_ckpt_writer_t *w)
     if (!w)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_ckpt_abort: NULL writer");
     close_files(w);
-    int rc = trib_ckpt_agree(w->comm, TRIB_OK); /* every rank closed its file */
+    int rc = trib_agree(w->comm, TRIB_OK); /* every rank closed its file */
     discard_temp(w, rc);
     writer_free(w);
     return rc;

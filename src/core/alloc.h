@@ -14,13 +14,13 @@
 #define TRIB_ALIGN 64
 
 /* Returns NULL on failure (or when size is 0 it returns a valid unique pointer). */
-TRIB_API void *trib_aligned_alloc(size_t alignment, size_t size);
+void *trib_aligned_alloc(size_t alignment, size_t size);
 /* Like trib_aligned_alloc, zero-filled. */
-TRIB_API void *trib_aligned_calloc(size_t alignment, size_t size);
-TRIB_API void trib_aligned_free(void *p);
+void *trib_aligned_calloc(size_t alignment, size_t size);
+void trib_aligned_free(void *p);
 
 /* *out = a * b; returns TRIB_ERR_RANGE on overflow. */
-TRIB_API int trib_size_mul(size_t a, size_t b, size_t *out);
+int trib_size_mul(size_t a, size_t b, size_t *out);
 
 /* Rounds n up to a multiple of `to` (to > 0). */
 static inline size_t trib_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }

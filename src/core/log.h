@@ -19,13 +19,13 @@ typedef enum {
     TRIB_LOG_DEBUG = 3
 } trib_log_level_t;
 
-TRIB_API void trib_log_set_rank(int rank);
-TRIB_API void trib_log_set_level(trib_log_level_t level);
+void trib_log_set_rank(int rank);
+void trib_log_set_level(trib_log_level_t level);
 /* Current threshold (reads TRIB_LOG_LEVEL on first call). */
-TRIB_API trib_log_level_t trib_log_level(void);
+trib_log_level_t trib_log_level(void);
 /* Parses "error|warn|info|debug"; returns TRIB_ERR_INVALID_ARG otherwise. */
-TRIB_API int trib_log_level_parse(const char *name, trib_log_level_t *out);
-TRIB_API void trib_log(trib_log_level_t level, const char *fmt, ...) TRIB_PRINTF(2, 3);
+int trib_log_level_parse(const char *name, trib_log_level_t *out);
+void trib_log(trib_log_level_t level, const char *fmt, ...) TRIB_PRINTF(2, 3);
 
 #define trib_log_enabled(lvl) (trib_log_level() >= (lvl))
 

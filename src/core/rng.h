@@ -60,12 +60,12 @@ static inline double trib_rng_uniform(trib_rng_t *r)
 }
 
 /* Uniform integer in [0, n) without modulo bias (n > 0). */
-TRIB_API uint64_t trib_rng_below(trib_rng_t *r, uint64_t n);
+uint64_t trib_rng_below(trib_rng_t *r, uint64_t n);
 
 /* Standard normal deviate (Box-Muller; consumes two outputs). */
-TRIB_API double trib_rng_normal(trib_rng_t *r);
+double trib_rng_normal(trib_rng_t *r);
 
 /* Fisher-Yates shuffle of n uint32 values. */
-TRIB_API void trib_rng_shuffle_u32(trib_rng_t *r, uint32_t *a, size_t n);
+void trib_rng_shuffle_u32(trib_rng_t *r, uint32_t *a, size_t n);
 
 #endif

@@ -4,6 +4,6 @@
 #include "tributary/status.h"
 
 /* Seconds since an arbitrary fixed point, from CLOCK_MONOTONIC. */
-TRIB_API double trib_now(void);
+double trib_now(void);
 
 #endif

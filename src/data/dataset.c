@@ -22,12 +22,12 @@
 static int read_info(trib_hid_t f, const char *path, trib_dataset_info_t *in)
 {
     char fmt[64] = "";
-    int rc = trib_h5_attr_read_str(f, "format", fmt, sizeof fmt);
+    int rc = trib_h5_attr_read_str(f, path, "format", fmt, sizeof fmt);
     if (rc != TRIB_OK || strcmp(fmt, TRIB_MANIFEST_FORMAT) != 0)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: not a Tributary dataset manifest (format attribute '%s')", path,
                            fmt);
     uint64_t v;
-    if (trib_h5_attr_read_u64(f, "format_version", &v) != TRIB_OK)
+    if (trib_h5_attr_read_u64(f, path, "format_version", &v) != TRIB_OK)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: format_version attribute missing", path);
     if (v != TRIB_DATA_FORMAT_VERSION)
         return trib_errorf(TRIB_ERR_INCOMPATIBLE, "%s: format version %" PRIu64 ", this library reads version %d",
@@ -42,29 +42,30 @@ static int read_info(trib_hid_t f, const char *path, trib_dataset_info_t *in)
                {"fingerprint", &in->fingerprint},
                {"idmap_fingerprint", &in->idmap_fingerprint}};
     for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
-        if (trib_h5_attr_read_u64(f, req[i].name, req[i].dst) != TRIB_OK)
+        if (trib_h5_attr_read_u64(f, path, req[i].name, req[i].dst) != TRIB_OK)
             return trib_errorf(TRIB_ERR_FORMAT, "%s: attribute '%s' missing or not an integer (wrong schema)", path,
                                req[i].name);
     }
-    if (trib_h5_attr_read_u64(f, "n_shards", &v) != TRIB_OK || v == 0 || v > 1000000)
+    if (trib_h5_attr_read_u64(f, path, "n_shards", &v) != TRIB_OK || v == 0 || v > 1000000)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: attribute 'n_shards' missing or out of range", path);
     in->n_shards = (uint32_t)v;
     if (in->n_users >= UINT32_MAX || in->n_items >= UINT32_MAX)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: n_users/n_items beyond the uint32 id space", path);
-    in->has_timestamp = trib_h5_attr_read_u64(f, "has_timestamp", &v) == TRIB_OK && v;
-    in->is_synthetic = trib_h5_attr_read_u64(f, "is_synthetic", &v) == TRIB_OK && v;
+    in->has_timestamp = trib_h5_attr_read_u64(f, path, "has_timestamp", &v) == TRIB_OK && v;
+    in->is_synthetic = trib_h5_attr_read_u64(f, path, "is_synthetic", &v) == TRIB_OK && v;
     char part[16] = "hash";
-    trib_h5_attr_read_str(f, "partition", part, sizeof part);
-    in->partition = strcmp(part, "range") == 0 ? TRIB_PARTITION_RANGE : TRIB_PARTITION_HASH;
-    trib_h5_attr_read_str(f, "source", in->source, sizeof in->source);
-    if (trib_h5_attr_read_f64(f, "rating_min", &in->rating_min) != TRIB_OK ||
-        trib_h5_attr_read_f64(f, "rating_max", &in->rating_max) != TRIB_OK ||
-        trib_h5_attr_read_f64(f, "rating_mean", &in->rating_mean) != TRIB_OK)
+    trib_h5_attr_read_str(f, path, "partition", part, sizeof part);
+    if (trib_partition_parse(part, &in->partition) != TRIB_OK)
+        in->partition = TRIB_PARTITION_HASH; /* as before: anything else reads as hash */
+    trib_h5_attr_read_str(f, path, "source", in->source, sizeof in->source);
+    if (trib_h5_attr_read_f64(f, path, "rating_min", &in->rating_min) != TRIB_OK ||
+        trib_h5_attr_read_f64(f, path, "rating_max", &in->rating_max) != TRIB_OK ||
+        trib_h5_attr_read_f64(f, path, "rating_mean", &in->rating_mean) != TRIB_OK)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: rating_min/max/mean attributes missing", path);
     in->noise_std = in->true_model_rmse = NAN;
     if (in->is_synthetic) {
-        trib_h5_attr_read_f64(f, "noise_std", &in->noise_std);
-        trib_h5_attr_read_f64(f, "true_model_rmse", &in->true_model_rmse);
+        trib_h5_attr_read_f64(f, path, "noise_std", &in->noise_std);
+        trib_h5_attr_read_f64(f, path, "true_model_rmse", &in->true_model_rmse);
     }
     return TRIB_OK;
 }
@@ -199,20 +200,20 @@ int trib_dataset_shard_path(const trib_dataset_t *ds, uint32_t s, char *buf, siz
 static int check_shard_attrs(trib_hid_t f, const char *path, const trib_dataset_t *ds, uint32_t s)
 {
     char fmt[64] = "";
-    trib_h5_attr_read_str(f, "format", fmt, sizeof fmt);
+    trib_h5_attr_read_str(f, path, "format", fmt, sizeof fmt);
     if (strcmp(fmt, TRIB_SHARD_FORMAT) != 0)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: not a Tributary shard (format attribute '%s')", path, fmt);
     uint64_t ver = 0, idx = 0, nsh = 0, nr = 0, fp = 0, ifp = 0;
-    if (trib_h5_attr_read_u64(f, "format_version", &ver) != TRIB_OK)
+    if (trib_h5_attr_read_u64(f, path, "format_version", &ver) != TRIB_OK)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: format_version attribute missing", path);
     if (ver != TRIB_DATA_FORMAT_VERSION)
         return trib_errorf(TRIB_ERR_INCOMPATIBLE, "%s: format version %" PRIu64 ", this library reads version %d",
                            path, ver, TRIB_DATA_FORMAT_VERSION);
-    if (trib_h5_attr_read_u64(f, "shard_index", &idx) != TRIB_OK ||
-        trib_h5_attr_read_u64(f, "n_shards", &nsh) != TRIB_OK ||
-        trib_h5_attr_read_u64(f, "n_ratings", &nr) != TRIB_OK ||
-        trib_h5_attr_read_u64(f, "fingerprint", &fp) != TRIB_OK ||
-        trib_h5_attr_read_u64(f, "idmap_fingerprint", &ifp) != TRIB_OK)
+    if (trib_h5_attr_read_u64(f, path, "shard_index", &idx) != TRIB_OK ||
+        trib_h5_attr_read_u64(f, path, "n_shards", &nsh) != TRIB_OK ||
+        trib_h5_attr_read_u64(f, path, "n_ratings", &nr) != TRIB_OK ||
+        trib_h5_attr_read_u64(f, path, "fingerprint", &fp) != TRIB_OK ||
+        trib_h5_attr_read_u64(f, path, "idmap_fingerprint", &ifp) != TRIB_OK)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: shard attributes missing (wrong schema)", path);
     if (idx != s || nsh != ds->info.n_shards || nr != ds->shard_counts[s] || fp != ds->shard_fps[s] ||
         ifp != ds->info.idmap_fingerprint)

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hdf5.h>
 
 #include "core/rng.h"
 #include "data/internal.h"
@@ -420,101 +419,53 @@ int trib_idmap_h5_write(trib_hid_t loc, const char *file, const char *name, cons
         return trib_errorf(TRIB_ERR_NOMEM, "out of memory writing ids");
     for (size_t i = 0; i < m->n; i++)
         ptrs[i] = m->arena + m->str_off[i];
-    hsize_t dims[1] = {m->n};
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t sp = H5Screate_simple(1, dims, NULL);
-    hid_t d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = TRIB_OK;
-    if (d < 0 || (m->n > 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs) < 0))
-        rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot write id map '%s'", file, name);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(sp);
-    H5Tclose(t);
+    int rc = trib_h5_write_strings(loc, file, name, ptrs, m->n);
     free(ptrs);
     return rc;
 }
 
-static int read_string_map(hid_t d, const char *file, const char *name, uint64_t n, trib_idmap_t **out)
+typedef struct {
+    trib_idmap_t *m;
+    const char *file, *name;
+} string_reader_t;
+
+static int put_read_string(void *arg, uint64_t i, const char *s)
 {
-    char **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    trib_idmap_t *m = trib_idmap_new(TRIB_IDS_STRING);
-    int rc = TRIB_OK;
-    if (!ptrs || !m) {
-        rc = trib_errorf(TRIB_ERR_NOMEM, "out of memory reading ids");
-    } else if (n > 0 && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs) < 0) {
-        rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: cannot read id map '%s'", file, name);
-    } else {
-        for (uint64_t i = 0; i < n && rc == TRIB_OK; i++) {
-            uint32_t idx;
-            size_t len = ptrs[i] ? strlen(ptrs[i]) : 0;
-            rc = trib_idmap_put_str(m, ptrs[i] ? ptrs[i] : "", len, &idx);
-            if (rc == TRIB_OK && idx != i)
-                rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: id map '%s' repeats id '%s'", file, name, ptrs[i]);
-        }
-        if (n > 0) {
-            hsize_t dims[1] = {n};
-            hid_t sp = H5Screate_simple(1, dims, NULL);
-            H5Dvlen_reclaim(t, sp, H5P_DEFAULT, ptrs);
-            H5Sclose(sp);
-        }
-    }
-    H5Tclose(t);
-    free(ptrs);
-    if (rc != TRIB_OK) {
-        trib_idmap_free(m);
-        return rc;
-    }
-    *out = m;
-    return TRIB_OK;
+    string_reader_t *r = arg;
+    uint32_t idx;
+    int rc = trib_idmap_put_str(r->m, s, strlen(s), &idx);
+    if (rc == TRIB_OK && idx != i)
+        rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: id map '%s' repeats id '%s'", r->file, r->name, s);
+    return rc;
 }
 
 int trib_idmap_h5_read(trib_hid_t loc, const char *file, const char *name, uint64_t n, trib_idmap_t **out)
 {
-    if (!trib_h5_exists(loc, name))
-        return trib_errorf(TRIB_ERR_FORMAT, "%s: id map '%s' is missing", file, name);
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0)
-        return trib_errorf(TRIB_ERR_CORRUPT, "%s: cannot open id map '%s'", file, name);
-    hid_t ft = H5Dget_type(d), sp = H5Dget_space(d);
-    hsize_t dims[1] = {0};
-    int rc = TRIB_OK;
-    if (ft < 0 || sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0 ||
-        dims[0] != n) {
-        rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: id map '%s' does not hold %llu ids", file, name,
-                         (unsigned long long)n);
-    } else if (H5Tget_class(ft) == H5T_STRING) {
-        rc = read_string_map(d, file, name, n, out);
-    } else if (H5Tget_class(ft) == H5T_INTEGER && H5Tget_size(ft) == 8) {
-        trib_idmap_t *m = trib_idmap_new(TRIB_IDS_INT64);
-        int64_t *keys = malloc((n ? n : 1) * sizeof *keys);
-        if (!m || !keys)
-            rc = trib_errorf(TRIB_ERR_NOMEM, "out of memory reading ids");
-        else if (n > 0 && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, keys) < 0)
-            rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: cannot read id map '%s'", file, name);
+    int is_strings = 0;
+    int rc = trib_h5_is_strings_1d(loc, file, name, n, &is_strings);
+    if (rc != TRIB_OK)
+        return rc;
+    trib_idmap_t *m = trib_idmap_new(is_strings ? TRIB_IDS_STRING : TRIB_IDS_INT64);
+    int64_t *keys = is_strings ? NULL : malloc((n ? n : 1) * sizeof *keys);
+    if (!m || (!is_strings && !keys)) {
+        rc = trib_errorf(TRIB_ERR_NOMEM, "out of memory reading ids");
+    } else if (is_strings) {
+        string_reader_t r = {m, file, name};
+        rc = trib_h5_read_strings(loc, file, name, n, put_read_string, &r);
+    } else {
+        rc = trib_h5_read_all_1d(loc, file, name, TRIB_H5_I64, n, keys);
         for (uint64_t i = 0; i < n && rc == TRIB_OK; i++) {
             uint32_t idx;
             rc = trib_idmap_put_int(m, keys[i], &idx);
             if (rc == TRIB_OK && idx != i)
                 rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: id map '%s' repeats id %" PRId64, file, name, keys[i]);
         }
-        free(keys);
-        if (rc == TRIB_OK)
-            *out = m;
-        else
-            trib_idmap_free(m);
-    } else {
-        rc = trib_errorf(TRIB_ERR_FORMAT, "%s: id map '%s' is neither int64 nor string (wrong schema)", file, name);
     }
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (sp >= 0)
-        H5Sclose(sp);
-    H5Dclose(d);
-    return rc;
+    free(keys);
+    if (rc != TRIB_OK) {
+        trib_idmap_free(m);
+        return rc;
+    }
+    *out = m;
+    return TRIB_OK;
 }

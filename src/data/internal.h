@@ -1,10 +1,9 @@
 /*
  * internal.h - declarations shared by the files of the data layer (not public).
  *
- *   h5util.c      HDF5 helpers: silenced error stack, attributes, 1-D datasets
  *   ratings.c     trib_ratings_t, counting sorts, fingerprints, histograms
  *   idmap.c       original <-> dense id maps (int64 or string keys, hash index)
- *   outdir.c      temporary output directory, fsync, atomic rename into place
+ *   outdir.c      temporary output directory, all-or-none commit of outputs
  *   writer.c      shard and manifest writer (the only code that creates datasets)
  *   dataset.c     manifest reader, shard row reader, trib_data_read_all
  *   verify.c      full dataset check
@@ -12,6 +11,8 @@
  *   read_local.c  collective parallel read and redistribution
  *   text_parse.c  MovieLens / CSV parser;  convert.c  text -> dataset
  *   synth.c       planted-model generator;  split.c  train/test split
+ *
+ * Files, fsync, publishing and HDF5 are the io layer's (io/fs.h, io/h5.h).
  *
  * Functions here are hidden from the shared library's exported symbol table.
  */
@@ -21,6 +22,10 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "io/fs.h"
+#include "data/idmap_h5.h"
+#include "io/fs.h"
+#include "io/h5.h"
 #include "tributary/data.h"
 
 #define TRIB_HIDDEN __attribute__((visibility("hidden")))
@@ -31,36 +36,6 @@
 #define TRIB_SHARD_CHUNK ((uint64_t)1 << 18) /* elements per chunk of a shard column */
 #define TRIB_HIST_MAX_VALUES 32
 #define TRIB_HIST_BINS 20
-
-/* ---------------------------------------------------------------- h5util.c */
-typedef int64_t trib_hid_t; /* hid_t without including hdf5.h here */
-
-TRIB_HIDDEN void trib_h5_quiet(void);
-TRIB_HIDDEN int trib_h5_attr_write_u64(trib_hid_t loc, const char *name, uint64_t v);
-TRIB_HIDDEN int trib_h5_attr_write_f64(trib_hid_t loc, const char *name, double v);
-TRIB_HIDDEN int trib_h5_attr_write_str(trib_hid_t loc, const char *name, const char *v);
-/* Return TRIB_ERR_NOT_FOUND (no message) when absent. */
-TRIB_HIDDEN int trib_h5_attr_read_u64(trib_hid_t loc, const char *name, uint64_t *v);
-TRIB_HIDDEN int trib_h5_attr_read_f64(trib_hid_t loc, const char *name, double *v);
-TRIB_HIDDEN int trib_h5_attr_read_str(trib_hid_t loc, const char *name, char *buf, size_t cap);
-
-typedef enum { TRIB_H5_U32, TRIB_H5_U64, TRIB_H5_I64, TRIB_H5_F32, TRIB_H5_F64 } trib_h5_type_t;
-/* A 1-D dataset of n elements; chunk > 0 makes it chunked (unlimited max size) with optional deflate+shuffle. */
-TRIB_HIDDEN int trib_h5_write_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t,
-                                 const void *data, uint64_t n, uint64_t chunk, int compress);
-/* Size of a 1-D dataset; checks its class/size matches t. */
-TRIB_HIDDEN int trib_h5_size_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t, uint64_t *n);
-/* Reads elements [first, first+count) into data (converted to t). */
-TRIB_HIDDEN int trib_h5_read_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t,
-                                uint64_t first, uint64_t count, void *data);
-/* Reads a whole 1-D dataset of exactly n elements. */
-TRIB_HIDDEN int trib_h5_read_all_1d(trib_hid_t loc, const char *file, const char *name, trib_h5_type_t t,
-                                    uint64_t n, void *data);
-TRIB_HIDDEN int trib_h5_exists(trib_hid_t loc, const char *name);
-TRIB_HIDDEN int trib_h5_create_file(const char *path, trib_hid_t *out);
-TRIB_HIDDEN int trib_h5_open_file(const char *path, trib_hid_t *out);
-TRIB_HIDDEN int trib_h5_close_file(trib_hid_t f, const char *path);
-TRIB_HIDDEN int trib_fsync_path(const char *path);
 
 /* ---------------------------------------------------------------- ratings.c */
 /* perm = stable order of records by (user, item). */
@@ -95,7 +70,6 @@ struct trib_idmap {
 };
 
 TRIB_HIDDEN trib_idmap_t *trib_idmap_new(trib_id_kind_t kind);
-TRIB_HIDDEN void trib_idmap_free(trib_idmap_t *m);
 TRIB_HIDDEN trib_idmap_t *trib_idmap_identity(uint64_t n);
 /* Finds or adds a key; *idx gets its index.  TRIB_ERR_RANGE when 2^32-1 ids would be exceeded. */
 TRIB_HIDDEN int trib_idmap_put_int(trib_idmap_t *m, int64_t key, uint32_t *idx);
@@ -106,9 +80,6 @@ TRIB_HIDDEN int trib_idmap_to_strings(trib_idmap_t *m);
 /* Sorts keys ascending (numeric or bytewise); new_of_old[old] = new index. */
 TRIB_HIDDEN int trib_idmap_sort(trib_idmap_t *m, uint32_t **new_of_old);
 TRIB_HIDDEN uint64_t trib_idmap_fingerprint(const trib_idmap_t *m);
-TRIB_HIDDEN int trib_idmap_h5_write(trib_hid_t loc, const char *file, const char *name, const trib_idmap_t *m);
-TRIB_HIDDEN int trib_idmap_h5_read(trib_hid_t loc, const char *file, const char *name, uint64_t n,
-                                   trib_idmap_t **out);
 TRIB_HIDDEN int trib_idmap_copy(const trib_idmap_t *m, trib_idmap_t **out);
 
 /* ---------------------------------------------------------------- outdir.c */
@@ -155,7 +126,6 @@ typedef struct {
     uint32_t synth_rank;
 } trib_manifest_t;
 TRIB_HIDDEN int trib_write_manifest(const char *dir, const trib_manifest_t *m);
-TRIB_HIDDEN const char *trib_partition_name(trib_partition_t p);
 
 /* ---------------------------------------------------------------- owner.c */
 /* The id space an owner map was built for (0 = any). */

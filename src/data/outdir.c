@@ -1,7 +1,8 @@
 /*
  * outdir.c - never a half-written dataset: every writer fills a fresh
  * temporary directory next to the destination ("DIR.tmp-PID-N"), fsyncs each
- * file and the directory, then moves it into place with one rename.  When a
+ * file and the directory, then moves it into place with one rename (the
+ * steps are the io layer's, io/fs.h; what is here is the dataset policy).  When a
  * dataset is being replaced (--force) the two directories are swapped
  * atomically (renameat2 RENAME_EXCHANGE) and the old one is deleted, so a
  * reader sees either the old or the new dataset, never a mixture.
@@ -77,8 +78,6 @@ static void host_name(char *buf, size_t cap)
             *c = '_';
 }
 
-static void remove_tree(const char *dir);
-
 /* Removes "BASE.tmp-HOST-PID-N" entries next to outdir whose process is gone. */
 static void remove_stale_temporaries(const char *outdir)
 {
@@ -106,7 +105,8 @@ static void remove_stale_temporaries(const char *outdir)
         if (snprintf(path, sizeof path, "%s/%s", parent, e->d_name) >= (int)sizeof path)
             continue;
         trib_log(TRIB_LOG_WARN, "removing %s, left by process %ld that ended before finishing its write", path, pid);
-        remove_tree(path);
+        if (trib_io_rmtree(path) != TRIB_OK)
+            trib_log(TRIB_LOG_WARN, "%s", trib_last_error(TRIB_ERR_IO));
     }
     closedir(d);
 }
@@ -151,66 +151,11 @@ int trib_outdir_begin(const char *outdir, int force, char **tmpdir)
     return rc;
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[PATH_MAX];
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 void trib_outdir_abort(char *tmpdir)
 {
-    if (tmpdir)
-        remove_tree(tmpdir);
+    if (tmpdir && trib_io_rmtree(tmpdir) != TRIB_OK)
+        trib_log(TRIB_LOG_WARN, "%s", trib_last_error(TRIB_ERR_IO));
     free(tmpdir);
-}
-
-static int fsync_parent(const char *path)
-{
-    char parent[PATH_MAX];
-    const char *base;
-    split_path(path, parent, sizeof parent, &base);
-    return trib_fsync_path(parent);
-}
-
-enum { MOVED_NONE, MOVED_RENAMED, MOVED_RENAMED_OVER_EMPTY, MOVED_EXCHANGED };
-
-/* Moves tmp to out; *how says how, for undo_move. */
-static int move_into_place(const char *tmp, const char *out, int *how)
-{
-    struct stat st;
-    int existed = stat(out, &st) == 0;
-    if (rename(tmp, out) == 0) {
-        *how = existed ? MOVED_RENAMED_OVER_EMPTY : MOVED_RENAMED;
-        return TRIB_OK;
-    }
-    /* out is a non-empty dataset directory: swap atomically (tmp then holds the old one). */
-    if ((errno == ENOTEMPTY || errno == EEXIST) && renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
-        *how = MOVED_EXCHANGED;
-        return TRIB_OK;
-    }
-    return trib_errorf(TRIB_ERR_IO, "cannot move %s to %s: %s", tmp, out, strerror(errno));
-}
-
-/* Puts back what move_into_place did: the new data returns to tmp. */
-static void undo_move(const char *tmp, const char *out, int how)
-{
-    if (how == MOVED_EXCHANGED) {
-        renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE);
-    } else if (how == MOVED_RENAMED || how == MOVED_RENAMED_OVER_EMPTY) {
-        if (rename(out, tmp) == 0 && how == MOVED_RENAMED_OVER_EMPTY)
-            mkdir(out, 0755);
-    }
 }
 
 int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
@@ -220,16 +165,16 @@ int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
     if (n > TRIB_OUTDIR_MAX)
         rc = trib_errorf(TRIB_ERR_INTERNAL, "commit of %zu output directories (at most %d)", n, TRIB_OUTDIR_MAX);
     for (size_t i = 0; rc == TRIB_OK && i < n; i++)
-        rc = trib_fsync_path(tmpdirs[i]);
+        rc = trib_io_fsync_dir(tmpdirs[i]);
     size_t moved = 0;
     for (; rc == TRIB_OK && moved < n; moved++) {
-        rc = move_into_place(tmpdirs[moved], outdirs[moved], &how[moved]);
+        rc = trib_io_move_dir(tmpdirs[moved], outdirs[moved], &how[moved]);
         if (rc != TRIB_OK)
             break;
     }
     if (rc != TRIB_OK) {
         while (moved-- > 0)
-            undo_move(tmpdirs[moved], outdirs[moved], how[moved]);
+            trib_io_undo_move(tmpdirs[moved], outdirs[moved], how[moved]);
         for (size_t i = 0; i < n; i++) {
             trib_outdir_abort(tmpdirs[i]);
             tmpdirs[i] = NULL;
@@ -237,13 +182,13 @@ int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
-        if (how[i] == MOVED_EXCHANGED)
-            remove_tree(tmpdirs[i]); /* the old dataset */
+        if (how[i] == TRIB_IO_MOVED_EXCHANGED && trib_io_rmtree(tmpdirs[i]) != TRIB_OK) /* the old dataset */
+            trib_log(TRIB_LOG_WARN, "%s", trib_last_error(TRIB_ERR_IO));
         free(tmpdirs[i]);
         tmpdirs[i] = NULL;
     }
     for (size_t i = 0; rc == TRIB_OK && i < n; i++)
-        rc = fsync_parent(outdirs[i]);
+        rc = trib_io_fsync_parent(outdirs[i]);
     return rc;
 }
 

@@ -6,7 +6,7 @@
  *             end (serial HDF5 per rank, no collective I/O): with many shards a
  *             rank reads whole shards, with fewer shards than ranks it reads a
  *             row range of one; the bytes read per rank differ by at most one row.
- *   2. agree  one MPI_Allreduce: if any rank failed, every rank returns the
+ *   2. agree  trib_agree (one MPI_Allreduce): if any rank failed, every rank returns the
  *             error of the lowest failing rank (no rank is left waiting).
  *   3. route  each rating goes to trib_data_owner(map, user):
  *
@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "data/internal.h"
+#include "tributary/allreduce.h"
 
 /*
  * Per-rank memory of one round's buffer (there are two).  At 256 MiB the two
@@ -41,26 +42,6 @@
  * only their latency.
  */
 #define ROUND_BYTES_CAP ((size_t)64 << 20)
-
-static int agree(int rc, MPI_Comm comm)
-{
-    int rank;
-    MPI_Comm_rank(comm, &rank);
-    int mine = rc == TRIB_OK ? INT_MAX : rank, first = INT_MAX;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce failed while agreeing on read errors");
-    if (first == INT_MAX)
-        return TRIB_OK;
-    char msg[512];
-    int code = rc;
-    if (rank == first)
-        snprintf(msg, sizeof msg, "%s", trib_last_error(rc));
-    MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, comm);
-    MPI_Bcast(&code, 1, MPI_INT, first, comm);
-    if (rc != TRIB_OK)
-        return rc;
-    return trib_errorf(code, "rank %d: %s", first, msg);
-}
 
 static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_ts, trib_ratings_t *local)
 {
@@ -185,7 +166,7 @@ static int route(trib_ratings_t *local, const trib_owner_map_t *owners, MPI_Comm
     free(dest);
     int with_ts = local->timestamp != NULL;
     trib_ratings_free(local); /* packed: the columns are not needed any more */
-    rc = agree(rc, comm);
+    rc = trib_agree(comm, rc);
     if (rc == TRIB_OK && MPI_Alltoall(x.scount, 1, MPI_UINT64_T, x.rcount, 1, MPI_UINT64_T, comm) != MPI_SUCCESS)
         rc = trib_errorf(TRIB_ERR_MPI, "MPI_Alltoall of rating counts failed");
     if (rc != TRIB_OK) {
@@ -224,7 +205,7 @@ static int route(trib_ratings_t *local, const trib_owner_map_t *owners, MPI_Comm
     rc = trib_ratings_alloc(out, total, with_ts);
     if (rc == TRIB_OK && ((direct && !x.rpacked) || (!direct && (!x.sround || !x.rround))))
         rc = trib_errorf(TRIB_ERR_NOMEM, "out of memory receiving %llu ratings", (unsigned long long)total);
-    rc = agree(rc, comm);
+    rc = trib_agree(comm, rc);
     MPI_Datatype rec;
     if (rc == TRIB_OK && (MPI_Type_contiguous((int)x.rs, MPI_BYTE, &rec) != MPI_SUCCESS ||
                           MPI_Type_commit(&rec) != MPI_SUCCESS))
@@ -291,7 +272,7 @@ int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI
     int rc = open_checked(dir, owners, &ds);
     if (rc == TRIB_OK)
         rc = read_my_rows(ds, rank, size, opts->with_timestamp && ds->info.has_timestamp, &local);
-    rc = agree(rc, comm);
+    rc = trib_agree(comm, rc);
     uint64_t n_users = ds ? ds->info.n_users : 0, n_items = ds ? ds->info.n_items : 0;
     trib_dataset_close(ds);
     if (rc == TRIB_OK) {

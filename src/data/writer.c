@@ -18,14 +18,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hdf5.h>
-
 #include "core/rng.h"
 #include "data/internal.h"
 
 const char *trib_partition_name(trib_partition_t p)
 {
     return p == TRIB_PARTITION_RANGE ? "range" : "hash";
+}
+
+int trib_partition_parse(const char *name, trib_partition_t *out)
+{
+    if (!name || !out)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_partition_parse: NULL argument");
+    if (strcmp(name, "hash") == 0)
+        *out = TRIB_PARTITION_HASH;
+    else if (strcmp(name, "range") == 0)
+        *out = TRIB_PARTITION_RANGE;
+    else
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "'%s' is not hash or range", name);
+    return TRIB_OK;
 }
 
 int trib_write_shard(const char *path, const trib_ratings_t *r, size_t first, size_t count, uint32_t shard,
@@ -36,21 +47,21 @@ int trib_write_shard(const char *path, const trib_ratings_t *r, size_t first, si
     if (rc != TRIB_OK)
         return rc;
     uint64_t fp = trib_ratings_fingerprint(r, first, count);
-    rc = trib_h5_attr_write_str(f, "format", TRIB_SHARD_FORMAT);
+    rc = trib_h5_attr_write_str(f, path, "format", TRIB_SHARD_FORMAT);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "format_version", TRIB_DATA_FORMAT_VERSION);
+        rc = trib_h5_attr_write_u64(f, path, "format_version", TRIB_DATA_FORMAT_VERSION);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "shard_index", shard);
+        rc = trib_h5_attr_write_u64(f, path, "shard_index", shard);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "n_shards", n_shards);
+        rc = trib_h5_attr_write_u64(f, path, "n_shards", n_shards);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "n_ratings", count);
+        rc = trib_h5_attr_write_u64(f, path, "n_ratings", count);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "fingerprint", fp);
+        rc = trib_h5_attr_write_u64(f, path, "fingerprint", fp);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "idmap_fingerprint", idmap_fp);
+        rc = trib_h5_attr_write_u64(f, path, "idmap_fingerprint", idmap_fp);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "has_timestamp", r->timestamp != NULL);
+        rc = trib_h5_attr_write_u64(f, path, "has_timestamp", r->timestamp != NULL);
     if (rc == TRIB_OK)
         rc = trib_h5_write_1d(f, path, "user", TRIB_H5_U32, r->user + first, count, TRIB_SHARD_CHUNK, compress);
     if (rc == TRIB_OK)
@@ -65,7 +76,7 @@ int trib_write_shard(const char *path, const trib_ratings_t *r, size_t first, si
     if (rc == TRIB_OK)
         rc = crc;
     if (rc == TRIB_OK)
-        rc = trib_fsync_path(path);
+        rc = trib_io_fsync_file(path);
     if (rc == TRIB_OK && fingerprint)
         *fingerprint = fp;
     return rc;
@@ -102,27 +113,27 @@ int trib_write_manifest(const char *dir, const trib_manifest_t *m)
                 {"idmap_fingerprint", in->idmap_fingerprint},
                 {"has_timestamp", (uint64_t)in->has_timestamp},
                 {"is_synthetic", (uint64_t)in->is_synthetic}};
-    rc = trib_h5_attr_write_str(f, "format", TRIB_MANIFEST_FORMAT);
+    rc = trib_h5_attr_write_str(f, path, "format", TRIB_MANIFEST_FORMAT);
     for (size_t i = 0; rc == TRIB_OK && i < sizeof u64s / sizeof u64s[0]; i++)
-        rc = trib_h5_attr_write_u64(f, u64s[i].name, u64s[i].v);
+        rc = trib_h5_attr_write_u64(f, path, u64s[i].name, u64s[i].v);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_str(f, "partition", trib_partition_name(in->partition));
+        rc = trib_h5_attr_write_str(f, path, "partition", trib_partition_name(in->partition));
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_str(f, "source", in->source);
+        rc = trib_h5_attr_write_str(f, path, "source", in->source);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_f64(f, "rating_min", in->rating_min);
+        rc = trib_h5_attr_write_f64(f, path, "rating_min", in->rating_min);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_f64(f, "rating_max", in->rating_max);
+        rc = trib_h5_attr_write_f64(f, path, "rating_max", in->rating_max);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_f64(f, "rating_mean", in->rating_mean);
+        rc = trib_h5_attr_write_f64(f, path, "rating_mean", in->rating_mean);
     if (rc == TRIB_OK && in->is_synthetic) {
-        rc = trib_h5_attr_write_f64(f, "noise_std", in->noise_std);
+        rc = trib_h5_attr_write_f64(f, path, "noise_std", in->noise_std);
         if (rc == TRIB_OK)
-            rc = trib_h5_attr_write_f64(f, "true_model_rmse", in->true_model_rmse);
+            rc = trib_h5_attr_write_f64(f, path, "true_model_rmse", in->true_model_rmse);
         if (rc == TRIB_OK)
-            rc = trib_h5_attr_write_u64(f, "synth_seed", m->synth_seed);
+            rc = trib_h5_attr_write_u64(f, path, "synth_seed", m->synth_seed);
         if (rc == TRIB_OK)
-            rc = trib_h5_attr_write_u64(f, "synth_rank", m->synth_rank);
+            rc = trib_h5_attr_write_u64(f, path, "synth_rank", m->synth_rank);
     }
     if (rc == TRIB_OK)
         rc = trib_idmap_h5_write(f, path, "user_ids", m->users);
@@ -142,7 +153,7 @@ int trib_write_manifest(const char *dir, const trib_manifest_t *m)
     if (rc == TRIB_OK)
         rc = crc;
     if (rc == TRIB_OK)
-        rc = trib_fsync_path(path);
+        rc = trib_io_fsync_file(path);
     return rc;
 }
 
@@ -252,7 +263,7 @@ int trib_write_dataset_dir(const char *dir, trib_ratings_t *r, uint64_t n_users,
         return trib_errorf(TRIB_ERR_FORMAT, "no ratings to write");
     if (opts->compress_level < 0 || opts->compress_level > 9)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "compression level %d out of range 0..9", opts->compress_level);
-    if (opts->compress_level > 0 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0)
+    if (opts->compress_level > 0 && !trib_h5_deflate_available())
         return trib_errorf(TRIB_ERR_UNSUPPORTED, "this HDF5 library has no deflate filter");
     int rc = trib_ratings_sort(r, n_users, n_items);
     if (rc != TRIB_OK)

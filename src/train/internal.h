@@ -78,7 +78,8 @@ struct trib_trainer {
 };
 
 /* Error agreement: every rank returns TRIB_OK, or the status and message of the lowest failing rank. */
-TRIB_HIDDEN int trib_train_agree(int rc, MPI_Comm comm);
+/* trib_agree with the argument order the train files use (one rule: tributary/allreduce.h). */
+static inline int trib_train_agree(int rc, MPI_Comm comm) { return trib_agree(comm, rc); }
 
 /*
  * Returns rc with the message "<context>: <the current detail message>".  (The

@@ -34,7 +34,6 @@
  * status.
  */
 #include <errno.h>
-#include <hdf5.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -43,7 +42,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/internal.h"
+#include "data/idmap_h5.h"
+#include "io/fs.h"
+#include "io/h5.h"
 #include "train/internal.h"
 
 #define MODEL_FORMAT "tributary-mf-model"
@@ -135,77 +136,53 @@ static int gather_users(trib_trainer_t *t, float *factors, float *bias)
 
 /* ------------------------------------------------------------------ HDF5 writing */
 
-static int write_matrix(hid_t loc, const char *file, const char *name, const float *v, size_t rows, size_t cols)
-{
-    hsize_t dims[2] = {rows, cols};
-    hid_t sp = H5Screate_simple(2, dims, NULL);
-    hid_t d = sp < 0 ? -1 : H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = TRIB_OK;
-    if (d < 0 || (rows * cols > 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0))
-        rc = trib_errorf(TRIB_ERR_HDF5, "%s: cannot write dataset '%s' [%zu x %zu]", file, name, rows, cols);
-    if (d >= 0)
-        H5Dclose(d);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return rc;
-}
-
 /* One group (users or items): factors, bias, original ids. */
-static int write_rows(hid_t f, const char *file, const char *group, const float *factors, const float *bias,
+static int write_rows(trib_hid_t f, const char *file, const char *group, const float *factors, const float *bias,
                       size_t rows, size_t k, const trib_idmap_t *ids)
 {
-    hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0)
-        return trib_errorf(TRIB_ERR_HDF5, "%s: cannot create group '%s'", file, group);
-    int rc = write_matrix(g, file, "factors", factors, rows, k);
+    trib_hid_t g;
+    int rc = trib_h5_create_group(f, file, group, &g);
+    if (rc != TRIB_OK)
+        return rc;
+    rc = trib_h5_write_2d(g, file, "factors", TRIB_H5_F32, factors, rows, k);
     if (rc == TRIB_OK)
         rc = trib_h5_write_1d(g, file, "bias", TRIB_H5_F32, bias, rows, 0, 0);
     if (rc == TRIB_OK)
         rc = trib_idmap_h5_write(g, file, "ids", ids);
-    H5Gclose(g);
+    trib_h5_close_group(g);
     return rc;
 }
 
-static int write_root_attrs(trib_trainer_t *t, hid_t f)
+static int write_root_attrs(trib_trainer_t *t, trib_hid_t f, const char *path)
 {
     char config[4096];
     int n = trib_train_config_format(&t->cfg, config, sizeof config);
     if (n < 0)
         return n;
     const trib_mf_model_t *m = &t->model;
-    int rc = trib_h5_attr_write_str(f, "format", MODEL_FORMAT);
+    int rc = trib_h5_attr_write_str(f, path, "format", MODEL_FORMAT);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "format_version", MODEL_FORMAT_VERSION);
+        rc = trib_h5_attr_write_u64(f, path, "format_version", MODEL_FORMAT_VERSION);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "k", m->items.k);
+        rc = trib_h5_attr_write_u64(f, path, "k", m->items.k);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "n_users", t->train_info.n_users);
+        rc = trib_h5_attr_write_u64(f, path, "n_users", t->train_info.n_users);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "n_items", t->train_info.n_items);
+        rc = trib_h5_attr_write_u64(f, path, "n_items", t->train_info.n_items);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_f64(f, "mean", (double)m->mean);
+        rc = trib_h5_attr_write_f64(f, path, "mean", (double)m->mean);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_f64(f, "rating_min", (double)m->rating_min);
+        rc = trib_h5_attr_write_f64(f, path, "rating_min", (double)m->rating_min);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_f64(f, "rating_max", (double)m->rating_max);
+        rc = trib_h5_attr_write_f64(f, path, "rating_max", (double)m->rating_max);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "train_fingerprint", t->train_info.fingerprint);
+        rc = trib_h5_attr_write_u64(f, path, "train_fingerprint", t->train_info.fingerprint);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "idmap_fingerprint", t->train_info.idmap_fingerprint);
+        rc = trib_h5_attr_write_u64(f, path, "idmap_fingerprint", t->train_info.idmap_fingerprint);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_u64(f, "ranks", (uint64_t)t->size);
+        rc = trib_h5_attr_write_u64(f, path, "ranks", (uint64_t)t->size);
     if (rc == TRIB_OK)
-        rc = trib_h5_attr_write_str(f, "config", config);
-    return rc;
-}
-
-static int fsync_dir_of(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return trib_errorf(TRIB_ERR_NOMEM, "out of memory");
-    int rc = trib_fsync_path(dirname(copy));
-    free(copy);
+        rc = trib_h5_attr_write_str(f, path, "config", config);
     return rc;
 }
 
@@ -218,9 +195,9 @@ int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float 
     if (rc != TRIB_OK)
         return rc;
     char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    if ((rc = trib_io_temp_name(tmp, sizeof tmp, path)) != TRIB_OK) {
         trib_dataset_close(ds);
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "%s: path too long", path);
+        return rc;
     }
     unlink(tmp);
     const trib_mf_block_t *it = &t->model.items;
@@ -231,7 +208,7 @@ int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float 
     if (rc == TRIB_OK)
         rc = trib_h5_create_file(tmp, &f);
     if (rc == TRIB_OK)
-        rc = write_root_attrs(t, f);
+        rc = write_root_attrs(t, f, tmp);
     if (rc == TRIB_OK)
         rc = write_rows(f, path, "users", user_factors, user_bias, t->train_info.n_users, it->k,
                         trib_dataset_users(ds));
@@ -243,12 +220,8 @@ int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float 
             rc = cr;
     }
     if (rc == TRIB_OK)
-        rc = trib_fsync_path(tmp);
-    if (rc == TRIB_OK && rename(tmp, path) != 0)
-        rc = trib_errorf(TRIB_ERR_IO, "%s: cannot rename the finished model into place: %s", path, strerror(errno));
-    if (rc == TRIB_OK)
-        rc = fsync_dir_of(path);
-    if (rc != TRIB_OK)
+        rc = trib_io_publish_file(tmp, path);
+    else
         unlink(tmp);
     free(items);
     trib_dataset_close(ds);
@@ -282,45 +255,29 @@ int trib_trainer_write_model(trib_trainer_t *t, const char *path)
 
 /* ------------------------------------------------------------------ reading */
 
-static int read_matrix(hid_t loc, const char *file, const char *name, trib_mf_block_t *b)
+static int read_matrix(trib_hid_t loc, const char *file, const char *name, trib_mf_block_t *b)
 {
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0)
-        return trib_errorf(TRIB_ERR_FORMAT, "%s: no dataset '%s'", file, name);
-    hid_t sp = H5Dget_space(d);
-    hsize_t dims[2] = {0, 0};
-    int rc = TRIB_OK;
-    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 2 || H5Sget_simple_extent_dims(sp, dims, NULL) != 2 ||
-        dims[0] != b->n_rows || dims[1] != b->k)
-        rc = trib_errorf(TRIB_ERR_FORMAT, "%s: '%s' is not a %zu x %zu matrix", file, name, b->n_rows, b->k);
-    float *tmp = NULL;
-    if (rc == TRIB_OK && b->n_rows) {
-        tmp = malloc(b->n_rows * b->k * sizeof *tmp);
-        if (!tmp)
-            rc = trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory reading '%s'", file, name);
-        else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0)
-            rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: cannot read '%s'", file, name);
-    }
+    float *tmp = malloc((b->n_rows * b->k + 1) * sizeof *tmp);
+    if (!tmp)
+        return trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory reading '%s'", file, name);
+    int rc = trib_h5_read_2d(loc, file, name, TRIB_H5_F32, b->n_rows, b->k, tmp);
     for (size_t r = 0; rc == TRIB_OK && r < b->n_rows; r++)
         memcpy(trib_mf_row(b, r), tmp + r * b->k, b->k * sizeof(float));
     free(tmp);
-    if (sp >= 0)
-        H5Sclose(sp);
-    H5Dclose(d);
     return rc;
 }
 
-static int read_rows(hid_t f, const char *file, const char *group, trib_mf_block_t *b, trib_idmap_t **ids)
+static int read_rows(trib_hid_t f, const char *file, const char *group, trib_mf_block_t *b, trib_idmap_t **ids)
 {
-    hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
-    if (g < 0)
+    trib_hid_t g;
+    if (trib_h5_open_group(f, file, group, &g) != TRIB_OK)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: no group '%s' (not a model file?)", file, group);
     int rc = read_matrix(g, file, "factors", b);
     if (rc == TRIB_OK)
         rc = trib_h5_read_all_1d(g, file, "bias", TRIB_H5_F32, b->n_rows, b->bias);
     if (rc == TRIB_OK)
         rc = trib_idmap_h5_read(g, file, "ids", b->n_rows, ids);
-    H5Gclose(g);
+    trib_h5_close_group(g);
     return rc;
 }
 
@@ -336,16 +293,16 @@ int trib_model_file_read(const char *path, trib_model_file_t *out)
     char format[64] = "";
     uint64_t version = 0, k = 0, nu = 0, ni = 0;
     double mean = 0, lo = 0, hi = 0;
-    if (trib_h5_attr_read_str(f, "format", format, sizeof format) != TRIB_OK || strcmp(format, MODEL_FORMAT))
+    if (trib_h5_attr_read_str(f, path, "format", format, sizeof format) != TRIB_OK || strcmp(format, MODEL_FORMAT))
         rc = trib_errorf(TRIB_ERR_FORMAT, "%s: not a Tributary model file (format '%s')", path, format);
-    else if (trib_h5_attr_read_u64(f, "format_version", &version) != TRIB_OK || version != MODEL_FORMAT_VERSION)
+    else if (trib_h5_attr_read_u64(f, path, "format_version", &version) != TRIB_OK || version != MODEL_FORMAT_VERSION)
         rc = trib_errorf(TRIB_ERR_INCOMPATIBLE, "%s: model format version %" PRIu64 " (this build reads %d)", path,
                          version, MODEL_FORMAT_VERSION);
-    else if (trib_h5_attr_read_u64(f, "k", &k) != TRIB_OK || trib_h5_attr_read_u64(f, "n_users", &nu) != TRIB_OK ||
-             trib_h5_attr_read_u64(f, "n_items", &ni) != TRIB_OK || trib_h5_attr_read_f64(f, "mean", &mean) ||
-             trib_h5_attr_read_f64(f, "rating_min", &lo) || trib_h5_attr_read_f64(f, "rating_max", &hi) ||
-             trib_h5_attr_read_u64(f, "idmap_fingerprint", &out->idmap_fingerprint) ||
-             trib_h5_attr_read_u64(f, "train_fingerprint", &out->train_fingerprint))
+    else if (trib_h5_attr_read_u64(f, path, "k", &k) != TRIB_OK || trib_h5_attr_read_u64(f, path, "n_users", &nu) != TRIB_OK ||
+             trib_h5_attr_read_u64(f, path, "n_items", &ni) != TRIB_OK || trib_h5_attr_read_f64(f, path, "mean", &mean) ||
+             trib_h5_attr_read_f64(f, path, "rating_min", &lo) || trib_h5_attr_read_f64(f, path, "rating_max", &hi) ||
+             trib_h5_attr_read_u64(f, path, "idmap_fingerprint", &out->idmap_fingerprint) ||
+             trib_h5_attr_read_u64(f, path, "train_fingerprint", &out->train_fingerprint))
         rc = trib_errorf(TRIB_ERR_FORMAT, "%s: a required model attribute is missing", path);
     else if (k < 1 || k > 4096 || nu >= UINT32_MAX || ni >= UINT32_MAX)
         rc = trib_errorf(TRIB_ERR_FORMAT, "%s: implausible model shape (k %" PRIu64 ", %" PRIu64 " users, %" PRIu64
@@ -356,7 +313,7 @@ int trib_model_file_read(const char *path, trib_model_file_t *out)
         out->model.mean = (float)mean;
         out->model.rating_min = (float)lo;
         out->model.rating_max = (float)hi;
-        if (trib_h5_attr_read_str(f, "config", out->config, sizeof out->config) != TRIB_OK)
+        if (trib_h5_attr_read_str(f, path, "config", out->config, sizeof out->config) != TRIB_OK)
             out->config[0] = '\0';
         rc = read_rows(f, path, "users", &out->model.users, &out->user_ids);
     }

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "tributary/ps.h"
+#include "train/ps_wire.h"
 
 struct trib_ps_client {
     trib_ps_options_t o;

@@ -1,6 +1,6 @@
 /*
  * ps_proto.c - the parameter server's vocabulary: consistency names, roles,
- * the row partition and the message header check (tributary/ps.h).
+ * the row partition (tributary/ps.h) and the message header check (train/ps_wire.h).
  *
  * Everything here is a pure function; the server (ps_server.c) and the client
  * (ps_client.c) build and check their messages with it, so both sides agree
@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "tributary/ps.h"
+#include "train/ps_wire.h"
 
 const char *trib_ps_consistency_name(trib_ps_consistency_t c)
 {

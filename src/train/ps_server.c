@@ -40,7 +40,7 @@
 #include <time.h>
 
 #include "core/timer.h"
-#include "tributary/ps.h"
+#include "train/ps_wire.h"
 
 typedef struct {
     int worker;

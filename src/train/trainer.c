@@ -28,28 +28,6 @@
 #include "core/alloc.h"
 #include "train/internal.h"
 
-int trib_train_agree(int rc, MPI_Comm comm)
-{
-    int rank;
-    MPI_Comm_rank(comm, &rank);
-    int mine = rc == TRIB_OK ? INT_MAX : rank, first = INT_MAX;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce failed while agreeing on an error");
-    if (first == INT_MAX)
-        return TRIB_OK;
-    char msg[512] = {0};
-    int code = rc;
-    if (rank == first)
-        snprintf(msg, sizeof msg, "%s", trib_last_error(rc));
-    if (MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, comm) != MPI_SUCCESS ||
-        MPI_Bcast(&code, 1, MPI_INT, first, comm) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "MPI_Bcast failed while agreeing on an error");
-    if (rank == first)
-        return rc;
-    msg[sizeof msg - 1] = '\0';
-    return trib_errorf(code, "%s", msg);
-}
-
 int trib_train_error_context(int rc, const char *fmt, ...)
 {
     char prev[768], ctx[256];
@@ -237,24 +215,35 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
         return rc;
     }
     t->cfg = *cfg;
-    t->comm = comm;
-    MPI_Comm_rank(comm, &t->rank);
-    MPI_Comm_size(comm, &t->size);
+    t->data_comm = MPI_COMM_NULL;
+    /* A private duplicate: the trainer's messages (the parameter server's fixed tags included) never meet
+     * the caller's own on comm. */
+    if (MPI_Comm_dup(comm, &t->comm) != MPI_SUCCESS) {
+        t->comm = MPI_COMM_NULL;
+        rc = trib_errorf(TRIB_ERR_MPI, "trainer: MPI_Comm_dup failed");
+    }
+    rc = trib_train_agree(rc, comm);
+    if (rc != TRIB_OK) {
+        trib_trainer_destroy(t);
+        return rc;
+    }
+    MPI_Comm_rank(t->comm, &t->rank);
+    MPI_Comm_size(t->comm, &t->size);
     t->strategy = strategy_for(cfg->mode);
 
     rc = split_roles(t);
     if (rc == TRIB_OK)
         rc = t->rank == 0 ? preflight(cfg, t->data_size) : TRIB_OK;
-    rc = trib_train_agree(rc, comm);
+    rc = trib_train_agree(rc, t->comm);
     if (rc == TRIB_OK)
-        rc = trib_train_agree(load_manifests(t), comm);
+        rc = trib_train_agree(load_manifests(t), t->comm);
     if (rc == TRIB_OK)
-        rc = trib_train_agree(build_model(t), comm);
+        rc = trib_train_agree(build_model(t), t->comm);
     if (rc == TRIB_OK) /* collective readers agree on errors themselves */
         rc = read_local_ratings(t, cfg->train_dir, &t->train, &t->n_train);
     if (rc == TRIB_OK && t->has_test)
         rc = read_local_ratings(t, cfg->test_dir, &t->test, &t->n_test);
-    rc = trib_train_agree(rc, comm);
+    rc = trib_train_agree(rc, t->comm);
     if (rc == TRIB_OK)
         rc = agree_rounds(t);
     if (rc == TRIB_OK && cfg->order == TRIB_MF_ORDER_BLOCKED) /* groups (reorders) the local ratings */
@@ -263,10 +252,10 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
     if (rc == TRIB_OK) {
         t->order = malloc((t->n_train ? t->n_train : 1) * sizeof *t->order);
         rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");
-        rc = trib_train_agree(rc, comm);
+        rc = trib_train_agree(rc, t->comm);
     }
     if (rc == TRIB_OK)
-        rc = trib_train_agree(t->strategy->create(t, &t->strategy_state), comm);
+        rc = trib_train_agree(t->strategy->create(t, &t->strategy_state), t->comm);
     if (rc != TRIB_OK) {
         trib_trainer_destroy(t);
         return rc;
@@ -283,6 +272,8 @@ void trib_trainer_destroy(trib_trainer_t *t)
         t->strategy->destroy(t->strategy_state);
     if (t->data_comm != MPI_COMM_NULL && t->data_comm != t->comm)
         MPI_Comm_free(&t->data_comm);
+    if (t->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&t->comm);
     trib_data_owner_map_destroy(t->owners);
     trib_mf_model_destroy(&t->model);
     free(t->train);

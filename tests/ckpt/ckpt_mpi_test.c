@@ -91,7 +91,7 @@ static void roundtrip(const char *base)
     char dir[4000]; /* one directory per rank count: ctest runs them concurrently */
     snprintf(dir, sizeof dir, "%s-np%d", base, size);
     if (my_rank == 0)
-        trib_ckpt_remove_tree(dir);
+        trib_io_rmtree(dir);
     MPI_Barrier(MPI_COMM_WORLD);
     const size_t ng = 101; /* not divisible by most rank counts; rank counts > ng leave empty parts too */
     char path[4096], tmp[4096];

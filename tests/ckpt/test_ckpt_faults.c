@@ -31,7 +31,7 @@ static char captured[8192];
 static void fresh(char *dir, size_t cap, const char *name)
 {
     snprintf(dir, cap, "%s/%s", base_dir, name);
-    trib_ckpt_remove_tree(dir);
+    trib_io_rmtree(dir);
 }
 
 static int write_seq(const char *dir, uint64_t seq)
@@ -431,8 +431,8 @@ int main(int argc, char **argv)
         return 2;
     if (argc > 1)
         base_dir = argv[1];
-    trib_ckpt_remove_tree(base_dir);
-    trib_ckpt_mkdir_p(base_dir);
+    trib_io_rmtree(base_dir);
+    trib_io_mkdir_p(base_dir);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int rc = trib_cunit_run(suites);
     MPI_Finalize();

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "ckpt/internal.h"
+#include "io/crc32c.h"
 #include "tributary/ckpt.h"
 
 /* The definition, one bit at a time: reflected polynomial 0x82F63B78. */

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "tributary/ps.h"
+#include "train/ps_wire.h" /* internal: the wire format */
 #include "trib_cunit.h"
 
 enum { K = 5 };

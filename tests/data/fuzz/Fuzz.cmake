@@ -14,7 +14,8 @@ set(fuzz_dir ${CMAKE_CURRENT_LIST_DIR})
 if(TRIB_CLANG)
   set(fuzz_srcs ${fuzz_dir}/fuzz_text_parse.c
       ${PROJECT_SOURCE_DIR}/src/data/text_parse.c ${PROJECT_SOURCE_DIR}/src/data/idmap.c
-      ${PROJECT_SOURCE_DIR}/src/data/ratings.c ${PROJECT_SOURCE_DIR}/src/data/h5util.c
+      ${PROJECT_SOURCE_DIR}/src/data/ratings.c ${PROJECT_SOURCE_DIR}/src/io/h5.c
+      ${PROJECT_SOURCE_DIR}/src/io/crc32c.c ${PROJECT_SOURCE_DIR}/src/core/alloc.c
       ${PROJECT_SOURCE_DIR}/src/core/status.c
       ${PROJECT_SOURCE_DIR}/src/core/rng.c)
   set(fuzz_incs -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_BINARY_DIR}/include -I${PROJECT_SOURCE_DIR}/src)

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ckpt/internal.h"
+#include "io/crc32c.h"
 
 #define CRC32C_POLY_REFLECTED 0x82F63B78u
 

@@ -1,11 +1,7 @@
 /*
- * fs.c - the file-system steps of a checkpoint: names, directories, fsync,
- * recursive removal, CRC32C of a whole file.
- *
- * Durability needs more than fsync of the files: a new directory entry (a
- * created file, a rename) is persistent only once its parent directory is
- * fsynced, so the writer fsyncs each file, then the temporary directory, and
- * after the rename the checkpoint directory D.  Every failure names the path.
+ * names.c - the names of a checkpoint's directories and files (ckpt-<seq>,
+ * .tmp-ckpt-<seq>, part-NNNNN.h5), joined paths, and the CRC32C of a whole
+ * file.  Directories, fsync and removal are the io layer's (io/fs.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -80,81 +76,6 @@ int trib_ckpt_part_name(char *out, size_t cap, int part)
     if (n < 0 || (size_t)n >= cap)
         return trib_errorf(TRIB_ERR_RANGE, "part name for %d too long", part);
     return TRIB_OK;
-}
-
-static int make_one_dir(const char *path)
-{
-    if (mkdir(path, 0777) == 0)
-        return TRIB_OK;
-    int e = errno;
-    struct stat st;
-    if (e == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return TRIB_OK;
-    return trib_errorf(TRIB_ERR_IO, "cannot create directory '%s': %s", path, strerror(e));
-}
-
-int trib_ckpt_mkdir_p(const char *dir)
-{
-    char buf[TRIB_CKPT_PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "bad checkpoint directory '%s'", dir);
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i < n; i++) {
-        if (buf[i] != '/')
-            continue;
-        buf[i] = '\0';
-        int rc = make_one_dir(buf);
-        buf[i] = '/';
-        if (rc != TRIB_OK)
-            return rc;
-    }
-    return make_one_dir(buf);
-}
-
-int trib_ckpt_fsync_path(const char *path, int is_dir)
-{
-    int fd = open(path, O_RDONLY | (is_dir ? O_DIRECTORY : 0));
-    if (fd < 0)
-        return trib_errorf(TRIB_ERR_IO, "cannot open '%s' to fsync: %s", path, strerror(errno));
-    int rc = TRIB_OK;
-    if (fsync(fd) != 0)
-        rc = trib_errorf(TRIB_ERR_IO, "fsync of '%s' failed: %s", path, strerror(errno));
-    if (close(fd) != 0 && rc == TRIB_OK)
-        rc = trib_errorf(TRIB_ERR_IO, "close of '%s' failed: %s", path, strerror(errno));
-    return rc;
-}
-
-int trib_ckpt_remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return TRIB_OK;
-        return trib_errorf(TRIB_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        if (unlink(path) != 0 && errno != ENOENT)
-            return trib_errorf(TRIB_ERR_IO, "cannot remove '%s': %s", path, strerror(errno));
-        return TRIB_OK;
-    }
-    DIR *d = opendir(path);
-    if (!d)
-        return trib_errorf(TRIB_ERR_IO, "cannot open directory '%s': %s", path, strerror(errno));
-    int rc = TRIB_OK;
-    struct dirent *e;
-    while (rc == TRIB_OK && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char child[TRIB_CKPT_PATH_MAX];
-        rc = trib_ckpt_join(child, sizeof child, path, e->d_name);
-        if (rc == TRIB_OK)
-            rc = trib_ckpt_remove_tree(child);
-    }
-    closedir(d);
-    if (rc == TRIB_OK && rmdir(path) != 0 && errno != ENOENT)
-        rc = trib_errorf(TRIB_ERR_IO, "cannot remove directory '%s': %s", path, strerror(errno));
-    return rc;
 }
 
 int trib_ckpt_file_crc(const char *path, uint64_t *size, uint32_t *crc)

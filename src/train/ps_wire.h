@@ -1,0 +1,74 @@
+/*
+ * train/ps_wire.h - the parameter server's wire format (internal: the server,
+ * the client and their tests use it; programs see only tributary/ps.h).
+ *
+ * Every message is one MPI message of bytes: a 40-byte versioned
+ * header (trib_ps_header_t) then a payload.  Workers send requests to
+ * servers on one tag (so MPI keeps each worker's requests in order), servers
+ * answer pulls on another:
+ *
+ *   PULL   worker -> server  payload: count row ids (uint32, ascending, global)
+ *   REPLY  server -> worker  payload: count rows of (k factors, bias, AdaGrad sum)
+ *   PUSH   worker -> server  payload: count row ids, then count rows of deltas
+ *                            (k factors, bias, AdaGrad sum; the server adds
+ *                            options.scale x delta); flag END_CLOCK
+ *                            says the worker finished its clock
+ *   DONE   worker -> server  the worker finished the phase (epoch or settle)
+ *
+ * A worker at clock c sends at most one PULL per server per mini-batch and
+ * one PUSH per server (an empty one when only the END_CLOCK flag matters),
+ * never one message per row.  A server checks every header (magic, version,
+ * type, sender = claimed worker, epoch, clock, size against count, row ids
+ * in its range); anything wrong is TRIB_ERR_PROTOCOL naming the sender.
+ */
+#ifndef TRIB_TRAIN_PS_WIRE_H
+#define TRIB_TRAIN_PS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tributary/ps.h"
+
+#define TRIB_PS_MAGIC UINT32_C(0x53505254) /* "TRPS" little-endian */
+#define TRIB_PS_PROTOCOL_VERSION 1
+#define TRIB_PS_TAG_REQUEST 7501 /* worker -> server */
+#define TRIB_PS_TAG_REPLY 7502   /* server -> worker */
+
+typedef enum {
+    TRIB_PS_MSG_PULL = 1,
+    TRIB_PS_MSG_REPLY = 2,
+    TRIB_PS_MSG_PUSH = 3,
+    TRIB_PS_MSG_DONE = 4
+} trib_ps_msg_type_t;
+
+#define TRIB_PS_FLAG_END_CLOCK 1u /* PUSH: the sender finished its clock */
+#define TRIB_PS_FLAG_SETTLE 2u    /* PULL/DONE: settle phase (no clocks, no pushes) */
+#define TRIB_PS_FLAG_ERROR 4u     /* REPLY: the server rejected the request (no payload) */
+#define TRIB_PS_FLAG_BOUND_HIT 8u /* REPLY: during this phase another worker's pull reached past the
+                                     staleness bound (ssp/bsp: it was deferred; async: the checked bound) */
+
+typedef struct {
+    uint32_t magic;   /* TRIB_PS_MAGIC */
+    uint16_t version; /* TRIB_PS_PROTOCOL_VERSION */
+    uint16_t type;    /* trib_ps_msg_type_t */
+    int32_t worker;   /* the worker that sent the request, or the one a reply is for */
+    uint32_t flags;   /* TRIB_PS_FLAG_* */
+    int64_t clock;    /* the worker's clock; in a REPLY the server's min clock when answered */
+    uint64_t count;   /* rows in the payload */
+    uint32_t epoch;   /* the phase's epoch (settle: the next epoch to run) */
+    uint32_t reserved; /* 0 */
+} trib_ps_header_t;
+
+/* Payload bytes of a message of `type` with `count` rows of k factors. */
+size_t trib_ps_payload_bytes(trib_ps_msg_type_t type, uint64_t count, size_t k);
+
+/*
+ * Checks a received message of `len` bytes from MPI rank `sender`: size,
+ * magic, version, a known type, reserved 0, and that the payload size matches
+ * count and k.  TRIB_OK or TRIB_ERR_PROTOCOL with a message naming the
+ * sender.  Semantic checks (expected type, worker, epoch, clock, row range)
+ * are the receiver's.
+ */
+int trib_ps_header_check(const void *msg, size_t len, int sender, size_t k, trib_ps_header_t *out);
+
+#endif
