@@ -193,9 +193,9 @@ static void reduce_in_rank_order(const trib_coll_args_t *a, char *dst, char *con
         memcpy(dst, src[0], n * a->elem_size);
         return;
     }
-    a->kernel(dst, src[0], src[1], n);
+    trib_coll_combine(a, dst, src[0], src[1], n);
     for (int q = 2; q < a->size; q++)
-        a->kernel(dst, dst, src[q], n);
+        trib_coll_combine(a, dst, dst, src[q], n);
 }
 
 static void small_path(const trib_coll_args_t *a, struct trib_shm_state *s)
