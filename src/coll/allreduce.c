@@ -249,9 +249,13 @@ void trib_coll_copy_in(const trib_coll_args_t *a)
         memcpy(a->recvbuf, a->sendbuf, a->count * a->elem_size);
 }
 
-int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
-                      MPI_Comm comm, const trib_allreduce_opts_t *opts)
+int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                        MPI_Comm comm, const trib_allreduce_opts_t *opts, trib_coll_report_t *report)
 {
+    trib_coll_report_t dummy;
+    trib_coll_report_t *rep = report ? report : &dummy;
+    rep->algo = TRIB_ALGO_AUTO;
+    rep->rejected = 1;
     trib_allreduce_opts_t o;
     if (opts)
         o = *opts;
@@ -262,6 +266,7 @@ int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Data
     if (rc != TRIB_OK)
         return rc;
     trib_coll_ctx_t *ctx;
+    rep->rejected = 0; /* creating the context is collective */
     if ((rc = trib_coll_ctx_get(comm, &ctx)) != TRIB_OK)
         return rc;
 
@@ -269,6 +274,7 @@ int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Data
     trib_coll_op_t user_op = TRIB_OPK_SUM;
     trib_algo_t algo = TRIB_ALGO_AUTO;
     int local_rc = validate_args(sendbuf, recvbuf, count, type, op, &o, ctx, &a, &user_op, &algo);
+    rep->rejected = 1;
     if (check_enabled(&o)) {
         if ((rc = check_signature(ctx, local_rc, &a, user_op, algo)) != TRIB_OK)
             return rc;
@@ -276,8 +282,11 @@ int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Data
         return local_rc;
     }
 
+    rep->rejected = 0;
     if (count == 0)
         return TRIB_OK;
+    if (a.size > 1)
+        rep->algo = algo;
     if (!a.kernel) /* derived datatype or user-defined op (reduce_local.c) */
         return trib_coll_generic_allreduce(&a, algo, run_algorithm);
     if (a.size == 1) {
@@ -289,6 +298,12 @@ int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Data
     if (user_op == TRIB_OPK_AVG)
         trib_coll_divide(a.type, a.recvbuf, a.count, a.size);
     return TRIB_OK;
+}
+
+int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                      MPI_Comm comm, const trib_allreduce_opts_t *opts)
+{
+    return trib_coll_allreduce(sendbuf, recvbuf, count, type, op, comm, opts, NULL);
 }
 
 int trib_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm comm)

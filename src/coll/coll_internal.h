@@ -300,6 +300,18 @@ TRIB_INTERNAL int trib_coll_shm_preferred(size_t bytes, int p);
 /* Frees shm.c's state (called from the communicator's delete callback). */
 TRIB_INTERNAL void trib_coll_shm_free(struct trib_shm_state *s);
 
+/* ---------------------------------------------------------- entry point */
+
+/* What a call did, for callers that account for it (the pmpi layer). */
+typedef struct {
+    trib_algo_t algo; /* the algorithm that ran; AUTO when none did (count 0, one rank, or an error first) */
+    int rejected;     /* 1: the call failed before any traffic of its own (arguments, check mode, context) */
+} trib_coll_report_t;
+
+/* trib_allreduce_ex, reporting into *report (may be NULL). */
+TRIB_INTERNAL int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                                      MPI_Comm comm, const trib_allreduce_opts_t *opts, trib_coll_report_t *report);
+
 /* --------------------------------------------------------------- selector */
 
 /*
