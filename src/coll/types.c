@@ -157,7 +157,8 @@ int trib_coll_type_from_mpi(MPI_Datatype type, trib_coll_type_t *out)
     return TRIB_OK;
 }
 
-int trib_coll_op_from_mpi(MPI_Op op, trib_coll_op_t *out)
+/* The predefined reduction ops and AVG; 0 for anything else (no error recorded). */
+static int find_op(MPI_Op op, trib_coll_op_t *out)
 {
     const struct {
         MPI_Op handle;
@@ -171,14 +172,21 @@ int trib_coll_op_from_mpi(MPI_Op op, trib_coll_op_t *out)
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (table[i].handle == op) {
             *out = table[i].op;
-            return TRIB_OK;
+            return 1;
         }
     }
     if (op != MPI_OP_NULL && op == trib_op_avg()) {
         *out = TRIB_OPK_AVG;
-        return TRIB_OK;
+        return 1;
     }
-    return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: not a predefined reduction operation");
+    return 0;
+}
+
+int trib_coll_op_from_mpi(MPI_Op op, trib_coll_op_t *out)
+{
+    if (!find_op(op, out))
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: not a predefined reduction operation");
+    return TRIB_OK;
 }
 
 static const char *const type_names[TRIB_TYPE_COUNT] = {
@@ -252,7 +260,7 @@ int trib_coll_classify(MPI_Datatype type, MPI_Op op, trib_coll_class_t *out)
     type_entry_t e;
     int known = lookup(type, &e) && layout_matches(type, e.type, e.cls);
     trib_coll_op_t kop;
-    if (trib_coll_op_from_mpi(op, &kop) != TRIB_OK) {
+    if (!find_op(op, &kop)) {
         /* A user-defined operation: MPI_Reduce_local applies it, in rank order when it must. */
         int commute = 1;
         int rc = MPI_Op_commutative(op, &commute);
