@@ -27,7 +27,8 @@
  *     that the MPI library accepts anyway (Open MPI: MPI_SUM on MPI_CHAR or
  *     MPI_BYTE): combined by MPI_Reduce_local inside the same algorithms
  *     (datatypes with gaps are packed; the gaps of the receive buffer are
- *     left untouched).  A non-commutative operation is applied in rank
+ *     left untouched; datatypes with a negative extent are not supported:
+ *     TRIB_ERR_UNSUPPORTED).  A non-commutative operation is applied in rank
  *     order, x0 op x1 op ... op x(p-1): AUTO picks an algorithm that keeps
  *     that order, and forcing one that does not (ring) returns
  *     TRIB_ERR_UNSUPPORTED naming those that would.

@@ -83,33 +83,27 @@
  * count as equal.  Written field by field (the padding of dst is left as
  * it was).
  */
+/* One MINLOC (BETTER = <) or MAXLOC (BETTER = >) loop over pair_<sfx>_t. */
+#define TRIB_LOC_KERNEL(name, sfx, T, BETTER)                                                      \
+    static void name(void *dst_, const void *a_, const void *b_, size_t n)                         \
+    {                                                                                              \
+        pair_##sfx##_t *dst = dst_;                                                                \
+        const pair_##sfx##_t *a = a_, *b = b_;                                                     \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            T x = a[i].v, y = b[i].v;                                                              \
+            int xi = a[i].i, yi = b[i].i;                                                          \
+            dst[i].v = y BETTER x ? y : x;                                                         \
+            dst[i].i = x BETTER y ? xi : y BETTER x ? yi : (xi < yi ? xi : yi);                    \
+        }                                                                                          \
+    }
+
 #define TRIB_PAIR_KERNELS(sfx, T)                                                                  \
     typedef struct {                                                                               \
         T v;                                                                                       \
         int i;                                                                                     \
     } pair_##sfx##_t;                                                                              \
-    static void minloc_##sfx(void *dst_, const void *a_, const void *b_, size_t n)                 \
-    {                                                                                              \
-        pair_##sfx##_t *dst = dst_;                                                                \
-        const pair_##sfx##_t *a = a_, *b = b_;                                                     \
-        for (size_t i = 0; i < n; i++) {                                                           \
-            T x = a[i].v, y = b[i].v;                                                              \
-            int xi = a[i].i, yi = b[i].i;                                                          \
-            dst[i].v = y < x ? y : x;                                                              \
-            dst[i].i = x < y ? xi : y < x ? yi : (xi < yi ? xi : yi);                              \
-        }                                                                                          \
-    }                                                                                              \
-    static void maxloc_##sfx(void *dst_, const void *a_, const void *b_, size_t n)                 \
-    {                                                                                              \
-        pair_##sfx##_t *dst = dst_;                                                                \
-        const pair_##sfx##_t *a = a_, *b = b_;                                                     \
-        for (size_t i = 0; i < n; i++) {                                                           \
-            T x = a[i].v, y = b[i].v;                                                              \
-            int xi = a[i].i, yi = b[i].i;                                                          \
-            dst[i].v = y > x ? y : x;                                                              \
-            dst[i].i = x > y ? xi : y > x ? yi : (xi < yi ? xi : yi);                              \
-        }                                                                                          \
-    }
+    TRIB_LOC_KERNEL(minloc_##sfx, sfx, T, <)                                                       \
+    TRIB_LOC_KERNEL(maxloc_##sfx, sfx, T, >)
 
 TRIB_FLOAT_KERNELS(f32, float)
 TRIB_FLOAT_KERNELS(f64, double)

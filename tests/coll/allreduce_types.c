@@ -37,6 +37,7 @@
 #include <complex.h>
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@
 #include <mpi.h>
 
 #include "core/rng.h"
+#include "coll_test.h"
 #include "core/timer.h"
 #include "tributary/allreduce.h"
 
@@ -382,6 +384,15 @@ static void fail(const char *what, const char *detail)
         fprintf(stderr, "FAIL p=%d rank=%d %s: %s\n", nprocs, rank, what, detail);
 }
 
+/* Reports an unexpected status; returns 1 (the case failed). */
+static int fail_status(const char *label, int rc)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "status %s (%s)", trib_err_name(rc), trib_last_error(rc));
+    fail(label, msg);
+    return 1;
+}
+
 /* Collects failures and the cross-rank hash check of one case. */
 static void finish_case(const char *label, int bad, uint64_t h)
 {
@@ -422,12 +433,8 @@ static void run_pair(const tdesc_t *d, op_t o, trib_algo_t algo, int variant, ui
     int rc = trib_allreduce_ex(sb, recv, count, d->t, mpi_op(o), MPI_COMM_WORLD, &opts);
     int bad = 0;
     uint64_t h = UINT64_C(14695981039346656037);
-    if (rc != TRIB_OK) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "status %s (%s)", trib_err_name(rc), trib_last_error(rc));
-        fail(label, msg);
-        bad = 1;
-    }
+    if (rc != TRIB_OK)
+        bad = fail_status(label, rc);
     for (size_t i = 0; i < count && !bad; i++) {
         val_t got = load(d, recv, i), want = load(d, ref, i);
         h = hash_val(h, got);
@@ -652,12 +659,8 @@ static void run_derived(int d, trib_algo_t algo, size_t count, int inplace, int 
         finish_case(label, bad, h);
         return;
     }
-    if (rc != TRIB_OK) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "status %s (%s)", trib_err_name(rc), trib_last_error(rc));
-        fail(label, msg);
-        bad = 1;
-    }
+    if (rc != TRIB_OK)
+        bad = fail_status(label, rc);
     for (size_t i = 0; i < count && !bad; i++) {
         uint64_t got[4], want[4];
         int n = dwords(d, recv, i, got);
@@ -724,17 +727,6 @@ static void part_b(void)
         MPI_Type_free(&dtype[d]);
     free(send);
     free(recv);
-}
-
-static int have_shm(void)
-{
-    trib_allreduce_opts_t o;
-    trib_allreduce_opts_init(&o);
-    o.algo = TRIB_ALGO_SHM;
-    float x = 1, y;
-    int ok = trib_allreduce_ex(&x, &y, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &o) == TRIB_OK, all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    return all;
 }
 
 int main(int argc, char **argv)
