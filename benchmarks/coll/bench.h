@@ -25,14 +25,19 @@
 /* ------------------------------------------------------------------ types */
 
 typedef enum { BENCH_FLOAT, BENCH_DOUBLE, BENCH_INT32, BENCH_INT64, BENCH_UINT8, BENCH_TYPE_COUNT } bench_type_t;
-typedef enum { BENCH_SUM, BENCH_PROD, BENCH_MIN, BENCH_MAX, BENCH_AVG, BENCH_OP_COUNT } bench_op_t;
+/* BOR: integer types only.  USER: a commutative sum created with MPI_Op_create (the path every
+ * user-defined operation takes: MPI_Reduce_local as the combining step). */
+typedef enum { BENCH_SUM, BENCH_PROD, BENCH_MIN, BENCH_MAX, BENCH_AVG, BENCH_BOR, BENCH_USER, BENCH_OP_COUNT } bench_op_t;
 
 /* Name as printed ("float"); the parser also accepts "int" and "int32_t" style aliases. */
 const char *bench_type_name(bench_type_t t);
 const char *bench_op_name(bench_op_t op);
 size_t bench_type_size(bench_type_t t);
 MPI_Datatype bench_type_mpi(bench_type_t t);
+/* The MPI handle; BENCH_USER's op is created on first use (after MPI_Init) and kept. */
 MPI_Op bench_op_mpi(bench_op_t op);
+/* 1 when the op is defined on the type (avg: floating types; bor: integer types). */
+int bench_op_valid(bench_type_t t, bench_op_t op);
 int bench_parse_type(const char *s, bench_type_t *out);
 int bench_parse_op(const char *s, bench_op_t *out);
 

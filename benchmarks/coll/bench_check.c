@@ -8,6 +8,8 @@
  *   prod      2 when (i + r) mod 4 == 0, -1 when (i + 3r) mod 5 == 0, else 1
  *                                           (a signed power of two: exact while 2^p fits)
  *   min, max  ((31i + 17r) mod 101) - 50
+ *   bor       (37i + 11r) mod 128           (integer types only)
+ *   user      as sum (the op is a user-defined sum)
  * Unsigned bytes use the values modulo 256; integer sums and products wrap
  * modulo 2^bits, as MPI_Allreduce does.  The checker recomputes the expected
  * reduction element by element from the same formula (O(p) per element), so
@@ -25,7 +27,9 @@ static long long input_value(size_t i, int r, bench_op_t op)
     unsigned long long ui = (unsigned long long)i, ur = (unsigned long long)r;
     switch (op) {
     case BENCH_SUM:
+    case BENCH_USER:
     case BENCH_AVG: return (long long)((7 * ui + 13 * ur) % 9) - 4;
+    case BENCH_BOR: return (long long)((37 * ui + 11 * ur) % 128);
     case BENCH_PROD:
         if ((ui + ur) % 4 == 0)
             return 2;
@@ -60,7 +64,9 @@ static unsigned long long reduce_int(size_t i, bench_op_t op, int nranks, int bi
         unsigned long long v = (unsigned long long)input_value(i, r, op) & mask;
         switch (op) {
         case BENCH_SUM:
+        case BENCH_USER:
         case BENCH_AVG: acc = (acc + v) & mask; break;
+        case BENCH_BOR: acc |= v; break;
         case BENCH_PROD: acc = (acc * v) & mask; break;
         case BENCH_MIN:
         case BENCH_MAX: {
@@ -102,6 +108,7 @@ double bench_expected_value(size_t i, bench_type_t type, bench_op_t op, int nran
             double v = (double)input_value(i, r, op);
             switch (op) {
             case BENCH_SUM:
+            case BENCH_USER:
             case BENCH_AVG: acc += v; break;
             case BENCH_PROD: acc *= v; break;
             case BENCH_MIN: acc = v < acc ? v : acc; break;

@@ -16,7 +16,7 @@
 #include <strings.h>
 
 static const char *const type_names[BENCH_TYPE_COUNT] = {"float", "double", "int32", "int64", "uint8"};
-static const char *const op_names[BENCH_OP_COUNT] = {"sum", "prod", "min", "max", "avg"};
+static const char *const op_names[BENCH_OP_COUNT] = {"sum", "prod", "min", "max", "avg", "bor", "user"};
 
 const char *bench_type_name(bench_type_t t) { return (unsigned)t < BENCH_TYPE_COUNT ? type_names[t] : "?"; }
 const char *bench_op_name(bench_op_t op) { return (unsigned)op < BENCH_OP_COUNT ? op_names[op] : "?"; }
@@ -39,9 +39,47 @@ MPI_Datatype bench_type_mpi(bench_type_t t)
     }
 }
 
+/* BENCH_USER: element-wise sum (integers wrap), as an MPI user function. */
+#define USER_SUM_LOOP(T, U)                                                                        \
+    for (int i = 0; i < n; i++)                                                                    \
+        ((T *)inout)[i] = (T)((U)((T *)inout)[i] + (U)((const T *)in)[i])
+
+static void user_sum(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    int n = *len;
+    MPI_Datatype t = *type;
+    if (t == MPI_FLOAT)
+        USER_SUM_LOOP(float, float);
+    else if (t == MPI_DOUBLE)
+        USER_SUM_LOOP(double, double);
+    else if (t == MPI_INT32_T)
+        USER_SUM_LOOP(int32_t, uint32_t);
+    else if (t == MPI_INT64_T)
+        USER_SUM_LOOP(int64_t, uint64_t);
+    else if (t == MPI_UINT8_T)
+        USER_SUM_LOOP(uint8_t, unsigned);
+}
+
+static MPI_Op user_op = MPI_OP_NULL;
+
+int bench_op_valid(bench_type_t t, bench_op_t op)
+{
+    int floating = t == BENCH_FLOAT || t == BENCH_DOUBLE;
+    if (op == BENCH_AVG)
+        return floating;
+    if (op == BENCH_BOR)
+        return !floating;
+    return 1;
+}
+
 MPI_Op bench_op_mpi(bench_op_t op)
 {
     switch (op) {
+    case BENCH_BOR: return MPI_BOR;
+    case BENCH_USER:
+        if (user_op == MPI_OP_NULL && MPI_Op_create(user_sum, 1, &user_op) != MPI_SUCCESS)
+            user_op = MPI_OP_NULL;
+        return user_op;
     case BENCH_SUM: return MPI_SUM;
     case BENCH_PROD: return MPI_PROD;
     case BENCH_MIN: return MPI_MIN;

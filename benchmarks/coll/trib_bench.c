@@ -32,7 +32,8 @@ static void usage_allreduce(FILE *f)
             "  --max-bytes N      largest message (default 16M)\n"
             "  --factor F         size multiplier between steps, integer >= 2 (default 2)\n"
             "  --type T           float, double, int32 (int), int64, uint8 (default float)\n"
-            "  --op OP            sum, prod, min, max, avg (avg: floating types only) (default sum)\n"
+            "  --op OP            sum, prod, min, max, avg (floating types only), bor (integer types only),\n"
+            "                     user (a commutative sum made with MPI_Op_create) (default sum)\n"
             "  --iters N          timed iterations per point (default: 1000 up to 64K, then scaled down\n"
             "                     to move about 64 MiB per point, at least 5)\n"
             "  --warmup W         untimed iterations before each timed batch (default iters/10, at least 1)\n"
@@ -108,6 +109,10 @@ static int validate_config(const bench_config_t *c)
         fprintf(errf, "trib-bench: --link-delay needs --link-rate\n");
         return -1;
     }
+    if (c->op == BENCH_BOR && !bench_op_valid(c->type, c->op)) {
+        fprintf(errf, "trib-bench: --op bor needs an integer --type (int32, int64, uint8)\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -164,7 +169,7 @@ static int parse_allreduce_args(int argc, char **argv, bench_config_t *c, int ra
             break;
         case OPT_OP:
             if (bench_parse_op(optarg, &c->op) != 0) {
-                fprintf(errf, "trib-bench: --op: unknown operation '%s' (sum, prod, min, max, avg)\n", optarg);
+                fprintf(errf, "trib-bench: --op: unknown operation '%s' (sum, prod, min, max, avg, bor, user)\n", optarg);
                 rc = -1;
             }
             break;

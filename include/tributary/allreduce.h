@@ -11,15 +11,36 @@
  * place.  Every call returns TRIB_OK or a negative TRIB_ERR_* code (see
  * tributary/status.h); nothing is printed and nothing aborts.
  *
- * Supported datatypes: MPI_FLOAT, MPI_DOUBLE, MPI_INT (= MPI_INT32_T on every
- * platform Tributary supports), MPI_INT32_T, MPI_INT64_T, MPI_UINT8_T.
- * Supported operations: MPI_SUM, MPI_PROD, MPI_MIN, MPI_MAX on all of them,
- * and TRIB_OP_AVG (sum divided by the communicator size) on MPI_FLOAT and
- * MPI_DOUBLE.  Any other pair returns TRIB_ERR_UNSUPPORTED on every rank.
+ * Datatypes and operations: everything MPI_Allreduce accepts.
+ *   - Native kernels for every predefined datatype with every predefined
+ *     operation the MPI standard defines on it: the C integer and
+ *     fixed-width integer types, MPI_AINT/OFFSET/COUNT (sum, prod, min, max,
+ *     bitwise; logical on the C integers), MPI_BYTE (bitwise), MPI_C_BOOL
+ *     (logical), float, double, long double (sum, prod, min, max), the C
+ *     complex types (sum, prod), and the pair types MPI_2INT, MPI_FLOAT_INT,
+ *     MPI_DOUBLE_INT, MPI_LONG_INT, MPI_SHORT_INT, MPI_LONG_DOUBLE_INT with
+ *     MPI_MINLOC/MPI_MAXLOC (equal values: the smaller index wins).
+ *   - TRIB_OP_AVG (sum divided by the communicator size) on MPI_FLOAT and
+ *     MPI_DOUBLE; TRIB_ERR_UNSUPPORTED on other types.
+ *   - Derived datatypes and user-defined operations (MPI_Op_create), and a
+ *     predefined operation on a predefined type outside the standard's table
+ *     that the MPI library accepts anyway (Open MPI: MPI_SUM on MPI_CHAR or
+ *     MPI_BYTE): combined by MPI_Reduce_local inside the same algorithms
+ *     (datatypes with gaps are packed; the gaps of the receive buffer are
+ *     left untouched; datatypes with a negative extent are not supported:
+ *     TRIB_ERR_UNSUPPORTED).  A non-commutative operation is applied in rank
+ *     order, x0 op x1 op ... op x(p-1): AUTO picks an algorithm that keeps
+ *     that order, and forcing one that does not (ring) returns
+ *     TRIB_ERR_UNSUPPORTED naming those that would.
+ *   - What MPI itself rejects (MPI_DATATYPE_NULL, MPI_OP_NULL, MPI_REPLACE,
+ *     a predefined op MPI does not define on the datatype, e.g. MPI_SUM on
+ *     MPI_C_BOOL or on a derived type) returns TRIB_ERR_INVALID_ARG with
+ *     MPI's reason, on every rank that passed it.
  * Integer sums and products wrap modulo 2^bits (two's complement), on
- * every algorithm.  (Open MPI 4.1's own MPI_Allreduce saturates 8-bit sums
- * when its AVX reduction component is active; the `mpi` algorithm passes a
- * wrapping op for MPI_UINT8_T sums so it agrees with the others.)
+ * every algorithm.  (Open MPI 4.1's own MPI_Allreduce saturates 8-bit sums,
+ * and signed 16-bit ones, when its AVX reduction component is active; the
+ * `mpi` algorithm passes a wrapping op for those sums so it agrees with the
+ * others.)
  *
  * Each communicator gets a private duplicate on its first use (a collective
  * step, like the allreduce itself), cached on it and freed with it, so the

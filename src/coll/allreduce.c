@@ -15,6 +15,9 @@
  *                          an error instead of hanging in mismatched traffic.
  *   5. trivial cases       count 0 (nothing), p == 1 (a copy).
  *   6. the algorithm       one call; no silent fall-back to another one.
+ *                          A call without a native kernel (derived datatype,
+ *                          user-defined op) runs the same algorithms through
+ *                          the generic path (reduce_local.c).
  *   7. AVG                 the algorithms reduced with SUM; divide by p here,
  *                          once, on every rank (identical bits everywhere).
  *
@@ -113,19 +116,6 @@ static int check_mpi_and_comm(MPI_Comm comm)
     return TRIB_OK;
 }
 
-/* The predefined MPI op matching an internal op (AVG is reduced as SUM). */
-static MPI_Op mpi_op_for(trib_coll_op_t op)
-{
-    switch (op) {
-    case TRIB_OPK_PROD: return MPI_PROD;
-    case TRIB_OPK_MIN: return MPI_MIN;
-    case TRIB_OPK_MAX: return MPI_MAX;
-    case TRIB_OPK_SUM:
-    case TRIB_OPK_AVG:
-    default: return MPI_SUM;
-    }
-}
-
 /*
  * Validates everything but the communicator into *a and resolves the
  * algorithm.  `user_op` receives the op as the user meant it (AVG included).
@@ -140,18 +130,22 @@ static int validate_args(const void *sendbuf, void *recvbuf, size_t count, MPI_D
         return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: invalid algorithm value %d", (int)o->algo);
     if (o->tag < 0)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: negative tag %d", o->tag);
-    if ((rc = trib_coll_type_from_mpi(type, &a->type)) != TRIB_OK)
+    trib_coll_class_t cls;
+    if ((rc = trib_coll_classify(type, op, &cls)) != TRIB_OK)
         return rc;
-    if ((rc = trib_coll_op_from_mpi(op, user_op)) != TRIB_OK)
-        return rc;
-    if (!trib_coll_pair_supported(a->type, *user_op))
-        return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: operation %s is not supported on %s",
-                           trib_coll_op_name(*user_op), trib_coll_type_name(a->type));
+    a->type = cls.type;
+    *user_op = cls.op;
+    a->commutative = cls.commutative;
     if (count > 0 && (recvbuf == NULL || recvbuf == MPI_IN_PLACE))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: receive buffer is NULL (count %zu)", count);
     if (count > 0 && sendbuf == NULL)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: send buffer is NULL (count %zu)", count);
-    a->elem_size = trib_coll_type_size(a->type);
+    a->op = (*user_op == TRIB_OPK_AVG) ? TRIB_OPK_SUM : *user_op;
+    a->kernel = trib_coll_kernel(a->type, a->op);
+    if (a->kernel)
+        a->elem_size = trib_coll_type_size(a->type);
+    else if ((rc = trib_coll_generic_elem_size(type, &a->elem_size)) != TRIB_OK)
+        return rc; /* the generic path: bytes of data per element (reduce_local.c) */
     size_t bytes;
     if (trib_size_mul(count, a->elem_size, &bytes) != TRIB_OK)
         return trib_errorf(TRIB_ERR_RANGE, "allreduce: count %zu is too large", count);
@@ -159,10 +153,8 @@ static int validate_args(const void *sendbuf, void *recvbuf, size_t count, MPI_D
     a->sendbuf = (sendbuf == MPI_IN_PLACE) ? recvbuf : sendbuf;
     a->recvbuf = recvbuf;
     a->count = count;
-    a->op = (*user_op == TRIB_OPK_AVG) ? TRIB_OPK_SUM : *user_op;
-    a->kernel = trib_coll_kernel(a->type, a->op);
     a->mpi_type = type;
-    a->mpi_op = mpi_op_for(a->op);
+    a->mpi_op = (*user_op == TRIB_OPK_AVG) ? MPI_SUM : op;
     a->comm = ctx->comm;
     a->rank = ctx->rank;
     a->size = ctx->size;
@@ -170,7 +162,7 @@ static int validate_args(const void *sendbuf, void *recvbuf, size_t count, MPI_D
     a->ctx = ctx;
 
     size_t seg = 0;
-    if ((rc = trib_coll_select(bytes, ctx->size, ctx->single_node, o, algo, &seg)) != TRIB_OK)
+    if ((rc = trib_coll_select(bytes, ctx->size, ctx->single_node, a->commutative, o, algo, &seg)) != TRIB_OK)
         return rc;
     if (o->segment_bytes > 0)
         seg = o->segment_bytes;
@@ -257,9 +249,13 @@ void trib_coll_copy_in(const trib_coll_args_t *a)
         memcpy(a->recvbuf, a->sendbuf, a->count * a->elem_size);
 }
 
-int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
-                      MPI_Comm comm, const trib_allreduce_opts_t *opts)
+int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                        MPI_Comm comm, const trib_allreduce_opts_t *opts, trib_coll_report_t *report)
 {
+    trib_coll_report_t dummy;
+    trib_coll_report_t *rep = report ? report : &dummy;
+    rep->algo = TRIB_ALGO_AUTO;
+    rep->rejected = 1;
     trib_allreduce_opts_t o;
     if (opts)
         o = *opts;
@@ -270,6 +266,7 @@ int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Data
     if (rc != TRIB_OK)
         return rc;
     trib_coll_ctx_t *ctx;
+    rep->rejected = 0; /* creating the context is collective */
     if ((rc = trib_coll_ctx_get(comm, &ctx)) != TRIB_OK)
         return rc;
 
@@ -277,6 +274,7 @@ int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Data
     trib_coll_op_t user_op = TRIB_OPK_SUM;
     trib_algo_t algo = TRIB_ALGO_AUTO;
     int local_rc = validate_args(sendbuf, recvbuf, count, type, op, &o, ctx, &a, &user_op, &algo);
+    rep->rejected = 1;
     if (check_enabled(&o)) {
         if ((rc = check_signature(ctx, local_rc, &a, user_op, algo)) != TRIB_OK)
             return rc;
@@ -284,8 +282,13 @@ int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Data
         return local_rc;
     }
 
+    rep->rejected = 0;
     if (count == 0)
         return TRIB_OK;
+    if (a.size > 1)
+        rep->algo = algo;
+    if (!a.kernel) /* derived datatype or user-defined op (reduce_local.c) */
+        return trib_coll_generic_allreduce(&a, algo, run_algorithm);
     if (a.size == 1) {
         trib_coll_copy_in(&a);
         return TRIB_OK;
@@ -295,6 +298,12 @@ int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Data
     if (user_op == TRIB_OPK_AVG)
         trib_coll_divide(a.type, a.recvbuf, a.count, a.size);
     return TRIB_OK;
+}
+
+int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                      MPI_Comm comm, const trib_allreduce_opts_t *opts)
+{
+    return trib_coll_allreduce(sendbuf, recvbuf, count, type, op, comm, opts, NULL);
 }
 
 int trib_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm comm)

@@ -10,7 +10,13 @@
  *                 a private duplicate (MPI_ERRORS_RETURN) for our traffic.
  *   select.c      the only place that decides which algorithm runs.
  *   tuning.c      measured tuning files that the selector consults.
+ *   types.c       which kernel serves a (datatype, op) pair: predefined
+ *                 MPI handles mapped by size and kind, the pairs the MPI
+ *                 standard allows, the generic path for the rest.
  *   kernels.c     typed element-wise reduce loops.
+ *   reduce_local.c  the generic path: derived datatypes and user-defined
+ *                 operations combined by MPI_Reduce_local (packed when the
+ *                 datatype has gaps).
  *   blocks.c      the split of a vector into p blocks and into segments.
  *   ring.c tree.c rd.c mpi.c shm.c
  *                 one algorithm each; trib_coll_<name>(const trib_coll_args_t *).
@@ -18,6 +24,9 @@
  * Algorithms receive validated arguments: count > 0, p > 1, a supported
  * type/op pair, a private communicator, a segment size already resolved.
  * They never fall back to another algorithm; they return TRIB_OK or a status.
+ * They combine through trib_coll_combine(a, dst, x, y, n) = x (+) y, with
+ * x the contribution of the lower ranks; a non-commutative operation only
+ * reaches the algorithms that apply it in rank order (select.c decides).
  *
  * Internal functions carry the trib_coll_ prefix and hidden visibility: they
  * are visible to the other files of the library (and to the unit tests, which
@@ -42,35 +51,91 @@
 
 /* ------------------------------------------------------------ types, ops */
 
-/* Internal element types (MPI_INT and MPI_INT32_T both map to INT32). */
+/*
+ * Internal element types: one per native kernel family.  MPI datatypes map
+ * here by size and kind (types.c): MPI_INT, MPI_INT32_T -> INT32, MPI_LONG
+ * and MPI_AINT -> INT64 on LP64, MPI_BYTE -> UINT8 (bitwise ops only), ...
+ * The pair types hold {value, int index} as the C struct of the same layout.
+ * GENERIC has no kernel: MPI_Reduce_local combines (reduce_local.c).
+ */
 typedef enum {
     TRIB_TYPE_FLOAT = 0,
     TRIB_TYPE_DOUBLE,
     TRIB_TYPE_INT32,
     TRIB_TYPE_INT64,
     TRIB_TYPE_UINT8,
+    TRIB_TYPE_INT8,
+    TRIB_TYPE_INT16,
+    TRIB_TYPE_UINT16,
+    TRIB_TYPE_UINT32,
+    TRIB_TYPE_UINT64,
+    TRIB_TYPE_LDOUBLE,
+    TRIB_TYPE_CFLOAT,
+    TRIB_TYPE_CDOUBLE,
+    TRIB_TYPE_CLDOUBLE,
+    TRIB_TYPE_BOOL,
+    TRIB_TYPE_2INT,
+    TRIB_TYPE_FLOAT_INT,
+    TRIB_TYPE_DOUBLE_INT,
+    TRIB_TYPE_LONG_INT,
+    TRIB_TYPE_SHORT_INT,
+    TRIB_TYPE_LDOUBLE_INT,
+    TRIB_TYPE_GENERIC,
     TRIB_TYPE_COUNT
 } trib_coll_type_t;
 
-/* Internal operations.  AVG reaches the algorithms as SUM (see allreduce.c). */
+/*
+ * Internal operations.  AVG reaches the algorithms as SUM (see allreduce.c).
+ * USER is any operation without a native kernel (a user-defined MPI_Op, or
+ * a predefined one on a GENERIC type): MPI_Reduce_local applies it.
+ */
 typedef enum {
     TRIB_OPK_SUM = 0,
     TRIB_OPK_PROD,
     TRIB_OPK_MIN,
     TRIB_OPK_MAX,
     TRIB_OPK_AVG,
+    TRIB_OPK_LAND,
+    TRIB_OPK_LOR,
+    TRIB_OPK_LXOR,
+    TRIB_OPK_BAND,
+    TRIB_OPK_BOR,
+    TRIB_OPK_BXOR,
+    TRIB_OPK_MINLOC,
+    TRIB_OPK_MAXLOC,
+    TRIB_OPK_USER,
     TRIB_OPK_COUNT
 } trib_coll_op_t;
 
-/* Maps a predefined MPI datatype; TRIB_ERR_UNSUPPORTED (with detail) otherwise. */
+/*
+ * Maps a predefined MPI datatype that has a native kernel family;
+ * TRIB_ERR_UNSUPPORTED (with detail) otherwise (the caller then takes the
+ * generic path).
+ */
 TRIB_INTERNAL int trib_coll_type_from_mpi(MPI_Datatype type, trib_coll_type_t *out);
-/* Maps MPI_SUM/PROD/MIN/MAX and TRIB_OP_AVG; TRIB_ERR_UNSUPPORTED otherwise. */
+/* Maps the predefined reduction ops and TRIB_OP_AVG; TRIB_ERR_UNSUPPORTED otherwise. */
 TRIB_INTERNAL int trib_coll_op_from_mpi(MPI_Op op, trib_coll_op_t *out);
 TRIB_INTERNAL size_t trib_coll_type_size(trib_coll_type_t t);
 TRIB_INTERNAL const char *trib_coll_type_name(trib_coll_type_t t);
 TRIB_INTERNAL const char *trib_coll_op_name(trib_coll_op_t op);
-/* 1 when the pair is supported (AVG only on float and double). */
+/* 1 when a native kernel serves the pair, or it is AVG on float or double. */
 TRIB_INTERNAL int trib_coll_pair_supported(trib_coll_type_t t, trib_coll_op_t op);
+
+/*
+ * How a call's (datatype, op) is served (types.c).  type/op: the native
+ * kernel family, or GENERIC / USER for MPI_Reduce_local.  Errors:
+ * TRIB_ERR_INVALID_ARG for what MPI itself rejects (MPI_DATATYPE_NULL,
+ * MPI_OP_NULL, MPI_REPLACE, a predefined op MPI does not define on the
+ * datatype: MPI_Reduce_local is asked, on zero elements, with
+ * MPI_COMM_WORLD's error handler set to return for that moment);
+ * TRIB_ERR_UNSUPPORTED for TRIB_OP_AVG on a type other than float/double.
+ */
+typedef struct {
+    trib_coll_type_t type;
+    trib_coll_op_t op;   /* as the user meant it (AVG included) */
+    int commutative;     /* MPI_Op_commutative; 1 for every predefined op */
+} trib_coll_class_t;
+TRIB_INTERNAL int trib_coll_classify(MPI_Datatype type, MPI_Op op, trib_coll_class_t *out);
 
 /* ---------------------------------------------------------------- kernels */
 
@@ -165,9 +230,42 @@ typedef struct {
     int rank, size;      /* size > 1 */
     int tag;
     size_t segment_bytes; /* resolved: > 0 */
-    trib_coll_kernel_fn kernel;
+    trib_coll_kernel_fn kernel; /* NULL: the generic path combines (generic != NULL) */
+    struct trib_coll_generic *generic;
+    int commutative;     /* 0: only order-preserving algorithms get this call */
     trib_coll_ctx_t *ctx;
 } trib_coll_args_t;
+
+/*
+ * The generic combining step (reduce_local.c): dst = x (+) y through
+ * MPI_Reduce_local, for n elements of the call's working representation.
+ * A failure is recorded in the call's generic state (the dispatcher
+ * returns it after the algorithm, so every rank still finishes the
+ * schedule and none is left waiting).
+ */
+TRIB_INTERNAL void trib_coll_generic_combine(struct trib_coll_generic *g, void *dst, const void *x, const void *y,
+                                             size_t n);
+
+/* dst = x (+) y for n elements: the native kernel, or the generic step. */
+static inline void trib_coll_combine(const trib_coll_args_t *a, void *dst, const void *x, const void *y, size_t n)
+{
+    if (a->kernel)
+        a->kernel(dst, x, y, n);
+    else
+        trib_coll_generic_combine(a->generic, dst, x, y, n);
+}
+
+/*
+ * Runs a call that has no native kernel (a->kernel == NULL; a->mpi_type
+ * and a->mpi_op are the caller's): sets up the generic state, packs the
+ * data when the datatype has gaps (except for the mpi algorithm, which
+ * hands the caller's datatype and op to MPI), runs `algo` through `run`,
+ * unpacks.  Handles p == 1 (a typed copy).
+ */
+typedef int (*trib_coll_run_fn)(trib_algo_t algo, const trib_coll_args_t *a);
+TRIB_INTERNAL int trib_coll_generic_allreduce(const trib_coll_args_t *a, trib_algo_t algo, trib_coll_run_fn run);
+/* Bytes per element in the generic path's working representation (packed size or extent). */
+TRIB_INTERNAL int trib_coll_generic_elem_size(MPI_Datatype type, size_t *elem_size);
 
 /* Copies sendbuf into recvbuf unless the call is in place. */
 TRIB_INTERNAL void trib_coll_copy_in(const trib_coll_args_t *a);
@@ -202,6 +300,18 @@ TRIB_INTERNAL int trib_coll_shm_preferred(size_t bytes, int p);
 /* Frees shm.c's state (called from the communicator's delete callback). */
 TRIB_INTERNAL void trib_coll_shm_free(struct trib_shm_state *s);
 
+/* ---------------------------------------------------------- entry point */
+
+/* What a call did, for callers that account for it (the pmpi layer). */
+typedef struct {
+    trib_algo_t algo; /* the algorithm that ran; AUTO when none did (count 0, one rank, or an error first) */
+    int rejected;     /* 1: the call failed before any traffic of its own (arguments, check mode, context) */
+} trib_coll_report_t;
+
+/* trib_allreduce_ex, reporting into *report (may be NULL). */
+TRIB_INTERNAL int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                                      MPI_Comm comm, const trib_allreduce_opts_t *opts, trib_coll_report_t *report);
+
 /* --------------------------------------------------------------- selector */
 
 /*
@@ -209,11 +319,16 @@ TRIB_INTERNAL void trib_coll_shm_free(struct trib_shm_state *s);
  * opts->algo wins; AUTO is overridden by env TRIB_ALLREDUCE_ALGO, else the
  * tuning file (opts->tuning_file or env TRIB_TUNING_FILE), else the built-in
  * rules.  *segment_bytes is 0 when the choice has no preference.
- * `single_node` is 1 when every rank shares one node.  Logs the choice at
- * debug level.
+ * `single_node` is 1 when every rank shares one node.  commutative = 0
+ * (a user op that is not commutative): AUTO picks an order-preserving
+ * algorithm; a forced algorithm that is not one (ring) is
+ * TRIB_ERR_UNSUPPORTED, naming those that are.  Logs the choice at debug
+ * level.
  */
-TRIB_INTERNAL int trib_coll_select(size_t bytes, int p, int single_node, const trib_allreduce_opts_t *opts,
-                                   trib_algo_t *algo, size_t *segment_bytes);
+TRIB_INTERNAL int trib_coll_select(size_t bytes, int p, int single_node, int commutative,
+                                   const trib_allreduce_opts_t *opts, trib_algo_t *algo, size_t *segment_bytes);
+/* 1 when the algorithm applies the op in rank order (all but ring). */
+TRIB_INTERNAL int trib_coll_order_preserving(trib_algo_t algo);
 /* The built-in rules alone (what AUTO does without a tuning file). */
 TRIB_INTERNAL trib_algo_t trib_coll_builtin_rule(size_t bytes, int p, int single_node, size_t *segment_bytes);
 

@@ -96,9 +96,9 @@ static int combine_with(rd_t *d, int peer, int send, int peer_is_lower)
         else
             TRIB_MPI_TRY(MPI_Recv(d->tmp, (int)len, a->mpi_type, peer, a->tag, a->comm, MPI_STATUS_IGNORE));
         if (peer_is_lower)
-            a->kernel(mine, d->tmp, mine, len);
+            trib_coll_combine(a, mine, d->tmp, mine, len);
         else
-            a->kernel(mine, mine, d->tmp, len);
+            trib_coll_combine(a, mine, mine, d->tmp, len);
     }
     return TRIB_OK;
 error:

@@ -141,7 +141,7 @@ static int ring_phase(ring_t *g, int reduce)
             TRIB_MPI_TRY(MPI_Wait(&rreq[s], MPI_STATUS_IGNORE));
             if (reduce) {
                 char *dst = own + off * a->elem_size;
-                a->kernel(dst, g->tmp[k % 2] + off * a->elem_size, dst, len);
+                trib_coll_combine(a, dst, g->tmp[k % 2] + off * a->elem_size, dst, len);
             }
             /* Forward at once: the block received in step k is sent in step k+1. */
             if (more && (rc = send_segment(g, blk, s, &snext[s])) != TRIB_OK)

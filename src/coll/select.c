@@ -30,6 +30,16 @@
  * only when a measured tuning file says so.  When every rank shares one
  * node, the shared-memory algorithm replaces both (the measurements are in
  * shm.c, trib_coll_shm_preferred).
+ *
+ * Non-commutative operations (a user op created with commute = 0) must be
+ * applied in rank order, x0 (+) x1 (+) ... (+) x_p-1.  Tree, rd, shm and mpi
+ * do that (each file documents its order); ring does not (block b is
+ * reduced starting at rank b).  So for such an op, wherever the rules above
+ * or a tuning file say ring, AUTO takes tree instead (pipelined like the
+ * ring, so the best of the order-preserving ones for large vectors), and a
+ * forced ring (opts->algo or TRIB_ALLREDUCE_ALGO) is refused with
+ * TRIB_ERR_UNSUPPORTED naming the algorithms that would serve the call
+ * (on p > 1 ranks; one rank combines nothing).
  */
 #include "coll/coll_internal.h"
 
@@ -76,8 +86,41 @@ trib_algo_t trib_coll_builtin_rule(size_t bytes, int p, int single_node, size_t 
     return cost_rd((double)bytes, p) <= cost_ring((double)bytes, p) ? TRIB_ALGO_RD : TRIB_ALGO_RING;
 }
 
-int trib_coll_select(size_t bytes, int p, int single_node, const trib_allreduce_opts_t *opts, trib_algo_t *algo,
-                     size_t *segment_bytes)
+int trib_coll_order_preserving(trib_algo_t algo) { return algo != TRIB_ALGO_RING; }
+
+/* A forced algorithm that cannot keep rank order for a non-commutative op. */
+static int refuse_unordered(trib_algo_t algo, const char *how)
+{
+    return trib_errorf(TRIB_ERR_UNSUPPORTED,
+                       "allreduce: algorithm %s (%s) cannot serve a non-commutative operation: it does not combine "
+                       "in rank order; tree, rd, shm (ranks on one node) or mpi would, and auto picks one",
+                       trib_algo_name(algo), how);
+}
+
+static int select_any(size_t bytes, int p, int single_node, const trib_allreduce_opts_t *opts, trib_algo_t *algo,
+                      size_t *segment_bytes);
+
+int trib_coll_select(size_t bytes, int p, int single_node, int commutative, const trib_allreduce_opts_t *opts,
+                     trib_algo_t *algo, size_t *segment_bytes)
+{
+    int rc = select_any(bytes, p, single_node, opts, algo, segment_bytes);
+    if (rc != TRIB_OK || commutative || p <= 1 || trib_coll_order_preserving(*algo))
+        return rc;
+    if (opts->algo != TRIB_ALGO_AUTO)
+        return refuse_unordered(*algo, "requested");
+    const char *env = getenv("TRIB_ALLREDUCE_ALGO");
+    if (env && *env && strcmp(env, "auto") != 0)
+        return refuse_unordered(*algo, "TRIB_ALLREDUCE_ALGO");
+    *algo = TRIB_ALGO_TREE;
+    *segment_bytes = 0;
+    trib_log(TRIB_LOG_DEBUG, "allreduce select: %zu bytes on %d ranks: tree (the operation is not commutative)",
+             bytes, p);
+    return TRIB_OK;
+}
+
+/* The choice for a commutative operation (the precedence at the top). */
+static int select_any(size_t bytes, int p, int single_node, const trib_allreduce_opts_t *opts, trib_algo_t *algo,
+                      size_t *segment_bytes)
 {
     *segment_bytes = 0;
     if (opts->algo != TRIB_ALGO_AUTO) {

@@ -50,6 +50,11 @@
  * n read and 2n/p written by the reduction, (p-1)/p n copied out; the small
  * path reads p n bytes.
  *
+ * Alignment: Open MPI's segments start 8 bytes past a line boundary (a
+ * header), which is too little for long double (16) and splits `seq` over
+ * two lines, so each slot starts at the first 64-byte boundary of its
+ * segment (the window is one line larger than a slot for that).
+ *
  * Limits: ranks on one node only (the dispatcher refuses otherwise); a
  * shared window of ~2 MiB per rank lives as long as the communicator;
  * the memory ordering relies on the MPI unified memory model (the window is
@@ -142,7 +147,8 @@ static int shm_create(trib_coll_ctx_t *ctx, struct trib_shm_state **out)
     TRIB_MPI_TRY(MPI_Info_create(&info));
     MPI_Info_set(info, "alloc_shared_noncontig", "true"); /* each slot on its owner's NUMA node */
     char *base = NULL;
-    int mpi_rc = MPI_Win_allocate_shared((MPI_Aint)SLOT_BYTES, 1, info, ctx->comm, &base, &s->win);
+    /* One line more than a slot: each slot starts at the first line boundary of its segment. */
+    int mpi_rc = MPI_Win_allocate_shared((MPI_Aint)(SLOT_BYTES + SHM_LINE), 1, info, ctx->comm, &base, &s->win);
     MPI_Info_free(&info);
     if (mpi_rc != MPI_SUCCESS) {
         rc = trib_coll_mpi_error(mpi_rc, "MPI_Win_allocate_shared");
@@ -152,7 +158,9 @@ static int shm_create(trib_coll_ctx_t *ctx, struct trib_shm_state **out)
     for (int q = 0; q < ctx->size; q++) {
         MPI_Aint size;
         int disp;
-        TRIB_MPI_TRY(MPI_Win_shared_query(s->win, q, &size, &disp, &s->slot[q]));
+        char *seg = NULL;
+        TRIB_MPI_TRY(MPI_Win_shared_query(s->win, q, &size, &disp, &seg));
+        s->slot[q] = seg + (SHM_LINE - (uintptr_t)seg % SHM_LINE) % SHM_LINE;
     }
     TRIB_MPI_TRY(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
     locked = 1;
@@ -193,9 +201,9 @@ static void reduce_in_rank_order(const trib_coll_args_t *a, char *dst, char *con
         memcpy(dst, src[0], n * a->elem_size);
         return;
     }
-    a->kernel(dst, src[0], src[1], n);
+    trib_coll_combine(a, dst, src[0], src[1], n);
     for (int q = 2; q < a->size; q++)
-        a->kernel(dst, dst, src[q], n);
+        trib_coll_combine(a, dst, dst, src[q], n);
 }
 
 static void small_path(const trib_coll_args_t *a, struct trib_shm_state *s)

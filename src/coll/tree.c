@@ -94,7 +94,7 @@ static int tree_reduce(tree_t *t)
         char *acc = trib_coll_at(a, a->recvbuf, off);
         for (int j = 0; j < t->nchild; j++) {
             TRIB_MPI_TRY(MPI_Wait(&t->rreq[s % 2][j], MPI_STATUS_IGNORE));
-            a->kernel(acc, acc, child_buf(t, s, j), len);
+            trib_coll_combine(a, acc, acc, child_buf(t, s, j), len);
         }
         t->sreq[s] = MPI_REQUEST_NULL;
         if (t->parent >= 0)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench_cli.sh BENCH: end-to-end checks of trib-bench's command line and output files.
 #   - --help works, bad options fail with a one-line message naming the problem
+#   - --type/--op beyond float sum (int32 and uint8 bor, double and int32 user op) pass --check
 #   - CSV: '#' header naming MPI library, ranks, host, date, options; the exact column list; one row per point
 #   - JSON parses and holds the same points; --link-rate fills bound_ratio
 #   - --interleave measures the same points and says so in the CSV and JSON
@@ -30,6 +31,18 @@ expect_error "--op" allreduce --op xor
 expect_error "--link-rate" allreduce --link-rate fast
 expect_error "larger than" allreduce --min-bytes 1M --max-bytes 1K
 expect_error "needs --link-rate" allreduce --link-delay 1ms
+expect_error "needs an integer --type" allreduce --type float --op bor
+
+# --type/--op beyond float sum, checked: int32 bor, double and int32 with a user-defined op.
+for to in "int32 bor" "double user" "int32 user" "uint8 bor"; do
+  set -- $to
+  "$mpiexec" -n 3 --oversubscribe "$bench" allreduce --algo ring,tree,rd,mpi,auto --type "$1" --op "$2" \
+    --min-bytes 8 --max-bytes 64K --factor 16 --iters 2 --warmup 1 --check --csv "$tmp/t.csv" >"$tmp/table" \
+    || fail "--type $1 --op $2 failed: $(cat "$tmp/table")"
+  grep -v '^#' "$tmp/t.csv" | tail -n +2 | awk -F, -v t="$1" -v o="$2" \
+    '$4 != t || $5 != o || $16 != 0 {bad = 1} END {exit bad || NR == 0}' \
+    || fail "--type $1 --op $2: rows with another type/op or errors: $(cat "$tmp/t.csv")"
+done
 
 "$mpiexec" -n 2 --oversubscribe "$bench" allreduce --algo ring,mpi --min-bytes 8 --max-bytes 8K --factor 4 \
   --iters 3 --warmup 1 --check --csv "$tmp/r.csv" --json "$tmp/r.json" --link-rate 1G --link-delay 100us \

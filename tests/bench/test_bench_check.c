@@ -32,7 +32,7 @@ static void simulate(void *out, size_t count, bench_type_t type, bench_op_t op, 
             switch (type) {
             case BENCH_FLOAT: {
                 float *o = out, *x = (float *)in;
-                o[i] = op == BENCH_SUM || op == BENCH_AVG ? o[i] + x[i]
+                o[i] = op == BENCH_SUM || op == BENCH_AVG || op == BENCH_USER ? o[i] + x[i]
                        : op == BENCH_PROD                 ? o[i] * x[i]
                        : op == BENCH_MIN                  ? fminf(o[i], x[i])
                                                           : fmaxf(o[i], x[i]);
@@ -41,7 +41,8 @@ static void simulate(void *out, size_t count, bench_type_t type, bench_op_t op, 
             case BENCH_INT32: {
                 int32_t *o = out, *x = (int32_t *)in;
                 uint32_t a = (uint32_t)o[i], b = (uint32_t)x[i];
-                o[i] = op == BENCH_SUM    ? (int32_t)(a + b)
+                o[i] = op == BENCH_SUM || op == BENCH_USER ? (int32_t)(a + b)
+                       : op == BENCH_BOR  ? (int32_t)(a | b)
                        : op == BENCH_PROD ? (int32_t)(a * b)
                        : op == BENCH_MIN  ? (o[i] < x[i] ? o[i] : x[i])
                                           : (o[i] > x[i] ? o[i] : x[i]);
@@ -49,7 +50,8 @@ static void simulate(void *out, size_t count, bench_type_t type, bench_op_t op, 
             }
             case BENCH_UINT8: {
                 uint8_t *o = out, *x = (uint8_t *)in;
-                o[i] = op == BENCH_SUM    ? (uint8_t)(o[i] + x[i])
+                o[i] = op == BENCH_SUM || op == BENCH_USER ? (uint8_t)(o[i] + x[i])
+                       : op == BENCH_BOR  ? (uint8_t)(o[i] | x[i])
                        : op == BENCH_PROD ? (uint8_t)(o[i] * x[i])
                        : op == BENCH_MIN  ? (o[i] < x[i] ? o[i] : x[i])
                                           : (o[i] > x[i] ? o[i] : x[i]);
@@ -70,7 +72,7 @@ static void test_correct_results_pass(void)
     static const bench_type_t types[] = {BENCH_FLOAT, BENCH_INT32, BENCH_UINT8};
     for (size_t t = 0; t < 3; t++) {
         for (int op = 0; op < BENCH_OP_COUNT; op++) {
-            if (op == BENCH_AVG && types[t] != BENCH_FLOAT)
+            if (!bench_op_valid(types[t], (bench_op_t)op))
                 continue;
             for (int p = 1; p <= 9; p += 2) {
                 size_t count = 1000;

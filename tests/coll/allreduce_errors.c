@@ -8,7 +8,10 @@
  *   - NULL buffers with count 0                      -> TRIB_OK
  *   - MPI_COMM_NULL                                  -> TRIB_ERR_INVALID_ARG
  *   - AVG on MPI_INT32_T / MPI_UINT8_T               -> TRIB_ERR_UNSUPPORTED
- *   - MPI_SHORT, MPI_BAND                            -> TRIB_ERR_UNSUPPORTED
+ *   - MPI_SUM on MPI_C_BOOL, MPI_MINLOC on MPI_INT,
+ *     MPI_OP_NULL, MPI_REPLACE (MPI rejects them)    -> TRIB_ERR_INVALID_ARG
+ *   - a non-commutative user op with ring forced     -> TRIB_ERR_UNSUPPORTED
+ *     (by opts and by TRIB_ALLREDUCE_ALGO; at p > 1); auto serves it
  *   - algorithm value 99                             -> TRIB_ERR_INVALID_ARG
  *   - TRIB_ALLREDUCE_ALGO=bogus                      -> TRIB_ERR_INVALID_ARG
  *   - TRIB_ALLREDUCE_ALGO=ring overrides AUTO        (trib_allreduce_select)
@@ -42,6 +45,14 @@ static void expect(const char *what, int got, int want)
     }
 }
 
+/* A non-commutative op: keeps the left operand (the lower rank's value). */
+static void first_of_two(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    for (int i = 0; i < *len; i++)
+        ((int *)inout)[i] = ((const int *)in)[i];
+}
+
 static trib_allreduce_opts_t opts_with(trib_algo_t algo, int check)
 {
     trib_allreduce_opts_t o;
@@ -64,8 +75,32 @@ static void local_errors(void)
            TRIB_ERR_UNSUPPORTED);
     expect("AVG on uint8", trib_allreduce(xi, yi, 4, MPI_UINT8_T, TRIB_OP_AVG, MPI_COMM_WORLD),
            TRIB_ERR_UNSUPPORTED);
-    expect("MPI_SHORT", trib_allreduce(xi, yi, 4, MPI_SHORT, MPI_SUM, MPI_COMM_WORLD), TRIB_ERR_UNSUPPORTED);
-    expect("MPI_BAND", trib_allreduce(xi, yi, 4, MPI_INT, MPI_BAND, MPI_COMM_WORLD), TRIB_ERR_UNSUPPORTED);
+    expect("SUM on MPI_C_BOOL", trib_allreduce(xi, yi, 4, MPI_C_BOOL, MPI_SUM, MPI_COMM_WORLD), TRIB_ERR_INVALID_ARG);
+    expect("MINLOC on MPI_INT", trib_allreduce(xi, yi, 2, MPI_INT, MPI_MINLOC, MPI_COMM_WORLD), TRIB_ERR_INVALID_ARG);
+    expect("MPI_OP_NULL", trib_allreduce(xi, yi, 4, MPI_INT, MPI_OP_NULL, MPI_COMM_WORLD), TRIB_ERR_INVALID_ARG);
+    expect("MPI_REPLACE", trib_allreduce(xi, yi, 4, MPI_INT, MPI_REPLACE, MPI_COMM_WORLD), TRIB_ERR_INVALID_ARG);
+    expect("MPI_DATATYPE_NULL", trib_allreduce(xi, yi, 4, MPI_DATATYPE_NULL, MPI_SUM, MPI_COMM_WORLD),
+           TRIB_ERR_INVALID_ARG);
+    {
+        MPI_Op nc;
+        MPI_Op_create(first_of_two, 0, &nc);
+        o.algo = TRIB_ALGO_RING;
+        int refused = nprocs > 1 ? TRIB_ERR_UNSUPPORTED : TRIB_OK; /* one rank combines nothing */
+        expect("non-commutative op, ring forced", trib_allreduce_ex(xi, yi, 4, MPI_INT, nc, MPI_COMM_WORLD, &o),
+               refused);
+        o.algo = TRIB_ALGO_AUTO;
+        setenv("TRIB_ALLREDUCE_ALGO", "ring", 1);
+        expect("non-commutative op, TRIB_ALLREDUCE_ALGO=ring", trib_allreduce(xi, yi, 4, MPI_INT, nc, MPI_COMM_WORLD),
+               refused);
+        unsetenv("TRIB_ALLREDUCE_ALGO");
+        expect("non-commutative op, auto", trib_allreduce(xi, yi, 4, MPI_INT, nc, MPI_COMM_WORLD), TRIB_OK);
+        if (yi[0] != 1 || yi[3] != 4) {
+            fprintf(stderr, "FAIL p=%d rank=%d non-commutative op: got %d %d, expected 1 4 (rank 0's)\n", nprocs,
+                    rank, (int)yi[0], (int)yi[3]);
+            failures++;
+        }
+        MPI_Op_free(&nc);
+    }
     o.algo = (trib_algo_t)99;
     expect("algo 99", trib_allreduce_ex(x, y, 4, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &o), TRIB_ERR_INVALID_ARG);
     o.algo = TRIB_ALGO_AUTO;

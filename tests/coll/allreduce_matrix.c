@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coll_test.h"
 #include "core/timer.h"
 #include "matrix_common.h"
 
@@ -234,18 +235,6 @@ static void run_case(const case_t *c, int large, void *send, void *recv)
     n_cases++;
     if (fail || any_fail)
         n_fail_cases++;
-}
-
-static int have_shm(void)
-{
-    trib_allreduce_opts_t o;
-    trib_allreduce_opts_init(&o);
-    o.algo = TRIB_ALGO_SHM;
-    float x = 1, y;
-    int rc = trib_allreduce_ex(&x, &y, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &o);
-    int ok = rc == TRIB_OK, all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    return all;
 }
 
 int main(int argc, char **argv)
