@@ -105,6 +105,7 @@ CLI_ENUM(trib_cli_enum_consistency, trib_ps_consistency_t, 3, trib_ps_consistenc
 CLI_ENUM(trib_cli_enum_schedule, trib_mf_schedule_t, 2, trib_mf_schedule_name, trib_mf_schedule_parse)
 CLI_ENUM(trib_cli_enum_order, trib_mf_order_t, 2, trib_mf_order_name, trib_mf_order_parse)
 CLI_ENUM(trib_cli_enum_partition, trib_partition_t, 2, trib_partition_name, trib_partition_parse)
+CLI_ENUM(trib_cli_enum_split_by, trib_split_by_t, 2, trib_split_by_name, trib_split_by_parse)
 CLI_ENUM(trib_cli_enum_text_format, trib_text_format_t, 4, trib_text_format_name, trib_text_format_parse)
 
 void trib_cli_enum_names(const trib_cli_enum_t *e, char *buf, size_t cap)

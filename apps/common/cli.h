@@ -53,6 +53,7 @@ extern const trib_cli_enum_t trib_cli_enum_schedule;    /* trib_mf_schedule_name
 extern const trib_cli_enum_t trib_cli_enum_order;       /* trib_mf_order_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_partition;   /* trib_partition_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_text_format; /* trib_text_format_name / _parse */
+extern const trib_cli_enum_t trib_cli_enum_split_by;    /* trib_split_by_name / _parse */
 
 /* "a, b or c" into buf. */
 void trib_cli_enum_names(const trib_cli_enum_t *e, char *buf, size_t cap);
