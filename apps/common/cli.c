@@ -262,7 +262,7 @@ int trib_cli_parse(trib_cli_t *cli, int argc, char **argv)
 {
     size_t n = table_size(cli->opts);
     struct option *lo = calloc(n + 3, sizeof *lo);
-    char *shorts = calloc(2 * n + 2, 1);
+    char *shorts = calloc(2 * n + 3, 1);
     free(cli->defaults);
     cli->defaults = calloc(n + 1, sizeof *cli->defaults);
     if (!lo || !shorts || !cli->defaults) {
@@ -285,6 +285,7 @@ int trib_cli_parse(trib_cli_t *cli, int argc, char **argv)
                 shorts[ns++] = ':';
         }
     }
+    shorts[ns++] = 'h'; /* -h: --help */
     lo[nl++] = (struct option){"help", no_argument, NULL, OPT_HELP};
     lo[nl++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
     cli->help = cli->version = 0;
@@ -292,7 +293,7 @@ int trib_cli_parse(trib_cli_t *cli, int argc, char **argv)
     optind = 1;
     int rc = 0;
     for (int ch; !rc && (ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1;) {
-        if (ch == OPT_HELP) {
+        if (ch == OPT_HELP || ch == 'h') {
             cli->help = 1;
         } else if (ch == OPT_VERSION) {
             cli->version = 1;

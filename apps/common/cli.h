@@ -101,7 +101,7 @@ typedef struct {
     const char *epilogue;    /* last lines of --help, or NULL */
     int positional;          /* how many arguments may follow the options */
     /* Filled by trib_cli_parse: */
-    int help, version;       /* --help, --version were given (both always accepted) */
+    int help, version;       /* --help (-h), --version were given (always accepted) */
     int first_positional;    /* argv index of the first non-option argument */
     char (*defaults)[48];    /* the values before parsing, for --help */
 } trib_cli_t;
