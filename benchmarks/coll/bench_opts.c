@@ -244,18 +244,23 @@ void bench_algo_label(const bench_algo_t *a, char *buf, size_t len)
 
 /* ------------------------------------------------------------ option-table parsers */
 
+/* 0 when the value parsed, else -1 with `what` as the reason. */
+static int cli_verdict(int failed, char *why, size_t cap, const char *what)
+{
+    if (failed)
+        snprintf(why, cap, "%s", what);
+    return failed ? -1 : 0;
+}
+
 int bench_cli_bytes(const char *s, void *dst, char *why, size_t cap)
 {
-    if (bench_parse_bytes(s, dst) != 0 || *(size_t *)dst == 0)
-        return snprintf(why, cap, "is not a positive size (e.g. 8, 64K, 16M)"), -1;
-    return 0;
+    return cli_verdict(bench_parse_bytes(s, dst) != 0 || *(size_t *)dst == 0, why, cap,
+                       "is not a positive size (e.g. 8, 64K, 16M)");
 }
 
 int bench_cli_type(const char *s, void *dst, char *why, size_t cap)
 {
-    if (bench_parse_type(s, dst) != 0)
-        return snprintf(why, cap, "is not a type (float, double, int32 (int), int64, uint8)"), -1;
-    return 0;
+    return cli_verdict(bench_parse_type(s, dst) != 0, why, cap, "is not a type (float, double, int32 (int), int64, uint8)");
 }
 
 int bench_cli_op(const char *s, void *dst, char *why, size_t cap)
@@ -270,16 +275,12 @@ int bench_cli_op(const char *s, void *dst, char *why, size_t cap)
 
 int bench_cli_rate(const char *s, void *dst, char *why, size_t cap)
 {
-    if (bench_parse_rate(s, dst) != 0)
-        return snprintf(why, cap, "is not a rate (e.g. 1G, 100mbit)"), -1;
-    return 0;
+    return cli_verdict(bench_parse_rate(s, dst) != 0, why, cap, "is not a rate (e.g. 1G, 100mbit)");
 }
 
 int bench_cli_delay(const char *s, void *dst, char *why, size_t cap)
 {
-    if (bench_parse_delay(s, dst) != 0)
-        return snprintf(why, cap, "is not a delay (e.g. 100us, 1ms)"), -1;
-    return 0;
+    return cli_verdict(bench_parse_delay(s, dst) != 0, why, cap, "is not a delay (e.g. 100us, 1ms)");
 }
 
 int bench_cli_algos(const char *s, void *dst, char *why, size_t cap)
