@@ -247,10 +247,7 @@ static int on_round(void *arg, trib_trainer_t *t, const trib_train_position_t *p
 static int run(const options_t *o, int nranks)
 {
     double t0 = MPI_Wtime();
-    int rc = g_rank == 0 ? train_log_check_output_path("--model-out", o->cfg.model_out) : TRIB_OK;
-    if (rc == TRIB_OK && g_rank == 0)
-        rc = train_log_check_output_path("--metrics-json", o->cfg.metrics_json);
-    int code = rc;
+    int rc = g_rank == 0 ? train_log_check_outputs(&o->cfg) : TRIB_OK, code = rc;
     MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (code != TRIB_OK) {
         if (g_rank == 0)
@@ -275,14 +272,8 @@ static int run(const options_t *o, int nranks)
     }
     if (g_rank == 0 && !o->quiet)
         train_log_print_header(t, nranks);
-    train_log_t ls;
-    memset(&ls, 0, sizeof ls);
-    ls.quiet = o->quiet;
-    ls.tty = g_rank == 0 && isatty(STDERR_FILENO);
-    ls.epochs = o->cfg.epochs;
-    ls.user = o;
-    ls.rank = g_rank;
-    ls.t_init = g_t_init;
+    train_log_t ls = {.rank = g_rank, .quiet = o->quiet, .tty = g_rank == 0 && isatty(STDERR_FILENO),
+                      .epochs = o->cfg.epochs, .t_init = g_t_init, .user = o};
     trib_run_opts_t ro;
     trib_run_opts_init(&ro);
     ro.ckpt_dir = o->ckpt_dir;

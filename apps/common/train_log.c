@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int train_log_check_output_path(const char *opt, const char *path)
+static int check_output_path(const char *opt, const char *path)
 {
     if (!path)
         return TRIB_OK;
@@ -24,7 +24,11 @@ int train_log_check_output_path(const char *opt, const char *path)
     return rc;
 }
 
-
+int train_log_check_outputs(const trib_train_config_t *c)
+{
+    int rc = check_output_path("--model-out", c->model_out);
+    return rc == TRIB_OK ? check_output_path("--metrics-json", c->metrics_json) : rc;
+}
 
 void train_log_on_progress(void *arg, unsigned epoch, double fraction)
 {
@@ -119,7 +123,6 @@ void train_log_on_event(void *arg, const trib_run_event_t *ev)
         break;
     }
 }
-
 
 void train_log_print_header(const trib_trainer_t *t, int nranks)
 {

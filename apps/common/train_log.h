@@ -19,8 +19,9 @@ typedef struct {
     const void *user;   /* the program's own state, for its other hooks */
 } train_log_t;
 
-/* Rank 0: the output file's directory must exist and be writable (checked before any work). */
-int train_log_check_output_path(const char *opt, const char *path);
+/* Rank 0: the directories of --model-out and --metrics-json must exist and be writable (checked before any
+ * work); a status with the message. */
+int train_log_check_outputs(const trib_train_config_t *c);
 /* Hooks (arg: a train_log_t). */
 void train_log_on_progress(void *arg, unsigned epoch, double fraction);
 int train_log_on_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s);
