@@ -11,7 +11,6 @@
  * exit status 1; outputs are never half-written (the library writes a
  * temporary directory and renames it).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -31,92 +30,80 @@ static int lib_fail(int rc)
     return FAIL("%s", trib_last_error(rc));
 }
 
-/* ---------------------------------------------------------------- shared write options */
+/* ---------------------------------------------------------------- shared options */
 
-static int parse_shards(const char *s, uint32_t *out)
+/* Parses a subcommand's table: -1 to go on, else the exit status (0 after --help or --version). */
+static int parse_cmd(const char *usage, const trib_cli_opt_t *opts, int positional, int argc, char **argv,
+                     int *first_positional)
 {
-    uint64_t v;
-    if (trib_cli_parse_u64(s, &v) || v < 1 || v > 1000000)
-        return FAIL("--shards: '%s' is not a count in 1..1000000", s);
-    *out = (uint32_t)v;
-    return 0;
+    trib_cli_t cli = {.usage = usage, .opts = opts, .positional = positional};
+    int rc = trib_cli_parse(&cli, argc, argv);
+    if (!rc && cli.help)
+        trib_cli_print_help(&cli);
+    else if (!rc && cli.version)
+        printf("trib-data %s\n", trib_version_string());
+    if (first_positional)
+        *first_positional = cli.first_positional;
+    trib_cli_free(&cli);
+    return rc ? 1 : cli.help || cli.version ? 0 : -1;
 }
 
-static int parse_partition(const char *s, trib_partition_t *out)
-{
-    int rc = trib_partition_parse(s, out);
-    return rc == TRIB_OK ? 0 : FAIL("--partition: %s", trib_last_error(rc));
-}
-
-static int parse_compress(const char *s, int *out)
-{
-    uint64_t v;
-    if (trib_cli_parse_u64(s, &v) || v > 9)
-        return FAIL("--compress: '%s' is not a level 0..9", s);
-    *out = (int)v;
-    return 0;
-}
+/* The write options every creating subcommand takes. */
+#define SHARD_OPTS(w)                                                                                                \
+    {.name = "shards", .kind = TRIB_CLI_U32, .dst = &(w).n_shards, .min = 1, .max = 1000000, .arg = "N",            \
+     .help = "number of shard files"},                                                                               \
+    {.name = "partition", .kind = TRIB_CLI_ENUM, .dst = &(w).partition, .choices = &trib_cli_enum_partition,        \
+     .arg = "P", .help = "how users are assigned to shards"}
+#define WRITE_OPTS(w)                                                                                                \
+    {.name = "compress", .kind = TRIB_CLI_INT, .dst = &(w).compress_level, .max = 9, .arg = "L",                    \
+     .help = "deflate level with shuffle (0: none)"},                                                                \
+    {.name = "force", .kind = TRIB_CLI_FLAG, .dst = &(w).force, .help = "replace an existing dataset"}
 
 static double mb(uint64_t bytes) { return (double)bytes / 1e6; }
 
 /* ---------------------------------------------------------------- convert */
 
-static const char convert_help[] =
+static const char convert_usage[] =
     "Usage: trib-data convert --format FMT --input FILE --output DIR --shards N [options]\n"
-    "Converts a text file of ratings into a sharded HDF5 dataset.\n\n"
-    "  --format FMT       movielens-100k (u.data: user\\titem\\trating\\ttime), movielens-dat\n"
-    "                     (ratings.dat: user::item::rating::time), movielens-csv (ratings.csv, header),\n"
-    "                     csv (user,item,rating[,timestamp]; ids may be integers or strings)\n"
-    "  --input FILE       text file ('-' for standard input)\n"
-    "  --output DIR       dataset directory to create\n"
-    "  --shards N         number of shard files (default 1)\n"
-    "  --partition P      hash (default) or range: how users are assigned to shards\n"
-    "  --delimiter C      csv field separator (default ','; 'tab' for a tab)\n"
-    "  --header           csv: the first line is a header\n"
-    "  --skip-bad         skip and count bad lines and duplicate pairs instead of stopping\n"
-    "  --ids-from DIR     reuse DIR's id maps (ratings of unknown users/items are dropped and counted)\n"
-    "  --compress L       deflate level 0..9 with shuffle (default 0: none)\n"
-    "  --force            replace an existing dataset at DIR\n"
-    "  --help             this text\n";
+    "Converts a text file of ratings into a sharded HDF5 dataset.\n\n";
+
+/* --delimiter C: one character, or 'tab' (dst: char). */
+static int parse_delimiter(const char *s, void *dst, char *why, size_t cap)
+{
+    if (!strcmp(s, "tab") || !strcmp(s, "\\t"))
+        *(char *)dst = '\t';
+    else if (strlen(s) == 1)
+        *(char *)dst = s[0];
+    else
+        return snprintf(why, cap, "is not one character (or 'tab')"), -1;
+    return 0;
+}
 
 static int cmd_convert(int argc, char **argv)
 {
     trib_convert_opts_t o = {TRIB_TEXT_OPTS_INIT, TRIB_DATA_WRITE_OPTS_INIT, NULL};
     const char *input = NULL, *output = NULL, *format = NULL;
-    static const struct option longopts[] = {
-        {"format", required_argument, 0, 'f'},  {"input", required_argument, 0, 'i'},
-        {"output", required_argument, 0, 'o'},  {"shards", required_argument, 0, 's'},
-        {"partition", required_argument, 0, 'p'}, {"delimiter", required_argument, 0, 'd'},
-        {"header", no_argument, 0, 'H'},        {"skip-bad", no_argument, 0, 'b'},
-        {"ids-from", required_argument, 0, 'I'}, {"compress", required_argument, 0, 'z'},
-        {"force", no_argument, 0, 'F'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
-        switch (c) {
-        case 'f': format = optarg; break;
-        case 'i': input = optarg; break;
-        case 'o': output = optarg; break;
-        case 's': if (parse_shards(optarg, &o.write.n_shards)) return 1; break;
-        case 'p': if (parse_partition(optarg, &o.write.partition)) return 1; break;
-        case 'd':
-            if (!strcmp(optarg, "tab") || !strcmp(optarg, "\\t"))
-                o.text.delimiter = '\t';
-            else if (strlen(optarg) == 1)
-                o.text.delimiter = optarg[0];
-            else
-                return FAIL("--delimiter: '%s' is not one character (or 'tab')", optarg);
-            break;
-        case 'H': o.text.header = 1; break;
-        case 'b': o.text.skip_bad = 1; break;
-        case 'I': o.ids_from = optarg; break;
-        case 'z': if (parse_compress(optarg, &o.write.compress_level)) return 1; break;
-        case 'F': o.write.force = 1; break;
-        case 'h': fputs(convert_help, stdout); return 0;
-        default: return FAIL("bad option (see trib-data convert --help)");
-        }
-    }
-    if (optind < argc)
-        return FAIL("unexpected argument '%s' (see --help)", argv[optind]);
+    const trib_cli_opt_t opts[] = {
+        {.name = "format", .kind = TRIB_CLI_STRING, .dst = &format, .arg = "FMT",
+         .help = "movielens-100k (u.data: user\\titem\\trating\\ttime), movielens-dat\n"
+                 "(ratings.dat: user::item::rating::time), movielens-csv (ratings.csv, header),\n"
+                 "csv (user,item,rating[,timestamp]; ids may be integers or strings)"},
+        {.name = "input", .kind = TRIB_CLI_STRING, .dst = &input, .arg = "FILE",
+         .help = "text file ('-' for standard input)"},
+        {.name = "output", .kind = TRIB_CLI_STRING, .dst = &output, .arg = "DIR", .help = "dataset directory to create"},
+        SHARD_OPTS(o.write),
+        {.name = "delimiter", .kind = TRIB_CLI_CUSTOM, .dst = &o.text.delimiter, .parse = parse_delimiter,
+         .arg = "C", .help = "csv field separator (default ','; 'tab' for a tab)"},
+        {.name = "header", .kind = TRIB_CLI_FLAG, .dst = &o.text.header, .help = "csv: the first line is a header"},
+        {.name = "skip-bad", .kind = TRIB_CLI_FLAG, .dst = &o.text.skip_bad,
+         .help = "skip and count bad lines and duplicate pairs instead of stopping"},
+        {.name = "ids-from", .kind = TRIB_CLI_STRING, .dst = &o.ids_from, .arg = "DIR",
+         .help = "reuse DIR's id maps (ratings of unknown users/items are dropped and counted)"},
+        WRITE_OPTS(o.write),
+        {0}};
+    int done = parse_cmd(convert_usage, opts, 0, argc, argv, NULL);
+    if (done >= 0)
+        return done;
     if (!format || !input || !output)
         return FAIL("--format, --input and --output are required (see --help)");
     int rc = trib_text_format_parse(format, &o.text.format);
@@ -149,24 +136,27 @@ static int cmd_convert(int argc, char **argv)
 
 /* ---------------------------------------------------------------- synth */
 
-static const char synth_help[] =
+static const char synth_usage[] =
     "Usage: trib-data synth --users U --items I --ratings N --rank K --noise SIGMA --seed S --shards N --output DIR\n"
     "Generates ratings from a planted model: mean + b_u + b_i + p_u.q_i + N(0, SIGMA^2), with power-law\n"
     "user activity and item popularity.  Stores noise_std and the planted model's RMSE on the data.\n"
-    "Counts accept k/M/G suffixes (1M = 1000000).\n\n"
-    "  --users U, --items I, --ratings N   sizes (N <= U*I)\n"
-    "  --rank K           rank of the planted factors (default 8)\n"
-    "  --noise SIGMA      std of the Gaussian noise (default 0.5)\n"
-    "  --seed S           seed (default 1); same seed -> same data, whatever the shard count\n"
-    "  --shards N         shard files (default 1);  --partition hash|range (default hash)\n"
-    "  --output DIR       dataset directory to create\n"
-    "  --user-exponent A  user activity ~ rank^-A (default 0.8)\n"
-    "  --item-exponent B  item popularity ~ rank^-B (default 1.0)\n"
-    "  --mean M           global mean (default 3.5)\n"
-    "  --clip MIN:MAX     clip ratings to [MIN, MAX] (default: no clipping)\n"
-    "  --no-timestamps    omit the timestamp column\n"
-    "  --compress L       deflate level 0..9 (default 0);  --force  replace an existing dataset\n"
-    "  --help             this text\n";
+    "Counts accept k/M/G suffixes (1M = 1000000); same seed -> same data, whatever the shard count.\n\n";
+
+/* --clip MIN:MAX (dst: trib_synth_config_t). */
+static int parse_clip(const char *s, void *dst, char *why, size_t cap)
+{
+    trib_synth_config_t *c = dst;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *colon = strchr(buf, ':');
+    if (!colon)
+        return snprintf(why, cap, "is not MIN:MAX"), -1;
+    *colon = '\0';
+    if (trib_cli_parse_double(buf, &c->clip_min) || trib_cli_parse_double(colon + 1, &c->clip_max))
+        return snprintf(why, cap, "is not MIN:MAX (bounds are not numbers)"), -1;
+    c->clip = 1;
+    return 0;
+}
 
 static int cmd_synth(int argc, char **argv)
 {
@@ -174,62 +164,31 @@ static int cmd_synth(int argc, char **argv)
     trib_synth_config_init(&c);
     trib_data_write_opts_t w = TRIB_DATA_WRITE_OPTS_INIT;
     const char *output = NULL;
-    static const struct option longopts[] = {
-        {"users", required_argument, 0, 'u'},   {"items", required_argument, 0, 'i'},
-        {"ratings", required_argument, 0, 'n'}, {"rank", required_argument, 0, 'k'},
-        {"noise", required_argument, 0, 'e'},   {"seed", required_argument, 0, 'S'},
-        {"shards", required_argument, 0, 's'},  {"partition", required_argument, 0, 'p'},
-        {"output", required_argument, 0, 'o'},  {"user-exponent", required_argument, 0, 'A'},
-        {"item-exponent", required_argument, 0, 'B'}, {"mean", required_argument, 0, 'm'},
-        {"clip", required_argument, 0, 'c'},    {"no-timestamps", no_argument, 0, 'T'},
-        {"compress", required_argument, 0, 'z'}, {"force", no_argument, 0, 'F'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    for (int ch; (ch = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
-        uint64_t v;
-        switch (ch) {
-        case 'u': if (trib_cli_parse_u64(optarg, &c.n_users)) return FAIL("--users: bad count '%s'", optarg); break;
-        case 'i': if (trib_cli_parse_u64(optarg, &c.n_items)) return FAIL("--items: bad count '%s'", optarg); break;
-        case 'n':
-            if (trib_cli_parse_u64(optarg, &c.n_ratings)) return FAIL("--ratings: bad count '%s'", optarg);
-            break;
-        case 'k':
-            if (trib_cli_parse_u64(optarg, &v) || v < 1 || v > 4096) return FAIL("--rank: '%s' not in 1..4096", optarg);
-            c.rank = (uint32_t)v;
-            break;
-        case 'e':
-            if (trib_cli_parse_double(optarg, &c.noise_std) || c.noise_std < 0)
-                return FAIL("--noise: '%s' is not a number >= 0", optarg);
-            break;
-        case 'S': if (trib_cli_parse_u64(optarg, &c.seed)) return FAIL("--seed: bad value '%s'", optarg); break;
-        case 's': if (parse_shards(optarg, &w.n_shards)) return 1; break;
-        case 'p': if (parse_partition(optarg, &w.partition)) return 1; break;
-        case 'o': output = optarg; break;
-        case 'A':
-            if (trib_cli_parse_double(optarg, &c.user_exponent)) return FAIL("--user-exponent: bad '%s'", optarg);
-            break;
-        case 'B':
-            if (trib_cli_parse_double(optarg, &c.item_exponent)) return FAIL("--item-exponent: bad '%s'", optarg);
-            break;
-        case 'm': if (trib_cli_parse_double(optarg, &c.global_mean)) return FAIL("--mean: bad '%s'", optarg); break;
-        case 'c': {
-            char *colon = strchr(optarg, ':');
-            if (!colon)
-                return FAIL("--clip: '%s' is not MIN:MAX", optarg);
-            *colon = '\0';
-            if (trib_cli_parse_double(optarg, &c.clip_min) || trib_cli_parse_double(colon + 1, &c.clip_max))
-                return FAIL("--clip: bounds are not numbers");
-            c.clip = 1;
-            break;
-        }
-        case 'T': c.with_timestamp = 0; break;
-        case 'z': if (parse_compress(optarg, &w.compress_level)) return 1; break;
-        case 'F': w.force = 1; break;
-        case 'h': fputs(synth_help, stdout); return 0;
-        default: return FAIL("bad option (see trib-data synth --help)");
-        }
-    }
-    if (optind < argc)
-        return FAIL("unexpected argument '%s' (see --help)", argv[optind]);
+    const trib_cli_opt_t opts[] = {
+        {.name = "users", .kind = TRIB_CLI_U64, .dst = &c.n_users, .arg = "U", .help = "users"},
+        {.name = "items", .kind = TRIB_CLI_U64, .dst = &c.n_items, .arg = "I", .help = "items"},
+        {.name = "ratings", .kind = TRIB_CLI_U64, .dst = &c.n_ratings, .arg = "N", .help = "ratings (N <= U*I)"},
+        {.name = "rank", .kind = TRIB_CLI_U32, .dst = &c.rank, .min = 1, .max = 4096, .arg = "K",
+         .help = "rank of the planted factors"},
+        {.name = "noise", .kind = TRIB_CLI_DOUBLE, .dst = &c.noise_std, .min = 0, .max = HUGE_VAL, .arg = "SIGMA",
+         .help = "std of the Gaussian noise"},
+        {.name = "seed", .kind = TRIB_CLI_U64, .dst = &c.seed, .arg = "S", .help = "seed"},
+        SHARD_OPTS(w),
+        {.name = "output", .kind = TRIB_CLI_STRING, .dst = &output, .arg = "DIR", .help = "dataset directory to create"},
+        {.name = "user-exponent", .kind = TRIB_CLI_DOUBLE, .dst = &c.user_exponent, .arg = "A",
+         .help = "user activity ~ rank^-A"},
+        {.name = "item-exponent", .kind = TRIB_CLI_DOUBLE, .dst = &c.item_exponent, .arg = "B",
+         .help = "item popularity ~ rank^-B"},
+        {.name = "mean", .kind = TRIB_CLI_DOUBLE, .dst = &c.global_mean, .arg = "M", .help = "global mean"},
+        {.name = "clip", .kind = TRIB_CLI_CUSTOM, .dst = &c, .parse = parse_clip, .arg = "MIN:MAX",
+         .help = "clip ratings to [MIN, MAX] (default: no clipping)"},
+        {.name = "no-timestamps", .kind = TRIB_CLI_CLEAR, .dst = &c.with_timestamp,
+         .help = "omit the timestamp column"},
+        WRITE_OPTS(w),
+        {0}};
+    int done = parse_cmd(synth_usage, opts, 0, argc, argv, NULL);
+    if (done >= 0)
+        return done;
     if (!output)
         return FAIL("--output is required (see --help)");
     int rc = trib_synth_config_validate(&c);
@@ -256,14 +215,20 @@ static int cmd_synth(int argc, char **argv)
 
 /* ---------------------------------------------------------------- split */
 
-static const char split_help[] =
+static const char split_usage[] =
     "Usage: trib-data split --input DIR --test-fraction F --seed S --train DIR --test DIR [--by random|time]\n"
     "Splits a dataset into train and test sets deterministically; every rating lands in exactly one side.\n"
-    "Both keep the input's id maps and shard count.\n\n"
-    "  --by random        (default) each rating is in test when hash(seed, user, item) < F\n"
-    "  --by time          per user, the round(F * n_u) latest ratings are in test\n"
-    "  --compress L       deflate level 0..9 (default 0);  --force  replace existing datasets\n"
-    "  --help             this text\n";
+    "Both keep the input's id maps and shard count.\n\n";
+
+/* --test-fraction F, strictly between 0 and 1 (dst: double). */
+static int parse_fraction(const char *s, void *dst, char *why, size_t cap)
+{
+    double f;
+    if (trib_cli_parse_double(s, &f) || !(f > 0 && f < 1))
+        return snprintf(why, cap, "is not a number in (0, 1)"), -1;
+    *(double *)dst = f;
+    return 0;
+}
 
 static int cmd_split(int argc, char **argv)
 {
@@ -274,38 +239,21 @@ static int cmd_split(int argc, char **argv)
     o.test_fraction = -1;
     o.seed = 1;
     const char *input = NULL, *train = NULL, *test = NULL;
-    static const struct option longopts[] = {
-        {"input", required_argument, 0, 'i'}, {"test-fraction", required_argument, 0, 'f'},
-        {"seed", required_argument, 0, 'S'},  {"train", required_argument, 0, 'r'},
-        {"test", required_argument, 0, 't'},  {"by", required_argument, 0, 'b'},
-        {"compress", required_argument, 0, 'z'}, {"force", no_argument, 0, 'F'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    for (int ch; (ch = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
-        switch (ch) {
-        case 'i': input = optarg; break;
-        case 'f':
-            if (trib_cli_parse_double(optarg, &o.test_fraction) || !(o.test_fraction > 0 && o.test_fraction < 1))
-                return FAIL("--test-fraction: '%s' is not a number in (0, 1)", optarg);
-            break;
-        case 'S': if (trib_cli_parse_u64(optarg, &o.seed)) return FAIL("--seed: bad value '%s'", optarg); break;
-        case 'r': train = optarg; break;
-        case 't': test = optarg; break;
-        case 'b':
-            if (!strcmp(optarg, "random"))
-                o.by = TRIB_SPLIT_RANDOM;
-            else if (!strcmp(optarg, "time"))
-                o.by = TRIB_SPLIT_TIME;
-            else
-                return FAIL("--by: '%s' is not random or time", optarg);
-            break;
-        case 'z': if (parse_compress(optarg, &o.write.compress_level)) return 1; break;
-        case 'F': o.write.force = 1; break;
-        case 'h': fputs(split_help, stdout); return 0;
-        default: return FAIL("bad option (see trib-data split --help)");
-        }
-    }
-    if (optind < argc)
-        return FAIL("unexpected argument '%s' (see --help)", argv[optind]);
+    const trib_cli_opt_t opts[] = {
+        {.name = "input", .kind = TRIB_CLI_STRING, .dst = &input, .arg = "DIR", .help = "dataset to split"},
+        {.name = "test-fraction", .kind = TRIB_CLI_CUSTOM, .dst = &o.test_fraction, .parse = parse_fraction,
+         .arg = "F", .help = "fraction of the ratings in test, in (0, 1)"},
+        {.name = "seed", .kind = TRIB_CLI_U64, .dst = &o.seed, .arg = "S", .help = "seed"},
+        {.name = "train", .kind = TRIB_CLI_STRING, .dst = &train, .arg = "DIR", .help = "train dataset to create"},
+        {.name = "test", .kind = TRIB_CLI_STRING, .dst = &test, .arg = "DIR", .help = "test dataset to create"},
+        {.name = "by", .kind = TRIB_CLI_ENUM, .dst = &o.by, .choices = &trib_cli_enum_split_by, .arg = "B",
+         .help = "random: each rating is in test when hash(seed, user, item) < F;\n"
+                 "time: per user, the round(F * n_u) latest ratings are in test"},
+        WRITE_OPTS(o.write),
+        {0}};
+    int done = parse_cmd(split_usage, opts, 0, argc, argv, NULL);
+    if (done >= 0)
+        return done;
     if (!input || !train || !test || o.test_fraction < 0)
         return FAIL("--input, --test-fraction, --train and --test are required (see --help)");
     trib_cli_progress_t prog;
@@ -326,19 +274,32 @@ static int cmd_split(int argc, char **argv)
 
 /* ---------------------------------------------------------------- inspect */
 
-static const char inspect_help[] =
+static const char inspect_usage[] =
     "Usage: trib-data inspect DIR [--verify] [--json] [--top K]\n"
     "Prints a dataset's summary: counts, shards and sizes, rating histogram, most active users and most\n"
-    "rated items (original ids), owner-map imbalance for several rank counts.\n\n"
-    "  --verify           read every shard and check ids, counts, partition and fingerprints\n"
-    "  --json             print one JSON object instead of text\n"
-    "  --top K            how many top users/items (default 5)\n"
-    "  --help             this text\n";
+    "rated items (original ids), owner-map imbalance for several rank counts.\n\n";
 
 typedef struct {
     uint32_t id;
     uint64_t count;
 } top_t;
+
+enum { N_PARTS = 5 };
+static const int inspect_parts[N_PARTS] = {2, 4, 8, 16, 64};
+
+/* What inspect reports, gathered once and printed as text or JSON. */
+typedef struct {
+    const char *dir;
+    int verified;
+    trib_dataset_t *ds;
+    const trib_dataset_info_t *in;
+    trib_histogram_t h;
+    uint64_t bytes;        /* manifest and shards */
+    uint64_t *shard_bytes; /* n_shards */
+    top_t *tu, *ti;        /* most active users, most rated items */
+    size_t nu, ni;
+    double imb[N_PARTS];   /* owner imbalance for inspect_parts ranks (NaN: not computed) */
+} inspect_t;
 
 /* The k largest counts (ties: smaller id first). */
 static size_t top_k(const uint64_t *counts, uint64_t n, size_t k, top_t *out)
@@ -356,6 +317,60 @@ static size_t top_k(const uint64_t *counts, uint64_t n, size_t k, top_t *out)
         }
     }
     return m;
+}
+
+static void inspect_free(inspect_t *g)
+{
+    free(g->tu);
+    free(g->ti);
+    free(g->shard_bytes);
+    if (g->ds)
+        trib_dataset_close(g->ds);
+}
+
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Opens (and with verify checks) the dataset and gathers the statistics; a status. */
+static int inspect_gather(const char *dir, int verify, size_t k, inspect_t *g)
+{
+    memset(g, 0, sizeof *g);
+    g->dir = dir;
+    g->verified = verify;
+    int rc = trib_dataset_open(dir, &g->ds);
+    if (rc != TRIB_OK)
+        return rc;
+    if (verify && (rc = trib_dataset_verify(g->ds)) != TRIB_OK)
+        return rc;
+    g->in = trib_dataset_info(g->ds);
+    trib_dataset_histogram(g->ds, &g->h);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/manifest.h5", dir);
+    g->bytes = file_size(path);
+    g->tu = calloc(k + 1, sizeof *g->tu);
+    g->ti = calloc(k + 1, sizeof *g->ti);
+    g->shard_bytes = calloc(g->in->n_shards + 1, sizeof *g->shard_bytes);
+    if (!g->tu || !g->ti || !g->shard_bytes)
+        return trib_errorf(TRIB_ERR_NOMEM, "out of memory");
+    for (uint32_t s = 0; s < g->in->n_shards; s++) {
+        trib_dataset_shard_path(g->ds, s, path, sizeof path);
+        g->shard_bytes[s] = file_size(path);
+        g->bytes += g->shard_bytes[s];
+    }
+    g->nu = top_k(trib_dataset_user_counts(g->ds), g->in->n_users, k, g->tu);
+    g->ni = top_k(trib_dataset_item_counts(g->ds), g->in->n_items, k, g->ti);
+    for (int p = 0; p < N_PARTS; p++) {
+        trib_owner_map_t *m;
+        g->imb[p] = NAN;
+        if (trib_data_owner_map_from_dataset(g->ds, inspect_parts[p], &m) == TRIB_OK) {
+            g->imb[p] = trib_data_owner_imbalance(m);
+            trib_data_owner_map_destroy(m);
+        }
+    }
+    return TRIB_OK;
 }
 
 static void json_str(const char *s)
@@ -400,147 +415,115 @@ static void print_tops(const char *label, const trib_idmap_t *map, const top_t *
     printf(json ? "]" : "\n");
 }
 
-static int cmd_inspect(int argc, char **argv)
+static void inspect_print_text(const inspect_t *g)
 {
-    int verify = 0, json = 0;
-    uint64_t k = 5;
-    static const struct option longopts[] = {{"verify", no_argument, 0, 'v'}, {"json", no_argument, 0, 'j'},
-                                             {"top", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'},
-                                             {0, 0, 0, 0}};
-    for (int ch; (ch = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
-        switch (ch) {
-        case 'v': verify = 1; break;
-        case 'j': json = 1; break;
-        case 'k': if (trib_cli_parse_u64(optarg, &k) || k > 1000) return FAIL("--top: bad count '%s'", optarg); break;
-        case 'h': fputs(inspect_help, stdout); return 0;
-        default: return FAIL("bad option (see trib-data inspect --help)");
-        }
-    }
-    if (optind + 1 != argc)
-        return FAIL("expected exactly one dataset directory (see --help)");
-    const char *dir = argv[optind];
-    trib_dataset_t *ds;
-    int rc = trib_dataset_open(dir, &ds);
-    if (rc != TRIB_OK)
-        return lib_fail(rc);
-    if (verify && (rc = trib_dataset_verify(ds)) != TRIB_OK) {
-        trib_dataset_close(ds);
-        return lib_fail(rc);
-    }
-    const trib_dataset_info_t *in = trib_dataset_info(ds);
-    trib_histogram_t h;
-    trib_dataset_histogram(ds, &h);
-    uint64_t bytes = 0;
-    char path[PATH_MAX];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/manifest.h5", dir);
-    if (stat(path, &st) == 0)
-        bytes += (uint64_t)st.st_size;
-    top_t *tu = calloc(k + 1, sizeof *tu), *ti = calloc(k + 1, sizeof *ti);
-    if (!tu || !ti) {
-        free(tu);
-        free(ti);
-        trib_dataset_close(ds);
-        return FAIL("out of memory");
-    }
-    size_t nu = top_k(trib_dataset_user_counts(ds), in->n_users, k, tu);
-    size_t ni = top_k(trib_dataset_item_counts(ds), in->n_items, k, ti);
-    static const int parts[] = {2, 4, 8, 16, 64};
-    double imb[5];
-    for (int p = 0; p < 5; p++) {
-        trib_owner_map_t *m;
-        imb[p] = NAN;
-        if (trib_data_owner_map_from_dataset(ds, parts[p], &m) == TRIB_OK) {
-            imb[p] = trib_data_owner_imbalance(m);
-            trib_data_owner_map_destroy(m);
-        }
-    }
-    if (json) {
-        printf("{\"dataset\":");
-        json_str(dir);
-        printf(",\"source\":");
-        json_str(in->source);
-        printf(",\"format_version\":%u,\"n_users\":%" PRIu64 ",\"n_items\":%" PRIu64 ",\"n_ratings\":%" PRIu64
-               ",\"n_shards\":%u,\"partition\":\"%s\",\"has_timestamp\":%s",
-               in->format_version, in->n_users, in->n_items, in->n_ratings, in->n_shards,
-               in->partition == TRIB_PARTITION_RANGE ? "range" : "hash", in->has_timestamp ? "true" : "false");
-        printf(",\"rating_min\":");
-        json_num(in->rating_min);
-        printf(",\"rating_max\":");
-        json_num(in->rating_max);
-        printf(",\"rating_mean\":");
-        json_num(in->rating_mean);
-        if (in->is_synthetic) {
-            printf(",\"noise_std\":");
-            json_num(in->noise_std);
-            printf(",\"true_model_rmse\":");
-            json_num(in->true_model_rmse);
-        }
-        printf(",\"fingerprint\":\"%016" PRIx64 "\",\"shards\":[", in->fingerprint);
-    } else {
-        printf("dataset         %s\nsource          %s\nformat version  %u\nusers           %" PRIu64
-               "\nitems           %" PRIu64 "\nratings         %" PRIu64 "\ntimestamps      %s\n"
-               "shards          %u (%s partition)\n",
-               dir, in->source, in->format_version, in->n_users, in->n_items, in->n_ratings,
-               in->has_timestamp ? "yes" : "no", in->n_shards, in->partition == TRIB_PARTITION_RANGE ? "range" : "hash");
-    }
+    const trib_dataset_info_t *in = g->in;
+    printf("dataset         %s\nsource          %s\nformat version  %u\nusers           %" PRIu64
+           "\nitems           %" PRIu64 "\nratings         %" PRIu64 "\ntimestamps      %s\n"
+           "shards          %u (%s partition)\n",
+           g->dir, in->source, in->format_version, in->n_users, in->n_items, in->n_ratings,
+           in->has_timestamp ? "yes" : "no", in->n_shards, trib_partition_name(in->partition));
     for (uint32_t s = 0; s < in->n_shards; s++) {
-        trib_dataset_shard_path(ds, s, path, sizeof path);
-        uint64_t sz = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-        bytes += sz;
-        if (json)
-            printf("%s{\"ratings\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", s ? "," : "",
-                   trib_dataset_shard_counts(ds)[s], sz);
-        else if (s < 16 || s + 1 == in->n_shards)
-            printf("  shard-%05u.h5 %12" PRIu64 " ratings %12" PRIu64 " bytes\n", s, trib_dataset_shard_counts(ds)[s],
-                   sz);
+        if (s < 16 || s + 1 == in->n_shards)
+            printf("  shard-%05u.h5 %12" PRIu64 " ratings %12" PRIu64 " bytes\n", s,
+                   trib_dataset_shard_counts(g->ds)[s], g->shard_bytes[s]);
         else if (s == 16)
             printf("  ...\n");
     }
-    if (json) {
-        printf("],\"bytes\":%" PRIu64 ",\"histogram\":[", bytes);
-        for (size_t b = 0; b < h.n_bins; b++) {
-            printf("%s{\"lo\":", b ? "," : "");
-            json_num(h.lo[b]);
-            printf(",\"hi\":");
-            json_num(h.hi[b]);
-            printf(",\"count\":%" PRIu64 "}", h.count[b]);
-        }
-        printf("]");
-        print_tops("top_users", trib_dataset_users(ds), tu, nu, 1);
-        print_tops("top_items", trib_dataset_items(ds), ti, ni, 1);
-        printf(",\"owner_imbalance\":{");
-        for (int p = 0; p < 5; p++) {
-            printf("%s\"%d\":", p ? "," : "", parts[p]);
-            json_num(imb[p]);
-        }
-        printf("},\"verified\":%s}\n", verify ? "true" : "false");
-    } else {
-        printf("size on disk    %.2f MB\nratings         min %g, max %g, mean %.6g\n", mb(bytes), in->rating_min,
-               in->rating_max, in->rating_mean);
-        if (in->is_synthetic)
-            printf("synthetic       noise_std %g, true_model_rmse %.6f\n", in->noise_std, in->true_model_rmse);
-        printf("histogram\n");
-        for (size_t b = 0; b < h.n_bins; b++) {
-            if (h.lo[b] == h.hi[b])
-                printf("  %-22g %12" PRIu64 "\n", h.lo[b], h.count[b]);
-            else
-                printf("  [%-9.4g, %9.4g%s %12" PRIu64 "\n", h.lo[b], h.hi[b], b + 1 == h.n_bins ? "]" : ")",
-                       h.count[b]);
-        }
-        print_tops("top users", trib_dataset_users(ds), tu, nu, 0);
-        print_tops("top items", trib_dataset_items(ds), ti, ni, 0);
-        printf("owner imbalance max/mean ratings per rank:");
-        for (int p = 0; p < 5; p++)
-            printf(" P=%d %.3f", parts[p], imb[p]);
-        printf("\nfingerprint     %016" PRIx64 "\n", in->fingerprint);
-        if (verify)
-            printf("verify          OK (every shard read; ids, counts, partition, fingerprints match)\n");
+    printf("size on disk    %.2f MB\nratings         min %g, max %g, mean %.6g\n", mb(g->bytes), in->rating_min,
+           in->rating_max, in->rating_mean);
+    if (in->is_synthetic)
+        printf("synthetic       noise_std %g, true_model_rmse %.6f\n", in->noise_std, in->true_model_rmse);
+    printf("histogram\n");
+    for (size_t b = 0; b < g->h.n_bins; b++) {
+        if (g->h.lo[b] == g->h.hi[b])
+            printf("  %-22g %12" PRIu64 "\n", g->h.lo[b], g->h.count[b]);
+        else
+            printf("  [%-9.4g, %9.4g%s %12" PRIu64 "\n", g->h.lo[b], g->h.hi[b], b + 1 == g->h.n_bins ? "]" : ")",
+                   g->h.count[b]);
     }
-    free(tu);
-    free(ti);
-    trib_dataset_close(ds);
-    return 0;
+    print_tops("top users", trib_dataset_users(g->ds), g->tu, g->nu, 0);
+    print_tops("top items", trib_dataset_items(g->ds), g->ti, g->ni, 0);
+    printf("owner imbalance max/mean ratings per rank:");
+    for (int p = 0; p < N_PARTS; p++)
+        printf(" P=%d %.3f", inspect_parts[p], g->imb[p]);
+    printf("\nfingerprint     %016" PRIx64 "\n", in->fingerprint);
+    if (g->verified)
+        printf("verify          OK (every shard read; ids, counts, partition, fingerprints match)\n");
+}
+
+static void inspect_print_json(const inspect_t *g)
+{
+    const trib_dataset_info_t *in = g->in;
+    printf("{\"dataset\":");
+    json_str(g->dir);
+    printf(",\"source\":");
+    json_str(in->source);
+    printf(",\"format_version\":%u,\"n_users\":%" PRIu64 ",\"n_items\":%" PRIu64 ",\"n_ratings\":%" PRIu64
+           ",\"n_shards\":%u,\"partition\":\"%s\",\"has_timestamp\":%s",
+           in->format_version, in->n_users, in->n_items, in->n_ratings, in->n_shards,
+           trib_partition_name(in->partition), in->has_timestamp ? "true" : "false");
+    printf(",\"rating_min\":");
+    json_num(in->rating_min);
+    printf(",\"rating_max\":");
+    json_num(in->rating_max);
+    printf(",\"rating_mean\":");
+    json_num(in->rating_mean);
+    if (in->is_synthetic) {
+        printf(",\"noise_std\":");
+        json_num(in->noise_std);
+        printf(",\"true_model_rmse\":");
+        json_num(in->true_model_rmse);
+    }
+    printf(",\"fingerprint\":\"%016" PRIx64 "\",\"shards\":[", in->fingerprint);
+    for (uint32_t s = 0; s < in->n_shards; s++)
+        printf("%s{\"ratings\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", s ? "," : "", trib_dataset_shard_counts(g->ds)[s],
+               g->shard_bytes[s]);
+    printf("],\"bytes\":%" PRIu64 ",\"histogram\":[", g->bytes);
+    for (size_t b = 0; b < g->h.n_bins; b++) {
+        printf("%s{\"lo\":", b ? "," : "");
+        json_num(g->h.lo[b]);
+        printf(",\"hi\":");
+        json_num(g->h.hi[b]);
+        printf(",\"count\":%" PRIu64 "}", g->h.count[b]);
+    }
+    printf("]");
+    print_tops("top_users", trib_dataset_users(g->ds), g->tu, g->nu, 1);
+    print_tops("top_items", trib_dataset_items(g->ds), g->ti, g->ni, 1);
+    printf(",\"owner_imbalance\":{");
+    for (int p = 0; p < N_PARTS; p++) {
+        printf("%s\"%d\":", p ? "," : "", inspect_parts[p]);
+        json_num(g->imb[p]);
+    }
+    printf("},\"verified\":%s}\n", g->verified ? "true" : "false");
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    int verify = 0, json = 0, first = 0;
+    size_t k = 5;
+    const trib_cli_opt_t opts[] = {
+        {.name = "verify", .kind = TRIB_CLI_FLAG, .dst = &verify,
+         .help = "read every shard and check ids, counts, partition and fingerprints"},
+        {.name = "json", .kind = TRIB_CLI_FLAG, .dst = &json, .help = "print one JSON object instead of text"},
+        {.name = "top", .kind = TRIB_CLI_SIZE, .dst = &k, .max = 1000, .arg = "K",
+         .help = "how many top users/items"},
+        {0}};
+    int done = parse_cmd(inspect_usage, opts, 1, argc, argv, &first);
+    if (done >= 0)
+        return done;
+    if (first + 1 != argc)
+        return FAIL("expected exactly one dataset directory (see --help)");
+    inspect_t g;
+    int rc = inspect_gather(argv[first], verify, k, &g);
+    if (rc != TRIB_OK)
+        rc = lib_fail(rc);
+    else if (json)
+        inspect_print_json(&g);
+    else
+        inspect_print_text(&g);
+    inspect_free(&g);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- main */

@@ -21,7 +21,6 @@
  * (sums combined across ranks).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -34,23 +33,15 @@
 #include "tributary/tributary.h"
 #include "tributary/train.h"
 
-#define EXIT_USAGE 2
 #define USER_BLOCK 2048 /* users scored per trib_mf_topk call */
 #define SEND_TAG 7501
 
 static int g_rank, g_size;
 
-static const char help_text[] =
+static const char usage_text[] =
     "Usage: trib-recommend --model FILE (--users ID,ID,... | --all-users | --eval DIR) [options]\n"
-    "Top-K recommendations from a model written by trib-train (original user and item ids).\n\n"
-    "  --model FILE         model file (model.h5), required\n"
-    "  --users LIST         comma-separated original user ids\n"
-    "  --all-users          every user of the model (split across MPI ranks, output in user order)\n"
-    "  --top K              items per user (default 10)\n"
-    "  --exclude-rated DIR  leave out items the user rated in dataset DIR (e.g. the training set)\n"
-    "  --output FILE        write recommendations to FILE (atomically) instead of standard output\n"
-    "  --eval DIR           report precision@K, recall@K and NDCG@K against held-out dataset DIR\n"
-    "  --help, --version\n"
+    "Top-K recommendations from a model written by trib-train (original user and item ids).\n\n";
+static const char epilogue_text[] =
     "Output lines: user<TAB>rank<TAB>item<TAB>score (rank 1 = best).  Exit status: 0, 1 error, 2 bad usage.\n";
 
 typedef struct {
@@ -60,62 +51,42 @@ typedef struct {
     int help, version;
 } options_t;
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    if (g_rank == 0) {
-        char msg[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        trib_cli_error(trib_cli_prog, "%s", msg);
-    }
-    return EXIT_USAGE;
-}
-
+/* The options, one table; parsed on every rank, reported by rank 0. */
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    enum { O_MODEL = 256, O_USERS, O_ALL, O_TOP, O_EXCL, O_OUT, O_EVAL, O_HELP, O_VERSION };
-    static const struct option longopts[] = {
-        {"model", required_argument, 0, O_MODEL}, {"users", required_argument, 0, O_USERS},
-        {"all-users", no_argument, 0, O_ALL},     {"top", required_argument, 0, O_TOP},
-        {"exclude-rated", required_argument, 0, O_EXCL}, {"output", required_argument, 0, O_OUT},
-        {"eval", required_argument, 0, O_EVAL},   {"help", no_argument, 0, O_HELP},
-        {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
+    const trib_cli_opt_t opts[] = {
+        {.name = "model", .kind = TRIB_CLI_STRING, .dst = &o->model, .arg = "FILE",
+         .help = "model file (model.h5), required"},
+        {.name = "users", .kind = TRIB_CLI_STRING, .dst = &o->users, .arg = "LIST",
+         .help = "comma-separated original user ids"},
+        {.name = "all-users", .kind = TRIB_CLI_FLAG, .dst = &o->all_users,
+         .help = "every user of the model (split across MPI ranks, output in user order)"},
+        {.name = "top", .kind = TRIB_CLI_SIZE, .dst = &o->top, .min = 1, .max = 100000, .arg = "K",
+         .help = "items per user"},
+        {.name = "exclude-rated", .kind = TRIB_CLI_STRING, .dst = &o->exclude, .arg = "DIR",
+         .help = "leave out items the user rated in dataset DIR (e.g. the training set)"},
+        {.name = "output", .kind = TRIB_CLI_STRING, .dst = &o->output, .arg = "FILE",
+         .help = "write recommendations to FILE (atomically) instead of standard output"},
+        {.name = "eval", .kind = TRIB_CLI_STRING, .dst = &o->eval, .arg = "DIR",
+         .help = "report precision@K, recall@K and NDCG@K against held-out dataset DIR"},
+        {0}};
+    trib_cli_t cli = {.usage = usage_text, .opts = opts, .epilogue = epilogue_text};
     o->top = 10;
-    opterr = 0;
-    for (int ch; (ch = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
-        uint64_t v;
-        switch (ch) {
-        case O_MODEL: o->model = optarg; break;
-        case O_USERS: o->users = optarg; break;
-        case O_ALL: o->all_users = 1; break;
-        case O_TOP:
-            if (trib_cli_parse_u64(optarg, &v) || v < 1 || v > 100000)
-                return usage_error("--top: '%s' is not a count in 1..100000", optarg);
-            o->top = (size_t)v;
-            break;
-        case O_EXCL: o->exclude = optarg; break;
-        case O_OUT: o->output = optarg; break;
-        case O_EVAL: o->eval = optarg; break;
-        case O_HELP: o->help = 1; break;
-        case O_VERSION: o->version = 1; break;
-        case ':': return usage_error("option %s needs a value (see --help)", argv[optind - 1]);
-        default: return usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
-        }
-    }
-    if (o->help || o->version)
-        return 0;
-    if (optind < argc)
-        return usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+    int rc = trib_cli_parse(&cli, argc, argv);
+    o->help = cli.help;
+    o->version = cli.version;
+    if (!rc && o->help && trib_cli_reporting())
+        trib_cli_print_help(&cli);
+    trib_cli_free(&cli);
+    if (rc || o->help || o->version)
+        return rc;
     if (!o->model)
-        return usage_error("--model FILE is required (see --help)");
+        return trib_cli_usage("--model FILE is required (see --help)");
     int modes = !!o->users + o->all_users + !!o->eval;
     if (modes != 1)
-        return usage_error("give exactly one of --users LIST, --all-users or --eval DIR");
+        return trib_cli_usage("give exactly one of --users LIST, --all-users or --eval DIR");
     if (o->eval && o->output)
-        return usage_error("--output applies to recommendations, not to --eval");
+        return trib_cli_usage("--output applies to recommendations, not to --eval");
     return 0;
 }
 
@@ -434,12 +405,11 @@ int main(int argc, char **argv)
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    trib_cli_report_rank0(MPI_COMM_WORLD);
     options_t o;
     memset(&o, 0, sizeof o);
     int code = parse_options(argc, argv, &o);
     if (code == 0 && (o.help || o.version)) {
-        if (g_rank == 0 && o.help)
-            fputs(help_text, stdout);
         if (g_rank == 0 && o.version)
             printf("trib-recommend %s (%s)\n", trib_version_string(), trib_build_info());
     } else if (code == 0) {

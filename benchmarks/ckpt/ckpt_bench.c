@@ -25,7 +25,6 @@
  * reported as median and minimum of the repetitions.  The files are read
  * right after they were written, so reads come from the page cache.
  */
-#include <getopt.h>
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -34,6 +33,7 @@
 #include <sys/stat.h>
 
 #include "ckpt/internal.h"
+#include "common/cli.h"
 #include "core/timer.h"
 #include "tributary/ckpt.h"
 
@@ -280,36 +280,32 @@ static int cmp_double(const void *a, const void *b)
 
 static void parse(int argc, char **argv, bench_cfg_t *c)
 {
-    static const struct option opts[] = {
-        {"users", required_argument, 0, 'u'}, {"items", required_argument, 0, 'i'},
-        {"k", required_argument, 0, 'k'},     {"reps", required_argument, 0, 'r'},
-        {"dir", required_argument, 0, 'd'},   {"layout", required_argument, 0, 'l'},
-        {"no-fsync", no_argument, 0, 'n'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     *c = (bench_cfg_t){6040, 3706, 64, 5, "ckpt-bench", "perrank", 1};
-    int o;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'u': c->users = strtoull(optarg, NULL, 10); break;
-        case 'i': c->items = strtoull(optarg, NULL, 10); break;
-        case 'k': c->k = strtoull(optarg, NULL, 10); break;
-        case 'r': c->reps = atoi(optarg); break;
-        case 'd': c->dir = optarg; break;
-        case 'l': c->layout = optarg; break;
-        case 'n': c->durable = 0; break;
-        default:
-            if (rank_ == 0)
-                fprintf(stderr, "usage: ckpt_bench [--users N] [--items N] [--k K] [--reps R] [--dir D] "
-                                "[--layout perrank|shared] [--no-fsync]\n");
-            MPI_Finalize();
-            exit(o == 'h' ? 0 : 2);
-        }
-    }
-    if (c->reps < 1 || c->k < 1 || (strcmp(c->layout, "perrank") != 0 && strcmp(c->layout, "shared") != 0)) {
-        if (rank_ == 0)
-            fprintf(stderr, "ckpt_bench: bad --reps, --k or --layout\n");
+    const trib_cli_opt_t opts[] = {
+        {.name = "users", .kind = TRIB_CLI_SIZE, .dst = &c->users, .arg = "N", .help = "users"},
+        {.name = "items", .kind = TRIB_CLI_SIZE, .dst = &c->items, .arg = "N", .help = "items"},
+        {.name = "k", .kind = TRIB_CLI_SIZE, .dst = &c->k, .min = 1, .max = 1e6, .arg = "K", .help = "latent factors"},
+        {.name = "reps", .kind = TRIB_CLI_INT, .dst = &c->reps, .min = 1, .max = 1e6, .arg = "R",
+         .help = "repetitions (each writes a new checkpoint)"},
+        {.name = "dir", .kind = TRIB_CLI_STRING, .dst = &c->dir, .arg = "D", .help = "directory of the checkpoints"},
+        {.name = "layout", .kind = TRIB_CLI_STRING, .dst = &c->layout, .arg = "L",
+         .help = "perrank (the library) or shared (one parallel HDF5 file, for comparison)"},
+        {.name = "no-fsync", .kind = TRIB_CLI_CLEAR, .dst = &c->durable, .help = "skip the fsync calls"},
+        {0}};
+    trib_cli_t cli = {.usage = "Usage: mpirun -np P ckpt_bench [options]\n"
+                               "Size and write/read time of a matrix-factorisation checkpoint.\n\n",
+                      .opts = opts};
+    trib_cli_prog = "ckpt_bench";
+    trib_cli_report_rank0(MPI_COMM_WORLD);
+    int rc = trib_cli_parse(&cli, argc, argv);
+    if (!rc && cli.help && rank_ == 0)
+        trib_cli_print_help(&cli);
+    trib_cli_free(&cli);
+    if (!rc && !cli.help && strcmp(c->layout, "perrank") != 0 && strcmp(c->layout, "shared") != 0)
+        rc = trib_cli_usage("--layout: '%s' is not perrank or shared", c->layout);
+    if (rc || cli.help || cli.version) {
         MPI_Finalize();
-        exit(2);
+        exit(rc);
     }
 }
 

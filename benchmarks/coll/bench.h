@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <mpi.h>
 
+#include "common/cli.h"
 #include "tributary/allreduce.h"
 
 /* ------------------------------------------------------------------ types */
@@ -65,6 +66,15 @@ typedef struct {
 int bench_parse_algo_list(const char *s, bench_algo_t *out, int max, char *err, size_t errlen);
 /* "ring" or "ring:256K" into buf. */
 void bench_algo_label(const bench_algo_t *a, char *buf, size_t len);
+
+/* The value parsers above as option-table parsers (apps/common/cli.h, TRIB_CLI_CUSTOM):
+ * dst a size_t (positive), bench_type_t, bench_op_t, double bit/s, double seconds, bench_config_t (--algo). */
+int bench_cli_bytes(const char *s, void *dst, char *why, size_t cap);
+int bench_cli_type(const char *s, void *dst, char *why, size_t cap);
+int bench_cli_op(const char *s, void *dst, char *why, size_t cap);
+int bench_cli_rate(const char *s, void *dst, char *why, size_t cap);
+int bench_cli_delay(const char *s, void *dst, char *why, size_t cap);
+int bench_cli_algos(const char *s, void *dst, char *why, size_t cap);
 
 /* ---------------------------------------------------------------- checker */
 
@@ -131,6 +141,33 @@ typedef struct {
 } bench_config_t;
 
 void bench_config_defaults(bench_config_t *c);
+
+/* Option-table entries both subcommands take (apps/common/cli.h; c: a bench_config_t). */
+#define BENCH_SWEEP_OPTS(c)                                                                                          \
+    {.name = "min-bytes", .kind = TRIB_CLI_CUSTOM, .dst = &(c).min_bytes, .parse = bench_cli_bytes, .arg = "N",      \
+     .help = "smallest message in bytes (default 8; suffixes K, M, G = 2^10, 2^20, 2^30)"},                          \
+    {.name = "max-bytes", .kind = TRIB_CLI_CUSTOM, .dst = &(c).max_bytes, .parse = bench_cli_bytes, .arg = "N",      \
+     .help = "largest message (default 16M)"},                                                                       \
+    {.name = "factor", .kind = TRIB_CLI_SIZE, .dst = &(c).factor, .min = 2, .max = 100000000, .arg = "F",            \
+     .help = "size multiplier between steps"},                                                                       \
+    {.name = "type", .kind = TRIB_CLI_CUSTOM, .dst = &(c).type, .parse = bench_cli_type, .arg = "T",                 \
+     .help = "float, double, int32 (int), int64, uint8 (default float)"},                                            \
+    {.name = "iters", .kind = TRIB_CLI_INT, .dst = &(c).iters, .min = 1, .max = 100000000, .arg = "N",               \
+     .no_default = 1,                                                                                                \
+     .help = "timed iterations per point (default: 1000 up to 64K, then scaled down\n"                               \
+             "to move about 64 MiB per point, at least 5)"},                                                         \
+    {.name = "warmup", .kind = TRIB_CLI_INT, .dst = &(c).warmup, .min = 0, .max = 100000000, .arg = "W",             \
+     .no_default = 1, .help = "untimed iterations before each timed batch (default iters/10, at least 1)"},          \
+    {.name = "interleave", .kind = TRIB_CLI_FLAG, .dst = &(c).interleave,                                            \
+     .help = "time the algorithms of a size in alternation (each timed round calls\n"                                \
+             "every algorithm once) instead of one batch after another: fairer ratios\n"                             \
+             "when other work shares the CPUs.  Not for TCP networks: each call then\n"                              \
+             "inherits the connection state (such as congestion windows) another left"},                             \
+    {.name = "link-rate", .kind = TRIB_CLI_CUSTOM, .dst = &(c).link_rate, .parse = bench_cli_rate, .arg = "R",       \
+     .help = "link rate of the network (1G, 100mbit, ...): adds bound_ratio = time / bound,\n"                       \
+             "bound = max(2(p-1)/p * bytes / rate, ceil(log2 p) * delay)"},                                          \
+    {.name = "link-delay", .kind = TRIB_CLI_CUSTOM, .dst = &(c).link_delay, .parse = bench_cli_delay, .arg = "D",    \
+     .help = "one-way link delay (100us, 1ms; default 0)"}
 
 typedef enum { BENCH_POINT_OK, BENCH_POINT_UNSUPPORTED, BENCH_POINT_FAILED } bench_point_status_t;
 

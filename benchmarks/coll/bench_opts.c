@@ -222,7 +222,9 @@ static int parse_one_algo(const char *item, bench_algo_t *a, char *err, size_t e
     memcpy(name, item, n);
     name[n] = '\0';
     if (trib_algo_parse(name, &a->algo) != TRIB_OK) {
-        snprintf(err, errlen, "unknown algorithm '%s' (expected ring, tree, rd, shm, auto or mpi)", name);
+        char names[128];
+        trib_cli_enum_names(&trib_cli_enum_algo, names, sizeof names);
+        snprintf(err, errlen, "unknown algorithm '%s' (expected %s)", name, names);
         return -1;
     }
     a->segment_bytes = 0;
@@ -276,4 +278,56 @@ void bench_algo_label(const bench_algo_t *a, char *buf, size_t len)
     } else {
         snprintf(buf, len, "%s", name ? name : "?");
     }
+}
+
+/* ------------------------------------------------------------ option-table parsers */
+
+/* 0 when the value parsed, else -1 with `what` as the reason. */
+static int cli_verdict(int failed, char *why, size_t cap, const char *what)
+{
+    if (failed)
+        snprintf(why, cap, "%s", what);
+    return failed ? -1 : 0;
+}
+
+int bench_cli_bytes(const char *s, void *dst, char *why, size_t cap)
+{
+    return cli_verdict(bench_parse_bytes(s, dst) != 0 || *(size_t *)dst == 0, why, cap,
+                       "is not a positive size (e.g. 8, 64K, 16M)");
+}
+
+int bench_cli_type(const char *s, void *dst, char *why, size_t cap)
+{
+    return cli_verdict(bench_parse_type(s, dst) != 0, why, cap, "is not a type (float, double, int32 (int), int64, uint8)");
+}
+
+int bench_cli_op(const char *s, void *dst, char *why, size_t cap)
+{
+    if (bench_parse_op(s, dst) == 0)
+        return 0;
+    size_t len = (size_t)snprintf(why, cap, "is not an operation (");
+    for (int i = 0; i < BENCH_OP_COUNT && len < cap; i++)
+        len += (size_t)snprintf(why + len, cap - len, "%s%s", op_names[i], i + 1 < BENCH_OP_COUNT ? ", " : ")");
+    return -1;
+}
+
+int bench_cli_rate(const char *s, void *dst, char *why, size_t cap)
+{
+    return cli_verdict(bench_parse_rate(s, dst) != 0, why, cap, "is not a rate (e.g. 1G, 100mbit)");
+}
+
+int bench_cli_delay(const char *s, void *dst, char *why, size_t cap)
+{
+    return cli_verdict(bench_parse_delay(s, dst) != 0, why, cap, "is not a delay (e.g. 100us, 1ms)");
+}
+
+int bench_cli_algos(const char *s, void *dst, char *why, size_t cap)
+{
+    bench_config_t *c = dst;
+    char msg[256];
+    c->nalgos = bench_parse_algo_list(s, c->algos, BENCH_MAX_ALGOS, msg, sizeof msg);
+    c->algo_explicit = 1;
+    if (c->nalgos < 0)
+        return snprintf(why, cap, "is not a list of algorithms: %s", msg), -1;
+    return 0;
 }

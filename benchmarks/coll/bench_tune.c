@@ -30,7 +30,6 @@
 #include "bench.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -195,120 +194,59 @@ typedef struct {
     int nsegments;
 } tune_config_t;
 
-static void usage_tune(FILE *f)
+static const char tune_usage[] =
+    "Usage: mpirun -np P trib-bench tune [options]\n"
+    "Measures every algorithm over a range of sizes and writes the tuning file that auto reads\n"
+    "(TRIB_TUNING_FILE).  Format: 'tributary-tuning 1', then lines 'ranks max_bytes algo segment_bytes'.\n"
+    "\n";
+
+/* --segments LIST: up to 8 sizes (dst: tune_config_t). */
+static int parse_segments(const char *s, void *dst, char *why, size_t cap)
 {
-    fprintf(f,
-            "Usage: mpirun -np P trib-bench tune [options]\n"
-            "Measures every algorithm over a range of sizes and writes the tuning file that auto reads\n"
-            "(TRIB_TUNING_FILE).  Format: 'tributary-tuning 1', then lines 'ranks max_bytes algo segment_bytes'.\n"
-            "\n"
-            "  -o, --output FILE   tuning file to write (default tuning-<P>.txt)\n"
-            "  --append            keep the rules for other rank counts already in FILE\n"
-            "  --algo LIST         candidates (default ring,tree,rd,shm,mpi; unsupported ones are skipped)\n"
-            "  --segments LIST     segment sizes to try for ring and tree, e.g. 0,64K,256K (default 0 = default)\n"
-            "  --min-bytes N       smallest size (default 8)      --max-bytes N  largest size (default 16M)\n"
-            "  --factor F          size step (default 2)          --type T       element type (default float)\n"
-            "  --iters N --warmup W --interleave  as in trib-bench allreduce\n"
-            "  --link-rate R --link-delay D  the network, recorded in the file's comments\n"
-            "  --network TEXT      free-text description of the network for the comments\n"
-            "  --csv FILE          also write the sweep's CSV\n"
-            "  --verify FILE       do not measure: check that the library's selector (auto) follows FILE's\n"
-            "                      rules for this rank count; exit 1 on the first disagreement\n"
-            "  -h, --help          this help\n");
+    tune_config_t *t = dst;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    t->nsegments = 0;
+    for (char *sv = NULL, *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
+        if (t->nsegments == 8 || bench_parse_bytes(tok, &t->segments[t->nsegments]) != 0)
+            return snprintf(why, cap, "is not a list of at most 8 sizes (e.g. 0,64K,256K)"), -1;
+        t->nsegments++;
+    }
+    return 0;
 }
 
-static int parse_tune_args(int argc, char **argv, tune_config_t *t, int rank)
+/* Returns 0, 1 for --help (printed), -1 on error (printed by rank 0). */
+static int parse_tune_args(int argc, char **argv, tune_config_t *t)
 {
-    enum { T_ALGO = 256, T_SEG, T_MIN, T_MAX, T_FACTOR, T_TYPE, T_ITERS, T_WARMUP, T_RATE, T_DELAY, T_NET, T_CSV,
-           T_VERIFY, T_APPEND, T_INTERLEAVE };
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},    {"append", no_argument, NULL, T_APPEND},
-        {"algo", required_argument, NULL, T_ALGO},   {"segments", required_argument, NULL, T_SEG},
-        {"min-bytes", required_argument, NULL, T_MIN}, {"max-bytes", required_argument, NULL, T_MAX},
-        {"factor", required_argument, NULL, T_FACTOR}, {"type", required_argument, NULL, T_TYPE},
-        {"iters", required_argument, NULL, T_ITERS}, {"warmup", required_argument, NULL, T_WARMUP},
-        {"link-rate", required_argument, NULL, T_RATE}, {"link-delay", required_argument, NULL, T_DELAY},
-        {"network", required_argument, NULL, T_NET}, {"csv", required_argument, NULL, T_CSV},
-        {"verify", required_argument, NULL, T_VERIFY}, {"help", no_argument, NULL, 'h'},
-        {"interleave", no_argument, NULL, T_INTERLEAVE},
-        {NULL, 0, NULL, 0},
-    };
     bench_config_t *c = &t->sweep;
-    char msg[256];
-    int opt, v;
-    char *end;
-    opterr = rank == 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-        const char *bad = NULL;
-        switch (opt) {
-        case 'o': t->output = optarg; break;
-        case T_APPEND: t->append = 1; break;
-        case T_INTERLEAVE: c->interleave = 1; break;
-        case T_ALGO:
-            c->nalgos = bench_parse_algo_list(optarg, c->algos, BENCH_MAX_ALGOS, msg, sizeof msg);
-            if (c->nalgos < 0) {
-                if (rank == 0)
-                    fprintf(stderr, "trib-bench: %s\n", msg);
-                return -1;
-            }
-            break;
-        case T_SEG: {
-            char buf[256];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            t->nsegments = 0;
-            for (char *sv = NULL, *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
-                if (t->nsegments == 8 || bench_parse_bytes(tok, &t->segments[t->nsegments]) != 0) {
-                    bad = "--segments (at most 8 sizes, e.g. 0,64K,256K)";
-                    break;
-                }
-                t->nsegments++;
-            }
-            break;
-        }
-        case T_MIN: bad = bench_parse_bytes(optarg, &c->min_bytes) || !c->min_bytes ? "--min-bytes" : NULL; break;
-        case T_MAX: bad = bench_parse_bytes(optarg, &c->max_bytes) || !c->max_bytes ? "--max-bytes" : NULL; break;
-        case T_FACTOR:
-            v = (int)strtol(optarg, &end, 10);
-            bad = (*end || v < 2) ? "--factor" : NULL;
-            c->factor = (size_t)v;
-            break;
-        case T_TYPE: bad = bench_parse_type(optarg, &c->type) ? "--type" : NULL; break;
-        case T_ITERS:
-            c->iters = (int)strtol(optarg, &end, 10);
-            bad = (*end || c->iters < 1) ? "--iters" : NULL;
-            break;
-        case T_WARMUP:
-            c->warmup = (int)strtol(optarg, &end, 10);
-            bad = (*end || c->warmup < 0) ? "--warmup" : NULL;
-            break;
-        case T_RATE: bad = bench_parse_rate(optarg, &c->link_rate) ? "--link-rate" : NULL; break;
-        case T_DELAY: bad = bench_parse_delay(optarg, &c->link_delay) ? "--link-delay" : NULL; break;
-        case T_NET: t->network = optarg; break;
-        case T_CSV: t->csv = optarg; break;
-        case T_VERIFY: t->verify = optarg; break;
-        case 'h':
-            if (rank == 0)
-                usage_tune(stdout);
-            return 1;
-        default: return -1;
-        }
-        if (bad) {
-            if (rank == 0)
-                fprintf(stderr, "trib-bench tune: bad value '%s' for %s\n", optarg, bad);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        if (rank == 0)
-            fprintf(stderr, "trib-bench tune: unexpected argument '%s'\n", argv[optind]);
+    const trib_cli_opt_t opts[] = {
+        {.name = "output", .short_name = 'o', .kind = TRIB_CLI_STRING, .dst = &t->output, .arg = "FILE",
+         .help = "tuning file to write (default tuning-<P>.txt)"},
+        {.name = "append", .kind = TRIB_CLI_FLAG, .dst = &t->append,
+         .help = "keep the rules for other rank counts already in FILE"},
+        {.name = "algo", .kind = TRIB_CLI_CUSTOM, .dst = c, .parse = bench_cli_algos, .arg = "LIST",
+         .help = "candidates (default ring,tree,rd,shm,mpi; unsupported ones are skipped)"},
+        {.name = "segments", .kind = TRIB_CLI_CUSTOM, .dst = t, .parse = parse_segments, .arg = "LIST",
+         .help = "segment sizes to try for ring and tree, e.g. 0,64K,256K (default 0 = default)"},
+        BENCH_SWEEP_OPTS(*c),
+        {.name = "network", .kind = TRIB_CLI_STRING, .dst = &t->network, .arg = "TEXT",
+         .help = "free-text description of the network for the comments"},
+        {.name = "csv", .kind = TRIB_CLI_STRING, .dst = &t->csv, .arg = "FILE", .help = "also write the sweep's CSV"},
+        {.name = "verify", .kind = TRIB_CLI_STRING, .dst = &t->verify, .arg = "FILE",
+         .help = "do not measure: check that the library's selector (auto) follows FILE's\n"
+                 "rules for this rank count; exit 1 on the first disagreement"},
+        {0}};
+    trib_cli_t cli = {.usage = tune_usage, .opts = opts};
+    int rc = trib_cli_parse(&cli, argc, argv);
+    if (!rc && cli.help && trib_cli_reporting())
+        trib_cli_print_help(&cli);
+    trib_cli_free(&cli);
+    if (rc)
         return -1;
-    }
-    if (c->min_bytes > c->max_bytes) {
-        if (rank == 0)
-            fprintf(stderr, "trib-bench tune: --min-bytes is larger than --max-bytes\n");
-        return -1;
-    }
+    if (cli.help || cli.version)
+        return 1;
+    if (c->min_bytes > c->max_bytes)
+        return trib_cli_usage("--min-bytes is larger than --max-bytes") ? -1 : 0;
     return 0;
 }
 
@@ -437,7 +375,8 @@ int bench_tune_main(int argc, char **argv, MPI_Comm comm)
     char err[128];
     t.sweep.nalgos = bench_parse_algo_list("ring,tree,rd,shm,mpi", t.sweep.algos, BENCH_MAX_ALGOS, err, sizeof err);
     t.sweep.quiet = 1;
-    int prc = parse_tune_args(argc, argv, &t, rank);
+    trib_cli_prog = "trib-bench tune";
+    int prc = parse_tune_args(argc, argv, &t);
     if (prc != 0)
         return prc > 0 ? 0 : 1;
     if (t.verify)

@@ -28,7 +28,6 @@
  * 10% of the ratings (chosen by seed) are held out as the test set.  Options
  * change the shape, the exponents, the planted model and the rounding.
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +37,7 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "common/cli.h"
 #include "tributary/mf.h"
 
 /* ------------------------------------------------------------------ options */
@@ -58,89 +58,75 @@ typedef struct {
     double signal_var;               /* variance of the planted p_u . q_i */
 } options_t;
 
-static void usage(FILE *f)
+/* --k LIST: up to 8 factor counts in 1..4096 (dst: options_t). */
+static int parse_ks(const char *s, void *dst, char *why, size_t cap)
 {
-    fprintf(f,
-            "usage: trib-bench-sgd [--mode peak|kernel|sweep|quality|robust|topk] [options]\n"
-            "  --mode M        what to measure (default kernel)\n"
-            "  --k LIST        comma-separated factor counts (default 32,64,128; sweep: 32)\n"
-            "  --epochs N      epochs (kernel: timed epochs, default 5; sweep/quality: 20)\n"
-            "  --schedule S    plain or adagrad (kernel: default both; quality: the library default)\n"
-            "  --seed S        data and model seed (default 1)\n"
-            "  --users N --items N --ratings N   problem shape (default 6040, 3706, 1000209)\n"
-            "  --noise X       planted noise standard deviation (default 0.5)\n"
-            "  --k-true N      planted rank (default 10)\n"
-            "  --continuous    do not round ratings to the integers 1..5\n"
-            "  --alpha-users X --alpha-items Y  power-law exponents (default 0.9, 0.8; 0: uniform)\n"
-            "  --signal-var V  variance of the planted dot product (default 0.25)\n"
-            "  --candidates L  robust mode: schedule:lr:decay:reg_f:reg_b[:init_std],... to compare\n"
-            "  --help          this text\n");
-}
-
-static int parse_ks(const char *s, options_t *o)
-{
+    options_t *o = dst;
     o->n_ks = 0;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    int bad = 0;
+    for (char *tok = strtok(buf, ","); tok && !bad; tok = strtok(NULL, ",")) {
         char *end;
         unsigned long v = strtoul(tok, &end, 10);
-        if (*end || v == 0 || v > 4096 || o->n_ks == 8)
-            return -1;
-        o->ks[o->n_ks++] = v;
+        bad = *end || v == 0 || v > 4096 || o->n_ks == 8;
+        if (!bad)
+            o->ks[o->n_ks++] = v;
     }
-    return o->n_ks ? 0 : -1;
+    if (o->n_ks && !bad)
+        return 0;
+    snprintf(why, cap, "is not a list of at most 8 factor counts in 1..4096");
+    return -1;
 }
 
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {
-        {"mode", required_argument, 0, 'm'},   {"k", required_argument, 0, 'k'},
-        {"epochs", required_argument, 0, 'e'}, {"seed", required_argument, 0, 's'},
-        {"users", required_argument, 0, 'U'},  {"items", required_argument, 0, 'I'},
-        {"ratings", required_argument, 0, 'R'}, {"noise", required_argument, 0, 'n'},
-        {"k-true", required_argument, 0, 't'}, {"continuous", no_argument, 0, 'c'},
-        {"schedule", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
-        {"candidates", required_argument, 0, 'C'},
-        {"alpha-users", required_argument, 0, 'a'}, {"alpha-items", required_argument, 0, 'b'},
-        {"signal-var", required_argument, 0, 'v'},
-        {0, 0, 0, 0}};
     *o = (options_t){.mode = "kernel", .ks = {32, 64, 128}, .n_ks = 3, .epochs = 0, .seed = 1,
                      .n_users = 6040, .n_items = 3706, .n_ratings = 1000209, .noise = 0.5, .rounded = 1,
                      .k_true = 10, .schedule = NULL, .alpha_users = 0.9, .alpha_items = 0.8,
                      .signal_var = 0.25};
-    int k_given = 0, c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'm': o->mode = optarg; break;
-        case 'k':
-            if (parse_ks(optarg, o)) {
-                fprintf(stderr, "trib-bench-sgd: bad --k '%s'\n", optarg);
-                return -1;
-            }
-            k_given = 1;
-            break;
-        case 'e': o->epochs = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 's': o->seed = strtoull(optarg, NULL, 10); break;
-        case 'U': o->n_users = strtoul(optarg, NULL, 10); break;
-        case 'I': o->n_items = strtoul(optarg, NULL, 10); break;
-        case 'R': o->n_ratings = strtoul(optarg, NULL, 10); break;
-        case 'n': o->noise = strtod(optarg, NULL); break;
-        case 't': o->k_true = strtoul(optarg, NULL, 10); break;
-        case 'c': o->rounded = 0; break;
-        case 'S': o->schedule = optarg; break;
-        case 'C': o->candidates = optarg; break;
-        case 'a': o->alpha_users = strtod(optarg, NULL); break;
-        case 'b': o->alpha_items = strtod(optarg, NULL); break;
-        case 'v': o->signal_var = strtod(optarg, NULL); break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
-        }
-    }
-    if (optind != argc || o->n_users < 1 || o->n_items < 1 || o->n_ratings < 1 || o->k_true < 1) {
-        fprintf(stderr, "trib-bench-sgd: bad arguments (see --help)\n");
+    int k_given = 0;
+    const trib_cli_opt_t opts[] = {
+        {.name = "mode", .kind = TRIB_CLI_STRING, .dst = &o->mode, .arg = "M",
+         .help = "what to measure: peak, kernel, sweep, quality, robust or topk"},
+        {.name = "k", .kind = TRIB_CLI_CUSTOM, .dst = o, .parse = parse_ks, .seen = &k_given, .arg = "LIST",
+         .help = "comma-separated factor counts (default 32,64,128; sweep: 32)"},
+        {.name = "epochs", .kind = TRIB_CLI_UINT, .dst = &o->epochs, .max = 1e6, .arg = "N", .no_default = 1,
+         .help = "epochs (kernel: timed epochs, default 5; sweep/quality: 20)"},
+        {.name = "schedule", .kind = TRIB_CLI_STRING, .dst = &o->schedule, .arg = "S",
+         .help = "plain or adagrad (kernel: default both; quality: the library default)"},
+        {.name = "seed", .kind = TRIB_CLI_U64, .dst = &o->seed, .arg = "S", .help = "data and model seed"},
+        {.name = "users", .kind = TRIB_CLI_SIZE, .dst = &o->n_users, .min = 1, .max = 4e9, .arg = "N",
+         .help = "problem shape: users"},
+        {.name = "items", .kind = TRIB_CLI_SIZE, .dst = &o->n_items, .min = 1, .max = 4e9, .arg = "N", .help = "items"},
+        {.name = "ratings", .kind = TRIB_CLI_SIZE, .dst = &o->n_ratings, .min = 1, .max = 1e12, .arg = "N",
+         .help = "ratings"},
+        {.name = "noise", .kind = TRIB_CLI_DOUBLE, .dst = &o->noise, .arg = "X",
+         .help = "planted noise standard deviation"},
+        {.name = "k-true", .kind = TRIB_CLI_SIZE, .dst = &o->k_true, .min = 1, .max = 4096, .arg = "N",
+         .help = "planted rank"},
+        {.name = "continuous", .kind = TRIB_CLI_CLEAR, .dst = &o->rounded,
+         .help = "do not round ratings to the integers 1..5"},
+        {.name = "alpha-users", .kind = TRIB_CLI_DOUBLE, .dst = &o->alpha_users, .arg = "X",
+         .help = "power-law exponent of user activity (0: uniform)"},
+        {.name = "alpha-items", .kind = TRIB_CLI_DOUBLE, .dst = &o->alpha_items, .arg = "Y",
+         .help = "power-law exponent of item popularity (0: uniform)"},
+        {.name = "signal-var", .kind = TRIB_CLI_DOUBLE, .dst = &o->signal_var, .arg = "V",
+         .help = "variance of the planted dot product"},
+        {.name = "candidates", .kind = TRIB_CLI_STRING, .dst = &o->candidates, .arg = "L",
+         .help = "robust mode: schedule:lr:decay:reg_f:reg_b[:init_std],... to compare"},
+        {0}};
+    trib_cli_t cli = {.usage = "Usage: trib-bench-sgd [--mode peak|kernel|sweep|quality|robust|topk] [options]\n",
+                      .opts = opts};
+    trib_cli_prog = "trib-bench-sgd";
+    int rc = trib_cli_parse(&cli, argc, argv);
+    if (!rc && cli.help)
+        trib_cli_print_help(&cli);
+    trib_cli_free(&cli);
+    if (rc)
         return -1;
-    }
+    if (cli.help || cli.version)
+        exit(0);
     if (!k_given && strcmp(o->mode, "sweep") == 0) {
         o->ks[0] = 32;
         o->n_ks = 1;

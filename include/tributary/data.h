@@ -335,6 +335,10 @@ TRIB_API int trib_synth_write(const trib_synth_config_t *c, const char *outdir, 
 
 typedef enum { TRIB_SPLIT_RANDOM = 0, TRIB_SPLIT_TIME = 1 } trib_split_by_t;
 
+/* "random" | "time", and back (TRIB_ERR_INVALID_ARG naming the choices). */
+TRIB_API const char *trib_split_by_name(trib_split_by_t by);
+TRIB_API int trib_split_by_parse(const char *name, trib_split_by_t *out);
+
 typedef struct {
     double test_fraction; /* (0, 1) */
     uint64_t seed;

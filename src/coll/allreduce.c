@@ -28,6 +28,7 @@
 #include "tributary/allreduce.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "coll/coll_internal.h"
@@ -63,9 +64,21 @@ int trib_algo_parse(const char *name, trib_algo_t *out)
             return TRIB_OK;
         }
     }
-    return trib_errorf(TRIB_ERR_INVALID_ARG,
-                       "unknown allreduce algorithm '%s' (use auto, ring, tree, rd, mpi or shm)",
-                       name ? name : "(null)");
+    char list[96];
+    return trib_errorf(TRIB_ERR_INVALID_ARG, "unknown allreduce algorithm '%s' (use %s)", name ? name : "(null)",
+                       trib_coll_algo_list(0, list, sizeof list));
+}
+
+const char *trib_coll_algo_list(int from, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = from; i < TRIB_ALGO_COUNT && len < cap; i++) {
+        int n = snprintf(buf + len, cap - len, "%s%s", i == from ? "" : i + 1 == TRIB_ALGO_COUNT ? " or " : ", ",
+                         algo_names[i]);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
 }
 
 /* ------------------------------------------------------------ AVG handle */

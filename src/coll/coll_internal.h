@@ -332,4 +332,7 @@ TRIB_INTERNAL int trib_coll_order_preserving(trib_algo_t algo);
 /* The built-in rules alone (what AUTO does without a tuning file). */
 TRIB_INTERNAL trib_algo_t trib_coll_builtin_rule(size_t bytes, int p, int single_node, size_t *segment_bytes);
 
+/* "auto, ring, tree, rd, mpi or shm" (from the name table; from = 1 leaves out auto) into buf, for messages. */
+TRIB_INTERNAL const char *trib_coll_algo_list(int from, char *buf, size_t cap);
+
 #endif /* TRIB_COLL_INTERNAL_H */

@@ -130,10 +130,10 @@ static int select_any(size_t bytes, int p, int single_node, const trib_allreduce
     const char *env = getenv("TRIB_ALLREDUCE_ALGO");
     if (env && *env) {
         trib_algo_t a;
+        char list[96];
         if (trib_algo_parse(env, &a) != TRIB_OK)
-            return trib_errorf(TRIB_ERR_INVALID_ARG,
-                               "TRIB_ALLREDUCE_ALGO=%s is not an algorithm (use auto, ring, tree, rd, mpi or shm)",
-                               env);
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "TRIB_ALLREDUCE_ALGO=%s is not an algorithm (use %s)", env,
+                               trib_coll_algo_list(0, list, sizeof list));
         if (a != TRIB_ALGO_AUTO) {
             *algo = a;
             trib_log(TRIB_LOG_DEBUG, "allreduce select: %s (env TRIB_ALLREDUCE_ALGO)", trib_algo_name(a));

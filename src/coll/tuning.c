@@ -105,9 +105,10 @@ static int parse_rule(char *s, const cursor_t *cur, trib_tuning_rule_t *r)
     else if (parse_size(tok[1], &r->max_bytes) != 0)
         return trib_errorf(TRIB_ERR_FORMAT, "%s:%d: max_bytes '%s' is not a byte count or 'inf'", cur->path,
                            cur->line, tok[1]);
+    char list[96];
     if (trib_algo_parse(tok[2], &r->algo) != TRIB_OK || r->algo == TRIB_ALGO_AUTO)
-        return trib_errorf(TRIB_ERR_FORMAT, "%s:%d: unknown algorithm '%s' (use ring, tree, rd, mpi or shm)",
-                           cur->path, cur->line, tok[2]);
+        return trib_errorf(TRIB_ERR_FORMAT, "%s:%d: unknown algorithm '%s' (use %s)", cur->path, cur->line, tok[2],
+                           trib_coll_algo_list(1, list, sizeof list));
     if (parse_size(tok[3], &r->segment_bytes) != 0)
         return trib_errorf(TRIB_ERR_FORMAT, "%s:%d: segment_bytes '%s' is not a byte count", cur->path,
                            cur->line, tok[3]);

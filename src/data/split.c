@@ -21,6 +21,22 @@
 #include "core/rng.h"
 #include "data/internal.h"
 
+const char *trib_split_by_name(trib_split_by_t by)
+{
+    return by == TRIB_SPLIT_TIME ? "time" : by == TRIB_SPLIT_RANDOM ? "random" : "unknown";
+}
+
+int trib_split_by_parse(const char *name, trib_split_by_t *out)
+{
+    if (name && !strcmp(name, "random"))
+        *out = TRIB_SPLIT_RANDOM;
+    else if (name && !strcmp(name, "time"))
+        *out = TRIB_SPLIT_TIME;
+    else
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "split by '%s': not random or time", name ? name : "");
+    return TRIB_OK;
+}
+
 typedef struct {
     const char *dir;
     char *tmp;

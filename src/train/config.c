@@ -199,8 +199,6 @@ const char *trib_train_algo_name(trib_algo_t a) { return trib_algo_name(a); }
 
 int trib_train_algo_parse(const char *name, trib_algo_t *out)
 {
-    if (name && trib_algo_parse(name, out) == TRIB_OK)
-        return TRIB_OK;
-    return trib_errorf(TRIB_ERR_INVALID_ARG, "--allreduce: '%s' is not ring, tree, rd, auto, mpi or shm",
-                       name ? name : "");
+    int rc = trib_algo_parse(name, out); /* its message names the algorithms */
+    return rc == TRIB_OK ? TRIB_OK : trib_errorf(rc, "--allreduce: %s", trib_last_error(rc));
 }

@@ -22,7 +22,7 @@ expect_error() { # expect_error PATTERN ARGS...: exit 1 and PATTERN on stderr
   grep -q -- "$pattern" "$tmp/err" || fail "'$*': expected '$pattern' in: $(cat "$tmp/err")"
 }
 expect_error "unknown command" frobnicate
-expect_error "unrecognized option" allreduce --bogus
+expect_error "unknown option" allreduce --bogus
 expect_error "--min-bytes" allreduce --min-bytes 12X
 expect_error "unknown algorithm 'foo'" allreduce --algo ring,foo
 expect_error "--factor" allreduce --factor 1

@@ -51,7 +51,7 @@ expect_error 2 "needs --test" trib-train --train "$W/tr" --early-stop 3 --model-
 expect_error 3 "3 ranks but only 2 users" trib-train --train "$W/tiny" --model-out "$W/out.h5"
 expect_error 2 "another id space" trib-train --train "$W/tr" --test "$W/other" --model-out "$W/out.h5"
 expect_error 2 "unknown option" trib-train "${tr[@]}" --bogus
-expect_error 2 "is not ring, tree" trib-train "${tr[@]}" --allreduce foo
+expect_error 2 "is not auto, ring, tree" trib-train "${tr[@]}" --allreduce foo
 expect_error 2 "parameter-server" trib-train "${tr[@]}" --mode ps
 expect_error 2 "not writable" trib-train --train "$W/tr" --model-out "$W/no/such/dir/out.h5"
 expect_error 1 "epochs" trib-train "${tr[@]}" --epochs x
