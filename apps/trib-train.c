@@ -19,6 +19,7 @@
  * point (fault-injection tests).
  */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,18 +50,21 @@ typedef struct {
     unsigned keep;
     unsigned fail_epoch; /* 0: no --fail-at */
     uint64_t fail_step;
-    int fail_rank;
+    int fail_rank, fail_stop; /* fail_stop: E:S:stop, every rank stops itself */
 } options_t;
 
-/* --fail-at EPOCH:STEP:RANK, epoch and step 1-based (dst: options_t). */
+/* --fail-at EPOCH:STEP:RANK or EPOCH:STEP:stop, epoch and step 1-based (dst: options_t). */
 static int parse_fail_at(const char *s, void *dst, char *why, size_t cap)
 {
     options_t *o = dst;
     unsigned e;
     unsigned long long st;
-    int r, n = -1;
-    if (sscanf(s, "%u:%llu:%d%n", &e, &st, &r, &n) != 3 || n < 0 || s[n] != '\0' || e < 1 || st < 1 || r < 0) {
-        snprintf(why, cap, "is not EPOCH:STEP:RANK (epoch and step from 1, rank from 0)");
+    int r = -1, n = -1;
+    o->fail_stop = sscanf(s, "%u:%llu:stop%n", &e, &st, &n) == 2 && n > 0 && s[n] == '\0';
+    if (!o->fail_stop && (sscanf(s, "%u:%llu:%d%n", &e, &st, &r, &n) != 3 || n < 0 || s[n] != '\0' || r < 0))
+        n = -1;
+    if (n < 0 || e < 1 || st < 1) {
+        snprintf(why, cap, "is not EPOCH:STEP:RANK or EPOCH:STEP:stop (epoch and step from 1, rank from 0)");
         return -1;
     }
     o->fail_epoch = e;
@@ -171,7 +175,8 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
                  "and --staleness too, with a warning; early-stop state is restored)"},
         {.name = "fail-at", .kind = TRIB_CLI_CUSTOM, .dst = o, .parse = parse_fail_at, .arg = "E:S:R",
          .help = "testing: rank R exits abruptly (_exit(1)) after round S (1-based) of\n"
-                 "epoch E (1-based), only in a run without --resume (ps mode: S is 1)"},
+                 "epoch E (1-based), only in a run without --resume (ps mode: S is 1);\n"
+                 "E:S:stop: every rank stops itself there (SIGSTOP) until SIGCONT"},
         {.name = "Parameter server (--mode ps)", .kind = TRIB_CLI_SECTION},
         {.name = "servers", .kind = TRIB_CLI_UINT, .dst = &c->ps_servers, .max = 1000000, .arg = "S",
          .help = "server ranks (required, 1 <= S < ranks; servers are the last S ranks)", .no_default = 1},
@@ -233,6 +238,8 @@ static int on_round(void *arg, trib_trainer_t *t, const trib_train_position_t *p
 {
     const options_t *o = ((train_log_t *)arg)->user;
     (void)t;
+    if (o->fail_stop && !o->resume && pos->epoch + 1 == o->fail_epoch && pos->round + 1 == o->fail_step)
+        raise(SIGSTOP); /* a test sends its signal to the stopped job, then SIGCONT */
     if (o->fail_epoch && !o->resume && g_rank == o->fail_rank && pos->epoch + 1 == o->fail_epoch &&
         pos->round + 1 == o->fail_step) {
         fprintf(stderr, "trib-train: --fail-at %u:%llu:%d: rank %d exits now\n", o->fail_epoch,
