@@ -95,6 +95,11 @@ static void print_help(void)
            "                       start when there is none) or from PATH; k and mode must match, the rank\n"
            "                       count may differ (ps mode: the worker count, --servers, --consistency\n"
            "                       and --staleness too, with a warning; early-stop state is restored)\n"
+           "                       and the trajectory settings (seed, lr, lr-decay, schedule, reg,\n"
+           "                       reg-bias, init-std) too; D is locked while the job runs\n"
+           "  --replace-checkpoints  a run without --resume deletes the checkpoints already in D (refused\n"
+           "                       otherwise); with --resume auto, so do checkpoints none of which is valid\n"
+           "  --allow-changed-settings  --resume although a trajectory setting differs (e.g. a new --lr)\n"
            "  --fail-at E:S:R      testing: rank R exits abruptly (_exit(1)) after round S (1-based) of\n"
            "                       epoch E (1-based), only in a run without --resume (ps mode: S is 1)\n"
            "  On SIGTERM or SIGUSR1 the job finishes the current round (ps mode: the current epoch),\n"
@@ -141,6 +146,7 @@ typedef struct {
     unsigned fail_epoch; /* 0: no --fail-at */
     uint64_t fail_step;
     int fail_rank;
+    int replace_checkpoints, allow_changed_settings;
 } options_t;
 
 /* Usage errors are reported once, by rank 0. */
@@ -253,7 +259,8 @@ static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { O_TRAIN = 256, O_TEST, O_MODEL, O_METRICS, O_K, O_EPOCHS, O_SCHEDULE, O_LR, O_DECAY, O_REG, O_REGB,
            O_INIT, O_SEED, O_MODE, O_SYNC, O_METHOD, O_ALGO, O_CHECK, O_EARLY, O_NOEVAL, O_QUIET, O_HELP,
-           O_VERSION, O_CKDIR, O_CKEVERY, O_KEEP, O_RESUME, O_FAILAT, O_ORDER };
+           O_VERSION, O_CKDIR, O_CKEVERY, O_KEEP, O_RESUME, O_FAILAT, O_ORDER,
+           O_REPLACE_CK, O_ALLOW_CHANGED };
     static const struct option longopts[] = {
         {"train", required_argument, 0, O_TRAIN},       {"test", required_argument, 0, O_TEST},
         {"model-out", required_argument, 0, O_MODEL},   {"metrics-json", required_argument, 0, O_METRICS},
@@ -273,6 +280,8 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"checkpoint-every", required_argument, 0, O_CKEVERY}, {"keep", required_argument, 0, O_KEEP},
         {"resume", required_argument, 0, O_RESUME},     {"fail-at", required_argument, 0, O_FAILAT},
         {"order", required_argument, 0, O_ORDER},
+        {"replace-checkpoints", no_argument, 0, O_REPLACE_CK},
+        {"allow-changed-settings", no_argument, 0, O_ALLOW_CHANGED},
         {0, 0, 0, 0}};
     trib_train_config_t *c = &o->cfg;
     opterr = 0;
@@ -335,6 +344,8 @@ static int parse_options(int argc, char **argv, options_t *o)
                 o->keep = (unsigned)v;
             break;
         case O_RESUME: o->resume = optarg; break;
+        case O_REPLACE_CK: o->replace_checkpoints = 1; break;
+        case O_ALLOW_CHANGED: o->allow_changed_settings = 1; break;
         case O_FAILAT: rc = parse_fail_at(optarg, o); break;
         case O_ORDER:
             if (trib_mf_order_parse(optarg, &c->order) != TRIB_OK)
@@ -585,6 +596,8 @@ static int run(const options_t *o, int nranks)
     ro.every = o->ckpt_every;
     ro.keep = o->keep;
     ro.resume = o->resume;
+    ro.replace_checkpoints = o->replace_checkpoints;
+    ro.allow_changed_settings = o->allow_changed_settings;
     ro.hooks = (trib_train_hooks_t){&ls, on_round, on_epoch, on_progress, NULL};
     ro.event = on_event;
     trib_run_result_t res;
@@ -609,7 +622,7 @@ static int run(const options_t *o, int nranks)
     if (rc != TRIB_OK && g_rank == 0)
         trib_cli_error(trib_cli_prog, "%s", trib_last_error(rc));
     trib_trainer_destroy(t);
-    return rc == TRIB_OK ? 0 : 1;
+    return rc == TRIB_OK ? 0 : res.refused ? EXIT_USAGE : 1; /* refused: running it again cannot help */
 }
 
 int main(int argc, char **argv)
