@@ -8,7 +8,12 @@
  * reader sees either the old or the new dataset, never a mixture.
  *
  * A destination that exists and holds something other than a dataset (or an
- * empty directory) is never touched, with or without force.
+ * empty directory) is never touched, with or without force.  "A dataset"
+ * means entirely one: a manifest.h5 that opens as a Tributary manifest (its
+ * format marker attribute) and, besides it, only the shard files it lists
+ * (shard-NNNNN.h5, NNNNN < n_shards).  A directory holding a file named
+ * manifest.h5 next to anything else (work.c, a subdirectory) is refused even
+ * with --force, because replacing it would delete what is not ours.
  *
  * Several outputs of one command (split's train and test) are committed
  * together, all or none: if moving the second fails, the first is moved back
@@ -111,6 +116,50 @@ static void remove_stale_temporaries(const char *outdir)
     closedir(d);
 }
 
+/*
+ * TRIB_OK when `dir` is entirely a Tributary dataset (see the top comment);
+ * otherwise TRIB_ERR_EXISTS naming the first entry that is not one of its files.
+ */
+static int entirely_a_dataset(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return trib_errorf(TRIB_ERR_IO, "cannot read %s: %s", dir, strerror(errno));
+    int rc = TRIB_OK;
+    long max_shard = -1;
+    struct dirent *e;
+    while (rc == TRIB_OK && (e = readdir(d)) != NULL) {
+        unsigned s = 0;
+        char tail[4] = "";
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, TRIB_MANIFEST_NAME))
+            continue;
+        if (strlen(e->d_name) == strlen("shard-00000.h5") && sscanf(e->d_name, "shard-%5u.%3s", &s, tail) == 2 &&
+            strcmp(tail, "h5") == 0) {
+            max_shard = (long)s > max_shard ? (long)s : max_shard;
+            continue;
+        }
+        rc = trib_errorf(TRIB_ERR_EXISTS,
+                         "%s holds '%s', which is not a file of the dataset there: not replacing it, even with "
+                         "--force (only a directory that is entirely a Tributary dataset is replaced)", dir,
+                         e->d_name);
+    }
+    closedir(d);
+    if (rc != TRIB_OK)
+        return rc;
+    trib_dataset_t *ds = NULL;
+    if (trib_dataset_open(dir, &ds) != TRIB_OK)
+        return trib_errorf(TRIB_ERR_EXISTS,
+                           "%s holds a file named %s that is not a readable Tributary manifest: not replacing it, "
+                           "even with --force", dir, TRIB_MANIFEST_NAME);
+    uint32_t n_shards = trib_dataset_info(ds)->n_shards;
+    trib_dataset_close(ds);
+    if (max_shard >= (long)n_shards)
+        return trib_errorf(TRIB_ERR_EXISTS,
+                           "%s holds shard-%05ld.h5, which its manifest (%u shards) does not list: not replacing it, "
+                           "even with --force", dir, max_shard, n_shards);
+    return TRIB_OK;
+}
+
 int trib_outdir_begin(const char *outdir, int force, char **tmpdir)
 {
     struct stat st;
@@ -123,6 +172,9 @@ int trib_outdir_begin(const char *outdir, int force, char **tmpdir)
             if (!force)
                 return trib_errorf(TRIB_ERR_EXISTS, "%s already holds a dataset (use --force to replace it)",
                                    outdir);
+            int rc = entirely_a_dataset(outdir);
+            if (rc != TRIB_OK)
+                return rc;
         } else if (!dir_is_empty(outdir)) {
             return trib_errorf(TRIB_ERR_EXISTS, "%s exists, is not empty and holds no dataset: not overwriting",
                                outdir);

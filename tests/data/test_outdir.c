@@ -136,9 +136,9 @@ static void test_commit_all_restores_an_old_dataset(void)
 {
     const char *a = path_of("old-a"), *b = path_of("old-missing/b");
     CU_ASSERT_EQUAL_FATAL(mkdir(a, 0755), 0);
+    char *tmps[2] = {prepared(a, "new a"), unmovable("old-b.tmp-x")}; /* begin checks a real dataset: before */
     put_file(a, TRIB_MANIFEST_NAME, "old a");
     put_file(a, "shard-00000.h5", "old shard");
-    char *tmps[2] = {prepared(a, "new a"), unmovable("old-b.tmp-x")};
     const char *outs[2] = {a, b};
     CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2), TRIB_ERR_IO);
     CU_ASSERT(file_says(a, TRIB_MANIFEST_NAME, "old a"));
@@ -153,9 +153,9 @@ static void test_commit_all_replaces(void)
     const char *a = path_of("rep-a"), *b = path_of("rep-b");
     CU_ASSERT_EQUAL_FATAL(mkdir(a, 0755), 0);
     CU_ASSERT_EQUAL_FATAL(mkdir(b, 0755), 0);
+    char *tmps[2] = {prepared(a, "new a"), prepared(b, "new b")}; /* begin checks a real dataset: before */
     put_file(a, TRIB_MANIFEST_NAME, "old a");
     put_file(b, TRIB_MANIFEST_NAME, "old b");
-    char *tmps[2] = {prepared(a, "new a"), prepared(b, "new b")};
     const char *outs[2] = {a, b};
     CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2), TRIB_OK);
     CU_ASSERT(file_says(a, TRIB_MANIFEST_NAME, "new a"));
