@@ -15,6 +15,11 @@
  * manifest.h5 next to anything else (work.c, a subdirectory) is refused even
  * with --force, because replacing it would delete what is not ours.
  *
+ * Without --force the commit is a plain rename, which cannot replace a
+ * non-empty directory: of two writers started at once for one destination,
+ * exactly one wins and the other fails with "OUT appeared while writing" and
+ * removes its own output.
+ *
  * Several outputs of one command (split's train and test) are committed
  * together, all or none: if moving the second fails, the first is moved back
  * (an old dataset swapped back into place), and old datasets are deleted
@@ -210,7 +215,25 @@ void trib_outdir_abort(char *tmpdir)
     free(tmpdir);
 }
 
-int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
+/*
+ * Without --force: a plain rename, which replaces at most an empty directory; a dataset that another
+ * writer put at path since trib_outdir_begin makes it fail (ENOTEMPTY/EEXIST) and is left alone.
+ */
+static int move_noreplace(const char *tmp, const char *path, int *how)
+{
+    struct stat st;
+    int existed = stat(path, &st) == 0;
+    if (rename(tmp, path) == 0) {
+        *how = existed ? TRIB_IO_MOVED_RENAMED_OVER_EMPTY : TRIB_IO_MOVED_RENAMED;
+        return TRIB_OK;
+    }
+    if (errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR || errno == EISDIR)
+        return trib_errorf(TRIB_ERR_EXISTS, "%s appeared while writing (another writer?): not replacing it "
+                           "without --force; this output is removed", path);
+    return trib_errorf(TRIB_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n, int force)
 {
     int rc = TRIB_OK;
     int how[TRIB_OUTDIR_MAX] = {0};
@@ -220,7 +243,8 @@ int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
         rc = trib_io_fsync_dir(tmpdirs[i]);
     size_t moved = 0;
     for (; rc == TRIB_OK && moved < n; moved++) {
-        rc = trib_io_move_dir(tmpdirs[moved], outdirs[moved], &how[moved]);
+        rc = force ? trib_io_move_dir(tmpdirs[moved], outdirs[moved], &how[moved])
+                   : move_noreplace(tmpdirs[moved], outdirs[moved], &how[moved]);
         if (rc != TRIB_OK)
             break;
     }
@@ -244,7 +268,7 @@ int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
     return rc;
 }
 
-int trib_outdir_commit(char *tmpdir, const char *outdir)
+int trib_outdir_commit(char *tmpdir, const char *outdir, int force)
 {
-    return trib_outdir_commit_all(&tmpdir, &outdir, 1);
+    return trib_outdir_commit_all(&tmpdir, &outdir, 1, force);
 }
