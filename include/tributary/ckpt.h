@@ -43,7 +43,8 @@
  *     ex.fingerprint = data_fingerprint;  ex.config_keys = keys;  ex.config_values = vals;  ex.nconfig = 2;
  *     char path[4096];  uint64_t seq;
  *     rc = trib_ckpt_resolve_all(comm, "auto", "run/ckpt", &ex, path, sizeof path, &seq);  // collective
- *     // TRIB_ERR_NOT_FOUND: no valid checkpoint, start fresh; TRIB_ERR_INCOMPATIBLE: refuse (message says why)
+ *     // TRIB_ERR_NOT_FOUND: no checkpoint, start fresh; TRIB_ERR_CORRUPT: checkpoints, none valid (listed);
+    // TRIB_ERR_INCOMPATIBLE: refuse (message says why)
  *     trib_ckpt_reader_t *r;
  *     rc = trib_ckpt_open(path, &ex, 0, &r);        // local: any rank, any number of ranks
  *     trib_ckpt_get_int(r, "epoch", &epoch);
@@ -197,7 +198,8 @@ TRIB_API int trib_ckpt_find_latest_all(MPI_Comm comm, const char *dir,
 /*
  * Collective: what `--resume SPEC` means, decided on rank 0 and broadcast.
  *   SPEC "auto" (or NULL): the newest valid checkpoint in `dir`
- *       (TRIB_ERR_NOT_FOUND: none, start fresh);
+ *       (TRIB_ERR_NOT_FOUND: none, start fresh; TRIB_ERR_CORRUPT: checkpoints
+ *       but none valid, listed in the message and kept);
  *   SPEC a checkpoint (a ckpt-<seq> directory): that one, fully verified and
  *       checked against `expect`; damaged: TRIB_ERR_CORRUPT, no fall-back
  *       (the user asked for this one);
