@@ -38,7 +38,9 @@ Options:
 
 When is the command relaunched:
   exit 0               done: "$prog: finished after R restart(s)", exit 0
-  exit 2               usage error: never relaunched, exit 2
+  exit 2               usage error, or the job refused to start (its checkpoint
+                       directory holds another run's checkpoints, none valid,
+                       or is locked by another job): never relaunched, exit 2
   exit 75              the job checkpointed and asks to be requeued (it got
                        SIGTERM/SIGUSR1; TRIB_EXIT_REQUEUE): relaunched with the
                        same rank count (counts as a restart)
@@ -200,7 +202,7 @@ while :; do
   fi
   why=$(describe_exit "$rc")
   if [ "$rc" = $TRIB_EXIT_USAGE ]; then
-    log "usage error ($why) after ${elapsed} s: not relaunching; giving up after $restarts restart(s)"
+    log "usage error or refusal to start ($why) after ${elapsed} s: not relaunching; giving up after $restarts restart(s)"
     exit "$rc"
   fi
   if [ -n "$stop_requested" ]; then

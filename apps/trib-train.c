@@ -14,9 +14,8 @@
  * Checkpoints, resume and stop requests are the library's managed run
  * (trib_trainer_run_managed, src/train/run.c); on SIGTERM/SIGUSR1 with a
  * checkpoint directory the job checkpoints and exits TRIB_EXIT_REQUEUE (75).
- * The options are one table (apps/common/cli.h); the log lines are
- * apps/common/train_log.c.  --fail-at makes one rank _exit(1) at a given
- * point (fault-injection tests).
+ * Options: one table (apps/common/cli.h); log lines: apps/common/train_log.c.
+ * --fail-at (fault-injection tests) makes one rank _exit(1), or every rank stop.
  */
 #include <math.h>
 #include <signal.h>
@@ -51,6 +50,7 @@ typedef struct {
     unsigned fail_epoch; /* 0: no --fail-at */
     uint64_t fail_step;
     int fail_rank, fail_stop; /* fail_stop: E:S:stop, every rank stops itself */
+    int replace_checkpoints, allow_changed_settings;
 } options_t;
 
 /* --fail-at EPOCH:STEP:RANK or EPOCH:STEP:stop, epoch and step 1-based (dst: options_t). */
@@ -61,9 +61,8 @@ static int parse_fail_at(const char *s, void *dst, char *why, size_t cap)
     unsigned long long st;
     int r = -1, n = -1;
     o->fail_stop = sscanf(s, "%u:%llu:stop%n", &e, &st, &n) == 2 && n > 0 && s[n] == '\0';
-    if (!o->fail_stop && (sscanf(s, "%u:%llu:%d%n", &e, &st, &r, &n) != 3 || n < 0 || s[n] != '\0' || r < 0))
-        n = -1;
-    if (n < 0 || e < 1 || st < 1) {
+    if ((!o->fail_stop && (sscanf(s, "%u:%llu:%d%n", &e, &st, &r, &n) != 3 || s[n] != '\0' || r < 0)) || n < 0 ||
+        e < 1 || st < 1) {
         snprintf(why, cap, "is not EPOCH:STEP:RANK or EPOCH:STEP:stop (epoch and step from 1, rank from 0)");
         return -1;
     }
@@ -160,19 +159,22 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
          .help = "write checkpoints into D (atomic, verified on load)"},
         {.name = "checkpoint-every", .kind = TRIB_CLI_STRING, .dst = &o->ckpt_every_text, .arg = "S",
          .seen = &o->ckpt_every_set,
-         .help = "how often: 'auto' (default), '2 epochs', '500 steps' (rounds), '90s',\n"
-                 "'15m', 'never' (a bare number means epochs); also at the end.  auto:\n"
-                 "after every epoch, but not before 99 x the last checkpoint's write\n"
-                 "time has passed since it (periodic checkpoints then cost at most 1%\n"
-                 "of the run).  In ps mode a step is a whole epoch (checkpoints are\n"
-                 "taken only at epoch boundaries)"},
+         .help = "how often: 'auto' (default), '2 epochs', '500 steps' (rounds), '90s', '15m',\n"
+                 "'never' (a bare number: epochs); also at the end.  auto: after every epoch,\n"
+                 "not before 99 x the last write time (at most 1% of the run).  ps mode:\n"
+                 "a step is a whole epoch (checkpoints only at epoch boundaries)"},
         {.name = "keep", .kind = TRIB_CLI_UINT, .dst = &o->keep, .max = 1000000, .arg = "N",
          .help = "keep the newest N checkpoints (0: all)"},
         {.name = "resume", .kind = TRIB_CLI_STRING, .dst = &o->resume, .arg = "auto|PATH",
-         .help = "continue from the newest valid checkpoint in --checkpoint-dir (a fresh\n"
-                 "start when there is none) or from PATH; k and mode must match, the rank\n"
-                 "count may differ (ps mode: the worker count, --servers, --consistency\n"
-                 "and --staleness too, with a warning; early-stop state is restored)"},
+         .help = "continue from the newest valid checkpoint in --checkpoint-dir (fresh start if\n"
+                 "there is none) or from PATH; k, mode and the trajectory settings (seed, lr,\n"
+                 "lr-decay, schedule, reg, reg-bias, init-std) must match; the rank count may\n"
+                 "differ (ps: workers, --servers, --consistency, --staleness too, with a\n"
+                 "warning; early-stop state is restored); D is locked while the job runs"},
+        {.name = "replace-checkpoints", .kind = TRIB_CLI_FLAG, .dst = &o->replace_checkpoints, .help =
+         "a run without --resume deletes the checkpoints in D (refused otherwise);\nwith --resume auto, so do checkpoints none of which is valid"},
+        {.name = "allow-changed-settings", .kind = TRIB_CLI_FLAG, .dst = &o->allow_changed_settings,
+         .help = "--resume although a trajectory setting differs (e.g. a new --lr)"},
         {.name = "fail-at", .kind = TRIB_CLI_CUSTOM, .dst = o, .parse = parse_fail_at, .arg = "E:S:R",
          .help = "testing: rank R exits abruptly (_exit(1)) after round S (1-based) of\n"
                  "epoch E (1-based), only in a run without --resume (ps mode: S is 1);\n"
@@ -287,6 +289,8 @@ static int run(const options_t *o, int nranks)
     ro.every = o->ckpt_every;
     ro.keep = o->keep;
     ro.resume = o->resume;
+    ro.replace_checkpoints = o->replace_checkpoints;
+    ro.allow_changed_settings = o->allow_changed_settings;
     ro.hooks = (trib_train_hooks_t){&ls, on_round, train_log_on_epoch, train_log_on_progress, NULL};
     ro.event = train_log_on_event;
     trib_run_result_t res;
@@ -311,7 +315,7 @@ static int run(const options_t *o, int nranks)
     if (rc != TRIB_OK && g_rank == 0)
         trib_cli_error(trib_cli_prog, "%s", trib_last_error(rc));
     trib_trainer_destroy(t);
-    return rc == TRIB_OK ? 0 : 1;
+    return rc == TRIB_OK ? 0 : res.refused ? TRIB_CLI_EXIT_USAGE : 1; /* refused: running it again cannot help */
 }
 
 int main(int argc, char **argv)

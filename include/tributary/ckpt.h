@@ -43,7 +43,8 @@
  *     ex.fingerprint = data_fingerprint;  ex.config_keys = keys;  ex.config_values = vals;  ex.nconfig = 2;
  *     char path[4096];  uint64_t seq;
  *     rc = trib_ckpt_resolve_all(comm, "auto", "run/ckpt", &ex, path, sizeof path, &seq);  // collective
- *     // TRIB_ERR_NOT_FOUND: no valid checkpoint, start fresh; TRIB_ERR_INCOMPATIBLE: refuse (message says why)
+ *     // TRIB_ERR_NOT_FOUND: no checkpoint, start fresh; TRIB_ERR_CORRUPT: checkpoints, none valid (listed);
+    // TRIB_ERR_INCOMPATIBLE: refuse (message says why)
  *     trib_ckpt_reader_t *r;
  *     rc = trib_ckpt_open(path, &ex, 0, &r);        // local: any rank, any number of ranks
  *     trib_ckpt_get_int(r, "epoch", &epoch);
@@ -57,7 +58,8 @@
  * as the interrupted one and replaces them.
  *
  * D must be on a file system that every rank sees (each rank writes its part
- * into D, rank 0 renames); only one job at a time writes into D.
+ * into D, rank 0 renames); only one job at a time writes into D: a job holds
+ * the lock D/LOCK (trib_ckpt_lock_acquire) while it uses D.
  *
  * Names of arrays, values and configuration keys: 1..63 characters from
  * [A-Za-z0-9_.-].  Arrays are 1-D (cols == 0) or 2-D row-major (rows x cols).
@@ -179,8 +181,9 @@ typedef struct {
  * file's size or CRC32C differs from SUMS, manifest unreadable, a part
  * missing) is skipped with a warning.  Leftover temporary directories are
  * removed (call it only while no job writes into `dir`).
- * Returns TRIB_OK and the path/sequence, TRIB_ERR_NOT_FOUND when there is no
- * valid checkpoint (start fresh), or TRIB_ERR_INCOMPATIBLE when the newest
+ * Returns TRIB_OK and the path/sequence, TRIB_ERR_NOT_FOUND when `dir` holds
+ * no checkpoint (start fresh), TRIB_ERR_CORRUPT when it holds checkpoints but
+ * none is valid (the message lists them; they are kept), or TRIB_ERR_INCOMPATIBLE when the newest
  * valid one does not match `expect` (format version, fingerprint, config).
  * `expect` may be NULL; `seq` may be NULL.
  */
@@ -195,7 +198,8 @@ TRIB_API int trib_ckpt_find_latest_all(MPI_Comm comm, const char *dir,
 /*
  * Collective: what `--resume SPEC` means, decided on rank 0 and broadcast.
  *   SPEC "auto" (or NULL): the newest valid checkpoint in `dir`
- *       (TRIB_ERR_NOT_FOUND: none, start fresh);
+ *       (TRIB_ERR_NOT_FOUND: none, start fresh; TRIB_ERR_CORRUPT: checkpoints
+ *       but none valid, listed in the message and kept);
  *   SPEC a checkpoint (a ckpt-<seq> directory): that one, fully verified and
  *       checked against `expect`; damaged: TRIB_ERR_CORRUPT, no fall-back
  *       (the user asked for this one);
@@ -215,6 +219,31 @@ TRIB_API int trib_ckpt_validate(const char *path);
  * new one).
  */
 TRIB_API int trib_ckpt_retain(const char *dir, unsigned keep);
+
+/* ------------------------------------------------- directory lock and listing */
+
+typedef struct trib_ckpt_lock trib_ckpt_lock_t;
+
+/*
+ * Local (one process per job, e.g. rank 0): creates `dir` if needed and takes
+ * its lock: an exclusive flock() on dir/LOCK, which holds "<pid> <host>".
+ * The lock dies with its process, so a crashed job's lock is free.  Held by
+ * another process for more than 10 s: TRIB_ERR_EXISTS with "checkpoint
+ * directory D is in use by PID p on host h".  Where the file system has no
+ * flock(), a lock of this host whose PID is gone is taken over.
+ */
+TRIB_API int trib_ckpt_lock_acquire(const char *dir, trib_ckpt_lock_t **out);
+/* Removes the lock file and frees `l` (NULL: nothing). */
+TRIB_API void trib_ckpt_lock_release(trib_ckpt_lock_t *l);
+
+/*
+ * Local: the committed checkpoint directories (ckpt-<seq>) in `dir`, valid
+ * or not: *count of them and, when cap > 0, their names separated by ", "
+ * (cut with "..." when they do not fit).  A missing `dir` holds none.
+ */
+TRIB_API int trib_ckpt_list(const char *dir, char *names, size_t cap, size_t *count);
+/* Local: deletes every checkpoint in `dir` and the debris of interrupted writes (not the lock). */
+TRIB_API int trib_ckpt_remove_all(const char *dir);
 
 /* ---------------------------------------------------------------- reading */
 

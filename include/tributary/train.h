@@ -242,7 +242,10 @@ TRIB_API int trib_trainer_checkpoint(trib_trainer_t *t, const char *dir, unsigne
  * Collective, right after trib_trainer_create: `resume` is "auto" (the newest
  * valid checkpoint in `dir`; none: *resumed = 0 and TRIB_OK, a fresh start) or
  * a path (see trib_ckpt_resolve_all).  Refuses a checkpoint of another dataset
- * or another k or mode.  Users are re-partitioned by global id, so the rank
+ * or another k or mode, and one whose trajectory settings (seed, lr,
+ * lr_decay, schedule, reg, reg_bias, init_std) differ from this run's, naming
+ * the setting (unless the managed run's allow_changed_settings says the
+ * change is deliberate).  The trainer takes the checkpoint's run id.  Users are re-partitioned by global id, so the rank
  * count may differ from the writer's; in ps mode item rows are re-partitioned
  * by id too, so the worker and server counts, the consistency model and the
  * staleness may all differ (a changed server count or consistency is logged
@@ -284,6 +287,15 @@ typedef struct {
     trib_ckpt_every_t every;  /* when to checkpoint (trib_ckpt_every_parse); default "auto" */
     unsigned keep;            /* newest checkpoints kept (0: all); default 2 */
     const char *resume;       /* NULL, "auto" or a checkpoint path (trib_trainer_resume) */
+    /*
+     * A fresh start (resume NULL) in a directory that holds checkpoints, or
+     * resume "auto" where none of them is valid: 1 deletes them and starts
+     * fresh; 0 (default) refuses with the list (res->refused).
+     */
+    int replace_checkpoints;
+    /* Resume although a trajectory setting (seed, lr, lr_decay, schedule, reg, reg_bias) differs
+     * from the checkpoint's (a deliberate change); 0 (default) refuses naming the setting. */
+    int allow_changed_settings;
     int handle_signals;       /* install the stop-signal handlers (trib_ckpt_stop_signals_install); default 1 */
     /*
      * The caller's hooks, run before the run's own work at each point
@@ -300,6 +312,9 @@ typedef struct {
     int stop_signal; /* the signal that stopped the run on any rank (0: none) */
     int requeue;     /* stopped by SIGTERM or SIGUSR1 with a checkpoint of the position: exit TRIB_EXIT_REQUEUE
                         and run again with resume "auto" */
+    int refused;     /* the run did not start because of what the checkpoint directory holds (another
+                        run's checkpoints, other settings, none valid) or because another job holds its
+                        lock: running the same command again cannot help (trib-train exits 2) */
 } trib_run_result_t;
 
 TRIB_API void trib_run_opts_init(trib_run_opts_t *o);

@@ -135,6 +135,21 @@ int trib_ckpt_find_latest(const char *dir, const trib_ckpt_expect_t *expect, cha
             found = 1;
         }
     }
+    if (rc == TRIB_OK && !found && l.n > 0) {
+        /* Checkpoints exist but none is valid: never a silent fresh start over them. */
+        char names[1024] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < l.n && used < sizeof names; i++) {
+            int n = snprintf(names + used, sizeof names - used, "%s" TRIB_CKPT_PREFIX "%0*" PRIu64,
+                             i ? ", " : "", TRIB_CKPT_SEQ_DIGITS, l.seqs[i]);
+            used = n < 0 ? sizeof names : used + (size_t)n;
+        }
+        if (used >= sizeof names)
+            memcpy(names + sizeof names - 4, "...", 4);
+        rc = trib_errorf(TRIB_ERR_CORRUPT,
+                         "none of the %zu checkpoints in '%s' is valid (%s); they are kept: remove them, or "
+                         "start fresh and replace them with --replace-checkpoints", l.n, dir, names);
+    }
     free(l.seqs);
     if (rc == TRIB_OK && !found)
         rc = trib_errorf(TRIB_ERR_NOT_FOUND, "no valid checkpoint in '%s'", dir);
@@ -249,6 +264,26 @@ int trib_ckpt_retain_upto(const char *dir, uint64_t upto, unsigned keep)
         rc = seq_path(path, sizeof path, dir, l.seqs[i]);
         if (rc == TRIB_OK) {
             trib_log(TRIB_LOG_DEBUG, "checkpoint: retention removes '%s'", path);
+            rc = trib_io_rmtree(path);
+        }
+    }
+    free(l.seqs);
+    return rc;
+}
+
+int trib_ckpt_remove_all(const char *dir)
+{
+    if (!dir)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_ckpt_remove_all: NULL directory");
+    seq_list_t l = {NULL, 0, 0};
+    int rc = scan_dir(dir, 1, &l);
+    if (rc == TRIB_ERR_NOT_FOUND)
+        rc = TRIB_OK; /* no directory: nothing to remove */
+    for (size_t i = 0; rc == TRIB_OK && i < l.n; i++) {
+        char path[TRIB_CKPT_PATH_MAX];
+        rc = seq_path(path, sizeof path, dir, l.seqs[i]);
+        if (rc == TRIB_OK) {
+            trib_log(TRIB_LOG_INFO, "checkpoint: replacing: removing '%s'", path);
             rc = trib_io_rmtree(path);
         }
     }

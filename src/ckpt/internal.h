@@ -28,6 +28,7 @@
 #define TRIB_CKPT_TRASH_PREFIX ".trash-ckpt-"
 #define TRIB_CKPT_MANIFEST "manifest.h5"
 #define TRIB_CKPT_SUMS "SUMS"
+#define TRIB_CKPT_LOCK "LOCK"
 #define TRIB_CKPT_SEQ_DIGITS 12
 #define TRIB_CKPT_MAX_PARTS 1000000
 

@@ -273,7 +273,7 @@ int trib_data_convert(const char *input, const char *outdir, const trib_convert_
                                     from ? from->items : t.items, &meta, &wo, w->n_shards, w->partition);
     }
     if (rc == TRIB_OK) {
-        rc = trib_outdir_commit(tmp, outdir);
+        rc = trib_outdir_commit(tmp, outdir, w->force);
         tmp = NULL;
     }
     trib_outdir_abort(tmp);

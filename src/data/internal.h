@@ -85,11 +85,15 @@ TRIB_HIDDEN int trib_idmap_copy(const trib_idmap_t *m, trib_idmap_t **out);
 /* ---------------------------------------------------------------- outdir.c */
 /* Checks outdir may be (re)placed and creates a fresh temporary directory next to it. */
 TRIB_HIDDEN int trib_outdir_begin(const char *outdir, int force, char **tmpdir);
-/* fsyncs tmpdir, moves it to outdir (swapping out an old dataset), fsyncs the parent. Frees tmpdir. */
-TRIB_HIDDEN int trib_outdir_commit(char *tmpdir, const char *outdir);
+/*
+ * fsyncs tmpdir, moves it to outdir, fsyncs the parent.  Frees tmpdir.  With force, an old dataset at
+ * outdir is swapped out; without, a dataset that appeared at outdir meanwhile (another writer) is never
+ * replaced: TRIB_ERR_EXISTS "outdir appeared while writing", and tmpdir is removed.
+ */
+TRIB_HIDDEN int trib_outdir_commit(char *tmpdir, const char *outdir, int force);
 /* Commits n (<= TRIB_OUTDIR_MAX) outputs all or none (rolls back the moved ones on a failure). Frees them. */
 #define TRIB_OUTDIR_MAX 4
-TRIB_HIDDEN int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n);
+TRIB_HIDDEN int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n, int force);
 /* Removes tmpdir and its files. Frees tmpdir. */
 TRIB_HIDDEN void trib_outdir_abort(char *tmpdir);
 

@@ -8,7 +8,17 @@
  * reader sees either the old or the new dataset, never a mixture.
  *
  * A destination that exists and holds something other than a dataset (or an
- * empty directory) is never touched, with or without force.
+ * empty directory) is never touched, with or without force.  "A dataset"
+ * means entirely one: a manifest.h5 that opens as a Tributary manifest (its
+ * format marker attribute) and, besides it, only the shard files it lists
+ * (shard-NNNNN.h5, NNNNN < n_shards).  A directory holding a file named
+ * manifest.h5 next to anything else (work.c, a subdirectory) is refused even
+ * with --force, because replacing it would delete what is not ours.
+ *
+ * Without --force the commit is a plain rename, which cannot replace a
+ * non-empty directory: of two writers started at once for one destination,
+ * exactly one wins and the other fails with "OUT appeared while writing" and
+ * removes its own output.
  *
  * Several outputs of one command (split's train and test) are committed
  * together, all or none: if moving the second fails, the first is moved back
@@ -111,6 +121,50 @@ static void remove_stale_temporaries(const char *outdir)
     closedir(d);
 }
 
+/*
+ * TRIB_OK when `dir` is entirely a Tributary dataset (see the top comment);
+ * otherwise TRIB_ERR_EXISTS naming the first entry that is not one of its files.
+ */
+static int entirely_a_dataset(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return trib_errorf(TRIB_ERR_IO, "cannot read %s: %s", dir, strerror(errno));
+    int rc = TRIB_OK;
+    long max_shard = -1;
+    struct dirent *e;
+    while (rc == TRIB_OK && (e = readdir(d)) != NULL) {
+        unsigned s = 0;
+        char tail[4] = "";
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, TRIB_MANIFEST_NAME))
+            continue;
+        if (strlen(e->d_name) == strlen("shard-00000.h5") && sscanf(e->d_name, "shard-%5u.%3s", &s, tail) == 2 &&
+            strcmp(tail, "h5") == 0) {
+            max_shard = (long)s > max_shard ? (long)s : max_shard;
+            continue;
+        }
+        rc = trib_errorf(TRIB_ERR_EXISTS,
+                         "%s holds '%s', which is not a file of the dataset there: not replacing it, even with "
+                         "--force (only a directory that is entirely a Tributary dataset is replaced)", dir,
+                         e->d_name);
+    }
+    closedir(d);
+    if (rc != TRIB_OK)
+        return rc;
+    trib_dataset_t *ds = NULL;
+    if (trib_dataset_open(dir, &ds) != TRIB_OK)
+        return trib_errorf(TRIB_ERR_EXISTS,
+                           "%s holds a file named %s that is not a readable Tributary manifest: not replacing it, "
+                           "even with --force", dir, TRIB_MANIFEST_NAME);
+    uint32_t n_shards = trib_dataset_info(ds)->n_shards;
+    trib_dataset_close(ds);
+    if (max_shard >= (long)n_shards)
+        return trib_errorf(TRIB_ERR_EXISTS,
+                           "%s holds shard-%05ld.h5, which its manifest (%u shards) does not list: not replacing it, "
+                           "even with --force", dir, max_shard, n_shards);
+    return TRIB_OK;
+}
+
 int trib_outdir_begin(const char *outdir, int force, char **tmpdir)
 {
     struct stat st;
@@ -123,6 +177,9 @@ int trib_outdir_begin(const char *outdir, int force, char **tmpdir)
             if (!force)
                 return trib_errorf(TRIB_ERR_EXISTS, "%s already holds a dataset (use --force to replace it)",
                                    outdir);
+            int rc = entirely_a_dataset(outdir);
+            if (rc != TRIB_OK)
+                return rc;
         } else if (!dir_is_empty(outdir)) {
             return trib_errorf(TRIB_ERR_EXISTS, "%s exists, is not empty and holds no dataset: not overwriting",
                                outdir);
@@ -158,7 +215,25 @@ void trib_outdir_abort(char *tmpdir)
     free(tmpdir);
 }
 
-int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
+/*
+ * Without --force: a plain rename, which replaces at most an empty directory; a dataset that another
+ * writer put at path since trib_outdir_begin makes it fail (ENOTEMPTY/EEXIST) and is left alone.
+ */
+static int move_noreplace(const char *tmp, const char *path, int *how)
+{
+    struct stat st;
+    int existed = stat(path, &st) == 0;
+    if (rename(tmp, path) == 0) {
+        *how = existed ? TRIB_IO_MOVED_RENAMED_OVER_EMPTY : TRIB_IO_MOVED_RENAMED;
+        return TRIB_OK;
+    }
+    if (errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR || errno == EISDIR)
+        return trib_errorf(TRIB_ERR_EXISTS, "%s appeared while writing (another writer?): not replacing it "
+                           "without --force; this output is removed", path);
+    return trib_errorf(TRIB_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n, int force)
 {
     int rc = TRIB_OK;
     int how[TRIB_OUTDIR_MAX] = {0};
@@ -168,7 +243,8 @@ int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
         rc = trib_io_fsync_dir(tmpdirs[i]);
     size_t moved = 0;
     for (; rc == TRIB_OK && moved < n; moved++) {
-        rc = trib_io_move_dir(tmpdirs[moved], outdirs[moved], &how[moved]);
+        rc = force ? trib_io_move_dir(tmpdirs[moved], outdirs[moved], &how[moved])
+                   : move_noreplace(tmpdirs[moved], outdirs[moved], &how[moved]);
         if (rc != TRIB_OK)
             break;
     }
@@ -192,7 +268,7 @@ int trib_outdir_commit_all(char **tmpdirs, const char *const *outdirs, size_t n)
     return rc;
 }
 
-int trib_outdir_commit(char *tmpdir, const char *outdir)
+int trib_outdir_commit(char *tmpdir, const char *outdir, int force)
 {
-    return trib_outdir_commit_all(&tmpdir, &outdir, 1);
+    return trib_outdir_commit_all(&tmpdir, &outdir, 1, force);
 }

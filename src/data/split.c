@@ -267,7 +267,7 @@ int trib_data_split(const char *input, const char *train_dir, const char *test_d
         char *tmps[2] = {side[0].tmp, side[1].tmp};
         const char *dirs[2] = {side[0].dir, side[1].dir};
         side[0].tmp = side[1].tmp = NULL;
-        rc = trib_outdir_commit_all(tmps, dirs, 2);
+        rc = trib_outdir_commit_all(tmps, dirs, 2, opts->write.force);
     }
     side_free(&side[0]);
     side_free(&side[1]);

@@ -425,7 +425,7 @@ int trib_synth_write(const trib_synth_config_t *c, const char *outdir, const tri
         trib_ratings_free(&r);
     }
     if (rc == TRIB_OK) {
-        rc = trib_outdir_commit(tmp, outdir);
+        rc = trib_outdir_commit(tmp, outdir, opts->force);
         if (rc == TRIB_OK && stats)
             *stats = st;
     } else {

@@ -409,7 +409,7 @@ int trib_data_write(const char *outdir, const trib_ratings_t *r, uint64_t n_user
         trib_write_meta_t meta = {"memory", 0, NAN, NAN, 0, 0};
         rc = trib_write_dataset_dir(tmp, &copy, n_users, n_items, NULL, NULL, &meta, opts, opts->n_shards,
                                     opts->partition);
-        rc = rc == TRIB_OK ? trib_outdir_commit(tmp, outdir) : (trib_outdir_abort(tmp), rc);
+        rc = rc == TRIB_OK ? trib_outdir_commit(tmp, outdir, opts->force) : (trib_outdir_abort(tmp), rc);
     }
     trib_ratings_free(&copy);
     return rc;

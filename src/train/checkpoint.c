@@ -20,7 +20,19 @@
  *                         ps_staleness, ps_clock_every, ps_clocks_per_epoch,
  *                         ps_next_clock (informational: see "Resuming");
  *   configuration:        k and mode must match on resume (refused otherwise),
- *                         the dataset fingerprint is the checkpoint's fingerprint.
+ *                         the dataset fingerprint is the checkpoint's fingerprint;
+ *                         run_id and the trajectory settings (below).
+ *
+ * Run identity: a managed run (run.c) draws a random run id at a fresh start
+ * and writes it into every checkpoint; a resume takes the checkpoint's, so
+ * every checkpoint of one run, across any number of resumes, carries the same
+ * id.  The settings that change the trajectory (seed, lr, lr_decay, schedule,
+ * reg, reg_bias, init_std; k and the dataset fingerprint are checked as
+ * above) are configuration entries too: a resume whose settings differ is
+ * refused with the name of the first differing setting and both values,
+ * unless allow_changed_settings says the change is deliberate (a new lr for
+ * the remaining epochs, say).  Checkpoints written before these entries
+ * existed lack them and are not checked.
  * Visiting orders are a pure function of (seed, epoch, --order, the rank's
  * ratings) and the sync strategy's only state is the item snapshot, rebuilt
  * by trib_trainer_set_position, so no RNG or communication state is saved.
@@ -53,6 +65,23 @@
 
 static const char *const ckpt_config_keys[] = {"k", "mode"};
 #define N_CKPT_CONFIG 2
+
+/* The settings that change the trajectory of a run (see "Run identity" above). */
+#define N_TRAJECTORY 7
+static const char *const trajectory_keys[N_TRAJECTORY] = {"seed", "lr", "lr_decay", "schedule", "reg",
+                                                          "reg_bias", "init_std"};
+
+static void trajectory_values(const trib_trainer_t *t, char buf[N_TRAJECTORY][48])
+{
+    const trib_mf_hparams_t *hp = &t->cfg.hp;
+    snprintf(buf[0], 48, "%" PRIu64, (uint64_t)t->cfg.seed);
+    snprintf(buf[1], 48, "%.7g", (double)hp->lr);
+    snprintf(buf[2], 48, "%.7g", (double)hp->lr_decay);
+    snprintf(buf[3], 48, "%s", trib_mf_schedule_name(hp->schedule));
+    snprintf(buf[4], 48, "%.7g", (double)hp->reg_factors);
+    snprintf(buf[5], 48, "%.7g", (double)hp->reg_bias);
+    snprintf(buf[6], 48, "%.7g", (double)hp->init_std);
+}
 
 static void fingerprint_text(const trib_trainer_t *t, char *buf, size_t cap)
 {
@@ -140,6 +169,12 @@ static int root_values(trib_ckpt_writer_t *w, const trib_trainer_t *t)
     int rc = TRIB_OK;
     for (size_t i = 0; i < N_CKPT_CONFIG && rc == TRIB_OK; i++)
         rc = trib_ckpt_set_config(w, ckpt_config_keys[i], values[i]);
+    char traj[N_TRAJECTORY][48];
+    trajectory_values(t, traj);
+    for (size_t i = 0; i < N_TRAJECTORY && rc == TRIB_OK; i++)
+        rc = trib_ckpt_set_config(w, trajectory_keys[i], traj[i]);
+    if (rc == TRIB_OK && t->run_id[0])
+        rc = trib_ckpt_set_config(w, "run_id", t->run_id);
     const struct { const char *name; int64_t v; } ints[] = {
         {"next_epoch", (int64_t)t->next_epoch}, {"next_round", (int64_t)t->next_round},
         {"rounds_per_epoch", (int64_t)t->rounds_per_epoch}, {"nranks", (int64_t)t->size},
@@ -423,9 +458,51 @@ static void note_ps_changes(const trib_trainer_t *t, trib_ckpt_reader_t *r)
     free(cons);
 }
 
+/*
+ * The checkpoint's trajectory settings against this run's (refused with the first differing one unless
+ * changes are allowed); then this run takes the checkpoint's run id.  Same verdict on every rank: every
+ * rank reads the same manifest and has the same configuration.
+ */
+static int check_identity(trib_trainer_t *t, trib_ckpt_reader_t *r)
+{
+    char now[N_TRAJECTORY][48];
+    trajectory_values(t, now);
+    int rc = TRIB_OK;
+    for (size_t i = 0; i < N_TRAJECTORY && rc == TRIB_OK; i++) {
+        char *was = NULL;
+        int grc = trib_ckpt_get_config(r, trajectory_keys[i], &was);
+        if (grc == TRIB_ERR_NOT_FOUND) {
+            trib_clear_error();
+            continue; /* a checkpoint of an older version */
+        }
+        if (grc != TRIB_OK)
+            rc = grc;
+        else if (strcmp(was, now[i]) != 0 && !t->allow_changed_settings)
+            rc = trib_errorf(TRIB_ERR_INCOMPATIBLE,
+                             "checkpoint %s belongs to a run with %s %s, this run has %s %s: refusing to resume "
+                             "it (use --allow-changed-settings for a deliberate change)",
+                             trib_ckpt_path(r), trajectory_keys[i], was, trajectory_keys[i], now[i]);
+        else if (strcmp(was, now[i]) != 0 && t->rank == 0)
+            trib_log(TRIB_LOG_WARN, "resume: %s changes from %s to %s (allowed)", trajectory_keys[i], was, now[i]);
+        free(was);
+    }
+    char *id = NULL;
+    int grc = rc == TRIB_OK ? trib_ckpt_get_config(r, "run_id", &id) : TRIB_OK;
+    if (grc == TRIB_OK && id)
+        snprintf(t->run_id, sizeof t->run_id, "%s", id);
+    else if (grc == TRIB_ERR_NOT_FOUND)
+        trib_clear_error(); /* older checkpoint: this run keeps its own id */
+    else if (grc != TRIB_OK)
+        rc = grc;
+    free(id);
+    return rc;
+}
+
 static int restore(trib_trainer_t *t, trib_ckpt_reader_t *r, unsigned *epoch, uint64_t *round)
 {
-    int rc = restore_position(t, r, epoch, round);
+    int rc = check_identity(t, r);
+    if (rc == TRIB_OK)
+        rc = restore_position(t, r, epoch, round);
     double mean = 0;
     if (rc == TRIB_OK)
         rc = trib_ckpt_get_double(r, "mean", &mean);

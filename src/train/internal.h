@@ -75,6 +75,11 @@ struct trib_trainer {
     int es_have_best;
     double es_best;
     unsigned es_since;
+    /* Run identity (checkpoint.c, "Run identity"): random at a fresh start of a managed run,
+     * taken from the checkpoint on a resume; "" when none was given (no checkpoints). */
+    char run_id[40];
+    /* Resume: continue although a trajectory setting (seed, lr, ...) differs from the checkpoint's. */
+    int allow_changed_settings;
 };
 
 /* Error agreement: every rank returns TRIB_OK, or the status and message of the lowest failing rank. */

@@ -75,11 +75,67 @@ static int combine(trib_trainer_t *t, double *v)
     return rc == TRIB_OK ? TRIB_OK : trib_train_error_context(rc, "allreduce of evaluation sums failed");
 }
 
+/* ------------------------------------------------------------------ divergence */
+
+/*
+ * Divergence is caught on the parameters themselves, not only on the RMSE
+ * (which a run without --test and with --no-train-eval never forms): the item
+ * block after each synchronisation (identical on every rank in sync mode, so
+ * every rank reaches the same verdict without communicating) and, at each
+ * epoch's end, this rank's user rows and item block (verdict agreed).  A
+ * finite check is one pass over memory the round just touched; a non-finite
+ * value stops the run before any checkpoint or model is written.
+ */
+static int block_finite(const trib_mf_block_t *b, size_t *bad_row)
+{
+    for (size_t r = 0; r < b->n_rows; r++) {
+        const float *row = trib_mf_row(b, r);
+        float acc = b->bias[r] * 0.0f;
+        for (size_t j = 0; j < b->k; j++)
+            acc += row[j] * 0.0f; /* NaN or inf anywhere makes acc NaN */
+        if (acc != 0.0f) {
+            *bad_row = r;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int diverged(const trib_trainer_t *t, const char *what, size_t row, unsigned epoch)
+{
+    return trib_errorf(TRIB_ERR_RANGE,
+                       "training diverged in epoch %u (%s %zu holds a non-finite value): lower --lr%s", epoch + 1,
+                       what, row, t->cfg.sync_method == TRIB_SYNC_DELTA_SUM && t->size > 1
+                                      ? ", lower --sync-every or use --sync-method average" : "");
+}
+
+/* Sync mode, after a round's synchronisation: the item block (same verdict on every rank). */
+static int check_items_finite(const trib_trainer_t *t, unsigned epoch)
+{
+    size_t bad;
+    if (t->cfg.mode == TRIB_TRAIN_MODE_PS || block_finite(&t->model.items, &bad))
+        return TRIB_OK;
+    return diverged(t, "item", (size_t)t->model.items.ids[bad], epoch);
+}
+
+/* Epoch end, every rank: its user rows and its item block; the caller agrees on the verdict. */
+static int check_model_finite(const trib_trainer_t *t, unsigned epoch)
+{
+    size_t bad;
+    if (!block_finite(&t->model.users, &bad))
+        return diverged(t, "user", (size_t)t->model.users.ids[bad], epoch);
+    if (!block_finite(&t->model.items, &bad))
+        return diverged(t, "item", (size_t)t->model.items.ids[bad], epoch);
+    return TRIB_OK;
+}
+
 int trib_trainer_evaluate(trib_trainer_t *t, double *train_rmse, double *train_mae, double *test_rmse,
                           double *test_mae)
 {
     double v[EV_N] = {0};
     int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
+    if (rc == TRIB_OK)
+        rc = trib_train_agree(check_model_finite(t, t->next_epoch ? t->next_epoch - 1 : 0), t->comm);
     if (rc == TRIB_OK)
         rc = trib_train_agree(local_error_sums(t, v), t->comm);
     if (rc == TRIB_OK)
@@ -182,6 +238,8 @@ static int run_epoch_rounds(trib_trainer_t *t, const trib_train_hooks_t *h, unsi
         int rc = t->strategy->round(t, t->strategy_state, epoch, begin, end, &stop);
         int by_request = stop;
         rc = trib_train_agree(rc, t->comm);
+        if (rc == TRIB_OK)
+            rc = check_items_finite(t, epoch);
         if (rc != TRIB_OK)
             return rc;
         *updates += end - begin;
@@ -214,6 +272,8 @@ static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, doubl
     double t0 = trib_now();
     trib_clear_error();
     int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
+    if (rc == TRIB_OK)
+        rc = trib_train_agree(check_model_finite(t, epoch), t->comm);
     if (rc == TRIB_OK)
         rc = trib_train_agree(local_error_sums(t, v), t->comm);
     v[EV_COMM] = comm;

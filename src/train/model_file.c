@@ -15,6 +15,10 @@
  *       idmap_fingerprint   fingerprint of its id maps (test/eval sets must match)
  *       config              the training configuration, "name value" lines
  *       ranks               number of ranks that trained the model
+ *       checksums           1: every factors and bias dataset carries the
+ *                           CRC32C of its bytes (attribute "crc32c", the io
+ *                           layer's checksummed datasets), verified on load;
+ *                           files without it (older writers) are read unchecked
  *   /users/factors          float32 [n_users, k]   row u = dense user id u
  *   /users/bias             float32 [n_users]
  *   /users/ids              original user ids: int64 [n_users], or UTF-8
@@ -32,9 +36,14 @@
  * renames it into place and fsyncs the directory.  A failure leaves no file at
  * the target path and removes the temporary one.  Every rank returns rank 0's
  * status.
+ *
+ * Reading verifies the checksums and refuses a model holding a non-finite
+ * factor or bias, naming the user or item (its original id): such a model
+ * would give nonsense scores, or silently drop that user from the output.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -144,9 +153,9 @@ static int write_rows(trib_hid_t f, const char *file, const char *group, const f
     int rc = trib_h5_create_group(f, file, group, &g);
     if (rc != TRIB_OK)
         return rc;
-    rc = trib_h5_write_2d(g, file, "factors", TRIB_H5_F32, factors, rows, k);
+    rc = trib_h5_write_checked(g, file, "factors", TRIB_H5_F32, rows, k, factors, 0);
     if (rc == TRIB_OK)
-        rc = trib_h5_write_1d(g, file, "bias", TRIB_H5_F32, bias, rows, 0, 0);
+        rc = trib_h5_write_checked(g, file, "bias", TRIB_H5_F32, rows, 0, bias, 0);
     if (rc == TRIB_OK)
         rc = trib_idmap_h5_write(g, file, "ids", ids);
     trib_h5_close_group(g);
@@ -181,6 +190,8 @@ static int write_root_attrs(trib_trainer_t *t, trib_hid_t f, const char *path)
         rc = trib_h5_attr_write_u64(f, path, "idmap_fingerprint", t->train_info.idmap_fingerprint);
     if (rc == TRIB_OK)
         rc = trib_h5_attr_write_u64(f, path, "ranks", (uint64_t)t->size);
+    if (rc == TRIB_OK)
+        rc = trib_h5_attr_write_u64(f, path, "checksums", 1);
     if (rc == TRIB_OK)
         rc = trib_h5_attr_write_str(f, path, "config", config);
     return rc;
@@ -255,29 +266,54 @@ int trib_trainer_write_model(trib_trainer_t *t, const char *path)
 
 /* ------------------------------------------------------------------ reading */
 
-static int read_matrix(trib_hid_t loc, const char *file, const char *name, trib_mf_block_t *b)
+static int read_matrix(trib_hid_t loc, const char *file, const char *name, trib_mf_block_t *b, int checked)
 {
     float *tmp = malloc((b->n_rows * b->k + 1) * sizeof *tmp);
     if (!tmp)
         return trib_errorf(TRIB_ERR_NOMEM, "%s: out of memory reading '%s'", file, name);
-    int rc = trib_h5_read_2d(loc, file, name, TRIB_H5_F32, b->n_rows, b->k, tmp);
+    int rc = checked ? trib_h5_read_checked(loc, file, name, TRIB_H5_F32, tmp, b->n_rows * b->k)
+                     : trib_h5_read_2d(loc, file, name, TRIB_H5_F32, b->n_rows, b->k, tmp);
     for (size_t r = 0; rc == TRIB_OK && r < b->n_rows; r++)
         memcpy(trib_mf_row(b, r), tmp + r * b->k, b->k * sizeof(float));
     free(tmp);
     return rc;
 }
 
-static int read_rows(trib_hid_t f, const char *file, const char *group, trib_mf_block_t *b, trib_idmap_t **ids)
+/* Every factor and bias is finite; otherwise the error names the user or item by its original id. */
+static int check_finite(const char *file, const char *group, const trib_mf_block_t *b, const trib_idmap_t *ids)
+{
+    for (size_t r = 0; r < b->n_rows; r++) {
+        const float *row = trib_mf_row(b, r);
+        int ok = isfinite(b->bias[r]);
+        for (size_t j = 0; ok && j < b->k; j++)
+            ok = isfinite(row[j]);
+        if (ok)
+            continue;
+        char id[128] = "?";
+        if (!ids || trib_idmap_format(ids, (uint32_t)r, id, sizeof id) < 0)
+            snprintf(id, sizeof id, "?");
+        return trib_errorf(TRIB_ERR_CORRUPT, "%s: %s %s (row %zu) has a non-finite factor or bias: the model is "
+                           "unusable (diverged training or a damaged file)", file,
+                           strcmp(group, "users") == 0 ? "user" : "item", id, r);
+    }
+    return TRIB_OK;
+}
+
+static int read_rows(trib_hid_t f, const char *file, const char *group, trib_mf_block_t *b, trib_idmap_t **ids,
+                     int checked)
 {
     trib_hid_t g;
     if (trib_h5_open_group(f, file, group, &g) != TRIB_OK)
         return trib_errorf(TRIB_ERR_FORMAT, "%s: no group '%s' (not a model file?)", file, group);
-    int rc = read_matrix(g, file, "factors", b);
+    int rc = read_matrix(g, file, "factors", b, checked);
     if (rc == TRIB_OK)
-        rc = trib_h5_read_all_1d(g, file, "bias", TRIB_H5_F32, b->n_rows, b->bias);
+        rc = checked ? trib_h5_read_checked(g, file, "bias", TRIB_H5_F32, b->bias, b->n_rows)
+                     : trib_h5_read_all_1d(g, file, "bias", TRIB_H5_F32, b->n_rows, b->bias);
     if (rc == TRIB_OK)
         rc = trib_idmap_h5_read(g, file, "ids", b->n_rows, ids);
     trib_h5_close_group(g);
+    if (rc == TRIB_OK)
+        rc = check_finite(file, group, b, *ids);
     return rc;
 }
 
@@ -293,6 +329,7 @@ int trib_model_file_read(const char *path, trib_model_file_t *out)
     char format[64] = "";
     uint64_t version = 0, k = 0, nu = 0, ni = 0;
     double mean = 0, lo = 0, hi = 0;
+    int checked = 0;
     if (trib_h5_attr_read_str(f, path, "format", format, sizeof format) != TRIB_OK || strcmp(format, MODEL_FORMAT))
         rc = trib_errorf(TRIB_ERR_FORMAT, "%s: not a Tributary model file (format '%s')", path, format);
     else if (trib_h5_attr_read_u64(f, path, "format_version", &version) != TRIB_OK || version != MODEL_FORMAT_VERSION)
@@ -315,10 +352,19 @@ int trib_model_file_read(const char *path, trib_model_file_t *out)
         out->model.rating_max = (float)hi;
         if (trib_h5_attr_read_str(f, path, "config", out->config, sizeof out->config) != TRIB_OK)
             out->config[0] = '\0';
-        rc = read_rows(f, path, "users", &out->model.users, &out->user_ids);
+        uint64_t sums = 0;
+        if (trib_h5_attr_read_u64(f, path, "checksums", &sums) != TRIB_OK) {
+            trib_clear_error();
+            sums = 0; /* written before checksums: read unchecked */
+        }
+        checked = sums != 0;
+        if (!isfinite(mean) || !isfinite(lo) || !isfinite(hi))
+            rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: the mean or rating range is not finite", path);
+        if (rc == TRIB_OK)
+            rc = read_rows(f, path, "users", &out->model.users, &out->user_ids, checked);
     }
     if (rc == TRIB_OK)
-        rc = read_rows(f, path, "items", &out->model.items, &out->item_ids);
+        rc = read_rows(f, path, "items", &out->model.items, &out->item_ids, checked);
     trib_h5_close_file(f, path);
     if (rc != TRIB_OK)
         trib_model_file_free(out);

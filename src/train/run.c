@@ -16,16 +16,24 @@
  *               written, and a stop by SIGTERM or SIGUSR1 that is checkpointed
  *               is reported as requeue (TRIB_EXIT_REQUEUE for the program)
  *   at the end  a last checkpoint unless the newest already holds the position
+ *   ownership   rank 0 holds the checkpoint directory's lock (tributary/ckpt.h)
+ *               for the whole run; a fresh start draws a random run id and
+ *               refuses a directory that holds checkpoints (another run's)
+ *               unless told to replace them; a resume keeps the checkpoint's
+ *               run id and refuses other trajectory settings (checkpoint.c)
  *
  * The caller's hooks run first at each point; events go to the caller's
  * event callback on rank 0 (the library prints nothing).
  */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ckpt/internal.h"
+#include "core/log.h"
 #include "core/timer.h"
 #include "train/internal.h"
 
@@ -143,15 +151,91 @@ static int trim_metrics(const char *path, unsigned epochs)
     return TRIB_OK;
 }
 
-static int resume(run_state_t *rs)
+/* Rank 0: a fresh random run id (from /dev/urandom; the time and PID when it cannot be read). */
+static void new_run_id(char *out, size_t cap)
+{
+    unsigned char b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, b, sizeof b) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != (ssize_t)sizeof b) {
+        uint64_t x = (uint64_t)(trib_now() * 1e9) ^ ((uint64_t)getpid() << 32);
+        for (size_t i = 0; i < sizeof b; i++, x = x * 6364136223846793005u + 1442695040888963407u)
+            b[i] = (unsigned char)(x >> 56);
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof b && used + 3 <= cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%02x", b[i]);
+}
+
+/*
+ * Collective, before any resume: rank 0 takes the directory's lock and draws
+ * the run id of a fresh start; a fresh start refuses (or, when told, empties)
+ * a directory that holds checkpoints.  *refused is set when the directory's
+ * state is why the run cannot start.
+ */
+static int claim_directory(run_state_t *rs, trib_ckpt_lock_t **lock, int *refused)
+{
+    const trib_run_opts_t *o = rs->o;
+    trib_trainer_t *t = rs->t;
+    int rc = TRIB_OK;
+    if (rs->rank == 0) {
+        rc = trib_ckpt_lock_acquire(o->ckpt_dir, lock);
+        if (rc == TRIB_ERR_EXISTS)
+            *refused = 1;
+        size_t n = 0;
+        char names[1024];
+        if (rc == TRIB_OK && !o->resume)
+            rc = trib_ckpt_list(o->ckpt_dir, names, sizeof names, &n);
+        if (rc == TRIB_OK && n > 0 && !o->replace_checkpoints) {
+            *refused = 1;
+            rc = trib_errorf(TRIB_ERR_EXISTS,
+                             "checkpoint directory %s holds %zu checkpoint(s) of another run (%s): a run without "
+                             "--resume never writes over them; continue that run with --resume auto, use another "
+                             "--checkpoint-dir, or delete them with --replace-checkpoints",
+                             o->ckpt_dir, n, names);
+        } else if (rc == TRIB_OK && n > 0) {
+            trib_log(TRIB_LOG_WARN, "replacing the %zu checkpoint(s) in %s (%s)", n, o->ckpt_dir, names);
+            rc = trib_ckpt_remove_all(o->ckpt_dir);
+        }
+        if (rc == TRIB_OK)
+            new_run_id(t->run_id, sizeof t->run_id);
+    }
+    int r0 = *refused;
+    if (MPI_Bcast(&r0, 1, MPI_INT, 0, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "run: MPI_Bcast of the checkpoint directory verdict failed");
+    *refused = r0;
+    rc = trib_agree(t->comm, rc);
+    if (rc == TRIB_OK && MPI_Bcast(t->run_id, (int)sizeof t->run_id, MPI_CHAR, 0, t->comm) != MPI_SUCCESS)
+        rc = trib_errorf(TRIB_ERR_MPI, "run: MPI_Bcast of the run id failed");
+    t->run_id[sizeof t->run_id - 1] = '\0';
+    return rc;
+}
+
+static int resume(run_state_t *rs, int *refused)
 {
     const trib_run_opts_t *o = rs->o;
     char path[4096];
     int resumed = 0;
     double t0 = trib_now();
+    rs->t->allow_changed_settings = o->allow_changed_settings;
     int rc = trib_trainer_resume(rs->t, o->resume, o->ckpt_dir, path, sizeof path, &resumed);
+    int is_auto = strcmp(o->resume, "auto") == 0;
+    if (rc == TRIB_ERR_CORRUPT && is_auto && o->replace_checkpoints) {
+        /* Checkpoints, none valid, and the caller said to replace them: a fresh start. */
+        int rrc = TRIB_OK;
+        if (rs->rank == 0) {
+            trib_log(TRIB_LOG_WARN, "%s; replacing them (--replace-checkpoints)", trib_last_error(rc));
+            rrc = trib_ckpt_remove_all(o->ckpt_dir);
+        }
+        rc = trib_agree(trib_trainer_comm(rs->t), rrc);
+        resumed = 0;
+    } else if (rc == TRIB_ERR_INCOMPATIBLE || (rc == TRIB_ERR_CORRUPT && is_auto)) {
+        *refused = 1; /* the same on every rank: resolve and restore agree */
+    }
     if (rc != TRIB_OK)
-        return rc;
+        return rc; /* not resumed: the run keeps the id claim_directory drew */
     emit(rs, resumed ? TRIB_RUN_RESUMED : TRIB_RUN_FRESH_START, resumed ? path : o->ckpt_dir, NULL,
          trib_now() - t0);
     const char *metrics = trib_trainer_config(rs->t)->metrics_json;
@@ -162,6 +246,9 @@ static int resume(run_state_t *rs)
     return trib_agree(trib_trainer_comm(rs->t), mrc);
 }
 
+static int run_locked(trib_trainer_t *t, const trib_run_opts_t *o, trib_run_result_t *res,
+                      trib_ckpt_lock_t **lock);
+
 int trib_trainer_run_managed(trib_trainer_t *t, const trib_run_opts_t *o, trib_run_result_t *res)
 {
     if (!t || !o || !res)
@@ -169,6 +256,15 @@ int trib_trainer_run_managed(trib_trainer_t *t, const trib_run_opts_t *o, trib_r
     if (o->resume && !o->ckpt_dir)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_trainer_run_managed: resume needs a checkpoint directory");
     memset(res, 0, sizeof *res);
+    trib_ckpt_lock_t *lock = NULL;
+    int rc = run_locked(t, o, res, &lock);
+    trib_ckpt_lock_release(lock); /* rank 0, after the last checkpoint */
+    return rc;
+}
+
+static int run_locked(trib_trainer_t *t, const trib_run_opts_t *o, trib_run_result_t *res,
+                      trib_ckpt_lock_t **lock)
+{
     run_state_t rs;
     memset(&rs, 0, sizeof rs);
     rs.t = t;
@@ -182,8 +278,10 @@ int trib_trainer_run_managed(trib_trainer_t *t, const trib_run_opts_t *o, trib_r
         stop = trib_ckpt_stop_flag();
     }
     rc = trib_agree(t->comm, rc);
+    if (rc == TRIB_OK && o->ckpt_dir)
+        rc = claim_directory(&rs, lock, &res->refused);
     if (rc == TRIB_OK && o->ckpt_dir && o->resume)
-        rc = resume(&rs);
+        rc = resume(&rs, &res->refused);
     if (rc != TRIB_OK)
         return rc;
     if (o->ckpt_dir) {

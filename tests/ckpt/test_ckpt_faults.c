@@ -182,7 +182,8 @@ static void test_missing_or_torn_sums(void)
     expect_fallback_to_1(dir, "SUMS");
 }
 
-static void test_all_damaged_is_not_found(void)
+/* Checkpoints present, none valid: an error listing them (issue 14), not "none, start fresh". */
+static void test_all_damaged_is_an_error(void)
 {
     char dir[1024], f[4096];
     two_then_damage_newest(dir, sizeof dir, "all-damaged");
@@ -191,7 +192,12 @@ static void test_all_damaged_is_not_found(void)
     file_in(f, sizeof f, dir, 2, "part-00000.h5");
     CU_ASSERT_EQUAL(truncate(f, 100), 0);
     uint64_t seq;
-    CU_ASSERT_EQUAL(latest(dir, NULL, &seq), TRIB_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(latest(dir, NULL, &seq), TRIB_ERR_CORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(trib_last_error(TRIB_ERR_CORRUPT), "none of the 2 checkpoints"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(trib_last_error(TRIB_ERR_CORRUPT), "ckpt-000000000002, ckpt-000000000001"));
+    file_in(f, sizeof f, dir, 1, "SUMS"); /* kept: discovery deletes nothing */
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(f, &st), 0);
     CU_ASSERT_EQUAL(latest("/nonexistent/ckpt-dir", NULL, &seq), TRIB_ERR_NOT_FOUND);
 }
 
@@ -413,7 +419,7 @@ static CU_TestInfo tests[] = {
     {"missing part is skipped", test_missing_part},
     {"missing manifest is skipped", test_missing_manifest},
     {"missing or torn SUMS is skipped", test_missing_or_torn_sums},
-    {"nothing valid: not found", test_all_damaged_is_not_found},
+    {"nothing valid: an error listing them", test_all_damaged_is_an_error},
     {"leftover temporaries ignored and removed", test_leftover_temporaries},
     {"retention keeps the newest N", test_retention},
     {"refuses another dataset or configuration", test_refuses_other_dataset_and_config},

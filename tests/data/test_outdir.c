@@ -86,7 +86,7 @@ static void test_commit_all_fresh(void)
     const char *a = path_of("fresh-a"), *b = path_of("fresh-b");
     char *tmps[2] = {prepared(a, "new a"), prepared(b, "new b")};
     const char *outs[2] = {a, b};
-    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2, 1), TRIB_OK);
     CU_ASSERT(file_says(a, TRIB_MANIFEST_NAME, "new a"));
     CU_ASSERT(file_says(b, TRIB_MANIFEST_NAME, "new b"));
     CU_ASSERT_EQUAL(count_prefixed("fresh-a.tmp-"), 0);
@@ -110,7 +110,7 @@ static void test_commit_all_rolls_back_a_new_output(void)
     const char *a = path_of("rb-a"), *b = path_of("rb-missing/b");
     char *tmps[2] = {prepared(a, "new a"), unmovable("rb-b.tmp-x")};
     const char *outs[2] = {a, b};
-    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2), TRIB_ERR_IO);
+    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2, 1), TRIB_ERR_IO);
     CU_ASSERT(!exists(a));
     CU_ASSERT_EQUAL(count_prefixed("rb-a"), 0);
     CU_ASSERT_EQUAL(count_prefixed("rb-b"), 0);
@@ -125,7 +125,7 @@ static void test_commit_all_rolls_back_over_an_empty_dir(void)
     CU_ASSERT_EQUAL_FATAL(mkdir(a, 0755), 0);
     char *tmps[2] = {prepared(a, "new a"), unmovable("em-b.tmp-x")};
     const char *outs[2] = {a, b};
-    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2), TRIB_ERR_IO);
+    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2, 1), TRIB_ERR_IO);
     CU_ASSERT(exists(a));
     CU_ASSERT(!file_says(a, TRIB_MANIFEST_NAME, "new a"));
     CU_ASSERT_EQUAL(count_prefixed("em-a.tmp-"), 0);
@@ -136,11 +136,11 @@ static void test_commit_all_restores_an_old_dataset(void)
 {
     const char *a = path_of("old-a"), *b = path_of("old-missing/b");
     CU_ASSERT_EQUAL_FATAL(mkdir(a, 0755), 0);
+    char *tmps[2] = {prepared(a, "new a"), unmovable("old-b.tmp-x")}; /* begin checks a real dataset: before */
     put_file(a, TRIB_MANIFEST_NAME, "old a");
     put_file(a, "shard-00000.h5", "old shard");
-    char *tmps[2] = {prepared(a, "new a"), unmovable("old-b.tmp-x")};
     const char *outs[2] = {a, b};
-    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2), TRIB_ERR_IO);
+    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2, 1), TRIB_ERR_IO);
     CU_ASSERT(file_says(a, TRIB_MANIFEST_NAME, "old a"));
     CU_ASSERT(file_says(a, "shard-00000.h5", "old shard"));
     CU_ASSERT_EQUAL(count_prefixed("old-a.tmp-"), 0);
@@ -153,11 +153,11 @@ static void test_commit_all_replaces(void)
     const char *a = path_of("rep-a"), *b = path_of("rep-b");
     CU_ASSERT_EQUAL_FATAL(mkdir(a, 0755), 0);
     CU_ASSERT_EQUAL_FATAL(mkdir(b, 0755), 0);
+    char *tmps[2] = {prepared(a, "new a"), prepared(b, "new b")}; /* begin checks a real dataset: before */
     put_file(a, TRIB_MANIFEST_NAME, "old a");
     put_file(b, TRIB_MANIFEST_NAME, "old b");
-    char *tmps[2] = {prepared(a, "new a"), prepared(b, "new b")};
     const char *outs[2] = {a, b};
-    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_outdir_commit_all(tmps, outs, 2, 1), TRIB_OK);
     CU_ASSERT(file_says(a, TRIB_MANIFEST_NAME, "new a"));
     CU_ASSERT(file_says(b, TRIB_MANIFEST_NAME, "new b"));
     CU_ASSERT_EQUAL(count_prefixed("rep-a.tmp-"), 0);
