@@ -15,7 +15,7 @@
 #                                temporary directory. Idempotent; run by the trap.
 #   trib_slurm_check_clean       fails (returns 1) if any process started by this cluster is left.
 #
-# A test that runs longer than TRIB_SLURM_DEADLINE seconds (default 240) is sent SIGTERM by a
+# A test that runs longer than TRIB_SLURM_DEADLINE seconds (default 800) is sent SIGTERM by a
 # watchdog, so it still tears down: a ctest timeout kills with SIGKILL, which no trap can catch.
 # Keep the ctest TIMEOUT above the deadline.
 #
@@ -162,7 +162,7 @@ trib_slurm_up() {
   # Client commands must not pick up a site's settings for a different cluster.
   unset SLURM_JOB_ID SLURM_JOBID SLURM_JOB_NODELIST SLURM_NODELIST SQUEUE_FORMAT SBATCH_PARTITION
 
-  trib_slurm_start_watchdog "${TRIB_SLURM_DEADLINE:-240}"
+  trib_slurm_start_watchdog "${TRIB_SLURM_DEADLINE:-800}"
   trib_slurm_log "starting munged + slurmctld + ${nnodes} slurmd in $d (ports ${ctlport}-$((ctlport + nnodes)))"
   mungekey --create --keyfile="$d/munge/munge.key" --force >/dev/null 2>&1 ||
     { trib_slurm_log "FAIL: mungekey"; return 1; }
