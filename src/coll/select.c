@@ -19,12 +19,19 @@
  *   ring:                         2(p-1) alpha + 2(p-1)/p n beta + (p-1)/p n gamma
  *
  * rd wins while n is small (fewer rounds), ring from the size where its
- * lower bandwidth term pays for its 2(p-1) rounds.  We use alpha/beta =
- * 8 KiB (a few microseconds of latency per message over a few GB/s in shared
- * memory; 100 us over 1 Gbit/s is 12 KiB) and gamma = beta / 2 (a
- * memory-bound reduction reads two streams and writes one), which puts the
- * crossover at 32 KiB for p = 2, ~70 KiB for p = 4 and 8, and a few KiB for
- * p = 3, 5, 6, 7, where rd pays two extra full-vector rounds.
+ * lower bandwidth term pays for its 2(p-1) rounds.  These rules only serve
+ * ranks on several nodes (one node takes shm, several nodes of several
+ * ranks take hier, which runs these rules across the nodes), so the constants
+ * describe a network: alpha/beta = 32 KiB (a round over TCP costs 100 us of
+ * wire delay plus the stack's tens of microseconds: ~250 us at 1 Gbit/s,
+ * 8 ns per byte) and gamma = beta / 2 (a memory-bound reduction reads two
+ * streams and writes one).  That puts the crossover at ~128 KiB for p = 2,
+ * ~116 KiB for p = 4, ~156 KiB for p = 8 and 11-70 KiB for p = 3, 5, 6, 7,
+ * where rd pays two extra full-vector rounds.  alpha/beta = 8 KiB (this
+ * file's earlier value) put the p = 4 crossover at 29 KiB, and on the
+ * emulated cluster (4 nodes x 1 rank, 1 Gbit/s, 100 us) auto then ran ring
+ * at 32 KiB in 1269 us where tree took 693 us; rd's two rounds are faster
+ * still there (benchmarks/RESULTS.md).
  * The pipelined binomial tree is never cheaper than rd in this model (twice
  * the rounds and, at the root, log2 p times the bandwidth), so AUTO uses it
  * only when a measured tuning file says so.  When every rank shares one
@@ -50,7 +57,7 @@
 #include "coll/tuning.h"
 #include "core/log.h"
 
-#define MODEL_ALPHA_OVER_BETA 8192.0 /* bytes */
+#define MODEL_ALPHA_OVER_BETA 32768.0 /* bytes */
 #define MODEL_GAMMA_OVER_BETA 0.5
 
 static int ceil_log2(int p)
