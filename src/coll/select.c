@@ -28,10 +28,11 @@
  * streams and writes one).  That puts the crossover at ~128 KiB for p = 2,
  * ~116 KiB for p = 4, ~156 KiB for p = 8 and 11-70 KiB for p = 3, 5, 6, 7,
  * where rd pays two extra full-vector rounds.  alpha/beta = 8 KiB (this
- * file's earlier value) put the p = 4 crossover at 29 KiB, and on the
- * emulated cluster (4 nodes x 1 rank, 1 Gbit/s, 100 us) auto then ran ring
- * at 32 KiB in 1269 us where tree took 693 us; rd's two rounds are faster
- * still there (benchmarks/RESULTS.md).
+ * file's earlier value, a shared-memory figure) put the p = 4 crossover at
+ * 29 KiB, so on the emulated cluster (4 nodes x 1 rank, 1 Gbit/s, 100 us)
+ * auto ran ring, 6 latency-bound rounds, at 32 KiB, where rd needs 2 and the
+ * tree 4 (tbf's 128 KB burst lets such messages through at memory speed, so
+ * the rounds dominate).
  * The pipelined binomial tree is never cheaper than rd in this model (twice
  * the rounds and, at the root, log2 p times the bandwidth), so AUTO uses it
  * only when a measured tuning file says so.  When every rank shares one
