@@ -18,8 +18,10 @@
  *                 operations combined by MPI_Reduce_local (packed when the
  *                 datatype has gaps).
  *   blocks.c      the split of a vector into p blocks and into segments.
- *   ring.c tree.c rd.c mpi.c shm.c
+ *   ring.c tree.c rd.c mpi.c shm.c hier.c
  *                 one algorithm each; trib_coll_<name>(const trib_coll_args_t *).
+ *                 hier.c runs shm.c's machinery over the node and ring/tree/rd
+ *                 across the nodes.
  *
  * Algorithms receive validated arguments: count > 0, p > 1, a supported
  * type/op pair, a private communicator, a segment size already resolved.

@@ -37,15 +37,20 @@
  * the rounds and, at the root, log2 p times the bandwidth), so AUTO uses it
  * only when a measured tuning file says so.  When every rank shares one
  * node, the shared-memory algorithm replaces both (the measurements are in
- * shm.c, trib_coll_shm_preferred).
+ * shm.c, trib_coll_shm_preferred); on several nodes of more than one rank
+ * each, hier does (trib_coll_builtin_rule_topo): from the model, it moves
+ * 2(N-1)/N n bytes per node link in 2(N-1) rounds at most where a flat ring
+ * moves 2(NM-1)/(NM) n in 2(NM-1) rounds, so it is never the slower one
+ * there; not yet measured against the flat algorithms on such a layout.
  *
  * Non-commutative operations (a user op created with commute = 0) must be
  * applied in rank order, x0 (+) x1 (+) ... (+) x_p-1.  Tree, rd, shm and mpi
  * do that (each file documents its order); ring does not (block b is
- * reduced starting at rank b).  So for such an op, wherever the rules above
- * or a tuning file say ring, AUTO takes tree instead (pipelined like the
- * ring, so the best of the order-preserving ones for large vectors), and a
- * forced ring (opts->algo or TRIB_ALLREDUCE_ALGO) is refused with
+ * reduced starting at rank b), nor hier (node by node, then across nodes).
+ * So for such an op, wherever the rules above or a tuning file say ring or
+ * hier, AUTO takes tree instead (pipelined like the ring, so the best of the
+ * order-preserving ones for large vectors), and a forced ring or hier
+ * (opts->algo or TRIB_ALLREDUCE_ALGO) is refused with
  * TRIB_ERR_UNSUPPORTED naming the algorithms that would serve the call
  * (on p > 1 ranks; one rank combines nothing).
  */
