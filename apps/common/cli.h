@@ -6,7 +6,7 @@
  *
  * An error names the option, the bad value and what is accepted, e.g.
  *   trib-train: --lr: '1e9' is out of range (0 .. 1000000)
- *   trib-train: --allreduce: 'foo' is not auto, ring, tree, rd, mpi or shm
+ *   trib-train: --allreduce: 'foo' is not auto, ring, tree, rd, mpi, shm or hier
  * MPI programs parse on every rank (every rank reaches the same verdict, as
  * they see the same arguments) and only rank 0 prints: trib_cli_report_rank0.
  */

@@ -208,6 +208,7 @@ typedef struct {
     char date[64];
     char load[64]; /* /proc/loadavg's 1, 5 and 15 minute averages at the start: a busy machine shows */
     int ranks;
+    int nodes, ranks_per_node; /* the library's view (trib_allreduce_layout); ranks_per_node 0: uneven */
 } bench_meta_t;
 
 /* Records the command line (program name without its directory) for the headers. */

@@ -244,7 +244,7 @@ int bench_parse_algo_list(const char *s, bench_algo_t *out, int max, char *err, 
         return -1;
     }
     if (strcasecmp(s, "all") == 0)
-        s = "ring,tree,rd,shm,auto,mpi";
+        s = "ring,tree,rd,shm,hier,auto,mpi";
     strcpy(buf, s);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (n == max) {

@@ -98,6 +98,10 @@ void bench_meta_collect(bench_meta_t *m, MPI_Comm comm)
     gmtime_r(&now, &tm);
     strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     MPI_Comm_size(comm, &m->ranks);
+    if (trib_allreduce_layout(comm, &m->nodes, &m->ranks_per_node) != TRIB_OK) {
+        m->nodes = 0;
+        m->ranks_per_node = 0;
+    }
     snprintf(m->load, sizeof m->load, "unknown");
     FILE *la = fopen("/proc/loadavg", "r");
     if (la) {
@@ -148,10 +152,26 @@ static double mpi_time_at(const bench_results_t *r, size_t i)
     return 0.0;
 }
 
+/* "2 nodes x 4 ranks" / "3 nodes, uneven" / "one node" into buf. */
+static const char *layout_string(const bench_meta_t *m, char *buf, size_t cap)
+{
+    if (m->nodes <= 0)
+        snprintf(buf, cap, "layout unknown");
+    else if (m->nodes == 1)
+        snprintf(buf, cap, "one node");
+    else if (m->ranks_per_node > 0)
+        snprintf(buf, cap, "%d nodes x %d rank%s", m->nodes, m->ranks_per_node, m->ranks_per_node == 1 ? "" : "s");
+    else
+        snprintf(buf, cap, "%d nodes, uneven", m->nodes);
+    return buf;
+}
+
 void bench_print_table(FILE *f, const bench_config_t *c, const bench_meta_t *m, const bench_results_t *r)
 {
     int link = c->link_rate > 0;
-    fprintf(f, "# trib-bench allreduce: %d ranks, %s %s%s, %s, %s, %s, load average %s\n", m->ranks,
+    char lay[64];
+    fprintf(f, "# trib-bench allreduce: %d ranks (%s), %s %s%s, %s, %s, %s, load average %s\n", m->ranks,
+            layout_string(m, lay, sizeof lay),
             bench_type_name(c->type), bench_op_name(c->op), c->in_place ? ", in place" : "", m->mpi_library, m->host,
             m->date, m->load);
     if (link)
@@ -192,7 +212,9 @@ static void header_comments(bench_str_t *b, const bench_config_t *c, const bench
     bench_options_string(c, opts, sizeof opts);
     bench_str_printf(b, "%s trib-bench allreduce\n", lead);
     bench_str_printf(b, "%s mpi_library: %s\n", lead, m->mpi_library);
+    char lay[64];
     bench_str_printf(b, "%s ranks: %d\n", lead, m->ranks);
+    bench_str_printf(b, "%s layout: %s\n", lead, layout_string(m, lay, sizeof lay));
     bench_str_printf(b, "%s host: %s\n", lead, m->host);
     bench_str_printf(b, "%s date: %s\n", lead, m->date);
     bench_str_printf(b, "%s load_average: %s\n", lead, m->load);
@@ -287,7 +309,8 @@ int bench_write_json(const char *path, const bench_config_t *c, const bench_meta
     bench_str_t b = {0};
     bench_str_printf(&b, "{\n  \"tool\": \"trib-bench allreduce\",\n  \"mpi_library\": ");
     json_string(&b, m->mpi_library);
-    bench_str_printf(&b, ",\n  \"ranks\": %d,\n  \"host\": ", m->ranks);
+    bench_str_printf(&b, ",\n  \"ranks\": %d,\n  \"nodes\": %d,\n  \"ranks_per_node\": %d,\n  \"host\": ", m->ranks,
+                     m->nodes, m->ranks_per_node);
     json_string(&b, m->host);
     bench_str_printf(&b, ",\n  \"date\": \"%s\",\n  \"load_average\": \"%s\",\n  \"command\": ", m->date, m->load);
     json_string(&b, m->command);

@@ -37,7 +37,7 @@ void bench_config_defaults(bench_config_t *c)
 {
     memset(c, 0, sizeof *c);
     char err[128];
-    c->nalgos = bench_parse_algo_list("ring,tree,rd,shm,auto,mpi", c->algos, BENCH_MAX_ALGOS, err, sizeof err);
+    c->nalgos = bench_parse_algo_list("ring,tree,rd,shm,hier,auto,mpi", c->algos, BENCH_MAX_ALGOS, err, sizeof err);
     c->min_bytes = 8;
     c->max_bytes = 16u << 20;
     c->factor = 2;

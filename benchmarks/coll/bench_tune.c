@@ -7,6 +7,7 @@
  *
  *   tributary-tuning 1
  *   # comment lines start with '#': how it was measured
+ *   layout 2 2
  *   # ranks  max_bytes  algo  segment_bytes
  *   4  8192     rd    0
  *   4  1048576  tree  65536
@@ -15,7 +16,10 @@
  * A rule applies to a communicator of `ranks` ranks and messages of at most
  * max_bytes bytes (and more than the previous rule's max_bytes).  Rules are
  * grouped by ranks, max_bytes ascending, the last of a group `inf`; segment 0
- * is the algorithm's default; algo is ring, tree, rd, mpi or shm.
+ * is the algorithm's default; algo is ring, tree, rd, mpi, shm or hier.  The
+ * line `layout NODES RANKS_PER_NODE` before a group records the node layout
+ * it was measured on (as the library sees it: trib_allreduce_layout; `mixed`
+ * for nodes of different sizes); auto refuses a group on another layout.
  *
  * How thresholds are placed: sizes s_1 < s_2 < ... are measured; if the winner
  * changes between s_k and s_k+1, the rule of s_k ends at max_bytes = s_k.
@@ -39,6 +43,7 @@ typedef struct {
     size_t max_bytes; /* SIZE_MAX = inf */
     trib_algo_t algo;
     size_t segment;
+    int nodes, ranks_per_node; /* the group's layout line; nodes 0: none; ranks_per_node 0: mixed */
 } tune_rule_t;
 
 typedef struct {
@@ -69,7 +74,7 @@ static int read_tuning_file(const char *path, tune_rules_t *out)
         return -1;
     }
     char line[512];
-    int lineno = 0, seen_header = 0, rc = 0;
+    int lineno = 0, seen_header = 0, rc = 0, lay_nodes = 0, lay_rpn = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         char *s = line + strspn(line, " \t");
@@ -85,7 +90,19 @@ static int read_tuning_file(const char *path, tune_rules_t *out)
             continue;
         }
         char maxb[64], algo[64], extra[8];
+        if (strncmp(s, "layout", 6) == 0) { /* checked in full by the library's parser */
+            char rpn[32];
+            if (sscanf(s, "layout %d %31s %7s", &lay_nodes, rpn, extra) != 2 || lay_nodes < 1) {
+                fprintf(stderr, "trib-bench: %s:%d: expected 'layout NODES RANKS_PER_NODE'\n", path, lineno);
+                rc = -1;
+                break;
+            }
+            lay_rpn = strcmp(rpn, "mixed") == 0 ? 0 : atoi(rpn);
+            continue;
+        }
         tune_rule_t r;
+        r.nodes = lay_nodes;
+        r.ranks_per_node = lay_rpn;
         unsigned long long seg;
         if (sscanf(s, "%d %63s %63s %llu %7s", &r.ranks, maxb, algo, &seg, extra) != 4 || r.ranks < 1) {
             fprintf(stderr, "trib-bench: %s:%d: expected 'ranks max_bytes algo segment_bytes'\n", path, lineno);
@@ -144,10 +161,10 @@ static const bench_point_t *size_winner(const bench_results_t *res, size_t i, si
 }
 
 /* Rules for one rank count from the winners of a finished sweep (rank 0). */
-static int rules_from_results(const bench_results_t *res, int ranks, tune_rules_t *out)
+static int rules_from_results(const bench_results_t *res, int ranks, const bench_meta_t *m, tune_rules_t *out)
 {
     size_t i = 0;
-    tune_rule_t cur = {0, 0, TRIB_ALGO_MPI, 0};
+    tune_rule_t cur = {0, 0, TRIB_ALGO_MPI, 0, m->nodes, m->ranks_per_node};
     int have = 0;
     while (i < res->npoints) {
         size_t bytes = res->points[i].bytes, j = i;
@@ -225,7 +242,7 @@ static int parse_tune_args(int argc, char **argv, tune_config_t *t)
         {.name = "append", .kind = TRIB_CLI_FLAG, .dst = &t->append,
          .help = "keep the rules for other rank counts already in FILE"},
         {.name = "algo", .kind = TRIB_CLI_CUSTOM, .dst = c, .parse = bench_cli_algos, .arg = "LIST",
-         .help = "candidates (default ring,tree,rd,shm,mpi; unsupported ones are skipped)"},
+         .help = "candidates (default ring,tree,rd,shm,hier,mpi; unsupported ones are skipped)"},
         {.name = "segments", .kind = TRIB_CLI_CUSTOM, .dst = t, .parse = parse_segments, .arg = "LIST",
          .help = "segment sizes to try for ring and tree, e.g. 0,64K,256K (default 0 = default)"},
         BENCH_SWEEP_OPTS(*c),
@@ -295,9 +312,17 @@ static void format_tuning_file(bench_str_t *b, const tune_config_t *t, const ben
     else
         bench_str_printf(b, "# network: %s\n", t->network ? t->network : "not given (shared memory?)");
     bench_str_printf(b, "# winner per size = lowest median time (slowest rank per iteration; within 5%% the previous winner stays); adjacent sizes with the same winner merged\n");
+    bench_str_printf(b, "# layout NODES RANKS_PER_NODE: where the group below was measured (auto refuses it on "
+                        "another layout)\n");
     bench_str_printf(b, "# ranks  max_bytes  algo  segment_bytes\n");
     for (size_t i = 0; i < rules->n; i++) {
         const tune_rule_t *r = &rules->rules[i];
+        if (r->nodes > 0 && (i == 0 || rules->rules[i - 1].ranks != r->ranks)) {
+            if (r->ranks_per_node > 0)
+                bench_str_printf(b, "layout %d %d\n", r->nodes, r->ranks_per_node);
+            else
+                bench_str_printf(b, "layout %d mixed\n", r->nodes);
+        }
         char maxb[32];
         if (r->max_bytes == SIZE_MAX)
             snprintf(maxb, sizeof maxb, "inf");
@@ -373,7 +398,7 @@ int bench_tune_main(int argc, char **argv, MPI_Comm comm)
     memset(&t, 0, sizeof t);
     bench_config_defaults(&t.sweep);
     char err[128];
-    t.sweep.nalgos = bench_parse_algo_list("ring,tree,rd,shm,mpi", t.sweep.algos, BENCH_MAX_ALGOS, err, sizeof err);
+    t.sweep.nalgos = bench_parse_algo_list("ring,tree,rd,shm,hier,mpi", t.sweep.algos, BENCH_MAX_ALGOS, err, sizeof err);
     t.sweep.quiet = 1;
     trib_cli_prog = "trib-bench tune";
     int prc = parse_tune_args(argc, argv, &t);
@@ -408,7 +433,7 @@ int bench_tune_main(int argc, char **argv, MPI_Comm comm)
             }
             free(old.rules);
         }
-        if (status == 0 && rules_from_results(&res, size, &rules) != 0) {
+        if (status == 0 && rules_from_results(&res, size, &meta, &rules) != 0) {
             fprintf(stderr, "trib-bench tune: no algorithm worked at any size\n");
             status = 1;
         }

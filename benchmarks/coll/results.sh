@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# results.sh OUTDIR [shm|net DELAY|mtu|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
+# results.sh OUTDIR [shm|net DELAY|mtu|hier|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
 # Run from the repository root after a Release build (scripts/setup.sh); `net` needs root.
 # Writes OUTDIR/*.csv and prints each run's Markdown comparison (benchmarks/coll/compare.sh).
 # auto uses the shipped tuning files (TRIB_TUNING_FILE), as a user who installs them would.
 # NETCLUSTER_MTU (default 1500) sets the emulated links' MTU; `mtu` adds a ring-only run at MTU 9000
-# (jumbo frames) for the framing share of the bound.
+# (jumbo frames) for the framing share of the bound.  `hier`: 2 nodes x 2 and 2 nodes x 4 ranks
+# (netcluster --ranks-per-node, 1 Gbit/s, 100 us), every algorithm with the built-in selection (no
+# tuning file), then MPI_Allreduce under Open MPI's coll/han (--mca coll_han_priority 100).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -71,10 +73,32 @@ run_mtu() {
   trap - EXIT
 }
 
+# Multi-rank nodes: hier against the flat algorithms and against Open MPI's default and coll/han.
+run_hier() {
+  local m p
+  for m in 2 4; do
+    p=$((2 * m))
+    "$nc" up -n 2 -r 1gbit -d 100us --ranks-per-node $m -m "${NETCLUSTER_MTU:-1500}"
+    trap '"$nc" down' EXIT
+    say "$nc" run -- $bench allreduce --algo ring,tree,rd,hier,auto,mpi --min-bytes 8 --max-bytes 64M --factor 4 \
+      --link-rate 1G --link-delay 100us --check --csv "$out/hier-2x$m.csv"
+    "$nc" run -- "$root/$bench" allreduce --algo ring,tree,rd,hier,auto,mpi --min-bytes 8 --max-bytes 64M \
+      --factor 4 --link-rate 1G --link-delay 100us --check --csv "$out/hier-2x$m.csv" --quiet
+    $cmp "$out/hier-2x$m.csv" auto mpi
+    say "$nc" run -- --mca coll_han_priority 100 $bench allreduce --algo mpi --min-bytes 8 --max-bytes 64M \
+      --factor 4 --link-rate 1G --link-delay 100us --check --csv "$out/hier-2x$m-han.csv"
+    "$nc" run -- --mca coll_han_priority 100 "$root/$bench" allreduce --algo mpi --min-bytes 8 --max-bytes 64M \
+      --factor 4 --link-rate 1G --link-delay 100us --check --csv "$out/hier-2x$m-han.csv" --quiet
+    "$nc" down
+    trap - EXIT
+  done
+}
+
 case $what in
   shm) run_shm ;;
   mtu) run_mtu ;;
   net) run_net "${3:?usage: results.sh OUTDIR net DELAY}" ;;
-  all) run_shm; run_net 100us; run_net 1ms; run_mtu ;;
-  *) echo "usage: results.sh OUTDIR [shm|net DELAY|mtu|all]" >&2; exit 2 ;;
+  hier) run_hier ;;
+  all) run_shm; run_net 100us; run_net 1ms; run_mtu; run_hier ;;
+  *) echo "usage: results.sh OUTDIR [shm|net DELAY|mtu|hier|all]" >&2; exit 2 ;;
 esac

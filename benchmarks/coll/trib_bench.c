@@ -55,7 +55,7 @@ static int parse_allreduce_args(int argc, char **argv, bench_config_t *c)
 {
     const trib_cli_opt_t opts[] = {
         {.name = "algo", .kind = TRIB_CLI_CUSTOM, .dst = c, .parse = bench_cli_algos, .arg = "LIST",
-         .help = "comma-separated: ring,tree,rd,shm,auto,mpi (default: all of them);\n"
+         .help = "comma-separated: ring,tree,rd,shm,hier,auto,mpi (default: all of them);\n"
                  "NAME:SEG passes a segment size, e.g. ring:256K"},
         BENCH_SWEEP_OPTS(*c),
         {.name = "op", .kind = TRIB_CLI_CUSTOM, .dst = &c->op, .parse = bench_cli_op, .arg = "OP",

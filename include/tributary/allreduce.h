@@ -76,10 +76,11 @@ typedef enum {
     TRIB_ALGO_TREE = 2, /* pipelined binomial-tree reduce + broadcast; latency-friendly */
     TRIB_ALGO_RD = 3,   /* recursive doubling; log2(p) steps of whole-vector exchange */
     TRIB_ALGO_MPI = 4,  /* the MPI library's own MPI_Allreduce (the baseline) */
-    TRIB_ALGO_SHM = 5   /* shared-memory window, for communicators within one node */
+    TRIB_ALGO_SHM = 5,  /* shared-memory window, for communicators within one node */
+    TRIB_ALGO_HIER = 6  /* node-aware: shared memory inside each node, ring/tree/rd across nodes */
 } trib_algo_t;
 
-#define TRIB_ALGO_COUNT 6
+#define TRIB_ALGO_COUNT 7
 
 /*
  * Options for trib_allreduce_ex().  Initialise with TRIB_ALLREDUCE_OPTS_INIT
@@ -117,7 +118,7 @@ TRIB_API int trib_allreduce(const void *sendbuf, void *recvbuf, size_t count, MP
 TRIB_API int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type,
                                MPI_Op op, MPI_Comm comm, const trib_allreduce_opts_t *opts);
 
-/* "auto", "ring", "tree", "rd", "mpi", "shm"; NULL for an invalid value. */
+/* "auto", "ring", "tree", "rd", "mpi", "shm", "hier"; NULL for an invalid value. */
 TRIB_API const char *trib_algo_name(trib_algo_t algo);
 /* Parses a name above (also "recursive-doubling"); TRIB_ERR_INVALID_ARG otherwise. */
 TRIB_API int trib_algo_parse(const char *name, trib_algo_t *out);
@@ -133,6 +134,17 @@ TRIB_API int trib_algo_parse(const char *name, trib_algo_t *out);
 TRIB_API int trib_allreduce_select(size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
                                    const trib_allreduce_opts_t *opts, trib_algo_t *algo,
                                    size_t *segment_bytes);
+
+/*
+ * The node layout of comm as the allreduce algorithms see it: the number of
+ * nodes (groups of ranks sharing memory, MPI_Comm_split_type with
+ * MPI_COMM_TYPE_SHARED) and the ranks on each node, or 0 in *ranks_per_node
+ * when nodes hold different numbers of ranks.  Collective on a
+ * communicator's first use, like the other calls.  The environment variable
+ * TRIB_FAKE_RANKS_PER_NODE=M (a testing aid) makes the library treat ranks
+ * 0..M-1, M..2M-1, ... as nodes of their own, whatever the machine.
+ */
+TRIB_API int trib_allreduce_layout(MPI_Comm comm, int *nodes, int *ranks_per_node);
 
 /* ------------------------------------------------------- error agreement */
 

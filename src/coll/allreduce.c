@@ -43,7 +43,8 @@ void trib_allreduce_opts_init(trib_allreduce_opts_t *opts)
     *opts = d;
 }
 
-static const char *const algo_names[TRIB_ALGO_COUNT] = {"auto", "ring", "tree", "rd", "mpi", "shm"};
+static const char *const algo_names[TRIB_ALGO_COUNT] = {"auto", "ring", "tree", "rd", "mpi", "shm",
+                                                                "hier"};
 
 const char *trib_algo_name(trib_algo_t algo)
 {
@@ -175,7 +176,7 @@ static int validate_args(const void *sendbuf, void *recvbuf, size_t count, MPI_D
     a->ctx = ctx;
 
     size_t seg = 0;
-    if ((rc = trib_coll_select(bytes, ctx->size, ctx->single_node, a->commutative, o, algo, &seg)) != TRIB_OK)
+    if ((rc = trib_coll_select_topo(bytes, ctx->size, &ctx->topo, a->commutative, o, algo, &seg)) != TRIB_OK)
         return rc;
     if (o->segment_bytes > 0)
         seg = o->segment_bytes;
@@ -251,6 +252,7 @@ static int run_algorithm(trib_algo_t algo, const trib_coll_args_t *a)
     case TRIB_ALGO_RD: return trib_coll_rd(a);
     case TRIB_ALGO_MPI: return trib_coll_mpi(a);
     case TRIB_ALGO_SHM: return trib_coll_shm(a);
+    case TRIB_ALGO_HIER: return trib_coll_hier(a);
     case TRIB_ALGO_AUTO:
     default: return trib_errorf(TRIB_ERR_INTERNAL, "allreduce: selector returned algorithm %d", (int)algo);
     }
@@ -347,5 +349,18 @@ int trib_allreduce_select(size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm c
     if ((rc = validate_args(&dummy, &dummy, count, type, op, &o, ctx, &a, &user_op, algo)) != TRIB_OK)
         return rc;
     *segment_bytes = a.segment_bytes;
+    return TRIB_OK;
+}
+
+int trib_allreduce_layout(MPI_Comm comm, int *nodes, int *ranks_per_node)
+{
+    if (!nodes || !ranks_per_node)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "trib_allreduce_layout: NULL output pointer");
+    int rc = check_mpi_and_comm(comm);
+    trib_coll_ctx_t *ctx;
+    if (rc != TRIB_OK || (rc = trib_coll_ctx_get(comm, &ctx)) != TRIB_OK)
+        return rc;
+    *nodes = ctx->topo.nodes;
+    *ranks_per_node = trib_coll_topo_uniform(&ctx->topo);
     return TRIB_OK;
 }

@@ -58,6 +58,7 @@ size_t trib_coll_default_segment(trib_algo_t algo)
     case TRIB_ALGO_TREE: return TRIB_TREE_SEGMENT_DEFAULT;
     case TRIB_ALGO_RD: return TRIB_RD_SEGMENT_DEFAULT;
     case TRIB_ALGO_SHM: return TRIB_SHM_SEGMENT_DEFAULT;
+    case TRIB_ALGO_HIER: return TRIB_HIER_SEGMENT_DEFAULT;
     case TRIB_ALGO_MPI:
     default: return TRIB_MPI_SEGMENT_DEFAULT;
     }

@@ -18,8 +18,10 @@
  *                 operations combined by MPI_Reduce_local (packed when the
  *                 datatype has gaps).
  *   blocks.c      the split of a vector into p blocks and into segments.
- *   ring.c tree.c rd.c mpi.c shm.c
+ *   ring.c tree.c rd.c mpi.c shm.c hier.c
  *                 one algorithm each; trib_coll_<name>(const trib_coll_args_t *).
+ *                 hier.c runs shm.c's machinery over the node and ring/tree/rd
+ *                 across the nodes.
  *
  * Algorithms receive validated arguments: count > 0, p > 1, a supported
  * type/op pair, a private communicator, a segment size already resolved.
@@ -194,17 +196,40 @@ TRIB_INTERNAL size_t trib_segment_elems(size_t segment_bytes, size_t elem_size);
 #define TRIB_RD_SEGMENT_DEFAULT ((size_t)4 << 20)
 #define TRIB_MPI_SEGMENT_DEFAULT TRIB_MAX_MSG_BYTES
 #define TRIB_SHM_SEGMENT_DEFAULT ((size_t)256 << 10)
+#define TRIB_HIER_SEGMENT_DEFAULT ((size_t)1 << 20)
 TRIB_INTERNAL size_t trib_coll_default_segment(trib_algo_t algo);
 
 /* ------------------------------------------------- per-communicator state */
 
 struct trib_shm_state; /* shm.c */
 
+/*
+ * The node layout of a communicator (comm.c): nodes are the groups of
+ * MPI_Comm_split_type(MPI_COMM_TYPE_SHARED), or of TRIB_FAKE_RANKS_PER_NODE
+ * consecutive ranks when that testing aid is set.
+ */
+typedef struct {
+    int nodes;        /* >= 1 */
+    int max_per_node; /* ranks on the fullest node */
+    int min_per_node; /* ranks on the emptiest node */
+} trib_coll_topo_t;
+
+/* The ranks per node when every node holds the same number, else 0. */
+static inline int trib_coll_topo_uniform(const trib_coll_topo_t *t)
+{
+    return t->min_per_node == t->max_per_node ? t->max_per_node : 0;
+}
+
 typedef struct trib_coll_ctx {
     MPI_Comm comm;  /* private duplicate of the user's communicator */
     int rank, size;
     int single_node; /* 1 when every rank shares one node (found at creation) */
+    trib_coll_topo_t topo;
+    MPI_Comm node;   /* the ranks of this rank's node (a split of comm) */
+    int node_rank, node_size;
+    MPI_Comm cross;  /* the ranks of the same node rank on every node (hier.c; created on first use) */
     struct trib_shm_state *shm; /* created by shm.c on first use; NULL before */
+    struct trib_shm_state *node_shm; /* the same over `node` (hier.c); NULL before first use */
     struct trib_coll_ctx *prev, *next; /* live contexts, in creation order (comm.c) */
 } trib_coll_ctx_t;
 
@@ -295,10 +320,28 @@ TRIB_INTERNAL int trib_coll_tree(const trib_coll_args_t *a);
 TRIB_INTERNAL int trib_coll_rd(const trib_coll_args_t *a);
 TRIB_INTERNAL int trib_coll_mpi(const trib_coll_args_t *a);
 TRIB_INTERNAL int trib_coll_shm(const trib_coll_args_t *a);
+TRIB_INTERNAL int trib_coll_hier(const trib_coll_args_t *a);
 /* Whether the built-in rules prefer shm for this many bytes on p ranks of one node. */
 TRIB_INTERNAL int trib_coll_shm_preferred(size_t bytes, int p);
 /* Frees shm.c's state (called from the communicator's delete callback). */
 TRIB_INTERNAL void trib_coll_shm_free(struct trib_shm_state *s);
+/* shm.c's state over `comm` (rank of size ranks, all on one node); collective over comm. */
+TRIB_INTERNAL int trib_coll_shm_create(MPI_Comm comm, int rank, int size, struct trib_shm_state **out);
+/*
+ * What hier.c does with the slice a rank reduced inside the node, before
+ * the others copy it: slice = elements [off, off + len) of the vector,
+ * reduced over the node's ranks; done() transforms it in place (the
+ * allreduce across nodes).  A failure is returned after the schedule.
+ */
+typedef int (*trib_coll_slice_fn)(void *arg, char *slice, size_t off, size_t len);
+/*
+ * The shared-memory reduce-scatter / allgather of shm.c over the state s
+ * (a's rank and size are those of s's communicator): every chunk is split
+ * into `nslices` slices (1 <= nslices <= ranks), slice q reduced by rank q
+ * and passed to done(arg, ...) by it (done may be NULL), then copied to all.
+ */
+TRIB_INTERNAL int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices,
+                                       trib_coll_slice_fn done, void *arg);
 
 /* ---------------------------------------------------------- entry point */
 
@@ -329,8 +372,19 @@ TRIB_INTERNAL int trib_coll_select(size_t bytes, int p, int single_node, int com
                                    const trib_allreduce_opts_t *opts, trib_algo_t *algo, size_t *segment_bytes);
 /* 1 when the algorithm applies the op in rank order (all but ring). */
 TRIB_INTERNAL int trib_coll_order_preserving(trib_algo_t algo);
-/* The built-in rules alone (what AUTO does without a tuning file). */
+/* The built-in rules alone (what AUTO does without a tuning file), for a flat set of ranks. */
 TRIB_INTERNAL trib_algo_t trib_coll_builtin_rule(size_t bytes, int p, int single_node, size_t *segment_bytes);
+/*
+ * trib_coll_select knowing the node layout: AUTO can pick hier, the built-in
+ * rules weigh nodes and ranks per node, a tuning file measured on another
+ * layout is refused (TRIB_ERR_UNSUPPORTED, naming both layouts).
+ */
+TRIB_INTERNAL int trib_coll_select_topo(size_t bytes, int p, const trib_coll_topo_t *topo, int commutative,
+                                        const trib_allreduce_opts_t *opts, trib_algo_t *algo,
+                                        size_t *segment_bytes);
+/* The built-in rules for a layout. */
+TRIB_INTERNAL trib_algo_t trib_coll_builtin_rule_topo(size_t bytes, int p, const trib_coll_topo_t *topo,
+                                                      size_t *segment_bytes);
 
 /* "auto, ring, tree, rd, mpi or shm" (from the name table; from = 1 leaves out auto) into buf, for messages. */
 TRIB_INTERNAL const char *trib_coll_algo_list(int from, char *buf, size_t cap);

@@ -25,12 +25,20 @@
  * same order on every rank, because contexts are created by collective
  * calls in the same order).
  *
+ * Nodes.  The context also keeps the ranks of this rank's node (a split of
+ * the duplicate) and the layout of all nodes (count, smallest and largest),
+ * which the selector and the node-aware algorithm (hier.c) use.  The
+ * environment variable TRIB_FAKE_RANKS_PER_NODE=M, a testing aid, cuts each
+ * real node into nodes of M consecutive ranks (the last one may hold fewer),
+ * so the multi-node paths run and are tested on one machine.
+ *
  * Not thread-safe for two threads using the same communicator for the first
  * time concurrently (MPI forbids concurrent collectives on one communicator
  * anyway).
  */
 #include "coll/coll_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -71,6 +79,10 @@ static int finalize_hook(MPI_Comm comm, int keyval, void *attr, void *extra)
     (void)attr;
     (void)extra;
     for (trib_coll_ctx_t *c = live_tail; c; c = c->prev) {
+        if (c->node_shm) {
+            trib_coll_shm_free(c->node_shm);
+            c->node_shm = NULL;
+        }
         if (c->shm) {
             trib_coll_shm_free(c->shm);
             c->shm = NULL;
@@ -86,8 +98,14 @@ static int ctx_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
     (void)extra;
     trib_coll_ctx_t *ctx = attr;
     live_remove(ctx);
+    if (ctx->node_shm)
+        trib_coll_shm_free(ctx->node_shm);
     if (ctx->shm)
         trib_coll_shm_free(ctx->shm);
+    if (ctx->cross != MPI_COMM_NULL)
+        MPI_Comm_free(&ctx->cross);
+    if (ctx->node != MPI_COMM_NULL)
+        MPI_Comm_free(&ctx->node);
     if (ctx->comm != MPI_COMM_NULL)
         MPI_Comm_free(&ctx->comm);
     free(ctx);
@@ -114,32 +132,78 @@ static void tag_log_with_world_rank(void)
     }
 }
 
+/*
+ * TRIB_FAKE_RANKS_PER_NODE=M (a testing aid): nodes of M consecutive ranks
+ * inside the real ones, so the node-aware paths run on one machine.  0 when
+ * unset; a malformed value is an error.
+ */
+static int fake_ranks_per_node(int *m)
+{
+    *m = 0;
+    const char *env = getenv("TRIB_FAKE_RANKS_PER_NODE");
+    if (!env || !*env)
+        return TRIB_OK;
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (*end || v < 1 || v > INT_MAX)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "TRIB_FAKE_RANKS_PER_NODE=%s is not a positive number of ranks",
+                           env);
+    *m = (int)v;
+    return TRIB_OK;
+}
+
+/* ctx->node (this rank's node) and ctx->topo (every node's size, agreed by all ranks). */
+static int find_nodes(trib_coll_ctx_t *ctx)
+{
+    int rc, fake;
+    if ((rc = fake_ranks_per_node(&fake)) != TRIB_OK)
+        return rc;
+    TRIB_MPI_TRY(MPI_Comm_split_type(ctx->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &ctx->node));
+    if (fake > 0) {
+        MPI_Comm real = ctx->node;
+        ctx->node = MPI_COMM_NULL;
+        int mpi_rc = MPI_Comm_split(real, ctx->rank / fake, ctx->rank, &ctx->node);
+        MPI_Comm_free(&real);
+        TRIB_MPI_TRY(mpi_rc);
+    }
+    TRIB_MPI_TRY(MPI_Comm_set_errhandler(ctx->node, MPI_ERRORS_RETURN));
+    TRIB_MPI_TRY(MPI_Comm_rank(ctx->node, &ctx->node_rank));
+    TRIB_MPI_TRY(MPI_Comm_size(ctx->node, &ctx->node_size));
+    int leaders = ctx->node_rank == 0, extremes[2] = {ctx->node_size, -ctx->node_size};
+    TRIB_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &leaders, 1, MPI_INT, MPI_SUM, ctx->comm));
+    TRIB_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, extremes, 2, MPI_INT, MPI_MIN, ctx->comm));
+    ctx->topo.nodes = leaders;
+    ctx->topo.min_per_node = extremes[0];
+    ctx->topo.max_per_node = -extremes[1];
+    ctx->single_node = ctx->node_size == ctx->size;
+    return TRIB_OK;
+error:
+    return rc;
+}
+
 static int ctx_create(MPI_Comm user_comm, trib_coll_ctx_t **out)
 {
     int rc = TRIB_OK;
-    MPI_Comm node = MPI_COMM_NULL;
     trib_coll_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return trib_errorf(TRIB_ERR_NOMEM, "allreduce: out of memory for the communicator context");
-    ctx->comm = MPI_COMM_NULL;
+    ctx->comm = ctx->node = ctx->cross = MPI_COMM_NULL;
     TRIB_MPI_TRY(MPI_Comm_dup(user_comm, &ctx->comm));
     TRIB_MPI_TRY(MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN));
     TRIB_MPI_TRY(MPI_Comm_rank(ctx->comm, &ctx->rank));
     TRIB_MPI_TRY(MPI_Comm_size(ctx->comm, &ctx->size));
-    TRIB_MPI_TRY(MPI_Comm_split_type(ctx->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
-    int node_size = 0;
-    TRIB_MPI_TRY(MPI_Comm_size(node, &node_size));
-    ctx->single_node = node_size == ctx->size;
-    TRIB_MPI_TRY(MPI_Comm_free(&node));
+    if ((rc = find_nodes(ctx)) != TRIB_OK)
+        goto error;
     TRIB_MPI_TRY(MPI_Comm_set_attr(user_comm, ctx_keyval, ctx));
     live_add(ctx);
-    trib_log(TRIB_LOG_DEBUG, "allreduce: new communicator context: rank %d of %d, %s", ctx->rank, ctx->size,
-             ctx->single_node ? "one node" : "several nodes");
+    trib_log(TRIB_LOG_DEBUG, "allreduce: new communicator context: rank %d of %d, %d node%s of %d-%d ranks",
+             ctx->rank, ctx->size, ctx->topo.nodes, ctx->topo.nodes == 1 ? "" : "s", ctx->topo.min_per_node,
+             ctx->topo.max_per_node);
     *out = ctx;
     return TRIB_OK;
 error:
-    if (node != MPI_COMM_NULL)
-        MPI_Comm_free(&node);
+    if (ctx->node != MPI_COMM_NULL)
+        MPI_Comm_free(&ctx->node);
     if (ctx->comm != MPI_COMM_NULL)
         MPI_Comm_free(&ctx->comm);
     free(ctx);

@@ -88,7 +88,7 @@ typedef struct {
 
 struct trib_shm_state {
     MPI_Win win;
-    int p;
+    int p, me;       /* ranks of the window's communicator, and mine */
     char **slot;     /* slot[q]: rank q's slot, mapped in this process */
     char **src;      /* scratch: p pointers to the inputs of one reduction */
     uint64_t seq;    /* my counter's value (the last round I announced) */
@@ -126,19 +126,20 @@ static void round_sync(struct trib_shm_state *s, int me)
 
 /* ---------------------------------------------------------- create, free */
 
-static int shm_create(trib_coll_ctx_t *ctx, struct trib_shm_state **out)
+int trib_coll_shm_create(MPI_Comm comm, int rank, int size, struct trib_shm_state **out)
 {
     int rc = TRIB_OK;
     struct trib_shm_state *s = calloc(1, sizeof *s);
     if (!s)
         return trib_errorf(TRIB_ERR_NOMEM, "shm allreduce: out of memory");
     s->win = MPI_WIN_NULL;
-    s->p = ctx->size;
+    s->p = size;
+    s->me = rank;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    s->spins = cpus > 0 && ctx->size <= cpus ? SHM_SPINS_DEDICATED : SHM_SPINS_SHARED;
+    s->spins = cpus > 0 && size <= cpus ? SHM_SPINS_DEDICATED : SHM_SPINS_SHARED;
     int locked = 0;
-    s->slot = calloc((size_t)ctx->size, sizeof *s->slot);
-    s->src = calloc((size_t)ctx->size, sizeof *s->src);
+    s->slot = calloc((size_t)size, sizeof *s->slot);
+    s->src = calloc((size_t)size, sizeof *s->src);
     if (!s->slot || !s->src) {
         rc = trib_errorf(TRIB_ERR_NOMEM, "shm allreduce: out of memory");
         goto error;
@@ -148,25 +149,25 @@ static int shm_create(trib_coll_ctx_t *ctx, struct trib_shm_state **out)
     MPI_Info_set(info, "alloc_shared_noncontig", "true"); /* each slot on its owner's NUMA node */
     char *base = NULL;
     /* One line more than a slot: each slot starts at the first line boundary of its segment. */
-    int mpi_rc = MPI_Win_allocate_shared((MPI_Aint)(SLOT_BYTES + SHM_LINE), 1, info, ctx->comm, &base, &s->win);
+    int mpi_rc = MPI_Win_allocate_shared((MPI_Aint)(SLOT_BYTES + SHM_LINE), 1, info, comm, &base, &s->win);
     MPI_Info_free(&info);
     if (mpi_rc != MPI_SUCCESS) {
         rc = trib_coll_mpi_error(mpi_rc, "MPI_Win_allocate_shared");
         goto error;
     }
     TRIB_MPI_TRY(MPI_Win_set_errhandler(s->win, MPI_ERRORS_RETURN));
-    for (int q = 0; q < ctx->size; q++) {
-        MPI_Aint size;
+    for (int q = 0; q < size; q++) {
+        MPI_Aint seg_size;
         int disp;
         char *seg = NULL;
-        TRIB_MPI_TRY(MPI_Win_shared_query(s->win, q, &size, &disp, &seg));
+        TRIB_MPI_TRY(MPI_Win_shared_query(s->win, q, &seg_size, &disp, &seg));
         s->slot[q] = seg + (SHM_LINE - (uintptr_t)seg % SHM_LINE) % SHM_LINE;
     }
     TRIB_MPI_TRY(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
     locked = 1;
-    atomic_store_explicit(&header(s, ctx->rank)->seq, 0, memory_order_release);
+    atomic_store_explicit(&header(s, rank)->seq, 0, memory_order_release);
     TRIB_MPI_TRY(MPI_Win_sync(s->win));
-    TRIB_MPI_TRY(MPI_Barrier(ctx->comm));
+    TRIB_MPI_TRY(MPI_Barrier(comm));
     TRIB_MPI_TRY(MPI_Win_sync(s->win));
     *out = s;
     return TRIB_OK;
@@ -195,14 +196,14 @@ void trib_coll_shm_free(struct trib_shm_state *s)
 /* ------------------------------------------------------------ the paths */
 
 /* dst = x_0 (+) x_1 (+) ... (+) x_p-1, left to right; src(q) gives x_q. */
-static void reduce_in_rank_order(const trib_coll_args_t *a, char *dst, char *const *src, size_t n)
+static void reduce_in_rank_order(const trib_coll_args_t *a, int p, char *dst, char *const *src, size_t n)
 {
-    if (a->size == 1) {
+    if (p == 1) {
         memcpy(dst, src[0], n * a->elem_size);
         return;
     }
     trib_coll_combine(a, dst, src[0], src[1], n);
-    for (int q = 2; q < a->size; q++)
+    for (int q = 2; q < p; q++)
         trib_coll_combine(a, dst, dst, src[q], n);
 }
 
@@ -210,16 +211,23 @@ static void small_path(const trib_coll_args_t *a, struct trib_shm_state *s)
 {
     size_t bytes = a->count * a->elem_size;
     uint64_t round = s->seq + 1;
-    memcpy(small_buf(s, a->rank, round), a->sendbuf, bytes);
-    round_sync(s, a->rank);
+    memcpy(small_buf(s, s->me, round), a->sendbuf, bytes);
+    round_sync(s, s->me);
     char **src = s->src;
-    for (int q = 0; q < a->size; q++)
+    for (int q = 0; q < s->p; q++)
         src[q] = small_buf(s, q, round);
-    reduce_in_rank_order(a, a->recvbuf, src, a->count);
+    reduce_in_rank_order(a, s->p, a->recvbuf, src, a->count);
 }
 
-static void large_path(const trib_coll_args_t *a, struct trib_shm_state *s)
+/*
+ * The large path, with the chunk cut into nslices slices (slice q reduced
+ * by rank q; ranks >= nslices reduce nothing) and done() applied to each
+ * reduced slice before the others copy it (hier.c).
+ */
+int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices, trib_coll_slice_fn done,
+                         void *arg)
 {
+    int rc = TRIB_OK, me = s->me;
     size_t es = a->elem_size;
     size_t seg_bytes = a->segment_bytes < SHM_CHUNK_MAX ? a->segment_bytes : SHM_CHUNK_MAX;
     size_t seg = trib_segment_elems(seg_bytes, es);
@@ -231,34 +239,38 @@ static void large_path(const trib_coll_args_t *a, struct trib_shm_state *s)
         size_t off, len;
         trib_segment(a->count, seg, c, &off, &len);
         uint64_t chunk = s->chunks++;
-        char *mine = chunk_buf(s, a->rank, chunk);
+        char *mine = chunk_buf(s, me, chunk);
         trib_blocks_t b;
-        trib_blocks_init(&b, len, a->size);
+        trib_blocks_init(&b, len, nslices);
         /* Copy in the slices the peers reduce; my own slice is read in place. */
-        for (int q = 0; q < a->size; q++) {
+        for (int q = 0; q < nslices; q++) {
             size_t qo = trib_block_offset(&b, q), ql = trib_block_count(&b, q);
-            if (q != a->rank)
+            if (q != me)
                 memcpy(mine + qo * es, send + (off + qo) * es, ql * es);
         }
-        round_sync(s, a->rank);
+        round_sync(s, me);
 
         /* Reduce my slice into my (unused) slot slice, then into the result. */
-        size_t my_off = trib_block_offset(&b, a->rank), my_len = trib_block_count(&b, a->rank);
-        for (int q = 0; q < a->size; q++)
-            src[q] = q == a->rank ? (char *)send + (off + my_off) * es : chunk_buf(s, q, chunk) + my_off * es;
+        size_t my_off = me < nslices ? trib_block_offset(&b, me) : 0;
+        size_t my_len = me < nslices ? trib_block_count(&b, me) : 0;
+        for (int q = 0; q < s->p; q++)
+            src[q] = q == me ? (char *)send + (off + my_off) * es : chunk_buf(s, q, chunk) + my_off * es;
         if (my_len > 0) {
-            reduce_in_rank_order(a, mine + my_off * es, src, my_len);
+            reduce_in_rank_order(a, s->p, mine + my_off * es, src, my_len);
+            if (done && rc == TRIB_OK)
+                rc = done(arg, mine + my_off * es, off + my_off, my_len);
             memcpy(recv + (off + my_off) * es, mine + my_off * es, my_len * es);
         }
-        round_sync(s, a->rank);
+        round_sync(s, me);
 
-        for (int q = 0; q < a->size; q++) {
-            if (q == a->rank)
+        for (int q = 0; q < nslices; q++) {
+            if (q == me)
                 continue;
             size_t qo = trib_block_offset(&b, q), ql = trib_block_count(&b, q);
             memcpy(recv + (off + qo) * es, chunk_buf(s, q, chunk) + qo * es, ql * es);
         }
     }
+    return rc;
 }
 
 int trib_coll_shm(const trib_coll_args_t *a)
@@ -267,16 +279,16 @@ int trib_coll_shm(const trib_coll_args_t *a)
     if (!ctx->single_node)
         return trib_errorf(TRIB_ERR_UNSUPPORTED, "shm allreduce: the ranks span several nodes");
     if (!ctx->shm) {
-        int rc = shm_create(ctx, &ctx->shm);
+        int rc = trib_coll_shm_create(ctx->comm, ctx->rank, ctx->size, &ctx->shm);
         if (rc != TRIB_OK)
             return rc;
     }
     size_t bytes = a->count * a->elem_size;
-    if (bytes <= SHM_SMALL_MAX && bytes <= a->segment_bytes)
+    if (bytes <= SHM_SMALL_MAX && bytes <= a->segment_bytes) {
         small_path(a, ctx->shm);
-    else
-        large_path(a, ctx->shm);
-    return TRIB_OK;
+        return TRIB_OK;
+    }
+    return trib_coll_shm_slices(a, ctx->shm, a->size, NULL, NULL);
 }
 
 /*

@@ -6,7 +6,8 @@
  * "FILE:LINE: what is wrong".  Checks: the header line, four fields per rule,
  * numeric fields, a known algorithm, max_bytes strictly ascending within a
  * group, a group ending with `inf` before the next group starts (and at end
- * of file), a group's ranks not reappearing later, at least one rule.
+ * of file), a group's ranks not reappearing later, at least one rule, layout
+ * lines between groups and matching the next group's ranks.
  *
  * Parsed files are cached in a small list keyed by path, so AUTO reads a
  * file once per process however many calls it serves.
@@ -86,6 +87,47 @@ static int parse_header(const char *s, const cursor_t *cur)
     return TRIB_OK;
 }
 
+/* The layout line in force while parsing. */
+typedef struct {
+    int nodes, ranks_per_node, line;
+} layout_t;
+
+static int is_layout_line(const char *s)
+{
+    s += strspn(s, " \t");
+    return strncmp(s, "layout", 6) == 0 && (s[6] == ' ' || s[6] == '\t' || s[6] == '\0');
+}
+
+static int parse_layout(const char *s, const cursor_t *cur, const trib_tuning_t *t, layout_t *l)
+{
+    char nodes_s[32], rpn_s[32], extra[8];
+    size_t nodes, rpn = 0;
+    if (sscanf(s, " layout %31s %31s %7s", nodes_s, rpn_s, extra) != 2 || parse_size(nodes_s, &nodes) != 0 ||
+        nodes < 1 || nodes > INT_MAX ||
+        (strcmp(rpn_s, "mixed") != 0 && (parse_size(rpn_s, &rpn) != 0 || rpn < 1 || rpn > INT_MAX)))
+        return trib_errorf(TRIB_ERR_FORMAT, "%s:%d: expected 'layout NODES RANKS_PER_NODE' (positive numbers; "
+                           "RANKS_PER_NODE may be 'mixed')", cur->path, cur->line);
+    if (t->nrules > 0 && t->rules[t->nrules - 1].max_bytes != TRIB_TUNING_INF)
+        return trib_errorf(TRIB_ERR_FORMAT, "%s:%d: layout line inside the group of ranks %d (line %d)", cur->path,
+                           cur->line, t->rules[t->nrules - 1].ranks, t->rules[t->nrules - 1].line);
+    l->nodes = (int)nodes;
+    l->ranks_per_node = (int)rpn;
+    l->line = cur->line;
+    return TRIB_OK;
+}
+
+/* A group's first rule against the layout line in force. */
+static int check_layout(const trib_tuning_t *t, const trib_tuning_rule_t *r, const layout_t *l, const cursor_t *cur)
+{
+    int first = t->nrules == 0 || t->rules[t->nrules - 1].ranks != r->ranks;
+    if (!first || !l->line || !l->ranks_per_node)
+        return TRIB_OK;
+    if ((long long)l->nodes * l->ranks_per_node != r->ranks)
+        return trib_errorf(TRIB_ERR_FORMAT, "%s:%d: %d ranks, but the layout (line %d) is %d nodes x %d ranks",
+                           cur->path, cur->line, r->ranks, l->line, l->nodes, l->ranks_per_node);
+    return TRIB_OK;
+}
+
 static int parse_rule(char *s, const cursor_t *cur, trib_tuning_rule_t *r)
 {
     char *save = NULL, *tok[5];
@@ -160,6 +202,7 @@ static int parse_stream(FILE *f, cursor_t *cur, trib_tuning_t *t)
     char buf[TUNING_LINE_MAX];
     size_t cap = 0;
     int eof, rc, have_header = 0;
+    layout_t layout = {0, 0, 0};
     for (;;) {
         if ((rc = read_line(f, buf, sizeof buf, cur, &eof)) != TRIB_OK)
             return rc;
@@ -173,9 +216,19 @@ static int parse_stream(FILE *f, cursor_t *cur, trib_tuning_t *t)
         }
         if (is_blank_or_comment(buf))
             continue;
+        if (is_layout_line(buf)) {
+            if ((rc = parse_layout(buf, cur, t, &layout)) != TRIB_OK)
+                return rc;
+            continue;
+        }
         trib_tuning_rule_t r;
         if ((rc = parse_rule(buf, cur, &r)) != TRIB_OK || (rc = check_order(t, &r, cur)) != TRIB_OK ||
-            (rc = append_rule(t, &cap, &r)) != TRIB_OK)
+            (rc = check_layout(t, &r, &layout, cur)) != TRIB_OK)
+            return rc;
+        r.layout_nodes = layout.nodes;
+        r.layout_ranks_per_node = layout.ranks_per_node;
+        r.layout_line = layout.line;
+        if ((rc = append_rule(t, &cap, &r)) != TRIB_OK)
             return rc;
     }
     if (!have_header)

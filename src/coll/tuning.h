@@ -5,6 +5,7 @@
  *
  *   tributary-tuning 1
  *   # comment lines start with '#'; blank lines ignored
+ *   layout 2 2
  *   # ranks  max_bytes  algo  segment_bytes
  *   4  8192     rd    0
  *   4  1048576  tree  65536
@@ -12,12 +13,20 @@
  *   8  ...
  *
  * Fields are separated by blanks.  ranks >= 1; max_bytes a decimal byte
- * count or `inf`; algo one of ring, tree, rd, mpi, shm (not auto);
+ * count or `inf`; algo one of ring, tree, rd, mpi, shm, hier (not auto);
  * segment_bytes a decimal byte count, 0 = the algorithm's default.
  * The rules of one communicator size form a group: consecutive lines,
  * max_bytes strictly ascending, the last one `inf`.  A call on p ranks uses
  * the group with the largest ranks <= p (the smallest group when none is
  * <= p); within it the first rule whose max_bytes >= the message's bytes.
+ *
+ * Layout: a line `layout NODES RANKS_PER_NODE` (RANKS_PER_NODE a number, or
+ * `mixed` when nodes held different numbers of ranks) says on which layout
+ * the groups after it were measured, up to the next layout line; it stands
+ * between groups, and NODES x RANKS_PER_NODE must equal the next group's
+ * ranks.  `trib-bench tune` writes one before each group.  The selector
+ * refuses a group measured on another layout (select.c).  Groups before any
+ * layout line (files of older versions) have no layout and are used as is.
  */
 #ifndef TRIB_COLL_TUNING_H
 #define TRIB_COLL_TUNING_H
@@ -35,6 +44,9 @@ typedef struct {
     trib_algo_t algo;
     size_t segment_bytes; /* 0 = default */
     int line;             /* line number in the file (for logs) */
+    int layout_nodes;     /* the layout line in force (0 = none) */
+    int layout_ranks_per_node; /* 0 = mixed */
+    int layout_line;      /* its line number; 0 = no layout line */
 } trib_tuning_rule_t;
 
 typedef struct {

@@ -80,8 +80,9 @@ grep -q '"interleave": true' "$tmp/i.json" || fail "JSON options lack interleave
   --max-bytes 64K --factor 8 --iters 3 --warmup 1 --network "test" >"$tmp/tune.out"
 [ "$(head -1 "$tmp/t.txt")" = "tributary-tuning 1" ] || fail "tuning file header"
 grep -q '^# measured by: ' "$tmp/t.txt" || fail "tuning file does not say how it was measured"
-awk '!/^#/ && NR > 1 {
-  if (NF != 4 || $1 != 2 || $3 !~ /^(ring|tree|rd|mpi|shm)$/ || $4 !~ /^[0-9]+$/) { print "bad rule: " $0; bad = 1 }
+grep -q '^layout 1 2$' "$tmp/t.txt" || fail "tuning file does not record the layout (one node, 2 ranks)"
+awk '!/^#/ && !/^layout / && NR > 1 {
+  if (NF != 4 || $1 != 2 || $3 !~ /^(ring|tree|rd|mpi|shm|hier)$/ || $4 !~ /^[0-9]+$/) { print "bad rule: " $0; bad = 1 }
   if (last != "" && $2 != "inf" && $2 + 0 <= last + 0) { print "not ascending: " $0; bad = 1 }
   last = $2 } END { if (last != "inf") { print "last rule is not inf"; bad = 1 } exit bad }' "$tmp/t.txt" \
   || fail "malformed tuning file"

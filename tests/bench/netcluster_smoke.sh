@@ -4,6 +4,9 @@
 #     0.8 x the physical bound 2(p-1)/p x n / rate (0.8: tbf's 128 KB burst passes at memory speed)
 #   - a second `up` is refused while the cluster is up
 #   - `down` leaves no namespace and no state behind, and a second `down` succeeds
+#   - with --ranks-per-node 2 (2 nodes x 2 ranks): Open MPI puts two ranks in each node (host names),
+#     the library sees 2 nodes x 2 ranks (MPI_Comm_split_type), hier and ring give exact results,
+#     and `down` again leaves nothing behind
 # Needs root: as another user it fails (it does not skip).
 set -euo pipefail
 nc=$1
@@ -32,9 +35,24 @@ awk -F, '!/^#/ && $1 != "ranks" && $2 == 1048576 {
     if ($16 != 0) { print "wrong values"; bad = 1 }
   } END { if (n != 2) { print "missing 1 MiB rows"; bad = 1 } exit bad }' "$tmp/r.csv" || fail "1 MiB timing"
 
-"$nc" down
-left=$(ip netns list | awk '{print $1}' | grep '^tribnct-' || true)
-[ -z "$left" ] || fail "namespaces left behind: $left"
-[ ! -e "$NETCLUSTER_STATE" ] || fail "state directory left behind"
-"$nc" down || fail "a second down failed"
+check_down() {
+  "$nc" down
+  left=$(ip netns list | awk '{print $1}' | grep '^tribnct-' || true)
+  [ -z "$left" ] || fail "namespaces left behind: $left"
+  [ ! -e "$NETCLUSTER_STATE" ] || fail "state directory left behind"
+  "$nc" down || fail "a second down failed"
+}
+check_down
+
+# Multi-rank nodes.
+"$nc" up -n 2 -r 100mbit -d 100us --ranks-per-node 2
+grep -q '^ranks=4$' "$NETCLUSTER_STATE/config" || fail "config: $(cat "$NETCLUSTER_STATE/config")"
+hosts=$("$nc" run -- hostname | sort | uniq -c | awk '{print $2 ":" $1}' | tr '\n' ' ')
+[ "$hosts" = "tribnct-r0:2 tribnct-r1:2 " ] || fail "ranks per host: expected 2 on each node, got '$hosts'"
+"$nc" run -- "$bench" allreduce --algo hier,ring --min-bytes 8 --max-bytes 256K --factor 64 --iters 2 --warmup 1 \
+  --check --csv "$tmp/h.csv" >"$tmp/h.out"
+grep -q "4 ranks (2 nodes x 2 ranks)" "$tmp/h.out" || fail "layout not seen as 2 nodes x 2 ranks: $(head -1 "$tmp/h.out")"
+awk -F, '!/^#/ && $1 != "ranks" { n++; if ($16 != 0) { print "wrong values: " $0; bad = 1 } }
+  END { if (n != 6) { print "expected 6 rows, got " n; bad = 1 } exit bad }' "$tmp/h.csv" || fail "multi-rank nodes"
+check_down
 echo "netcluster smoke: passed"

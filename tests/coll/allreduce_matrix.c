@@ -2,8 +2,8 @@
  * allreduce_matrix.c - the correctness matrix of trib_allreduce, run by ctest
  * at p = 1, 2, 3, 4, 5, 7, 8.
  *
- * For every algorithm (ring, tree, rd, mpi, auto; shm when the ranks share a
- * node and the build has it) this checks:
+ * For every algorithm (ring, tree, rd, mpi, auto, hier; shm when the ranks
+ * share a node and the build has it) this checks:
  *   A. every type x op (MPI_FLOAT, MPI_DOUBLE, MPI_INT, MPI_INT32_T,
  *      MPI_INT64_T, MPI_UINT8_T x sum, prod, min, max, avg-on-floats) at
  *      counts {0, 1, p-1, p, p+1, 1000}, in three buffer modes: separate
@@ -29,8 +29,10 @@
  * index, got, expected) and the program exits non-zero after finishing the
  * matrix.  Rank 0 prints one summary line.
  *
- * Usage: allreduce_matrix [--quick] [--algo NAME]
- *   --quick skips part C; --algo runs one algorithm only (for debugging).
+ * Usage: allreduce_matrix [--quick] [--algo NAME] [--expect-nodes N]
+ *   --quick skips part C; --algo runs one algorithm only (for debugging);
+ *   --expect-nodes fails unless the library sees N nodes (the layouts faked
+ *   with TRIB_FAKE_RANKS_PER_NODE, where hier runs across "nodes").
  */
 #include <float.h>
 #include <stdlib.h>
@@ -242,18 +244,28 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
-    int quick = 0;
+    int quick = 0, expect_nodes = 0;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
         else if (strcmp(argv[i], "--algo") == 0 && i + 1 < argc)
             only = argv[++i];
+        else if (strcmp(argv[i], "--expect-nodes") == 0 && i + 1 < argc)
+            expect_nodes = atoi(argv[++i]);
     }
     double t0 = trib_now();
+    int nodes = 0, per_node = 0;
+    int lrc = trib_allreduce_layout(MPI_COMM_WORLD, &nodes, &per_node);
+    if (lrc != TRIB_OK || (expect_nodes > 0 && nodes != expect_nodes)) {
+        fprintf(stderr, "FAIL rank %d: layout: %s, %d nodes (expected %d)\n", rank,
+                lrc != TRIB_OK ? trib_last_error(lrc) : "ok", nodes, expect_nodes);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
 
-    trib_algo_t algos[6] = {TRIB_ALGO_RING, TRIB_ALGO_TREE, TRIB_ALGO_RD, TRIB_ALGO_MPI, TRIB_ALGO_AUTO};
-    int nalgos = 5;
+    trib_algo_t algos[7] = {TRIB_ALGO_RING, TRIB_ALGO_TREE, TRIB_ALGO_RD, TRIB_ALGO_MPI, TRIB_ALGO_AUTO,
+                            TRIB_ALGO_HIER};
+    int nalgos = 6;
     if (have_shm())
         algos[nalgos++] = TRIB_ALGO_SHM;
     if (only) {
@@ -332,7 +344,8 @@ int main(int argc, char **argv)
     MPI_Allreduce(&n_fail_cases, &fails, 1, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
     double secs = trib_now() - t0;
     if (rank == 0) {
-        printf("allreduce matrix p=%d: %ld cases over %d algorithms (", nprocs, n_cases, nalgos);
+        printf("allreduce matrix p=%d (%d node%s, %s%d ranks per node): %ld cases over %d algorithms (", nprocs, nodes,
+               nodes == 1 ? "" : "s", per_node ? "" : "uneven, up to ", per_node ? per_node : nprocs, n_cases, nalgos);
         for (int a = 0; a < nalgos; a++)
             printf("%s%s", a ? "," : "", trib_algo_name(algos[a]));
         printf("), %ld failing, %.1f s%s\n", fails, secs, quick ? " (quick: no large counts)" : "");

@@ -6,8 +6,10 @@
  * trib_allreduce_select returns the rule's algorithm and segment size, given
  * the file through opts.tuning_file and through env TRIB_TUNING_FILE; that an
  * explicit algorithm and TRIB_ALLREDUCE_ALGO still win over the file; that
- * AUTO calls driven by the file compute the right sums; and that a malformed
- * file makes every rank return TRIB_ERR_FORMAT naming the line.
+ * AUTO calls driven by the file compute the right sums; that a malformed
+ * file makes every rank return TRIB_ERR_FORMAT naming the line; and that a
+ * file measured on another node layout (2 nodes x 64 ranks: not this run's)
+ * is refused by every rank with TRIB_ERR_UNSUPPORTED naming its layout line.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -101,16 +103,20 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
-    char path[64], bad[80];
+    char path[64], bad[80], other[80];
     int pid = (int)getpid();
     MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
     snprintf(path, sizeof path, "/tmp/trib-tuning-test-%d.txt", pid);
     snprintf(bad, sizeof bad, "/tmp/trib-tuning-test-%d-bad.txt", pid);
+    snprintf(other, sizeof other, "/tmp/trib-tuning-test-%d-layout.txt", pid);
     if (rank == 0) {
         FILE *f = fopen(path, "w");
         FILE *g = fopen(bad, "w");
-        if (!f || !g)
+        FILE *h = fopen(other, "w");
+        if (!f || !g || !h)
             MPI_Abort(MPI_COMM_WORLD, 2);
+        fputs("tributary-tuning 1\nlayout 2 64\n128 inf ring 0\n", h);
+        fclose(h);
         fputs(text, f);
         fputs("tributary-tuning 1\n4 100 ring 0\n4 50 rd 0\n4 inf tree 0\n", g);
         fclose(f);
@@ -150,12 +156,24 @@ int main(int argc, char **argv)
     EXPECT(strncmp(trib_last_error(rc), want_prefix, strlen(want_prefix)) == 0, "malformed file message: %s",
            trib_last_error(rc));
 
+    /* A file measured on another layout. */
+    o.tuning_file = other;
+    rc = trib_allreduce_ex(&x, &y, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &o);
+    snprintf(want_prefix, sizeof want_prefix, "%s:2: ", other);
+    if (nprocs > 1) {
+        EXPECT(rc == TRIB_ERR_UNSUPPORTED, "file of another layout: got %s", trib_err_name(rc));
+        EXPECT(strncmp(trib_last_error(rc), want_prefix, strlen(want_prefix)) == 0 &&
+                   strstr(trib_last_error(rc), "2 nodes x 64 ranks"),
+               "file of another layout: message %s", trib_last_error(rc));
+    }
+
     int total = 0;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
         unlink(path);
         unlink(bad);
+        unlink(other);
         printf("allreduce tuning p=%d: %d failures\n", nprocs, total);
     }
     MPI_Finalize();

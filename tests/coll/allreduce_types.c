@@ -27,7 +27,7 @@
  *     {int; double} (padding: the packed path);
  *   - a non-commutative user op (2x2 matrix product modulo 2^32, which
  *     must come out as M0 M1 ... Mp-1) on a contiguous type and on a strided
- *     one; with ring forced it must be refused (TRIB_ERR_UNSUPPORTED);
+ *     one; with ring or hier forced it must be refused (TRIB_ERR_UNSUPPORTED);
  *   - the gap bytes of a receive buffer are left untouched;
  *   - a predefined op on a derived type: refused as MPI refuses it.
  * Every result must be identical on all ranks (a hash of the values).
@@ -375,7 +375,7 @@ static int vals_equal(val_t a, val_t b) { return a.u == b.u && a.re == b.re && a
 
 /* --------------------------------------------------------------- running */
 
-static trib_algo_t algos[6];
+static trib_algo_t algos[7];
 static int nalgos;
 
 static void fail(const char *what, const char *detail)
@@ -651,9 +651,9 @@ static void run_derived(int d, trib_algo_t algo, size_t count, int inplace, int 
     int rc = trib_allreduce_ex(inplace ? MPI_IN_PLACE : send, recv, count, dtype[d], op, MPI_COMM_WORLD, &opts);
     int bad = 0;
     uint64_t h = UINT64_C(14695981039346656037);
-    if (d >= D_MAT && algo == TRIB_ALGO_RING && nprocs > 1) {
-        if (rc != TRIB_ERR_UNSUPPORTED) {
-            fail(label, "ring forced with a non-commutative op: expected TRIB_ERR_UNSUPPORTED");
+    if (d >= D_MAT && (algo == TRIB_ALGO_RING || algo == TRIB_ALGO_HIER) && nprocs > 1) {
+        if (rc != TRIB_ERR_UNSUPPORTED || !strstr(trib_last_error(rc), "tree")) {
+            fail(label, "ring or hier forced with a non-commutative op: expected TRIB_ERR_UNSUPPORTED naming tree");
             bad = 1;
         }
         finish_case(label, bad, h);
@@ -736,8 +736,8 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
     double t0 = trib_now();
     build_types();
-    trib_algo_t all[5] = {TRIB_ALGO_RING, TRIB_ALGO_TREE, TRIB_ALGO_RD, TRIB_ALGO_MPI, TRIB_ALGO_AUTO};
-    for (int i = 0; i < 5; i++)
+    trib_algo_t all[6] = {TRIB_ALGO_RING, TRIB_ALGO_TREE, TRIB_ALGO_RD, TRIB_ALGO_MPI, TRIB_ALGO_AUTO, TRIB_ALGO_HIER};
+    for (int i = 0; i < 6; i++)
         algos[nalgos++] = all[i];
     if (have_shm())
         algos[nalgos++] = TRIB_ALGO_SHM;

@@ -426,6 +426,31 @@ static void test_builtin_rule(void)
     }
 }
 
+/* The layout feeds the rules: several nodes of several ranks -> hier; one node -> shm; one rank per node -> flat. */
+static void test_builtin_rule_topo(void)
+{
+    size_t seg;
+    trib_coll_topo_t two_by_four = {2, 4, 4}, uneven = {3, 4, 1}, one_node = {1, 8, 8}, one_per_node = {8, 1, 1};
+    for (size_t bytes = 8; bytes <= ((size_t)1 << 26); bytes *= 8) {
+        CU_ASSERT_EQUAL(trib_coll_builtin_rule_topo(bytes, 8, &two_by_four, &seg), TRIB_ALGO_HIER);
+        CU_ASSERT_EQUAL(trib_coll_builtin_rule_topo(bytes, 8, &uneven, &seg), TRIB_ALGO_HIER);
+        CU_ASSERT_EQUAL(trib_coll_builtin_rule_topo(bytes, 8, &one_node, &seg), TRIB_ALGO_SHM);
+        trib_algo_t flat = trib_coll_builtin_rule_topo(bytes, 8, &one_per_node, &seg);
+        CU_ASSERT(flat != TRIB_ALGO_HIER && flat != TRIB_ALGO_SHM);
+        CU_ASSERT_EQUAL(flat, trib_coll_builtin_rule(bytes, 8, 0, &seg));
+    }
+    /* hier does not keep rank order: a non-commutative op gets an order-preserving algorithm. */
+    trib_allreduce_opts_t o;
+    trib_allreduce_opts_init(&o);
+    trib_algo_t a;
+    CU_ASSERT_EQUAL(trib_coll_select_topo(1 << 20, 8, &two_by_four, 0, &o, &a, &seg), TRIB_OK);
+    CU_ASSERT(trib_coll_order_preserving(a));
+    o.algo = TRIB_ALGO_HIER;
+    int rc = trib_coll_select_topo(1 << 20, 8, &two_by_four, 0, &o, &a, &seg);
+    CU_ASSERT_EQUAL(rc, TRIB_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(trib_last_error(rc), "tree"));
+}
+
 /* ------------------------------------------------------------ tuning files */
 
 static char tmpdir[64];
@@ -540,6 +565,57 @@ static void test_tuning_malformed(void)
     expect_format_error("tributary-tuning 1\n4 inf rd 0\n8 inf ring 0\n4 inf tree 0\n", 4, "already has a group");
 }
 
+static void test_tuning_layout(void)
+{
+    const char *path = write_file("layout.tuning", "tributary-tuning 1\n"
+                                       "2 inf rd 0\n"        /* line 2: no layout (older files) */
+                                       "layout 2 2\n"        /* line 3 */
+                                       "4 1000 tree 0\n"
+                                       "4 inf ring 0\n"
+                                       "layout 3 mixed\n"    /* line 6 */
+                                       "7 inf rd 0\n");
+    trib_tuning_t *t = NULL;
+    CU_ASSERT_EQUAL_FATAL(trib_tuning_load(path, &t), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(t->nrules, 4);
+    CU_ASSERT_EQUAL(t->rules[0].layout_line, 0);
+    CU_ASSERT_EQUAL(t->rules[1].layout_nodes, 2);
+    CU_ASSERT_EQUAL(t->rules[2].layout_ranks_per_node, 2);
+    CU_ASSERT_EQUAL(t->rules[2].layout_line, 3);
+    CU_ASSERT_EQUAL(t->rules[3].layout_nodes, 3);
+    CU_ASSERT_EQUAL(t->rules[3].layout_ranks_per_node, 0);
+    CU_ASSERT_EQUAL(t->rules[3].layout_line, 6);
+    trib_tuning_free(t);
+
+    /* The selector: the file's layout or a refusal naming both layouts. */
+    trib_allreduce_opts_t o;
+    trib_allreduce_opts_init(&o);
+    o.tuning_file = path;
+    trib_algo_t a;
+    size_t seg;
+    trib_coll_topo_t same = {2, 2, 2}, other = {4, 1, 1}, one_node = {1, 4, 4};
+    CU_ASSERT_EQUAL(trib_coll_select_topo(5000, 4, &same, 1, &o, &a, &seg), TRIB_OK);
+    CU_ASSERT_EQUAL(a, TRIB_ALGO_RING);
+    int rc = trib_coll_select_topo(5000, 4, &other, 1, &o, &a, &seg);
+    CU_ASSERT_EQUAL(rc, TRIB_ERR_UNSUPPORTED);
+    const char *msg = trib_last_error(rc);
+    int ok = strstr(msg, ":3: ") && strstr(msg, "measured on 2 nodes x 2 ranks") && strstr(msg, "4 nodes x 1 rank");
+    if (!ok)
+        fprintf(stderr, "\n  unexpected refusal message: %s\n", msg);
+    CU_ASSERT(ok);
+    CU_ASSERT_EQUAL(trib_coll_select_topo(5000, 4, &one_node, 1, &o, &a, &seg), TRIB_ERR_UNSUPPORTED);
+    /* The group without a layout line is used on any layout. */
+    CU_ASSERT_EQUAL(trib_coll_select_topo(5000, 2, &other, 1, &o, &a, &seg), TRIB_OK);
+    CU_ASSERT_EQUAL(a, TRIB_ALGO_RD);
+
+    expect_format_error("tributary-tuning 1\nlayout 2\n4 inf ring 0\n", 2, "expected 'layout NODES RANKS_PER_NODE'");
+    expect_format_error("tributary-tuning 1\nlayout 0 2\n4 inf ring 0\n", 2, "expected 'layout");
+    expect_format_error("tributary-tuning 1\nlayout 2 two\n4 inf ring 0\n", 2, "expected 'layout");
+    expect_format_error("tributary-tuning 1\nlayout 2 2 1\n4 inf ring 0\n", 2, "expected 'layout");
+    expect_format_error("tributary-tuning 1\nlayout 2 3\n4 inf ring 0\n", 3, "the layout (line 2) is 2 nodes x 3");
+    expect_format_error("tributary-tuning 1\nlayout 2 2\n4 100 rd 0\nlayout 4 1\n4 inf ring 0\n", 4,
+                        "layout line inside the group of ranks 4");
+}
+
 static void test_tuning_missing_file(void)
 {
     trib_tuning_t *t = NULL;
@@ -571,12 +647,14 @@ static CU_TestInfo api_tests[] = {
     {"algorithm names", test_algo_names},
     {"option defaults, calls before MPI_Init", test_opts_defaults_and_state},
     {"built-in selection rule", test_builtin_rule},
+    {"built-in rule by node layout", test_builtin_rule_topo},
     CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo tuning_tests[] = {
     {"parse and lookup", test_tuning_parse_and_lookup},
     {"malformed files", test_tuning_malformed},
+    {"layout lines", test_tuning_layout},
     {"missing file", test_tuning_missing_file},
     CU_TEST_INFO_NULL,
 };

@@ -1,0 +1,117 @@
+/*
+ * hier.c - node-aware (hierarchical) allreduce: shared memory inside each
+ * node, one allreduce per node rank across the nodes.
+ *
+ * A flat ring over N nodes of M ranks takes 2(NM - 1) latency-bound steps
+ * and pushes 2(NM - 1)/(NM) n bytes through each node's link; reducing
+ * inside the node first leaves 2(N - 1) network steps and 2(N - 1)/N n bytes
+ * per link, the scheme of NCCL, Horovod's hierarchical allreduce and Open
+ * MPI's coll/han.
+ *
+ * How it works.  The communicator context (comm.c) knows this rank's node
+ * (`node`: the ranks that share memory with it) and the layout of all nodes.
+ * On first use hier creates
+ *   - a shared-memory window over the node (shm.c's machinery, `node_shm`);
+ *   - `cross`: the ranks of the same node rank on every node.
+ * Then, chunk by chunk (segment_bytes, at most shm.c's chunk buffer):
+ *
+ *   1. reduce-scatter inside the node (shm.c): the chunk is cut into S
+ *      slices, node rank l reduces slice l over the node's ranks;
+ *   2. node rank l allreduces its slice with its peers of `cross` (ring, tree
+ *      or rd, by the built-in rule for N ranks and the slice's bytes), so the
+ *      S slices cross the network in parallel, every core and the link busy;
+ *   3. allgather inside the node (shm.c): every rank copies the S slices.
+ *
+ *   2 nodes x 2 ranks, ranks 0,1 on node A and 2,3 on node B:
+ *     node A: rank 0 reduces slice 0 = x0+x1, rank 1 slice 1 = x0+x1
+ *     node B: rank 2 reduces slice 0 = x2+x3, rank 3 slice 1 = x2+x3
+ *     cross {0, 2} allreduces slice 0, cross {1, 3} slice 1
+ *     every rank copies both slices of its node.
+ *
+ * Uneven layouts (nodes of different sizes): S is the smallest node's rank
+ * count, so every node has ranks 0..S-1 and every cross group of those ranks
+ * has one member per node; the other ranks reduce no slice (they contribute
+ * their data and copy the result).  Correct for any layout; the spare ranks'
+ * cores idle in step 2.
+ *
+ * Reduction order and bits: slice l is reduced once on each node (in node
+ * rank order) and then by an algorithm that leaves the same bits on all its
+ * ranks; every rank copies those bits.  So every rank holds the same bits,
+ * run to run.  The combining order mixes node order and rank order, so a
+ * non-commutative operation is refused (select.c names the algorithms that
+ * serve it), as for ring.
+ *
+ * Cost per chunk of c bytes: two shared-memory rounds and the copies of shm.c
+ * plus one allreduce of c/S bytes on N ranks.  The phases of one chunk run
+ * one after another (no overlap between chunks yet); chunks of 1 MiB (the
+ * default segment, shm.c's largest chunk) keep the per-chunk network latency
+ * small against the transfer.
+ *
+ * Limits: a shared window of ~2 MiB per rank on top of shm's; one MPI
+ * communicator more per context (cross).  One node: the same as shm with a
+ * larger chunk.  One rank per node: a flat allreduce with an extra copy.
+ */
+#include "coll/coll_internal.h"
+
+#include "core/log.h"
+
+typedef struct {
+    const trib_coll_args_t *a;
+    int cross_rank, cross_size;
+} hier_t;
+
+/* Step 2: the allreduce of one reduced slice across the nodes, in place. */
+static int cross_allreduce(void *arg, char *slice, size_t off, size_t len)
+{
+    (void)off;
+    const hier_t *h = arg;
+    if (h->cross_size <= 1)
+        return TRIB_OK;
+    trib_coll_args_t sub = *h->a;
+    sub.sendbuf = slice;
+    sub.recvbuf = slice;
+    sub.count = len;
+    sub.comm = h->a->ctx->cross;
+    sub.rank = h->cross_rank;
+    sub.size = h->cross_size;
+    size_t seg = 0;
+    trib_algo_t algo = trib_coll_builtin_rule(len * sub.elem_size, sub.size, 0, &seg);
+    sub.segment_bytes = seg > 0 ? seg : trib_coll_default_segment(algo);
+    switch (algo) {
+    case TRIB_ALGO_RING: return trib_coll_ring(&sub);
+    case TRIB_ALGO_TREE: return trib_coll_tree(&sub);
+    case TRIB_ALGO_RD: return trib_coll_rd(&sub);
+    default: return trib_errorf(TRIB_ERR_INTERNAL, "hier allreduce: no algorithm across nodes (%d)", (int)algo);
+    }
+}
+
+/* The window over the node and the cross communicator, on first use (collective). */
+static int hier_setup(trib_coll_ctx_t *ctx)
+{
+    int rc = TRIB_OK;
+    if (ctx->cross == MPI_COMM_NULL) {
+        TRIB_MPI_TRY(MPI_Comm_split(ctx->comm, ctx->node_rank, ctx->rank, &ctx->cross));
+        TRIB_MPI_TRY(MPI_Comm_set_errhandler(ctx->cross, MPI_ERRORS_RETURN));
+    }
+    if (!ctx->node_shm && (rc = trib_coll_shm_create(ctx->node, ctx->node_rank, ctx->node_size, &ctx->node_shm)) !=
+                              TRIB_OK)
+        return rc;
+    return TRIB_OK;
+error:
+    return rc;
+}
+
+int trib_coll_hier(const trib_coll_args_t *a)
+{
+    trib_coll_ctx_t *ctx = a->ctx;
+    int rc = hier_setup(ctx);
+    if (rc != TRIB_OK)
+        return rc;
+    hier_t h = {a, 0, 1};
+    TRIB_MPI_TRY(MPI_Comm_rank(ctx->cross, &h.cross_rank));
+    TRIB_MPI_TRY(MPI_Comm_size(ctx->cross, &h.cross_size));
+    int nslices = ctx->topo.min_per_node;
+    return trib_coll_shm_slices(a, ctx->node_shm, nslices, cross_allreduce, &h);
+error:
+    return rc;
+}
