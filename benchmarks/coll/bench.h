@@ -53,16 +53,20 @@ int bench_parse_delay(const char *s, double *seconds);
 /* "1024" -> "1K", "1048576" -> "1M", else plain bytes. */
 void bench_format_bytes(size_t bytes, char *buf, size_t len);
 
-/* One entry of --algo: the library's algorithm plus the segment size to pass. */
+/* One entry of --algo: the library's algorithm plus the segment size to pass; or, with plain set,
+ * a plain MPI_Allreduce call from the benchmark itself (whatever that symbol resolves to: the MPI
+ * library, or libtributary_mpi when it is preloaded), the way an unmodified MPI program calls it. */
 typedef struct {
     trib_algo_t algo;
     size_t segment_bytes;
+    int plain;
 } bench_algo_t;
 
 #define BENCH_MAX_ALGOS 32
 
 /* Parses "ring,tree,rd" (each name optionally ":SEG", e.g. "ring:256K") into out[];
- * returns the number parsed or -1 (message in err). "all" = ring,tree,rd,shm,auto,mpi. */
+ * returns the number parsed or -1 (message in err). "all" = ring,tree,rd,shm,auto,mpi; "plain" is
+ * the plain MPI_Allreduce call (no segment). */
 int bench_parse_algo_list(const char *s, bench_algo_t *out, int max, char *err, size_t errlen);
 /* "ring" or "ring:256K" into buf. */
 void bench_algo_label(const bench_algo_t *a, char *buf, size_t len);

@@ -94,6 +94,13 @@ typedef struct {
 /* One allreduce of the current point.  In place: recv is both input and output. */
 static int call_algo(sweep_t *s, const bench_algo_t *a, size_t count)
 {
+    if (a->plain) { /* count fits an int: the sweep's sizes are checked against INT_MAX for plain */
+        const void *in = s->c->in_place ? MPI_IN_PLACE : s->send;
+        return MPI_Allreduce(in, s->recv, (int)count, bench_type_mpi(s->c->type), bench_op_mpi(s->c->op), s->comm) ==
+                       MPI_SUCCESS
+                   ? TRIB_OK
+                   : trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce failed");
+    }
     trib_allreduce_opts_t o;
     trib_allreduce_opts_init(&o);
     o.algo = a->algo;

@@ -16,6 +16,7 @@
  */
 #include "bench.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,9 @@ static int validate_config(const bench_config_t *c)
         return trib_cli_usage("--link-delay needs --link-rate");
     if (c->op == BENCH_BOR && !bench_op_valid(c->type, c->op))
         return trib_cli_usage("--op bor needs an integer --type (int32, int64, uint8)");
+    for (int i = 0; i < c->nalgos; i++)
+        if (c->algos[i].plain && c->max_bytes / bench_type_size(c->type) > (size_t)INT_MAX)
+            return trib_cli_usage("--algo plain calls MPI_Allreduce, whose count is an int: --max-bytes is too large");
     return 0;
 }
 
@@ -56,7 +60,8 @@ static int parse_allreduce_args(int argc, char **argv, bench_config_t *c)
     const trib_cli_opt_t opts[] = {
         {.name = "algo", .kind = TRIB_CLI_CUSTOM, .dst = c, .parse = bench_cli_algos, .arg = "LIST",
          .help = "comma-separated: ring,tree,rd,shm,hier,auto,mpi (default: all of them);\n"
-                 "NAME:SEG passes a segment size, e.g. ring:256K"},
+                 "NAME:SEG passes a segment size, e.g. ring:256K; plain = a plain MPI_Allreduce\n"
+                 "call, served by libtributary_mpi when preloaded (benchmarks/coll/preload.sh)"},
         BENCH_SWEEP_OPTS(*c),
         {.name = "op", .kind = TRIB_CLI_CUSTOM, .dst = &c->op, .parse = bench_cli_op, .arg = "OP",
          .help = "sum, prod, min, max, avg (floating types only), bor (integer types only),\n"

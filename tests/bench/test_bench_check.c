@@ -221,6 +221,15 @@ static void test_parse_algo_list(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bogus"));
     CU_ASSERT_EQUAL(bench_parse_algo_list("ring,ring", a, BENCH_MAX_ALGOS, err, sizeof err), -1);
     CU_ASSERT_EQUAL(bench_parse_algo_list("", a, BENCH_MAX_ALGOS, err, sizeof err), -1);
+    /* plain: the benchmark's own MPI_Allreduce call, distinct from the library's mpi algorithm */
+    CU_ASSERT_EQUAL(bench_parse_algo_list("plain,mpi", a, BENCH_MAX_ALGOS, err, sizeof err), 2);
+    CU_ASSERT_TRUE(a[0].plain);
+    CU_ASSERT_FALSE(a[1].plain);
+    char label[32];
+    bench_algo_label(&a[0], label, sizeof label);
+    CU_ASSERT_STRING_EQUAL(label, "plain");
+    CU_ASSERT_EQUAL(bench_parse_algo_list("plain:64K", a, BENCH_MAX_ALGOS, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(bench_parse_algo_list("plain,plain", a, BENCH_MAX_ALGOS, err, sizeof err), -1);
 }
 
 static void test_stats_and_bound(void)
