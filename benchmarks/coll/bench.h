@@ -65,7 +65,7 @@ typedef struct {
 #define BENCH_MAX_ALGOS 32
 
 /* Parses "ring,tree,rd" (each name optionally ":SEG", e.g. "ring:256K") into out[];
- * returns the number parsed or -1 (message in err). "all" = ring,tree,rd,shm,auto,mpi; "plain" is
+ * returns the number parsed or -1 (message in err). "all" = ring,tree,rd,shm,hier,auto,mpi; "plain" is
  * the plain MPI_Allreduce call (no segment). */
 int bench_parse_algo_list(const char *s, bench_algo_t *out, int max, char *err, size_t errlen);
 /* "ring" or "ring:256K" into buf. */
