@@ -86,6 +86,7 @@ static int ctx_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
     (void)extra;
     trib_coll_ctx_t *ctx = attr;
     live_remove(ctx);
+    trib_coll_nb_free(ctx->nb);
     if (ctx->shm)
         trib_coll_shm_free(ctx->shm);
     if (ctx->comm != MPI_COMM_NULL)
