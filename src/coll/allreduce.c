@@ -21,6 +21,13 @@
  *   7. AVG                 the algorithms reduced with SUM; divide by p here,
  *                          once, on every rank (identical bits everywhere).
  *
+ * Steps 5-7 are trib_coll_call_begin / trib_coll_call_end around the
+ * algorithm (packing for the generic path and the 16-bit wire's conversion
+ * live there too), shared with trib_iallreduce: it runs steps 1-3 the same
+ * way, check mode as a non-blocking first step, and the algorithm as a
+ * schedule progressed by later calls (nb.c).  A blocking call first
+ * completes the communicator's pending non-blocking requests.
+ *
  * Without check mode, a rank whose arguments are invalid returns its error
  * at step 3 while the other ranks enter the algorithm and wait for it: MPI
  * offers no way to abandon a collective, which is why check mode exists.

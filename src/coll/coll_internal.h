@@ -19,7 +19,12 @@
  *                 datatype has gaps).
  *   blocks.c      the split of a vector into p blocks and into segments.
  *   ring.c tree.c rd.c mpi.c shm.c
- *                 one algorithm each; trib_coll_<name>(const trib_coll_args_t *).
+ *                 one algorithm each; trib_coll_<name>(const trib_coll_args_t *),
+ *                 and for ring, tree and rd trib_coll_<name>_sched, the same
+ *                 steps as a schedule for the non-blocking call.
+ *   nb.c          trib_iallreduce's requests: schedules of non-blocking
+ *                 rounds, progress inside Tributary calls, test/wait.
+ *   half.c        the bf16/fp16 wire formats (conversions, combining step).
  *
  * Algorithms receive validated arguments: count > 0, p > 1, a supported
  * type/op pair, a private communicator, a segment size already resolved.
