@@ -297,7 +297,7 @@ error:
 
 /* ------------------------------------------------------------ dispatch */
 
-int trib_coll_run_algorithm(trib_algo_t algo, const trib_coll_args_t *a)
+static int run_algorithm(trib_algo_t algo, const trib_coll_args_t *a)
 {
     switch (algo) {
     case TRIB_ALGO_RING: return trib_coll_ring(a);
@@ -309,6 +309,8 @@ int trib_coll_run_algorithm(trib_algo_t algo, const trib_coll_args_t *a)
     default: return trib_errorf(TRIB_ERR_INTERNAL, "allreduce: selector returned algorithm %d", (int)algo);
     }
 }
+
+int trib_coll_run_algorithm(trib_algo_t algo, const trib_coll_args_t *a) { return run_algorithm(algo, a); }
 
 void trib_coll_copy_in(const trib_coll_args_t *a)
 {
@@ -439,7 +441,7 @@ int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Da
     if ((rc = trib_coll_call_begin(&c)) != TRIB_OK)
         return trib_coll_call_end(&c, rc);
     if (c.run)
-        rc = trib_coll_run_algorithm(c.algo, &c.a);
+        rc = run_algorithm(c.algo, &c.a);
     return trib_coll_call_end(&c, rc);
 }
 
