@@ -18,6 +18,14 @@
  * overflows to +-inf from 65520 up (the first value that rounds past 65504)
  * and has subnormals down to 2^-24.
  *
+ * fp16 in software costs ~10 ns per conversion; on x86 CPUs with F16C
+ * (checked once at run time) the vector conversions (VCVTPS2PH with
+ * round-to-nearest-even, VCVTPH2PS) do the same job, 8 elements at a
+ * time.  NaNs: widening makes them quiet, and a sum with a NaN operand is
+ * that NaN (the left one when both are) on both paths.  They give the same bits as the software path (the unit tests
+ * compare both over every fp16 value and a sweep of float bit patterns),
+ * assuming the default floating-point environment (no flush-to-zero).
+ *
  * The `mpi` algorithm cannot take a kernel: it gets the same step as a
  * commutative user op on MPI_UINT16_T (created on first use, freed with
  * MPI).
@@ -92,17 +100,86 @@ float trib_coll_f16_to_f32(uint16_t h)
         }
         return bits_f32(sign | (e << 23) | ((m & 0x3ffu) << 13));
     }
-    if (e == 31)
-        return bits_f32(sign | 0x7f800000u | (m << 13));
+    if (e == 31) /* inf, or NaN made quiet (as the hardware conversion does) */
+        return bits_f32(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u));
     return bits_f32(sign | ((e + 112u) << 23) | (m << 13));
 }
+
+/*
+ * x + y in float32 with the NaN rule of x86's add spelled out (the compiler
+ * may swap the operands of a plain x + y): a NaN operand gives that NaN,
+ * x's when both are; inf - inf gives the default NaN.
+ */
+static inline float add_nan_ordered(float x, float y)
+{
+    float s = x + y;
+    if (s != s)
+        s = x != x ? x : y != y ? y : s;
+    return s;
+}
+
+/* ---------------------------------------------------------------- F16C */
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define HAVE_F16C_PATH 1
+
+static int use_f16c(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    }
+    return v;
+}
+
+#define F16C_RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+__attribute__((target("avx,f16c"))) static void narrow_f16c(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), F16C_RNE));
+    for (; i < n; i++)
+        dst[i] = trib_coll_f32_to_f16(src[i]);
+}
+
+__attribute__((target("avx,f16c"))) static void widen_f16c(float *dst, const uint16_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = trib_coll_f16_to_f32(src[i]);
+}
+
+__attribute__((target("avx,f16c"))) static void sum_f16_f16c(void *dst_, const void *a_, const void *b_, size_t n)
+{
+    uint16_t *dst = dst_;
+    const uint16_t *a = a_, *b = b_;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256 y = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i)));
+        __m256 sum = _mm256_add_ps(x, y); /* then add_nan_ordered's NaN rule, whatever the operand order */
+        sum = _mm256_blendv_ps(sum, y, _mm256_cmp_ps(y, y, _CMP_UNORD_Q));
+        sum = _mm256_blendv_ps(sum, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(sum, F16C_RNE));
+    }
+    for (; i < n; i++)
+        dst[i] = trib_coll_f32_to_f16(add_nan_ordered(trib_coll_f16_to_f32(a[i]), trib_coll_f16_to_f32(b[i])));
+}
+#else
+static int use_f16c(void) { return 0; }
+#endif
 
 static void sum_bf16(void *dst_, const void *a_, const void *b_, size_t n)
 {
     uint16_t *dst = dst_;
     const uint16_t *a = a_, *b = b_;
     for (size_t i = 0; i < n; i++)
-        dst[i] = trib_coll_f32_to_bf16(trib_coll_bf16_to_f32(a[i]) + trib_coll_bf16_to_f32(b[i]));
+        dst[i] = trib_coll_f32_to_bf16(add_nan_ordered(trib_coll_bf16_to_f32(a[i]), trib_coll_bf16_to_f32(b[i])));
 }
 
 static void sum_f16(void *dst_, const void *a_, const void *b_, size_t n)
@@ -110,11 +187,15 @@ static void sum_f16(void *dst_, const void *a_, const void *b_, size_t n)
     uint16_t *dst = dst_;
     const uint16_t *a = a_, *b = b_;
     for (size_t i = 0; i < n; i++)
-        dst[i] = trib_coll_f32_to_f16(trib_coll_f16_to_f32(a[i]) + trib_coll_f16_to_f32(b[i]));
+        dst[i] = trib_coll_f32_to_f16(add_nan_ordered(trib_coll_f16_to_f32(a[i]), trib_coll_f16_to_f32(b[i])));
 }
 
 trib_coll_kernel_fn trib_coll_wire_kernel(trib_wire_t wire)
 {
+#ifdef HAVE_F16C_PATH
+    if (wire == TRIB_WIRE_FP16 && use_f16c())
+        return sum_f16_f16c;
+#endif
     return wire == TRIB_WIRE_BF16 ? sum_bf16 : wire == TRIB_WIRE_FP16 ? sum_f16 : NULL;
 }
 
@@ -155,6 +236,12 @@ void trib_coll_wire_narrow(trib_wire_t wire, uint16_t *dst, const float *src, si
         for (size_t i = 0; i < n; i++)
             dst[i] = trib_coll_f32_to_bf16(src[i]);
     } else {
+#ifdef HAVE_F16C_PATH
+        if (use_f16c()) {
+            narrow_f16c(dst, src, n);
+            return;
+        }
+#endif
         for (size_t i = 0; i < n; i++)
             dst[i] = trib_coll_f32_to_f16(src[i]);
     }
@@ -166,6 +253,12 @@ void trib_coll_wire_widen(trib_wire_t wire, float *dst, const uint16_t *src, siz
         for (size_t i = 0; i < n; i++)
             dst[i] = trib_coll_bf16_to_f32(src[i]);
     } else {
+#ifdef HAVE_F16C_PATH
+        if (use_f16c()) {
+            widen_f16c(dst, src, n);
+            return;
+        }
+#endif
         for (size_t i = 0; i < n; i++)
             dst[i] = trib_coll_f16_to_f32(src[i]);
     }

@@ -645,7 +645,67 @@ static void test_wire_kernels(void)
     CU_ASSERT_PTR_NULL(trib_coll_wire_kernel(TRIB_WIRE_NATIVE));
 }
 
+/*
+ * The vector paths (trib_coll_wire_narrow / widen / kernel; F16C where the
+ * CPU has it) give the scalar software conversions' bits: every fp16 value
+ * widened, a sweep of float bit patterns (every 257th, all signs,
+ * exponents, NaNs) narrowed, and sums of random pairs.
+ */
+static void test_wire_vector_paths(void)
+{
+    enum { B = 4096 };
+    static float f[B], w[B];
+    static uint16_t h[B], g[B], a[B], b[B], d[B];
+    long bad = 0;
+    for (uint32_t base = 0; base <= 0xffffu; base += B) {
+        for (uint32_t i = 0; i < B; i++)
+            h[i] = (uint16_t)(base + i);
+        trib_coll_wire_widen(TRIB_WIRE_FP16, w, h, B);
+        for (uint32_t i = 0; i < B; i++) {
+            float s = trib_coll_f16_to_f32(h[i]);
+            if (memcmp(&s, &w[i], sizeof s) != 0 && bad++ < 5)
+                fprintf(stderr, "widen %04x: vector %.9g, scalar %.9g\n", h[i], (double)w[i], (double)s);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    bad = 0;
+    uint64_t pat = 0;
+    while (pat <= 0xffffffffu) {
+        size_t n = 0;
+        for (; n < B && pat <= 0xffffffffu; n++, pat += 257) {
+            uint32_t u = (uint32_t)pat;
+            memcpy(&f[n], &u, sizeof u);
+        }
+        trib_coll_wire_narrow(TRIB_WIRE_FP16, g, f, n);
+        for (size_t i = 0; i < n; i++)
+            if (g[i] != trib_coll_f32_to_f16(f[i]) && bad++ < 5)
+                fprintf(stderr, "narrow %.9g: vector %04x, scalar %04x\n", (double)f[i], g[i],
+                        trib_coll_f32_to_f16(f[i]));
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    bad = 0;
+    uint64_t x = 12345;
+    for (int rep = 0; rep < 64; rep++) {
+        for (int i = 0; i < B; i++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            a[i] = (uint16_t)(x >> 16);
+            b[i] = (uint16_t)(x >> 40);
+        }
+        trib_coll_wire_kernel(TRIB_WIRE_FP16)(d, a, b, B);
+        for (int i = 0; i < B; i++) {
+            float fa = trib_coll_f16_to_f32(a[i]), fb = trib_coll_f16_to_f32(b[i]), fs = fa + fb;
+            if (fs != fs) /* the documented NaN rule: a's NaN, else b's, else the default NaN */
+                fs = fa != fa ? fa : fb != fb ? fb : fs;
+            uint16_t want = trib_coll_f32_to_f16(fs);
+            if (d[i] != want && bad++ < 5)
+                fprintf(stderr, "sum %04x + %04x: vector %04x, scalar %04x\n", a[i], b[i], d[i], want);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 static CU_TestInfo wire_tests[] = {
+    {"vector paths give the scalar conversions' bits", test_wire_vector_paths},
     {"fp16 and bf16 round trips (all 65536 values)", test_wire_round_trip},
     {"rounding: ties to even, range, subnormals, NaN", test_wire_rounding},
     {"wire kernels", test_wire_kernels},
