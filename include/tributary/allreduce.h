@@ -202,8 +202,9 @@ TRIB_API int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count,
  * return the error with *request = TRIB_REQUEST_NULL (as the blocking call
  * returns it, and with the same hazard for the other ranks); with check
  * mode (opts->check or TRIB_CHECK=1) the signature check runs as the
- * request's first step, without blocking, and a disagreement completes the
- * request with TRIB_ERR_MISMATCH on every rank.  Failures of MPI calls or
+ * request's first step, without blocking (inside trib_iallreduce for the
+ * algorithms that run there), and a disagreement completes the request
+ * with TRIB_ERR_MISMATCH on every rank.  Failures of MPI calls or
  * of a user operation during progress are kept in the request and returned
  * by the test or wait that completes it (with trib_last_error set then).
  *
