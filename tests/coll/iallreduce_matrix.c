@@ -15,7 +15,8 @@
  *      in place, one with a 40-byte segment), completed in different
  *      orders (trib_waitall; trib_wait from the last; trib_test loops):
  *      each bitwise equal to its blocking twin; a blocking call while
- *      requests are pending (it completes them first);
+ *      requests are pending (it completes them first), on all ranks, and
+ *      on odd ranks only while the even ones wait for the requests;
  *   C. the generic path: a non-commutative user op on MPI_INT and a
  *      commutative user op on a strided vector type (gaps, packed),
  *      non-blocking == blocking (ring is refused for the non-commutative
@@ -166,7 +167,7 @@ static void part_b(trib_algo_t algo)
     const okind_t ops[NREQ] = {O_SUM, O_AVG, O_MAX, O_SUM, O_PROD};
     const size_t counts[NREQ] = {1000, 333, (size_t)nprocs + 1, 2049, 17};
     const size_t segs[NREQ] = {0, 0, 0, 40, 0};
-    for (int order = 0; order < 3; order++) {
+    for (int order = 0; order < 4; order++) {
         void *in[NREQ], *nb[NREQ], *bl[NREQ];
         trib_request_t req[NREQ];
         for (int k = 0; k < NREQ; k++) {
@@ -191,6 +192,21 @@ static void part_b(trib_algo_t algo)
         } else if (order == 1) {
             for (int k = NREQ - 1; k >= 0 && rc == TRIB_OK; k--)
                 rc = trib_wait(&req[k]);
+        } else if (order == 3) {
+            /* Asymmetric: odd ranks make a blocking call while the requests are pending, even ranks
+             * wait for the requests first (they need the odd ranks to move them: the blocking call
+             * completes them before its own traffic). */
+            float one = 1, sum = 0;
+            trib_allreduce_opts_t o = opts_for(algo, 0);
+            int rcb = TRIB_OK;
+            if (rank % 2)
+                rcb = trib_allreduce_ex(&one, &sum, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &o);
+            rc = trib_waitall(NREQ, req);
+            if (rank % 2 == 0)
+                rcb = trib_allreduce_ex(&one, &sum, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &o);
+            if (rcb != TRIB_OK || sum != (float)nprocs)
+                FAIL("B algo=%s: blocking call before/after the wait: %s, sum %g (expected %d)", trib_algo_name(algo),
+                     trib_err_name(rcb), (double)sum, nprocs);
         } else {
             /* A blocking call with requests pending completes them first; then test loops. */
             float one = 1, sum = 0;
