@@ -152,6 +152,9 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
          .arg = "M", .help = "mean of the replicas, or every rank's delta summed"},
         {.name = "allreduce", .kind = TRIB_CLI_ENUM, .dst = &c->algo, .choices = &trib_cli_enum_algo, .arg = "A",
          .help = "allreduce algorithm of the item block"},
+        {.name = "sync-precision", .kind = TRIB_CLI_ENUM, .dst = &c->sync_precision, .choices = &trib_cli_enum_wire,
+         .arg = "P", .help = "wire precision of the item-block allreduce: float32, or 16-bit values\n"
+                             "(bf16, fp16) summed in float32 (sync mode)"},
         {.name = "check-sync", .kind = TRIB_CLI_FLAG, .dst = &c->check_sync,
          .help = "after every synchronisation compare item-block hashes across ranks"},
         {.name = "Checkpoints and recovery", .kind = TRIB_CLI_SECTION},

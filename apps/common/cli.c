@@ -99,6 +99,7 @@ int trib_cli_reporting(void) { return g_reporting; }
     const trib_cli_enum_t var = {count_, var##_name, var##_parse};
 
 CLI_ENUM(trib_cli_enum_algo, trib_algo_t, TRIB_ALGO_COUNT, trib_algo_name, trib_algo_parse)
+CLI_ENUM(trib_cli_enum_wire, trib_wire_t, TRIB_WIRE_FP16 + 1, trib_wire_name, trib_wire_parse)
 CLI_ENUM(trib_cli_enum_train_mode, trib_train_mode_t, 2, trib_train_mode_name, trib_train_mode_parse)
 CLI_ENUM(trib_cli_enum_sync_method, trib_sync_method_t, 2, trib_sync_method_name, trib_sync_method_parse)
 CLI_ENUM(trib_cli_enum_consistency, trib_ps_consistency_t, 3, trib_ps_consistency_name, trib_ps_consistency_parse)

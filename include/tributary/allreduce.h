@@ -86,6 +86,40 @@ typedef enum {
  * Options for trib_allreduce_ex().  Initialise with TRIB_ALLREDUCE_OPTS_INIT
  * (or trib_allreduce_opts_init()) and set only what you care about.
  */
+/*
+ * Wire precision (trib_allreduce_opts_t.wire): what travels between ranks.
+ *
+ * TRIB_WIRE_BF16 / TRIB_WIRE_FP16 send 16-bit values while the caller's
+ * buffers stay float32: for MPI_FLOAT with MPI_SUM or TRIB_OP_AVG only
+ * (TRIB_ERR_UNSUPPORTED otherwise).  Where rounding happens:
+ *   1. each rank's input is rounded once to the 16-bit format (round to
+ *      nearest, ties to even);
+ *   2. every combining step widens both operands to float32, adds in
+ *      float32 and rounds the sum to the 16-bit format (once per hop:
+ *      p - 1 roundings on the way to each element's result);
+ *   3. the 16-bit result is widened to float32 exactly (AVG then divides by
+ *      p in float32).
+ * Every algorithm combines in its usual fixed order on the 16-bit values,
+ * so the result is still bitwise identical on all ranks and run to run.
+ * Error bound (first order in u; u = 2^-8 for bf16, 2^-11 for fp16, the unit
+ * roundoff of each format): |result - exact sum| <= p * u * sum_r |x_r|
+ * (p roundings of partial sums whose magnitudes are at most sum_r |x_r|),
+ * plus, for fp16 only, its range: partial sums above 65504 in magnitude
+ * become +-inf, and magnitudes below 6.1e-5 lose precision (subnormals) and
+ * flush to zero below 6e-8.  bf16 has float32's range.  NaN stays NaN.
+ * The selector sees the 16-bit message size (half the bytes).
+ */
+typedef enum {
+    TRIB_WIRE_NATIVE = 0, /* the datatype itself (default) */
+    TRIB_WIRE_BF16 = 1,   /* bfloat16: 8 bits of precision, float32's exponent range */
+    TRIB_WIRE_FP16 = 2    /* IEEE binary16: 11 bits of precision, max 65504 */
+} trib_wire_t;
+
+/* "fp32" (or "native"), "bf16", "fp16" -> trib_wire_t; TRIB_ERR_INVALID_ARG otherwise. */
+TRIB_API int trib_wire_parse(const char *name, trib_wire_t *out);
+/* "fp32", "bf16", "fp16"; NULL for an invalid value. */
+TRIB_API const char *trib_wire_name(trib_wire_t wire);
+
 typedef struct {
     trib_algo_t algo;     /* default TRIB_ALGO_AUTO; env TRIB_ALLREDUCE_ALGO overrides AUTO */
     size_t segment_bytes; /* pipeline segment size; 0 = the algorithm's default */
@@ -94,11 +128,12 @@ typedef struct {
                              (returns TRIB_ERR_MISMATCH on every rank); -1: from env
                              TRIB_CHECK (default); 0: off */
     const char *tuning_file; /* tuning file for AUTO; NULL = env TRIB_TUNING_FILE or built-in */
+    trib_wire_t wire;        /* default TRIB_WIRE_NATIVE; see above */
 } trib_allreduce_opts_t;
 
 #define TRIB_DEFAULT_TAG 7321
 
-#define TRIB_ALLREDUCE_OPTS_INIT {TRIB_ALGO_AUTO, 0, TRIB_DEFAULT_TAG, -1, NULL}
+#define TRIB_ALLREDUCE_OPTS_INIT {TRIB_ALGO_AUTO, 0, TRIB_DEFAULT_TAG, -1, NULL, TRIB_WIRE_NATIVE}
 
 TRIB_API void trib_allreduce_opts_init(trib_allreduce_opts_t *opts);
 
@@ -117,6 +152,91 @@ TRIB_API int trib_allreduce(const void *sendbuf, void *recvbuf, size_t count, MP
 /* Allreduce with explicit options (NULL = defaults). */
 TRIB_API int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type,
                                MPI_Op op, MPI_Comm comm, const trib_allreduce_opts_t *opts);
+
+/* ------------------------------------------------- non-blocking allreduce */
+
+/*
+ * trib_iallreduce starts an allreduce and returns at once with a request;
+ * trib_test, trib_wait or trib_waitall complete it.  Same arguments,
+ * options, algorithms (AUTO included: the same choice as the blocking call)
+ * and result as trib_allreduce_ex: bitwise identical to the blocking call
+ * with the same arguments.  Until the request completes, the send buffer
+ * must not change and the receive buffer must not be read or written.
+ *
+ *   trib_request_t req;
+ *   trib_iallreduce(grad, avg, n, MPI_FLOAT, TRIB_OP_AVG, comm, &req);
+ *   for (each piece of compute) { compute(piece); int done; trib_test(&req, &done); }
+ *   trib_wait(&req);
+ *
+ * Progress rule.  No thread is started and MPI_THREAD_MULTIPLE is not
+ * needed: the allreduce advances only inside Tributary calls on the same
+ * communicator -- trib_test, trib_wait, trib_waitall, trib_iallreduce and
+ * trib_allreduce* (every such call moves every pending request of that
+ * communicator as far as it can without waiting).  The ring, tree and rd
+ * algorithms run as a schedule of rounds of MPI_Isend/MPI_Irecv and
+ * combining steps; a round's messages travel (MPI progresses them) while
+ * the caller computes, and the next round starts at the next Tributary
+ * call.  So call trib_test now and then during long compute for the
+ * allreduce to advance (a round is a block or a segment: a few calls per
+ * millisecond of transfer are plenty).
+ *   - The shm algorithm (ranks on one node) and the mpi algorithm run their
+ *     whole reduction inside trib_iallreduce (shm has no messages to
+ *     overlap; mpi is MPI_Allreduce itself, whose non-blocking twin does not
+ *     promise the same bits), after completing this communicator's earlier
+ *     requests; the request is complete when trib_iallreduce returns.  So
+ *     are calls on one rank or with count 0.
+ *   - A blocking trib_allreduce* on a communicator first completes that
+ *     communicator's pending requests.
+ *   - Between trib_iallreduce and the wait, do not make a rank wait for
+ *     another one outside Tributary (MPI_Barrier, a blocking receive, a
+ *     collective on another communicator) while some rank may be waiting
+ *     for this request: with no progress thread that rank cannot advance
+ *     it.  Completing the request first (trib_wait) is always safe.
+ *
+ * Several requests may be in flight on one communicator (each has its own
+ * tag on the library's private communicator, so the opts->tag option does
+ * not apply); like MPI's, they must be started in the same order on every
+ * rank, and may be completed in any order.  A request must be completed
+ * (test returning done, wait, waitall) before its communicator is freed.
+ *
+ * Errors.  Arguments this rank can see are wrong make trib_iallreduce
+ * return the error with *request = TRIB_REQUEST_NULL (as the blocking call
+ * returns it, and with the same hazard for the other ranks); with check
+ * mode (opts->check or TRIB_CHECK=1) the signature check runs as the
+ * request's first step, without blocking (inside trib_iallreduce for the
+ * algorithms that run there), and a disagreement completes the request
+ * with TRIB_ERR_MISMATCH on every rank.  Failures of MPI calls or
+ * of a user operation during progress are kept in the request and returned
+ * by the test or wait that completes it (with trib_last_error set then).
+ *
+ * Threads: a request, and the communicator it runs on, must be used by one
+ * thread at a time (like the blocking call).
+ */
+typedef struct trib_request *trib_request_t;
+#define TRIB_REQUEST_NULL ((trib_request_t)0)
+
+TRIB_API int trib_iallreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                             MPI_Comm comm, trib_request_t *request);
+TRIB_API int trib_iallreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                                MPI_Comm comm, const trib_allreduce_opts_t *opts, trib_request_t *request);
+
+/*
+ * Advances the request (and every other pending request of its
+ * communicator) without waiting.  *done = 1 when it is complete: the
+ * request is freed, *request becomes TRIB_REQUEST_NULL and the return value
+ * is its outcome (TRIB_OK or the error).  *done = 0: TRIB_OK, try again
+ * later.  A TRIB_REQUEST_NULL request is complete (TRIB_OK, *done = 1).
+ */
+TRIB_API int trib_test(trib_request_t *request, int *done);
+/* Completes the request (progressing as above until it is done); returns its outcome. */
+TRIB_API int trib_wait(trib_request_t *request);
+/*
+ * Completes every request of the array (any communicators, any order;
+ * TRIB_REQUEST_NULL entries are skipped); each becomes TRIB_REQUEST_NULL.
+ * Returns TRIB_OK, or the outcome of the first failed request in array
+ * order (its message in trib_last_error).
+ */
+TRIB_API int trib_waitall(size_t n, trib_request_t *requests);
 
 /* "auto", "ring", "tree", "rd", "mpi", "shm", "hier"; NULL for an invalid value. */
 TRIB_API const char *trib_algo_name(trib_algo_t algo);

@@ -21,6 +21,13 @@
  *   7. AVG                 the algorithms reduced with SUM; divide by p here,
  *                          once, on every rank (identical bits everywhere).
  *
+ * Steps 5-7 are trib_coll_call_begin / trib_coll_call_end around the
+ * algorithm (packing for the generic path and the 16-bit wire's conversion
+ * live there too), shared with trib_iallreduce: it runs steps 1-3 the same
+ * way, check mode as a non-blocking first step, and the algorithm as a
+ * schedule progressed by later calls (nb.c).  A blocking call first
+ * completes the communicator's pending non-blocking requests.
+ *
  * Without check mode, a rank whose arguments are invalid returns its error
  * at step 3 while the other ranks enter the algorithm and wait for it: MPI
  * offers no way to abandon a collective, which is why check mode exists.
@@ -41,6 +48,31 @@ void trib_allreduce_opts_init(trib_allreduce_opts_t *opts)
 {
     trib_allreduce_opts_t d = TRIB_ALLREDUCE_OPTS_INIT;
     *opts = d;
+}
+
+static const char *const wire_names[] = {"fp32", "bf16", "fp16"};
+
+const char *trib_wire_name(trib_wire_t wire)
+{
+    return (unsigned)wire <= TRIB_WIRE_FP16 ? wire_names[wire] : NULL;
+}
+
+int trib_wire_parse(const char *name, trib_wire_t *out)
+{
+    if (name) {
+        for (int i = 0; i <= TRIB_WIRE_FP16; i++) {
+            if (strcmp(name, wire_names[i]) == 0) {
+                *out = (trib_wire_t)i;
+                return TRIB_OK;
+            }
+        }
+        if (strcmp(name, "native") == 0) {
+            *out = TRIB_WIRE_NATIVE;
+            return TRIB_OK;
+        }
+    }
+    return trib_errorf(TRIB_ERR_INVALID_ARG, "unknown wire precision '%s' (use fp32, bf16 or fp16)",
+                       name ? name : "(null)");
 }
 
 static const char *const algo_names[TRIB_ALGO_COUNT] = {"auto", "ring", "tree", "rd", "mpi", "shm",
@@ -150,6 +182,13 @@ static int validate_args(const void *sendbuf, void *recvbuf, size_t count, MPI_D
     a->type = cls.type;
     *user_op = cls.op;
     a->commutative = cls.commutative;
+    if ((unsigned)o->wire > TRIB_WIRE_FP16)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: invalid wire precision value %d", (int)o->wire);
+    if (o->wire != TRIB_WIRE_NATIVE &&
+        (cls.type != TRIB_TYPE_FLOAT || (cls.op != TRIB_OPK_SUM && cls.op != TRIB_OPK_AVG)))
+        return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: wire precision %s needs MPI_FLOAT with MPI_SUM or "
+                           "TRIB_OP_AVG (got %s %s)", trib_wire_name(o->wire), trib_coll_type_name(cls.type),
+                           trib_coll_op_name(cls.op));
     if (count > 0 && (recvbuf == NULL || recvbuf == MPI_IN_PLACE))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: receive buffer is NULL (count %zu)", count);
     if (count > 0 && sendbuf == NULL)
@@ -161,7 +200,8 @@ static int validate_args(const void *sendbuf, void *recvbuf, size_t count, MPI_D
     else if ((rc = trib_coll_generic_elem_size(type, &a->elem_size)) != TRIB_OK)
         return rc; /* the generic path: bytes of data per element (reduce_local.c) */
     size_t bytes;
-    if (trib_size_mul(count, a->elem_size, &bytes) != TRIB_OK)
+    /* The selector sees what travels: 2 bytes per element on a 16-bit wire. */
+    if (trib_size_mul(count, o->wire != TRIB_WIRE_NATIVE ? 2 : a->elem_size, &bytes) != TRIB_OK)
         return trib_errorf(TRIB_ERR_RANGE, "allreduce: count %zu is too large", count);
 
     a->sendbuf = (sendbuf == MPI_IN_PLACE) ? recvbuf : sendbuf;
@@ -202,31 +242,36 @@ static int check_enabled(const trib_allreduce_opts_t *o)
  * A rank with invalid arguments contributes bad = 1 (its other fields are
  * not meaningful then).
  */
-enum { SIG_BAD, SIG_COUNT, SIG_TYPE, SIG_OP, SIG_ALGO, SIG_SEGMENT, SIG_TAG, SIG_N };
+enum { SIG_BAD, SIG_COUNT, SIG_TYPE, SIG_OP, SIG_ALGO, SIG_SEGMENT, SIG_TAG, SIG_WIRE, SIG_N };
 static const char *const sig_names[SIG_N] = {"argument validity", "count", "datatype", "operation",
-                                             "algorithm", "segment size", "tag"};
+                                             "algorithm", "segment size", "tag", "wire precision"};
+/* Layout of the vector: [0, SIG_N) the values, [SIG_N, 2 SIG_N) their negations, then this rank's values. */
+_Static_assert(2 * SIG_N == TRIB_COLL_SIG_REDUCED && 3 * SIG_N <= TRIB_COLL_SIG_WORDS, "signature vector layout");
 
-static int check_signature(trib_coll_ctx_t *ctx, int local_rc, const trib_coll_args_t *a, trib_coll_op_t user_op,
-                           trib_algo_t algo)
+void trib_coll_sig_fill(int64_t *v, int local_rc, const trib_coll_call_t *c)
 {
-    int rc = TRIB_OK;
-    int64_t v[2 * SIG_N];
+    const trib_coll_args_t *a = &c->a;
     int bad = local_rc != TRIB_OK;
     v[SIG_BAD] = bad;
     v[SIG_COUNT] = bad ? -1 : (int64_t)a->count;
     v[SIG_TYPE] = bad ? -1 : (int64_t)a->type;
-    v[SIG_OP] = bad ? -1 : (int64_t)user_op;
-    v[SIG_ALGO] = bad ? -1 : (int64_t)algo;
+    v[SIG_OP] = bad ? -1 : (int64_t)c->user_op;
+    v[SIG_ALGO] = bad ? -1 : (int64_t)c->algo;
     v[SIG_SEGMENT] = bad ? -1 : (int64_t)a->segment_bytes;
     v[SIG_TAG] = bad ? -1 : (int64_t)a->tag;
-    int64_t mine[SIG_N];
+    v[SIG_WIRE] = bad ? -1 : (int64_t)c->wire;
     for (int i = 0; i < SIG_N; i++) {
-        mine[i] = v[i];
+        v[2 * SIG_N + i] = v[i];
         v[SIG_N + i] = -v[i];
     }
-    TRIB_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, v, 2 * SIG_N, MPI_INT64_T, MPI_MIN, ctx->comm));
-    if (bad)
+}
+
+/* After the MPI_MIN reduction of the first 2 SIG_N words. */
+int trib_coll_sig_verdict(const int64_t *v, int local_rc)
+{
+    if (local_rc != TRIB_OK)
         return local_rc; /* this rank's own error, recorded by validate_args */
+    const int64_t *mine = v + 2 * SIG_N;
     for (int i = 0; i < SIG_N; i++) {
         int64_t lo = v[i], hi = -v[SIG_N + i];
         if (lo == hi)
@@ -238,6 +283,15 @@ static int check_signature(trib_coll_ctx_t *ctx, int local_rc, const trib_coll_a
                            sig_names[i], (long long)lo, (long long)hi, (long long)mine[i]);
     }
     return TRIB_OK;
+}
+
+static int check_signature(trib_coll_ctx_t *ctx, int local_rc, const trib_coll_call_t *c)
+{
+    int rc = TRIB_OK;
+    int64_t v[TRIB_COLL_SIG_WORDS];
+    trib_coll_sig_fill(v, local_rc, c);
+    TRIB_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, v, TRIB_COLL_SIG_REDUCED, MPI_INT64_T, MPI_MIN, ctx->comm));
+    return trib_coll_sig_verdict(v, local_rc);
 error:
     return rc;
 }
@@ -258,10 +312,94 @@ static int run_algorithm(trib_algo_t algo, const trib_coll_args_t *a)
     }
 }
 
+int trib_coll_run_algorithm(trib_algo_t algo, const trib_coll_args_t *a) { return run_algorithm(algo, a); }
+
 void trib_coll_copy_in(const trib_coll_args_t *a)
 {
     if (a->sendbuf != a->recvbuf)
         memcpy(a->recvbuf, a->sendbuf, a->count * a->elem_size);
+}
+
+/* ------------------------------------------------------- a call's life */
+
+int trib_coll_call_begin(trib_coll_call_t *c)
+{
+    trib_coll_args_t *a = &c->a;
+    c->run = 0;
+    c->gen = NULL;
+    c->wire_buf = NULL;
+    c->user_recv = NULL;
+    c->user_count = a->count;
+    if (a->count == 0)
+        return TRIB_OK;
+    if (!a->kernel) /* derived datatype or user-defined op (reduce_local.c) */
+        return trib_coll_generic_begin(a, c->algo, &c->gen, a, &c->run);
+    if (c->wire != TRIB_WIRE_NATIVE) {
+        /* 16-bit wire: the algorithm reduces a 16-bit copy (half.c); end widens it into the caller's buffer. */
+        MPI_Op wop;
+        int rc = trib_coll_wire_op(c->wire, &wop);
+        if (rc != TRIB_OK)
+            return rc;
+        c->wire_buf = malloc(a->count * sizeof(uint16_t));
+        if (!c->wire_buf)
+            return trib_errorf(TRIB_ERR_NOMEM, "allreduce: cannot allocate %zu bytes for the %s wire vector",
+                               a->count * sizeof(uint16_t), trib_wire_name(c->wire));
+        trib_coll_wire_narrow(c->wire, c->wire_buf, a->sendbuf, a->count);
+        c->user_recv = a->recvbuf;
+        a->sendbuf = a->recvbuf = c->wire_buf;
+        a->elem_size = sizeof(uint16_t);
+        a->type = TRIB_TYPE_UINT16;
+        a->op = TRIB_OPK_USER; /* not a native uint16 sum: the wire kernel and op below */
+        a->kernel = trib_coll_wire_kernel(c->wire);
+        a->mpi_type = MPI_UINT16_T;
+        a->mpi_op = wop;
+        c->run = a->size > 1;
+        return TRIB_OK;
+    }
+    if (a->size == 1) {
+        trib_coll_copy_in(a);
+        return TRIB_OK;
+    }
+    c->run = 1;
+    return TRIB_OK;
+}
+
+int trib_coll_call_end(trib_coll_call_t *c, int rc)
+{
+    if (c->gen) {
+        rc = trib_coll_generic_end(c->gen, rc);
+        c->gen = NULL;
+        return rc;
+    }
+    if (c->wire_buf) {
+        if (rc == TRIB_OK)
+            trib_coll_wire_widen(c->wire, c->user_recv, c->wire_buf, c->user_count);
+        free(c->wire_buf);
+        c->wire_buf = NULL;
+        c->a.recvbuf = c->user_recv;
+        c->a.type = TRIB_TYPE_FLOAT;
+    }
+    if (rc == TRIB_OK && c->user_op == TRIB_OPK_AVG && c->user_count > 0)
+        trib_coll_divide(c->a.type, c->a.recvbuf, c->user_count, c->a.size);
+    return rc;
+}
+
+/*
+ * Steps 2-3 of the top comment (the caller did step 1, and does step 4).  *local_rc: this rank's argument verdict.
+ */
+static int prepare_call(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                        MPI_Comm comm, const trib_allreduce_opts_t *o, trib_coll_ctx_t **ctx, trib_coll_call_t *c,
+                        int *local_rc)
+{
+    int rc = trib_coll_ctx_get(comm, ctx);
+    if (rc != TRIB_OK)
+        return rc;
+    memset(c, 0, sizeof *c);
+    c->user_op = TRIB_OPK_SUM;
+    c->algo = TRIB_ALGO_AUTO;
+    c->wire = o->wire;
+    *local_rc = validate_args(sendbuf, recvbuf, count, type, op, o, *ctx, &c->a, &c->user_op, &c->algo);
+    return TRIB_OK;
 }
 
 int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
@@ -277,21 +415,21 @@ int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Da
     else
         trib_allreduce_opts_init(&o);
 
+    trib_coll_ctx_t *ctx = NULL;
+    trib_coll_call_t c;
+    int local_rc = TRIB_OK;
     int rc = check_mpi_and_comm(comm);
     if (rc != TRIB_OK)
         return rc;
-    trib_coll_ctx_t *ctx;
     rep->rejected = 0; /* creating the context is collective */
-    if ((rc = trib_coll_ctx_get(comm, &ctx)) != TRIB_OK)
+    rc = prepare_call(sendbuf, recvbuf, count, type, op, comm, &o, &ctx, &c, &local_rc);
+    if (rc != TRIB_OK)
         return rc;
-
-    trib_coll_args_t a;
-    trib_coll_op_t user_op = TRIB_OPK_SUM;
-    trib_algo_t algo = TRIB_ALGO_AUTO;
-    int local_rc = validate_args(sendbuf, recvbuf, count, type, op, &o, ctx, &a, &user_op, &algo);
+    if (ctx->nb) /* earlier non-blocking calls on this communicator finish first (nb.c) */
+        trib_coll_nb_drain(ctx);
     rep->rejected = 1;
     if (check_enabled(&o)) {
-        if ((rc = check_signature(ctx, local_rc, &a, user_op, algo)) != TRIB_OK)
+        if ((rc = check_signature(ctx, local_rc, &c)) != TRIB_OK)
             return rc;
     } else if (local_rc != TRIB_OK) {
         return local_rc;
@@ -300,19 +438,46 @@ int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Da
     rep->rejected = 0;
     if (count == 0)
         return TRIB_OK;
-    if (a.size > 1)
-        rep->algo = algo;
-    if (!a.kernel) /* derived datatype or user-defined op (reduce_local.c) */
-        return trib_coll_generic_allreduce(&a, algo, run_algorithm);
-    if (a.size == 1) {
-        trib_coll_copy_in(&a);
-        return TRIB_OK;
-    }
-    if ((rc = run_algorithm(algo, &a)) != TRIB_OK)
+    if (c.a.size > 1)
+        rep->algo = c.algo;
+    if ((rc = trib_coll_call_begin(&c)) != TRIB_OK)
+        return trib_coll_call_end(&c, rc);
+    if (c.run)
+        rc = run_algorithm(c.algo, &c.a);
+    return trib_coll_call_end(&c, rc);
+}
+
+int trib_iallreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
+                       MPI_Comm comm, const trib_allreduce_opts_t *opts, trib_request_t *request)
+{
+    if (!request)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "iallreduce: NULL request pointer");
+    *request = TRIB_REQUEST_NULL;
+    trib_allreduce_opts_t o;
+    if (opts)
+        o = *opts;
+    else
+        trib_allreduce_opts_init(&o);
+    trib_coll_ctx_t *ctx = NULL;
+    trib_coll_call_t c;
+    int local_rc = TRIB_OK;
+    int rc = check_mpi_and_comm(comm);
+    if (rc != TRIB_OK)
         return rc;
-    if (user_op == TRIB_OPK_AVG)
-        trib_coll_divide(a.type, a.recvbuf, a.count, a.size);
-    return TRIB_OK;
+    if ((rc = prepare_call(sendbuf, recvbuf, count, type, op, comm, &o, &ctx, &c, &local_rc)) != TRIB_OK)
+        return rc;
+    if ((rc = trib_coll_nb_init(ctx)) != TRIB_OK)
+        return rc;
+    int check = check_enabled(&o);
+    if (!check && local_rc != TRIB_OK)
+        return local_rc;
+    return trib_coll_nb_start(ctx, &c, local_rc, check, request);
+}
+
+int trib_iallreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
+                    trib_request_t *request)
+{
+    return trib_iallreduce_ex(sendbuf, recvbuf, count, type, op, comm, NULL, request);
 }
 
 int trib_allreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,

@@ -19,9 +19,14 @@
  *                 datatype has gaps).
  *   blocks.c      the split of a vector into p blocks and into segments.
  *   ring.c tree.c rd.c mpi.c shm.c hier.c
- *                 one algorithm each; trib_coll_<name>(const trib_coll_args_t *).
+ *                 one algorithm each; trib_coll_<name>(const trib_coll_args_t *),
+ *                 and for ring, tree and rd trib_coll_<name>_sched, the same
+ *                 steps as a schedule for the non-blocking call.
  *                 hier.c runs shm.c's machinery over the node and ring/tree/rd
  *                 across the nodes.
+ *   nb.c          trib_iallreduce's requests: schedules of non-blocking
+ *                 rounds, progress inside Tributary calls, test/wait.
+ *   half.c        the bf16/fp16 wire formats (conversions, combining step).
  *
  * Algorithms receive validated arguments: count > 0, p > 1, a supported
  * type/op pair, a private communicator, a segment size already resolved.
@@ -202,6 +207,7 @@ TRIB_INTERNAL size_t trib_coll_default_segment(trib_algo_t algo);
 /* ------------------------------------------------- per-communicator state */
 
 struct trib_shm_state; /* shm.c */
+struct trib_coll_nb;    /* nb.c */
 
 /*
  * The node layout of a communicator (comm.c): nodes are the groups of
@@ -230,6 +236,7 @@ typedef struct trib_coll_ctx {
     MPI_Comm cross;  /* the ranks of the same node rank on every node (hier.c; created on first use) */
     struct trib_shm_state *shm; /* created by shm.c on first use; NULL before */
     struct trib_shm_state *node_shm; /* the same over `node` (hier.c); NULL before first use */
+    struct trib_coll_nb *nb;    /* non-blocking state, created by nb.c on first use; NULL before */
     struct trib_coll_ctx *prev, *next; /* live contexts, in creation order (comm.c) */
 } trib_coll_ctx_t;
 
@@ -280,15 +287,6 @@ static inline void trib_coll_combine(const trib_coll_args_t *a, void *dst, const
         trib_coll_generic_combine(a->generic, dst, x, y, n);
 }
 
-/*
- * Runs a call that has no native kernel (a->kernel == NULL; a->mpi_type
- * and a->mpi_op are the caller's): sets up the generic state, packs the
- * data when the datatype has gaps (except for the mpi algorithm, which
- * hands the caller's datatype and op to MPI), runs `algo` through `run`,
- * unpacks.  Handles p == 1 (a typed copy).
- */
-typedef int (*trib_coll_run_fn)(trib_algo_t algo, const trib_coll_args_t *a);
-TRIB_INTERNAL int trib_coll_generic_allreduce(const trib_coll_args_t *a, trib_algo_t algo, trib_coll_run_fn run);
 /* Bytes per element in the generic path's working representation (packed size or extent). */
 TRIB_INTERNAL int trib_coll_generic_elem_size(MPI_Datatype type, size_t *elem_size);
 
@@ -342,6 +340,124 @@ typedef int (*trib_coll_slice_fn)(void *arg, char *slice, size_t off, size_t len
  */
 TRIB_INTERNAL int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices,
                                        trib_coll_slice_fn done, void *arg);
+
+/* ------------------------------------------------------- a call's life */
+
+/*
+ * What happens to a validated call around its algorithm, shared by the
+ * blocking and the non-blocking entry points (allreduce.c):
+ *   trib_coll_call_begin: the generic path's packing, the 16-bit wire
+ *     format's conversion, p == 1; c->run = 1 when c->algo must then run
+ *     on c->a (count > 0, p > 1);
+ *   trib_coll_call_end: unpacking, widening, AVG's division; frees what
+ *     begin allocated; returns the call's outcome given the algorithm's rc.
+ */
+typedef struct {
+    trib_coll_args_t a;      /* what the algorithm runs on */
+    trib_algo_t algo;
+    trib_coll_op_t user_op;  /* AVG included */
+    trib_wire_t wire;
+    int run;
+    struct trib_coll_generic_call *gen; /* generic path state (reduce_local.c) */
+    void *wire_buf;          /* 16-bit working vector */
+    float *user_recv;        /* the caller's float32 receive buffer (16-bit wire) */
+    size_t user_count;
+} trib_coll_call_t;
+
+TRIB_INTERNAL int trib_coll_call_begin(trib_coll_call_t *c);
+TRIB_INTERNAL int trib_coll_call_end(trib_coll_call_t *c, int rc);
+/* Runs one algorithm to completion (the blocking dispatch). */
+TRIB_INTERNAL int trib_coll_run_algorithm(trib_algo_t algo, const trib_coll_args_t *a);
+
+/*
+ * The generic path in two halves (reduce_local.c): begin packs and gives
+ * the arguments the algorithm runs on (*run = 0: nothing to run, e.g. one
+ * rank); end unpacks, frees and returns the outcome.
+ */
+struct trib_coll_generic_call;
+TRIB_INTERNAL int trib_coll_generic_begin(const trib_coll_args_t *a, trib_algo_t algo,
+                                          struct trib_coll_generic_call **out, trib_coll_args_t *run_args, int *run);
+TRIB_INTERNAL int trib_coll_generic_end(struct trib_coll_generic_call *gc, int rc);
+
+/* ------------------------------------------------ 16-bit wire formats (half.c) */
+
+TRIB_INTERNAL uint16_t trib_coll_f32_to_bf16(float f);
+TRIB_INTERNAL float trib_coll_bf16_to_f32(uint16_t h);
+TRIB_INTERNAL uint16_t trib_coll_f32_to_f16(float f);
+TRIB_INTERNAL float trib_coll_f16_to_f32(uint16_t h);
+/* dst[i] = round16(widen(a[i]) + widen(b[i])) in float32: the combining step of a 16-bit wire. */
+TRIB_INTERNAL trib_coll_kernel_fn trib_coll_wire_kernel(trib_wire_t wire);
+/* The same as an MPI_Op on MPI_UINT16_T (for the mpi algorithm); created on first use. */
+TRIB_INTERNAL int trib_coll_wire_op(trib_wire_t wire, MPI_Op *op);
+/* n float32 -> 16-bit (round to nearest even) and back (exact). */
+TRIB_INTERNAL void trib_coll_wire_narrow(trib_wire_t wire, uint16_t *dst, const float *src, size_t n);
+TRIB_INTERNAL void trib_coll_wire_widen(trib_wire_t wire, float *dst, const uint16_t *src, size_t n);
+
+/* ---------------------------------------------------- schedules (nb.c) */
+
+/*
+ * A non-blocking allreduce runs its algorithm as a schedule: a list of
+ * rounds, each an ordered list of steps.  Starting a round runs its local
+ * steps (combine) and posts its transfers (MPI_Isend / MPI_Irecv) in list
+ * order; the round is over when all its transfers are complete, and the
+ * next one starts at the next progress call.  A combine therefore reads
+ * only what earlier rounds received, and a send issued in a round reads the
+ * buffer as the round's earlier steps left it.
+ *
+ * An algorithm offers a schedule by a builder trib_coll_<name>_sched that
+ * emits exactly its blocking version's combinations with the same operands
+ * in the same order (so the bits are the same), listed in
+ * trib_coll_sched_builder (nb.c).  An algorithm without one runs blocking
+ * inside trib_iallreduce.  Builders emit transfers of at most
+ * trib_segment_elems() elements; buffers come from trib_sched_alloc (freed
+ * with the schedule).  Allocation failures are remembered and reported by
+ * trib_sched_status.
+ */
+typedef struct trib_coll_sched trib_coll_sched_t;
+typedef int (*trib_coll_sched_fn)(const trib_coll_args_t *a, trib_coll_sched_t *s);
+
+TRIB_INTERNAL void trib_sched_send(trib_coll_sched_t *s, const void *buf, size_t n, int peer);
+TRIB_INTERNAL void trib_sched_recv(trib_coll_sched_t *s, void *buf, size_t n, int peer);
+/* dst = x (+) y for n elements (trib_coll_combine), run when the round starts. */
+TRIB_INTERNAL void trib_sched_combine(trib_coll_sched_t *s, void *dst, const void *x, const void *y, size_t n);
+/* Ends the current round (no-op when it is empty). */
+TRIB_INTERNAL void trib_sched_round(trib_coll_sched_t *s);
+/* Scratch memory owned by the schedule (TRIB_ALIGN-aligned; NULL on failure, remembered). */
+TRIB_INTERNAL void *trib_sched_alloc(trib_coll_sched_t *s, size_t bytes);
+TRIB_INTERNAL int trib_sched_status(const trib_coll_sched_t *s);
+/* The builder of an algorithm; NULL when it runs blocking inside trib_iallreduce. */
+TRIB_INTERNAL trib_coll_sched_fn trib_coll_sched_builder(trib_algo_t algo);
+
+TRIB_INTERNAL int trib_coll_ring_sched(const trib_coll_args_t *a, trib_coll_sched_t *s);
+TRIB_INTERNAL int trib_coll_tree_sched(const trib_coll_args_t *a, trib_coll_sched_t *s);
+TRIB_INTERNAL int trib_coll_rd_sched(const trib_coll_args_t *a, trib_coll_sched_t *s);
+
+/* ----------------------------------------------- requests, progress (nb.c) */
+
+/* Completes (runs to the end) every pending request of the context; errors stay in the requests. */
+TRIB_INTERNAL void trib_coll_nb_drain(trib_coll_ctx_t *ctx);
+/* Frees the context's non-blocking state (its delete callback); pending requests fail. */
+TRIB_INTERNAL void trib_coll_nb_free(struct trib_coll_nb *nb);
+
+/*
+ * Check mode's signature (allreduce.c): TRIB_COLL_SIG_WORDS int64 values,
+ * the first TRIB_COLL_SIG_REDUCED of which are reduced with MPI_MIN.
+ */
+#define TRIB_COLL_SIG_REDUCED 16
+#define TRIB_COLL_SIG_WORDS 24
+TRIB_INTERNAL void trib_coll_sig_fill(int64_t *v, int local_rc, const trib_coll_call_t *c);
+TRIB_INTERNAL int trib_coll_sig_verdict(const int64_t *v, int local_rc);
+
+/*
+ * The non-blocking start (nb.c) of a validated call.  check: the
+ * signature `sig` (already filled) is reduced first without blocking.
+ */
+TRIB_INTERNAL int trib_coll_nb_start(trib_coll_ctx_t *ctx, const trib_coll_call_t *c, int local_rc, int check,
+                                     trib_request_t *request);
+/* Creates the context's non-blocking state (collective on first use). */
+TRIB_INTERNAL int trib_coll_nb_init(trib_coll_ctx_t *ctx);
+/* Progresses every pending request of the context once; returns how many rounds moved. */
+TRIB_INTERNAL int trib_coll_nb_progress(trib_coll_ctx_t *ctx);
 
 /* ---------------------------------------------------------- entry point */
 

@@ -98,6 +98,7 @@ static int ctx_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
     (void)extra;
     trib_coll_ctx_t *ctx = attr;
     live_remove(ctx);
+    trib_coll_nb_free(ctx->nb);
     if (ctx->node_shm)
         trib_coll_shm_free(ctx->node_shm);
     if (ctx->shm)

@@ -34,6 +34,11 @@
  * Fewest messages of all; every round moves the whole vector, so it is the
  * algorithm for small vectors and the wrong one for large vectors.
  *
+ * Non-blocking form (trib_coll_rd_sched, for trib_iallreduce): the same
+ * steps as rounds of a schedule (nb.c): an exchange of chunk j (our chunk
+ * sent before it is combined) and, in the next round, its combination with
+ * the same operand order as above; the fold messages in one round each.
+ *
  * Limits: during the fold the 2rem paired ranks do extra work; temporary
  * memory one chunk.
  */
@@ -160,4 +165,82 @@ int trib_coll_rd(const trib_coll_args_t *a)
     int rc = rd_run(&d);
     trib_aligned_free(d.tmp);
     return rc;
+}
+
+/* The vector to or from `peer` in one round (fold-in and fold-out). */
+static void sched_vector(trib_coll_sched_t *s, const rd_t *d, int peer, int send)
+{
+    const trib_coll_args_t *a = d->a;
+    for (size_t k = 0; k < d->nseg; k++) {
+        size_t off, len;
+        trib_segment(a->count, d->seg, k, &off, &len);
+        if (send)
+            trib_sched_send(s, trib_coll_at(a, a->recvbuf, off), len, peer);
+        else
+            trib_sched_recv(s, trib_coll_at(a, a->recvbuf, off), len, peer);
+    }
+    trib_sched_round(s);
+}
+
+/* combine_with as a schedule: round k exchanges chunk k and combines chunk k-1. */
+static void sched_combine_with(trib_coll_sched_t *s, const rd_t *d, int peer, int send, int peer_is_lower)
+{
+    const trib_coll_args_t *a = d->a;
+    for (size_t k = 0; k <= d->nseg; k++) {
+        size_t off, len;
+        if (k > 0) {
+            trib_segment(a->count, d->seg, k - 1, &off, &len);
+            char *mine = trib_coll_at(a, a->recvbuf, off);
+            if (peer_is_lower)
+                trib_sched_combine(s, mine, d->tmp, mine, len);
+            else
+                trib_sched_combine(s, mine, mine, d->tmp, len);
+        }
+        if (k < d->nseg) {
+            trib_segment(a->count, d->seg, k, &off, &len);
+            if (send)
+                trib_sched_send(s, trib_coll_at(a, a->recvbuf, off), len, peer);
+            trib_sched_recv(s, d->tmp, len, peer);
+        }
+        trib_sched_round(s);
+    }
+}
+
+int trib_coll_rd_sched(const trib_coll_args_t *a, trib_coll_sched_t *s)
+{
+    rd_t d = {a, 0, 0, NULL};
+    d.seg = trib_segment_elems(a->segment_bytes, a->elem_size);
+    if (d.seg > a->count)
+        d.seg = a->count;
+    d.nseg = trib_segment_count(a->count, d.seg);
+    d.tmp = trib_sched_alloc(s, d.seg * a->elem_size);
+    if (!d.tmp)
+        return trib_sched_status(s);
+    int p = a->size, r = a->rank;
+    int q = 1;
+    while (q * 2 <= p)
+        q *= 2;
+    int rem = p - q;
+    int newrank;
+    if (r < 2 * rem) {
+        if (r % 2 == 0) {
+            sched_vector(s, &d, r + 1, 1);
+            newrank = -1;
+        } else {
+            sched_combine_with(s, &d, r - 1, 0, 1);
+            newrank = r / 2;
+        }
+    } else {
+        newrank = r - rem;
+    }
+    if (newrank >= 0) {
+        for (int mask = 1; mask < q; mask <<= 1) {
+            int newpeer = newrank ^ mask;
+            int peer = newpeer < rem ? newpeer * 2 + 1 : newpeer + rem;
+            sched_combine_with(s, &d, peer, 1, newpeer < newrank);
+        }
+    }
+    if (r < 2 * rem)
+        sched_vector(s, &d, r % 2 == 1 ? r - 1 : r + 1, r % 2 == 1);
+    return trib_sched_status(s);
 }

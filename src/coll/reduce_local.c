@@ -233,67 +233,86 @@ static int typed_copy(generic_t *g, const void *src, void *dst, size_t count, vo
     return rc == TRIB_OK ? unpack_elems(g, work, count, dst) : rc;
 }
 
-int trib_coll_generic_allreduce(const trib_coll_args_t *a, trib_algo_t algo, trib_coll_run_fn run)
-{
+/* One call's generic state, from begin to end (lives as long as a non-blocking request). */
+struct trib_coll_generic_call {
     generic_t g;
-    char *work = NULL;
-    MPI_Datatype bytes_type = MPI_DATATYPE_NULL;
-    int rc = generic_init(&g, a);
-    if (rc != TRIB_OK || g.size == 0)
-        goto done;
+    char *work;              /* packed copy of the vector (packed datatypes) */
+    MPI_Datatype bytes_type; /* contiguous MPI_BYTE type of one packed element */
+    void *recvbuf;           /* the caller's, for the unpack */
+    size_t count;
+    int unpack;              /* 1: end unpacks work into recvbuf */
+};
+
+int trib_coll_generic_begin(const trib_coll_args_t *a, trib_algo_t algo, struct trib_coll_generic_call **out,
+                            trib_coll_args_t *run_args, int *run)
+{
+    *run = 0;
+    struct trib_coll_generic_call *gc = calloc(1, sizeof *gc);
+    if (!gc)
+        return trib_errorf(TRIB_ERR_NOMEM, "allreduce: out of memory for the generic path");
+    *out = gc;
+    gc->bytes_type = MPI_DATATYPE_NULL;
+    gc->recvbuf = a->recvbuf;
+    gc->count = a->count;
+    generic_t *g = &gc->g;
+    int rc = generic_init(g, a);
+    if (rc != TRIB_OK || g->size == 0)
+        return rc;
     trib_coll_args_t b = *a;
     b.kernel = NULL;
-    b.generic = &g;
+    b.generic = g;
     int in_place = a->sendbuf == a->recvbuf;
     size_t total;
-    if (trib_size_mul(a->count, g.extent > g.size ? g.extent : g.size, &total) != TRIB_OK) {
-        rc = trib_errorf(TRIB_ERR_RANGE, "allreduce: count %zu is too large for this datatype", a->count);
-        goto done;
-    }
+    if (trib_size_mul(a->count, g->extent > g->size ? g->extent : g->size, &total) != TRIB_OK)
+        return trib_errorf(TRIB_ERR_RANGE, "allreduce: count %zu is too large for this datatype", a->count);
 
-    if (!g.packed) {
+    if (!g->packed) {
         /* Dense: the caller's buffers and datatype as they are. */
-        b.elem_size = g.size;
-        if (a->size == 1)
-            trib_coll_copy_in(&b);
-        else
-            rc = run(algo, &b);
-    } else if (a->size > 1 && algo == TRIB_ALGO_MPI) {
-        b.elem_size = g.extent;
-        rc = run(algo, &b);
-    } else {
-        work = malloc(a->count * g.size);
-        if (!work) {
-            rc = trib_errorf(TRIB_ERR_NOMEM, "allreduce: cannot allocate %zu bytes to pack into", a->count * g.size);
-            goto done;
-        }
+        b.elem_size = g->size;
         if (a->size == 1) {
-            rc = in_place ? TRIB_OK : typed_copy(&g, a->sendbuf, a->recvbuf, a->count, work);
-            goto done;
+            trib_coll_copy_in(&b);
+            return TRIB_OK;
         }
-        if ((rc = pack_elems(&g, a->sendbuf, a->count, work)) != TRIB_OK)
-            goto done;
-        int mpi_rc = MPI_Type_contiguous((int)g.size, MPI_BYTE, &bytes_type);
+    } else if (a->size > 1 && algo == TRIB_ALGO_MPI) {
+        b.elem_size = g->extent;
+    } else {
+        gc->work = malloc(a->count * g->size);
+        if (!gc->work)
+            return trib_errorf(TRIB_ERR_NOMEM, "allreduce: cannot allocate %zu bytes to pack into",
+                               a->count * g->size);
+        if (a->size == 1)
+            return in_place ? TRIB_OK : typed_copy(g, a->sendbuf, a->recvbuf, a->count, gc->work);
+        if ((rc = pack_elems(g, a->sendbuf, a->count, gc->work)) != TRIB_OK)
+            return rc;
+        int mpi_rc = MPI_Type_contiguous((int)g->size, MPI_BYTE, &gc->bytes_type);
         if (mpi_rc == MPI_SUCCESS)
-            mpi_rc = MPI_Type_commit(&bytes_type);
-        if (mpi_rc != MPI_SUCCESS) {
-            rc = trib_coll_mpi_error(mpi_rc, "MPI_Type_contiguous");
-            goto done;
-        }
-        b.sendbuf = work;
-        b.recvbuf = work;
-        b.elem_size = g.size;
-        b.mpi_type = bytes_type;
-        rc = run(algo, &b);
-        if (rc == TRIB_OK && g.status == TRIB_OK)
-            rc = unpack_elems(&g, work, a->count, a->recvbuf);
+            mpi_rc = MPI_Type_commit(&gc->bytes_type);
+        if (mpi_rc != MPI_SUCCESS)
+            return trib_coll_mpi_error(mpi_rc, "MPI_Type_contiguous");
+        b.sendbuf = gc->work;
+        b.recvbuf = gc->work;
+        b.elem_size = g->size;
+        b.mpi_type = gc->bytes_type;
+        gc->unpack = 1;
     }
-done:
-    if (rc == TRIB_OK && g.status != TRIB_OK)
-        rc = g.status;
-    if (bytes_type != MPI_DATATYPE_NULL)
-        MPI_Type_free(&bytes_type);
-    free(work);
-    generic_fini(&g);
+    *run_args = b;
+    *run = 1;
+    return TRIB_OK;
+}
+
+int trib_coll_generic_end(struct trib_coll_generic_call *gc, int rc)
+{
+    if (!gc)
+        return rc;
+    generic_t *g = &gc->g;
+    if (rc == TRIB_OK && g->status != TRIB_OK)
+        rc = g->status;
+    if (rc == TRIB_OK && gc->unpack)
+        rc = unpack_elems(g, gc->work, gc->count, gc->recvbuf);
+    if (gc->bytes_type != MPI_DATATYPE_NULL)
+        MPI_Type_free(&gc->bytes_type);
+    free(gc->work);
+    generic_fini(g);
+    free(gc);
     return rc;
 }

@@ -35,6 +35,14 @@
  *   (+ (segments per block - 1) alpha of pipeline start-up per phase)
  * Bandwidth-optimal: each rank sends and receives 2(p-1)/p n bytes.
  *
+ * Non-blocking form (trib_coll_ring_sched, for trib_iallreduce): the same
+ * steps as rounds of a schedule (nb.c).  Reduce-scatter round k receives
+ * block r-k-1 into one temporary block and sends block r-k; round k+1
+ * first combines the received block into ours exactly as above
+ * (tmp (+) own), then sends it on.  Allgather round k sends block r+1-k and
+ * receives block r-k in place.  Segments as above; rounds are not
+ * pipelined across segments (a round ends when all its transfers are done).
+ *
  * Limits: 2(p-1) latency terms make it slow for small vectors (the selector
  * uses rd there); temporary memory: two blocks (2n/p bytes); blocks smaller
  * than p elements leave some ranks idle (count < p works, some blocks are
@@ -204,4 +212,52 @@ int trib_coll_ring(const trib_coll_args_t *a)
     }
     ring_fini(&g);
     return rc;
+}
+
+/* Adds the transfers of block blk (as segments) to the schedule. */
+static void sched_block(trib_coll_sched_t *s, const trib_coll_args_t *a, const trib_blocks_t *b, size_t seg, int blk,
+                        char *buf, int peer, int send)
+{
+    size_t n = trib_block_count(b, blk);
+    size_t nseg = trib_segment_count(n, seg);
+    for (size_t k = 0; k < nseg; k++) {
+        size_t off, len;
+        trib_segment(n, seg, k, &off, &len);
+        if (send)
+            trib_sched_send(s, buf + off * a->elem_size, len, peer);
+        else
+            trib_sched_recv(s, buf + off * a->elem_size, len, peer);
+    }
+}
+
+int trib_coll_ring_sched(const trib_coll_args_t *a, trib_coll_sched_t *s)
+{
+    int p = a->size, r = a->rank, next = mod(r + 1, p), prev = mod(r - 1, p);
+    trib_blocks_t b;
+    trib_blocks_init(&b, a->count, p);
+    size_t seg = trib_segment_elems(a->segment_bytes, a->elem_size);
+    char *tmp = trib_sched_alloc(s, trib_block_count(&b, 0) * a->elem_size);
+    if (!tmp)
+        return trib_sched_status(s);
+#define BLOCK(i) trib_coll_at(a, a->recvbuf, trib_block_offset(&b, (i)))
+    /* Reduce-scatter. */
+    for (int k = 0; k < p; k++) {
+        if (k > 0) {
+            int blk = mod(r - k, p); /* received in round k - 1 */
+            trib_sched_combine(s, BLOCK(blk), tmp, BLOCK(blk), trib_block_count(&b, blk));
+        }
+        if (k < p - 1) {
+            sched_block(s, a, &b, seg, mod(r - k - 1, p), tmp, prev, 0);
+            sched_block(s, a, &b, seg, mod(r - k, p), BLOCK(mod(r - k, p)), next, 1);
+        }
+        trib_sched_round(s);
+    }
+    /* Allgather. */
+    for (int k = 0; k < p - 1; k++) {
+        sched_block(s, a, &b, seg, mod(r - k, p), BLOCK(mod(r - k, p)), prev, 0);
+        sched_block(s, a, &b, seg, mod(r - k + 1, p), BLOCK(mod(r - k + 1, p)), next, 1);
+        trib_sched_round(s);
+    }
+#undef BLOCK
+    return trib_sched_status(s);
 }

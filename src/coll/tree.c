@@ -37,6 +37,13 @@
  * traffic at the root: good for small and medium vectors on many ranks,
  * worse than the ring for large vectors.
  *
+ * Non-blocking form (trib_coll_tree_sched, for trib_iallreduce): the same
+ * steps as rounds of a schedule (nb.c).  Reduce round s combines the
+ * children's segment s-1 into ours (ascending children, as above), sends it
+ * to the parent and posts the receives of segment s; broadcast round s
+ * forwards segment s-1 to the children (largest subtree first) and
+ * receives segment s from the parent.
+ *
  * Limits: temporary memory 2 x L segments; rank 0 does L times the
  * reduction work of a leaf.
  */
@@ -137,7 +144,8 @@ error:
     return rc;
 }
 
-static int tree_init(tree_t *t, const trib_coll_args_t *a)
+/* The tree's shape at this rank and the segmenting. */
+static void tree_shape(tree_t *t, const trib_coll_args_t *a)
 {
     int r = a->rank, p = a->size;
     t->a = a;
@@ -147,6 +155,11 @@ static int tree_init(tree_t *t, const trib_coll_args_t *a)
     int limit = r == 0 ? p : lowbit(r);
     for (int m = 1; m < limit && r + m < p; m <<= 1)
         t->child[t->nchild++] = r + m;
+}
+
+static int tree_init(tree_t *t, const trib_coll_args_t *a)
+{
+    tree_shape(t, a);
     size_t nreq = t->nseg * (size_t)(t->nchild > 0 ? t->nchild : 1);
     t->sreq = malloc((nreq + t->nseg) * sizeof *t->sreq);
     size_t tmp_bytes = 2 * (size_t)t->nchild * t->seg * a->elem_size;
@@ -169,4 +182,47 @@ int trib_coll_tree(const trib_coll_args_t *a)
     free(t.sreq);
     trib_aligned_free(t.tmp);
     return rc;
+}
+
+int trib_coll_tree_sched(const trib_coll_args_t *a, trib_coll_sched_t *s)
+{
+    tree_t t = {0};
+    tree_shape(&t, a);
+    size_t es = a->elem_size;
+    char *cbuf = trib_sched_alloc(s, (size_t)t.nchild * t.seg * es);
+    if (!cbuf)
+        return trib_sched_status(s);
+    /* Reduce. */
+    for (size_t k = 0; k <= t.nseg; k++) {
+        size_t off, len;
+        if (k > 0) {
+            trib_segment(a->count, t.seg, k - 1, &off, &len);
+            char *acc = trib_coll_at(a, a->recvbuf, off);
+            for (int j = 0; j < t.nchild; j++)
+                trib_sched_combine(s, acc, acc, cbuf + (size_t)j * t.seg * es, len);
+            if (t.parent >= 0)
+                trib_sched_send(s, acc, len, t.parent);
+        }
+        if (k < t.nseg) {
+            trib_segment(a->count, t.seg, k, &off, &len);
+            for (int j = 0; j < t.nchild; j++)
+                trib_sched_recv(s, cbuf + (size_t)j * t.seg * es, len, t.child[j]);
+        }
+        trib_sched_round(s);
+    }
+    /* Broadcast. */
+    for (size_t k = 0; k <= t.nseg; k++) {
+        size_t off, len;
+        if (k > 0) {
+            trib_segment(a->count, t.seg, k - 1, &off, &len);
+            for (int j = t.nchild - 1; j >= 0; j--)
+                trib_sched_send(s, trib_coll_at(a, a->recvbuf, off), len, t.child[j]);
+        }
+        if (k < t.nseg && t.parent >= 0) {
+            trib_segment(a->count, t.seg, k, &off, &len);
+            trib_sched_recv(s, trib_coll_at(a, a->recvbuf, off), len, t.parent);
+        }
+        trib_sched_round(s);
+    }
+    return trib_sched_status(s);
 }

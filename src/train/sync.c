@@ -9,7 +9,10 @@
  *      the start of the round (identical everywhere); one extra float after
  *      the delta carries this rank's stop request;
  *   3. one trib_allreduce_ex(SUM) of delta + flag with the chosen algorithm
- *      (the only communication of the round; its time is the "comm" figure);
+ *      (the only communication of the round; its time is the "comm" figure),
+ *      in float32 or, with --sync-precision bf16|fp16, as 16-bit values
+ *      summed in float32 (allreduce.h: rounding points and error bound; the
+ *      sum is still bitwise the same on every rank, so step 4 is too);
  *   4. items = snap + scale * sum, written from (snap, sum) alone, so every
  *      rank computes the same bits; scale 1/P is model averaging (the mean of
  *      the P replicas), scale 1 is delta summation (every rank's update kept,
@@ -69,6 +72,7 @@ static int sync_create(trib_trainer_t *t, void **state)
     }
     trib_allreduce_opts_init(&s->opts);
     s->opts.algo = t->cfg.algo;
+    s->opts.wire = t->cfg.sync_precision;
     /* One trial reduction of the real size (zeros): an algorithm that cannot
      * run here fails now, before the first epoch, on every rank alike. */
     if (t->size > 1) {
@@ -102,9 +106,25 @@ static int check_items(trib_trainer_t *t, unsigned epoch)
 }
 
 /*
- * A rank whose SGD failed still joins the allreduce (flag value P + 1), so no rank
- * is left waiting; it returns its error and the loop's agreement step hands
- * that message to every rank.
+ * The flag of a failed rank: F, the smallest power of two >= 4P.  The stop
+ * requests sum to at most P < F/2 and any failure makes the sum >= F, and
+ * both stay on their side of F/2 when the sum travels as 16-bit values
+ * (--sync-precision): F is exact in bf16 and fp16 (P < 16384), and rounding
+ * to nearest is monotone, so a sum of terms >= F rounds to >= F and one of
+ * at most P < F/2 rounds to at most F/2.
+ */
+static float fail_flag(int p)
+{
+    float f = 4.0f;
+    while (f < 4.0f * (float)p)
+        f *= 2.0f;
+    return f;
+}
+
+/*
+ * A rank whose SGD failed still joins the allreduce (flag value F above), so no
+ * rank is left waiting; it returns its error and the loop's agreement step
+ * hands that message to every rank.
  */
 static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin, size_t end, int *stop)
 {
@@ -120,7 +140,7 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     for (size_t j = 0; j < nv; j++)
         buf[j] = cur[j] - snap[j];
     /* flag: 1 per rank asking to stop (at most P in the sum), P + 1 per failed rank */
-    buf[nv] = (*stop ? 1.0f : 0.0f) + (sgd_rc != TRIB_OK ? (float)(t->size + 1) : 0.0f);
+    buf[nv] = (*stop ? 1.0f : 0.0f) + (sgd_rc != TRIB_OK ? fail_flag(t->size) : 0.0f);
 
     double t0 = trib_now();
     trib_clear_error();
@@ -132,7 +152,7 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     if (sgd_rc != TRIB_OK)
         return sgd_rc;
     float flags = buf[nv];
-    if (flags > (float)t->size) /* another rank failed: its message wins in the loop's agreement */
+    if (flags > 0.5f * fail_flag(t->size)) /* another rank failed: its message wins in the loop's agreement */
         return TRIB_OK;
     *stop = flags > 0.0f;
 

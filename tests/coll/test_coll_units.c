@@ -395,9 +395,25 @@ static void test_opts_defaults_and_state(void)
     CU_ASSERT_EQUAL(o.tag, TRIB_DEFAULT_TAG);
     CU_ASSERT_EQUAL(o.check, -1);
     CU_ASSERT_PTR_NULL(o.tuning_file);
+    CU_ASSERT_EQUAL(o.wire, TRIB_WIRE_NATIVE);
+    trib_wire_t w;
+    CU_ASSERT(trib_wire_parse("bf16", &w) == TRIB_OK && w == TRIB_WIRE_BF16);
+    CU_ASSERT(trib_wire_parse("fp16", &w) == TRIB_OK && w == TRIB_WIRE_FP16);
+    CU_ASSERT(trib_wire_parse("fp32", &w) == TRIB_OK && w == TRIB_WIRE_NATIVE);
+    CU_ASSERT_EQUAL(trib_wire_parse("fp8", &w), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_STRING_EQUAL(trib_wire_name(TRIB_WIRE_FP16), "fp16");
+    CU_ASSERT_PTR_NULL(trib_wire_name((trib_wire_t)7));
     /* This program never initialises MPI: every call reports the state. */
     float x = 1, y = 0;
     CU_ASSERT_EQUAL(trib_allreduce(&x, &y, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), TRIB_ERR_STATE);
+    trib_request_t req = (trib_request_t)&x;
+    CU_ASSERT_EQUAL(trib_iallreduce(&x, &y, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req), TRIB_ERR_STATE);
+    CU_ASSERT_PTR_NULL(req);
+    int done = 0;
+    CU_ASSERT_EQUAL(trib_test(&req, &done), TRIB_OK);
+    CU_ASSERT_EQUAL(done, 1);
+    CU_ASSERT_EQUAL(trib_wait(&req), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_waitall(1, &req), TRIB_OK);
     trib_algo_t a;
     size_t seg;
     CU_ASSERT_EQUAL(trib_allreduce_select(1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, NULL, &a, &seg), TRIB_ERR_STATE);
@@ -635,6 +651,143 @@ static CU_TestInfo kernel_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+/* ------------------------------------------------------ 16-bit wire */
+
+static float bits_to_f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Every fp16 and bf16 value survives widening and narrowing; NaN stays NaN. */
+static void test_wire_round_trip(void)
+{
+    long bad_h = 0, bad_b = 0;
+    for (uint32_t h = 0; h <= 0xffffu; h++) {
+        float f = trib_coll_f16_to_f32((uint16_t)h);
+        int nan = ((h >> 10) & 0x1f) == 0x1f && (h & 0x3ff);
+        uint16_t back = trib_coll_f32_to_f16(f);
+        if (nan ? !(f != f) || ((back >> 10) & 0x1f) != 0x1f || !(back & 0x3ff) : back != h)
+            bad_h++;
+        float g = trib_coll_bf16_to_f32((uint16_t)h);
+        uint16_t bb = trib_coll_f32_to_bf16(g);
+        if (g != g ? !(trib_coll_bf16_to_f32(bb) != trib_coll_bf16_to_f32(bb)) : bb != h)
+            bad_b++;
+    }
+    CU_ASSERT_EQUAL(bad_h, 0);
+    CU_ASSERT_EQUAL(bad_b, 0);
+}
+
+/* Round to nearest, ties to even, range limits. */
+static void test_wire_rounding(void)
+{
+    /* fp16: 1 + 2^-11 is a tie between 1 and 1 + 2^-10: to even (1). 1 + 3 * 2^-11: up to 1 + 2^-9. */
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(65504.0f), 0x7bff);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(65519.0f), 0x7bff);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(65520.0f), 0x7c00);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(-1e9f), 0xfc00);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(0x1p-24f), 0x0001);   /* smallest subnormal */
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(0x1p-25f), 0x0000);   /* tie: to even zero */
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(0x1.8p-25f), 0x0001); /* above the tie */
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(3 * 0x1p-25f), 0x0002); /* 1.5 units: tie to even 2 */
+    CU_ASSERT_EQUAL(trib_coll_f32_to_f16(-0.0f), 0x8000);
+    CU_ASSERT_DOUBLE_EQUAL(trib_coll_f16_to_f32(0x3555), 0.333251953125, 0);
+    /* bf16: 1 + 2^-8 is a tie: to even (1); 1 + 3 * 2^-8 up; max float rounds to inf. */
+    CU_ASSERT_EQUAL(trib_coll_f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3f82);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_bf16(bits_to_f(0x7f7fffffu)), 0x7f80);
+    CU_ASSERT_EQUAL(trib_coll_f32_to_bf16(bits_to_f(0x7f7f7fffu)), 0x7f7f);
+    uint16_t qnan = trib_coll_f32_to_bf16(bits_to_f(0x7f800001u)); /* signalling NaN with a low payload */
+    CU_ASSERT((qnan & 0x7f80) == 0x7f80 && (qnan & 0x7f) != 0);
+}
+
+/* The wire kernels add in float32 and round the sum once. */
+static void test_wire_kernels(void)
+{
+    uint16_t a[3], b[3], d[3];
+    const float x[3] = {1.0f, 1000.0f, -2.5f}, y[3] = {0x1p-9f, 0.4f, 2.5f};
+    trib_coll_wire_narrow(TRIB_WIRE_FP16, a, x, 3);
+    trib_coll_wire_narrow(TRIB_WIRE_FP16, b, y, 3);
+    trib_coll_wire_kernel(TRIB_WIRE_FP16)(d, a, b, 3);
+    float out[3];
+    trib_coll_wire_widen(TRIB_WIRE_FP16, out, d, 3);
+    CU_ASSERT_DOUBLE_EQUAL(out[0], 1.0 + 0x1p-9, 0); /* exact: two fp16 ulps above 1 */
+    CU_ASSERT_DOUBLE_EQUAL(out[2], 0.0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(out[1], 1000.5, 0);   /* 1000 + 0.39990234375 -> nearest fp16 (step 0.5) */
+    CU_ASSERT_PTR_NULL(trib_coll_wire_kernel(TRIB_WIRE_NATIVE));
+}
+
+/*
+ * The vector paths (trib_coll_wire_narrow / widen / kernel; F16C where the
+ * CPU has it) give the scalar software conversions' bits: every fp16 value
+ * widened, a sweep of float bit patterns (every 257th, all signs,
+ * exponents, NaNs) narrowed, and sums of random pairs.
+ */
+static void test_wire_vector_paths(void)
+{
+    enum { B = 4096 };
+    static float f[B], w[B];
+    static uint16_t h[B], g[B], a[B], b[B], d[B];
+    long bad = 0;
+    for (uint32_t base = 0; base <= 0xffffu; base += B) {
+        for (uint32_t i = 0; i < B; i++)
+            h[i] = (uint16_t)(base + i);
+        trib_coll_wire_widen(TRIB_WIRE_FP16, w, h, B);
+        for (uint32_t i = 0; i < B; i++) {
+            float s = trib_coll_f16_to_f32(h[i]);
+            if (memcmp(&s, &w[i], sizeof s) != 0 && bad++ < 5)
+                fprintf(stderr, "widen %04x: vector %.9g, scalar %.9g\n", h[i], (double)w[i], (double)s);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    bad = 0;
+    uint64_t pat = 0;
+    while (pat <= 0xffffffffu) {
+        size_t n = 0;
+        for (; n < B && pat <= 0xffffffffu; n++, pat += 257) {
+            uint32_t u = (uint32_t)pat;
+            memcpy(&f[n], &u, sizeof u);
+        }
+        trib_coll_wire_narrow(TRIB_WIRE_FP16, g, f, n);
+        for (size_t i = 0; i < n; i++)
+            if (g[i] != trib_coll_f32_to_f16(f[i]) && bad++ < 5)
+                fprintf(stderr, "narrow %.9g: vector %04x, scalar %04x\n", (double)f[i], g[i],
+                        trib_coll_f32_to_f16(f[i]));
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    bad = 0;
+    uint64_t x = 12345;
+    for (int rep = 0; rep < 64; rep++) {
+        for (int i = 0; i < B; i++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            a[i] = (uint16_t)(x >> 16);
+            b[i] = (uint16_t)(x >> 40);
+        }
+        trib_coll_wire_kernel(TRIB_WIRE_FP16)(d, a, b, B);
+        for (int i = 0; i < B; i++) {
+            float fa = trib_coll_f16_to_f32(a[i]), fb = trib_coll_f16_to_f32(b[i]), fs = fa + fb;
+            if (fs != fs) /* the documented NaN rule: a's NaN, else b's, else the default NaN */
+                fs = fa != fa ? fa : fb != fb ? fb : fs;
+            uint16_t want = trib_coll_f32_to_f16(fs);
+            if (d[i] != want && bad++ < 5)
+                fprintf(stderr, "sum %04x + %04x: vector %04x, scalar %04x\n", a[i], b[i], d[i], want);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static CU_TestInfo wire_tests[] = {
+    {"vector paths give the scalar conversions' bits", test_wire_vector_paths},
+    {"fp16 and bf16 round trips (all 65536 values)", test_wire_round_trip},
+    {"rounding: ties to even, range, subnormals, NaN", test_wire_rounding},
+    {"wire kernels", test_wire_kernels},
+    CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo block_tests[] = {
     {"every element exactly once (p 1..64, counts 0..300)", test_blocks_mark_every_element},
     {"blocks tile (p 1..64, counts 0..10^4)", test_blocks_all_counts},
@@ -662,6 +815,7 @@ static CU_TestInfo tuning_tests[] = {
 static CU_SuiteInfo suites[] = {
     {"kernels", NULL, NULL, NULL, NULL, kernel_tests},
     {"blocks", NULL, NULL, NULL, NULL, block_tests},
+    {"wire", NULL, NULL, NULL, NULL, wire_tests},
     {"api", NULL, NULL, NULL, NULL, api_tests},
     {"tuning", tuning_suite_init, tuning_suite_clean, NULL, NULL, tuning_tests},
     CU_SUITE_INFO_NULL,

@@ -1,9 +1,11 @@
 #!/bin/sh
-# check_exports.sh LIB: libtributary_mpi must export MPI_Allreduce and MPI_Finalize and nothing else.
+# check_exports.sh LIB: libtributary_mpi must export the MPI functions it interposes and nothing else.
 got=$(nm -D --defined-only "$1" | awk '$2 ~ /^[TDBRVWi]$/ {print $3}' \
       | grep -v -E '^(_init|_fini|_edata|_end|__bss_start)$' | sort | tr '\n' ' ')
-if [ "$got" != "MPI_Allreduce MPI_Finalize " ]; then
-  echo "$1 exports: $got(expected: MPI_Allreduce MPI_Finalize)"
+want="MPI_Allreduce MPI_Finalize MPI_Iallreduce MPI_Test MPI_Testall MPI_Testany MPI_Testsome MPI_Wait MPI_Waitall \
+MPI_Waitany MPI_Waitsome "
+if [ "$got" != "$want" ]; then
+  echo "$1 exports: $got(expected: $want)"
   exit 1
 fi
-echo "$1: exports MPI_Allreduce and MPI_Finalize only"
+echo "$1: exports $want only"

@@ -225,6 +225,115 @@ static void pair_cases(void)
     free(br);
 }
 
+/* ------------------------------------------------------------ MPI_Iallreduce */
+
+static long icalls, ipassthrough;
+
+static void print_hash(const char *name, const void *buf, int count, size_t size)
+{
+    printf("rank %d case %s hash %016llx\n", rank, name,
+           (unsigned long long)hash_result(buf, (size_t)count, plain(size, MPI_INT)));
+}
+
+/*
+ * Non-blocking cases, completed by every completion call the library
+ * interposes: MPI_Wait, an MPI_Test loop, MPI_Waitall with a plain
+ * point-to-point pair among the requests, MPI_Waitany, MPI_Testall,
+ * MPI_Waitsome; plus one on MPI_COMM_SELF (passed through).  Values are
+ * small integers, so every reduction order gives the same bits.
+ */
+static void iallreduce_cases(MPI_Comm comm)
+{
+    enum { N = 4099, K = 4 };
+    int *in = malloc(K * N * sizeof(int)), *out = malloc(K * N * sizeof(int));
+    float *f = malloc(N * sizeof(float));
+    if (!in || !out || !f)
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    for (int i = 0; i < K * N; i++)
+        in[i] = (int)(mix((size_t)i, rank) % 1000);
+    for (int i = 0; i < N; i++)
+        f[i] = (float)(mix((size_t)i, rank) % 101) - 50;
+    MPI_Request r[K + 2];
+    MPI_Status st[K + 2];
+    char name[64];
+
+    /* MPI_Wait; in place on floats. */
+    check_rc(MPI_Iallreduce(MPI_IN_PLACE, f, N, MPI_FLOAT, MPI_SUM, comm, &r[0]), "iallreduce-wait");
+    icalls++;
+    check_rc(MPI_Wait(&r[0], &st[0]), "iallreduce-wait");
+    if (r[0] != MPI_REQUEST_NULL)
+        MPI_Abort(MPI_COMM_WORLD, 4);
+    print_hash("iallreduce-wait-float-inplace", f, N, sizeof(float));
+
+    /* An MPI_Test loop. */
+    check_rc(MPI_Iallreduce(in, out, N, MPI_INT, MPI_MAX, comm, &r[0]), "iallreduce-test");
+    icalls++;
+    for (int flag = 0; !flag;)
+        check_rc(MPI_Test(&r[0], &flag, &st[0]), "iallreduce-test");
+    print_hash("iallreduce-test-int-max", out, N, sizeof(int));
+
+    /* K requests in flight and a point-to-point ring step, completed by MPI_Waitall. */
+    int token = rank, got = -1;
+    for (int k = 0; k < K; k++) {
+        check_rc(MPI_Iallreduce(in + k * N, out + k * N, N - k, MPI_INT, k % 2 ? MPI_BXOR : MPI_SUM, comm, &r[k]),
+                 "iallreduce-waitall");
+        icalls++;
+    }
+    MPI_Irecv(&got, 1, MPI_INT, (rank + nprocs - 1) % nprocs, 5, MPI_COMM_WORLD, &r[K]);
+    MPI_Isend(&token, 1, MPI_INT, (rank + 1) % nprocs, 5, MPI_COMM_WORLD, &r[K + 1]);
+    check_rc(MPI_Waitall(K + 2, r, st), "iallreduce-waitall");
+    for (int k = 0; k < K; k++) {
+        snprintf(name, sizeof name, "iallreduce-waitall-%d", k);
+        print_hash(name, out + k * N, N - k, sizeof(int));
+    }
+    printf("rank %d case iallreduce-waitall-p2p got %d\n", rank, got);
+
+    /* MPI_Waitany until all done, then MPI_Testall and MPI_Waitsome on fresh ones. */
+    for (int k = 0; k < K; k++) {
+        check_rc(MPI_Iallreduce(in + k * N, out + k * N, N, MPI_INT, MPI_MIN, comm, &r[k]), "iallreduce-waitany");
+        icalls++;
+    }
+    for (int left = K; left > 0; left--) {
+        int idx = -1;
+        check_rc(MPI_Waitany(K, r, &idx, &st[0]), "iallreduce-waitany");
+        if (idx < 0 || idx >= K || r[idx] != MPI_REQUEST_NULL)
+            MPI_Abort(MPI_COMM_WORLD, 5);
+    }
+    for (int k = 0; k < K; k++) {
+        snprintf(name, sizeof name, "iallreduce-waitany-%d", k);
+        print_hash(name, out + k * N, N, sizeof(int));
+    }
+    for (int k = 0; k < 2; k++) {
+        check_rc(MPI_Iallreduce(in + k * N, out + k * N, N, MPI_INT, MPI_SUM, comm, &r[k]), "iallreduce-testall");
+        icalls++;
+    }
+    for (int flag = 0; !flag;)
+        check_rc(MPI_Testall(2, r, &flag, st), "iallreduce-testall");
+    for (int k = 2; k < K; k++) {
+        check_rc(MPI_Iallreduce(in + k * N, out + k * N, N, MPI_INT, MPI_SUM, comm, &r[k]), "iallreduce-waitsome");
+        icalls++;
+    }
+    for (int left = 2; left > 0;) {
+        int outcount = 0, idx[K];
+        check_rc(MPI_Waitsome(2, r + 2, &outcount, idx, st), "iallreduce-waitsome");
+        left -= outcount;
+    }
+    for (int k = 0; k < K; k++) {
+        snprintf(name, sizeof name, "iallreduce-testall-waitsome-%d", k);
+        print_hash(name, out + k * N, N, sizeof(int));
+    }
+
+    /* MPI_COMM_SELF: passed through. */
+    check_rc(MPI_Iallreduce(in, out, 10, MPI_INT, MPI_SUM, MPI_COMM_SELF, &r[0]), "iallreduce-self");
+    icalls++;
+    ipassthrough++;
+    check_rc(MPI_Wait(&r[0], &st[0]), "iallreduce-self");
+    print_hash("iallreduce-self", out, 10, sizeof(int));
+    free(in);
+    free(out);
+    free(f);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -267,8 +376,11 @@ int main(int argc, char **argv)
         MPI_Comm_free(&inter);
         MPI_Comm_free(&local);
     }
-    if (rank == 0)
+    iallreduce_cases(W);
+    if (rank == 0) {
         printf("calls %ld passthrough %ld\n", calls, passthrough);
+        printf("icalls %ld ipassthrough %ld\n", icalls, ipassthrough);
+    }
     MPI_Finalize();
     return 0;
 }

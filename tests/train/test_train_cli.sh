@@ -53,6 +53,8 @@ expect_error 2 "another id space" trib-train --train "$W/tr" --test "$W/other" -
 expect_error 2 "unknown option" trib-train "${tr[@]}" --bogus
 expect_error 2 "is not auto, ring, tree" trib-train "${tr[@]}" --allreduce foo
 expect_error 2 "parameter-server" trib-train "${tr[@]}" --mode ps
+expect_error 2 "fp32, bf16 or fp16" trib-train "${tr[@]}" --sync-precision fp8
+expect_error 2 "mode sync only" trib-train "${tr[@]}" --mode ps --servers 1 --sync-precision bf16
 expect_error 2 "not writable" trib-train --train "$W/tr" --model-out "$W/no/such/dir/out.h5"
 expect_error 1 "epochs" trib-train "${tr[@]}" --epochs x
 expect_error 2 "sync-every" trib-train "${tr[@]}" --sync-every 0
