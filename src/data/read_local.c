@@ -43,7 +43,8 @@
  */
 #define ROUND_BYTES_CAP ((size_t)64 << 20)
 
-static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_ts, trib_ratings_t *local)
+static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_ts, trib_ratings_t *local,
+                        trib_read_tally_t *tally)
 {
     __extension__ typedef unsigned __int128 u128_t;
     uint64_t N = ds->info.n_ratings;
@@ -54,15 +55,22 @@ static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_t
         uint64_t a = ds->shard_first_row[s], b = ds->shard_first_row[s + 1];
         uint64_t from = a > lo ? a : lo, to = b < hi ? b : hi;
         if (from < to)
-            rc = trib_shard_read(ds, s, from - a, to - from, with_ts, local, from - lo);
-    }
-    for (size_t i = 0; rc == TRIB_OK && i < local->n; i++) {
-        if (local->user[i] >= ds->info.n_users || local->item[i] >= ds->info.n_items)
-            rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: rating with user %u / item %u beyond %llu users, %llu items",
-                             ds->dir, local->user[i], local->item[i], (unsigned long long)ds->info.n_users,
-                             (unsigned long long)ds->info.n_items);
+            rc = trib_shard_read(ds, s, from - a, to - from, with_ts, local, from - lo, tally);
     }
     return rc;
+}
+
+/*
+ * The rows every rank read, added up (one MPI_Allreduce of the tally: per-shard fingerprint sums, per-user
+ * and per-item counts), against the manifest.  Every rank checks the same sums, so all return the same error.
+ */
+static int check_tally(const trib_dataset_t *ds, trib_read_tally_t *tally, MPI_Comm comm)
+{
+    if (tally->len > INT_MAX)
+        return trib_errorf(TRIB_ERR_RANGE, "%s: %zu counters to check, beyond one MPI call", ds->dir, tally->len);
+    if (MPI_Allreduce(MPI_IN_PLACE, tally->all, (int)tally->len, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of the read checks failed");
+    return trib_read_tally_check(ds, tally, 1);
 }
 
 /* Fixed-layout record on the wire: user, item, rating [, pad, timestamp]. */
@@ -269,10 +277,18 @@ int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI
     trib_dataset_t *ds = NULL;
     trib_ratings_t local;
     trib_ratings_init(&local);
+    trib_read_tally_t tally = {0};
+    int verify = trib_data_verify_enabled();
     int rc = open_checked(dir, owners, &ds);
+    if (rc == TRIB_OK && verify)
+        rc = trib_read_tally_init(&tally, ds);
     if (rc == TRIB_OK)
-        rc = read_my_rows(ds, rank, size, opts->with_timestamp && ds->info.has_timestamp, &local);
+        rc = read_my_rows(ds, rank, size, opts->with_timestamp && ds->info.has_timestamp, &local,
+                          verify ? &tally : NULL);
     rc = trib_agree(comm, rc);
+    if (rc == TRIB_OK && verify)
+        rc = check_tally(ds, &tally, comm);
+    trib_read_tally_free(&tally);
     uint64_t n_users = ds ? ds->info.n_users : 0, n_items = ds ? ds->info.n_items : 0;
     trib_dataset_close(ds);
     if (rc == TRIB_OK) {
