@@ -286,16 +286,16 @@ int trib_data_verify_enabled(void)
     return cached;
 }
 
-int trib_read_tally_init(trib_read_tally_t *t, const trib_dataset_t *ds)
+int trib_read_tally_init(trib_read_tally_t *t, const trib_dataset_t *ds, int with_users)
 {
     const trib_dataset_info_t *in = &ds->info;
-    t->len = (size_t)in->n_shards + in->n_users + in->n_items;
-    t->all = calloc(t->len, sizeof *t->all);
+    t->len = (size_t)in->n_shards + in->n_items + (with_users ? in->n_users : 0);
+    t->all = calloc(t->len ? t->len : 1, sizeof *t->all);
     if (!t->all)
         return trib_errorf(TRIB_ERR_NOMEM, "out of memory checking %s (%zu counters)", ds->dir, t->len);
     t->fp_sum = t->all;
-    t->users = t->fp_sum + in->n_shards;
-    t->items = t->users + in->n_users;
+    t->items = t->fp_sum + in->n_shards;
+    t->users = with_users ? t->items + in->n_items : NULL;
     return TRIB_OK;
 }
 
@@ -315,20 +315,29 @@ static int fp_mismatch(const trib_dataset_t *ds, uint32_t s, uint64_t got)
                        path, got, ds->shard_fps[s]);
 }
 
+/* got[i - first] against the manifest's user (item == 0) or item (item == 1) counts of [first, end). */
+static int check_counts(const trib_dataset_t *ds, int item, const uint64_t *got, uint64_t first, uint64_t end)
+{
+    const uint64_t *want = item ? ds->item_counts : ds->user_counts;
+    for (uint64_t i = first; i < end; i++)
+        if (want[i] != got[i - first])
+            return trib_errorf(TRIB_ERR_CORRUPT,
+                               "%s/%s: %s[%" PRIu64 "] = %" PRIu64 " but the shards hold %" PRIu64
+                               " ratings of that %s (corrupt manifest)",
+                               ds->dir, TRIB_MANIFEST_NAME, item ? "item_counts" : "user_counts", i, want[i],
+                               got[i - first], item ? "item" : "user");
+    return TRIB_OK;
+}
+
+int trib_dataset_check_user_counts(const trib_dataset_t *ds, const uint64_t *users, uint64_t first, uint64_t end)
+{
+    return check_counts(ds, 0, users, first, end);
+}
+
 int trib_dataset_check_counts(const trib_dataset_t *ds, const uint64_t *users, const uint64_t *items)
 {
-    for (int k = 0; k < 2; k++) {
-        const uint64_t *want = k ? ds->item_counts : ds->user_counts, *got = k ? items : users;
-        uint64_t n = k ? ds->info.n_items : ds->info.n_users;
-        for (uint64_t i = 0; i < n; i++)
-            if (want[i] != got[i])
-                return trib_errorf(TRIB_ERR_CORRUPT,
-                                   "%s/%s: %s[%" PRIu64 "] = %" PRIu64 " but the shards hold %" PRIu64
-                                   " ratings of that %s (corrupt manifest)",
-                                   ds->dir, TRIB_MANIFEST_NAME, k ? "item_counts" : "user_counts", i, want[i],
-                                   got[i], k ? "item" : "user");
-    }
-    return TRIB_OK;
+    int rc = check_counts(ds, 0, users, 0, ds->info.n_users);
+    return rc == TRIB_OK ? check_counts(ds, 1, items, 0, ds->info.n_items) : rc;
 }
 
 int trib_read_tally_check(const trib_dataset_t *ds, const trib_read_tally_t *t, int check_fp)
@@ -338,7 +347,10 @@ int trib_read_tally_check(const trib_dataset_t *ds, const trib_read_tally_t *t, 
         if (fp != ds->shard_fps[s])
             return fp_mismatch(ds, s, fp);
     }
-    return trib_dataset_check_counts(ds, t->users, t->items);
+    int rc = check_counts(ds, 1, t->items, 0, ds->info.n_items);
+    if (rc == TRIB_OK && t->users)
+        rc = check_counts(ds, 0, t->users, 0, ds->info.n_users);
+    return rc;
 }
 
 /* Ids and ratings of rows [0, count) of out (at off) within what the manifest allows. */
@@ -429,10 +441,10 @@ int trib_shard_read(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64
         rc = rows_fp_sum(f, path, ds, out, off, first, count, ts_read, &sum);
         if (rc == TRIB_OK && tally) {
             tally->fp_sum[s] += sum;
-            for (uint64_t i = 0; i < count; i++) {
-                tally->users[out->user[off + i]]++;
+            for (uint64_t i = 0; i < count; i++)
                 tally->items[out->item[off + i]]++;
-            }
+            for (uint64_t i = 0; tally->users && i < count; i++)
+                tally->users[out->user[off + i]]++;
         } else if (rc == TRIB_OK && trib_hash64(sum, count) != ds->shard_fps[s]) {
             rc = fp_mismatch(ds, s, trib_hash64(sum, count));
         }
@@ -466,7 +478,7 @@ int trib_data_read_all(const char *dir, trib_ratings_t *out)
     trib_read_tally_t tally = {0};
     int verify = trib_data_verify_enabled();
     if (verify)
-        rc = trib_read_tally_init(&tally, ds);
+        rc = trib_read_tally_init(&tally, ds, 1);
     if (rc == TRIB_OK)
         rc = trib_ratings_alloc(out, ds->info.n_ratings, ds->info.has_timestamp);
     for (uint32_t s = 0; rc == TRIB_OK && s < ds->info.n_shards; s++)

@@ -150,23 +150,27 @@ struct trib_dataset {
 };
 /*
  * What the rows read so far add up to, for the checks against the manifest (trib_read_tally_check):
- * per shard the sum of the row hashes of its fingerprint, per user and per item the ratings seen.
- * One array of n_shards + n_users + n_items counters, so a collective reader sums it in one MPI_Allreduce.
+ * per shard the sum of the row hashes of its fingerprint, per item (and optionally per user) the ratings
+ * seen.  One array of n_shards + n_items [+ n_users] counters, so a collective reader sums it in one
+ * MPI_Allreduce (it counts its own users after routing instead: users = NULL).
  */
 typedef struct {
     uint64_t *all;                  /* the one allocation */
-    uint64_t *fp_sum, *users, *items;
+    uint64_t *fp_sum, *items, *users;
     size_t len;                     /* elements of all */
 } trib_read_tally_t;
 /* 1 unless TRIB_DATA_VERIFY=0 in the environment: the off switch of the per-row fingerprint and count checks. */
 TRIB_HIDDEN int trib_data_verify_enabled(void);
-TRIB_HIDDEN int trib_read_tally_init(trib_read_tally_t *t, const trib_dataset_t *ds);
+TRIB_HIDDEN int trib_read_tally_init(trib_read_tally_t *t, const trib_dataset_t *ds, int with_users);
 TRIB_HIDDEN void trib_read_tally_free(trib_read_tally_t *t);
 /* Compares the tally of every row of the dataset with the manifest: each shard's fingerprint (when
- * check_fp), then user_counts and item_counts.  The error names the shard file or the manifest. */
+ * check_fp), then item_counts and user_counts (when counted).  The error names the shard file or the manifest. */
 TRIB_HIDDEN int trib_read_tally_check(const trib_dataset_t *ds, const trib_read_tally_t *t, int check_fp);
-/* user_counts / item_counts of the manifest against counts made from the rows (the first difference). */
+/* user_counts / item_counts of the manifest against counts made from the rows (the first difference);
+ * the _user_ variant for users [first, end) only, users[0] counting user first. */
 TRIB_HIDDEN int trib_dataset_check_counts(const trib_dataset_t *ds, const uint64_t *users, const uint64_t *items);
+TRIB_HIDDEN int trib_dataset_check_user_counts(const trib_dataset_t *ds, const uint64_t *users, uint64_t first,
+                                               uint64_t end);
 /*
  * Reads rows [first, first+count) of shard s into out at out_off, checking the shard belongs to ds, every id
  * is below n_users / n_items and every rating is finite and inside the manifest's [rating_min, rating_max].

@@ -73,6 +73,29 @@ static int check_tally(const trib_dataset_t *ds, trib_read_tally_t *tally, MPI_C
     return trib_read_tally_check(ds, tally, 1);
 }
 
+/* This rank's users (after routing: all their ratings are here) against the manifest's user_counts. */
+static int check_my_users(const trib_dataset_t *ds, const trib_owner_map_t *owners, int rank, const trib_ratings_t *r)
+{
+    uint32_t first, end;
+    trib_data_owner_range(owners, rank, &first, &end);
+    uint64_t *n = calloc(end > first ? end - first : 1, sizeof *n);
+    if (!n)
+        return trib_errorf(TRIB_ERR_NOMEM, "out of memory checking %s", ds->dir);
+    int rc = TRIB_OK;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->user[i] < first || r->user[i] >= end) {
+            rc = trib_errorf(TRIB_ERR_INTERNAL, "%s: rank %d received user %u outside its users [%u, %u)", ds->dir,
+                             rank, r->user[i], first, end);
+            break;
+        }
+        n[r->user[i] - first]++;
+    }
+    if (rc == TRIB_OK)
+        rc = trib_dataset_check_user_counts(ds, n, first, end);
+    free(n);
+    return rc;
+}
+
 /* Fixed-layout record on the wire: user, item, rating [, pad, timestamp]. */
 static size_t record_size(int with_ts) { return with_ts ? 24 : 12; }
 
@@ -281,7 +304,7 @@ int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI
     int verify = trib_data_verify_enabled();
     int rc = open_checked(dir, owners, &ds);
     if (rc == TRIB_OK && verify)
-        rc = trib_read_tally_init(&tally, ds);
+        rc = trib_read_tally_init(&tally, ds, 0);
     if (rc == TRIB_OK)
         rc = read_my_rows(ds, rank, size, opts->with_timestamp && ds->info.has_timestamp, &local,
                           verify ? &tally : NULL);
@@ -290,7 +313,6 @@ int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI
         rc = check_tally(ds, &tally, comm);
     trib_read_tally_free(&tally);
     uint64_t n_users = ds ? ds->info.n_users : 0, n_items = ds ? ds->info.n_items : 0;
-    trib_dataset_close(ds);
     if (rc == TRIB_OK) {
         if (size == 1) {
             *out = local;
@@ -300,6 +322,9 @@ int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI
         }
     }
     trib_ratings_free(&local);
+    if (rc == TRIB_OK && verify)
+        rc = trib_agree(comm, check_my_users(ds, owners, rank, out));
+    trib_dataset_close(ds);
     if (rc == TRIB_OK && opts->sort)
         rc = trib_ratings_sort(out, n_users, n_items);
     if (rc != TRIB_OK)

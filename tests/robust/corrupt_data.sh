@@ -71,11 +71,18 @@ want="uc/manifest.h5: user_counts\\[5\\] = 13000000000000000000 exceeds n_rating
 refused counts_train "$want" train_on 2 "$work/uc"
 refused counts_split "$want" split_of "$work/uc"
 refused counts_inspect "$want" "$bin/trib-data" inspect "$work/uc"
-# 4. manifest item_counts: one rating moved from item 3 to item 4 (the totals still add up)
+# 4. manifest item_counts: one rating moved from item 3 to item 4 (the totals still add up, the
+#    dataset fingerprint does not cover the counts)
 patch "$work/all" "$work/ic" manifest.h5 item_counts move 3
 want="ic/manifest.h5: item_counts\\[3\\] = [0-9]+ but the shards hold [0-9]+ ratings of that item"
 refused move_train "$want" train_on 3 "$work/ic"
 refused move_split "$want" split_of "$work/ic"
+# 5. manifest user_counts: one rating moved from user 7 to user 8 (each rank checks the users it owns)
+patch "$work/all" "$work/uc2" manifest.h5 user_counts move 7
+want="uc2/manifest.h5: user_counts\\[[78]\\] = [0-9]+ but the shards hold [0-9]+ ratings of that user"
+refused umove_train2 "$want" train_on 2 "$work/uc2"
+refused umove_train3 "$want" train_on 3 "$work/uc2"
+refused umove_split "$want" split_of "$work/uc2"
 # the off switch skips the fingerprint, never the range check
 TRIB_DATA_VERIFY=0 train_on 2 "$work/flip" >"$work/off.log" 2>&1 || fail "TRIB_DATA_VERIFY=0: $(cat "$work/off.log")"
 TRIB_DATA_VERIFY=0 refused range_off "rating 1e\\+30 outside" train_on 2 "$work/huge"
