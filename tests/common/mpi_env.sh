@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # mpi_env.sh - the environment of the script tests that run the programs (sourced by tests/*/lib.sh):
 # strict shell, $bin and $mpiexec from ctest's TRIB_BUILD_DIR and TRIB_MPIEXEC, mpirun as root and
 # oversubscribed with yielding ranks, and fail MESSAGE.

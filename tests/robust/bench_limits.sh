@@ -9,13 +9,15 @@ bench() { "$mpiexec" -np 2 --oversubscribe "$bin/trib-bench" "$@"; }
 total_kb=$(awk '$1 == "MemTotal:" || $1 == "SwapTotal:" { s += $2 } END { print s }' /proc/meminfo)
 g=1
 while ((g * 1048576 < total_kb)); do g=$((g * 2)); done
-for cmd in allreduce "tune --output $work/t.tune"; do
+for cmd in allreduce tune; do
+  extra=()
+  [[ $cmd == tune ]] && extra=(--output "$work/t.tune")
   rc=0
-  bench $cmd --max-bytes "${g}G" --algo ring --iters 1 >big.log 2>&1 || rc=$?
+  bench "$cmd" "${extra[@]}" --max-bytes "${g}G" --algo ring --iters 1 >big.log 2>&1 || rc=$?
   ((rc != 0)) || fail "$cmd --max-bytes ${g}G: exit 0: $(cat big.log)"
   grep -Eq "max-bytes ${g}G needs about [0-9.]+ GiB on this node: 2 rank\(s\) x 3 x ${g}\.00 GiB .*MemAvailable is [0-9.]+ GiB" \
     big.log || fail "$cmd --max-bytes ${g}G: no figures: $(cat big.log)"
-  echo "${cmd%% *}: exit $rc: $(grep -o "max-bytes ${g}G needs.*GiB;" big.log)"
+  echo "$cmd: exit $rc: $(grep -o "max-bytes ${g}G needs.*GiB;" big.log)"
 done
 rc=0
 bench allreduce --min-bytes 1 --max-bytes 64 --type float --algo ring --iters 1 >small.log 2>&1 || rc=$?

@@ -44,7 +44,7 @@ refused() {
   "$@" >"$work/$name.log" 2>&1 || rc=$?
   ((rc != 0)) || fail "$name: exit 0 on damaged data: $(tail -3 "$work/$name.log")"
   grep -Eq "$want" "$work/$name.log" || fail "$name: expected /$want/, got: $(cat "$work/$name.log")"
-  echo "$name: exit $rc: $(grep -Eo "$want[^;]*" "$work/$name.log" | head -1)"
+  echo "$name: exit $rc: $(grep -Eo "${want}[^;]*" "$work/$name.log" | head -1)"
 }
 # the intact data passes everywhere (so what follows fails for the damage, not for the setup)
 train --k 4 --epochs 1 >"$work/ok.log" 2>&1 || fail "intact data refused: $(cat "$work/ok.log")"

@@ -61,7 +61,7 @@ for tool in convert synth split; do
     where+=" $(grep -o '[a-z]*-*[0-9]*\.h5' run.log)"
   done
   [[ -z $bad ]] || fail "$bad"
-  echo "$tool (needs ${need}k): failed cleanly at $(echo $where | tr ' ' '\n' | sort | uniq -c | tr -s ' \n' ' ')"
+  echo "$tool (needs ${need}k): failed cleanly at $(tr -s ' ' '\n' <<<"$where" | sed '/^$/d' | sort | uniq -c | tr -s ' \n' ' ')"
   for f in shard-00000.h5 shard-00003.h5 manifest.h5; do
     [[ $where == *$f* ]] || fail "$tool: no size made the failure land in $f (sizes $sizes: $where)"
   done

@@ -1,10 +1,11 @@
+# shellcheck shell=bash
 # lib.sh - shared by the robust tests: the MPI environment, a work directory removed at exit ($work,
 # also the current directory), the datasets and the trainer command line.
 # Sourced (`source "$(dirname "$0")/lib.sh"`); needs TRIB_BUILD_DIR (set by ctest).
 source "$(dirname "${BASH_SOURCE[0]}")/../common/mpi_env.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cd "$work"
+cd "$work" || exit 1
 
 # make_data: a small synthetic dataset in $work/all (2 shards)
 make_data() {
