@@ -44,7 +44,7 @@ int trib_write_shard(const char *path, const trib_ratings_t *r, size_t first, si
 {
     trib_hid_t f;
     trib_h5_stage_t st;
-    int rc = trib_h5_create_file_staged(path, &f, &st);
+    int rc = trib_h5_create_file_staged(path, (uint64_t)count * 20 + 65536, &f, &st);
     if (rc != TRIB_OK)
         return rc;
     uint64_t fp = trib_ratings_fingerprint(r, first, count);
@@ -97,7 +97,8 @@ int trib_write_manifest(const char *dir, const trib_manifest_t *m)
     snprintf(path, sizeof path, "%s/%s", dir, TRIB_MANIFEST_NAME);
     trib_hid_t f;
     trib_h5_stage_t st;
-    int rc = trib_h5_create_file_staged(path, &f, &st);
+    uint64_t size_hint = (m->info.n_users + m->info.n_items) * 64 + 16 * m->info.n_shards + 65536; /* ids, counts */
+    int rc = trib_h5_create_file_staged(path, size_hint, &f, &st);
     if (rc != TRIB_OK)
         return rc;
     const trib_dataset_info_t *in = &m->info;

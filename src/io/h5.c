@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -173,11 +174,15 @@ int trib_h5_close_file(trib_hid_t f, const char *path)
  * unlinked file in /dev/shm) and only copied to its path, with plain checked writes, once HDF5 has closed
  * it: a full disk is then an ordinary write error that HDF5 never sees.  The path is claimed (O_EXCL)
  * when the file is created, as trib_h5_create_file does.  Costs the file's size in memory while it is
- * written, and one copy; without /dev/shm HDF5 writes the file in place as before.
+ * written, and one copy; without /dev/shm, or when it has less than twice the expected size free, HDF5
+ * writes the file in place as before.
  */
-int trib_h5_create_file_staged(const char *path, trib_hid_t *f, trib_h5_stage_t *st)
+int trib_h5_create_file_staged(const char *path, uint64_t size_hint, trib_hid_t *f, trib_h5_stage_t *st)
 {
     st->mem_fd = st->out_fd = -1;
+    struct statvfs vs; /* a small /dev/shm (containers: 64 MiB) must not fail a write the disk can take */
+    if (statvfs("/dev/shm", &vs) != 0 || (double)vs.f_bavail * (double)vs.f_frsize < 2.0 * (double)size_hint)
+        return trib_h5_create_file(path, f);
     int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (out < 0)
         return trib_errorf(TRIB_ERR_IO, "%s: cannot create HDF5 file: %s", path, strerror(errno));
