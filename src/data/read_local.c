@@ -7,7 +7,10 @@
  *             rank reads whole shards, with fewer shards than ranks it reads a
  *             row range of one; the bytes read per rank differ by at most one row.
  *   2. agree  trib_agree (one MPI_Allreduce): if any rank failed, every rank returns the
- *             error of the lowest failing rank (no rank is left waiting).
+ *             error of the lowest failing rank (no rank is left waiting).  Then the
+ *             checks of FORMAT.md "Checks on every read": the per-shard fingerprint sums
+ *             and item counts of all ranks added up (one MPI_Allreduce) against the manifest;
+ *             after step 3 each rank counts the ratings of the users it owns.
  *   3. route  each rating goes to trib_data_owner(map, user):
  *
  *             rank 0: [to0 | to1 | to2]      counts: MPI_Alltoall (uint64)
@@ -61,8 +64,9 @@ static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_t
 }
 
 /*
- * The rows every rank read, added up (one MPI_Allreduce of the tally: per-shard fingerprint sums, per-user
- * and per-item counts), against the manifest.  Every rank checks the same sums, so all return the same error.
+ * The rows every rank read, added up (one MPI_Allreduce of the tally: per-shard fingerprint sums and per-item
+ * counts), against the manifest.  Every rank checks the same sums, so all return the same error.  (User counts
+ * are checked after routing, by the rank that owns the user: check_my_users.)
  */
 static int check_tally(const trib_dataset_t *ds, trib_read_tally_t *tally, MPI_Comm comm)
 {
