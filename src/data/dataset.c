@@ -3,10 +3,15 @@
  * per-item / per-shard counts, histogram) and the shard row reader.
  *
  * trib_dataset_open() checks what is cheap to check (format name and version,
- * array sizes, every shard file present).  trib_shard_read() checks that a
- * shard belongs to this dataset (index, shard count, row count, fingerprint and
- * id-map fingerprint attributes equal to the manifest's) before reading rows,
- * so a shard copied in from another dataset is refused, not silently mixed in.
+ * array sizes, every shard file present) and the manifest against itself
+ * (counts adding up to n_ratings, rating range, id-map and dataset fingerprints).
+ * trib_shard_read() checks that a shard belongs to this dataset (index, shard
+ * count, row count, fingerprint and id-map fingerprint attributes equal to the
+ * manifest's) before reading rows, so a shard copied in from another dataset is
+ * refused, not silently mixed in; then the rows it read (ids, rating range) and
+ * their content fingerprint (whole shards at once, parts through a tally the
+ * caller sums), with the counts per user and item (FORMAT.md, "Checks on every
+ * read").
  */
 #include <inttypes.h>
 #include <limits.h>
