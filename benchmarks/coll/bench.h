@@ -149,9 +149,13 @@ void bench_config_defaults(bench_config_t *c);
 /* Option-table entries both subcommands take (apps/common/cli.h; c: a bench_config_t). */
 #define BENCH_SWEEP_OPTS(c)                                                                                          \
     {.name = "min-bytes", .kind = TRIB_CLI_CUSTOM, .dst = &(c).min_bytes, .parse = bench_cli_bytes, .arg = "N",      \
-     .help = "smallest message in bytes (default 8; suffixes K, M, G = 2^10, 2^20, 2^30)"},                          \
+     .help = "smallest message in bytes (default 8; suffixes K, M, G = 2^10, 2^20, 2^30); at\n"                     \
+             "least one element of --type (less is refused); sizes are rounded down to whole\n"                     \
+             "elements, and the table shows the bytes measured"},                                                    \
     {.name = "max-bytes", .kind = TRIB_CLI_CUSTOM, .dst = &(c).max_bytes, .parse = bench_cli_bytes, .arg = "N",      \
-     .help = "largest message (default 16M)"},                                                                       \
+     .help = "largest message (default 16M); refused when the ranks on a node would need\n"                          \
+             "more than its MemAvailable (each: send + receive buffer + one message of\n"                            \
+             "temporary space, so 3 x N)"},                                                                          \
     {.name = "factor", .kind = TRIB_CLI_SIZE, .dst = &(c).factor, .min = 2, .max = 100000000, .arg = "F",            \
      .help = "size multiplier between steps"},                                                                       \
     {.name = "type", .kind = TRIB_CLI_CUSTOM, .dst = &(c).type, .parse = bench_cli_type, .arg = "T",                 \
@@ -198,8 +202,11 @@ typedef struct {
 /* Default iteration counts for a message size (OSU-like: many for small, fewer for large). */
 void bench_iters_for(const bench_config_t *c, size_t bytes, int *iters, int *warmup);
 
-/* Runs the whole sweep (collective).  Results are complete on rank 0.  Returns
- * 0, or -1 on an allocation failure (message printed). */
+/* --min-bytes of at least one element of --type and not above --max-bytes: 0, or a usage error (printed). */
+int bench_check_sizes(const bench_config_t *c);
+/* Runs the whole sweep (collective).  Results are complete on rank 0.  Returns 0, or -1 when the buffers
+ * would exceed the node's MemAvailable (ranks on the node x 3 x --max-bytes) or cannot be allocated
+ * (message printed). */
 int bench_sweep(const bench_config_t *c, MPI_Comm comm, bench_results_t *res);
 void bench_results_free(bench_results_t *res);
 

@@ -29,6 +29,8 @@
  */
 #include "bench.h"
 
+#include <limits.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +308,63 @@ static void mark_fastest(bench_results_t *r)
     }
 }
 
+int bench_check_sizes(const bench_config_t *c)
+{
+    size_t tsize = bench_type_size(c->type);
+    if (c->min_bytes < tsize)
+        return trib_cli_usage("--min-bytes %zu is less than one %s (%zu bytes); sizes are whole elements of --type",
+                              c->min_bytes, bench_type_name(c->type), tsize);
+    if (c->min_bytes > c->max_bytes)
+        return trib_cli_usage("--min-bytes is larger than --max-bytes");
+    return 0;
+}
+
+/* MemAvailable of /proc/meminfo in bytes; 0 when it cannot be read. */
+static double mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024.0;
+}
+
+/*
+ * Refuses a sweep whose buffers would not fit in this node's available memory (collective; 0 or -1).
+ * Per rank: the send and the receive buffer of --max-bytes, plus up to one message of temporary space
+ * inside the allreduce (MPI's own algorithms allocate one), times the ranks sharing this node.  The
+ * lowest failing rank prints the figures.
+ */
+static int check_memory(const bench_config_t *c, MPI_Comm comm, int rank, size_t buf_bytes)
+{
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &local);
+        MPI_Comm_free(&node);
+    }
+    double avail = mem_available(), per_rank = 3.0 * (double)buf_bytes, need = local * per_rank;
+    int mine = avail > 0 && need > avail ? rank : INT_MAX, first = INT_MAX;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == INT_MAX)
+        return 0;
+    if (rank == first) {
+        char mb[32];
+        bench_format_bytes(c->max_bytes, mb, sizeof mb);
+        fprintf(stderr,
+                "trib-bench: --max-bytes %s needs about %.2f GiB on this node: %d rank(s) x 3 x %.2f GiB (send "
+                "buffer, receive buffer, one message of temporary space in the allreduce), but MemAvailable is "
+                "%.2f GiB; lower --max-bytes or run fewer ranks per node\n",
+                mb, need / 1073741824.0, local, (double)buf_bytes / 1073741824.0, avail / 1073741824.0);
+    }
+    return -1;
+}
+
 int bench_sweep(const bench_config_t *c, MPI_Comm comm, bench_results_t *res)
 {
     sweep_t s = {.c = c, .comm = comm};
@@ -313,6 +372,8 @@ int bench_sweep(const bench_config_t *c, MPI_Comm comm, bench_results_t *res)
     MPI_Comm_size(comm, &s.size);
     size_t tsize = bench_type_size(c->type);
     size_t max_count = c->max_bytes / tsize ? c->max_bytes / tsize : 1;
+    if (check_memory(c, comm, s.rank, max_count * tsize) != 0)
+        return -1;
     int max_iters = 0, w;
     for (size_t b = c->min_bytes; b <= c->max_bytes; b *= c->factor) {
         int it;

@@ -262,8 +262,8 @@ static int parse_tune_args(int argc, char **argv, tune_config_t *t)
         return -1;
     if (cli.help || cli.version)
         return 1;
-    if (c->min_bytes > c->max_bytes)
-        return trib_cli_usage("--min-bytes is larger than --max-bytes") ? -1 : 0;
+    if (bench_check_sizes(c))
+        return -1;
     return 0;
 }
 

@@ -42,8 +42,9 @@ static void usage_main(FILE *f)
 /* Validates the configuration as a whole (one place); 0 or a usage status. */
 static int validate_config(const bench_config_t *c)
 {
-    if (c->min_bytes > c->max_bytes)
-        return trib_cli_usage("--min-bytes is larger than --max-bytes");
+    int bad = bench_check_sizes(c);
+    if (bad)
+        return bad;
     if (c->link_delay > 0 && c->link_rate <= 0)
         return trib_cli_usage("--link-delay needs --link-rate");
     if (c->op == BENCH_BOR && !bench_op_valid(c->type, c->op))

@@ -104,7 +104,8 @@ typedef struct {
 
 typedef struct trib_dataset trib_dataset_t;
 
-/* Opens DIR/manifest.h5 and checks format, version and that every shard file exists. */
+/* Opens DIR/manifest.h5 and checks format, version, that every shard file exists and the manifest against
+ * itself (counts adding up, rating range, id-map and dataset fingerprints): TRIB_ERR_CORRUPT naming the entry. */
 TRIB_API int trib_dataset_open(const char *dir, trib_dataset_t **out);
 TRIB_API void trib_dataset_close(trib_dataset_t *ds);
 TRIB_API const trib_dataset_info_t *trib_dataset_info(const trib_dataset_t *ds);
@@ -117,10 +118,12 @@ TRIB_API const uint64_t *trib_dataset_item_counts(const trib_dataset_t *ds);
 TRIB_API const uint64_t *trib_dataset_shard_counts(const trib_dataset_t *ds);
 /* Path of shard s ("DIR/shard-00003.h5"). */
 TRIB_API int trib_dataset_shard_path(const trib_dataset_t *ds, uint32_t s, char *buf, size_t cap);
-/* Reads rows [first, first+count) of shard s (serial, no MPI). */
+/* Reads rows [first, first+count) of shard s (serial, no MPI); ids and ratings are checked against the
+ * manifest, and a whole shard against its fingerprint (TRIB_ERR_CORRUPT naming the shard file). */
 TRIB_API int trib_dataset_read_rows(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64_t count,
                                     int with_timestamp, trib_ratings_t *out);
-/* Reads every rating of the dataset on the calling process (no MPI), in shard order. */
+/* Reads every rating of the dataset on the calling process (no MPI), in shard order, checked against the
+ * shard fingerprints and the manifest's counts (datasets/FORMAT.md, "Checks on every read"). */
 TRIB_API int trib_data_read_all(const char *dir, trib_ratings_t *out);
 
 /* Rating histogram stored in the manifest: exact values when there are at most
@@ -187,6 +190,8 @@ typedef struct {
  * overflow).  On return `out` holds exactly the ratings of this rank's users,
  * ordered by source rank then file order (or by (user, item) with opts->sort).
  * The dataset must share the owner map's id space (same idmap fingerprint).
+ * The rows are checked as they are read (datasets/FORMAT.md, "Checks on every
+ * read"): a damaged shard or manifest is TRIB_ERR_CORRUPT on every rank.
  * A failure on any rank makes every rank return an error.
  */
 TRIB_API int trib_data_read_local(const char *dir, const trib_owner_map_t *owners, MPI_Comm comm,

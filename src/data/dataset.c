@@ -3,10 +3,15 @@
  * per-item / per-shard counts, histogram) and the shard row reader.
  *
  * trib_dataset_open() checks what is cheap to check (format name and version,
- * array sizes, every shard file present).  trib_shard_read() checks that a
- * shard belongs to this dataset (index, shard count, row count, fingerprint and
- * id-map fingerprint attributes equal to the manifest's) before reading rows,
- * so a shard copied in from another dataset is refused, not silently mixed in.
+ * array sizes, every shard file present) and the manifest against itself
+ * (counts adding up to n_ratings, rating range, id-map and dataset fingerprints).
+ * trib_shard_read() checks that a shard belongs to this dataset (index, shard
+ * count, row count, fingerprint and id-map fingerprint attributes equal to the
+ * manifest's) before reading rows, so a shard copied in from another dataset is
+ * refused, not silently mixed in; then the rows it read (ids, rating range) and
+ * their content fingerprint (whole shards at once, parts through a tally the
+ * caller sums), with the counts per user and item (FORMAT.md, "Checks on every
+ * read").
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -17,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/rng.h"
 #include "data/internal.h"
 
 static int read_info(trib_hid_t f, const char *path, trib_dataset_info_t *in)
@@ -87,6 +93,56 @@ static int read_histogram(trib_hid_t f, const char *path, trib_histogram_t *h)
     return rc;
 }
 
+/* Every count at most n_ratings and the counts adding up to n_ratings (no wrap-around possible then). */
+static int check_count_sum(const char *path, const char *name, const uint64_t *c, uint64_t n, uint64_t n_ratings)
+{
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (c[i] > n_ratings)
+            return trib_errorf(TRIB_ERR_CORRUPT, "%s: %s[%" PRIu64 "] = %" PRIu64 " exceeds n_ratings %" PRIu64
+                               " (corrupt manifest)", path, name, i, c[i], n_ratings);
+        sum += c[i];
+        if (sum > n_ratings)
+            break;
+    }
+    if (sum != n_ratings)
+        return trib_errorf(TRIB_ERR_CORRUPT, "%s: %s add up to %s%" PRIu64 ", n_ratings is %" PRIu64
+                           " (corrupt manifest)", path, name, sum > n_ratings ? "more than " : "", sum, n_ratings);
+    return TRIB_OK;
+}
+
+/*
+ * What the manifest says about itself, checked at every open (cost: one pass over the counts and the ids):
+ * user / item / histogram counts add up to n_ratings, a sane rating range, the id maps and the shard
+ * fingerprints hash to the recorded id-map and dataset fingerprints.
+ */
+static int check_manifest(const char *path, const trib_dataset_t *ds)
+{
+    const trib_dataset_info_t *in = &ds->info;
+    int rc = check_count_sum(path, "user_counts", ds->user_counts, in->n_users, in->n_ratings);
+    if (rc == TRIB_OK)
+        rc = check_count_sum(path, "item_counts", ds->item_counts, in->n_items, in->n_ratings);
+    if (rc == TRIB_OK)
+        rc = check_count_sum(path, "rating_hist_count", ds->hist.count, ds->hist.n_bins, in->n_ratings);
+    if (rc != TRIB_OK)
+        return rc;
+    if (in->n_ratings &&
+        !(isfinite(in->rating_min) && isfinite(in->rating_max) && in->rating_min <= in->rating_max &&
+          isfinite(in->rating_mean)))
+        return trib_errorf(TRIB_ERR_CORRUPT, "%s: rating_min/max/mean %g / %g / %g are not a valid range "
+                           "(corrupt manifest)", path, in->rating_min, in->rating_max, in->rating_mean);
+    uint64_t ifp = trib_hash64(trib_idmap_fingerprint(ds->users), trib_idmap_fingerprint(ds->items));
+    if (ifp != in->idmap_fingerprint)
+        return trib_errorf(TRIB_ERR_CORRUPT, "%s: user_ids/item_ids do not match idmap_fingerprint (corrupt "
+                           "manifest)", path);
+    uint64_t fp = trib_dataset_fingerprint(in->n_users, in->n_items, in->n_ratings, ifp, ds->shard_fps,
+                                           in->n_shards);
+    if (fp != in->fingerprint)
+        return trib_errorf(TRIB_ERR_CORRUPT, "%s: counts or shard_fingerprints do not match the dataset "
+                           "fingerprint (corrupt manifest)", path);
+    return TRIB_OK;
+}
+
 static int read_arrays(trib_hid_t f, const char *path, trib_dataset_t *ds)
 {
     const trib_dataset_info_t *in = &ds->info;
@@ -118,7 +174,7 @@ static int read_arrays(trib_hid_t f, const char *path, trib_dataset_t *ds)
     if (ds->shard_first_row[in->n_shards] != in->n_ratings)
         return trib_errorf(TRIB_ERR_CORRUPT, "%s: shard counts add up to %" PRIu64 ", n_ratings is %" PRIu64, path,
                            ds->shard_first_row[in->n_shards], in->n_ratings);
-    return TRIB_OK;
+    return check_manifest(path, ds);
 }
 
 int trib_dataset_open(const char *dir, trib_dataset_t **out)
@@ -225,8 +281,134 @@ static int check_shard_attrs(trib_hid_t f, const char *path, const trib_dataset_
     return TRIB_OK;
 }
 
+int trib_data_verify_enabled(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        const char *env = getenv("TRIB_DATA_VERIFY");
+        cached = !(env && strcmp(env, "0") == 0);
+    }
+    return cached;
+}
+
+int trib_read_tally_init(trib_read_tally_t *t, const trib_dataset_t *ds, int with_users)
+{
+    const trib_dataset_info_t *in = &ds->info;
+    t->len = (size_t)in->n_shards + in->n_items + (with_users ? in->n_users : 0);
+    t->all = calloc(t->len ? t->len : 1, sizeof *t->all);
+    if (!t->all)
+        return trib_errorf(TRIB_ERR_NOMEM, "out of memory checking %s (%zu counters)", ds->dir, t->len);
+    t->fp_sum = t->all;
+    t->items = t->fp_sum + in->n_shards;
+    t->users = with_users ? t->items + in->n_items : NULL;
+    return TRIB_OK;
+}
+
+void trib_read_tally_free(trib_read_tally_t *t)
+{
+    free(t->all);
+    memset(t, 0, sizeof *t);
+}
+
+static int fp_mismatch(const trib_dataset_t *ds, uint32_t s, uint64_t got)
+{
+    char path[PATH_MAX];
+    trib_dataset_shard_path(ds, s, path, sizeof path);
+    return trib_errorf(TRIB_ERR_CORRUPT,
+                       "%s: the ratings read do not match the shard's fingerprint (content %016" PRIx64
+                       ", manifest %016" PRIx64 "): the file is corrupt",
+                       path, got, ds->shard_fps[s]);
+}
+
+/* got[i - first] against the manifest's user (item == 0) or item (item == 1) counts of [first, end). */
+static int check_counts(const trib_dataset_t *ds, int item, const uint64_t *got, uint64_t first, uint64_t end)
+{
+    const uint64_t *want = item ? ds->item_counts : ds->user_counts;
+    for (uint64_t i = first; i < end; i++)
+        if (want[i] != got[i - first])
+            return trib_errorf(TRIB_ERR_CORRUPT,
+                               "%s/%s: %s[%" PRIu64 "] = %" PRIu64 " but the shards hold %" PRIu64
+                               " ratings of that %s (corrupt manifest)",
+                               ds->dir, TRIB_MANIFEST_NAME, item ? "item_counts" : "user_counts", i, want[i],
+                               got[i - first], item ? "item" : "user");
+    return TRIB_OK;
+}
+
+int trib_dataset_check_user_counts(const trib_dataset_t *ds, const uint64_t *users, uint64_t first, uint64_t end)
+{
+    return check_counts(ds, 0, users, first, end);
+}
+
+int trib_dataset_check_counts(const trib_dataset_t *ds, const uint64_t *users, const uint64_t *items)
+{
+    int rc = check_counts(ds, 0, users, 0, ds->info.n_users);
+    return rc == TRIB_OK ? check_counts(ds, 1, items, 0, ds->info.n_items) : rc;
+}
+
+int trib_read_tally_check(const trib_dataset_t *ds, const trib_read_tally_t *t, int check_fp)
+{
+    for (uint32_t s = 0; check_fp && s < ds->info.n_shards; s++) {
+        uint64_t fp = trib_hash64(t->fp_sum[s], ds->shard_counts[s]);
+        if (fp != ds->shard_fps[s])
+            return fp_mismatch(ds, s, fp);
+    }
+    int rc = check_counts(ds, 1, t->items, 0, ds->info.n_items);
+    if (rc == TRIB_OK && t->users)
+        rc = check_counts(ds, 0, t->users, 0, ds->info.n_users);
+    return rc;
+}
+
+/* Ids and ratings of rows [0, count) of out (at off) within what the manifest allows. */
+static int check_rows(const trib_dataset_t *ds, const char *path, const trib_ratings_t *out, size_t off,
+                      uint64_t first, uint64_t count)
+{
+    const trib_dataset_info_t *in = &ds->info;
+    const uint32_t *u = out->user + off, *it = out->item + off;
+    const float *r = out->rating + off;
+    uint32_t bad = 0;
+    for (uint64_t i = 0; i < count; i++) /* branch-free scan; the message is made only on a failure */
+        bad |= (u[i] >= in->n_users) | (it[i] >= in->n_items) | !(r[i] >= in->rating_min && r[i] <= in->rating_max);
+    for (uint64_t i = 0; bad && i < count; i++) {
+        if (u[i] >= in->n_users || it[i] >= in->n_items)
+            return trib_errorf(TRIB_ERR_CORRUPT, "%s: row %" PRIu64 ": user %u / item %u beyond the manifest's %" PRIu64
+                               " users, %" PRIu64 " items (corrupt shard)", path, first + i, u[i], it[i],
+                               in->n_users, in->n_items);
+        if (!(r[i] >= in->rating_min && r[i] <= in->rating_max))
+            return trib_errorf(TRIB_ERR_CORRUPT, "%s: row %" PRIu64 ": rating %g outside the manifest's range "
+                               "[%g, %g] (corrupt shard)", path, first + i, (double)r[i], in->rating_min,
+                               in->rating_max);
+    }
+    return TRIB_OK;
+}
+
+/* The fingerprint sum of the rows just read; reads the timestamp column in pieces when it was not read. */
+static int rows_fp_sum(trib_hid_t f, const char *path, const trib_dataset_t *ds, const trib_ratings_t *out,
+                       size_t off, uint64_t first, uint64_t count, int ts_read, uint64_t *sum)
+{
+    if (!ds->info.has_timestamp || ts_read) {
+        *sum = trib_fp_rows(out->user + off, out->item + off, out->rating + off,
+                            ts_read ? out->timestamp + off : NULL, count, first);
+        return TRIB_OK;
+    }
+    enum { PIECE = 1 << 16 };
+    int64_t *ts = malloc((count < PIECE ? (count ? count : 1) : PIECE) * sizeof *ts);
+    if (!ts)
+        return trib_errorf(TRIB_ERR_NOMEM, "out of memory checking %s", path);
+    int rc = TRIB_OK;
+    *sum = 0;
+    for (uint64_t a = 0; rc == TRIB_OK && a < count; a += PIECE) {
+        uint64_t n = count - a < PIECE ? count - a : PIECE;
+        rc = trib_h5_read_1d(f, path, "timestamp", TRIB_H5_I64, first + a, n, ts);
+        if (rc == TRIB_OK)
+            *sum += trib_fp_rows(out->user + off + a, out->item + off + a, out->rating + off + a, ts, n,
+                                 first + a);
+    }
+    free(ts);
+    return rc;
+}
+
 int trib_shard_read(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64_t count, int with_ts,
-                    trib_ratings_t *out, size_t off)
+                    trib_ratings_t *out, size_t off, trib_read_tally_t *tally)
 {
     char path[PATH_MAX];
     int rc = trib_dataset_shard_path(ds, s, path, sizeof path);
@@ -236,6 +418,7 @@ int trib_shard_read(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64
     rc = trib_h5_open_file(path, &f);
     if (rc != TRIB_OK)
         return rc;
+    int ts_read = with_ts && out->timestamp && ds->info.has_timestamp;
     rc = check_shard_attrs(f, path, ds, s);
     if (rc == TRIB_OK)
         rc = trib_h5_read_1d(f, path, "user", TRIB_H5_U32, first, count, out->user + off);
@@ -243,7 +426,7 @@ int trib_shard_read(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64
         rc = trib_h5_read_1d(f, path, "item", TRIB_H5_U32, first, count, out->item + off);
     if (rc == TRIB_OK)
         rc = trib_h5_read_1d(f, path, "rating", TRIB_H5_F32, first, count, out->rating + off);
-    if (rc == TRIB_OK && with_ts && out->timestamp)
+    if (rc == TRIB_OK && ts_read)
         rc = trib_h5_read_1d(f, path, "timestamp", TRIB_H5_I64, first, count, out->timestamp + off);
     /* Row counts of every column must equal the attribute (a truncated column is corruption). */
     const char *cols[] = {"user", "item", "rating", "timestamp"};
@@ -255,8 +438,24 @@ int trib_shard_read(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64
             rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: column '%s' has %" PRIu64 " rows, shard has %" PRIu64, path,
                              cols[c], n, ds->shard_counts[s]);
     }
-    trib_h5_close_file(f, path);
-    return rc;
+    if (rc == TRIB_OK)
+        rc = check_rows(ds, path, out, off, first, count);
+    int whole = first == 0 && count == ds->shard_counts[s];
+    if (rc == TRIB_OK && trib_data_verify_enabled() && (tally || whole)) {
+        uint64_t sum = 0;
+        rc = rows_fp_sum(f, path, ds, out, off, first, count, ts_read, &sum);
+        if (rc == TRIB_OK && tally) {
+            tally->fp_sum[s] += sum;
+            for (uint64_t i = 0; i < count; i++)
+                tally->items[out->item[off + i]]++;
+            for (uint64_t i = 0; tally->users && i < count; i++)
+                tally->users[out->user[off + i]]++;
+        } else if (rc == TRIB_OK && trib_hash64(sum, count) != ds->shard_fps[s]) {
+            rc = fp_mismatch(ds, s, trib_hash64(sum, count));
+        }
+    }
+    int crc = trib_h5_close_file(f, path);
+    return rc != TRIB_OK ? rc : crc;
 }
 
 int trib_dataset_read_rows(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64_t count,
@@ -268,7 +467,7 @@ int trib_dataset_read_rows(const trib_dataset_t *ds, uint32_t s, uint64_t first,
     int rc = trib_ratings_alloc(out, count, ts);
     if (rc != TRIB_OK)
         return rc;
-    rc = trib_shard_read(ds, s, first, count, ts, out, 0);
+    rc = trib_shard_read(ds, s, first, count, ts, out, 0, NULL);
     if (rc != TRIB_OK)
         trib_ratings_free(out);
     return rc;
@@ -280,11 +479,20 @@ int trib_data_read_all(const char *dir, trib_ratings_t *out)
     int rc = trib_dataset_open(dir, &ds);
     if (rc != TRIB_OK)
         return rc;
-    rc = trib_ratings_alloc(out, ds->info.n_ratings, ds->info.has_timestamp);
+    trib_ratings_init(out);
+    trib_read_tally_t tally = {0};
+    int verify = trib_data_verify_enabled();
+    if (verify)
+        rc = trib_read_tally_init(&tally, ds, 1);
+    if (rc == TRIB_OK)
+        rc = trib_ratings_alloc(out, ds->info.n_ratings, ds->info.has_timestamp);
     for (uint32_t s = 0; rc == TRIB_OK && s < ds->info.n_shards; s++)
-        rc = trib_shard_read(ds, s, 0, ds->shard_counts[s], 1, out, ds->shard_first_row[s]);
+        rc = trib_shard_read(ds, s, 0, ds->shard_counts[s], 1, out, ds->shard_first_row[s], verify ? &tally : NULL);
+    if (rc == TRIB_OK && verify)
+        rc = trib_read_tally_check(ds, &tally, 1);
     if (rc != TRIB_OK)
         trib_ratings_free(out);
+    trib_read_tally_free(&tally);
     trib_dataset_close(ds);
     return rc;
 }

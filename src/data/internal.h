@@ -46,6 +46,10 @@ TRIB_HIDDEN int trib_ratings_permute(trib_ratings_t *r, const uint32_t *perm);
 TRIB_HIDDEN int trib_ratings_is_sorted(const trib_ratings_t *r);
 /* Content fingerprint of a run of ratings (FORMAT.md). */
 TRIB_HIDDEN uint64_t trib_ratings_fingerprint(const trib_ratings_t *r, size_t first, size_t count);
+/* The sum of the per-row hashes of `count` rows that sit at rows j0.. of their shard (ts may be NULL): the
+ * fingerprint is additive, so the sums of disjoint row ranges add up to the shard's (trib_hash64(sum, n)). */
+TRIB_HIDDEN uint64_t trib_fp_rows(const uint32_t *user, const uint32_t *item, const float *rating,
+                                  const int64_t *ts, size_t count, uint64_t j0);
 TRIB_HIDDEN void trib_histogram_build(const float *rating, size_t n, trib_histogram_t *h);
 TRIB_HIDDEN uint64_t trib_dataset_fingerprint(uint64_t n_users, uint64_t n_items, uint64_t n_ratings,
                                               uint64_t idmap_fp, const uint64_t *shard_fps, uint32_t n_shards);
@@ -144,9 +148,37 @@ struct trib_dataset {
     uint64_t *shard_first_row; /* n_shards + 1 prefix sums of shard_counts */
     trib_histogram_t hist;
 };
-/* Reads a shard's rows, checking it belongs to ds; fp (may be NULL) receives the recomputed fingerprint
- * of the rows read when whole_check is set. */
+/*
+ * What the rows read so far add up to, for the checks against the manifest (trib_read_tally_check):
+ * per shard the sum of the row hashes of its fingerprint, per item (and optionally per user) the ratings
+ * seen.  One array of n_shards + n_items [+ n_users] counters, so a collective reader sums it in one
+ * MPI_Allreduce (it counts its own users after routing instead: users = NULL).
+ */
+typedef struct {
+    uint64_t *all;                  /* the one allocation */
+    uint64_t *fp_sum, *items, *users;
+    size_t len;                     /* elements of all */
+} trib_read_tally_t;
+/* 1 unless TRIB_DATA_VERIFY=0 in the environment: the off switch of the per-row fingerprint and count checks. */
+TRIB_HIDDEN int trib_data_verify_enabled(void);
+TRIB_HIDDEN int trib_read_tally_init(trib_read_tally_t *t, const trib_dataset_t *ds, int with_users);
+TRIB_HIDDEN void trib_read_tally_free(trib_read_tally_t *t);
+/* Compares the tally of every row of the dataset with the manifest: each shard's fingerprint (when
+ * check_fp), then item_counts and user_counts (when counted).  The error names the shard file or the manifest. */
+TRIB_HIDDEN int trib_read_tally_check(const trib_dataset_t *ds, const trib_read_tally_t *t, int check_fp);
+/* user_counts / item_counts of the manifest against counts made from the rows (the first difference);
+ * the _user_ variant for users [first, end) only, users[0] counting user first. */
+TRIB_HIDDEN int trib_dataset_check_counts(const trib_dataset_t *ds, const uint64_t *users, const uint64_t *items);
+TRIB_HIDDEN int trib_dataset_check_user_counts(const trib_dataset_t *ds, const uint64_t *users, uint64_t first,
+                                               uint64_t end);
+/*
+ * Reads rows [first, first+count) of shard s into out at out_off, checking the shard belongs to ds, every id
+ * is below n_users / n_items and every rating is finite and inside the manifest's [rating_min, rating_max].
+ * With tally == NULL a read of the whole shard is checked against the shard's fingerprint at once; with a
+ * tally the rows are added to it (partial reads; the caller checks the sums).  Verification follows
+ * trib_data_verify_enabled().
+ */
 TRIB_HIDDEN int trib_shard_read(const trib_dataset_t *ds, uint32_t s, uint64_t first, uint64_t count,
-                                int with_ts, trib_ratings_t *out, size_t out_off);
+                                int with_ts, trib_ratings_t *out, size_t out_off, trib_read_tally_t *tally);
 
 #endif

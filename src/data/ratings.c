@@ -159,17 +159,24 @@ int trib_ratings_sort(trib_ratings_t *r, uint64_t n_users, uint64_t n_items)
  * hashes keyed by the row's position, so it is order-sensitive yet has no
  * serial dependency chain (the CPU overlaps the rows).  See FORMAT.md.
  */
-uint64_t trib_ratings_fingerprint(const trib_ratings_t *r, size_t first, size_t count)
+uint64_t trib_fp_rows(const uint32_t *user, const uint32_t *item, const float *rating, const int64_t *ts,
+                      size_t count, uint64_t j0)
 {
     uint64_t sum = 0;
-    for (size_t j = 0; j < count; j++) {
-        size_t i = first + j;
+    for (size_t i = 0; i < count; i++) {
         uint32_t rb;
-        memcpy(&rb, &r->rating[i], sizeof rb);
-        uint64_t ts = r->timestamp ? (uint64_t)r->timestamp[i] : 0;
-        uint64_t ui = (uint64_t)r->user[i] << 32 | r->item[i];
-        sum += trib_hash64(ui, trib_hash64((uint64_t)rb ^ (ts * UINT64_C(0x9e3779b97f4a7c15)), j));
+        memcpy(&rb, &rating[i], sizeof rb);
+        uint64_t t = ts ? (uint64_t)ts[i] : 0;
+        uint64_t ui = (uint64_t)user[i] << 32 | item[i];
+        sum += trib_hash64(ui, trib_hash64((uint64_t)rb ^ (t * UINT64_C(0x9e3779b97f4a7c15)), j0 + i));
     }
+    return sum;
+}
+
+uint64_t trib_ratings_fingerprint(const trib_ratings_t *r, size_t first, size_t count)
+{
+    uint64_t sum = trib_fp_rows(r->user + first, r->item + first, r->rating + first,
+                                r->timestamp ? r->timestamp + first : NULL, count, 0);
     return trib_hash64(sum, count);
 }
 

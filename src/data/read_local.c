@@ -7,7 +7,10 @@
  *             rank reads whole shards, with fewer shards than ranks it reads a
  *             row range of one; the bytes read per rank differ by at most one row.
  *   2. agree  trib_agree (one MPI_Allreduce): if any rank failed, every rank returns the
- *             error of the lowest failing rank (no rank is left waiting).
+ *             error of the lowest failing rank (no rank is left waiting).  Then the
+ *             checks of FORMAT.md "Checks on every read": the per-shard fingerprint sums
+ *             and item counts of all ranks added up (one MPI_Allreduce) against the manifest;
+ *             after step 3 each rank counts the ratings of the users it owns.
  *   3. route  each rating goes to trib_data_owner(map, user):
  *
  *             rank 0: [to0 | to1 | to2]      counts: MPI_Alltoall (uint64)
@@ -43,7 +46,8 @@
  */
 #define ROUND_BYTES_CAP ((size_t)64 << 20)
 
-static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_ts, trib_ratings_t *local)
+static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_ts, trib_ratings_t *local,
+                        trib_read_tally_t *tally)
 {
     __extension__ typedef unsigned __int128 u128_t;
     uint64_t N = ds->info.n_ratings;
@@ -54,14 +58,45 @@ static int read_my_rows(const trib_dataset_t *ds, int rank, int size, int with_t
         uint64_t a = ds->shard_first_row[s], b = ds->shard_first_row[s + 1];
         uint64_t from = a > lo ? a : lo, to = b < hi ? b : hi;
         if (from < to)
-            rc = trib_shard_read(ds, s, from - a, to - from, with_ts, local, from - lo);
+            rc = trib_shard_read(ds, s, from - a, to - from, with_ts, local, from - lo, tally);
     }
-    for (size_t i = 0; rc == TRIB_OK && i < local->n; i++) {
-        if (local->user[i] >= ds->info.n_users || local->item[i] >= ds->info.n_items)
-            rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: rating with user %u / item %u beyond %llu users, %llu items",
-                             ds->dir, local->user[i], local->item[i], (unsigned long long)ds->info.n_users,
-                             (unsigned long long)ds->info.n_items);
+    return rc;
+}
+
+/*
+ * The rows every rank read, added up (one MPI_Allreduce of the tally: per-shard fingerprint sums and per-item
+ * counts), against the manifest.  Every rank checks the same sums, so all return the same error.  (User counts
+ * are checked after routing, by the rank that owns the user: check_my_users.)
+ */
+static int check_tally(const trib_dataset_t *ds, trib_read_tally_t *tally, MPI_Comm comm)
+{
+    if (tally->len > INT_MAX)
+        return trib_errorf(TRIB_ERR_RANGE, "%s: %zu counters to check, beyond one MPI call", ds->dir, tally->len);
+    if (MPI_Allreduce(MPI_IN_PLACE, tally->all, (int)tally->len, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of the read checks failed");
+    return trib_read_tally_check(ds, tally, 1);
+}
+
+/* This rank's users (after routing: all their ratings are here) against the manifest's user_counts. */
+static int check_my_users(const trib_dataset_t *ds, const trib_owner_map_t *owners, int rank, const trib_ratings_t *r)
+{
+    uint32_t first, end;
+    trib_data_owner_range(owners, rank, &first, &end);
+    uint64_t *n = calloc(end > first ? end - first : 1, sizeof *n);
+    if (!n)
+        return trib_errorf(TRIB_ERR_NOMEM, "out of memory checking %s", ds->dir);
+    int rc = TRIB_OK;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->user[i] < first || r->user[i] >= end) {
+            rc = trib_errorf(TRIB_ERR_INTERNAL, "%s: rank %d received user %u outside its users [%u, %u)", ds->dir,
+                             rank, r->user[i], first, end);
+            break;
+        }
+        n[r->user[i] - first]++;
     }
+    if (rc == TRIB_OK)
+        rc = trib_dataset_check_user_counts(ds, n, first, end);
+    free(n);
     return rc;
 }
 
@@ -269,12 +304,19 @@ int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI
     trib_dataset_t *ds = NULL;
     trib_ratings_t local;
     trib_ratings_init(&local);
+    trib_read_tally_t tally = {0};
+    int verify = trib_data_verify_enabled();
     int rc = open_checked(dir, owners, &ds);
+    if (rc == TRIB_OK && verify)
+        rc = trib_read_tally_init(&tally, ds, 0);
     if (rc == TRIB_OK)
-        rc = read_my_rows(ds, rank, size, opts->with_timestamp && ds->info.has_timestamp, &local);
+        rc = read_my_rows(ds, rank, size, opts->with_timestamp && ds->info.has_timestamp, &local,
+                          verify ? &tally : NULL);
     rc = trib_agree(comm, rc);
+    if (rc == TRIB_OK && verify)
+        rc = check_tally(ds, &tally, comm);
+    trib_read_tally_free(&tally);
     uint64_t n_users = ds ? ds->info.n_users : 0, n_items = ds ? ds->info.n_items : 0;
-    trib_dataset_close(ds);
     if (rc == TRIB_OK) {
         if (size == 1) {
             *out = local;
@@ -284,6 +326,9 @@ int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI
         }
     }
     trib_ratings_free(&local);
+    if (rc == TRIB_OK && verify)
+        rc = trib_agree(comm, check_my_users(ds, owners, rank, out));
+    trib_dataset_close(ds);
     if (rc == TRIB_OK && opts->sort)
         rc = trib_ratings_sort(out, n_users, n_items);
     if (rc != TRIB_OK)

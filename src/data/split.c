@@ -192,6 +192,22 @@ static int split_shard(const trib_dataset_t *ds, uint32_t s, const trib_split_op
     return rc;
 }
 
+/* The input's manifest counts against the rows both sides received (a damaged manifest is not copied on). */
+static int check_input_counts(const trib_dataset_t *ds, const side_t *side)
+{
+    uint64_t nu = ds->info.n_users, ni = ds->info.n_items;
+    uint64_t *sum = malloc((nu + ni ? nu + ni : 1) * sizeof *sum);
+    if (!sum)
+        return trib_errorf(TRIB_ERR_NOMEM, "split: out of memory");
+    for (uint64_t u = 0; u < nu; u++)
+        sum[u] = side[0].user_counts[u] + side[1].user_counts[u];
+    for (uint64_t i = 0; i < ni; i++)
+        sum[nu + i] = side[0].item_counts[i] + side[1].item_counts[i];
+    int rc = trib_dataset_check_counts(ds, sum, sum + nu);
+    free(sum);
+    return rc;
+}
+
 static int write_side_manifest(const trib_dataset_t *ds, side_t *s, const char *source)
 {
     if (s->n == 0)
@@ -247,6 +263,8 @@ int trib_data_split(const char *input, const char *train_dir, const char *test_d
         if (opts->write.progress)
             opts->write.progress(opts->write.progress_arg, "split", (double)(s + 1) / ds->info.n_shards);
     }
+    if (rc == TRIB_OK)
+        rc = check_input_counts(ds, side);
     if (rc == TRIB_OK)
         rc = write_side_manifest(ds, &side[0], "split:train");
     if (rc == TRIB_OK)

@@ -43,7 +43,8 @@ int trib_write_shard(const char *path, const trib_ratings_t *r, size_t first, si
                      uint32_t n_shards, uint64_t idmap_fp, int compress, uint64_t *fingerprint)
 {
     trib_hid_t f;
-    int rc = trib_h5_create_file(path, &f);
+    trib_h5_stage_t st;
+    int rc = trib_h5_create_file_staged(path, (uint64_t)count * 20 + 65536, &f, &st);
     if (rc != TRIB_OK)
         return rc;
     uint64_t fp = trib_ratings_fingerprint(r, first, count);
@@ -72,11 +73,9 @@ int trib_write_shard(const char *path, const trib_ratings_t *r, size_t first, si
     if (rc == TRIB_OK && r->timestamp)
         rc = trib_h5_write_1d(f, path, "timestamp", TRIB_H5_I64, r->timestamp + first, count, TRIB_SHARD_CHUNK,
                               compress);
-    int crc = trib_h5_close_file(f, path);
+    int crc = trib_h5_close_file_staged(f, path, &st); /* written, fsynced (a full disk: a clean error) */
     if (rc == TRIB_OK)
         rc = crc;
-    if (rc == TRIB_OK)
-        rc = trib_io_fsync_file(path);
     if (rc == TRIB_OK && fingerprint)
         *fingerprint = fp;
     return rc;
@@ -97,7 +96,9 @@ int trib_write_manifest(const char *dir, const trib_manifest_t *m)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, TRIB_MANIFEST_NAME);
     trib_hid_t f;
-    int rc = trib_h5_create_file(path, &f);
+    trib_h5_stage_t st;
+    uint64_t size_hint = (m->info.n_users + m->info.n_items) * 64 + 16 * m->info.n_shards + 65536; /* ids, counts */
+    int rc = trib_h5_create_file_staged(path, size_hint, &f, &st);
     if (rc != TRIB_OK)
         return rc;
     const trib_dataset_info_t *in = &m->info;
@@ -149,11 +150,9 @@ int trib_write_manifest(const char *dir, const trib_manifest_t *m)
         rc = trib_h5_write_1d(f, path, "shard_fingerprints", TRIB_H5_U64, m->shard_fps, in->n_shards, 0, 0);
     if (rc == TRIB_OK)
         rc = write_histogram(f, path, m->hist);
-    int crc = trib_h5_close_file(f, path);
+    int crc = trib_h5_close_file_staged(f, path, &st); /* written, fsynced (a full disk: a clean error) */
     if (rc == TRIB_OK)
         rc = crc;
-    if (rc == TRIB_OK)
-        rc = trib_io_fsync_file(path);
     return rc;
 }
 

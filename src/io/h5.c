@@ -15,10 +15,12 @@
  * chunks are read straight into the caller's buffer (one copy, like read()).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -31,6 +33,15 @@ void trib_h5_quiet(void)
 {
     /* Idempotent and cheap: called at every entry point that touches HDF5. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* ": <reason>" when errno holds one (HDF5 leaves the errno of its failed write()), else "". */
+static const char *os_reason(int err, char *buf, size_t cap)
+{
+    if (err == 0)
+        return "";
+    snprintf(buf, cap, ": %s", strerror(err));
+    return buf;
 }
 
 int trib_h5_deflate_available(void)
@@ -147,9 +158,122 @@ int trib_h5_close_file(trib_hid_t f, const char *path)
 {
     if (f < 0)
         return TRIB_OK;
+    char why[160];
+    errno = 0;
     if (H5Fclose(f) < 0)
-        return trib_errorf(TRIB_ERR_IO, "%s: cannot close HDF5 file (disk full?)", path);
+        return trib_errorf(TRIB_ERR_IO, "%s: cannot close HDF5 file%s", path,
+                           errno ? os_reason(errno, why, sizeof why) : " (disk full?)");
     return TRIB_OK;
+}
+
+/*
+ * Staged files.  HDF5 (1.10) cannot recover from a failed write of its cached metadata: the flush at
+ * H5Fclose fails on a full disk ("slist already enabled" on any retry), the file stays half destroyed in
+ * HDF5's id table, and HDF5's exit handler closing it again crashed the process (H5F__close_cb from
+ * H5F_term_package) after the error had been reported.  So a staged file is built by HDF5 in memory (an
+ * unlinked file in /dev/shm) and only copied to its path, with plain checked writes, once HDF5 has closed
+ * it: a full disk is then an ordinary write error that HDF5 never sees.  The path is claimed (O_EXCL)
+ * when the file is created, as trib_h5_create_file does.  Costs the file's size in memory while it is
+ * written, and one copy; without /dev/shm, or when it has less than twice the expected size free, HDF5
+ * writes the file in place as before.
+ */
+int trib_h5_create_file_staged(const char *path, uint64_t size_hint, trib_hid_t *f, trib_h5_stage_t *st)
+{
+    st->mem_fd = st->out_fd = -1;
+    struct statvfs vs; /* a small /dev/shm (containers: 64 MiB) must not fail a write the disk can take */
+    if (statvfs("/dev/shm", &vs) != 0 || (double)vs.f_bavail * (double)vs.f_frsize < 2.0 * (double)size_hint)
+        return trib_h5_create_file(path, f);
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0)
+        return trib_errorf(TRIB_ERR_IO, "%s: cannot create HDF5 file: %s", path, strerror(errno));
+    /* HDF5 needs a real path (it resolves symbolic links, so no /proc/self/fd/N of a memfd): a file in
+     * /dev/shm, unlinked as soon as HDF5 has opened it; this process keeps a descriptor to copy it from. */
+    char proc[64] = "/dev/shm/trib-h5-stage-XXXXXX";
+    int mem = mkostemp(proc, O_CLOEXEC);
+    if (mem < 0) { /* no /dev/shm: HDF5 writes the file itself */
+        close(out);
+        unlink(path);
+        return trib_h5_create_file(path, f);
+    }
+    trib_h5_quiet();
+    hid_t fapl = make_fapl();
+    hid_t h = fapl < 0 ? -1 : H5Fcreate(proc, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    unlink(proc);
+    if (h < 0) {
+        close(mem);
+        close(out);
+        unlink(path);
+        return trib_errorf(TRIB_ERR_IO, "%s: cannot create HDF5 file (staged in /dev/shm)", path);
+    }
+    st->mem_fd = mem;
+    st->out_fd = out;
+    *f = h;
+    return TRIB_OK;
+}
+
+/* Copies the finished image to its file and fsyncs it. */
+static int copy_stage(int mem, int out, const char *path)
+{
+    enum { BUF = 1 << 20 };
+    char *buf = malloc(BUF);
+    if (!buf)
+        return trib_errorf(TRIB_ERR_NOMEM, "%s: no memory to write the file", path);
+    int rc = TRIB_OK;
+    for (off_t off = 0;;) {
+        ssize_t n = pread(mem, buf, BUF, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = trib_errorf(TRIB_ERR_IO, "%s: cannot read the staged file: %s", path, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = trib_errorf(TRIB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+                break;
+            }
+            done += w;
+        }
+        if (rc != TRIB_OK)
+            break;
+        off += n;
+    }
+    free(buf);
+    if (rc == TRIB_OK && fsync(out) != 0)
+        rc = trib_errorf(TRIB_ERR_IO, "%s: fsync failed: %s", path, strerror(errno));
+    return rc;
+}
+
+int trib_h5_close_file_staged(trib_hid_t f, const char *path, trib_h5_stage_t *st)
+{
+    if (st->mem_fd < 0) { /* not staged: written in place; made durable here as a staged one is */
+        int rc = trib_h5_close_file(f, path);
+        int fd = rc == TRIB_OK ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        if (rc == TRIB_OK && (fd < 0 || fsync(fd) != 0))
+            rc = trib_errorf(TRIB_ERR_IO, "%s: fsync failed: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    int rc = TRIB_OK;
+    if (f >= 0 && H5Fclose(f) < 0)
+        rc = trib_errorf(TRIB_ERR_IO, "%s: cannot close HDF5 file (staged in /dev/shm)", path);
+    if (rc == TRIB_OK)
+        rc = copy_stage(st->mem_fd, st->out_fd, path);
+    close(st->mem_fd);
+    if (close(st->out_fd) != 0 && rc == TRIB_OK)
+        rc = trib_errorf(TRIB_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+    if (rc != TRIB_OK)
+        unlink(path);
+    st->mem_fd = st->out_fd = -1;
+    return rc;
 }
 
 /* ----------------------------------------------------------------- groups */
@@ -371,10 +495,13 @@ static int write_whole(hid_t loc, const char *file, const char *name, hid_t ftyp
     if (d < 0)
         return trib_errorf(TRIB_ERR_HDF5, "%s: cannot create dataset '%s'", file, name);
     int rc = TRIB_OK;
+    char why[160];
+    errno = 0;
     if (!empty && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        rc = trib_errorf(write_err, "%s: cannot write dataset '%s'", file, name);
+        rc = trib_errorf(write_err, "%s: cannot write dataset '%s'%s", file, name, os_reason(errno, why, sizeof why));
+    errno = 0;
     if (H5Dclose(d) < 0 && rc == TRIB_OK)
-        rc = trib_errorf(write_err, "%s: cannot close dataset '%s'", file, name);
+        rc = trib_errorf(write_err, "%s: cannot write dataset '%s'%s", file, name, os_reason(errno, why, sizeof why));
     return rc;
 }
 

@@ -56,6 +56,18 @@ int trib_h5_create_file(const char *path, trib_hid_t *f);
 int trib_h5_open_file(const char *path, trib_hid_t *f);
 /* Closes f (nothing to do when f < 0); a failure here can mean the data did not reach the disk. */
 int trib_h5_close_file(trib_hid_t f, const char *path);
+/*
+ * A file built in memory and written to path only when it is closed (h5.c: a full disk is then a clean
+ * write error, which HDF5 1.10 cannot recover from itself).  Create claims path (fails if it exists);
+ * close_staged closes f (which must be a staged file, or one the fallback created in place), writes and
+ * fsyncs path, or removes it on a failure.  size_hint: the expected file size in bytes (written in place
+ * when /dev/shm has less than twice that free).  Used by the dataset writer (shards, manifests).
+ */
+typedef struct {
+    int mem_fd, out_fd;
+} trib_h5_stage_t;
+int trib_h5_create_file_staged(const char *path, uint64_t size_hint, trib_hid_t *f, trib_h5_stage_t *st);
+int trib_h5_close_file_staged(trib_hid_t f, const char *path, trib_h5_stage_t *st);
 
 /* ----------------------------------------------------------------- groups */
 int trib_h5_create_group(trib_hid_t loc, const char *file, const char *name, trib_hid_t *group);

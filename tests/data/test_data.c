@@ -572,15 +572,19 @@ static void test_bad_datasets(void)
     shell("cp %s/shard-00001.h5 %s/shard-00001.h5", tmp_path("mixB"), tmp_path("mixA"));
     expect_broken("mixA", TRIB_ERR_MISMATCH, "shard of another dataset");
 
-    /* flipped data bytes: only the content fingerprint can tell */
+    /* changed data bytes, the value inside the manifest's range: only the content fingerprint can tell */
     make_ds("flip", 1, 1);
     {
+        trib_dataset_t *orig;
+        CU_ASSERT_EQUAL_FATAL(trib_dataset_open(tmp_path("flip"), &orig), TRIB_OK);
+        const trib_dataset_info_t *oi = trib_dataset_info(orig);
+        float v = (float)(oi->rating_min + 0.37 * (oi->rating_max - oi->rating_min));
+        trib_dataset_close(orig);
         char path[600];
         snprintf(path, sizeof path, "%s/shard-00000.h5", tmp_path("flip"));
         hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
         CU_ASSERT_FATAL(f >= 0);
         hid_t d = H5Dopen2(f, "rating", H5P_DEFAULT);
-        float v = 123.25f;
         hsize_t start = 17, count = 1;
         hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &count, NULL);
         H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);

@@ -1,12 +1,7 @@
 # lib.sh - shared by the fault tests: a small synthetic dataset, the trainer
 # command line and helpers.  Sourced; needs TRIB_BUILD_DIR and TRIB_MPIEXEC
 # (set by ctest) and a work directory as $work.
-set -euo pipefail
-bin=${TRIB_BUILD_DIR:?}/bin
-mpiexec=${TRIB_MPIEXEC:-mpirun}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../common/mpi_env.sh"
 
 # Settings that converge in a few epochs, so the rank count changes the final test RMSE by far
 # less than 1% (delta-sum synchronisation) and one run takes about a second.

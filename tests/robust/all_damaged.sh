@@ -2,10 +2,7 @@
 # all_damaged.sh (issue 14, item 2): with --resume auto, checkpoints present but none valid is an
 # error listing them, and they are kept byte for byte (before: a silent fresh start from epoch 0
 # that wrote over them); under trib-run neither; --replace-checkpoints allows a fresh start.
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-source "$here/lib.sh"
+source "$(dirname "$0")/lib.sh"
 make_data
 train --k 4 --epochs 3 --checkpoint-dir "$work/C" --checkpoint-every 1 --keep 0 >"$work/first.log" 2>&1 ||
   fail "first run: $(cat "$work/first.log")"

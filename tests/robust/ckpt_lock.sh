@@ -5,10 +5,7 @@
 # and taken over; the lock is released when the job ends.  No timing: the live holder is this
 # script's shell (flock on the file, held until the job has failed), the dead one a child that
 # was waited for.
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-source "$here/lib.sh"
+source "$(dirname "$0")/lib.sh"
 make_data
 host=$(hostname)
 mkdir -p "$work/C"

@@ -5,12 +5,9 @@
 # timing: writer A reads its input from a FIFO, so it is held between creating its temporary
 # directory (before it opens the input) and its commit until this script writes the data; writer
 # B runs to completion meanwhile.
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
+source "$(dirname "$0")/lib.sh"
 trap 'exec 3>&- 2>/dev/null; rm -rf "$work"' EXIT
-source "$here/lib.sh"
-cd "$work"
-printf '1\t1\t5\t100\n1\t2\t3\t101\n2\t1\t4\t102\n' >a.data
+tiny_data a.data
 printf '7\t1\t5\t100\n8\t2\t3\t101\n9\t3\t4\t102\n9\t4\t1\t103\n' >b.data
 mkfifo in.fifo
 "$bin/trib-data" convert --format movielens-100k --input in.fifo --output OUT >a.log 2>&1 &

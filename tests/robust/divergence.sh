@@ -3,10 +3,7 @@
 # run must stop with "training diverged" before any model or checkpoint is written (before: exit
 # 0 and a model of NaN biases).  Also with --sync-every small, so the check after a
 # synchronisation (not only at the epoch's end) is what stops it.
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-source "$here/lib.sh"
+source "$(dirname "$0")/lib.sh"
 make_data
 for extra in "" "--sync-every 500"; do
   rm -rf "$work/m.h5" "$work/C"

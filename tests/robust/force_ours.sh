@@ -3,12 +3,8 @@
 # file named manifest.h5 plus an unrelated work.c (before: replaced by convert --force, work.c
 # deleted), or a real dataset with an extra file next to its shards, is refused even with
 # --force and left as it was; a directory that is entirely a dataset is still replaced.
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-source "$here/lib.sh"
-cd "$work"
-printf '1\t1\t5\t100\n1\t2\t3\t101\n2\t1\t4\t102\n' >good.data
+source "$(dirname "$0")/lib.sh"
+tiny_data good.data
 C=("$bin/trib-data" convert --format movielens-100k --shards 2 --input good.data)
 "${C[@]}" --output ds >/dev/null || fail "convert"
 # a) manifest.h5 (a real one) next to work.c

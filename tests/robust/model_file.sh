@@ -3,10 +3,7 @@
 # /users/factors must make trib-recommend fail naming the dataset (before: scores of 4e29, exit
 # 0); a NaN in one user's factors, with the checksum made to match, must make it fail naming
 # that user (before: that user was silently left out of the output).
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-source "$here/lib.sh"
+source "$(dirname "$0")/lib.sh"
 make_data
 train --k 4 --epochs 2 --model-out "$work/m.h5" >"$work/train.log" 2>&1 || fail "training: $(cat "$work/train.log")"
 "$bin/trib-recommend" --model "$work/m.h5" --users 0,1,2 --top 3 >"$work/ok.log" 2>&1 ||

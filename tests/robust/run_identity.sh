@@ -7,10 +7,7 @@
 #  c) --resume auto with another --lr names the setting and refuses; --allow-changed-settings
 #     resumes; the run id is kept across the resume;
 #  d) --replace-checkpoints starts fresh and replaces them.
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-source "$here/lib.sh"
+source "$(dirname "$0")/lib.sh"
 make_data
 train --k 8 --epochs 4 --checkpoint-dir "$work/C" --checkpoint-every 1 --keep 0 >"$work/first.log" 2>&1 ||
   fail "first run: $(cat "$work/first.log")"
