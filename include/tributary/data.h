@@ -177,27 +177,53 @@ typedef struct {
     int with_timestamp;            /* read timestamps when the dataset has them (default 1) */
     int sort;                      /* sort the local result by (user, item) (default 0) */
     size_t max_records_per_round;  /* cap on records one rank sends one peer per Alltoallv round;
-                                      0 = as large as int counts allow (tests use tiny values) */
+                                      0 = as large as the round buffer allows (tests use tiny values) */
+    size_t rows_per_chunk;         /* rows a rank reads and routes at a time; 0 = the default (2^21).
+                                      It fixes the order of the result: keep the default outside tests */
 } trib_data_read_opts_t;
-#define TRIB_DATA_READ_OPTS_INIT {1, 0, 0}
+#define TRIB_DATA_READ_OPTS_INIT {1, 0, 0, 0}
 
 /*
  * Collective over comm (size P must equal the owner map's nparts).  Ranks
  * read disjoint row ranges of the concatenated shards (rows [r*N/P,
  * (r+1)*N/P)), so whole shards when there are many, parts of shards when
- * there are fewer shards than ranks; then every rating goes to the owner of
- * its user through MPI_Alltoallv (in rounds whose int counts cannot
- * overflow).  On return `out` holds exactly the ratings of this rank's users,
- * ordered by source rank then file order (or by (user, item) with opts->sort).
- * The dataset must share the owner map's id space (same idmap fingerprint).
- * The rows are checked as they are read (datasets/FORMAT.md, "Checks on every
- * read"): a damaged shard or manifest is TRIB_ERR_CORRUPT on every rank.
- * A failure on any rank makes every rank return an error.
+ * there are fewer shards than ranks, in chunks of opts->rows_per_chunk rows;
+ * every rating of a chunk goes to the owner of its user through
+ * MPI_Alltoallv (in rounds whose int counts cannot overflow).  On return
+ * `out` holds exactly the ratings of this rank's users, ordered chunk by
+ * chunk, within a chunk by source rank then file order (with one rank: file
+ * order; by (user, item) with opts->sort).  The dataset must share the owner
+ * map's id space (same idmap fingerprint).  The rows are checked as they are
+ * read (datasets/FORMAT.md, "Checks on every read"): a damaged shard or
+ * manifest is TRIB_ERR_CORRUPT on every rank, and so is a rank receiving
+ * another number of ratings for one of its users than the manifest's
+ * user_counts say.  A failure on any rank makes every rank return an error.
  */
 TRIB_API int trib_data_read_local(const char *dir, const trib_owner_map_t *owners, MPI_Comm comm,
                                   trib_ratings_t *out);
 TRIB_API int trib_data_read_local_ex(const char *dir, const trib_owner_map_t *owners, MPI_Comm comm,
                                      const trib_data_read_opts_t *opts, trib_ratings_t *out);
+
+/*
+ * Where trib_data_read_local_each delivers a rank's ratings, so that a caller
+ * that keeps them in its own layout never holds a second full copy.
+ *   begin  once, before any part: the dataset's info, the number of ratings
+ *          this rank will receive (checked at the end), whether parts carry
+ *          timestamps;
+ *   part   consecutive parts of this rank's ratings, in the order above; the
+ *          arrays are the reader's and valid during the call only.
+ * Either returns TRIB_OK or an error (message set with trib_errorf); an error
+ * on any rank stops the read on every rank.
+ */
+typedef struct {
+    void *ctx;
+    int (*begin)(void *ctx, const trib_dataset_info_t *info, uint64_t n, int with_timestamp);
+    int (*part)(void *ctx, const trib_ratings_t *part);
+} trib_data_sink_t;
+/* trib_data_read_local_ex, delivering to a sink (opts->sort does not apply).  Memory beyond the
+ * sink's: about 120 MB of buffers per rank (24 MB with one rank), whatever the dataset's size. */
+TRIB_API int trib_data_read_local_each(const char *dir, const trib_owner_map_t *owners, MPI_Comm comm,
+                                       const trib_data_read_opts_t *opts, const trib_data_sink_t *sink);
 
 /* ------------------------------------------------------------- writing */
 

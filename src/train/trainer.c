@@ -26,6 +26,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
+#include "core/timer.h"
 #include "train/internal.h"
 
 int trib_train_error_context(int rc, const char *fmt, ...)
@@ -96,7 +98,49 @@ static int preflight(const trib_train_config_t *cfg, int nranks)
 
 /* ------------------------------------------------------------------ local data */
 
-/* Reads this rank's ratings of `dir` and converts them to (local user row, item row, value). */
+/* The reader's sink: (global user, item, value) parts into (local user row, item row, value) records. */
+typedef struct {
+    const trib_trainer_t *t;
+    const char *dir;
+    trib_mf_rating_t *v;
+    size_t n, filled;
+} records_sink_t;
+
+static int records_begin(void *ctx, const trib_dataset_info_t *info, uint64_t n, int with_ts)
+{
+    (void)info;
+    (void)with_ts;
+    records_sink_t *s = ctx;
+    if (n > SIZE_MAX / sizeof *s->v)
+        return trib_errorf(TRIB_ERR_RANGE, "%s: %llu local ratings cannot be held", s->dir, (unsigned long long)n);
+    s->v = malloc((n ? n : 1) * sizeof *s->v);
+    s->n = (size_t)n;
+    return s->v ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "%s: cannot hold %zu local ratings", s->dir, s->n);
+}
+
+static int records_part(void *ctx, const trib_ratings_t *r)
+{
+    records_sink_t *s = ctx;
+    const trib_trainer_t *t = s->t;
+    if (r->n > s->n - s->filled)
+        return trib_errorf(TRIB_ERR_CORRUPT, "%s: more ratings arrive than the manifest counts (%zu)", s->dir, s->n);
+    trib_mf_rating_t *v = s->v + s->filled;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->user[i] < t->user_first || r->user[i] >= t->user_end || r->item[i] >= t->model.items.n_rows)
+            return trib_errorf(TRIB_ERR_CORRUPT, "%s: rating of user %u / item %u outside this rank's range", s->dir,
+                               r->user[i], r->item[i]);
+        v[i].user = r->user[i] - t->user_first;
+        v[i].item = r->item[i];
+        v[i].rating = r->rating[i];
+    }
+    s->filled += r->n;
+    return TRIB_OK;
+}
+
+/*
+ * Reads this rank's ratings of `dir` straight into (local user row, item row, value) records: the
+ * reader hands over bounded parts, so the records are the only full copy this rank ever holds.
+ */
 static int read_local_ratings(trib_trainer_t *t, const char *dir, trib_mf_rating_t **out, size_t *n_out)
 {
     if (t->data_comm == MPI_COMM_NULL) { /* a ps server holds no ratings */
@@ -104,34 +148,17 @@ static int read_local_ratings(trib_trainer_t *t, const char *dir, trib_mf_rating
         *n_out = 0;
         return *out ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "out of memory");
     }
-    trib_ratings_t r;
-    trib_ratings_init(&r);
     trib_data_read_opts_t ro = TRIB_DATA_READ_OPTS_INIT;
     ro.with_timestamp = 0;
-    int rc = trib_data_read_local_ex(dir, t->owners, t->data_comm, &ro, &r);
-    if (rc != TRIB_OK)
-        return rc;
-    trib_mf_rating_t *v = malloc((r.n ? r.n : 1) * sizeof *v);
-    if (!v)
-        rc = trib_errorf(TRIB_ERR_NOMEM, "%s: cannot hold %zu local ratings", dir, r.n);
-    for (size_t i = 0; rc == TRIB_OK && i < r.n; i++) {
-        if (r.user[i] < t->user_first || r.user[i] >= t->user_end || r.item[i] >= t->model.items.n_rows) {
-            rc = trib_errorf(TRIB_ERR_CORRUPT, "%s: rating of user %u / item %u outside this rank's range", dir,
-                             r.user[i], r.item[i]);
-            break;
-        }
-        v[i].user = r.user[i] - t->user_first;
-        v[i].item = r.item[i];
-        v[i].rating = r.rating[i];
-    }
-    size_t n = r.n;
-    trib_ratings_free(&r);
+    records_sink_t s = {t, dir, NULL, 0, 0};
+    trib_data_sink_t sink = {&s, records_begin, records_part};
+    int rc = trib_data_read_local_each(dir, t->owners, t->data_comm, &ro, &sink);
     if (rc != TRIB_OK) {
-        free(v);
+        free(s.v);
         return rc;
     }
-    *out = v;
-    *n_out = n;
+    *out = s.v;
+    *n_out = s.filled;
     return TRIB_OK;
 }
 
@@ -239,16 +266,21 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
         rc = trib_train_agree(load_manifests(t), t->comm);
     if (rc == TRIB_OK)
         rc = trib_train_agree(build_model(t), t->comm);
+    double t0 = trib_now();
     if (rc == TRIB_OK) /* collective readers agree on errors themselves */
         rc = read_local_ratings(t, cfg->train_dir, &t->train, &t->n_train);
+    double t1 = trib_now();
     if (rc == TRIB_OK && t->has_test)
         rc = read_local_ratings(t, cfg->test_dir, &t->test, &t->n_test);
+    double t2 = trib_now();
     rc = trib_train_agree(rc, t->comm);
     if (rc == TRIB_OK)
         rc = agree_rounds(t);
     if (rc == TRIB_OK && cfg->order == TRIB_MF_ORDER_BLOCKED) /* groups (reorders) the local ratings */
         rc = trib_train_agree(trib_mf_grid_create(&t->grid, t->train, t->n_train, t->model.users.n_rows,
                                                   t->model.items.n_rows, cfg->k, 0), comm);
+    trib_log(TRIB_LOG_DEBUG, "load: train %zu ratings %.3f s, test %zu ratings %.3f s, grid %.3f s", t->n_train,
+             t1 - t0, t->n_test, t2 - t1, trib_now() - t2);
     if (rc == TRIB_OK) {
         t->order = malloc((t->n_train ? t->n_train : 1) * sizeof *t->order);
         rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");

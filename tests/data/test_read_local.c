@@ -8,7 +8,10 @@
  *     the whole dataset read serially (every rating read exactly once),
  *   - the per-rank counts equal the owner map's loads (train),
  *   - test ratings are owned by the same rank as the user's train ratings,
- * also with a tiny per-round cap so the multi-round Alltoallv path runs.
+ * also with a tiny per-round cap so the multi-round Alltoallv path runs, and
+ * with tiny chunks (many chunks per rank, some ranks out of rows before
+ * others); two reads with the same options give the same order; a sink that
+ * fails on one rank makes every rank fail.
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -86,6 +89,57 @@ static void check_set(const char *dir, const trib_owner_map_t *m, const trib_dat
     trib_ratings_free(&mine);
 }
 
+/* Two reads with the same options: the same ratings in the same order. */
+static void check_same_order(const char *dir, const trib_owner_map_t *m, const trib_data_read_opts_t *o)
+{
+    trib_ratings_t a, b;
+    int ra = trib_data_read_local_ex(dir, m, MPI_COMM_WORLD, o, &a);
+    int rb = trib_data_read_local_ex(dir, m, MPI_COMM_WORLD, o, &b);
+    CHECK(ra == TRIB_OK && rb == TRIB_OK, "%s: reads failed (%s, %s)", dir, trib_err_name(ra), trib_err_name(rb));
+    if (ra == TRIB_OK && rb == TRIB_OK) {
+        CHECK(a.n == b.n, "%s: %zu then %zu ratings", dir, a.n, b.n);
+        int same = a.n == b.n && memcmp(a.user, b.user, a.n * 4) == 0 && memcmp(a.item, b.item, a.n * 4) == 0 &&
+                   memcmp(a.rating, b.rating, a.n * 4) == 0;
+        CHECK(same, "%s: two reads with the same options differ in order", dir);
+    }
+    trib_ratings_free(&a);
+    trib_ratings_free(&b);
+}
+
+typedef struct {
+    int fail; /* fail at the first part */
+    size_t parts;
+} failing_sink_t;
+
+static int fs_begin(void *ctx, const trib_dataset_info_t *info, uint64_t n, int with_ts)
+{
+    (void)ctx, (void)info, (void)n, (void)with_ts;
+    return TRIB_OK;
+}
+
+static int fs_part(void *ctx, const trib_ratings_t *p)
+{
+    failing_sink_t *f = ctx;
+    (void)p;
+    f->parts++;
+    return f->fail ? trib_errorf(TRIB_ERR_IO, "sink refuses") : TRIB_OK;
+}
+
+/* The last rank's sink fails: every rank returns an error, none hangs. */
+static void check_sink_failure(const char *dir, const trib_owner_map_t *m, int rank, int size)
+{
+    failing_sink_t f = {rank == size - 1, 0};
+    trib_data_sink_t sink = {&f, fs_begin, fs_part};
+    trib_data_read_opts_t o = TRIB_DATA_READ_OPTS_INIT;
+    o.rows_per_chunk = 333;
+    int rc = trib_data_read_local_each(dir, m, MPI_COMM_WORLD, &o, &sink);
+    int failed_there = f.fail && f.parts > 0, somebody = 0;
+    MPI_Allreduce(&failed_there, &somebody, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (somebody) /* the failing rank's sink ran, so the read must fail everywhere */
+        CHECK(rc != TRIB_OK, "%s: rank %d returned OK although rank %d's sink failed", dir, rank, size - 1);
+    CHECK(f.parts <= 1 || !f.fail, "%s: the failing sink got %zu parts after its error", dir, f.parts);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -146,6 +200,14 @@ int main(int argc, char **argv)
         o.sort = 1;
         check_set(tr, m, &o, rank, size, 1);
         check_set(in, m, &o, rank, size, 0);
+        o.sort = 0;
+        o.max_records_per_round = 0;
+        o.rows_per_chunk = 97 + 41 * S; /* several chunks a rank, uneven */
+        check_set(tr, m, &o, rank, size, 1);
+        o.max_records_per_round = 29;
+        check_set(in, m, &o, rank, size, 0);
+        check_same_order(in, m, &o);
+        check_sink_failure(tr, m, rank, size);
         if (rank == 0 && S == 4)
             printf("P=%d S=%u owner imbalance %.4f\n", size, S, trib_data_owner_imbalance(m));
         /* a map from another id space is refused on every rank */
