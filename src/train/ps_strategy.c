@@ -102,6 +102,9 @@ typedef struct {
     trib_ps_epoch_stats_t last;
     int have_last;
     uint64_t violations;
+    /* per mini-batch time breakdown of this round (logged at info level) */
+    double p_sgd, p_pack, p_pull, p_push;
+    uint64_t p_batches;
 } ps_state_t;
 
 static int is_ps(const trib_trainer_t *t) { return t->strategy == &trib_strategy_ps; }
@@ -381,6 +384,7 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64
     double t0 = trib_now();
     int rc = trib_ps_client_pull(s->cli, s->need, m);
     *wait += trib_now() - t0;
+    s->p_pull += trib_now() - t0;
     if (rc != TRIB_OK)
         return rc;
     for (size_t i = 0; i < m; i++)
@@ -396,18 +400,25 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64
         if (rc != TRIB_OK)
             return rc;
     }
+    double p0 = trib_now();
     snapshot_rows(s, items, n);
     double c0 = trib_now();
+    s->p_pack += c0 - p0;
     rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, t->order, begin, end);
     if (rc != TRIB_OK)
         return rc;
+    s->p_sgd += trib_now() - c0;
     if (t->rank == t->cfg.ps_straggler_rank)
         sleep_seconds(t->cfg.ps_straggler_factor * (trib_now() - c0));
+    p0 = trib_now();
     rows_delta(s, items, n);
     int end_clock = (b + 1) % s->clock_every == 0 || b + 1 == s->batches;
     t0 = trib_now();
+    s->p_pack += t0 - p0;
     rc = trib_ps_client_push(s->cli, s->rows, n, s->delta, end_clock);
     *wait += trib_now() - t0;
+    s->p_push += trib_now() - t0;
+    s->p_batches++;
     return rc;
 }
 
@@ -419,6 +430,14 @@ static int worker_epoch(trib_trainer_t *t, ps_state_t *s, unsigned epoch, double
     for (uint64_t b = 0; rc == TRIB_OK && b < s->batches; b++)
         rc = worker_batch(t, s, epoch, b, &wait);
     int dr = trib_ps_client_done(s->cli); /* even after an error: no server may wait for us */
+    if (trib_log_enabled(TRIB_LOG_INFO) && s->p_batches) {
+        double k = 1e3 / (double)s->p_batches;
+        trib_log(TRIB_LOG_INFO, "ps worker %d epoch %u: %llu mini-batches, ms per mini-batch: sgd %.3f pack %.3f "
+                 "pull %.3f push %.3f", t->rank, epoch + 1, (unsigned long long)s->p_batches, s->p_sgd * k,
+                 s->p_pack * k, s->p_pull * k, s->p_push * k);
+    }
+    s->p_sgd = s->p_pack = s->p_pull = s->p_push = 0;
+    s->p_batches = 0;
     if (rc == TRIB_OK)
         rc = dr;
     slot[F_RATINGS] = (double)t->n_train;
@@ -436,6 +455,12 @@ static int server_epoch(ps_state_t *s, unsigned epoch, double *slot)
     trib_ps_server_take_stats(s->srv, &st); /* drop the settle phases' counts: the epoch's only */
     int rc = trib_ps_server_serve_epoch(s->srv, epoch, (int64_t)(epoch * s->clocks_per_epoch));
     trib_ps_server_take_stats(s->srv, &st);
+    if (trib_log_enabled(TRIB_LOG_INFO))
+        trib_log(TRIB_LOG_INFO, "ps server %d epoch %u: %llu pulls, %llu pushes, busy %.3f ms per push+pull "
+                 "(apply and reply), %llu rows served, %llu rows updated", s->o.n_workers, epoch + 1,
+                 (unsigned long long)st.pulls, (unsigned long long)st.pushes,
+                 st.pushes ? 1e3 * st.busy_seconds / (double)st.pushes : 0.0, (unsigned long long)st.rows_served,
+                 (unsigned long long)st.rows_updated);
     slot[F_PULLS] = (double)st.pulls;
     slot[F_DEFERRED] = (double)st.deferred;
     slot[F_VIOL] = (double)st.violations;
