@@ -178,8 +178,9 @@ TRIB_API int trib_ps_client_bound_hit(const trib_ps_client_t *c);
  * Fetches rows[0..n) (ascending, unique) into the cache: one PULL per server
  * that holds any of them, posted receives first, then waits for every reply
  * (the servers delay them as the consistency model requires).  When a server
- * answered RETRY (it is pausing) the pull did not happen: trib_ps_client_retry
- * is 1 and the caller pauses.  Rows of servers that did answer are written.
+ * is pausing (a reply flagged PAUSING, or RETRY for a pull it could not
+ * serve) trib_ps_client_retry is 1: the caller does not use the rows and
+ * pauses (rows that came are written to the cache all the same).
  */
 TRIB_API int trib_ps_client_pull(trib_ps_client_t *c, const uint32_t *rows, size_t n);
 /* The same in two steps, so a pull can travel while the caller computes; rows must stay valid until the finish. */

@@ -123,6 +123,9 @@ typedef struct {
                                  bound exercised.  Needs W >= 2, ssp/bsp (or async with
                                  ps_check_staleness) and at least bound + 2 clocks per epoch. */
     int ps_check_staleness;   /* 1: servers check the bound at every pull; a violation fails the run */
+    unsigned ps_raise_epoch;  /* testing, 0: off; else worker rank 0 raises ps_raise_signal right after the SGD */
+    uint64_t ps_raise_batch;  /*   of mini-batch ps_raise_batch (1-based) of its epoch ps_raise_epoch (1-based), */
+    int ps_raise_signal;      /*   once per trainer: a stop request that lands in the middle of a mini-batch */
 } trib_train_config_t;
 
 /* Fills every field with its default (train_dir NULL). */

@@ -248,6 +248,8 @@ static int take_reply(trib_ps_client_t *c, int j, size_t len)
         c->retry = 1;
         return TRIB_OK;
     }
+    if (h.flags & TRIB_PS_FLAG_PAUSING) /* the rows are written below, the mini-batch does not run */
+        c->retry = 1;
     if (h.count != c->pseg_n[j])
         return trib_errorf(TRIB_ERR_PROTOCOL, "ps worker %d: server rank %d answered %" PRIu64 " rows for a pull "
                            "of %zu", c->w, src, h.count, c->pseg_n[j]);

@@ -271,8 +271,9 @@ static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t
             s->bound_hit |= bad;
         }
     }
-    trib_ps_header_t h = {TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, TRIB_PS_MSG_REPLY, w,
-                          s->bound_hit ? TRIB_PS_FLAG_BOUND_HIT : 0u, s->min_clock, n, s->epoch, 0};
+    uint32_t flags = (s->bound_hit ? TRIB_PS_FLAG_BOUND_HIT : 0u) | (s->pausing && !s->settle ? TRIB_PS_FLAG_PAUSING : 0u);
+    trib_ps_header_t h = {TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, TRIB_PS_MSG_REPLY, w, flags, s->min_clock, n,
+                          s->epoch, 0};
     memcpy(buf, &h, sizeof h);
     float *out = (float *)(void *)(buf + sizeof h);
     size_t k = s->o.k;

@@ -70,6 +70,7 @@
  * tests/ps, "resume").
  */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -94,6 +95,7 @@ typedef struct {
     trib_ps_client_t *cli;
     uint64_t batches, clock_every, clocks_per_epoch;
     int hold;                   /* this worker is the holding straggler and was not released yet */
+    int raised;                 /* cfg.ps_raise_signal was raised */
     /* worker position: the next mini-batch is w_batch of epoch w_epoch (its own, not the loop's) */
     unsigned w_epoch;
     uint64_t w_batch;
@@ -623,6 +625,10 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
     s->p_sgd += trib_now() - c0;
     if (t->rank == t->cfg.ps_straggler_rank)
         sleep_seconds(t->cfg.ps_straggler_factor * (trib_now() - c0));
+    if (t->rank == 0 && !s->raised && t->cfg.ps_raise_epoch == epoch + 1 && t->cfg.ps_raise_batch == b + 1) {
+        s->raised = 1; /* testing: a stop request in the middle of a mini-batch */
+        raise(t->cfg.ps_raise_signal);
+    }
     p0 = trib_now();
     rows_delta(s, items, n);
     s->n_cur = n;

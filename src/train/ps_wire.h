@@ -53,6 +53,8 @@ typedef enum {
 #define TRIB_PS_FLAG_ERROR 4u     /* REPLY: the server rejected the request (no payload) */
 #define TRIB_PS_FLAG_BOUND_HIT 8u /* REPLY: during this phase another worker's pull reached past the
                                      staleness bound (ssp/bsp: it was deferred; async: the checked bound) */
+#define TRIB_PS_FLAG_PAUSING 32u  /* REPLY: the server is pausing (NOTICEs sent): the worker does not run
+                                     the mini-batch (its rows are written, not trusted) and pauses */
 #define TRIB_PS_FLAG_RETRY 16u    /* REPLY: the server is pausing and did not serve this deferred pull (no
                                      payload): the worker pauses and pulls again in the next round */
 
