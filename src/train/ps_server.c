@@ -89,6 +89,7 @@ struct trib_ps_server {
     uint32_t epoch;
     int settle;
     int pausing;              /* this round: NOTICEs sent */
+    int64_t target;           /* this round: the clock that completes its epoch */
     trib_ps_header_t *notice; /* per worker: the NOTICE being sent */
     MPI_Request *notice_req, *reply_req; /* per worker */
     unsigned char **reply_buf;
@@ -356,6 +357,8 @@ static void apply_complete_clocks(trib_ps_server_t *s)
     s->n_pending -= i;
 }
 
+static int begin_pausing(trib_ps_server_t *s);
+
 /* Keeps a copy of the rows as they are now: the model after `epoch`. */
 static int take_snapshot(trib_ps_server_t *s, int64_t epoch)
 {
@@ -395,6 +398,8 @@ static int clocks_advanced(trib_ps_server_t *s)
     uint64_t cpe = s->o.clocks_per_epoch;
     if (cpe && m > 0 && (uint64_t)m % cpe == 0) /* every worker finished another epoch */
         rc = take_snapshot(s, (int64_t)((uint64_t)m / cpe) - 1);
+    if (rc == TRIB_OK && !s->settle && m >= s->target) /* before any waiting pull is answered: they say so */
+        rc = begin_pausing(s);
     size_t keep = 0;
     for (size_t i = 0; i < s->n_deferred; i++) {
         deferred_pull_t *d = &s->deferred[i];
@@ -621,6 +626,7 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int settle, volatile sig_a
     s->errmsg[0] = '\0';
     memset(s->ended, 0, (size_t)s->o.n_workers);
     int64_t target = (int64_t)((uint64_t)(epoch + 1) * s->o.clocks_per_epoch);
+    s->target = settle ? INT64_MAX : target;
     int fatal = TRIB_OK;
     if (!settle && s->min_clock >= target)
         fatal = begin_pausing(s); /* the epoch was complete before the round began */
