@@ -48,6 +48,7 @@
  * returns TRIB_ERR_PROTOCOL naming the sender.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,12 +544,20 @@ static int handle(trib_ps_server_t *s, const unsigned char *msg, size_t len, int
 
 /* ------------------------------------------------------------------ serve loop */
 
-/* Sleeps for *ns nanoseconds and doubles it (20 us .. 1 ms). */
-static void backoff(long *ns)
+/*
+ * Idle polling: yields the core a few times, then sleeps for *ns nanoseconds, doubling it from
+ * 5 us to 200 us.  A request is answered at most ~200 us after it arrives (with 1 ms, the old
+ * ceiling, the sleep alone was a few times the SGD of a 20,000-rating mini-batch at k = 32).
+ */
+static void backoff(long *ns, int *spins)
 {
+    if ((*spins)++ < 8) {
+        sched_yield();
+        return;
+    }
     struct timespec ts = {0, *ns};
     nanosleep(&ts, NULL);
-    *ns = *ns * 2 > 1000000 ? 1000000 : *ns * 2;
+    *ns = *ns * 2 > 200000 ? 200000 : *ns * 2;
 }
 
 /*
@@ -560,7 +569,8 @@ static int next_request(const trib_ps_server_t *s, volatile sig_atomic_t *stop, 
     *got = 1;
     if (!s->o.idle_sleep)
         return MPI_Probe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, st);
-    for (long ns = 20000;;) {
+    int spins = 0;
+    for (long ns = 5000;;) {
         int flag = 0, rc = MPI_Iprobe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, &flag, st);
         if (rc != MPI_SUCCESS || flag)
             return rc;
@@ -568,7 +578,7 @@ static int next_request(const trib_ps_server_t *s, volatile sig_atomic_t *stop, 
             *got = 0;
             return MPI_SUCCESS;
         }
-        backoff(&ns);
+        backoff(&ns, &spins);
     }
 }
 
