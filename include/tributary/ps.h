@@ -30,7 +30,10 @@
  * to clock c - s - 1 (ssp, Petuum's stale-synchronous parallel); bsp is ssp
  * with s = 0, async answers at once.  In bsp a server also applies the pushes
  * of a clock only when the clock is complete, in (clock, worker) order, so a
- * run is deterministic.  With check_staleness the server verifies the bound
+ * run is deterministic.  Clocks run on across epochs: workers are not held at
+ * an epoch's end (a server round, trib_ps_server_serve_round, lasts until the
+ * slowest worker finished the round's epoch); servers keep a snapshot of their
+ * rows each time every worker finished another epoch.  With check_staleness the server verifies the bound
  * at every answered pull (against `staleness` also in async mode, where it
  * then counts how often async exceeded it) and counts violations.
  */

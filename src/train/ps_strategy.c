@@ -1,31 +1,37 @@
 /*
- * ps_strategy.c - the parameter-server training strategy: roles, the epoch
- * as workers and servers run it, settling, and the per-epoch figures.
+ * ps_strategy.c - the parameter-server training strategy: roles, rounds as
+ * workers and servers run them, snapshots, settling, and the figures.
  *
  * How it plugs into the epoch loop (loop.c, written once for all modes): the
  * loop runs `rounds_per_epoch` rounds with an agreement among all ranks after
  * each, which is exactly what an asynchronous mode must not have between
- * mini-batches.  So in ps mode one loop round is one whole epoch:
+ * mini-batches.  So in ps mode one loop round stands for one epoch:
  * trib_ps_create keeps the mini-batch count B (ceil(max worker ratings /
  * sync_every), the same rule as sync mode's rounds) for itself and sets the
- * loop's rounds_per_epoch to 1.  The loop's hooks, evaluation and metrics
- * then see epoch boundaries, where all workers and servers are quiescent
- * (the natural place for a PS checkpoint; see "Checkpoint hook" below).
+ * loop's rounds_per_epoch to 1.  But round e is not a barrier at the end of
+ * every worker's epoch e: it lasts until the SLOWEST worker finished epoch e.
+ * Workers run free meanwhile, each through its own epochs (its own position
+ * w_epoch/w_batch, its own visiting order per epoch), so under async a fast
+ * worker may be epochs ahead and under ssp up to s + 1 clocks; bsp holds
+ * every worker within one clock.  The run ends when every worker did
+ * cfg.epochs epochs.
  *
- * Worker, one epoch (B mini-batches, a clock every `clock_every` of them and
- * at the end of the epoch; clocks continue across epochs):
+ * Worker, one mini-batch (a clock every `clock_every` of them and at an
+ * epoch's end; clocks run on across epochs and rounds):
  *
- *     for b in 0..B-1:
- *         rows  = sorted distinct items of slice b of this worker's shuffled order
- *         pull the rows not fetched during the current clock   (waits per ssp/bsp)
- *         before = rows' values;  SGD on the slice (trib_mf_sgd_run, users local)
- *         [straggler: sleep FACTOR x the SGD time]
- *         push after - before for the rows, END_CLOCK at a clock's last batch
- *     DONE to every server
+ *     rows  = sorted distinct items of slice b of this worker's order of its epoch
+ *     pull the rows not fetched during the current clock    (waits per ssp/bsp)
+ *       (or finish the pull started during the previous mini-batch)
+ *     start the next mini-batch's pull (async; bsp/ssp: only within a clock)
+ *     before = rows' values;  SGD on the slice (trib_mf_sgd_run, users local)
+ *     [straggler: sleep FACTOR x the SGD time]
+ *     push after - before for the rows (no wait), END_CLOCK at a clock's last batch
  *
  * Rows already fetched during the current clock are not pulled again: the
  * cached copy is the server's value plus this worker's own updates (read my
  * writes), and in bsp the server's value cannot have changed within a clock.
+ * A pull started before the previous push was answered without it: the
+ * worker adds scale x its own delta to the rows both touch (add_own_push).
  * Deltas carry factors, bias and the AdaGrad sum; servers add scale x delta
  * with scale = 1/W for --sync-method average (the default, as in sync mode)
  * and 1 for delta-sum, so with bsp and clock_every 1 the job computes what
@@ -33,41 +39,60 @@
  * Averaging matters: summing W workers' steps on a popular item multiplies
  * its step size by W and diverges on small data where averaging does not.
  *
- * Server, one epoch: trib_ps_server_serve_epoch until every worker's DONE.
+ * Round e (ps_round):
+ *     server  trib_ps_server_serve_round: answers and applies; when every worker
+ *             finished epoch e (min clock = (e+1) x clocks_per_epoch) it keeps a
+ *             snapshot of its rows and sends every worker a NOTICE; it does the
+ *             same on a stop request or when any worker paused
+ *     worker  mini-batches until a NOTICE, a reply flagged PAUSING, or its own
+ *             stop request (checked between mini-batches: at most one more
+ *             mini-batch runs); then PAUSE to every server and wait for every
+ *             server's NOTICE.  A finished worker waits for the NOTICE.
+ *     all     one MPI_Allreduce of the figures, the stop requests and whether
+ *             the epoch is complete on every server
+ * When every worker finishes an epoch it keeps a copy of its user rows.
  *
- * Settle (before evaluation and before the model file): each worker pulls
- * the rows its train and test ratings use, worker 0 (which writes the model
- * file) every row; servers answer at once.
+ * Settle (before evaluation and before the model file): each worker puts its
+ * user rows after epoch e = next_epoch - 1 into the model (its training state
+ * is set aside and comes back at the next round) and pulls the rows its train
+ * and test ratings use, worker 0 (which writes the model file) every row;
+ * servers answer at once from the snapshot of epoch e.  So an epoch's line,
+ * early stopping, the model file and checkpoints all see one consistent model:
+ * the servers' rows when the slowest worker finished epoch e and each
+ * worker's users at its own end of epoch e.  In bsp that is exactly the state
+ * an epoch barrier would have produced (the snapshot is taken before any
+ * push of a later clock is applied), so bsp results do not depend on how far
+ * the others ran ahead.
  *
- * Stop requests (t->stop_flag, read again at the end of the epoch) are agreed
- * in the epoch-end allreduce below, so in ps mode a signal stops the job at
- * the end of the current epoch, not after the current mini-batch: stopping
- * mid-epoch would need every worker to reach the same clock first and the
- * servers' in-flight state saved; stopping at the epoch boundary needs
- * neither (see "Checkpoints" below).  The loop then still evaluates that
- * epoch, and trib-train checkpoints and exits 75.
+ * Stop requests (t->stop_flag) end a round early: the round is incomplete,
+ * the position stays at e (t->round_incomplete, loop.c), and the model in
+ * place is the one after epoch e - 1 (servers' snapshot e - 1, workers' user
+ * copies): the state a checkpoint then holds.  The work of the interrupted
+ * round is redone after a resume; a bsp run stopped and resumed is still
+ * bit-identical to an uninterrupted one (tests/ps, "sigterm").  When the
+ * slowest worker finished epoch e before the stop took effect, the round is
+ * complete and the loop evaluates it as usual, then stops.
  *
- * Figures: after each epoch every rank contributes a slot (worker: ratings,
- * wall time, waiting time; server: pulls, deferred pulls, violations, max
- * staleness) to one MPI_Allreduce, which also carries the stop requests, so
- * every rank ends the epoch with the same figures and the same stop verdict.
+ * Figures: after each round every rank contributes a slot (worker: ratings it
+ * updated in the round, wall time, waiting time, epochs done; server: pulls,
+ * deferred pulls, violations, max staleness, epoch complete) to the one
+ * MPI_Allreduce, so every rank ends the round with the same figures and the
+ * same stop verdict.
  *
- * Checkpoints (src/train/checkpoint.c).  A checkpoint is written only at an
- * epoch boundary (a loop round is an epoch, so every checkpoint position is
- * (epoch, 0)), where all workers are at clock epoch * clocks_per_epoch, every
- * push has been applied and no message is in flight.  The resumable state is
- * then only values: every server's block (rows [first, end), factors, biases
- * and AdaGrad sums; trib_ps_server_items), each worker's user block, and the
+ * Checkpoints (src/train/checkpoint.c) are written at round boundaries, so
+ * every checkpoint position is (epoch, 0).  The resumable state is only
+ * values: every server's snapshot of the epoch before the position (rows
+ * [first, end), factors, biases and AdaGrad sums; trib_ps_server_items), each
+ * worker's user rows after that epoch (in the model while settled), and the
  * position.  Each server writes its rows with their item ids as its part of
  * the checkpoint, each worker its users; nothing is gathered on rank 0.
- * Clocks, pending bsp pushes, deferred pulls and the workers' cached rows are
- * all empty or derived at a boundary, so they are not saved.  Restoring:
- * every rank assembles the item block from the servers' parts into
- * t->model.items, then trib_trainer_set_position(epoch, 0) calls ps_reset,
- * which loads each server's rows from it (whatever the new server count) and
- * makes the workers pull every row again.  A bsp run resumed this way is
- * bit-identical to an uninterrupted one (tests/fault/ps_resume_bsp.sh and
- * tests/ps, "resume").
+ * Clocks, pending bsp pushes, later snapshots and the workers' cached rows
+ * are not saved.  Restoring: every rank assembles the item block from the
+ * servers' parts into t->model.items, then trib_trainer_set_position(epoch, 0)
+ * calls ps_reset, which loads each server's rows from it (whatever the new
+ * server count), restarts every clock at epoch x clocks_per_epoch and makes
+ * the workers pull every row again (tests/fault/ps_resume_bsp.sh, tests/ps
+ * "resume" and "sigterm").
  */
 #include <math.h>
 #include <signal.h>
