@@ -33,9 +33,10 @@
  * run is deterministic.  Clocks run on across epochs: workers are not held at
  * an epoch's end (a server round, trib_ps_server_serve_round, lasts until the
  * slowest worker finished the round's epoch); servers keep a snapshot of their
- * rows each time every worker finished another epoch.  With check_staleness the server verifies the bound
- * at every answered pull (against `staleness` also in async mode, where it
- * then counts how often async exceeded it) and counts violations.
+ * rows each time every worker finished another epoch.  With check_staleness
+ * the server verifies the bound at every answered pull (against `staleness`
+ * also in async mode, where it then counts how often async exceeded it) and
+ * counts violations.
  */
 #ifndef TRIBUTARY_PS_H
 #define TRIBUTARY_PS_H
