@@ -190,6 +190,15 @@ TRIB_API int trib_ps_client_pull(trib_ps_client_t *c, const uint32_t *rows, size
 /* The same in two steps, so a pull can travel while the caller computes; rows must stay valid until the finish. */
 TRIB_API int trib_ps_client_pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t n);
 TRIB_API int trib_ps_client_pull_finish(trib_ps_client_t *c);
+/*
+ * A pull for the next clock (the caller is at clock c and will push the clock's last deltas
+ * before it finishes the pull): the servers answer it as a pull at clock c + 1 (ssp/bsp: when
+ * every worker finished clock c + 1 - s), possibly before this worker's last push arrived; then
+ * trib_ps_client_reply_own says 0 for the rows of that server, and the caller adds its own push.
+ */
+TRIB_API int trib_ps_client_pull_ahead(trib_ps_client_t *c, const uint32_t *rows, size_t n);
+/* After a finished pull: 1 when the server holding `row` answered with this worker's earlier pushes included. */
+TRIB_API int trib_ps_client_reply_own(const trib_ps_client_t *c, uint32_t row);
 /* 1 when a pull is started and not finished. */
 TRIB_API int trib_ps_client_pull_pending(const trib_ps_client_t *c);
 /* 1 when the last finished pull was answered RETRY by some server. */

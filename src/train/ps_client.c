@@ -34,6 +34,7 @@ struct trib_ps_client {
     size_t *seg_begin, *seg_n; /* per server: run of the current push */
     /* the pull in flight */
     int pulling, pull_nr, pull_ns;
+    unsigned char *own;        /* per server: its reply to the last pull had TRIB_PS_FLAG_OWN */
     const uint32_t *pull_rows;
     size_t *pseg_begin, *pseg_n;
     int *pull_which;
@@ -76,9 +77,10 @@ int trib_ps_client_create(const trib_ps_options_t *o, int w, trib_mf_block_t *ca
         c->preq = calloc(2 * S, sizeof *c->preq);
         c->psts = calloc(2 * S, sizeof *c->psts);
         c->pause_out = calloc(S, sizeof *c->pause_out);
+        c->own = calloc(S, 1);
         c->req = calloc(S, sizeof *c->req);
         ok = c->first && c->end && c->seg_begin && c->seg_n && c->pseg_begin && c->pseg_n && c->pull_which &&
-             c->psbuf && c->rbuf && c->pscap && c->rcap && c->preq && c->psts && c->pause_out && c->req;
+             c->psbuf && c->rbuf && c->pscap && c->rcap && c->preq && c->psts && c->pause_out && c->req && c->own;
         for (int b = 0; b < 2; b++) {
             c->pushbuf[b] = calloc(S, sizeof *c->pushbuf[b]);
             c->pushcap[b] = calloc(S, sizeof *c->pushcap[b]);
@@ -135,6 +137,7 @@ void trib_ps_client_destroy(trib_ps_client_t *c)
     free(c->psts);
     free(c->pause_out);
     free(c->req);
+    free(c->own);
     free(c);
 }
 
@@ -250,6 +253,7 @@ static int take_reply(trib_ps_client_t *c, int j, size_t len)
     }
     if (h.flags & TRIB_PS_FLAG_PAUSING) /* the rows are written below, the mini-batch does not run */
         c->retry = 1;
+    c->own[j] = (h.flags & TRIB_PS_FLAG_OWN) != 0;
     if (h.count != c->pseg_n[j])
         return trib_errorf(TRIB_ERR_PROTOCOL, "ps worker %d: server rank %d answered %" PRIu64 " rows for a pull "
                            "of %zu", c->w, src, h.count, c->pseg_n[j]);
@@ -266,8 +270,21 @@ static int take_reply(trib_ps_client_t *c, int j, size_t len)
     return TRIB_OK;
 }
 
-int trib_ps_client_pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t n)
+static int pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t n, int ahead);
+
+int trib_ps_client_pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t n) { return pull_start(c, rows, n, 0); }
+
+int trib_ps_client_pull_ahead(trib_ps_client_t *c, const uint32_t *rows, size_t n) { return pull_start(c, rows, n, 1); }
+
+int trib_ps_client_reply_own(const trib_ps_client_t *c, uint32_t row)
 {
+    return c->own[trib_ps_server_of(c->o.n_rows, c->o.n_servers, row)];
+}
+
+static int pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t n, int ahead)
+{
+    if (ahead && c->settle)
+        return trib_errorf(TRIB_ERR_STATE, "ps client: a pull for the next clock during a settle phase");
     if (c->pulling)
         return trib_errorf(TRIB_ERR_STATE, "ps client: a pull is already in flight");
     int rc = split_rows(c, rows, n, c->pseg_begin, c->pseg_n);
@@ -276,6 +293,7 @@ int trib_ps_client_pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t 
     int S = c->o.n_servers, nr = 0;
     c->pull_rows = rows;
     c->retry = 0;
+    memset(c->own, 1, (size_t)S);
     /* receives first (exact sizes), then the requests */
     for (int j = 0; rc == TRIB_OK && j < S; j++) {
         if (!c->pseg_n[j])
@@ -288,6 +306,7 @@ int trib_ps_client_pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t 
         if (rc != TRIB_OK)
             break;
         trib_ps_header_t h = header(c, TRIB_PS_MSG_PULL, 0, c->pseg_n[j]);
+        h.clock += ahead;
         memcpy(c->psbuf[j], &h, sizeof h);
         memcpy(c->psbuf[j] + sizeof h, rows + c->pseg_begin[j], c->pseg_n[j] * sizeof(uint32_t));
         c->pull_which[nr] = j;

@@ -273,7 +273,8 @@ static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t
             s->bound_hit |= bad;
         }
     }
-    uint32_t flags = (s->bound_hit ? TRIB_PS_FLAG_BOUND_HIT : 0u) | (s->pausing && !s->settle ? TRIB_PS_FLAG_PAUSING : 0u);
+    uint32_t flags = (s->bound_hit ? TRIB_PS_FLAG_BOUND_HIT : 0u) | (s->pausing && !s->settle ? TRIB_PS_FLAG_PAUSING : 0u) |
+                     (s->settle || s->clock[w] >= clock ? TRIB_PS_FLAG_OWN : 0u);
     trib_ps_header_t h = {TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, TRIB_PS_MSG_REPLY, w, flags, s->min_clock, n,
                           s->epoch, 0};
     memcpy(buf, &h, sizeof h);
@@ -487,8 +488,10 @@ static int check_semantics(const trib_ps_server_t *s, const trib_ps_header_t *h,
         what = "DONE ends a settle phase, not a round";
     else if (s->settle != !!(h->flags & TRIB_PS_FLAG_SETTLE))
         what = s->settle ? "expected a settle-phase message" : "a settle-phase message during training";
-    else if (!s->settle && h->type != TRIB_PS_MSG_PAUSE && h->clock != s->clock[src])
+    else if (!s->settle && h->type == TRIB_PS_MSG_PUSH && h->clock != s->clock[src])
         what = "its clock is not the worker's current clock";
+    else if (!s->settle && h->type == TRIB_PS_MSG_PULL && h->clock != s->clock[src] && h->clock != s->clock[src] + 1)
+        what = "its clock is neither the worker's current clock nor the next";
     if (!what)
         return TRIB_OK;
     return trib_errorf(TRIB_ERR_PROTOCOL, "ps server %d (rank %d): unexpected message from rank %d (type %u, "

@@ -22,7 +22,7 @@
  *     rows  = sorted distinct items of slice b of this worker's order of its epoch
  *     pull the rows not fetched during the current clock    (waits per ssp/bsp)
  *       (or finish the pull started during the previous mini-batch)
- *     start the next mini-batch's pull (async; bsp/ssp: only within a clock)
+ *     start the next mini-batch's pull (for the next clock when this one ends a clock)
  *     before = rows' values;  SGD on the slice (trib_mf_sgd_run, users local)
  *     [straggler: sleep FACTOR x the SGD time]
  *     push after - before for the rows (no wait), END_CLOCK at a clock's last batch
@@ -508,8 +508,9 @@ static void rows_delta(ps_state_t *s, const trib_mf_block_t *b, size_t n)
 }
 
 /*
- * A pull started before the previous mini-batch's push was answered without that push: for rows
- * in both, add what the server adds for it (scale x delta), so the cache reads this worker's writes.
+ * A pull started before the previous mini-batch's push may be answered without that push: for rows
+ * in both whose server says so, add what the server adds for it (scale x delta), so the cache reads
+ * this worker's writes.
  */
 static void add_own_push(ps_state_t *s, trib_mf_block_t *b, const uint32_t *pulled, size_t m)
 {
@@ -519,6 +520,9 @@ static void add_own_push(ps_state_t *s, trib_mf_block_t *b, const uint32_t *pull
         if (pulled[i] < s->rows[j]) {
             i++;
         } else if (pulled[i] > s->rows[j]) {
+            j++;
+        } else if (trib_ps_client_reply_own(s->cli, pulled[i])) {
+            i++;
             j++;
         } else {
             const float *d = s->delta + j * rowf;
@@ -626,9 +630,10 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
     double p0 = trib_now();
     snapshot_rows(s, items, n);
     int end_clock = (b + 1) % s->clock_every == 0 || b + 1 == s->batches;
-    /* The next mini-batch's pull travels during this one's SGD: always in async; in bsp and ssp
-     * only within a clock, where it is what the pull after the push would have fetched. */
-    if (b + 1 < s->batches && (s->o.consistency == TRIB_PS_ASYNC || !end_clock)) {
+    /* The next mini-batch's pull travels during this one's SGD; when this mini-batch ends a clock
+     * it is a pull for the next clock, which the servers answer as such (bsp/ssp: it waits until
+     * the others are far enough), so it fetches what the pull after the push would have. */
+    if (b + 1 < s->batches) {
         size_t nb, ne;
         batch_slice(t, s, b + 1, &nb, &ne);
         int64_t next_clock = clock + end_clock;
@@ -637,7 +642,8 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
         for (size_t i = 0; i < s->n_next; i++)
             if (s->fetched[s->rows_next[i]] != next_clock)
                 s->need_next[s->m_next++] = s->rows_next[i];
-        rc = trib_ps_client_pull_start(s->cli, s->need_next, s->m_next);
+        rc = end_clock ? trib_ps_client_pull_ahead(s->cli, s->need_next, s->m_next)
+                       : trib_ps_client_pull_start(s->cli, s->need_next, s->m_next);
         if (rc != TRIB_OK)
             return rc;
         s->have_next = 1;

@@ -7,7 +7,8 @@
  * servers on one tag (so MPI keeps each worker's requests in order), servers
  * answer pulls on another:
  *
- *   PULL   worker -> server  payload: count row ids (uint32, ascending, global)
+ *   PULL   worker -> server  payload: count row ids (uint32, ascending, global); clock = the worker's
+ *                            clock, or the next one for a pull started before the clock's last push
  *   REPLY  server -> worker  payload: count rows of (k factors, bias, AdaGrad sum)
  *   PUSH   worker -> server  payload: count row ids, then count rows of deltas
  *                            (k factors, bias, AdaGrad sum; the server adds
@@ -55,6 +56,10 @@ typedef enum {
                                      staleness bound (ssp/bsp: it was deferred; async: the checked bound) */
 #define TRIB_PS_FLAG_PAUSING 32u  /* REPLY: the server is pausing (NOTICEs sent): the worker does not run
                                      the mini-batch (its rows are written, not trusted) and pauses */
+#define TRIB_PS_FLAG_OWN 64u      /* REPLY: the server had this worker's clock at the pull's clock when it
+                                     answered, so the rows include the worker's pushes sent before the pull
+                                     (a pull for the next clock, sent before the current clock's last push,
+                                     may come without them) */
 #define TRIB_PS_FLAG_RETRY 16u    /* REPLY: the server is pausing and did not serve this deferred pull (no
                                      payload): the worker pauses and pulls again in the next round */
 
