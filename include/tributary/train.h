@@ -93,7 +93,7 @@ typedef enum {
 /*
  * trib-train's mini-batch in --mode ps when --sync-every is not given: with the sync default a worker
  * pushes once per epoch on MovieLens-1M-sized data and async, ssp and bsp compute the same thing;
- * at 50,000 ratings a worker of 2 runs 9 mini-batches (clocks) per epoch there and the models differ
+ * at 50,000 ratings each of 2 workers runs 10 mini-batches (clocks) per epoch there and the models differ
  * (benchmarks/RESULTS.md, "Parameter server").
  */
 #define TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY 50000

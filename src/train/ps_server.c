@@ -273,7 +273,8 @@ static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t
             s->bound_hit |= bad;
         }
     }
-    uint32_t flags = (s->bound_hit ? TRIB_PS_FLAG_BOUND_HIT : 0u) | (s->pausing && !s->settle ? TRIB_PS_FLAG_PAUSING : 0u) |
+    uint32_t flags = (s->bound_hit ? TRIB_PS_FLAG_BOUND_HIT : 0u) |
+                     (s->pausing && !s->settle ? TRIB_PS_FLAG_PAUSING : 0u) |
                      (s->settle || s->clock[w] >= clock ? TRIB_PS_FLAG_OWN : 0u);
     trib_ps_header_t h = {TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, TRIB_PS_MSG_REPLY, w, flags, s->min_clock, n,
                           s->epoch, 0};
