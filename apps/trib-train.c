@@ -42,7 +42,7 @@ static const char usage_text[] =
 typedef struct {
     trib_train_config_t cfg;
     trib_mf_schedule_t schedule;
-    int schedule_set, lr_set, ckpt_every_set;
+    int schedule_set, lr_set, ckpt_every_set, sync_every_set;
     int quiet;
     const char *ckpt_dir, *ckpt_every_text, *resume;
     trib_ckpt_every_t ckpt_every;
@@ -99,14 +99,18 @@ static int parse_straggler(const char *s, void *dst, char *why, size_t cap)
 static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
 {
     trib_train_config_t *c = &o->cfg;
-    static char lr_help[160], epilogue[512];
+    static char lr_help[160], epilogue[512], ps_batch_help[256];
     trib_mf_hparams_t ada, plain;
     trib_mf_hparams_for_schedule(&ada, TRIB_MF_SCHEDULE_ADAGRAD);
     trib_mf_hparams_for_schedule(&plain, TRIB_MF_SCHEDULE_PLAIN);
     snprintf(lr_help, sizeof lr_help, "learning rate (default %g with plain, %g with adagrad)", (double)plain.lr,
              (double)ada.lr);
+    snprintf(ps_batch_help, sizeof ps_batch_help,
+             "local SGD updates between synchronisations (k/M suffixes);\n"
+             "in ps mode the mini-batch size between a pull and a push\n(ps mode default: %d)",
+             TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY);
     snprintf(epilogue, sizeof epilogue,
-             "On SIGTERM or SIGUSR1 the job finishes the current round (ps mode: the current epoch), writes a\n"
+             "On SIGTERM or SIGUSR1 the job finishes the current round (ps mode: the current mini-batch), writes a\n"
              "checkpoint (with --checkpoint-dir) and exits %d: checkpointed, please requeue (then use --resume auto).\n"
              "Exit status: 0 done, 1 error, 2 bad usage, %d checkpointed on a signal (requeue).\n",
              TRIB_EXIT_REQUEUE, TRIB_EXIT_REQUEUE);
@@ -145,9 +149,8 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "mode", .kind = TRIB_CLI_ENUM, .dst = &c->mode, .choices = &trib_cli_enum_train_mode, .arg = "M",
          .help = "sync, or ps (parameter server: the last --servers ranks hold the item\n"
                  "rows, the other ranks are workers that pull, compute and push)"},
-        {.name = "sync-every", .kind = TRIB_CLI_U64, .dst = &c->sync_every, .arg = "N",
-         .help = "local SGD updates between synchronisations (k/M suffixes);\n"
-                 "in ps mode the mini-batch size between a pull and a push"},
+        {.name = "sync-every", .kind = TRIB_CLI_U64, .dst = &c->sync_every, .arg = "N", .seen = &o->sync_every_set,
+         .help = ps_batch_help},
         {.name = "sync-method", .kind = TRIB_CLI_ENUM, .dst = &c->sync_method, .choices = &trib_cli_enum_sync_method,
          .arg = "M", .help = "mean of the replicas, or every rank's delta summed"},
         {.name = "allreduce", .kind = TRIB_CLI_ENUM, .dst = &c->algo, .choices = &trib_cli_enum_algo, .arg = "A",
@@ -188,7 +191,9 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "consistency", .kind = TRIB_CLI_ENUM, .dst = &c->ps_consistency,
          .choices = &trib_cli_enum_consistency, .arg = "C",
          .help = "async: never wait; bsp: wait for every worker's previous clock,\n"
-                 "deterministic; ssp: bounded staleness"},
+                 "deterministic; ssp: bounded staleness.  Workers run free (no\n"
+                 "barrier at an epoch's end); each epoch line is evaluated on the\n"
+                 "servers' rows when the slowest worker finished that epoch"},
         {.name = "staleness", .kind = TRIB_CLI_INT, .dst = &c->ps_staleness, .max = 1000000, .arg = "s",
          .help = "ssp bound: a worker at clock c sees every update up to clock c-s-1"},
         {.name = "clock-every", .kind = TRIB_CLI_U64, .dst = &c->ps_clock_every, .min = 1, .max = 1e9, .arg = "N",
@@ -216,6 +221,8 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
             trib_cli_print_help(cli);
         return rc;
     }
+    if (c->mode == TRIB_TRAIN_MODE_PS && !o->sync_every_set)
+        c->sync_every = TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY; /* a mini-batch at which the consistency models differ */
     if (o->schedule_set && o->schedule != c->hp.schedule) { /* the other schedule's own default rate */
         c->hp.schedule = o->schedule;
         if (!o->lr_set) {

@@ -48,7 +48,7 @@ static void fmt_rmse(char *buf, size_t cap, double v)
         snprintf(buf, cap, "-");
 }
 
-/* ps mode: per-worker throughput and waiting, and what the servers saw, under the epoch line. */
+/* ps mode: per-worker throughput, waiting and progress, and what the servers saw, under the epoch line. */
 static void print_ps_epoch(const trib_trainer_t *t)
 {
     trib_ps_epoch_stats_t ps;
@@ -60,6 +60,9 @@ static void print_ps_epoch(const trib_trainer_t *t)
     printf("  wait s:");
     for (int w = 0; w < ps.n_workers; w++)
         printf(" %.2f", ps.worker_wait_seconds[w]);
+    printf("  epochs done:"); /* workers run free: where each stood when the slowest finished the epoch */
+    for (int w = 0; w < ps.n_workers; w++)
+        printf(" %.2f", ps.worker_epochs_done[w]);
     printf("  | %llu batches, %llu clocks, %llu pulls (%llu deferred), max staleness %lld, violations %llu\n",
            (unsigned long long)ps.batches_per_epoch, (unsigned long long)ps.clocks_per_epoch,
            (unsigned long long)ps.pulls, (unsigned long long)ps.deferred, (long long)ps.max_staleness,

@@ -4,17 +4,24 @@
 #
 #   BUILD_DIR=build EPOCHS=5 benchmarks/ps/run.sh > ps-bench.txt
 #
-# For each layout (1 server + 3 workers, 2 servers + 2 workers; 4 processes on however many
-# cores the machine has) and each mode (sync on 4 ranks, async, bsp, ssp s=2), with and
-# without a straggler (worker rank 0 sleeping 4x its SGD time), prints one row per epoch:
-# ratings/s and test RMSE, plus the per-worker ratings/s of the last epoch.
+# For each layout in LAYOUTS (S:W = servers:workers, default "1:2", the layout of the targets in
+# issue-style comparisons; "1:2 1:3 2:2" for more), sync mode on W ranks (the same users per rank as
+# the W workers) and ps mode with async, bsp and ssp s=2, without and with a straggler (worker rank
+# 0 sleeping 4x its SGD time), at the same mini-batch (BATCH; default: trib-train's ps default):
+#   - one row per epoch: ratings/s, wall time since the start of training, test RMSE;
+#   - the last epoch's per-worker line (ratings/s, waiting, epochs each worker had done when the
+#     slowest finished the epoch: workers run free);
+#   - with BREAKDOWN=1 (default), the mean time per mini-batch of the workers (SGD, pack, pull, push)
+#     and the servers' busy time per message pair, from the trib-train info log.
+# Everything also goes to $WORK/ps-rmse-time.csv (label,epoch,elapsed_s,test_rmse,ratings_per_s) for plots.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 BUILD_DIR=${BUILD_DIR:-build}
 WORK=${WORK:-$BUILD_DIR/bench-ps}
 EPOCHS=${EPOCHS:-5}
-BATCH=${BATCH:-20000}
+LAYOUTS=${LAYOUTS:-1:2}
+BREAKDOWN=${BREAKDOWN:-1}
 bin=$BUILD_DIR/bin
 mkdir -p "$WORK"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
@@ -25,38 +32,61 @@ if [[ ! -f $WORK/ml1m-train/manifest.h5 ]]; then
   "$bin/trib-data" split --input "$WORK/ml1m" --test-fraction 0.1 --seed 1 --train "$WORK/ml1m-train" \
     --test "$WORK/ml1m-test" --force >/dev/null
 fi
+# the mini-batch: BATCH, else what trib-train uses in ps mode without --sync-every
+BATCH=${BATCH:-$(sed -n 's/^#define TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY \([0-9]*\).*/\1/p' include/tributary/train.h)}
 
 common=(--train "$WORK/ml1m-train" --test "$WORK/ml1m-test" --k 32 --epochs "$EPOCHS" --sync-every "$BATCH"
         --seed 1 --no-train-eval)
+csv=$WORK/ps-rmse-time.csv
+echo "label,epoch,elapsed_s,test_rmse,ratings_per_s" >"$csv"
 
-# [NP=n] run LABEL ARGS...: one trib-train run on NP (default 4) processes; per-epoch "label epoch ratings/s test-rmse".
+# NP=n run LABEL ARGS...: one trib-train run on NP processes; per-epoch rows, the last per-worker line, the breakdown.
 run() {
   local label=$1; shift
   local out=$WORK/run.log json=$WORK/run.json
-  local np=${NP:-4}
+  local np=${NP:?}
   echo "\$ mpirun -np $np --oversubscribe $bin/trib-train ${common[*]} --metrics-json run.json $*" >&2
-  mpirun -np "$np" --oversubscribe "$bin/trib-train" "${common[@]}" --metrics-json "$json" "$@" >"$out"
-  sed -n 's/.*"epoch":\([0-9]*\).*"test_rmse":\([0-9.]*\).*"ratings_per_s":\([0-9.e+]*\).*/\1 \3 \2/p' "$json" |
-    awk -v l="$label" '{ printf "%-28s epoch %s  %6.3f M ratings/s  test RMSE %.4f\n", l, $1, $2 / 1e6, $3 }'
-  local w; w=$(grep '^    ps workers' "$out" | tail -1 | sed 's/^ *ps workers M ratings\/s: //; s/  wait.*//' || true)
-  if [[ -n $w ]]; then echo "$label   last epoch per worker (M ratings/s): $w"; fi
-  grep '^    ps workers' "$out" | tail -1 | sed 's/.*| /    /' || true
+  TRIB_LOG_LEVEL=$([[ $BREAKDOWN == 1 ]] && echo info || echo warn) \
+    mpirun -np "$np" --oversubscribe -x TRIB_LOG_LEVEL "$bin/trib-train" "${common[@]}" --metrics-json "$json" "$@" \
+    >"$out" 2>"$WORK/run.err"
+  python3 - "$label" "$json" "$csv" <<'PY'
+import json, sys
+label, path, csv = sys.argv[1:]
+t = 0.0
+with open(csv, "a") as out:
+    for line in open(path):
+        m = json.loads(line)
+        t += m["seconds"] + (m.get("eval_seconds") or 0)
+        print("%-30s epoch %2d  %7.3f M ratings/s  %7.3f s  test RMSE %.4f"
+              % (label, m["epoch"], m["ratings_per_s"] / 1e6, t, m["test_rmse"]))
+        out.write("%s,%d,%.4f,%.6f,%.1f\n" % (label, m["epoch"], t, m["test_rmse"], m["ratings_per_s"]))
+PY
+  local w; w=$(grep '^    ps workers' "$out" | tail -1 | sed 's/^ *ps workers //; s/ *|.*//' || true)
+  if [[ -n $w ]]; then echo "$label   last epoch per worker: $w"; fi
+  if [[ $BREAKDOWN == 1 ]] && grep -q 'ms per mini-batch' "$WORK/run.err"; then
+    awk -v l="$label" '
+      /ps worker .* ms per mini-batch/ { for (i = 1; i <= NF; i++) { if ($i == "sgd") s += $(i+1); if ($i == "pack") k += $(i+1);
+                                           if ($i == "pull") p += $(i+1); if ($i == "push") q += $(i+1) } n++ }
+      /ps server .* busy/ { for (i = 1; i <= NF; i++) if ($i == "busy") b += $(i+1); m++ }
+      END { if (n) printf "%s   ms per mini-batch (mean of %d worker rounds): sgd %.3f pack %.3f pull %.3f push %.3f; server busy %.3f ms per push+pull\n",
+                         l, n, s / n, k / n, p / n, q / n, m ? b / m : 0 }' "$WORK/run.err"
+  fi
 }
 
-echo "== $(date -u +%FT%TZ) $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-for straggler in none 0:4; do
-  extra=()
-  [[ $straggler != none ]] && extra=(--straggler "$straggler")
-  echo "== straggler: $straggler"
-  if [[ $straggler == none ]]; then # --straggler is a ps-mode option
-    NP=4 run "sync 4 ranks"
-    NP=3 run "sync 3 ranks (= 3 workers' users)"
-    NP=2 run "sync 2 ranks (= 2 workers' users)"
-  fi
-  for S in 1 2; do
+echo "== $(date -u +%FT%TZ) $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== mini-batch (--sync-every) $BATCH, $EPOCHS epochs, k = 32"
+for layout in $LAYOUTS; do
+  S=${layout%%:*} W=${layout##*:}
+  for straggler in none 0:4; do
+    extra=()
+    [[ $straggler != none ]] && extra=(--straggler "$straggler")
+    echo "== ${S} server(s) + ${W} workers, straggler: $straggler"
+    if [[ $straggler == none ]]; then # --straggler is a ps-mode option
+      NP=$W run "sync $W ranks"
+    fi
     for cons in async bsp "ssp --staleness 2"; do
       # shellcheck disable=SC2086
-      run "ps ${S}s+$((4 - S))w ${cons%% *}" --mode ps --servers "$S" --consistency $cons "${extra[@]}"
+      NP=$((S + W)) run "ps ${S}s+${W}w ${cons%% *}${extra[*]:+ straggler}" --mode ps --servers "$S" --consistency $cons "${extra[@]}"
     done
   done
 done

@@ -30,14 +30,19 @@
  * to clock c - s - 1 (ssp, Petuum's stale-synchronous parallel); bsp is ssp
  * with s = 0, async answers at once.  In bsp a server also applies the pushes
  * of a clock only when the clock is complete, in (clock, worker) order, so a
- * run is deterministic.  With check_staleness the server verifies the bound
- * at every answered pull (against `staleness` also in async mode, where it
- * then counts how often async exceeded it) and counts violations.
+ * run is deterministic.  Clocks run on across epochs: workers are not held at
+ * an epoch's end (a server round, trib_ps_server_serve_round, lasts until the
+ * slowest worker finished the round's epoch); servers keep a snapshot of their
+ * rows each time every worker finished another epoch.  With check_staleness
+ * the server verifies the bound at every answered pull (against `staleness`
+ * also in async mode, where it then counts how often async exceeded it) and
+ * counts violations.
  */
 #ifndef TRIBUTARY_PS_H
 #define TRIBUTARY_PS_H
 
 #include <mpi.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +91,8 @@ typedef struct {
                               polls there, yielding the core only under mpi_yield_when_idle); 1 = MPI_Iprobe /
                               MPI_Testall with sleeps growing from 20 us to 1 ms, which really frees the core
                               when ranks outnumber cores */
+    uint64_t clocks_per_epoch; /* > 0: a server keeps a snapshot of its rows each time every worker has
+                              finished an epoch (min clock a multiple of it); 0: no snapshots */
 } trib_ps_options_t;
 
 /* Floats per row on the wire: k factors, bias, AdaGrad sum. */
@@ -116,15 +123,38 @@ TRIB_API int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_se
 TRIB_API void trib_ps_server_destroy(trib_ps_server_t *s);
 TRIB_API trib_mf_block_t *trib_ps_server_block(trib_ps_server_t *s);
 /*
- * One training phase: serves until every worker sent DONE.  Workers start at
- * clock `first_clock`; every pull, push and DONE must carry `epoch`.  Blocks
- * in MPI_Probe/MPI_Recv while idle.  On return every push was applied and
- * every pull answered.  A bad message is answered (if it was a pull) with an
- * error reply, the server keeps serving until the phase ends, then returns
- * TRIB_ERR_PROTOCOL naming the sender.
+ * Clocks and snapshots (the run's start, or a resume): every worker is at clock
+ * `clock` (a multiple of clocks_per_epoch), held pushes and snapshots are
+ * dropped, and the current rows become the snapshot of epoch
+ * clock / clocks_per_epoch - 1 (-1: the start).
  */
-TRIB_API int trib_ps_server_serve_epoch(trib_ps_server_t *s, uint32_t epoch, int64_t first_clock);
-/* A settle phase: answers pulls at once (no clocks, pushes are an error) until every worker sent DONE. */
+TRIB_API void trib_ps_server_restart(trib_ps_server_t *s, int64_t clock);
+/*
+ * One round of training (the loop's `epoch`): workers run free, each at its own
+ * clock and epoch, while the server answers pulls (at once, or when the
+ * consistency model allows), applies pushes (bsp: a clock's pushes once the
+ * clock is complete) and takes a snapshot of its rows whenever every worker
+ * has finished another epoch.  It sends every worker a NOTICE (pause at your
+ * next mini-batch) once every worker has finished `epoch`, once *stop is set
+ * (may be NULL), or once any worker paused, and returns when every worker
+ * paused.  Deferred pulls left when every worker either paused or waits are
+ * answered with RETRY.  *complete = 1 when every worker finished `epoch` (the
+ * snapshot of `epoch` exists).  Clocks, held bsp pushes and snapshots carry
+ * over to the next round.  Bad messages: as trib_ps_server_serve_settle.
+ */
+TRIB_API int trib_ps_server_serve_round(trib_ps_server_t *s, uint32_t epoch, volatile sig_atomic_t *stop,
+                                        int *complete);
+/* The rows when every worker had finished `epoch` (-1: the start), or NULL when there is none (yet). */
+TRIB_API const trib_mf_block_t *trib_ps_server_snapshot(const trib_ps_server_t *s, int64_t epoch);
+/* Drops the snapshots of epochs before `epoch`. */
+TRIB_API void trib_ps_server_drop_snapshots(trib_ps_server_t *s, int64_t epoch);
+/*
+ * A settle phase: answers pulls at once (no clocks, pushes are an error) until
+ * every worker sent DONE, from the snapshot of epoch `epoch` - 1 when there is
+ * one, else from the current rows.  A bad message is answered (if it was a
+ * pull) with an error reply, the server keeps serving until the phase ends,
+ * then returns TRIB_ERR_PROTOCOL naming the sender.
+ */
 TRIB_API int trib_ps_server_serve_settle(trib_ps_server_t *s, uint32_t epoch);
 /* Counters since the last call (then reset). */
 TRIB_API void trib_ps_server_take_stats(trib_ps_server_t *s, trib_ps_server_stats_t *out);
@@ -140,25 +170,60 @@ typedef struct trib_ps_client trib_ps_client_t;
 TRIB_API int trib_ps_client_create(const trib_ps_options_t *o, int w, trib_mf_block_t *cache,
                                    trib_ps_client_t **out);
 TRIB_API void trib_ps_client_destroy(trib_ps_client_t *c);
-/* Starts a training phase at `clock` (settle = 0) or a settle phase (settle = 1). */
+/*
+ * Starts a round of training (settle = 0) at `clock`, or a settle phase (settle
+ * = 1, the clock is kept); `epoch` is the round (settle: the next epoch).
+ */
 TRIB_API void trib_ps_client_begin(trib_ps_client_t *c, uint32_t epoch, int64_t clock, int settle);
 TRIB_API int64_t trib_ps_client_clock(const trib_ps_client_t *c);
-/* 1 once a reply of the current phase carried TRIB_PS_FLAG_BOUND_HIT (reset by trib_ps_client_begin). */
+/* 1 once a reply of the current round carried TRIB_PS_FLAG_BOUND_HIT (reset by trib_ps_client_begin). */
 TRIB_API int trib_ps_client_bound_hit(const trib_ps_client_t *c);
 /*
  * Fetches rows[0..n) (ascending, unique) into the cache: one PULL per server
  * that holds any of them, posted receives first, then waits for every reply
- * (the servers delay them as the consistency model requires).
+ * (the servers delay them as the consistency model requires).  When a server
+ * is pausing (a reply flagged PAUSING, or RETRY for a pull it could not
+ * serve) trib_ps_client_retry is 1: the caller does not use the rows and
+ * pauses (rows that came are written to the cache all the same).
  */
 TRIB_API int trib_ps_client_pull(trib_ps_client_t *c, const uint32_t *rows, size_t n);
+/* The same in two steps, so a pull can travel while the caller computes; rows must stay valid until the finish. */
+TRIB_API int trib_ps_client_pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t n);
+TRIB_API int trib_ps_client_pull_finish(trib_ps_client_t *c);
+/*
+ * A pull for the next clock (the caller is at clock c and will push the clock's last deltas
+ * before it finishes the pull): the servers answer it as a pull at clock c + 1 (ssp/bsp: when
+ * every worker finished clock c + 1 - s), possibly before this worker's last push arrived; then
+ * trib_ps_client_reply_own says 0 for the rows of that server, and the caller adds its own push.
+ */
+TRIB_API int trib_ps_client_pull_ahead(trib_ps_client_t *c, const uint32_t *rows, size_t n);
+/* After a finished pull: 1 when the server holding `row` answered with this worker's earlier pushes included. */
+TRIB_API int trib_ps_client_reply_own(const trib_ps_client_t *c, uint32_t row);
+/* 1 when a pull is started and not finished. */
+TRIB_API int trib_ps_client_pull_pending(const trib_ps_client_t *c);
+/* 1 when the last finished pull was answered RETRY by some server. */
+TRIB_API int trib_ps_client_retry(const trib_ps_client_t *c);
 /*
  * Sends deltas[i * (k+2) ..] for rows[0..n) (ascending, unique): one PUSH per
  * server holding any of them; with end_clock, one to every server (empty
- * where nothing is due) and the clock advances.
+ * where nothing is due) and the clock advances.  Does not wait for the
+ * servers: the message buffers are double, a push waits only for the one
+ * before the previous to have left.
  */
 TRIB_API int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size_t n, const float *deltas,
                                  int end_clock);
-/* Ends the phase: DONE to every server.  Call it even after an error, so no server waits. */
+/* The number of NOTICEs received this round, after taking any that arrived (never blocks). */
+TRIB_API int trib_ps_client_poll_notice(trib_ps_client_t *c, int *count);
+/* Blocks until at least one NOTICE of this round arrived. */
+TRIB_API int trib_ps_client_wait_notice(trib_ps_client_t *c);
+/*
+ * Ends the worker's round: finishes a started pull (its rows are written, the
+ * caller decides what they are worth), lets every push leave, sends PAUSE to
+ * every server and waits for every server's NOTICE.  Call it even after an
+ * error, so no server waits.
+ */
+TRIB_API int trib_ps_client_pause(trib_ps_client_t *c);
+/* Ends a settle phase: DONE to every server.  Call it even after an error, so no server waits. */
 TRIB_API int trib_ps_client_done(trib_ps_client_t *c);
 
 /* ------------------------------------------------------------------ trainer figures */
@@ -172,6 +237,7 @@ typedef struct {
     /* per worker (n_workers entries, valid until the next epoch): */
     const double *worker_ratings_per_s; /* ratings the worker updated / its epoch wall time */
     const double *worker_wait_seconds;  /* time blocked in pulls and pushes */
+    const double *worker_epochs_done;   /* epochs (and fraction of one) the worker had done at the round's end */
     /* summed over servers: */
     uint64_t pulls, deferred, violations;
     int64_t max_staleness;

@@ -90,6 +90,13 @@ typedef enum {
 #define TRIB_TRAIN_DEFAULT_EPOCHS 20
 #define TRIB_TRAIN_DEFAULT_SEED 1
 #define TRIB_TRAIN_DEFAULT_SYNC_EVERY 1000000
+/*
+ * trib-train's mini-batch in --mode ps when --sync-every is not given: with the sync default a worker
+ * pushes once per epoch on MovieLens-1M-sized data and async, ssp and bsp compute the same thing;
+ * at 50,000 ratings each of 2 workers runs 10 mini-batches (clocks) per epoch there and the models differ
+ * (benchmarks/RESULTS.md, "Parameter server").
+ */
+#define TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY 50000
 #define TRIB_TRAIN_DEFAULT_SYNC_METHOD TRIB_SYNC_AVERAGE
 
 typedef struct {
@@ -124,6 +131,9 @@ typedef struct {
                                  bound exercised.  Needs W >= 2, ssp/bsp (or async with
                                  ps_check_staleness) and at least bound + 2 clocks per epoch. */
     int ps_check_staleness;   /* 1: servers check the bound at every pull; a violation fails the run */
+    unsigned ps_raise_epoch;  /* testing, 0: off; else worker rank 0 raises ps_raise_signal right after the SGD */
+    uint64_t ps_raise_batch;  /*   of mini-batch ps_raise_batch (1-based) of its epoch ps_raise_epoch (1-based), */
+    int ps_raise_signal;      /*   once per trainer: a stop request that lands in the middle of a mini-batch */
 } trib_train_config_t;
 
 /* Fills every field with its default (train_dir NULL). */

@@ -49,6 +49,8 @@ static int validate_ps(const trib_train_config_t *c)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--servers: only --mode ps has servers");
         if (c->ps_straggler_rank >= 0)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler: only --mode ps simulates stragglers");
+        if (c->ps_raise_epoch)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_raise_epoch: only in --mode ps");
         return TRIB_OK;
     }
     if (c->ps_servers < 1)
@@ -67,6 +69,8 @@ static int validate_ps(const trib_train_config_t *c)
     if (c->ps_straggler_hold && c->ps_consistency == TRIB_PS_ASYNC && !c->ps_check_staleness)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold with async: needs the staleness check (no pull "
                            "ever waits in async, so only a checked bound can release the straggler)");
+    if (c->ps_raise_epoch && (c->ps_raise_batch < 1 || c->ps_raise_signal <= 0))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_raise_epoch: needs ps_raise_batch >= 1 and a signal");
     return TRIB_OK;
 }
 

@@ -68,7 +68,12 @@ struct trib_trainer {
     const trib_strategy_t *strategy;
     void *strategy_state;
     double comm_seconds;               /* strategy adds its communication time here */
-    volatile sig_atomic_t *stop_flag;  /* hooks->stop_flag during trib_trainer_run (ps reads it at epoch end) */
+    volatile sig_atomic_t *stop_flag;  /* hooks->stop_flag during trib_trainer_run (ps reads it between mini-batches) */
+    /* Set by a strategy's round (reset by the loop before each): round_updates >= 0 is the local
+     * SGD updates it did (default: its slice); round_incomplete = 1 means a stop ended it before its
+     * work was done, so the position stays (ps: workers run free, see ps_strategy.c). */
+    int64_t round_updates;
+    int round_incomplete;
     /* Early stopping (cfg.early_stop), updated after each epoch's evaluation and before the
      * after_epoch hook, saved in checkpoints: the best test RMSE so far (valid when es_have_best)
      * and the epochs since it last improved.  The loop runs no epoch once es_since >= early_stop. */

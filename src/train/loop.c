@@ -15,7 +15,9 @@
  *
  * A stop (request or hook) after an epoch's last round still evaluates that
  * epoch first, so a checkpoint at an epoch boundary always holds the epoch's
- * metrics line and early-stop state (ps mode stops only there).
+ * metrics line and early-stop state.  A strategy may end a round early on a
+ * stop request (t->round_incomplete: ps mode, whose one round per epoch lasts
+ * until the slowest worker finished the epoch); the position then stays.
  *
  * Errors inside a round cannot leave a rank waiting: the round's own
  * collective carries them (see sync.c) and the loop then agrees on one
@@ -235,6 +237,8 @@ static int run_epoch_rounds(trib_trainer_t *t, const trib_train_hooks_t *h, unsi
         size_t begin, end;
         round_slice(t->n_train, r, R, &begin, &end);
         int stop = h && h->stop_flag && *h->stop_flag;
+        t->round_updates = -1;
+        t->round_incomplete = 0;
         int rc = t->strategy->round(t, t->strategy_state, epoch, begin, end, &stop);
         int by_request = stop;
         rc = trib_train_agree(rc, t->comm);
@@ -242,7 +246,11 @@ static int run_epoch_rounds(trib_trainer_t *t, const trib_train_hooks_t *h, unsi
             rc = check_items_finite(t, epoch);
         if (rc != TRIB_OK)
             return rc;
-        *updates += end - begin;
+        if (t->round_incomplete) { /* stopped inside the round: the position stays */
+            *stopped = by_request ? 2 : 1;
+            return TRIB_OK;
+        }
+        *updates += t->round_updates >= 0 ? (uint64_t)t->round_updates : end - begin;
         t->next_round = r + 1 < R ? r + 1 : 0;
         t->next_epoch = r + 1 < R ? epoch : epoch + 1;
         report_progress(t, h, epoch, r);
@@ -348,7 +356,7 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
         double comm0 = t->comm_seconds, t0 = trib_now(), c0 = cpu_now();
         uint64_t updates = 0;
         rc = run_epoch_rounds(t, hooks, epoch, &stopped, &updates);
-        if (rc != TRIB_OK || (stopped && t->next_round != 0)) /* stopped within the epoch */
+        if (rc != TRIB_OK || (stopped && (t->next_round != 0 || t->round_incomplete))) /* stopped within the epoch */
             break;
         trib_train_epoch_stats_t s;
         double wall = trib_now() - t0, cpu = cpu_now() - c0;

@@ -1,31 +1,38 @@
 /*
- * ps_strategy.c - the parameter-server training strategy: roles, the epoch
- * as workers and servers run it, settling, and the per-epoch figures.
+ * ps_strategy.c - the parameter-server training strategy: roles, rounds as
+ * workers and servers run them, snapshots, settling, and the figures.
  *
  * How it plugs into the epoch loop (loop.c, written once for all modes): the
  * loop runs `rounds_per_epoch` rounds with an agreement among all ranks after
  * each, which is exactly what an asynchronous mode must not have between
- * mini-batches.  So in ps mode one loop round is one whole epoch:
+ * mini-batches.  So in ps mode one loop round stands for one epoch:
  * trib_ps_create keeps the mini-batch count B (ceil(max worker ratings /
  * sync_every), the same rule as sync mode's rounds) for itself and sets the
- * loop's rounds_per_epoch to 1.  The loop's hooks, evaluation and metrics
- * then see epoch boundaries, where all workers and servers are quiescent
- * (the natural place for a PS checkpoint; see "Checkpoint hook" below).
+ * loop's rounds_per_epoch to 1.  But round e is not a barrier at the end of
+ * every worker's epoch e: it lasts until the SLOWEST worker finished epoch e.
+ * Workers run free meanwhile, each through its own epochs (its own position
+ * w_epoch/w_batch, its own visiting order per epoch), so under async a fast
+ * worker may be epochs ahead and under ssp up to s + 1 clocks; bsp holds
+ * every worker within one clock.  The run ends when every worker did
+ * cfg.epochs epochs.
  *
- * Worker, one epoch (B mini-batches, a clock every `clock_every` of them and
- * at the end of the epoch; clocks continue across epochs):
+ * Worker, one mini-batch (a clock every `clock_every` of them and at an
+ * epoch's end; clocks run on across epochs and rounds):
  *
- *     for b in 0..B-1:
- *         rows  = sorted distinct items of slice b of this worker's shuffled order
- *         pull the rows not fetched during the current clock   (waits per ssp/bsp)
- *         before = rows' values;  SGD on the slice (trib_mf_sgd_run, users local)
- *         [straggler: sleep FACTOR x the SGD time]
- *         push after - before for the rows, END_CLOCK at a clock's last batch
- *     DONE to every server
+ *     rows  = sorted distinct items of slice b of this worker's order of its epoch
+ *     pull the rows not fetched during the current clock    (waits per ssp/bsp)
+ *       (or finish the pull started during the previous mini-batch)
+ *     start the next mini-batch's pull (for the next clock when this one ends a
+ *       clock: async, bsp; ssp only within a clock)
+ *     before = rows' values;  SGD on the slice (trib_mf_sgd_run, users local)
+ *     [straggler: sleep FACTOR x the SGD time]
+ *     push after - before for the rows (no wait), END_CLOCK at a clock's last batch
  *
  * Rows already fetched during the current clock are not pulled again: the
  * cached copy is the server's value plus this worker's own updates (read my
  * writes), and in bsp the server's value cannot have changed within a clock.
+ * A pull started before the previous push was answered without it: the
+ * worker adds scale x its own delta to the rows both touch (add_own_push).
  * Deltas carry factors, bias and the AdaGrad sum; servers add scale x delta
  * with scale = 1/W for --sync-method average (the default, as in sync mode)
  * and 1 for delta-sum, so with bsp and clock_every 1 the job computes what
@@ -33,43 +40,63 @@
  * Averaging matters: summing W workers' steps on a popular item multiplies
  * its step size by W and diverges on small data where averaging does not.
  *
- * Server, one epoch: trib_ps_server_serve_epoch until every worker's DONE.
+ * Round e (ps_round):
+ *     server  trib_ps_server_serve_round: answers and applies; when every worker
+ *             finished epoch e (min clock = (e+1) x clocks_per_epoch) it keeps a
+ *             snapshot of its rows and sends every worker a NOTICE; it does the
+ *             same on a stop request or when any worker paused
+ *     worker  mini-batches until a NOTICE, a reply flagged PAUSING, or its own
+ *             stop request (checked between mini-batches: at most one more
+ *             mini-batch runs); then PAUSE to every server and wait for every
+ *             server's NOTICE.  A finished worker waits for the NOTICE.
+ *     all     one MPI_Allreduce of the figures, the stop requests and whether
+ *             the epoch is complete on every server
+ * When every worker finishes an epoch it keeps a copy of its user rows.
  *
- * Settle (before evaluation and before the model file): each worker pulls
- * the rows its train and test ratings use, worker 0 (which writes the model
- * file) every row; servers answer at once.
+ * Settle (before evaluation and before the model file): each worker puts its
+ * user rows after epoch e = next_epoch - 1 into the model (its training state
+ * is set aside and comes back at the next round) and pulls the rows its train
+ * and test ratings use, worker 0 (which writes the model file) every row;
+ * servers answer at once from the snapshot of epoch e.  So an epoch's line,
+ * early stopping, the model file and checkpoints all see one consistent model:
+ * the servers' rows when the slowest worker finished epoch e and each
+ * worker's users at its own end of epoch e.  In bsp that is exactly the state
+ * an epoch barrier would have produced (the snapshot is taken before any
+ * push of a later clock is applied), so bsp results do not depend on how far
+ * the others ran ahead.
  *
- * Stop requests (t->stop_flag, read again at the end of the epoch) are agreed
- * in the epoch-end allreduce below, so in ps mode a signal stops the job at
- * the end of the current epoch, not after the current mini-batch: stopping
- * mid-epoch would need every worker to reach the same clock first and the
- * servers' in-flight state saved; stopping at the epoch boundary needs
- * neither (see "Checkpoints" below).  The loop then still evaluates that
- * epoch, and trib-train checkpoints and exits 75.
+ * Stop requests (t->stop_flag) end a round early: the round is incomplete,
+ * the position stays at e (t->round_incomplete, loop.c), and the model in
+ * place is the one after epoch e - 1 (servers' snapshot e - 1, workers' user
+ * copies): the state a checkpoint then holds.  The work of the interrupted
+ * round is redone after a resume; a bsp run stopped and resumed is still
+ * bit-identical to an uninterrupted one (tests/ps, "sigterm").  When the
+ * slowest worker finished epoch e before the stop took effect, the round is
+ * complete and the loop evaluates it as usual, then stops.
  *
- * Figures: after each epoch every rank contributes a slot (worker: ratings,
- * wall time, waiting time; server: pulls, deferred pulls, violations, max
- * staleness) to one MPI_Allreduce, which also carries the stop requests, so
- * every rank ends the epoch with the same figures and the same stop verdict.
+ * Figures: after each round every rank contributes a slot (worker: ratings it
+ * updated in the round, wall time, waiting time, epochs done; server: pulls,
+ * deferred pulls, violations, max staleness, epoch complete) to the one
+ * MPI_Allreduce, so every rank ends the round with the same figures and the
+ * same stop verdict.
  *
- * Checkpoints (src/train/checkpoint.c).  A checkpoint is written only at an
- * epoch boundary (a loop round is an epoch, so every checkpoint position is
- * (epoch, 0)), where all workers are at clock epoch * clocks_per_epoch, every
- * push has been applied and no message is in flight.  The resumable state is
- * then only values: every server's block (rows [first, end), factors, biases
- * and AdaGrad sums; trib_ps_server_items), each worker's user block, and the
+ * Checkpoints (src/train/checkpoint.c) are written at round boundaries, so
+ * every checkpoint position is (epoch, 0).  The resumable state is only
+ * values: every server's snapshot of the epoch before the position (rows
+ * [first, end), factors, biases and AdaGrad sums; trib_ps_server_items), each
+ * worker's user rows after that epoch (in the model while settled), and the
  * position.  Each server writes its rows with their item ids as its part of
  * the checkpoint, each worker its users; nothing is gathered on rank 0.
- * Clocks, pending bsp pushes, deferred pulls and the workers' cached rows are
- * all empty or derived at a boundary, so they are not saved.  Restoring:
- * every rank assembles the item block from the servers' parts into
- * t->model.items, then trib_trainer_set_position(epoch, 0) calls ps_reset,
- * which loads each server's rows from it (whatever the new server count) and
- * makes the workers pull every row again.  A bsp run resumed this way is
- * bit-identical to an uninterrupted one (tests/fault/ps_resume_bsp.sh and
- * tests/ps, "resume").
+ * Clocks, pending bsp pushes, later snapshots and the workers' cached rows
+ * are not saved.  Restoring: every rank assembles the item block from the
+ * servers' parts into t->model.items, then trib_trainer_set_position(epoch, 0)
+ * calls ps_reset, which loads each server's rows from it (whatever the new
+ * server count), restarts every clock at epoch x clocks_per_epoch and makes
+ * the workers pull every row again (tests/fault/ps_resume_bsp.sh, tests/ps
+ * "resume" and "sigterm").
  */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,7 +107,12 @@
 #include "tributary/ps.h"
 #include "train/internal.h"
 
-enum { F_RATINGS, F_SECONDS, F_WAIT, F_PULLS, F_DEFERRED, F_VIOL, F_MAXSTALE, F_N };
+enum { F_RATINGS, F_SECONDS, F_WAIT, F_PULLS, F_DEFERRED, F_VIOL, F_MAXSTALE, F_EPOCHS, F_COMPLETE, F_N };
+
+typedef struct {
+    int64_t epoch; /* this worker's user rows after this epoch (-1: the start) */
+    float *values;
+} user_snapshot_t;
 
 typedef struct {
     trib_ps_options_t o;
@@ -89,6 +121,22 @@ typedef struct {
     trib_ps_client_t *cli;
     uint64_t batches, clock_every, clocks_per_epoch;
     int hold;                   /* this worker is the holding straggler and was not released yet */
+    int raised;                 /* cfg.ps_raise_signal was raised */
+    /* worker position: the next mini-batch is w_batch of epoch w_epoch (its own, not the loop's) */
+    unsigned w_epoch;
+    uint64_t w_batch;
+    uint32_t *order;            /* visiting order of epoch order_epoch - 1 (0: none yet) */
+    unsigned order_epoch;
+    /* the next mini-batch's pull, started before this one's SGD (have_next) */
+    int have_next;
+    size_t n_next, m_next;
+    uint32_t *rows_next, *need_next;
+    size_t n_cur;               /* rows of the mini-batch in s->rows (and deltas in s->delta) */
+    /* snapshots for evaluation, the model file and checkpoints */
+    user_snapshot_t *usnap;
+    size_t n_usnap, cap_usnap;
+    float *bk_users, *bk_items; /* the training state while an epoch's snapshot is in the model (swapped) */
+    int swapped;
     /* worker scratch */
     uint32_t *rows, *need, *all_rows, *settle_rows;
     size_t n_settle_rows;
@@ -98,10 +146,13 @@ typedef struct {
     float *delta;               /* per listed row: k + 2 floats (before, then after - before) */
     /* figures */
     double *slots;              /* P * F_N + 1 */
-    double *w_rps, *w_wait;
+    double *w_rps, *w_wait, *w_epochs;
     trib_ps_epoch_stats_t last;
     int have_last;
     uint64_t violations;
+    /* per mini-batch time breakdown of this round (logged at info level) */
+    double p_sgd, p_pack, p_pull, p_push;
+    uint64_t p_batches;
 } ps_state_t;
 
 static int is_ps(const trib_trainer_t *t) { return t->strategy == &trib_strategy_ps; }
@@ -167,6 +218,14 @@ static void ps_destroy(void *state)
         return;
     trib_ps_server_destroy(s->srv);
     trib_ps_client_destroy(s->cli);
+    for (size_t i = 0; i < s->n_usnap; i++)
+        free(s->usnap[i].values);
+    free(s->usnap);
+    free(s->bk_users);
+    free(s->bk_items);
+    free(s->order);
+    free(s->rows_next);
+    free(s->need_next);
     free(s->rows);
     free(s->need);
     free(s->all_rows);
@@ -177,6 +236,7 @@ static void ps_destroy(void *state)
     free(s->slots);
     free(s->w_rps);
     free(s->w_wait);
+    free(s->w_epochs);
     free(s);
 }
 
@@ -224,7 +284,13 @@ static int create_worker(trib_trainer_t *t, ps_state_t *s)
     s->mark = calloc(n_items + 1, sizeof *s->mark);
     s->fetched = malloc((n_items + 1) * sizeof *s->fetched);
     s->delta = malloc((n_items * rowf + 1) * sizeof *s->delta);
-    if (!s->rows || !s->need || !s->all_rows || !s->settle_rows || !s->mark || !s->fetched || !s->delta)
+    s->rows_next = malloc((n_items + 1) * sizeof *s->rows_next);
+    s->need_next = malloc((n_items + 1) * sizeof *s->need_next);
+    s->order = malloc((t->n_train + 1) * sizeof *s->order);
+    s->bk_users = malloc((t->model.users.n_values + 1) * sizeof *s->bk_users);
+    s->bk_items = malloc((t->model.items.n_values + 1) * sizeof *s->bk_items);
+    if (!s->rows || !s->need || !s->all_rows || !s->settle_rows || !s->mark || !s->fetched || !s->delta ||
+        !s->rows_next || !s->need_next || !s->order || !s->bk_users || !s->bk_items)
         return trib_errorf(TRIB_ERR_NOMEM, "ps worker: cannot allocate scratch for %zu items", n_items);
     for (size_t i = 0; i < n_items; i++) {
         s->all_rows[i] = (uint32_t)i;
@@ -266,18 +332,18 @@ static int agree_on_config(trib_trainer_t *t)
 
 /*
  * The holding straggler (ps_straggler_hold) waits for another worker's pull to reach past the
- * bound b, which needs a second worker and a clock b + 1 inside the first epoch (an epoch ends
- * with a collective that the straggler would never join otherwise: a hang, refused here).
+ * bound b, which needs a second worker and a clock b + 1 in the run (else the others finish and
+ * wait for the straggler, which waits for them: a hang, refused here).
  */
-static int check_hold(const ps_state_t *s)
+static int check_hold(const ps_state_t *s, unsigned epochs)
 {
     int b = s->o.consistency == TRIB_PS_ASYNC ? s->o.staleness : trib_ps_effective_staleness(&s->o);
     if (s->o.n_workers < 2)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: needs at least 2 workers (has %d)",
                            s->o.n_workers);
-    if (s->clocks_per_epoch < (uint64_t)b + 2)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: %llu clocks per epoch, the bound %d needs at "
-                           "least %d", (unsigned long long)s->clocks_per_epoch, b, b + 2);
+    if (s->clocks_per_epoch * epochs < (uint64_t)b + 2)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: %llu clocks in the run, the bound %d needs at "
+                           "least %d", (unsigned long long)(s->clocks_per_epoch * epochs), b, b + 2);
     return TRIB_OK;
 }
 
@@ -303,22 +369,27 @@ static int ps_create(trib_trainer_t *t, void **state)
     t->rounds_per_epoch = 1;
     s->clock_every = c->ps_clock_every;
     s->clocks_per_epoch = (s->batches + s->clock_every - 1) / s->clock_every;
+    s->o.clocks_per_epoch = s->clocks_per_epoch;
     s->hold = c->ps_straggler_hold && t->rank == c->ps_straggler_rank;
     size_t P = (size_t)t->size, W = (size_t)s->o.n_workers;
     s->slots = calloc(P * F_N + 1, sizeof *s->slots);
     s->w_rps = calloc(W, sizeof *s->w_rps);
     s->w_wait = calloc(W, sizeof *s->w_wait);
-    int rc = s->slots && s->w_rps && s->w_wait ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
+    s->w_epochs = calloc(W, sizeof *s->w_epochs);
+    int rc = s->slots && s->w_rps && s->w_wait && s->w_epochs ? TRIB_OK
+                                                             : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
     if (rc == TRIB_OK && c->ps_straggler_hold)
-        rc = check_hold(s); /* global inputs only: the same verdict on every rank */
+        rc = check_hold(s, c->epochs); /* global inputs only: the same verdict on every rank */
     int idle = choose_idle_sleep(t, &s->o.idle_sleep); /* collectives: every rank, before any early exit */
     int same = agree_on_config(t);
     if (rc == TRIB_OK)
         rc = idle != TRIB_OK ? idle : same;
     if (rc == TRIB_OK && s->server) {
         rc = trib_ps_server_create(&s->o, t->rank - s->o.n_workers, &s->srv);
-        if (rc == TRIB_OK) /* values keyed by global id: the same start as sync mode */
+        if (rc == TRIB_OK) { /* values keyed by global id: the same start as sync mode */
             trib_mf_block_init_values(trib_ps_server_block(s->srv), c->seed, TRIB_MF_TAG_ITEM, c->hp.init_std);
+            trib_ps_server_restart(s->srv, 0);
+        }
     } else if (rc == TRIB_OK) {
         rc = create_worker(t, s);
     }
@@ -330,7 +401,77 @@ static int ps_create(trib_trainer_t *t, void **state)
     return TRIB_OK;
 }
 
-/* ------------------------------------------------------------------ worker epoch */
+/* ------------------------------------------------------------------ snapshots */
+
+static const float *find_users(const ps_state_t *s, int64_t epoch)
+{
+    for (size_t i = 0; i < s->n_usnap; i++)
+        if (s->usnap[i].epoch == epoch)
+            return s->usnap[i].values;
+    return NULL;
+}
+
+/* Keeps a copy of this worker's user rows: the users after `epoch` (-1: the start). */
+static int keep_users(trib_trainer_t *t, ps_state_t *s, int64_t epoch)
+{
+    if (find_users(s, epoch))
+        return TRIB_OK;
+    if (s->n_usnap == s->cap_usnap) {
+        size_t c = s->cap_usnap ? 2 * s->cap_usnap : 4;
+        user_snapshot_t *p = realloc(s->usnap, c * sizeof *p);
+        if (!p)
+            return trib_errorf(TRIB_ERR_NOMEM, "ps worker: out of memory");
+        s->usnap = p;
+        s->cap_usnap = c;
+    }
+    size_t n = t->model.users.n_values;
+    float *v = malloc((n + 1) * sizeof *v);
+    if (!v)
+        return trib_errorf(TRIB_ERR_NOMEM, "ps worker: out of memory keeping the user rows of epoch %lld",
+                           (long long)epoch + 1);
+    memcpy(v, t->model.users.values, n * sizeof *v);
+    s->usnap[s->n_usnap++] = (user_snapshot_t){epoch, v};
+    return TRIB_OK;
+}
+
+static void drop_users(ps_state_t *s, int64_t before)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n_usnap; i++) {
+        if (s->usnap[i].epoch < before)
+            free(s->usnap[i].values);
+        else
+            s->usnap[keep++] = s->usnap[i];
+    }
+    s->n_usnap = keep;
+}
+
+/*
+ * Puts the users after `epoch` into the model for evaluation, the model file or a checkpoint,
+ * keeping the training state aside (restored by unswap at the next round).
+ */
+static void swap_in_users(trib_trainer_t *t, ps_state_t *s, int64_t epoch)
+{
+    if (!s->swapped) {
+        memcpy(s->bk_users, t->model.users.values, t->model.users.n_values * sizeof *s->bk_users);
+        memcpy(s->bk_items, t->model.items.values, t->model.items.n_values * sizeof *s->bk_items);
+        s->swapped = 1;
+    }
+    const float *u = find_users(s, epoch);
+    if (u)
+        memcpy(t->model.users.values, u, t->model.users.n_values * sizeof *u);
+}
+
+static void unswap(trib_trainer_t *t, ps_state_t *s)
+{
+    if (!s->swapped)
+        return;
+    memcpy(t->model.users.values, s->bk_users, t->model.users.n_values * sizeof *s->bk_users);
+    memcpy(t->model.items.values, s->bk_items, t->model.items.n_values * sizeof *s->bk_items);
+    s->swapped = 0;
+}
+
+/* ------------------------------------------------------------------ worker */
 
 static void sleep_seconds(double sec)
 {
@@ -367,86 +508,267 @@ static void rows_delta(ps_state_t *s, const trib_mf_block_t *b, size_t n)
     }
 }
 
-static int worker_batch(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t b, double *wait)
+/*
+ * A pull started before the previous mini-batch's push may be answered without that push: for rows
+ * in both whose server says so, add what the server adds for it (scale x delta), so the cache reads
+ * this worker's writes.
+ */
+static void add_own_push(ps_state_t *s, trib_mf_block_t *b, const uint32_t *pulled, size_t m)
+{
+    size_t k = b->k, rowf = TRIB_PS_ROW_FLOATS(k), i = 0, j = 0;
+    float a = s->o.scale;
+    while (i < m && j < s->n_cur) {
+        if (pulled[i] < s->rows[j]) {
+            i++;
+        } else if (pulled[i] > s->rows[j]) {
+            j++;
+        } else if (trib_ps_client_reply_own(s->cli, pulled[i])) {
+            i++;
+            j++;
+        } else {
+            const float *d = s->delta + j * rowf;
+            float *row = trib_mf_row(b, pulled[i]);
+            for (size_t f = 0; f < k; f++)
+                row[f] += a * d[f];
+            b->bias[pulled[i]] += a * d[k];
+            b->adagrad[pulled[i]] += a * d[k + 1];
+            i++;
+            j++;
+        }
+    }
+}
+
+static int pause_wanted(trib_trainer_t *t, ps_state_t *s, int *want)
+{
+    int notices = 0, rc = trib_ps_client_poll_notice(s->cli, &notices);
+    *want = rc != TRIB_OK || notices > 0 || (t->stop_flag && *t->stop_flag);
+    return rc;
+}
+
+static void batch_slice(const trib_trainer_t *t, const ps_state_t *s, uint64_t b, size_t *begin, size_t *end)
 {
     __extension__ typedef unsigned __int128 u128_t;
-    size_t begin = (size_t)((u128_t)t->n_train * b / s->batches);
-    size_t end = (size_t)((u128_t)t->n_train * (b + 1) / s->batches);
+    *begin = (size_t)((u128_t)t->n_train * b / s->batches);
+    *end = (size_t)((u128_t)t->n_train * (b + 1) / s->batches);
+}
+
+/*
+ * Mini-batch w_batch of epoch w_epoch: pull (or finish the prefetched pull), start the next
+ * mini-batch's pull when the consistency model allows it, SGD, push.  *paused = 1 when a server
+ * answered RETRY (or a pause came during a hold): the mini-batch did not run.
+ */
+static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *paused, uint64_t *ratings)
+{
+    unsigned epoch = s->w_epoch;
+    uint64_t b = s->w_batch;
+    int rc = TRIB_OK;
+    if (s->order_epoch != epoch + 1) {
+        if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
+            rc = trib_mf_grid_order(&t->grid, s->order, t->n_train, t->cfg.seed, epoch);
+        else
+            rc = trib_mf_visit_order(s->order, t->n_train, t->cfg.seed, epoch);
+        if (rc != TRIB_OK)
+            return rc;
+        s->order_epoch = epoch + 1;
+    }
+    size_t begin, end;
+    batch_slice(t, s, b, &begin, &end);
     trib_mf_block_t *items = &t->model.items;
-    size_t n = list_rows(s, t->train, t->order, begin, end, s->rows), m = 0;
     int64_t clock = trib_ps_client_clock(s->cli);
-    for (size_t i = 0; i < n; i++)
-        if (s->fetched[s->rows[i]] != clock)
-            s->need[m++] = s->rows[i];
+    size_t n, m;
     double t0 = trib_now();
-    int rc = trib_ps_client_pull(s->cli, s->need, m);
+    if (s->have_next) { /* started during the previous mini-batch */
+        s->have_next = 0;
+        rc = trib_ps_client_pull_finish(s->cli);
+        if (rc == TRIB_OK && !trib_ps_client_retry(s->cli))
+            add_own_push(s, items, s->need_next, s->m_next);
+        uint32_t *x = s->rows;
+        s->rows = s->rows_next;
+        s->rows_next = x;
+        x = s->need;
+        s->need = s->need_next;
+        s->need_next = x;
+        n = s->n_next;
+        m = s->m_next;
+    } else {
+        n = list_rows(s, t->train, s->order, begin, end, s->rows);
+        m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (s->fetched[s->rows[i]] != clock)
+                s->need[m++] = s->rows[i];
+        rc = trib_ps_client_pull(s->cli, s->need, m);
+    }
+    s->n_cur = 0; /* s->delta no longer matches s->rows */
     *wait += trib_now() - t0;
-    if (rc != TRIB_OK)
+    s->p_pull += trib_now() - t0;
+    if (rc != TRIB_OK || trib_ps_client_retry(s->cli)) {
+        *paused = rc == TRIB_OK;
         return rc;
+    }
     for (size_t i = 0; i < m; i++)
         s->fetched[s->need[i]] = clock;
     if (s->hold && n > 0) {
         /* Before any SGD of this clock, so pulling the batch's rows again changes nothing but their
          * freshness (bsp: nothing at all, the servers hold this clock's pushes). */
         while (rc == TRIB_OK && !trib_ps_client_bound_hit(s->cli)) {
+            int want = 0;
+            rc = pause_wanted(t, s, &want);
+            if (rc != TRIB_OK || want) {
+                *paused = rc == TRIB_OK;
+                return rc;
+            }
             sleep_seconds(1e-3);
             rc = trib_ps_client_pull(s->cli, s->rows, n);
+            if (rc == TRIB_OK && trib_ps_client_retry(s->cli)) {
+                *paused = 1;
+                return rc;
+            }
         }
         s->hold = 0;
         if (rc != TRIB_OK)
             return rc;
     }
+    double p0 = trib_now();
     snapshot_rows(s, items, n);
+    int end_clock = (b + 1) % s->clock_every == 0 || b + 1 == s->batches;
+    /* The next mini-batch's pull travels during this one's SGD; when this mini-batch ends a clock
+     * it is a pull for the next clock, which the servers answer as such.  bsp: the servers answer
+     * it once the clock is complete, so it fetches exactly what the pull after the push would have.
+     * ssp: it may be answered at once, without the others' updates of this mini-batch, within the
+     * bound but staler than a pull after the push (the ps_converge test: 2-4% worse than sync with
+     * it, under 1% without), so there only within a clock. */
+    if (b + 1 < s->batches && (!end_clock || s->o.consistency != TRIB_PS_SSP)) {
+        size_t nb, ne;
+        batch_slice(t, s, b + 1, &nb, &ne);
+        int64_t next_clock = clock + end_clock;
+        s->n_next = list_rows(s, t->train, s->order, nb, ne, s->rows_next);
+        s->m_next = 0;
+        for (size_t i = 0; i < s->n_next; i++)
+            if (s->fetched[s->rows_next[i]] != next_clock)
+                s->need_next[s->m_next++] = s->rows_next[i];
+        rc = end_clock ? trib_ps_client_pull_ahead(s->cli, s->need_next, s->m_next)
+                       : trib_ps_client_pull_start(s->cli, s->need_next, s->m_next);
+        if (rc != TRIB_OK)
+            return rc;
+        s->have_next = 1;
+    }
     double c0 = trib_now();
-    rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, t->order, begin, end);
+    s->p_pack += c0 - p0;
+    rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, s->order, begin, end);
     if (rc != TRIB_OK)
         return rc;
+    s->p_sgd += trib_now() - c0;
     if (t->rank == t->cfg.ps_straggler_rank)
         sleep_seconds(t->cfg.ps_straggler_factor * (trib_now() - c0));
+    if (t->rank == 0 && !s->raised && t->cfg.ps_raise_epoch == epoch + 1 && t->cfg.ps_raise_batch == b + 1) {
+        s->raised = 1; /* testing: a stop request in the middle of a mini-batch */
+        raise(t->cfg.ps_raise_signal);
+    }
+    p0 = trib_now();
     rows_delta(s, items, n);
-    int end_clock = (b + 1) % s->clock_every == 0 || b + 1 == s->batches;
+    s->n_cur = n;
     t0 = trib_now();
+    s->p_pack += t0 - p0;
     rc = trib_ps_client_push(s->cli, s->rows, n, s->delta, end_clock);
     *wait += trib_now() - t0;
+    s->p_push += trib_now() - t0;
+    if (rc != TRIB_OK)
+        return rc;
+    s->p_batches++;
+    *ratings += end - begin;
+    if (++s->w_batch == s->batches) { /* the worker finished an epoch: its users after it */
+        s->w_batch = 0;
+        s->w_epoch++;
+        rc = keep_users(t, s, (int64_t)s->w_epoch - 1);
+    }
     return rc;
 }
 
-static int worker_epoch(trib_trainer_t *t, ps_state_t *s, unsigned epoch, double *slot)
+/*
+ * The worker's part of round `epoch`: mini-batches of its own epochs, one after another, until a
+ * server's NOTICE (the slowest worker finished `epoch`, a stop, or a pause elsewhere) or its own
+ * stop request; it checks both between mini-batches, so a pause costs at most one mini-batch.
+ * A worker that finished every epoch waits for the notice.
+ */
+static int worker_round(trib_trainer_t *t, ps_state_t *s, unsigned epoch, double *slot)
 {
     double t0 = trib_now(), wait = 0;
-    trib_ps_client_begin(s->cli, epoch, (int64_t)(epoch * s->clocks_per_epoch), 0);
-    int rc = TRIB_OK;
-    for (uint64_t b = 0; rc == TRIB_OK && b < s->batches; b++)
-        rc = worker_batch(t, s, epoch, b, &wait);
-    int dr = trib_ps_client_done(s->cli); /* even after an error: no server may wait for us */
+    uint64_t ratings = 0;
+    unswap(t, s);
+    drop_users(s, (int64_t)epoch - 1);
+    trib_ps_client_begin(s->cli, epoch, trib_ps_client_clock(s->cli), 0);
+    int rc = s->w_batch == 0 ? keep_users(t, s, (int64_t)s->w_epoch - 1) : TRIB_OK; /* a start or a resume */
+    while (rc == TRIB_OK) {
+        int want = 0, paused = 0;
+        rc = pause_wanted(t, s, &want);
+        if (rc != TRIB_OK || want)
+            break;
+        if (s->w_epoch >= t->cfg.epochs) {
+            rc = trib_ps_client_wait_notice(s->cli);
+            break;
+        }
+        rc = worker_batch(t, s, &wait, &paused, &ratings);
+        if (paused)
+            break;
+    }
+    double w0 = trib_now();
+    if (s->have_next) { /* a pull for a mini-batch that will not run now: its rows are pulled again */
+        s->have_next = 0;
+        int fr = trib_ps_client_pull_finish(s->cli);
+        rc = rc != TRIB_OK ? rc : fr;
+        for (size_t i = 0; i < s->m_next; i++)
+            s->fetched[s->need_next[i]] = INT64_MIN;
+    }
+    int pr = trib_ps_client_pause(s->cli); /* even after an error: no server may wait for us */
     if (rc == TRIB_OK)
-        rc = dr;
-    slot[F_RATINGS] = (double)t->n_train;
+        rc = pr;
+    wait += trib_now() - w0;
+    if (trib_log_enabled(TRIB_LOG_INFO) && s->p_batches) {
+        double k = 1e3 / (double)s->p_batches;
+        trib_log(TRIB_LOG_INFO, "ps worker %d round %u: %llu mini-batches, ms per mini-batch: sgd %.3f pack %.3f "
+                 "pull %.3f push %.3f; pause %.3f ms", t->rank, epoch + 1, (unsigned long long)s->p_batches,
+                 s->p_sgd * k, s->p_pack * k, s->p_pull * k, s->p_push * k, 1e3 * (trib_now() - w0));
+    }
+    s->p_sgd = s->p_pack = s->p_pull = s->p_push = 0;
+    s->p_batches = 0;
+    slot[F_RATINGS] = (double)ratings;
     slot[F_SECONDS] = trib_now() - t0;
     slot[F_WAIT] = wait;
+    slot[F_EPOCHS] = (double)s->w_epoch + (double)s->w_batch / (double)s->batches;
+    t->round_updates = (int64_t)ratings;
     /* The loop reports comm_seconds as the mean over all P ranks; servers add nothing, so scale
      * the workers' waiting by P / W to make the figure the mean over workers. */
     t->comm_seconds += wait * (double)t->size / (double)s->o.n_workers;
     return rc;
 }
 
-static int server_epoch(ps_state_t *s, unsigned epoch, double *slot)
+static int server_round(trib_trainer_t *t, ps_state_t *s, unsigned epoch, double *slot)
 {
     trib_ps_server_stats_t st;
-    trib_ps_server_take_stats(s->srv, &st); /* drop the settle phases' counts: the epoch's only */
-    int rc = trib_ps_server_serve_epoch(s->srv, epoch, (int64_t)(epoch * s->clocks_per_epoch));
+    trib_ps_server_take_stats(s->srv, &st); /* drop the settle phases' counts: the round's only */
+    trib_ps_server_drop_snapshots(s->srv, (int64_t)epoch - 1);
+    int complete = 0;
+    int rc = trib_ps_server_serve_round(s->srv, epoch, t->stop_flag, &complete);
     trib_ps_server_take_stats(s->srv, &st);
+    if (trib_log_enabled(TRIB_LOG_INFO))
+        trib_log(TRIB_LOG_INFO, "ps server %d round %u: %llu pulls, %llu pushes, busy %.3f ms per push+pull "
+                 "(apply and reply), %llu rows served, %llu rows updated", t->rank, epoch + 1,
+                 (unsigned long long)st.pulls, (unsigned long long)st.pushes,
+                 st.pushes ? 1e3 * st.busy_seconds / (double)st.pushes : 0.0, (unsigned long long)st.rows_served,
+                 (unsigned long long)st.rows_updated);
     slot[F_PULLS] = (double)st.pulls;
     slot[F_DEFERRED] = (double)st.deferred;
     slot[F_VIOL] = (double)st.violations;
     slot[F_MAXSTALE] = (double)st.max_staleness;
+    slot[F_COMPLETE] = complete;
+    t->round_updates = 0;
     return rc;
 }
 
 /* ------------------------------------------------------------------ figures */
 
-/* One allreduce of every rank's slot plus the stop requests; fills s->last. */
-static int gather_figures(trib_trainer_t *t, ps_state_t *s, int *stop)
+/* One allreduce of every rank's slot plus the stop requests; fills s->last.  *complete: every server's epoch. */
+static int gather_figures(trib_trainer_t *t, ps_state_t *s, int *stop, int *complete)
 {
     size_t P = (size_t)t->size, W = (size_t)s->o.n_workers;
     s->slots[P * F_N] = *stop ? 1.0 : 0.0;
@@ -463,17 +785,22 @@ static int gather_figures(trib_trainer_t *t, ps_state_t *s, int *stop)
         const double *v = s->slots + w * F_N;
         s->w_rps[w] = v[F_SECONDS] > 0 ? v[F_RATINGS] / v[F_SECONDS] : 0;
         s->w_wait[w] = v[F_WAIT];
+        s->w_epochs[w] = v[F_EPOCHS];
     }
     e->worker_ratings_per_s = s->w_rps;
     e->worker_wait_seconds = s->w_wait;
+    e->worker_epochs_done = s->w_epochs;
+    int done = 0;
     for (size_t r = W; r < P; r++) {
         const double *v = s->slots + r * F_N;
         e->pulls += (uint64_t)v[F_PULLS];
         e->deferred += (uint64_t)v[F_DEFERRED];
         e->violations += (uint64_t)v[F_VIOL];
+        done += v[F_COMPLETE] > 0;
         if ((int64_t)v[F_MAXSTALE] > e->max_staleness)
             e->max_staleness = (int64_t)v[F_MAXSTALE];
     }
+    *complete = done == s->o.n_servers;
     s->violations += e->violations;
     s->have_last = 1;
     return TRIB_OK;
@@ -481,6 +808,12 @@ static int gather_figures(trib_trainer_t *t, ps_state_t *s, int *stop)
 
 /* ------------------------------------------------------------------ strategy */
 
+/*
+ * A loop round in ps mode is the time until the slowest worker finished epoch `epoch` (the
+ * others run on meanwhile).  When a stop ends it earlier, the round is incomplete: the position
+ * stays at `epoch`, and the model (servers' snapshots, workers' user rows) is the one after
+ * epoch - 1, what a checkpoint then holds.
+ */
 static int ps_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin, size_t end, int *stop)
 {
     (void)begin;
@@ -489,15 +822,23 @@ static int ps_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin
     size_t P = (size_t)t->size;
     memset(s->slots, 0, (P * F_N + 1) * sizeof *s->slots);
     double *slot = s->slots + (size_t)t->rank * F_N;
-    int rc = s->server ? server_epoch(s, epoch, slot) : worker_epoch(t, s, epoch, slot);
-    if (t->stop_flag && *t->stop_flag) /* a request that arrived during the epoch */
+    int rc = s->server ? server_round(t, s, epoch, slot) : worker_round(t, s, epoch, slot);
+    if (t->stop_flag && *t->stop_flag) /* a request that arrived during the round */
         *stop = 1;
-    int fr = gather_figures(t, s, stop); /* every rank, also after an error: it is collective */
+    int complete = 0;
+    int fr = gather_figures(t, s, stop, &complete); /* every rank, also after an error: it is collective */
     if (rc == TRIB_OK)
         rc = fr;
     if (rc == TRIB_OK && s->o.check_staleness && s->o.consistency != TRIB_PS_ASYNC && s->last.violations)
-        rc = trib_errorf(TRIB_ERR_INTERNAL, "ps: the staleness bound %d was violated at %llu pulls in epoch %u",
+        rc = trib_errorf(TRIB_ERR_INTERNAL, "ps: the staleness bound %d was violated at %llu pulls in round %u",
                          trib_ps_effective_staleness(&s->o), (unsigned long long)s->last.violations, epoch + 1);
+    if (rc == TRIB_OK && !complete && !*stop)
+        rc = trib_errorf(TRIB_ERR_INTERNAL, "ps: round %u ended before every worker finished its epoch", epoch + 1);
+    if (rc == TRIB_OK && !complete) {
+        t->round_incomplete = 1;
+        if (!s->server)
+            swap_in_users(t, s, (int64_t)epoch - 1);
+    }
     return rc;
 }
 
@@ -506,6 +847,7 @@ static int ps_settle(trib_trainer_t *t, void *state)
     ps_state_t *s = state;
     if (s->server)
         return trib_ps_server_serve_settle(s->srv, t->next_epoch);
+    swap_in_users(t, s, (int64_t)t->next_epoch - 1); /* the users after the epoch the servers' snapshot holds */
     trib_ps_client_begin(s->cli, t->next_epoch, 0, 1);
     int rc = t->rank == 0 ? trib_ps_client_pull(s->cli, s->all_rows, (size_t)s->o.n_rows)
                           : trib_ps_client_pull(s->cli, s->settle_rows, s->n_settle_rows);
@@ -516,26 +858,37 @@ static int ps_settle(trib_trainer_t *t, void *state)
 /*
  * Resume (trib_trainer_set_position after the caller restored the model): the
  * restored item values are expected in t->model.items on every rank, as in
- * sync mode.  Servers copy their rows from it into their block; workers
- * forget which rows they fetched, so every row is pulled again.
+ * sync mode.  Servers copy their rows from it into their block and restart
+ * their clocks at the position; workers start the position's epoch and forget
+ * which rows they fetched, so every row is pulled again.
  */
 static int ps_reset(trib_trainer_t *t, void *state)
 {
     ps_state_t *s = state;
+    int64_t clock = (int64_t)((uint64_t)t->next_epoch * s->clocks_per_epoch);
     if (!s->server) {
         for (uint64_t i = 0; i < s->o.n_rows; i++)
             s->fetched[i] = INT64_MIN;
+        s->swapped = 0; /* the restored values are the state to train on */
+        s->have_next = 0;
+        s->n_cur = 0;
+        drop_users(s, INT64_MAX);
+        s->w_epoch = t->next_epoch;
+        s->w_batch = 0;
+        s->order_epoch = 0;
+        trib_ps_client_begin(s->cli, t->next_epoch, clock, 0);
         return TRIB_OK;
     }
     trib_mf_block_t *b = trib_ps_server_block(s->srv), *all = &t->model.items;
-    if (!b->n_rows)
-        return TRIB_OK;
-    size_t first = (size_t)b->ids[0], k = b->k;
-    for (size_t r = 0; r < b->n_rows; r++) {
-        memcpy(trib_mf_row(b, r), trib_mf_row(all, first + r), k * sizeof(float));
-        b->bias[r] = all->bias[first + r];
-        b->adagrad[r] = all->adagrad[first + r];
+    if (b->n_rows) {
+        size_t first = (size_t)b->ids[0], k = b->k;
+        for (size_t r = 0; r < b->n_rows; r++) {
+            memcpy(trib_mf_row(b, r), trib_mf_row(all, first + r), k * sizeof(float));
+            b->bias[r] = all->bias[first + r];
+            b->adagrad[r] = all->adagrad[first + r];
+        }
     }
+    trib_ps_server_restart(s->srv, clock);
     return TRIB_OK;
 }
 
@@ -546,7 +899,11 @@ const trib_strategy_t trib_strategy_ps = {"ps", ps_create, ps_round, ps_settle, 
 const trib_mf_block_t *trib_ps_server_items(const trib_trainer_t *t)
 {
     const ps_state_t *s = is_ps(t) ? t->strategy_state : NULL;
-    return s && s->server ? trib_ps_server_block(s->srv) : NULL;
+    if (!s || !s->server)
+        return NULL;
+    /* the rows after the epoch before the position (the live rows may hold later epochs' updates) */
+    const trib_mf_block_t *snap = trib_ps_server_snapshot(s->srv, (int64_t)t->next_epoch - 1);
+    return snap ? snap : trib_ps_server_block(s->srv);
 }
 
 uint64_t trib_ps_clocks_per_epoch(const trib_trainer_t *t)

@@ -7,13 +7,18 @@
  * servers on one tag (so MPI keeps each worker's requests in order), servers
  * answer pulls on another:
  *
- *   PULL   worker -> server  payload: count row ids (uint32, ascending, global)
+ *   PULL   worker -> server  payload: count row ids (uint32, ascending, global); clock = the worker's
+ *                            clock, or the next one for a pull started before the clock's last push
  *   REPLY  server -> worker  payload: count rows of (k factors, bias, AdaGrad sum)
  *   PUSH   worker -> server  payload: count row ids, then count rows of deltas
  *                            (k factors, bias, AdaGrad sum; the server adds
  *                            options.scale x delta); flag END_CLOCK
  *                            says the worker finished its clock
- *   DONE   worker -> server  the worker finished the phase (epoch or settle)
+ *   DONE   worker -> server  the worker finished a settle phase
+ *   PAUSE  worker -> server  the worker stopped for this round (it sends nothing more until the next)
+ *   NOTICE server -> worker  (its own tag) pause at your next mini-batch boundary: the round's epoch is
+ *                            complete on this server (every worker finished it), a stop was requested,
+ *                            or another worker paused; each server sends one per worker per round
  *
  * A worker at clock c sends at most one PULL per server per mini-batch and
  * one PUSH per server (an empty one when only the END_CLOCK flag matters),
@@ -30,15 +35,18 @@
 #include "tributary/ps.h"
 
 #define TRIB_PS_MAGIC UINT32_C(0x53505254) /* "TRPS" little-endian */
-#define TRIB_PS_PROTOCOL_VERSION 1
+#define TRIB_PS_PROTOCOL_VERSION 2
 #define TRIB_PS_TAG_REQUEST 7501 /* worker -> server */
 #define TRIB_PS_TAG_REPLY 7502   /* server -> worker */
+#define TRIB_PS_TAG_NOTICE 7503  /* server -> worker: NOTICE */
 
 typedef enum {
     TRIB_PS_MSG_PULL = 1,
     TRIB_PS_MSG_REPLY = 2,
     TRIB_PS_MSG_PUSH = 3,
-    TRIB_PS_MSG_DONE = 4
+    TRIB_PS_MSG_DONE = 4,
+    TRIB_PS_MSG_PAUSE = 5,
+    TRIB_PS_MSG_NOTICE = 6
 } trib_ps_msg_type_t;
 
 #define TRIB_PS_FLAG_END_CLOCK 1u /* PUSH: the sender finished its clock */
@@ -46,6 +54,14 @@ typedef enum {
 #define TRIB_PS_FLAG_ERROR 4u     /* REPLY: the server rejected the request (no payload) */
 #define TRIB_PS_FLAG_BOUND_HIT 8u /* REPLY: during this phase another worker's pull reached past the
                                      staleness bound (ssp/bsp: it was deferred; async: the checked bound) */
+#define TRIB_PS_FLAG_PAUSING 32u  /* REPLY: the server is pausing (NOTICEs sent): the worker does not run
+                                     the mini-batch (its rows are written, not trusted) and pauses */
+#define TRIB_PS_FLAG_OWN 64u      /* REPLY: the server had this worker's clock at the pull's clock when it
+                                     answered, so the rows include the worker's pushes sent before the pull
+                                     (a pull for the next clock, sent before the current clock's last push,
+                                     may come without them) */
+#define TRIB_PS_FLAG_RETRY 16u    /* REPLY: the server is pausing and did not serve this deferred pull (no
+                                     payload): the worker pauses and pulls again in the next round */
 
 typedef struct {
     uint32_t magic;   /* TRIB_PS_MAGIC */
@@ -55,7 +71,7 @@ typedef struct {
     uint32_t flags;   /* TRIB_PS_FLAG_* */
     int64_t clock;    /* the worker's clock; in a REPLY the server's min clock when answered */
     uint64_t count;   /* rows in the payload */
-    uint32_t epoch;   /* the phase's epoch (settle: the next epoch to run) */
+    uint32_t epoch;   /* the round (the loop's epoch; settle: the next epoch to run) */
     uint32_t reserved; /* 0 */
 } trib_ps_header_t;
 

@@ -12,7 +12,8 @@
  *               (after its evaluation), so it holds the early-stop state.  In
  *               ps mode a round is a whole epoch
  *   stop        SIGTERM/SIGUSR1/SIGINT set a flag (trib_ckpt_stop_signals_install);
- *               every rank stops after the same round, a checkpoint is
+ *               every rank stops after the same round (ps mode: inside it, after
+ *               the current mini-batch, keeping the position), a checkpoint is
  *               written, and a stop by SIGTERM or SIGUSR1 that is checkpointed
  *               is reported as requeue (TRIB_EXIT_REQUEUE for the program)
  *   at the end  a last checkpoint unless the newest already holds the position

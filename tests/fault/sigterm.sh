@@ -4,7 +4,7 @@
 # with a model bitwise identical to an uninterrupted run's.
 # Environment (ctest sets it for the ps variant): TRIB_FAULT_NP ranks (default 2), TRIB_FAULT_MODE
 # extra trib-train options (e.g. "--mode ps --servers 1 --consistency bsp": a stop request is then
-# honoured at the end of the current epoch), TRIB_FAULT_EPOCHS (default 30).
+# honoured after the current mini-batch), TRIB_FAULT_EPOCHS (default 30).
 #
 # No step depends on timing: the job runs with --fail-at 2:1:stop, so every rank stops itself
 # (SIGSTOP) after the first round of epoch 2, with its handlers installed and the job far from its

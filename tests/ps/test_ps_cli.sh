@@ -7,7 +7,8 @@
 #   - acceptance: mpirun -np 4 trib-train --mode ps --servers 1 --consistency ssp --staleness 2
 #     reaches a final test RMSE within 2% of sync mode's (same data, same seed, 3 sync ranks =
 #     the same users per rank as the 3 workers); per-worker throughput is in the epoch log;
-#   - the ps model file has the sync model file's datasets and shapes, and trib-recommend reads it.
+#   - the ps model file has the sync model file's datasets and shapes, and trib-recommend reads it;
+#   - without --sync-every ps mode uses its own default mini-batch (50000), sync mode 1M.
 set -euo pipefail
 B=${TRIB_BUILD_DIR:?}/bin
 MPI=${TRIB_MPIEXEC:-mpiexec}
@@ -49,6 +50,12 @@ expect_error 2 "not async, bsp or ssp" "${d[@]}" --mode ps --servers 1 --consist
 expect_error 3 "is a server" "${d[@]}" --mode ps --servers 1 --straggler 2:4
 expect_error 2 "RANK:FACTOR" "${d[@]}" --mode ps --servers 1 --straggler 4
 expect_error 2 "clock-every" "${d[@]}" --mode ps --servers 1 --clock-every 0
+
+# Without --sync-every, ps mode takes its own mini-batch (the consistency models differ there), sync mode keeps 1M.
+mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 --mode ps --servers 1 >"$W/default.log"
+grep -q '^ *sync-every *50000$' "$W/default.log" || { fail "ps mode without --sync-every: not the 50000 default"; grep sync-every "$W/default.log" >&2; }
+mpi 2 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 >"$W/default.log"
+grep -q '^ *sync-every *1000000$' "$W/default.log" || fail "sync mode without --sync-every: not the 1M default"
 
 # Acceptance: ssp s=2 on 1 server + 3 workers against sync mode on 3 ranks.
 common=(--train "$W/tr" --test "$W/te" --epochs 15 --k 16 --sync-every 2000 --seed 9)

@@ -4,7 +4,19 @@
  *   test_ps_mpi converge    planted data: for every S in {1, 2} with W = P - S >= 1 and every
  *                           consistency (async, bsp, ssp s=2), the final test RMSE is within 2%
  *                           of sync mode's on the same data and seed (sync run by the first W
- *                           ranks, the same users per worker)
+ *                           ranks, the same users per worker); async within 10%: its workers run
+ *                           free, so how stale its reads are depends on the scheduling (one worker
+ *                           starved of CPU trains its last epochs alone)
+ *   test_ps_mpi free        workers run free (2 workers, P - 2 servers): with the straggler held
+ *                           (ps_straggler_hold) until the other worker's pull is 2 epochs ahead,
+ *                           async ends the first round with the fast worker 2 epochs done (or more)
+ *                           and the straggler exactly 1; bsp (same hold) ends every
+ *                           round with every worker exactly at the round's epoch; ssp s=1 never
+ *                           answers a pull more than s clocks stale (checked at every pull)
+ *   test_ps_mpi sigterm     SIGTERM raised by worker 0 in the middle of mini-batch 2 of epoch 2
+ *                           (ps_raise_*): the managed run stops right after that mini-batch (worker
+ *                           0 has done exactly 1 + 2/B epochs), requeue with a checkpoint; resuming
+ *                           from it finishes, in async, bsp and ssp; bsp bitwise as uninterrupted
  *   test_ps_mpi bsp         determinism: two bsp runs with the same seed give bit-identical
  *                           item rows (rank 0's settled copy) and user rows (every worker)
  *   test_ps_mpi staleness   ssp (s = 1) and bsp with a straggler and the servers checking the
@@ -35,6 +47,7 @@
 #include <unistd.h>
 
 #include "common/test_datasets.h"
+#include "tributary/ckpt.h"
 #include "tributary/ps.h"
 #include "tributary/train.h"
 
@@ -146,8 +159,9 @@ static void test_converge(void)
             if (g_rank == 0)
                 printf("W=%d S=%u %-5s test RMSE %.4f (sync %.4f, ratio %.4f)\n", W, S,
                        trib_ps_consistency_name(modes[m]), rmse, ref, rmse / ref);
-            CHECK(isfinite(rmse) && rmse <= 1.02 * ref, "W=%d S=%u %s: test RMSE %.4f vs sync %.4f (> 2%% worse)", W,
-                  S, trib_ps_consistency_name(modes[m]), rmse, ref);
+            double tol = modes[m] == TRIB_PS_ASYNC ? 1.10 : 1.02;
+            CHECK(isfinite(rmse) && rmse <= tol * ref, "W=%d S=%u %s: test RMSE %.4f vs sync %.4f (> %.0f%% worse)",
+                  W, S, trib_ps_consistency_name(modes[m]), rmse, ref, 100 * (tol - 1));
         }
     }
 }
@@ -349,17 +363,17 @@ static void test_resume(void)
 /* ------------------------------------------------------------------ shutdown */
 
 typedef struct {
-    uint64_t all;
-    int epochs, complete;
+    uint64_t all, updated;
+    int epochs;
 } visit_t;
 
-/* after_epoch: every rating of every worker was updated exactly once this epoch. */
+/* after_epoch: sums the ratings updated (workers run free: a round is not one epoch of each). */
 static int count_visits(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
 {
     (void)t;
     visit_t *v = arg;
     v->epochs++;
-    v->complete += s->ratings == v->all;
+    v->updated += s->ratings;
     return TRIB_OK;
 }
 
@@ -391,10 +405,13 @@ static void test_shutdown(void)
         trib_train_hooks_t h = {&v, NULL, count_visits, NULL, NULL};
         rc = trib_trainer_run(t, &h);
         CHECK_OK(rc);
-        CHECK(v.epochs == 3 && v.complete == 3, "%d epochs, %d with every rating visited once", v.epochs,
-              v.complete);
+        CHECK(v.epochs == 3 && v.updated == 3 * all, "%d epochs, %llu ratings updated, expected 3 x %llu", v.epochs,
+              (unsigned long long)v.updated, (unsigned long long)all);
         trib_ps_epoch_stats_t st;
         CHECK(trib_trainer_ps_stats(t, &st) == TRIB_OK && st.n_workers == W, "no ps figures after the run");
+        for (int w = 0; rc == TRIB_OK && w < W; w++)
+            CHECK(st.worker_epochs_done[w] == 3.0, "worker %d ended the run with %.3f epochs done, expected 3", w,
+                  st.worker_epochs_done[w]);
         if (rc == TRIB_OK)
             rc = trib_trainer_write_model(t, model);
         CHECK_OK(rc);
@@ -419,7 +436,7 @@ static void test_shutdown(void)
     }
 }
 
-/* A stop request on one worker stops every rank at the end of the same epoch. */
+/* A stop request on one worker stops every rank before the first epoch ends: the position stays at its start. */
 static void test_stop_request(void)
 {
     char tr[512], te[512];
@@ -441,9 +458,190 @@ static void test_stop_request(void)
     unsigned epoch;
     uint64_t round;
     trib_trainer_next_position(t, &epoch, &round);
-    CHECK(epoch == 1 && round == 0, "stopped before epoch %u round %llu, expected after the first epoch", epoch,
-          (unsigned long long)round);
+    CHECK(epoch == 0 && round == 0, "stopped before epoch %u round %llu, expected epoch 0 (a stop within the "
+          "first mini-batch)", epoch, (unsigned long long)round);
     trib_trainer_destroy(t);
+}
+
+/* ------------------------------------------------------------------ workers run free */
+
+typedef struct {
+    int rounds;
+    double done[8][8];   /* [round][worker] epochs done at the round's end */
+    int64_t max_stale[8];
+    uint64_t violations;
+} progress_t;
+
+static int note_progress(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    (void)s;
+    progress_t *p = arg;
+    trib_ps_epoch_stats_t st;
+    if (trib_trainer_ps_stats(t, &st) != TRIB_OK || p->rounds >= 8)
+        return TRIB_OK;
+    for (int w = 0; w < st.n_workers && w < 8; w++)
+        p->done[p->rounds][w] = st.worker_epochs_done[w];
+    p->max_stale[p->rounds] = st.max_staleness;
+    p->violations += st.violations;
+    p->rounds++;
+    return TRIB_OK;
+}
+
+/* Worker 0 holds at its first mini-batch until a server saw a pull past `bound` clocks (checked). */
+static int run_held(trib_ps_consistency_t cons, int bound, progress_t *p, uint64_t *cpe)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    trib_train_config_t c;
+    base_config(&c, tr, te);
+    c.epochs = 3;
+    c.sync_every = 500;
+    ps_config(&c, (unsigned)(g_size - 2), cons, bound); /* 2 workers: the straggler and the fast one */
+    c.ps_check_staleness = 1;
+    c.ps_straggler_rank = 0;
+    c.ps_straggler_factor = 0;
+    c.ps_straggler_hold = 1;
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    if (rc != TRIB_OK)
+        return rc;
+    memset(p, 0, sizeof *p);
+    trib_train_hooks_t h = {p, NULL, note_progress, NULL, NULL};
+    rc = trib_trainer_run(t, &h);
+    trib_ps_epoch_stats_t st;
+    *cpe = trib_trainer_ps_stats(t, &st) == TRIB_OK ? st.clocks_per_epoch : 0;
+    trib_trainer_destroy(t);
+    return rc;
+}
+
+/*
+ * Two workers, so the verdicts need no timing: the straggler is released only once the other
+ * worker's pull is past the bound, and a round ends when the slower of the two finished its epoch.
+ */
+static void test_free(void)
+{
+    int W = 2;
+    progress_t p;
+    uint64_t cpe = 0;
+    int rc = run_held(TRIB_PS_BSP, 0, &p, &cpe); /* bsp first: it also tells the clocks per epoch */
+    CHECK_OK(rc);
+    CHECK(p.rounds == 3, "bsp: %d rounds, expected 3", p.rounds);
+    for (int r = 0; r < p.rounds; r++)
+        for (int w = 0; w < W && w < 8; w++)
+            CHECK(p.done[r][w] == r + 1, "bsp: worker %d had done %.3f epochs at the end of round %d, expected "
+                  "exactly %d", w, p.done[r][w], r + 1, r + 1);
+    CHECK(p.violations == 0, "bsp: %llu violations", (unsigned long long)p.violations);
+    if (cpe < 1)
+        return;
+    /* async: the straggler is released when a fast worker pulls at clock 2 x cpe, after 2 whole epochs */
+    rc = run_held(TRIB_PS_ASYNC, (int)(2 * cpe - 1), &p, &cpe);
+    CHECK_OK(rc);
+    double fast = 0;
+    for (int w = 1; w < W && w < 8; w++)
+        fast = p.done[0][w] > fast ? p.done[0][w] : fast;
+    if (g_rank == 0)
+        printf("async, held straggler: round 1 ends with epochs done: straggler %.3f, fastest other %.3f (%llu "
+               "clocks per epoch)\n", p.done[0][0], fast, (unsigned long long)cpe);
+    CHECK(p.rounds == 3, "async: %d rounds, expected 3", p.rounds);
+    CHECK(floor(fast) >= 2 && floor(p.done[0][0]) == 1, "async: at the end of round 1 the fastest worker had done "
+          "%.3f epochs and the straggler %.3f: expected at least 2 and exactly 1", fast, p.done[0][0]);
+    for (int w = 0; w < W && w < 8; w++)
+        CHECK(p.done[p.rounds - 1][w] == 3, "async: worker %d ended with %.3f epochs done, expected 3", w,
+              p.done[p.rounds - 1][w]);
+    rc = run_held(TRIB_PS_SSP, 1, &p, &cpe);
+    CHECK_OK(rc);
+    CHECK(p.violations == 0, "ssp s=1: %llu violations", (unsigned long long)p.violations);
+    for (int r = 0; r < p.rounds; r++)
+        CHECK(p.max_stale[r] <= 1, "ssp s=1: a pull in round %d was answered %lld clocks stale", r + 1,
+              (long long)p.max_stale[r]);
+}
+
+/* ------------------------------------------------------------------ SIGTERM mid-epoch */
+
+static void sigterm_config(trib_train_config_t *c, const char *tr, const char *te, trib_ps_consistency_t cons)
+{
+    base_config(c, tr, te);
+    c->epochs = 4;
+    c->sync_every = 700;
+    ps_config(c, g_size >= 4 ? 2 : 1, cons, 1);
+}
+
+static void test_sigterm(void)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    static const trib_ps_consistency_t modes[] = {TRIB_PS_ASYNC, TRIB_PS_BSP, TRIB_PS_SSP};
+    trib_train_config_t c;
+    /* references: uninterrupted bsp (hashes, test RMSE) */
+    sigterm_config(&c, tr, te, TRIB_PS_BSP);
+    trib_trainer_t *t = NULL;
+    double ref = NAN;
+    int rc = train(&c, MPI_COMM_WORLD, &ref, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    uint64_t items_ref = fnv(trib_trainer_model(t)->items.values, trib_trainer_model(t)->items.n_values);
+    uint64_t users_ref = fnv(trib_trainer_model(t)->users.values, trib_trainer_model(t)->users.n_values);
+    trib_trainer_destroy(t);
+    for (int m = 0; m < 3; m++) {
+        const char *name = trib_ps_consistency_name(modes[m]);
+        char ck[600];
+        snprintf(ck, sizeof ck, "%s/ck-%s", g_dir, name);
+        sigterm_config(&c, tr, te, modes[m]);
+        c.ps_raise_epoch = 2;
+        c.ps_raise_batch = 2;
+        c.ps_raise_signal = SIGTERM;
+        rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+        CHECK_OK(rc);
+        if (rc != TRIB_OK)
+            continue;
+        trib_run_opts_t o;
+        trib_run_opts_init(&o);
+        o.ckpt_dir = ck;
+        trib_ckpt_every_parse("never", &o.every);
+        trib_run_result_t res;
+        rc = trib_trainer_run_managed(t, &o, &res);
+        trib_ckpt_stop_clear(); /* the process goes on: the next run must not see this request */
+        CHECK(rc == TRIB_ERR_INTERRUPTED, "%s: run returned %d (%s), expected TRIB_ERR_INTERRUPTED", name, rc,
+              trib_last_error(rc));
+        CHECK(res.requeue == 1 && res.stop_signal == SIGTERM, "%s: requeue %d, signal %d (expected 1, %d)", name,
+              res.requeue, res.stop_signal, SIGTERM);
+        trib_ps_epoch_stats_t st;
+        CHECK(trib_trainer_ps_stats(t, &st) == TRIB_OK, "%s: no ps figures", name);
+        double want = 1.0 + 2.0 / (double)st.batches_per_epoch;
+        CHECK(fabs(st.worker_epochs_done[0] - want) < 1e-9, "%s: worker 0 stopped with %.4f epochs done, expected "
+              "%.4f (right after the mini-batch the signal came in)", name, st.worker_epochs_done[0], want);
+        unsigned epoch;
+        uint64_t round;
+        trib_trainer_next_position(t, &epoch, &round);
+        if (g_rank == 0)
+            printf("%s: SIGTERM in mini-batch 2 of epoch 2 (of %llu): worker 0 stopped at %.4f epochs; checkpoint "
+                   "at epoch %u\n", name, (unsigned long long)st.batches_per_epoch, st.worker_epochs_done[0], epoch);
+        trib_trainer_destroy(t);
+        /* resume from the checkpoint of the stop */
+        c.ps_raise_epoch = 0;
+        rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+        CHECK_OK(rc);
+        if (rc != TRIB_OK)
+            continue;
+        o.resume = "auto";
+        rc = trib_trainer_run_managed(t, &o, &res);
+        CHECK(rc == TRIB_OK, "%s: the resumed run returned %d (%s)", name, rc, trib_last_error(rc));
+        double rmse = NAN;
+        if (rc == TRIB_OK)
+            rc = trib_trainer_evaluate(t, NULL, NULL, &rmse, NULL);
+        CHECK_OK(rc);
+        CHECK(isfinite(rmse) && rmse <= 1.05 * ref, "%s: resumed run's test RMSE %.4f vs bsp uninterrupted %.4f",
+              name, rmse, ref);
+        if (modes[m] == TRIB_PS_BSP && rc == TRIB_OK) {
+            uint64_t items = fnv(trib_trainer_model(t)->items.values, trib_trainer_model(t)->items.n_values);
+            uint64_t users = fnv(trib_trainer_model(t)->users.values, trib_trainer_model(t)->users.n_values);
+            if (g_rank == 0)
+                CHECK(items == items_ref, "bsp: stopped and resumed, item rows differ from the uninterrupted run's");
+            CHECK(users == users_ref, "bsp: stopped and resumed, user rows of rank %d differ", g_rank);
+        }
+        trib_trainer_destroy(t);
+    }
 }
 
 /* ------------------------------------------------------------------ main */
@@ -471,6 +669,10 @@ int main(int argc, char **argv)
             test_staleness();
         else if (!strcmp(what, "resume"))
             test_resume();
+        else if (!strcmp(what, "free"))
+            test_free();
+        else if (!strcmp(what, "sigterm"))
+            test_sigterm();
         else if (!strcmp(what, "shutdown")) {
             test_shutdown();
             test_stop_request();

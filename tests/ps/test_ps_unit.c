@@ -67,6 +67,14 @@ static void test_payload_sizes(void)
     CU_ASSERT_EQUAL(trib_ps_payload_bytes(TRIB_PS_MSG_PULL, 10, K), 40);
     CU_ASSERT_EQUAL(trib_ps_payload_bytes(TRIB_PS_MSG_REPLY, 10, K), 10 * (K + 2) * 4);
     CU_ASSERT_EQUAL(trib_ps_payload_bytes(TRIB_PS_MSG_DONE, 0, K), 0);
+    CU_ASSERT_EQUAL(trib_ps_payload_bytes(TRIB_PS_MSG_PAUSE, 0, K), 0);
+    CU_ASSERT_EQUAL(trib_ps_payload_bytes(TRIB_PS_MSG_NOTICE, 0, K), 0);
+    /* a NOTICE is a bare header; one with rows is malformed */
+    trib_ps_header_t h = {TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, TRIB_PS_MSG_NOTICE, 0, 0, 3, 0, 1, 0}, out;
+    CU_ASSERT_EQUAL(trib_ps_header_check(&h, sizeof h, 2, K, &out), TRIB_OK);
+    CU_ASSERT_EQUAL(out.type, TRIB_PS_MSG_NOTICE);
+    h.count = 1;
+    CU_ASSERT_EQUAL(trib_ps_header_check(&h, sizeof h, 2, K, &out), TRIB_ERR_PROTOCOL);
 }
 
 static void test_partition(void)
