@@ -50,11 +50,9 @@
 
 #include "tributary/allreduce.h"
 
-#if defined(__GNUC__)
-#define TRIB_INTERNAL __attribute__((visibility("hidden")))
-#else
-#define TRIB_INTERNAL
-#endif
+#include "core/visibility.h"
+
+#define TRIB_INTERNAL TRIB_HIDDEN
 
 /* ------------------------------------------------------------ types, ops */
 

@@ -28,7 +28,7 @@
 #include "io/h5.h"
 #include "tributary/data.h"
 
-#define TRIB_HIDDEN __attribute__((visibility("hidden")))
+#include "core/visibility.h"
 
 #define TRIB_MANIFEST_NAME "manifest.h5"
 #define TRIB_MANIFEST_FORMAT "tributary-ratings"

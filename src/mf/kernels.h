@@ -15,7 +15,7 @@
 
 #include "tributary/mf.h"
 
-#define TRIB_MF_HIDDEN __attribute__((visibility("hidden")))
+#include "core/visibility.h"
 
 /* Everything one SGD step needs besides the two rows, resolved once per batch. */
 typedef struct {
@@ -40,13 +40,13 @@ typedef struct {
  * first rating whose row index is out of range (nothing from there on is
  * updated).  Order entries must already be checked against n_ratings.
  */
-TRIB_MF_HIDDEN size_t trib_mf_kernel_sgd(const trib_mf_batch_t *bt, size_t begin, size_t end, int adagrad);
+TRIB_HIDDEN size_t trib_mf_kernel_sgd(const trib_mf_batch_t *bt, size_t begin, size_t end, int adagrad);
 
 /* Adds squared and absolute errors of clipped predictions; returns n or the first bad rating's index. */
-TRIB_MF_HIDDEN size_t trib_mf_kernel_error_sums(const trib_mf_model_t *m, const trib_mf_rating_t *ratings, size_t n,
+TRIB_HIDDEN size_t trib_mf_kernel_error_sums(const trib_mf_model_t *m, const trib_mf_rating_t *ratings, size_t n,
                                                double *sq, double *ab);
 
 /* Clipped prediction for one (user row, item row), rounded exactly as in trib_mf_kernel_error_sums. */
-TRIB_MF_HIDDEN float trib_mf_kernel_predict(const trib_mf_model_t *m, uint32_t user, uint32_t item);
+TRIB_HIDDEN float trib_mf_kernel_predict(const trib_mf_model_t *m, uint32_t user, uint32_t item);
 
 #endif

@@ -27,7 +27,7 @@
 
 #include "tributary/train.h"
 
-#define TRIB_HIDDEN __attribute__((visibility("hidden")))
+#include "core/visibility.h"
 
 typedef struct {
     const char *name;
