@@ -232,7 +232,7 @@ static int check_enabled(const trib_allreduce_opts_t *o)
 {
     if (o->check >= 0)
         return o->check != 0;
-    const char *env = getenv("TRIB_CHECK");
+    const char *env = trib_coll_getenv(TRIB_COLL_ENV_CHECK);
     return env && *env && strcmp(env, "0") != 0;
 }
 

@@ -457,6 +457,19 @@ TRIB_INTERNAL int trib_coll_nb_init(trib_coll_ctx_t *ctx);
 /* Progresses every pending request of the context once; returns how many rounds moved. */
 TRIB_INTERNAL int trib_coll_nb_progress(trib_coll_ctx_t *ctx);
 
+/* ------------------------------------------------------- environment */
+
+/*
+ * The environment variables the library reads on every call (select.c):
+ * getenv itself, by default, so a program may change them between calls; after
+ * trib_coll_env_freeze, a copy taken then (libtributary_mpi freezes at its
+ * first call: a scan of the environment per call was the largest part of its
+ * per-call cost at small sizes).
+ */
+typedef enum { TRIB_COLL_ENV_ALGO, TRIB_COLL_ENV_TUNING_FILE, TRIB_COLL_ENV_CHECK, TRIB_COLL_ENV_N } trib_coll_env_t;
+TRIB_INTERNAL const char *trib_coll_getenv(trib_coll_env_t which);
+TRIB_INTERNAL void trib_coll_env_freeze(void);
+
 /* ---------------------------------------------------------- entry point */
 
 /* What a call did, for callers that account for it (the pmpi layer). */

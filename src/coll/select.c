@@ -63,6 +63,28 @@
 #include "coll/tuning.h"
 #include "core/log.h"
 
+/* ------------------------------------------------------------------ environment */
+
+static const char *const env_names[TRIB_COLL_ENV_N] = {"TRIB_ALLREDUCE_ALGO", "TRIB_TUNING_FILE", "TRIB_CHECK"};
+static int env_frozen;
+static char *env_copy[TRIB_COLL_ENV_N];
+
+const char *trib_coll_getenv(trib_coll_env_t which)
+{
+    return env_frozen ? env_copy[which] : getenv(env_names[which]);
+}
+
+void trib_coll_env_freeze(void)
+{
+    if (env_frozen)
+        return;
+    for (int i = 0; i < TRIB_COLL_ENV_N; i++) {
+        const char *v = getenv(env_names[i]);
+        env_copy[i] = v ? strdup(v) : NULL; /* a failed copy reads as unset */
+    }
+    env_frozen = 1;
+}
+
 #define MODEL_ALPHA_OVER_BETA 32768.0 /* bytes */
 #define MODEL_GAMMA_OVER_BETA 0.5
 
@@ -138,7 +160,7 @@ int trib_coll_select_topo(size_t bytes, int p, const trib_coll_topo_t *topo, int
         return rc;
     if (opts->algo != TRIB_ALGO_AUTO)
         return refuse_unordered(*algo, "requested");
-    const char *env = getenv("TRIB_ALLREDUCE_ALGO");
+    const char *env = trib_coll_getenv(TRIB_COLL_ENV_ALGO);
     if (env && *env && strcmp(env, "auto") != 0)
         return refuse_unordered(*algo, "TRIB_ALLREDUCE_ALGO");
     *algo = TRIB_ALGO_TREE;
@@ -196,7 +218,7 @@ static int select_any(size_t bytes, int p, const trib_coll_topo_t *topo, const t
         *algo = opts->algo;
         return TRIB_OK;
     }
-    const char *env = getenv("TRIB_ALLREDUCE_ALGO");
+    const char *env = trib_coll_getenv(TRIB_COLL_ENV_ALGO);
     if (env && *env) {
         trib_algo_t a;
         char list[96];
@@ -211,7 +233,7 @@ static int select_any(size_t bytes, int p, const trib_coll_topo_t *topo, const t
     }
     const char *path = opts->tuning_file;
     if (!path || !*path)
-        path = getenv("TRIB_TUNING_FILE");
+        path = trib_coll_getenv(TRIB_COLL_ENV_TUNING_FILE);
     if (path && *path) {
         const trib_tuning_t *t;
         int rc = trib_tuning_get(path, &t);

@@ -12,7 +12,10 @@
  *
  *   MPI_Allreduce  on an intra-communicator other than MPI_COMM_SELF:
  *                  trib_allreduce's machinery (same algorithms, selector,
- *                  TRIB_ALLREDUCE_ALGO / TRIB_TUNING_FILE / TRIB_CHECK);
+ *                  TRIB_ALLREDUCE_ALGO / TRIB_TUNING_FILE / TRIB_CHECK,
+ *                  which, like TRIB_PMPI and TRIB_LOG_LEVEL, are read once,
+ *                  at the first call: a scan of the environment per call
+ *                  cost more than the rest of the call's overhead);
  *                  passed to PMPI_Allreduce unchanged when
  *                    - TRIB_PMPI=off (read once, at the first call),
  *                    - the communicator is MPI_COMM_SELF or an
@@ -81,6 +84,7 @@ static const char *const pass_name[PASS_N] = {"MPI_COMM_SELF", "inter-communicat
 static stat_t served[TRIB_ALGO_COUNT]; /* [TRIB_ALGO_AUTO]: count 0 or a one-rank communicator */
 static unsigned long long passed[PASS_N];
 static int enabled = -1;        /* -1: TRIB_PMPI not read yet */
+static int accounting;          /* bytes and time per call: only for the summary (TRIB_LOG_LEVEL=info) */
 static _Thread_local int depth; /* > 0 while Tributary runs on this thread */
 
 static int pmpi_enabled(void)
@@ -88,8 +92,23 @@ static int pmpi_enabled(void)
     if (enabled < 0) {
         const char *env = getenv("TRIB_PMPI");
         enabled = !(env && (strcmp(env, "off") == 0 || strcmp(env, "0") == 0));
+        trib_coll_env_freeze(); /* TRIB_ALLREDUCE_ALGO, TRIB_TUNING_FILE, TRIB_CHECK: read once, now */
+        accounting = trib_log_level() >= TRIB_LOG_INFO;
     }
     return enabled;
+}
+
+/* Adds a served call to s: bytes and time only when the summary will be printed (info level). */
+static void account(stat_t *s, int count, MPI_Datatype type, double t0)
+{
+    s->calls++;
+    if (!accounting)
+        return;
+    int size = 0;
+    if (PMPI_Type_size(type, &size) != MPI_SUCCESS)
+        size = 0;
+    s->bytes += (double)count * size;
+    s->seconds += trib_now() - t0;
 }
 
 static int pass(int why, const void *sendbuf, void *recvbuf, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm)
@@ -112,7 +131,7 @@ int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype ty
     if (inter)
         return pass(PASS_INTER, sendbuf, recvbuf, count, type, op, comm);
 
-    double t0 = trib_now();
+    double t0 = accounting ? trib_now() : 0.0;
     trib_coll_report_t rep;
     depth++;
     int rc = trib_coll_allreduce(sendbuf, recvbuf, (size_t)count, type, op, comm, NULL, &rep);
@@ -126,13 +145,7 @@ int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype ty
         PMPI_Comm_call_errhandler(comm, MPI_ERR_OTHER);
         return MPI_ERR_OTHER;
     }
-    int size = 0;
-    if (PMPI_Type_size(type, &size) != MPI_SUCCESS)
-        size = 0;
-    stat_t *s = &served[(unsigned)rep.algo < TRIB_ALGO_COUNT ? rep.algo : TRIB_ALGO_AUTO];
-    s->calls++;
-    s->bytes += (double)count * size;
-    s->seconds += trib_now() - t0;
+    account(&served[(unsigned)rep.algo < TRIB_ALGO_COUNT ? rep.algo : TRIB_ALGO_AUTO], count, type, t0);
     return MPI_SUCCESS;
 }
 
@@ -260,7 +273,7 @@ int MPI_Iallreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t
     if (inter)
         return ipass(PASS_INTER, sendbuf, recvbuf, count, type, op, comm, request);
 
-    double t0 = trib_now();
+    double t0 = accounting ? trib_now() : 0.0;
     greq_t *g = calloc(1, sizeof *g);
     if (!g)
         return ipass(PASS_REJECTED, sendbuf, recvbuf, count, type, op, comm, request);
@@ -287,12 +300,7 @@ int MPI_Iallreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t
     greq_head = g;
     pending_greqs++;
     *request = g->mreq;
-    int size = 0;
-    if (PMPI_Type_size(type, &size) != MPI_SUCCESS)
-        size = 0;
-    iserved.calls++;
-    iserved.bytes += (double)count * size;
-    iserved.seconds += trib_now() - t0;
+    account(&iserved, count, type, t0);
     greq_progress(); /* complete at once when it ran inside the start (shm, mpi, one rank, count 0) */
     return MPI_SUCCESS;
 }
