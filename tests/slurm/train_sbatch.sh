@@ -63,9 +63,13 @@ one_node=(-N 1 --ntasks-per-node=2)
 c=$(TRIB_OUT=$work/C TRIB_EPOCHS=10 trib_slurm_submit "${one_node[@]}" -o C.out "$src/slurm/train.sbatch")
 st=$(trib_slurm_wait "$c" 120) || true
 [[ $st == COMPLETED ]] || { cat C.out; fail "C (calibration): job ended $st"; }
-per_epoch=$(python3 -c 'import json,sys
+# seconds per epoch in a metrics file
+per_epoch_of() {
+  python3 -c 'import json,sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(max(1e-4, sum(r["seconds"] + r.get("eval_seconds", 0) for r in rows) / len(rows)))' "$work/C/metrics.jsonl")
+print(max(1e-4, sum(r["seconds"] + r.get("eval_seconds", 0) for r in rows) / len(rows)))' "$1"
+}
+per_epoch=$(per_epoch_of "$work/C/metrics.jsonl")
 epochs_for() { python3 -c "import math; print(max(10, min(100000, math.ceil($1 / $per_epoch))))"; }
 epochs=$(epochs_for 3)
 export TRIB_EPOCHS=$epochs
@@ -81,11 +85,14 @@ echo "== R (reference): job $r $st"; cat R.out
 rmse_r=$(last_metric "$work/R/metrics.jsonl" test_rmse)
 echo "R: test RMSE $rmse_r after $epochs epochs"
 
-# B: time-limit signal; epochs enough for ~80 s of training by the calibration, so the warning
-# (sent at Slurm's next 30-second time-limit check after start + 1 s) comes mid-training even
-# when epochs run faster than the short calibration run measured (seen: 2x faster on an idle
-# machine).  A resumed run that is signalled again requeues again; each run makes progress.
-epochs_b=$(epochs_for 80)
+# B: time-limit signal.  The warning is sent at Slurm's next 30-second time-limit check after
+# start + 1 s, so B must still be training 31 s after it starts: it gets epochs for ~55 s by R's
+# epoch time (R trains for seconds, so its figure is steadier than the 10-epoch calibration's,
+# which was seen 2x off on an idle machine), and it shares the cores with A and N, which only
+# makes it last longer.  A resumed run that is signalled again requeues again; each run makes
+# progress.
+per_epoch=$(per_epoch_of "$work/R/metrics.jsonl")
+epochs_b=$(epochs_for 55)
 # Periodic checkpoints every 10 minutes, i.e. none here: B checkpoints only on the signal
 # (which keeps its thousands of short epochs from paying for thousands of checkpoint writes).
 b=$(TRIB_OUT=$work/B TRIB_EPOCHS=$epochs_b TRIB_CHECKPOINT_EVERY=10m trib_slurm_submit "${one_node[@]}" --time=1 --signal=B:USR1@59 \
