@@ -148,9 +148,7 @@ MPI_Op trib_op_avg(void)
 
 static int check_mpi_and_comm(MPI_Comm comm)
 {
-    int initialized = 0, finalized = 0;
-    if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized || MPI_Finalized(&finalized) != MPI_SUCCESS ||
-        finalized)
+    if (!trib_coll_mpi_usable())
         return trib_errorf(TRIB_ERR_STATE, "allreduce: MPI is not initialised (or already finalised)");
     if (comm == MPI_COMM_NULL)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: communicator is MPI_COMM_NULL");

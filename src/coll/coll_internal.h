@@ -244,6 +244,8 @@ typedef struct trib_coll_ctx {
  * delete callback).
  */
 TRIB_INTERNAL int trib_coll_ctx_get(MPI_Comm user_comm, trib_coll_ctx_t **out);
+/* 1 when MPI is initialised and not finalising (cached once true; comm.c). */
+TRIB_INTERNAL int trib_coll_mpi_usable(void);
 
 /* ------------------------------------------------------ validated arguments */
 

@@ -39,6 +39,7 @@
 #include "coll/coll_internal.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -47,6 +48,27 @@
 static int ctx_keyval = MPI_KEYVAL_INVALID;
 static int finalize_keyval = MPI_KEYVAL_INVALID;
 static trib_coll_ctx_t *live_head, *live_tail; /* oldest, newest */
+
+/*
+ * Per-call costs.  A small allreduce takes about a microsecond, so what every
+ * call pays before the algorithm matters.  Two MPI queries are cached:
+ *  - whether MPI is usable: MPI_Initialized and MPI_Finalized take a lock in
+ *    Open MPI; once MPI is seen initialised, only the finalize hook below
+ *    (run at the start of MPI_Finalize) can make it unusable again;
+ *  - the context of the last communicator this thread used (the attribute
+ *    lookup takes a lock too): kept with the generation of the context set,
+ *    which every context deletion bumps, so a cached pointer is never used
+ *    after its communicator was freed, even if MPI hands out the same handle
+ *    for a new one.
+ */
+enum { MPI_UNKNOWN, MPI_USABLE, MPI_GONE };
+static _Atomic int mpi_state = MPI_UNKNOWN;
+static _Atomic unsigned long ctx_generation;
+static _Thread_local struct {
+    MPI_Comm comm;
+    trib_coll_ctx_t *ctx;
+    unsigned long generation;
+} last_ctx = {MPI_COMM_NULL, NULL, 0};
 
 static void live_add(trib_coll_ctx_t *ctx)
 {
@@ -78,6 +100,8 @@ static int finalize_hook(MPI_Comm comm, int keyval, void *attr, void *extra)
     (void)keyval;
     (void)attr;
     (void)extra;
+    atomic_store(&mpi_state, MPI_GONE);
+    atomic_fetch_add(&ctx_generation, 1);
     for (trib_coll_ctx_t *c = live_tail; c; c = c->prev) {
         if (c->node_shm) {
             trib_coll_shm_free(c->node_shm);
@@ -97,6 +121,7 @@ static int ctx_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
     (void)keyval;
     (void)extra;
     trib_coll_ctx_t *ctx = attr;
+    atomic_fetch_add(&ctx_generation, 1);
     live_remove(ctx);
     trib_coll_nb_free(ctx->nb);
     if (ctx->node_shm)
@@ -211,23 +236,58 @@ error:
     return rc;
 }
 
-int trib_coll_ctx_get(MPI_Comm user_comm, trib_coll_ctx_t **out)
+/* The two keyvals, created once: the context's and MPI_COMM_SELF's finalize hook. */
+static int keyvals_init(void)
 {
     int rc = TRIB_OK;
-    tag_log_with_world_rank();
     if (ctx_keyval == MPI_KEYVAL_INVALID) {
         TRIB_MPI_TRY(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, ctx_delete, &ctx_keyval, NULL));
         TRIB_MPI_TRY(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, finalize_hook, &finalize_keyval, NULL));
         TRIB_MPI_TRY(MPI_Comm_set_attr(MPI_COMM_SELF, finalize_keyval, NULL));
     }
+    return TRIB_OK;
+error:
+    return rc;
+}
+
+int trib_coll_mpi_usable(void)
+{
+    int state = atomic_load_explicit(&mpi_state, memory_order_acquire);
+    if (state != MPI_UNKNOWN)
+        return state == MPI_USABLE;
+    int initialized = 0, finalized = 0;
+    if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized || MPI_Finalized(&finalized) != MPI_SUCCESS ||
+        finalized)
+        return 0;
+    /* Cached only once the finalize hook is in place to end it. */
+    if (keyvals_init() == TRIB_OK)
+        atomic_store_explicit(&mpi_state, MPI_USABLE, memory_order_release);
+    return 1;
+}
+
+int trib_coll_ctx_get(MPI_Comm user_comm, trib_coll_ctx_t **out)
+{
+    int rc = TRIB_OK;
+    unsigned long gen = atomic_load_explicit(&ctx_generation, memory_order_acquire);
+    if (last_ctx.ctx && last_ctx.comm == user_comm && last_ctx.generation == gen) {
+        *out = last_ctx.ctx;
+        return TRIB_OK;
+    }
+    tag_log_with_world_rank();
+    if ((rc = keyvals_init()) != TRIB_OK)
+        return rc;
     void *attr = NULL;
     int found = 0;
     TRIB_MPI_TRY(MPI_Comm_get_attr(user_comm, ctx_keyval, &attr, &found));
     if (found) {
         *out = attr;
-        return TRIB_OK;
+    } else if ((rc = ctx_create(user_comm, out)) != TRIB_OK) {
+        return rc;
     }
-    return ctx_create(user_comm, out);
+    last_ctx.comm = user_comm;
+    last_ctx.ctx = *out;
+    last_ctx.generation = gen;
+    return TRIB_OK;
 error:
     return rc;
 }

@@ -44,20 +44,15 @@ typedef struct {
     type_class_t cls;
 } type_entry_t;
 
-/* The integer kernel family of a C integer type of `size` bytes. */
-static trib_coll_type_t int_family(size_t size, int is_signed)
-{
-    switch (size) {
-    case 1: return is_signed ? TRIB_TYPE_INT8 : TRIB_TYPE_UINT8;
-    case 2: return is_signed ? TRIB_TYPE_INT16 : TRIB_TYPE_UINT16;
-    case 4: return is_signed ? TRIB_TYPE_INT32 : TRIB_TYPE_UINT32;
-    case 8: return is_signed ? TRIB_TYPE_INT64 : TRIB_TYPE_UINT64;
-    default: return TRIB_TYPE_GENERIC;
-    }
-}
-
-#define SINT(T) int_family(sizeof(T), 1)
-#define UINT(T) int_family(sizeof(T), 0)
+/* The integer kernel family of a C integer type of `size` bytes (a constant expression: the table is static). */
+#define INT_FAMILY(size, s)                                                                                         \
+    ((size) == 1   ? ((s) ? TRIB_TYPE_INT8 : TRIB_TYPE_UINT8)                                                      \
+     : (size) == 2 ? ((s) ? TRIB_TYPE_INT16 : TRIB_TYPE_UINT16)                                                    \
+     : (size) == 4 ? ((s) ? TRIB_TYPE_INT32 : TRIB_TYPE_UINT32)                                                    \
+     : (size) == 8 ? ((s) ? TRIB_TYPE_INT64 : TRIB_TYPE_UINT64)                                                    \
+                   : TRIB_TYPE_GENERIC)
+#define SINT(T) INT_FAMILY(sizeof(T), 1)
+#define UINT(T) INT_FAMILY(sizeof(T), 0)
 
 /*
  * Looks the handle up; 0 when it is not in the table.  The most common
@@ -65,7 +60,7 @@ static trib_coll_type_t int_family(size_t size, int is_signed)
  */
 static int lookup(MPI_Datatype t, type_entry_t *out)
 {
-    const type_entry_t table[] = {
+    static const type_entry_t table[] = {
         {MPI_FLOAT, TRIB_TYPE_FLOAT, CL_FLOAT},
         {MPI_DOUBLE, TRIB_TYPE_DOUBLE, CL_FLOAT},
         {MPI_INT, SINT(int), CL_INT},
@@ -150,7 +145,7 @@ static int standard_allows(type_class_t cls, trib_coll_op_t op)
 
 int trib_coll_type_from_mpi(MPI_Datatype type, trib_coll_type_t *out)
 {
-    type_entry_t e;
+    type_entry_t e = {MPI_DATATYPE_NULL, TRIB_TYPE_GENERIC, CL_INT};
     if (!lookup(type, &e) || !layout_matches(type, e.type, e.cls))
         return trib_errorf(TRIB_ERR_UNSUPPORTED, "allreduce: no native kernel for this datatype");
     *out = e.type;
@@ -160,7 +155,7 @@ int trib_coll_type_from_mpi(MPI_Datatype type, trib_coll_type_t *out)
 /* The predefined reduction ops and AVG; 0 for anything else (no error recorded). */
 static int find_op(MPI_Op op, trib_coll_op_t *out)
 {
-    const struct {
+    static const struct {
         MPI_Op handle;
         trib_coll_op_t op;
     } table[] = {
@@ -257,7 +252,7 @@ int trib_coll_classify(MPI_Datatype type, MPI_Op op, trib_coll_class_t *out)
     if (op == MPI_REPLACE || op == MPI_NO_OP)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "allreduce: MPI_REPLACE and MPI_NO_OP are not reduction operations");
     out->commutative = 1;
-    type_entry_t e;
+    type_entry_t e = {MPI_DATATYPE_NULL, TRIB_TYPE_GENERIC, CL_INT};
     int known = lookup(type, &e) && layout_matches(type, e.type, e.cls);
     trib_coll_op_t kop;
     if (!find_op(op, &kop)) {
