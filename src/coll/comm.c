@@ -64,7 +64,7 @@ static trib_coll_ctx_t *live_head, *live_tail; /* oldest, newest */
 enum { MPI_UNKNOWN, MPI_USABLE, MPI_GONE };
 static _Atomic int mpi_state = MPI_UNKNOWN;
 static _Atomic unsigned long ctx_generation;
-static _Thread_local struct {
+static _Thread_local TRIB_FAST_TLS struct {
     MPI_Comm comm;
     trib_coll_ctx_t *ctx;
     unsigned long generation;

@@ -12,4 +12,17 @@
 #define TRIB_HIDDEN
 #endif
 
+/*
+ * TRIB_FAST_TLS on the small thread-local variables that every allreduce
+ * touches: the initial-exec model reaches them at a fixed offset from the
+ * thread pointer instead of calling __tls_get_addr (8% of a 1-rank call's
+ * time).  It takes a few bytes of the static TLS block, which glibc keeps
+ * spare even for libraries loaded later with dlopen.
+ */
+#if defined(__GNUC__)
+#define TRIB_FAST_TLS __attribute__((tls_model("initial-exec")))
+#else
+#define TRIB_FAST_TLS
+#endif
+
 #endif

@@ -85,7 +85,7 @@ static stat_t served[TRIB_ALGO_COUNT]; /* [TRIB_ALGO_AUTO]: count 0 or a one-ran
 static unsigned long long passed[PASS_N];
 static int enabled = -1;        /* -1: TRIB_PMPI not read yet */
 static int accounting;          /* bytes and time per call: only for the summary (TRIB_LOG_LEVEL=info) */
-static _Thread_local int depth; /* > 0 while Tributary runs on this thread */
+static _Thread_local TRIB_FAST_TLS int depth; /* > 0 while Tributary runs on this thread */
 
 static int pmpi_enabled(void)
 {
