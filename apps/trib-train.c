@@ -158,6 +158,9 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "sync-precision", .kind = TRIB_CLI_ENUM, .dst = &c->sync_precision, .choices = &trib_cli_enum_wire,
          .arg = "P", .help = "wire precision of the item-block allreduce: float32, or 16-bit values\n"
                              "(bf16, fp16) summed in float32 (sync mode)"},
+        {.name = "overlap", .kind = TRIB_CLI_ENUM, .dst = &c->sync_overlap, .choices = &trib_cli_enum_onoff,
+         .arg = "on|off", .help = "on: a round's allreduce runs during the next round's SGD and its\n"
+                                 "sum is applied one round late (sync mode)"},
         {.name = "check-sync", .kind = TRIB_CLI_FLAG, .dst = &c->check_sync,
          .help = "after every synchronisation compare item-block hashes across ranks"},
         {.name = "Checkpoints and recovery", .kind = TRIB_CLI_SECTION},

@@ -99,6 +99,17 @@ int trib_cli_reporting(void) { return g_reporting; }
     const trib_cli_enum_t var = {count_, var##_name, var##_parse};
 
 CLI_ENUM(trib_cli_enum_algo, trib_algo_t, TRIB_ALGO_COUNT, trib_algo_name, trib_algo_parse)
+
+/* off | on, into an int 0 | 1. */
+static const char *onoff_name(int v) { return v == 0 ? "off" : v == 1 ? "on" : NULL; }
+static int onoff_parse(const char *s, void *dst)
+{
+    if (strcmp(s, "off") != 0 && strcmp(s, "on") != 0)
+        return -1;
+    *(int *)dst = strcmp(s, "on") == 0;
+    return 0;
+}
+const trib_cli_enum_t trib_cli_enum_onoff = {2, onoff_name, onoff_parse};
 CLI_ENUM(trib_cli_enum_wire, trib_wire_t, TRIB_WIRE_FP16 + 1, trib_wire_name, trib_wire_parse)
 CLI_ENUM(trib_cli_enum_train_mode, trib_train_mode_t, 2, trib_train_mode_name, trib_train_mode_parse)
 CLI_ENUM(trib_cli_enum_sync_method, trib_sync_method_t, 2, trib_sync_method_name, trib_sync_method_parse)

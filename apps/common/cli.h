@@ -46,6 +46,7 @@ typedef struct {
 } trib_cli_enum_t;
 
 extern const trib_cli_enum_t trib_cli_enum_algo;        /* trib_algo_name / trib_algo_parse */
+extern const trib_cli_enum_t trib_cli_enum_onoff;       /* off | on into an int 0 | 1 */
 extern const trib_cli_enum_t trib_cli_enum_wire;        /* trib_wire_name / trib_wire_parse */
 extern const trib_cli_enum_t trib_cli_enum_train_mode;  /* trib_train_mode_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_sync_method; /* trib_sync_method_name / _parse */

@@ -114,6 +114,7 @@ typedef struct {
     trib_sync_method_t sync_method;
     trib_algo_t algo;         /* allreduce algorithm for the item block */
     trib_wire_t sync_precision; /* sync mode: wire precision of the item-block allreduce (fp32, bf16, fp16) */
+    int sync_overlap;         /* sync mode, 1: round r's allreduce runs during round r+1's SGD (default 0) */
     int check_sync;           /* 1: after every sync, hash the item block and compare across ranks */
     int eval_train;           /* 1 (default): train RMSE/MAE every epoch */
     unsigned early_stop;      /* 0: off; N: stop when test RMSE has not improved for N epochs (needs test_dir) */

@@ -28,6 +28,7 @@ void trib_train_config_init(trib_train_config_t *c)
     c->sync_method = TRIB_TRAIN_DEFAULT_SYNC_METHOD;
     c->algo = TRIB_ALGO_AUTO;
     c->sync_precision = TRIB_WIRE_NATIVE;
+    c->sync_overlap = 0;
     c->check_sync = 0;
     c->eval_train = 1;
     c->early_stop = 0;
@@ -98,6 +99,10 @@ int trib_train_config_validate(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--allreduce: unknown algorithm %d", (int)c->algo);
     if (!trib_wire_name(c->sync_precision))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-precision: unknown precision %d", (int)c->sync_precision);
+    if (c->sync_overlap != 0 && c->sync_overlap != 1)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--overlap: %d is not 0 (off) or 1 (on)", c->sync_overlap);
+    if (c->sync_overlap && c->mode != TRIB_TRAIN_MODE_SYNC)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--overlap on applies to --mode sync only");
     if (c->sync_precision != TRIB_WIRE_NATIVE && c->mode != TRIB_TRAIN_MODE_SYNC)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-precision %s applies to --mode sync only",
                            trib_wire_name(c->sync_precision));
@@ -150,6 +155,7 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
     put(buf, cap, &len, "sync-method    %s\n", trib_sync_method_name(c->sync_method));
     put(buf, cap, &len, "allreduce      %s\n", trib_train_algo_name(c->algo));
     put(buf, cap, &len, "sync-precision %s\n", trib_wire_name(c->sync_precision));
+    put(buf, cap, &len, "overlap        %s\n", c->sync_overlap ? "on" : "off");
     put(buf, cap, &len, "check-sync     %s\n", c->check_sync ? "on" : "off");
     put(buf, cap, &len, "eval-train     %s\n", c->eval_train ? "on" : "off");
     if (c->early_stop)

@@ -26,6 +26,23 @@
  *     rank 2:  snap --SGD--> cur2      delta2 = cur2 - snap  /
  *     every rank: items = snap + scale * S;  snap = items
  *
+ * Overlap (--overlap on).  The allreduce of round r runs while round r + 1's
+ * SGD proceeds (progress: the SGD runs in pieces with a trib_test between
+ * them), and its sum is applied one round late, keeping the local progress
+ * made since the delta was taken:
+ *
+ *     end of round r+1:  wait for S (round r's sum);  snap' = snap + scale * S
+ *                        items = snap' + (items - base)      base: items when round r's delta was taken
+ *                        delta = items - snap' (= the progress since base);  start its allreduce;  base = items
+ *
+ * snap' is the same on every rank; items are not, until settle (epoch end,
+ * evaluation, checkpoints, the model file) completes the last allreduce and
+ * reduces the remaining progress with a blocking one, after which every rank
+ * holds the same block again.  A stop request travels with the delta and so
+ * takes effect one round later.  Deterministic for a seed and a rank count;
+ * a run that settles at other points (a checkpoint taken on a signal
+ * mid-epoch) takes another path than one that does not.
+ *
  * With one rank there is nothing to synchronise: the round is plain SGD.
  * Which method converges better at which sync interval is measured in
  * benchmarks/RESULTS.md ("## Training"); the default follows that.
@@ -42,16 +59,36 @@ typedef struct {
     float *buf;           /* delta (n_values floats) + stop flag, padded */
     size_t n;             /* floats reduced: n_values + 1 */
     trib_allreduce_opts_t opts;
+    /* --overlap on */
+    trib_mf_block_t base; /* the item block when the delta in flight was taken */
+    float *flight;        /* the buffer of the allreduce in flight (in place) */
+    trib_request_t req;   /* that allreduce, until a trib_test or trib_wait completes it */
+    int in_flight;        /* 1 from its start until its sum is applied */
+    int flight_rc;        /* the outcome of a trib_test that completed it */
+    int unsettled;        /* 1: rounds ran since the last settle (ranks' blocks differ) */
 } sync_state_t;
+
+/* SGD pieces per round with --overlap on: the allreduce in flight progresses between them. */
+#define OVERLAP_PIECES 16
 
 static void sync_destroy(void *state)
 {
     sync_state_t *s = state;
     if (!s)
         return;
+    /* Every rank has the same request in flight (even after an error, see overlap_round): complete it. */
+    if (s->req)
+        trib_wait(&s->req);
     trib_mf_block_destroy(&s->snap);
+    trib_mf_block_destroy(&s->base);
     trib_aligned_free(s->buf);
+    trib_aligned_free(s->flight);
     free(s);
+}
+
+static float *alloc_buf(size_t n)
+{
+    return trib_aligned_calloc(TRIB_ALIGN, trib_round_up(n, TRIB_MF_STRIDE_FLOATS) * sizeof(float));
 }
 
 static int sync_create(trib_trainer_t *t, void **state)
@@ -62,9 +99,14 @@ static int sync_create(trib_trainer_t *t, void **state)
     int rc = trib_mf_block_clone(&s->snap, &t->model.items);
     if (rc == TRIB_OK) {
         s->n = t->model.items.n_values + 1;
-        s->buf = trib_aligned_calloc(TRIB_ALIGN, trib_round_up(s->n, TRIB_MF_STRIDE_FLOATS) * sizeof(float));
+        s->buf = alloc_buf(s->n);
         if (!s->buf)
             rc = trib_errorf(TRIB_ERR_NOMEM, "sync: cannot allocate the %zu-float synchronisation buffer", s->n);
+    }
+    if (rc == TRIB_OK && t->cfg.sync_overlap && t->size > 1) {
+        s->flight = alloc_buf(s->n);
+        rc = s->flight ? trib_mf_block_clone(&s->base, &t->model.items)
+                       : trib_errorf(TRIB_ERR_NOMEM, "sync: cannot allocate the %zu-float overlap buffer", s->n);
     }
     if (rc != TRIB_OK) {
         sync_destroy(s);
@@ -121,6 +163,103 @@ static float fail_flag(int p)
     return f;
 }
 
+/* delta = items - snap into buf, and the flag after it: 1 per rank asking to stop (at most P), F per failed rank. */
+static void take_delta(const trib_trainer_t *t, const sync_state_t *s, float *buf, int stop, int failed)
+{
+    const float *cur = t->model.items.values, *snap = s->snap.values;
+    size_t nv = t->model.items.n_values;
+    for (size_t j = 0; j < nv; j++)
+        buf[j] = cur[j] - snap[j];
+    buf[nv] = (stop ? 1.0f : 0.0f) + (failed ? fail_flag(t->size) : 0.0f);
+}
+
+static float sync_scale(const trib_trainer_t *t)
+{
+    return t->cfg.sync_method == TRIB_SYNC_AVERAGE ? 1.0f / (float)t->size : 1.0f;
+}
+
+/*
+ * --overlap on: completes the allreduce in flight and applies its sum one
+ * round late (top comment).  *stop |= the stop requests it carried; *failed:
+ * a rank's SGD failed in that round (its own error was agreed then already).
+ */
+static int land_flight(trib_trainer_t *t, sync_state_t *s, int *stop, int *failed)
+{
+    *failed = 0;
+    if (!s->in_flight)
+        return TRIB_OK;
+    double t0 = trib_now();
+    int rc = s->req ? trib_wait(&s->req) : s->flight_rc;
+    t->comm_seconds += trib_now() - t0;
+    s->in_flight = 0;
+    if (rc != TRIB_OK)
+        return trib_train_error_context(rc, "sync: allreduce of the item block (%zu floats, --allreduce %s) failed",
+                                        s->n, trib_train_algo_name(s->opts.algo));
+    trib_mf_block_t *items = &t->model.items;
+    size_t nv = items->n_values;
+    float flags = s->flight[nv];
+    if (flags > 0.5f * fail_flag(t->size)) {
+        *failed = 1;
+        return TRIB_OK;
+    }
+    *stop |= flags > 0.0f;
+    /* snap' = snap + scale * S (the same bits everywhere); items = snap' + (items - base) */
+    if ((rc = trib_mf_block_apply_delta(&s->snap, &s->snap, s->flight, sync_scale(t))) != TRIB_OK)
+        return rc;
+    float *cur = items->values;
+    const float *snap = s->snap.values, *base = s->base.values;
+    for (size_t j = 0; j < nv; j++)
+        cur[j] = snap[j] + (cur[j] - base[j]);
+    return TRIB_OK;
+}
+
+/* --overlap on: the round's SGD in pieces, moving the allreduce in flight on between them. */
+static int sgd_progressing(trib_trainer_t *t, sync_state_t *s, unsigned epoch, size_t begin, size_t end)
+{
+    size_t n = end - begin, piece = (n + OVERLAP_PIECES - 1) / OVERLAP_PIECES;
+    for (size_t b = begin; b < end; b += piece) {
+        size_t e = end - b > piece ? b + piece : end;
+        int rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, t->order, b, e);
+        if (rc != TRIB_OK)
+            return rc;
+        if (s->req) {
+            int done = 0;
+            s->flight_rc = trib_test(&s->req, &done);
+            if (s->flight_rc != TRIB_OK)
+                s->req = TRIB_REQUEST_NULL; /* completed with an error: land_flight reports it */
+        }
+    }
+    return TRIB_OK;
+}
+
+/*
+ * One round with --overlap on.  A rank whose SGD failed still lands the
+ * allreduce in flight and starts this round's (with its flag F), so every
+ * rank's requests complete; the loop's agreement step then ends the run on
+ * every rank.
+ */
+static int overlap_round(trib_trainer_t *t, sync_state_t *s, unsigned epoch, size_t begin, size_t end, int *stop)
+{
+    int sgd_rc = sgd_progressing(t, s, epoch, begin, end);
+    int want_stop = *stop, failed = 0;
+    *stop = 0;
+    int rc = land_flight(t, s, stop, &failed);
+    if (rc != TRIB_OK)
+        return rc;
+    take_delta(t, s, s->flight, want_stop, sgd_rc != TRIB_OK);
+    if ((rc = trib_mf_block_copy_values(&s->base, &t->model.items)) != TRIB_OK)
+        return rc;
+    trib_clear_error();
+    rc = trib_iallreduce_ex(s->flight, s->flight, s->n, MPI_FLOAT, MPI_SUM, t->comm, &s->opts, &s->req);
+    if (rc != TRIB_OK)
+        return trib_train_error_context(rc, "sync: starting the allreduce of the item block (%zu floats) failed",
+                                        s->n);
+    s->in_flight = 1;
+    s->flight_rc = TRIB_OK;
+    s->unsettled = 1;
+    return sgd_rc;
+}
+
 /*
  * A rank whose SGD failed still joins the allreduce (flag value F above), so no
  * rank is left waiting; it returns its error and the loop's agreement step
@@ -129,18 +268,16 @@ static float fail_flag(int p)
 static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin, size_t end, int *stop)
 {
     sync_state_t *s = state;
+    if (s->flight)
+        return overlap_round(t, s, epoch, begin, end, stop);
     trib_mf_block_t *items = &t->model.items;
     int sgd_rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, t->order, begin, end);
     if (t->size == 1)
         return sgd_rc;
 
-    const float *cur = items->values, *snap = s->snap.values;
     float *buf = s->buf;
     size_t nv = items->n_values;
-    for (size_t j = 0; j < nv; j++)
-        buf[j] = cur[j] - snap[j];
-    /* flag: 1 per rank asking to stop (at most P in the sum), P + 1 per failed rank */
-    buf[nv] = (*stop ? 1.0f : 0.0f) + (sgd_rc != TRIB_OK ? fail_flag(t->size) : 0.0f);
+    take_delta(t, s, buf, *stop, sgd_rc != TRIB_OK);
 
     double t0 = trib_now();
     trib_clear_error();
@@ -156,8 +293,7 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
         return TRIB_OK;
     *stop = flags > 0.0f;
 
-    float scale = t->cfg.sync_method == TRIB_SYNC_AVERAGE ? 1.0f / (float)t->size : 1.0f;
-    rc = trib_mf_block_apply_delta(items, &s->snap, buf, scale);
+    rc = trib_mf_block_apply_delta(items, &s->snap, buf, sync_scale(t));
     if (rc == TRIB_OK)
         rc = trib_mf_block_copy_values(&s->snap, items);
     if (rc == TRIB_OK && t->cfg.check_sync)
@@ -165,17 +301,46 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     return rc;
 }
 
+/*
+ * Without overlap every round ends synchronised.  With it: land the
+ * allreduce in flight, then reduce the progress made since with a blocking
+ * one, so every rank holds the same block (collective: every rank settles
+ * at the same points).
+ */
 static int sync_settle(trib_trainer_t *t, void *state)
 {
-    (void)t;
-    (void)state;
-    return TRIB_OK;
+    sync_state_t *s = state;
+    if (!s->flight || !s->unsettled)
+        return TRIB_OK;
+    int stop = 0, failed = 0;
+    int rc = land_flight(t, s, &stop, &failed);
+    if (rc != TRIB_OK || failed) /* failed: that rank's error was agreed in its round; nothing to settle */
+        return rc;
+    take_delta(t, s, s->buf, 0, 0);
+    double t0 = trib_now();
+    trib_clear_error();
+    rc = trib_allreduce_ex(s->buf, s->buf, s->n, MPI_FLOAT, MPI_SUM, t->comm, &s->opts);
+    t->comm_seconds += trib_now() - t0;
+    if (rc != TRIB_OK)
+        return trib_train_error_context(rc, "sync: allreduce of the item block (%zu floats, --allreduce %s) failed",
+                                        s->n, trib_train_algo_name(s->opts.algo));
+    if ((rc = trib_mf_block_apply_delta(&t->model.items, &s->snap, s->buf, sync_scale(t))) == TRIB_OK)
+        rc = trib_mf_block_copy_values(&s->snap, &t->model.items);
+    if (rc == TRIB_OK)
+        s->unsettled = 0;
+    if (rc == TRIB_OK && t->cfg.check_sync)
+        rc = check_items(t, t->next_epoch ? t->next_epoch - 1 : 0);
+    return rc;
 }
 
 /* The item block was restored from elsewhere: the next round's deltas are taken against it. */
 static int sync_reset(trib_trainer_t *t, void *state)
 {
     sync_state_t *s = state;
+    if (s->req) /* restored while an allreduce was in flight: finish it and drop its sum */
+        trib_wait(&s->req);
+    s->in_flight = 0;
+    s->unsettled = 0;
     return trib_mf_block_copy_values(&s->snap, &t->model.items);
 }
 
