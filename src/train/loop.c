@@ -358,9 +358,9 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
         rc = run_epoch_rounds(t, hooks, epoch, &stopped, &updates);
         if (rc != TRIB_OK || (stopped && (t->next_round != 0 || t->round_incomplete))) /* stopped within the epoch */
             break;
-        /* Settling is part of the epoch's training (with --overlap on, the last allreduces); finish_epoch's is then a no-op. */
-        rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
-        if (rc != TRIB_OK)
+        /* With --overlap on, settling finishes the epoch's last allreduces: training time (finish_epoch's
+         * settle is then a no-op).  In ps mode it is the evaluation's pull, outside the epoch's time. */
+        if (t->cfg.sync_overlap && (rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm)) != TRIB_OK)
             break;
         trib_train_epoch_stats_t s;
         double wall = trib_now() - t0, cpu = cpu_now() - c0;
