@@ -383,12 +383,17 @@ int trib_coll_call_end(trib_coll_call_t *c, int rc)
 }
 
 /*
- * Steps 2-3 of the top comment (the caller did step 1, and does step 4).  *local_rc: this rank's argument verdict.
+ * Steps 2-3 of the top comment (the caller did step 1, and does step 4): *o = the options (defaults when
+ * opts is NULL), the context, the validated call.  *local_rc: this rank's argument verdict.
  */
 static int prepare_call(const void *sendbuf, void *recvbuf, size_t count, MPI_Datatype type, MPI_Op op,
-                        MPI_Comm comm, const trib_allreduce_opts_t *o, trib_coll_ctx_t **ctx, trib_coll_call_t *c,
-                        int *local_rc)
+                        MPI_Comm comm, const trib_allreduce_opts_t *opts, trib_allreduce_opts_t *o,
+                        trib_coll_ctx_t **ctx, trib_coll_call_t *c, int *local_rc)
 {
+    if (opts)
+        *o = *opts;
+    else
+        trib_allreduce_opts_init(o);
     int rc = trib_coll_ctx_get(comm, ctx);
     if (rc != TRIB_OK)
         return rc;
@@ -408,11 +413,6 @@ int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Da
     rep->algo = TRIB_ALGO_AUTO;
     rep->rejected = 1;
     trib_allreduce_opts_t o;
-    if (opts)
-        o = *opts;
-    else
-        trib_allreduce_opts_init(&o);
-
     trib_coll_ctx_t *ctx = NULL;
     trib_coll_call_t c;
     int local_rc = TRIB_OK;
@@ -420,7 +420,7 @@ int trib_coll_allreduce(const void *sendbuf, void *recvbuf, size_t count, MPI_Da
     if (rc != TRIB_OK)
         return rc;
     rep->rejected = 0; /* creating the context is collective */
-    rc = prepare_call(sendbuf, recvbuf, count, type, op, comm, &o, &ctx, &c, &local_rc);
+    rc = prepare_call(sendbuf, recvbuf, count, type, op, comm, opts, &o, &ctx, &c, &local_rc);
     if (rc != TRIB_OK)
         return rc;
     if (ctx->nb) /* earlier non-blocking calls on this communicator finish first (nb.c) */
@@ -452,17 +452,13 @@ int trib_iallreduce_ex(const void *sendbuf, void *recvbuf, size_t count, MPI_Dat
         return trib_errorf(TRIB_ERR_INVALID_ARG, "iallreduce: NULL request pointer");
     *request = TRIB_REQUEST_NULL;
     trib_allreduce_opts_t o;
-    if (opts)
-        o = *opts;
-    else
-        trib_allreduce_opts_init(&o);
     trib_coll_ctx_t *ctx = NULL;
     trib_coll_call_t c;
     int local_rc = TRIB_OK;
     int rc = check_mpi_and_comm(comm);
     if (rc != TRIB_OK)
         return rc;
-    if ((rc = prepare_call(sendbuf, recvbuf, count, type, op, comm, &o, &ctx, &c, &local_rc)) != TRIB_OK)
+    if ((rc = prepare_call(sendbuf, recvbuf, count, type, op, comm, opts, &o, &ctx, &c, &local_rc)) != TRIB_OK)
         return rc;
     if ((rc = trib_coll_nb_init(ctx)) != TRIB_OK)
         return rc;
