@@ -95,6 +95,18 @@ static int parse_straggler(const char *s, void *dst, char *why, size_t cap)
     return 0;
 }
 
+/* --sync-every N (>= 1, k/M suffixes) or auto (0: TRIB_TRAIN_AUTO_ROUNDS rounds per epoch). */
+static int parse_sync_every(const char *s, void *dst, char *why, size_t cap)
+{
+    uint64_t v = 0;
+    if (strcmp(s, "auto") != 0 && (trib_cli_parse_u64(s, &v) || v < 1)) {
+        snprintf(why, cap, "is not auto or a whole number of updates >= 1");
+        return -1;
+    }
+    *(uint64_t *)dst = v;
+    return 0;
+}
+
 /* The options, the one table; parsed on every rank, reported by rank 0. */
 static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
 {
@@ -106,9 +118,10 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
     snprintf(lr_help, sizeof lr_help, "learning rate (default %g with plain, %g with adagrad)", (double)plain.lr,
              (double)ada.lr);
     snprintf(ps_batch_help, sizeof ps_batch_help,
-             "local SGD updates between synchronisations (k/M suffixes);\n"
-             "in ps mode the mini-batch size between a pull and a push\n(ps mode default: %d)",
-             TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY);
+             "local SGD updates between synchronisations (k/M suffixes), or auto:\n"
+             "%d rounds per epoch; in ps mode the mini-batch size between a pull\n"
+             "and a push (default: auto; ps mode: %d)",
+             TRIB_TRAIN_AUTO_ROUNDS, TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY);
     snprintf(epilogue, sizeof epilogue,
              "On SIGTERM or SIGUSR1 the job finishes the current round (ps mode: the current mini-batch), writes a\n"
              "checkpoint (with --checkpoint-dir) and exits %d: checkpointed, please requeue (then use --resume auto).\n"
@@ -149,8 +162,8 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "mode", .kind = TRIB_CLI_ENUM, .dst = &c->mode, .choices = &trib_cli_enum_train_mode, .arg = "M",
          .help = "sync, or ps (parameter server: the last --servers ranks hold the item\n"
                  "rows, the other ranks are workers that pull, compute and push)"},
-        {.name = "sync-every", .kind = TRIB_CLI_U64, .dst = &c->sync_every, .arg = "N", .seen = &o->sync_every_set,
-         .help = ps_batch_help},
+        {.name = "sync-every", .kind = TRIB_CLI_CUSTOM, .dst = &c->sync_every, .parse = parse_sync_every,
+         .arg = "N|auto", .seen = &o->sync_every_set, .help = ps_batch_help},
         {.name = "sync-method", .kind = TRIB_CLI_ENUM, .dst = &c->sync_method, .choices = &trib_cli_enum_sync_method,
          .arg = "M", .help = "mean of the replicas, or every rank's delta summed"},
         {.name = "allreduce", .kind = TRIB_CLI_ENUM, .dst = &c->algo, .choices = &trib_cli_enum_algo, .arg = "A",

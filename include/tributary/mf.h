@@ -56,11 +56,11 @@ extern "C" {
  * and its kernel is about half as fast.
  */
 #define TRIB_MF_DEFAULT_K 32
-#define TRIB_MF_DEFAULT_SCHEDULE TRIB_MF_SCHEDULE_PLAIN
+#define TRIB_MF_DEFAULT_SCHEDULE TRIB_MF_SCHEDULE_ADAGRAD
 #define TRIB_MF_DEFAULT_LR_PLAIN 0.08f    /* plain schedule's rate at epoch 0 */
 #define TRIB_MF_DEFAULT_LR_DECAY 1.0f     /* plain schedule only: lr / (1 + decay * epoch) */
-#define TRIB_MF_DEFAULT_LR_ADAGRAD 0.05f  /* AdaGrad base rate (the first step of a row) */
-#define TRIB_MF_DEFAULT_LR TRIB_MF_DEFAULT_LR_PLAIN /* rate of the default schedule */
+#define TRIB_MF_DEFAULT_LR_ADAGRAD 0.1f   /* AdaGrad base rate (the first step of a row) */
+#define TRIB_MF_DEFAULT_LR TRIB_MF_DEFAULT_LR_ADAGRAD /* rate of the default schedule */
 #define TRIB_MF_DEFAULT_REG_FACTORS 0.02f /* L2 strength on p_u, q_i (per visit) */
 #define TRIB_MF_DEFAULT_REG_BIAS 0.01f    /* L2 strength on b_u, b_i (per visit) */
 #define TRIB_MF_DEFAULT_INIT_STD 0.1f     /* factors ~ N(0, init_std^2 / k) */
@@ -180,6 +180,10 @@ typedef struct {
     float reg_factors; /* >= 0: L2 on p_u and q_i, applied at every visit */
     float reg_bias;    /* >= 0: L2 on b_u and b_i */
     float init_std;    /* >= 0 */
+    /* > 0: item rows learn at lr x item_lr_scale (users at lr); default 1.  The trainer sets
+     * sqrt(P) for AdaGrad with model averaging over P replicas (tributary/train.h, "Rank-count
+     * invariance"). */
+    float item_lr_scale;
 } trib_mf_hparams_t;
 
 /* The TRIB_MF_DEFAULT_* values (default schedule). */

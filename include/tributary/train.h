@@ -81,15 +81,33 @@ typedef enum {
 
 /*
  * Trainer-level defaults.  The optimiser's (schedule, rates, regularisation,
- * initial scale) are the kernel's TRIB_MF_DEFAULT_*: on planted data they
- * also gave the best 20-epoch test RMSE among the settings the trainer sweep
- * tried (benchmarks/RESULTS.md, "## Training").  The synchronisation defaults
- * come from the same section: model averaging, every 1M local updates.
+ * initial scale) are the kernel's TRIB_MF_DEFAULT_*.  The synchronisation
+ * defaults (model averaging, TRIB_TRAIN_AUTO_ROUNDS rounds per epoch) and the
+ * AdaGrad default come from benchmarks/RESULTS.md, "Rank-count invariance".
+ *
+ * Rank-count invariance.  Users live on one rank each; every rank holds all
+ * item rows and the replicas are averaged.  In the averaged block an item
+ * that received n updates over all ranks has moved about as far as n/P
+ * sequential updates would move it, so with a fixed rate items learn P
+ * times more slowly as ranks are added (test RMSE of the ML-1M shape at
+ * P = 1, 2, 4, 8 with plain SGD: +0, 1.8, 6.0, 17%).  Under AdaGrad the
+ * row's accumulated squared gradient is averaged too, so it grows P times
+ * more slowly and the row's rate is sqrt(P) times higher; scaling the item
+ * rows' base rate by sqrt(P) (trib_mf_hparams_t.item_lr_scale, set by the
+ * trainer) makes the averaged step match the sequential one, whatever the
+ * spread of an item's ratings over the ranks (one rank or all of them).  The
+ * same holds for the parameter server with W workers.  Plain SGD would need
+ * the rate x P, which diverges, so it gets no scaling.  The replicas also
+ * drift apart within a round (each rank's users adapt to its own copy of
+ * the items), which costs quality early in training when a round is a large
+ * part of an epoch; TRIB_TRAIN_AUTO_ROUNDS rounds per epoch keep that
+ * within the measured bound at P <= 8.
  */
 #define TRIB_TRAIN_DEFAULT_K TRIB_MF_DEFAULT_K
 #define TRIB_TRAIN_DEFAULT_EPOCHS 20
 #define TRIB_TRAIN_DEFAULT_SEED 1
-#define TRIB_TRAIN_DEFAULT_SYNC_EVERY 1000000
+#define TRIB_TRAIN_DEFAULT_SYNC_EVERY 0 /* auto: TRIB_TRAIN_AUTO_ROUNDS rounds per epoch */
+#define TRIB_TRAIN_AUTO_ROUNDS 16
 /*
  * trib-train's mini-batch in --mode ps when --sync-every is not given: with the sync default a worker
  * pushes once per epoch on MovieLens-1M-sized data and async, ssp and bsp compute the same thing;
@@ -110,7 +128,8 @@ typedef struct {
     trib_mf_hparams_t hp;     /* schedule, lr, decay, regularisation, init_std */
     trib_mf_order_t order;    /* visiting order of the local ratings (default TRIB_MF_DEFAULT_ORDER) */
     uint64_t seed;
-    uint64_t sync_every;      /* >= 1: local SGD updates between synchronisations (on the busiest rank) */
+    uint64_t sync_every;      /* >= 1: local SGD updates between synchronisations (on the busiest rank);
+                                 0 (default): TRIB_TRAIN_AUTO_ROUNDS rounds per epoch */
     trib_sync_method_t sync_method;
     trib_algo_t algo;         /* allreduce algorithm for the item block */
     trib_wire_t sync_precision; /* sync mode: wire precision of the item-block allreduce (fp32, bf16, fp16) */

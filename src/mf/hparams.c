@@ -19,6 +19,7 @@ void trib_mf_hparams_default(trib_mf_hparams_t *hp)
     hp->reg_factors = TRIB_MF_DEFAULT_REG_FACTORS;
     hp->reg_bias = TRIB_MF_DEFAULT_REG_BIAS;
     hp->init_std = TRIB_MF_DEFAULT_INIT_STD;
+    hp->item_lr_scale = 1.0f;
 }
 
 void trib_mf_hparams_for_schedule(trib_mf_hparams_t *hp, trib_mf_schedule_t schedule)
@@ -49,6 +50,9 @@ int trib_mf_hparams_validate(const trib_mf_hparams_t *hp)
     if (!(hp->init_std >= 0.0f) || !isfinite(hp->init_std))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: initial standard deviation must be >= 0 (got %g)",
                            (double)hp->init_std);
+    if (!(hp->item_lr_scale > 0.0f) || !isfinite(hp->item_lr_scale))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf: item learning-rate scale must be a positive number (got %g)",
+                           (double)hp->item_lr_scale);
     return TRIB_OK;
 }
 

@@ -21,6 +21,7 @@
 typedef struct {
     float mean;
     float lr;     /* plain: the epoch's rate; AdaGrad: the base rate */
+    float lr_i;   /* the same for item rows (lr x the item rate scale) */
     float reg_f;
     float reg_b;
     float inv_k1; /* 1 / (k + 1): AdaGrad averages the squared gradient over the row */

@@ -43,6 +43,7 @@ int trib_mf_sgd_run(trib_mf_model_t *m, const trib_mf_hparams_t *hp, unsigned ep
         .order = order,
         .sp = {.mean = m->mean,
                .lr = trib_mf_lr_at_epoch(hp, epoch),
+               .lr_i = trib_mf_lr_at_epoch(hp, epoch) * hp->item_lr_scale,
                .reg_f = hp->reg_factors,
                .reg_b = hp->reg_bias,
                .inv_k1 = 1.0f / (float)(m->users.k + 1)},

@@ -91,8 +91,6 @@ int trib_train_config_validate(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--epochs: %u (must be in 1..1000000)", c->epochs);
     if (c->order != TRIB_MF_ORDER_SHUFFLE && c->order != TRIB_MF_ORDER_BLOCKED)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--order: unknown visiting order %d", (int)c->order);
-    if (c->sync_every < 1)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-every: must be at least 1 update");
     if (c->sync_method != TRIB_SYNC_AVERAGE && c->sync_method != TRIB_SYNC_DELTA_SUM)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method: unknown method %d", (int)c->sync_method);
     if (!trib_train_algo_name(c->algo))
@@ -151,7 +149,10 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
     put(buf, cap, &len, "init-std       %g\n", (double)c->hp.init_std);
     put(buf, cap, &len, "seed           %llu\n", (unsigned long long)c->seed);
     put(buf, cap, &len, "order          %s\n", trib_mf_order_name(c->order));
-    put(buf, cap, &len, "sync-every     %llu\n", (unsigned long long)c->sync_every);
+    if (c->sync_every == 0)
+        put(buf, cap, &len, "sync-every     auto (%d rounds per epoch)\n", TRIB_TRAIN_AUTO_ROUNDS);
+    else
+        put(buf, cap, &len, "sync-every     %llu\n", (unsigned long long)c->sync_every);
     put(buf, cap, &len, "sync-method    %s\n", trib_sync_method_name(c->sync_method));
     put(buf, cap, &len, "allreduce      %s\n", trib_train_algo_name(c->algo));
     put(buf, cap, &len, "sync-precision %s\n", trib_wire_name(c->sync_precision));

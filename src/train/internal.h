@@ -98,6 +98,12 @@ static inline int trib_train_agree(int rc, MPI_Comm comm) { return trib_agree(co
  */
 TRIB_HIDDEN int trib_train_error_context(int rc, const char *fmt, ...) TRIB_PRINTF(2, 3);
 
+/*
+ * The hyper-parameters of this rank's SGD: cfg.hp, with item_lr_scale x sqrt(data_size) under
+ * AdaGrad and model averaging (tributary/train.h, "Rank-count invariance": why sqrt).
+ */
+TRIB_HIDDEN trib_mf_hparams_t trib_train_sgd_hparams(const trib_trainer_t *t);
+
 /* 64-bit hash of a float array's bytes. */
 TRIB_HIDDEN uint64_t trib_train_hash_floats(const float *v, size_t n);
 

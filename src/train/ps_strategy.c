@@ -654,7 +654,8 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
     }
     double c0 = trib_now();
     s->p_pack += c0 - p0;
-    rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, s->order, begin, end);
+    trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
+    rc = trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, s->order, begin, end);
     if (rc != TRIB_OK)
         return rc;
     s->p_sgd += trib_now() - c0;

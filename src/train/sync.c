@@ -217,9 +217,10 @@ static int land_flight(trib_trainer_t *t, sync_state_t *s, int *stop, int *faile
 static int sgd_progressing(trib_trainer_t *t, sync_state_t *s, unsigned epoch, size_t begin, size_t end)
 {
     size_t n = end - begin, piece = (n + OVERLAP_PIECES - 1) / OVERLAP_PIECES;
+    trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
     for (size_t b = begin; b < end; b += piece) {
         size_t e = end - b > piece ? b + piece : end;
-        int rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, t->order, b, e);
+        int rc = trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, t->order, b, e);
         if (rc != TRIB_OK)
             return rc;
         if (s->req) {
@@ -271,7 +272,8 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     if (s->flight)
         return overlap_round(t, s, epoch, begin, end, stop);
     trib_mf_block_t *items = &t->model.items;
-    int sgd_rc = trib_mf_sgd_run(&t->model, &t->cfg.hp, epoch, t->train, t->n_train, t->order, begin, end);
+    trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
+    int sgd_rc = trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, t->order, begin, end);
     if (t->size == 1)
         return sgd_rc;
 

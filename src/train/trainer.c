@@ -41,6 +41,14 @@ int trib_train_error_context(int rc, const char *fmt, ...)
     return trib_errorf(rc, "%s: %s", ctx, prev);
 }
 
+trib_mf_hparams_t trib_train_sgd_hparams(const trib_trainer_t *t)
+{
+    trib_mf_hparams_t hp = t->cfg.hp;
+    if (hp.schedule == TRIB_MF_SCHEDULE_ADAGRAD && t->cfg.sync_method == TRIB_SYNC_AVERAGE && t->data_size > 1)
+        hp.item_lr_scale *= sqrtf((float)t->data_size);
+    return hp;
+}
+
 uint64_t trib_train_hash_floats(const float *v, size_t n)
 {
     /* FNV-1a over 32-bit words, folded through a 64-bit mixer at the end. */
@@ -206,7 +214,10 @@ static int agree_rounds(trib_trainer_t *t)
     if (MPI_Allreduce(&mine, &max, 1, MPI_UINT64_T, MPI_MAX, t->comm) != MPI_SUCCESS ||
         MPI_Allreduce(&mine, &sum, 1, MPI_UINT64_T, MPI_SUM, t->comm) != MPI_SUCCESS)
         return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of local rating counts failed");
-    t->rounds_per_epoch = max == 0 ? 1 : (max + t->cfg.sync_every - 1) / t->cfg.sync_every;
+    if (t->cfg.sync_every == 0) /* auto */
+        t->rounds_per_epoch = max == 0 ? 1 : max < TRIB_TRAIN_AUTO_ROUNDS ? max : TRIB_TRAIN_AUTO_ROUNDS;
+    else
+        t->rounds_per_epoch = max == 0 ? 1 : (max + t->cfg.sync_every - 1) / t->cfg.sync_every;
     t->n_train_global = sum;
     return TRIB_OK;
 }

@@ -202,7 +202,7 @@ static void check_gradient(trib_mf_schedule_t sched, size_t k)
     randomise(&m, 7 + k, 0.4);
     m.mean = 3.0f;
     trib_mf_hparams_t hp = {.schedule = sched, .lr = 0.01f, .lr_decay = 0.0f, .reg_factors = 0.07f,
-                            .reg_bias = 0.03f, .init_std = 0.1f};
+                            .reg_bias = 0.03f, .init_std = 0.1f, .item_lr_scale = 1.0f};
     const float r = 4.5f;
     size_t n = 2 * k + 2;
     double *grad = malloc(n * sizeof *grad);
@@ -288,7 +288,7 @@ static void test_schedules(void)
     CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&b, 9, 1, 1), TRIB_OK);
     trib_mf_model_init_values(&a, 3, 0.5f);
     trib_mf_model_init_values(&b, 3, 0.5f);
-    trib_mf_hparams_t plain = {TRIB_MF_SCHEDULE_PLAIN, 0.05f, 0.0f, 0.02f, 0.01f, 0.1f};
+    trib_mf_hparams_t plain = {TRIB_MF_SCHEDULE_PLAIN, 0.05f, 0.0f, 0.02f, 0.01f, 0.1f, 1.0f};
     trib_mf_hparams_t ada = plain;
     ada.schedule = TRIB_MF_SCHEDULE_ADAGRAD;
     trib_mf_rating_t rt = {0, 0, 5.0f};
@@ -351,6 +351,54 @@ static void test_hparams_validation(void)
     bad = hp;
     bad.schedule = (trib_mf_schedule_t)7;
     CU_ASSERT_EQUAL(trib_mf_hparams_validate(&bad), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_DOUBLE_EQUAL(hp.item_lr_scale, 1.0, 0.0);
+    bad = hp;
+    bad.item_lr_scale = 0.0f;
+    CU_ASSERT_EQUAL(trib_mf_hparams_validate(&bad), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(trib_last_error(TRIB_ERR_INVALID_ARG), "item learning-rate scale"));
+}
+
+/*
+ * item_lr_scale s: one step from the same start moves the item row (factors
+ * and bias) s times as far as with s = 1 and leaves the user row's step
+ * unchanged, under both schedules (the user step reads the old item row).
+ */
+static void test_item_lr_scale(void)
+{
+    for (int sched = 0; sched < 2; sched++) {
+        trib_mf_model_t m[2];
+        trib_mf_hparams_t hp;
+        trib_mf_hparams_for_schedule(&hp, (trib_mf_schedule_t)sched);
+        hp.lr_decay = 0.0f;
+        for (int v = 0; v < 2; v++) {
+            CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&m[v], 24, 1, 1), TRIB_OK);
+            trib_mf_model_init_values(&m[v], 11, 0.5f);
+            m[v].mean = 3.0f;
+        }
+        trib_mf_model_t start;
+        CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&start, 24, 1, 1), TRIB_OK);
+        trib_mf_model_init_values(&start, 11, 0.5f);
+        trib_mf_rating_t rt = {0, 0, 4.5f};
+        CU_ASSERT_EQUAL(trib_mf_sgd_run(&m[0], &hp, 0, &rt, 1, NULL, 0, 1), TRIB_OK);
+        hp.item_lr_scale = 3.0f;
+        CU_ASSERT_EQUAL(trib_mf_sgd_run(&m[1], &hp, 0, &rt, 1, NULL, 0, 1), TRIB_OK);
+        const float *q0 = trib_mf_row(&m[0].items, 0), *q1 = trib_mf_row(&m[1].items, 0);
+        const float *p0 = trib_mf_row(&m[0].users, 0), *p1 = trib_mf_row(&m[1].users, 0);
+        const float *qs = trib_mf_row(&start.items, 0);
+        double moved = 0.0;
+        for (size_t j = 0; j < 24; j++) {
+            double d0 = (double)q0[j] - qs[j], d1 = (double)q1[j] - qs[j];
+            CU_ASSERT_DOUBLE_EQUAL(d1, 3.0 * d0, 1e-5);
+            CU_ASSERT_EQUAL(p0[j], p1[j]);
+            moved += fabs(d0);
+        }
+        CU_ASSERT(moved > 1e-4); /* the step did something to compare */
+        CU_ASSERT_DOUBLE_EQUAL(m[1].items.bias[0], 3.0 * m[0].items.bias[0], 1e-6);
+        CU_ASSERT_EQUAL(m[0].users.bias[0], m[1].users.bias[0]);
+        trib_mf_model_destroy(&m[0]);
+        trib_mf_model_destroy(&m[1]);
+        trib_mf_model_destroy(&start);
+    }
 }
 
 /* ------------------------------------------------------------------ visiting order */
@@ -838,6 +886,7 @@ int main(void)
                                       {"gradient check, adagrad", test_gradient_adagrad},
                                       {"schedules", test_schedules},
                                       {"hyper-parameter validation", test_hparams_validation},
+                                      {"item learning-rate scale", test_item_lr_scale},
                                       {"visiting order", test_visit_order},
                                       {"order semantics and chunks", test_order_semantics},
                                       {"errors", test_sgd_errors},

@@ -8,7 +8,7 @@
 #     reaches a final test RMSE within 2% of sync mode's (same data, same seed, 3 sync ranks =
 #     the same users per rank as the 3 workers); per-worker throughput is in the epoch log;
 #   - the ps model file has the sync model file's datasets and shapes, and trib-recommend reads it;
-#   - without --sync-every ps mode uses its own default mini-batch (50000), sync mode 1M.
+#   - without --sync-every ps mode uses its own default mini-batch (50000), sync mode auto.
 set -euo pipefail
 B=${TRIB_BUILD_DIR:?}/bin
 MPI=${TRIB_MPIEXEC:-mpiexec}
@@ -51,11 +51,11 @@ expect_error 3 "is a server" "${d[@]}" --mode ps --servers 1 --straggler 2:4
 expect_error 2 "RANK:FACTOR" "${d[@]}" --mode ps --servers 1 --straggler 4
 expect_error 2 "clock-every" "${d[@]}" --mode ps --servers 1 --clock-every 0
 
-# Without --sync-every, ps mode takes its own mini-batch (the consistency models differ there), sync mode keeps 1M.
+# Without --sync-every, ps mode takes its own mini-batch (the consistency models differ there), sync mode auto.
 mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 --mode ps --servers 1 >"$W/default.log"
 grep -q '^ *sync-every *50000$' "$W/default.log" || { fail "ps mode without --sync-every: not the 50000 default"; grep sync-every "$W/default.log" >&2; }
 mpi 2 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 >"$W/default.log"
-grep -q '^ *sync-every *1000000$' "$W/default.log" || fail "sync mode without --sync-every: not the 1M default"
+grep -q '^ *sync-every *auto (16 rounds per epoch)$' "$W/default.log" || fail "sync mode without --sync-every: not the auto default"
 
 # Acceptance: ssp s=2 on 1 server + 3 workers against sync mode on 3 ranks.
 common=(--train "$W/tr" --test "$W/te" --epochs 15 --k 16 --sync-every 2000 --seed 9)

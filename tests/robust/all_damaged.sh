@@ -19,7 +19,7 @@ grep -q "none of the 3 checkpoints in '$work/C' is valid (ckpt-000000000003, ckp
 echo "resume auto: exit $rc, $(grep -o "none of the .* is valid ([^)]*)" "$work/a.log" | head -1)"
 rc=0
 "$bin/trib-run" --max-restarts 2 --restart-delay 0 -- "$mpiexec" -np 2 --oversubscribe "$bin/trib-train" \
-  --train "$work/all" --k 4 --epochs 3 --checkpoint-dir "$work/C" --checkpoint-every 1 --resume auto \
+  --train "$work/all" --sync-every 1M --k 4 --epochs 3 --checkpoint-dir "$work/C" --checkpoint-every 1 --resume auto \
   >"$work/b.log" 2>&1 || rc=$?
 ((rc != 0)) || fail "trib-run exited 0: $(cat "$work/b.log")"
 if grep -q "training starts at epoch 0" "$work/b.log"; then fail "trib-run restarted from epoch 0: $(cat "$work/b.log")"; fi

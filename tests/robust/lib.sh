@@ -17,7 +17,8 @@ make_data() {
 tiny_data() { printf '1\t1\t5\t100\n1\t2\t3\t101\n2\t1\t4\t102\n' >"$1"; }
 
 # train ARGS...: mpirun -np 2 trib-train on the dataset
-train() { "$mpiexec" -np 2 --oversubscribe "$bin/trib-train" --train "$work/all" --quiet "$@"; }
+# One round per epoch (--sync-every 1M on this small data), so checkpoint N is the end of epoch N.
+train() { "$mpiexec" -np 2 --oversubscribe "$bin/trib-train" --train "$work/all" --quiet --sync-every 1M "$@"; }
 
 # digest DIR: one checksum over every file below DIR (names and contents)
 digest() { (cd "$1" && find . -type f ! -name LOCK | sort | xargs sha256sum) | sha256sum | cut -d' ' -f1; }

@@ -25,7 +25,7 @@ echo "a) fresh run refused: $(grep -o 'checkpoint directory .* of another run' "
 # b) the observed case under trib-run
 rc=0
 "$bin/trib-run" --max-restarts 2 --restart-delay 0 -- "$mpiexec" -np 2 --oversubscribe "$bin/trib-train" \
-  --train "$work/all" --quiet --k 8 --epochs 8 --seed 7 --lr 0.02 --checkpoint-dir "$work/C" --checkpoint-every 1 \
+  --train "$work/all" --quiet --sync-every 1M --k 8 --epochs 8 --seed 7 --lr 0.02 --checkpoint-dir "$work/C" --checkpoint-every 1 \
   --fail-at 3:1:0 >"$work/b.log" 2>&1 || rc=$?
 ((rc != 0)) || fail "b) trib-run exited 0: $(cat "$work/b.log")"
 if grep -q "resumed from" "$work/b.log"; then fail "b) resumed another run's checkpoint: $(cat "$work/b.log")"; fi

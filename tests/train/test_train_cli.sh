@@ -58,6 +58,7 @@ expect_error 2 "mode sync only" trib-train "${tr[@]}" --mode ps --servers 1 --sy
 expect_error 2 "not writable" trib-train --train "$W/tr" --model-out "$W/no/such/dir/out.h5"
 expect_error 1 "epochs" trib-train "${tr[@]}" --epochs x
 expect_error 2 "sync-every" trib-train "${tr[@]}" --sync-every 0
+expect_error 2 "is not auto or a whole number" trib-train "${tr[@]}" --sync-every often
 expect_error 2 "required" trib-train --test "$W/te" --model-out "$W/out.h5"
 
 # --help and --version
