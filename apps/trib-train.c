@@ -95,7 +95,7 @@ static int parse_straggler(const char *s, void *dst, char *why, size_t cap)
     return 0;
 }
 
-/* --sync-every N (>= 1, k/M suffixes) or auto (0: TRIB_TRAIN_AUTO_ROUNDS rounds per epoch). */
+/* --sync-every N (>= 1, k/M suffixes) or auto (0: TRIB_TRAIN_AUTO_ROUNDS_PER_RANK x P rounds per epoch). */
 static int parse_sync_every(const char *s, void *dst, char *why, size_t cap)
 {
     uint64_t v = 0;
@@ -119,9 +119,9 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
              (double)ada.lr);
     snprintf(ps_batch_help, sizeof ps_batch_help,
              "local SGD updates between synchronisations (k/M suffixes), or auto:\n"
-             "%d rounds per epoch; in ps mode the mini-batch size between a pull\n"
-             "and a push (default: auto; ps mode: %d)",
-             TRIB_TRAIN_AUTO_ROUNDS, TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY);
+             "%d x P rounds per epoch on P ranks; in ps mode the mini-batch size\n"
+             "between a pull and a push (default: auto; ps mode: %d)",
+             TRIB_TRAIN_AUTO_ROUNDS_PER_RANK, TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY);
     snprintf(epilogue, sizeof epilogue,
              "On SIGTERM or SIGUSR1 the job finishes the current round (ps mode: the current mini-batch), writes a\n"
              "checkpoint (with --checkpoint-dir) and exits %d: checkpointed, please requeue (then use --resume auto).\n"

@@ -150,7 +150,7 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
     put(buf, cap, &len, "seed           %llu\n", (unsigned long long)c->seed);
     put(buf, cap, &len, "order          %s\n", trib_mf_order_name(c->order));
     if (c->sync_every == 0)
-        put(buf, cap, &len, "sync-every     auto (%d rounds per epoch)\n", TRIB_TRAIN_AUTO_ROUNDS);
+        put(buf, cap, &len, "sync-every     auto (%d rounds per epoch per rank)\n", TRIB_TRAIN_AUTO_ROUNDS_PER_RANK);
     else
         put(buf, cap, &len, "sync-every     %llu\n", (unsigned long long)c->sync_every);
     put(buf, cap, &len, "sync-method    %s\n", trib_sync_method_name(c->sync_method));

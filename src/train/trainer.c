@@ -214,8 +214,9 @@ static int agree_rounds(trib_trainer_t *t)
     if (MPI_Allreduce(&mine, &max, 1, MPI_UINT64_T, MPI_MAX, t->comm) != MPI_SUCCESS ||
         MPI_Allreduce(&mine, &sum, 1, MPI_UINT64_T, MPI_SUM, t->comm) != MPI_SUCCESS)
         return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of local rating counts failed");
+    uint64_t automatic = (uint64_t)TRIB_TRAIN_AUTO_ROUNDS_PER_RANK * (uint64_t)t->data_size;
     if (t->cfg.sync_every == 0) /* auto */
-        t->rounds_per_epoch = max == 0 ? 1 : max < TRIB_TRAIN_AUTO_ROUNDS ? max : TRIB_TRAIN_AUTO_ROUNDS;
+        t->rounds_per_epoch = max == 0 ? 1 : max < automatic ? max : automatic;
     else
         t->rounds_per_epoch = max == 0 ? 1 : (max + t->cfg.sync_every - 1) / t->cfg.sync_every;
     t->n_train_global = sum;

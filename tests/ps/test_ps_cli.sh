@@ -55,7 +55,7 @@ expect_error 2 "clock-every" "${d[@]}" --mode ps --servers 1 --clock-every 0
 mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 --mode ps --servers 1 >"$W/default.log"
 grep -q '^ *sync-every *50000$' "$W/default.log" || { fail "ps mode without --sync-every: not the 50000 default"; grep sync-every "$W/default.log" >&2; }
 mpi 2 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 >"$W/default.log"
-grep -q '^ *sync-every *auto (16 rounds per epoch)$' "$W/default.log" || fail "sync mode without --sync-every: not the auto default"
+grep -q '^ *sync-every *auto (4 rounds per epoch per rank)$' "$W/default.log" || fail "sync mode without --sync-every: not the auto default"
 
 # Acceptance: ssp s=2 on 1 server + 3 workers against sync mode on 3 ranks.
 common=(--train "$W/tr" --test "$W/te" --epochs 15 --k 16 --sync-every 2000 --seed 9)
