@@ -23,27 +23,6 @@ EPOCHS=${EPOCHS:-20}
 CONFIGS=${CONFIGS:-default;--schedule plain --sync-every 1M}
 [[ -x $bin/trib-train && -x $bin/trib-data ]] || { echo "ranks.sh: build first ($bin/trib-train missing)" >&2; exit 1; }
 
-make_shape() {
-  local name=$1 users=$2 items=$3 ratings=$4
-  if [[ ! -f $WORK/$name-train/manifest.h5 || ! -f $WORK/$name-test/manifest.h5 ]]; then
-    echo "\$ $bin/trib-data synth --users $users --items $items --ratings $ratings --rank 16 --noise 0.5 --seed 3 --shards 8 --output $WORK/$name --force" >&2
-    "$bin/trib-data" synth --users "$users" --items "$items" --ratings "$ratings" --rank 16 --noise 0.5 \
-      --seed 3 --shards 8 --output "$WORK/$name" --force >&2
-    echo "\$ $bin/trib-data split --input $WORK/$name --test-fraction 0.05 --seed 1 --train $WORK/$name-train --test $WORK/$name-test --force" >&2
-    "$bin/trib-data" split --input "$WORK/$name" --test-fraction 0.05 --seed 1 \
-      --train "$WORK/$name-train" --test "$WORK/$name-test" --force >&2
-    rm -rf "${WORK:?}/$name"
-  fi
-}
-
-shape_args() {
-  case $1 in
-  ml1m) echo "6040 3706 1M" ;;
-  ml25m) echo "162541 59047 25M" ;;
-  *) echo "ranks.sh: unknown shape '$1'" >&2; exit 1 ;;
-  esac
-}
-
 # summary FILE -> "last best best_epoch rate comm_share" from one --metrics-json file.
 summary() {
   python3 - "$1" <<'PY'

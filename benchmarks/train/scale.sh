@@ -38,29 +38,6 @@ read -r -a extra <<<"${EXTRA:-}"
 [[ -x $bin/trib-train && -x $bin/trib-data ]] || { echo "scale.sh: build first ($bin/trib-train missing)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "scale.sh: /usr/bin/time (GNU time) is needed for peak RSS" >&2; exit 1; }
 
-# make_shape NAME USERS ITEMS RATINGS: $WORK/NAME-{train,test}, made once.
-make_shape() {
-  local name=$1 users=$2 items=$3 ratings=$4
-  if [[ ! -f $WORK/$name-train/manifest.h5 || ! -f $WORK/$name-test/manifest.h5 ]]; then
-    echo "\$ $bin/trib-data synth --users $users --items $items --ratings $ratings --rank 16 --noise 0.5 --seed 3 --shards 8 --output $WORK/$name --force" >&2
-    "$bin/trib-data" synth --users "$users" --items "$items" --ratings "$ratings" --rank 16 --noise 0.5 \
-      --seed 3 --shards 8 --output "$WORK/$name" --force >&2
-    echo "\$ $bin/trib-data split --input $WORK/$name --test-fraction 0.05 --seed 1 --train $WORK/$name-train --test $WORK/$name-test --force" >&2
-    "$bin/trib-data" split --input "$WORK/$name" --test-fraction 0.05 --seed 1 \
-      --train "$WORK/$name-train" --test "$WORK/$name-test" --force >&2
-    rm -rf "${WORK:?}/$name" # only the split halves are used
-  fi
-}
-
-shape_args() {
-  case $1 in
-  ml1m) echo "6040 3706 1M" ;;
-  ml25m) echo "162541 59047 25M" ;;
-  netflix) echo "480189 17770 100480507" ;;
-  *) echo "scale.sh: unknown shape '$1'" >&2; exit 1 ;;
-  esac
-}
-
 # stats FILE -> "ratings_per_s ratings_per_cpu_s epoch_seconds comm_share test_rmse" (epochs 2..E).
 stats() {
   awk -F'[,:}]' '{ for (i = 1; i < NF; i++) { v[$i] = $(i+1) } ; rmse = v["\"test_rmse\""]
