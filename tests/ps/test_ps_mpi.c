@@ -3,10 +3,10 @@
  *
  *   test_ps_mpi converge    planted data: for every S in {1, 2} with W = P - S >= 1 and every
  *                           consistency (async, bsp, ssp s=2), the final test RMSE is within 2%
- *                           of sync mode's on the same data and seed (sync run by the first W
- *                           ranks, the same users per worker); async within 10%: its workers run
- *                           free, so how stale its reads are depends on the scheduling (one worker
- *                           starved of CPU trains its last epochs alone)
+ *                           (bsp), 5% (ssp) and 12% (async) of sync mode's on the same data and seed
+ *                           (sync run by the first W ranks, the same users per worker): async and
+ *                           ssp depend on the scheduling (one worker starved of CPU trains its last
+ *                           epochs alone); the bands come from measured spreads (test_converge)
  *   test_ps_mpi free        workers run free (2 workers, P - 2 servers): with the straggler held
  *                           (ps_straggler_hold) until the other worker's pull is 2 epochs ahead,
  *                           async ends the first round with the fast worker 2 epochs done (or more)
@@ -159,7 +159,12 @@ static void test_converge(void)
             if (g_rank == 0)
                 printf("W=%d S=%u %-5s test RMSE %.4f (sync %.4f, ratio %.4f)\n", W, S,
                        trib_ps_consistency_name(modes[m]), rmse, ref, rmse / ref);
-            double tol = modes[m] == TRIB_PS_ASYNC ? 1.10 : 1.02;
+            /* bsp must equal sync (checked bitwise elsewhere; here within 2%).  async and ssp depend on the
+             * order in which pushes reach the server, so their band is set from the spread over many
+             * schedules: 20 runs at W=2 S=1 with the default AdaGrad (item rate x sqrt(W)), 12 on a
+             * machine with two busy processes and 8 on an idle one, gave async/sync 0.988..1.063 and
+             * ssp/sync 0.984..1.026.  The bands are about twice the largest excess seen. */
+            double tol = modes[m] == TRIB_PS_ASYNC ? 1.12 : modes[m] == TRIB_PS_SSP ? 1.05 : 1.02;
             CHECK(isfinite(rmse) && rmse <= tol * ref, "W=%d S=%u %s: test RMSE %.4f vs sync %.4f (> %.0f%% worse)",
                   W, S, trib_ps_consistency_name(modes[m]), rmse, ref, 100 * (tol - 1));
         }
