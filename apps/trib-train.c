@@ -42,7 +42,7 @@ static const char usage_text[] =
 typedef struct {
     trib_train_config_t cfg;
     trib_mf_schedule_t schedule;
-    int schedule_set, lr_set, ckpt_every_set, sync_every_set;
+    int schedule_set, lr_set, lr_decay_set, ckpt_every_set, sync_every_set;
     int quiet;
     const char *ckpt_dir, *ckpt_every_text, *resume;
     trib_ckpt_every_t ckpt_every;
@@ -111,12 +111,16 @@ static int parse_sync_every(const char *s, void *dst, char *why, size_t cap)
 static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
 {
     trib_train_config_t *c = &o->cfg;
-    static char lr_help[160], epilogue[512], ps_batch_help[256];
+    static char lr_help[160], lr_decay_help[200], epilogue[512], ps_batch_help[256];
     trib_mf_hparams_t ada, plain;
     trib_mf_hparams_for_schedule(&ada, TRIB_MF_SCHEDULE_ADAGRAD);
     trib_mf_hparams_for_schedule(&plain, TRIB_MF_SCHEDULE_PLAIN);
     snprintf(lr_help, sizeof lr_help, "learning rate (default %g with plain, %g with adagrad)", (double)plain.lr,
              (double)ada.lr);
+    snprintf(lr_decay_help, sizeof lr_decay_help,
+             "(base) rate lr / (1 + X * epoch) (default %g with plain, %g with adagrad;\n"
+             "with adagrad at large k, e.g. 0.15 at k = 128, it stops over-fitting)",
+             (double)plain.lr_decay, (double)ada.lr_decay);
     snprintf(ps_batch_help, sizeof ps_batch_help,
              "local SGD updates between synchronisations (k/M suffixes), or auto:\n"
              "%d x P rounds per epoch on P ranks; in ps mode the mini-batch size\n"
@@ -146,7 +150,7 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "lr", .kind = TRIB_CLI_FLOAT, .dst = &c->hp.lr, .max = 1e6, .seen = &o->lr_set, .arg = "X",
          .help = lr_help, .no_default = 1},
         {.name = "lr-decay", .kind = TRIB_CLI_FLOAT, .dst = &c->hp.lr_decay, .max = 1e6, .arg = "X",
-         .help = "plain schedule: rate lr / (1 + X * epoch)"},
+         .seen = &o->lr_decay_set, .no_default = 1, .help = lr_decay_help},
         {.name = "reg", .kind = TRIB_CLI_FLOAT, .dst = &c->hp.reg_factors, .max = 1e6, .arg = "X",
          .help = "L2 on factors, per visit"},
         {.name = "reg-bias", .kind = TRIB_CLI_FLOAT, .dst = &c->hp.reg_bias, .max = 1e6, .arg = "X",
@@ -239,13 +243,14 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
     }
     if (c->mode == TRIB_TRAIN_MODE_PS && !o->sync_every_set)
         c->sync_every = TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY; /* a mini-batch at which the consistency models differ */
-    if (o->schedule_set && o->schedule != c->hp.schedule) { /* the other schedule's own default rate */
+    if (o->schedule_set && o->schedule != c->hp.schedule) { /* the other schedule's own default rate and decay */
         c->hp.schedule = o->schedule;
-        if (!o->lr_set) {
-            trib_mf_hparams_t d;
-            trib_mf_hparams_for_schedule(&d, o->schedule);
+        trib_mf_hparams_t d;
+        trib_mf_hparams_for_schedule(&d, o->schedule);
+        if (!o->lr_set)
             c->hp.lr = d.lr;
-        }
+        if (!o->lr_decay_set)
+            c->hp.lr_decay = d.lr_decay;
     }
     if ((rc = trib_train_config_validate(c)) != TRIB_OK)
         return trib_cli_usage("%s", trib_last_error(rc));

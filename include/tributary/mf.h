@@ -58,9 +58,11 @@ extern "C" {
 #define TRIB_MF_DEFAULT_K 32
 #define TRIB_MF_DEFAULT_SCHEDULE TRIB_MF_SCHEDULE_ADAGRAD
 #define TRIB_MF_DEFAULT_LR_PLAIN 0.08f    /* plain schedule's rate at epoch 0 */
-#define TRIB_MF_DEFAULT_LR_DECAY 1.0f     /* plain schedule only: lr / (1 + decay * epoch) */
+#define TRIB_MF_DEFAULT_LR_DECAY_PLAIN 1.0f   /* plain: rate lr / (1 + decay * epoch) */
+#define TRIB_MF_DEFAULT_LR_DECAY_ADAGRAD 0.0f /* AdaGrad: base rate lr / (1 + decay * epoch) */
 #define TRIB_MF_DEFAULT_LR_ADAGRAD 0.1f   /* AdaGrad base rate (the first step of a row) */
 #define TRIB_MF_DEFAULT_LR TRIB_MF_DEFAULT_LR_ADAGRAD /* rate of the default schedule */
+#define TRIB_MF_DEFAULT_LR_DECAY TRIB_MF_DEFAULT_LR_DECAY_ADAGRAD /* decay of the default schedule */
 #define TRIB_MF_DEFAULT_REG_FACTORS 0.02f /* L2 strength on p_u, q_i (per visit) */
 #define TRIB_MF_DEFAULT_REG_BIAS 0.01f    /* L2 strength on b_u, b_i (per visit) */
 #define TRIB_MF_DEFAULT_INIT_STD 0.1f     /* factors ~ N(0, init_std^2 / k) */
@@ -176,7 +178,7 @@ typedef enum {
 typedef struct {
     trib_mf_schedule_t schedule;
     float lr;          /* > 0 */
-    float lr_decay;    /* >= 0, plain schedule only */
+    float lr_decay;    /* >= 0: the (base) rate at epoch e is lr / (1 + lr_decay * e), both schedules */
     float reg_factors; /* >= 0: L2 on p_u and q_i, applied at every visit */
     float reg_bias;    /* >= 0: L2 on b_u and b_i */
     float init_std;    /* >= 0 */
@@ -228,7 +230,7 @@ TRIB_API int trib_mf_sgd_run(trib_mf_model_t *m, const trib_mf_hparams_t *hp, un
  */
 TRIB_API const char *trib_mf_kernel_isa(void);
 
-/* The plain schedule's rate at `epoch` (AdaGrad: hp->lr). */
+/* lr / (1 + lr_decay * epoch): the plain schedule's rate, AdaGrad's base rate at `epoch`. */
 TRIB_API float trib_mf_lr_at_epoch(const trib_mf_hparams_t *hp, unsigned epoch);
 
 /*

@@ -27,6 +27,7 @@ void trib_mf_hparams_for_schedule(trib_mf_hparams_t *hp, trib_mf_schedule_t sche
     trib_mf_hparams_default(hp);
     hp->schedule = schedule;
     hp->lr = schedule == TRIB_MF_SCHEDULE_PLAIN ? TRIB_MF_DEFAULT_LR_PLAIN : TRIB_MF_DEFAULT_LR_ADAGRAD;
+    hp->lr_decay = schedule == TRIB_MF_SCHEDULE_PLAIN ? TRIB_MF_DEFAULT_LR_DECAY_PLAIN : TRIB_MF_DEFAULT_LR_DECAY_ADAGRAD;
 }
 
 int trib_mf_hparams_validate(const trib_mf_hparams_t *hp)
@@ -79,9 +80,7 @@ int trib_mf_schedule_parse(const char *name, trib_mf_schedule_t *out)
 
 float trib_mf_lr_at_epoch(const trib_mf_hparams_t *hp, unsigned epoch)
 {
-    if (hp->schedule == TRIB_MF_SCHEDULE_ADAGRAD)
-        return hp->lr;
-    return hp->lr / (1.0f + hp->lr_decay * (float)epoch);
+    return hp->lr_decay == 0.0f ? hp->lr : hp->lr / (1.0f + hp->lr_decay * (float)epoch);
 }
 
 int trib_mf_visit_order(uint32_t *order, size_t n, uint64_t seed, unsigned epoch)

@@ -142,8 +142,7 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
     put(buf, cap, &len, "epochs         %u\n", c->epochs);
     put(buf, cap, &len, "schedule       %s\n", trib_mf_schedule_name(c->hp.schedule));
     put(buf, cap, &len, "lr             %g\n", (double)c->hp.lr);
-    put(buf, cap, &len, "lr-decay       %g%s\n", (double)c->hp.lr_decay,
-        c->hp.schedule == TRIB_MF_SCHEDULE_PLAIN ? "" : " (plain schedule only)");
+    put(buf, cap, &len, "lr-decay       %g\n", (double)c->hp.lr_decay);
     put(buf, cap, &len, "reg            %g\n", (double)c->hp.reg_factors);
     put(buf, cap, &len, "reg-bias       %g\n", (double)c->hp.reg_bias);
     put(buf, cap, &len, "init-std       %g\n", (double)c->hp.init_std);

@@ -278,8 +278,14 @@ static void test_schedules(void)
     hp.lr_decay = 0.5f;
     CU_ASSERT_DOUBLE_EQUAL(trib_mf_lr_at_epoch(&hp, 0), 0.02, 1e-7);
     CU_ASSERT_DOUBLE_EQUAL(trib_mf_lr_at_epoch(&hp, 2), 0.01, 1e-7);
-    hp.schedule = TRIB_MF_SCHEDULE_ADAGRAD;
+    hp.schedule = TRIB_MF_SCHEDULE_ADAGRAD; /* the base rate decays the same way */
+    CU_ASSERT_DOUBLE_EQUAL(trib_mf_lr_at_epoch(&hp, 2), 0.01, 1e-7);
+    hp.lr_decay = 0.0f;
     CU_ASSERT_DOUBLE_EQUAL(trib_mf_lr_at_epoch(&hp, 7), 0.02, 1e-7);
+    trib_mf_hparams_for_schedule(&hp, TRIB_MF_SCHEDULE_ADAGRAD);
+    CU_ASSERT_DOUBLE_EQUAL(hp.lr_decay, TRIB_MF_DEFAULT_LR_DECAY_ADAGRAD, 0.0);
+    trib_mf_hparams_for_schedule(&hp, TRIB_MF_SCHEDULE_PLAIN);
+    CU_ASSERT_DOUBLE_EQUAL(hp.lr_decay, TRIB_MF_DEFAULT_LR_DECAY_PLAIN, 0.0);
 
     /* The first AdaGrad step of fresh rows (G = 1) equals a plain step; after
      * that AdaGrad's steps on the same rating shrink while plain ones do not. */
