@@ -48,12 +48,14 @@ extern "C" {
 /* ------------------------------------------------------------------ defaults */
 
 /*
- * Defaults chosen by the sweep in benchmarks/RESULTS.md ("Matrix-factorization
- * kernel"): they train MovieLens-shaped data well without tuning.  The plain
- * schedule lr / (1 + decay * epoch) with lr 0.08 and decay 1 gave the lowest
- * held-out RMSE, the same at k = 32, 64 and 128 and within 0.4% at 10 epochs;
- * AdaGrad's best settings over-fitted at large k or under-trained at small k,
- * and its kernel is about half as fast.
+ * Defaults.  The kernel sweep in benchmarks/RESULTS.md ("Matrix-factorization
+ * kernel") found the plain schedule lr / (1 + decay * epoch) with lr 0.08 and
+ * decay 1 best on one rank, with AdaGrad within 0.4% and its kernel about half
+ * as fast.  The default is AdaGrad (lr 0.1, no decay) all the same, because
+ * with model averaging over P ranks only AdaGrad keeps its quality as P grows
+ * (with the item rate x sqrt(P), tributary/train.h "Rank-count invariance";
+ * RESULTS.md "Rank-count invariance").  At large k (128) AdaGrad without decay
+ * over-fits; --lr-decay 0.15 fixes that there.
  */
 #define TRIB_MF_DEFAULT_K 32
 #define TRIB_MF_DEFAULT_SCHEDULE TRIB_MF_SCHEDULE_ADAGRAD
