@@ -94,8 +94,8 @@ typedef enum {
  * row's accumulated squared gradient is averaged too, so it grows P times
  * more slowly and the row's rate is sqrt(P) times higher; scaling the item
  * rows' base rate by sqrt(P) (trib_mf_hparams_t.item_lr_scale, set by the
- * trainer) makes the averaged step match the sequential one, whatever the
- * spread of an item's ratings over the ranks (one rank or all of them).  The
+ * trainer) makes the averaged step match the sequential one for small steps,
+ * whatever the spread of an item's ratings over the ranks (one rank or all).  The
  * same holds for the parameter server with W workers.  Plain SGD would need
  * the rate x P, which diverges, so it gets no scaling.  The replicas also
  * drift apart within a round (each rank's users adapt to its own copy of
