@@ -95,6 +95,31 @@ static int parse_straggler(const char *s, void *dst, char *why, size_t cap)
     return 0;
 }
 
+/* --time-limit T: seconds, or with a unit: 90s, 15m, 2h (> 0). */
+static int parse_time_limit(const char *s, void *dst, char *why, size_t cap)
+{
+    char num[64];
+    size_t n = strlen(s);
+    double unit = 1;
+    if (n > 0 && strchr("smh", s[n - 1])) {
+        unit = s[n - 1] == 'h' ? 3600 : s[n - 1] == 'm' ? 60 : 1;
+        n--;
+    }
+    double v;
+    if (n == 0 || n >= sizeof num) {
+        snprintf(why, cap, "is not a duration (e.g. 600, 90s, 15m, 2h)");
+        return -1;
+    }
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (trib_cli_parse_double(num, &v) || !(v > 0) || v * unit > 1e9) {
+        snprintf(why, cap, "is not a duration > 0 (e.g. 600, 90s, 15m, 2h)");
+        return -1;
+    }
+    *(double *)dst = v * unit;
+    return 0;
+}
+
 /* --sync-every N (>= 1, k/M suffixes) or auto (0: TRIB_TRAIN_AUTO_ROUNDS_PER_RANK x P rounds per epoch). */
 static int parse_sync_every(const char *s, void *dst, char *why, size_t cap)
 {
@@ -226,6 +251,12 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "Other", .kind = TRIB_CLI_SECTION},
         {.name = "early-stop", .kind = TRIB_CLI_UINT, .dst = &c->early_stop, .min = 1, .max = 1000000, .arg = "N",
          .help = "stop when test RMSE has not improved for N epochs (needs --test)", .no_default = 1},
+        {.name = "time-limit", .kind = TRIB_CLI_CUSTOM, .dst = &c->time_limit, .parse = parse_time_limit,
+         .arg = "T", .no_default = 1,
+         .help = "a wall-time budget for training (600, 90s, 15m, 2h): stop at the first\n"
+                 "round boundary after it (ps: after each worker's current mini-batch;\n"
+                 "the model is the one after the last epoch the slowest worker\n"
+                 "finished), checkpoint, evaluate and write the model; exit 0"},
         {.name = "no-train-eval", .kind = TRIB_CLI_CLEAR, .dst = &c->eval_train,
          .help = "skip the train RMSE each epoch"},
         {.name = "quiet", .kind = TRIB_CLI_FLAG, .dst = &o->quiet,
@@ -332,6 +363,18 @@ static int run(const options_t *o, int nranks)
                     res.stop_signal, TRIB_EXIT_REQUEUE);
         trib_trainer_destroy(t);
         return TRIB_EXIT_REQUEUE;
+    }
+    if (rc == TRIB_OK && trib_trainer_time_limit_reached(t) && g_rank == 0) {
+        unsigned e;
+        uint64_t r;
+        trib_trainer_next_position(t, &e, &r);
+        if (r == 0)
+            fprintf(stderr, "trib-train: time limit of %g s reached: training stopped after epoch %u of %u\n",
+                    o->cfg.time_limit, e, o->cfg.epochs);
+        else
+            fprintf(stderr, "trib-train: time limit of %g s reached: training stopped in epoch %u of %u, after "
+                    "round %llu of %llu\n", o->cfg.time_limit, e + 1, o->cfg.epochs, (unsigned long long)r,
+                    (unsigned long long)trib_trainer_rounds_per_epoch(t));
     }
     double train_rmse = NAN, test_rmse = NAN, test_mae = NAN;
     if (rc == TRIB_OK)

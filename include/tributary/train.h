@@ -140,6 +140,12 @@ typedef struct {
     int check_sync;           /* 1: after every sync, hash the item block and compare across ranks */
     int eval_train;           /* 1 (default): train RMSE/MAE every epoch */
     unsigned early_stop;      /* 0: off; N: stop when test RMSE has not improved for N epochs (needs test_dir) */
+    /* > 0: a wall-time budget in seconds from the start of trib_trainer_run.  Training stops at the
+     * first round boundary after it (ps mode: after each worker's current mini-batch, the round then
+     * incomplete as on a stop request), keeps the last consistent model and position (sync: the
+     * round's; ps: the epoch the slowest worker finished last), and trib_trainer_run returns TRIB_OK
+     * with trib_trainer_time_limit_reached() = 1.  0 (default): none. */
+    double time_limit;
     /* Parameter-server mode only (mode == TRIB_TRAIN_MODE_PS; tributary/ps.h).  sync_every is the
      * mini-batch size there: ratings a worker updates between a pull and a push (on the busiest worker). */
     unsigned ps_servers;      /* S >= 1 in ps mode, 0 in sync mode: the last S ranks are servers */
@@ -250,6 +256,8 @@ TRIB_API const trib_dataset_info_t *trib_trainer_train_info(const trib_trainer_t
 TRIB_API size_t trib_trainer_local_ratings(const trib_trainer_t *t);
 TRIB_API uint64_t trib_trainer_rounds_per_epoch(const trib_trainer_t *t);
 TRIB_API void trib_trainer_next_position(const trib_trainer_t *t, unsigned *epoch, uint64_t *round);
+/* 1 when the last trib_trainer_run ended on cfg.time_limit (the same on every rank). */
+TRIB_API int trib_trainer_time_limit_reached(const trib_trainer_t *t);
 /*
  * Resume: the next round to run is `round` of `epoch`.  Call on every rank
  * with the same values AFTER restoring the model values (factors, biases and

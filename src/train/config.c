@@ -32,6 +32,7 @@ void trib_train_config_init(trib_train_config_t *c)
     c->check_sync = 0;
     c->eval_train = 1;
     c->early_stop = 0;
+    c->time_limit = 0;
     c->ps_servers = 0;
     c->ps_consistency = TRIB_PS_SSP;
     c->ps_staleness = 2;
@@ -104,6 +105,8 @@ int trib_train_config_validate(const trib_train_config_t *c)
     if (c->sync_precision != TRIB_WIRE_NATIVE && c->mode != TRIB_TRAIN_MODE_SYNC)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-precision %s applies to --mode sync only",
                            trib_wire_name(c->sync_precision));
+    if (!(c->time_limit >= 0) || !isfinite(c->time_limit))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--time-limit: %g is not a number of seconds >= 0", c->time_limit);
     if (c->early_stop && !c->test_dir)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--early-stop watches the test RMSE: it needs --test DIR");
     if (c->model_out && !*c->model_out)
@@ -162,6 +165,10 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
         put(buf, cap, &len, "early-stop     %u epochs\n", c->early_stop);
     else
         put(buf, cap, &len, "early-stop     off\n");
+    if (c->time_limit > 0)
+        put(buf, cap, &len, "time-limit     %g s\n", c->time_limit);
+    else
+        put(buf, cap, &len, "time-limit     none\n");
     if (c->mode == TRIB_TRAIN_MODE_PS) {
         put(buf, cap, &len, "servers        %u (the last ranks)\n", c->ps_servers);
         put(buf, cap, &len, "consistency    %s\n", trib_ps_consistency_name(c->ps_consistency));

@@ -27,6 +27,7 @@
 
 #include "tributary/train.h"
 
+#include "core/timer.h"
 #include "core/visibility.h"
 
 typedef struct {
@@ -69,6 +70,9 @@ struct trib_trainer {
     void *strategy_state;
     double comm_seconds;               /* strategy adds its communication time here */
     volatile sig_atomic_t *stop_flag;  /* hooks->stop_flag during trib_trainer_run (ps reads it between mini-batches) */
+    double deadline;                   /* cfg.time_limit > 0: trib_now() at which it is reached (0: none) */
+    int time_up;                       /* this rank saw the deadline pass (trib_train_stop_wanted) */
+    int time_limit_reached;            /* the last trib_trainer_run ended on the time limit (every rank) */
     /* Set by a strategy's round (reset by the loop before each): round_updates >= 0 is the local
      * SGD updates it did (default: its slice); round_incomplete = 1 means a stop ended it before its
      * work was done, so the position stays (ps: workers run free, see ps_strategy.c). */
@@ -86,6 +90,21 @@ struct trib_trainer {
     /* Resume: continue although a trajectory setting (seed, lr, ...) differs from the checkpoint's. */
     int allow_changed_settings;
 };
+
+/*
+ * Whether this rank wants the run to stop at its next check: a stop request
+ * (signal) or, with cfg.time_limit, the deadline passed (noted in t->time_up).
+ * Checked before each round (sync: the verdict travels with the round's
+ * allreduce) and between mini-batches (ps workers).
+ */
+static inline int trib_train_stop_wanted(trib_trainer_t *t)
+{
+    if (t->stop_flag && *t->stop_flag)
+        return 1;
+    if (t->deadline > 0 && trib_now() >= t->deadline)
+        t->time_up = 1;
+    return t->time_up;
+}
 
 /* Error agreement: every rank returns TRIB_OK, or the status and message of the lowest failing rank. */
 /* trib_agree with the argument order the train files use (one rule: tributary/allreduce.h). */

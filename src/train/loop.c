@@ -12,6 +12,7 @@
  *       metrics JSON line (rank 0); early-stop state       (t->es_*: in checkpoints)
  *       after_epoch hook                                   epoch-boundary checkpoint point
  *       early stop when the test RMSE has not improved for cfg.early_stop epochs
+ *   stop at a round boundary on a stop request or when cfg.time_limit has passed
  *
  * A stop (request or hook) after an epoch's last round still evaluates that
  * epoch first, so a checkpoint at an epoch boundary always holds the epoch's
@@ -226,7 +227,7 @@ static void report_progress(const trib_trainer_t *t, const trib_train_hooks_t *h
 
 /*
  * Runs rounds from t->next_round to the end of `epoch`.  *stopped is set when
- * the ranks agreed to stop: 2 on a stop_flag request, 1 when a hook asked.
+ * the ranks agreed to stop: 2 on a stop_flag request or the time limit, 1 when a hook asked.
  * *updates counts local SGD steps.
  */
 static int run_epoch_rounds(trib_trainer_t *t, const trib_train_hooks_t *h, unsigned epoch, int *stopped,
@@ -236,7 +237,7 @@ static int run_epoch_rounds(trib_trainer_t *t, const trib_train_hooks_t *h, unsi
     for (uint64_t r = t->next_round; r < R; r++) {
         size_t begin, end;
         round_slice(t->n_train, r, R, &begin, &end);
-        int stop = h && h->stop_flag && *h->stop_flag;
+        int stop = trib_train_stop_wanted(t);
         t->round_updates = -1;
         t->round_incomplete = 0;
         int rc = t->strategy->round(t, t->strategy_state, epoch, begin, end, &stop);
@@ -336,11 +337,31 @@ static int early_stopped(const trib_trainer_t *t)
     return t->cfg.early_stop && t->es_since >= t->cfg.early_stop;
 }
 
+/*
+ * After an agreed stop (stopped == 2): a stop request on any rank makes it
+ * TRIB_ERR_INTERRUPTED; otherwise the time limit ended training, a normal end
+ * (one collective: the ranks may have seen the deadline at different checks).
+ */
+static int stop_verdict(trib_trainer_t *t)
+{
+    int mine[2] = {t->stop_flag && *t->stop_flag, t->time_up}, any[2];
+    if (MPI_Allreduce(mine, any, 2, MPI_INT, MPI_MAX, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of the stop reason failed");
+    if (any[0] || !any[1])
+        return trib_errorf(TRIB_ERR_INTERRUPTED, "training stopped on request at epoch %u, round %llu",
+                           t->next_epoch + 1, (unsigned long long)t->next_round);
+    t->time_limit_reached = 1;
+    return TRIB_OK;
+}
+
 int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
 {
     if (!t)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "trainer run: NULL trainer");
     t->stop_flag = hooks ? hooks->stop_flag : NULL;
+    t->deadline = t->cfg.time_limit > 0 ? trib_now() + t->cfg.time_limit : 0;
+    t->time_up = 0;
+    t->time_limit_reached = 0;
     FILE *metrics = NULL;
     int rc = open_metrics(t, &metrics);
     int stopped = 0;
@@ -380,7 +401,6 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
     if (metrics && fclose(metrics) != 0 && rc == TRIB_OK)
         rc = trib_errorf(TRIB_ERR_IO, "%s: cannot close metrics file", t->cfg.metrics_json);
     if (rc == TRIB_OK && stopped == 2)
-        rc = trib_errorf(TRIB_ERR_INTERRUPTED, "training stopped on request at epoch %u, round %llu",
-                         t->next_epoch + 1, (unsigned long long)t->next_round);
+        rc = stop_verdict(t);
     return rc;
 }

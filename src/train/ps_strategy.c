@@ -541,7 +541,7 @@ static void add_own_push(ps_state_t *s, trib_mf_block_t *b, const uint32_t *pull
 static int pause_wanted(trib_trainer_t *t, ps_state_t *s, int *want)
 {
     int notices = 0, rc = trib_ps_client_poll_notice(s->cli, &notices);
-    *want = rc != TRIB_OK || notices > 0 || (t->stop_flag && *t->stop_flag);
+    *want = rc != TRIB_OK || notices > 0 || trib_train_stop_wanted(t);
     return rc;
 }
 
@@ -824,7 +824,7 @@ static int ps_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin
     memset(s->slots, 0, (P * F_N + 1) * sizeof *s->slots);
     double *slot = s->slots + (size_t)t->rank * F_N;
     int rc = s->server ? server_round(t, s, epoch, slot) : worker_round(t, s, epoch, slot);
-    if (t->stop_flag && *t->stop_flag) /* a request that arrived during the round */
+    if (trib_train_stop_wanted(t)) /* a request (or the time limit) that arrived during the round */
         *stop = 1;
     int complete = 0;
     int fr = gather_figures(t, s, stop, &complete); /* every rank, also after an error: it is collective */

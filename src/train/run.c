@@ -295,7 +295,9 @@ static int run_locked(trib_trainer_t *t, const trib_run_opts_t *o, trib_run_resu
     trib_train_hooks_t hooks = {&rs, after_round, after_epoch, o->hooks.progress ? progress : NULL, stop};
     rc = trib_trainer_run(t, &hooks);
     if (o->ckpt_dir && (rc == TRIB_OK || rc == TRIB_ERR_INTERRUPTED) && rounds_done(t) != rs.last_ckpt) {
-        int wrc = write_checkpoint(&rs, rc == TRIB_ERR_INTERRUPTED ? "stop request" : "end of training");
+        int wrc = write_checkpoint(&rs, rc == TRIB_ERR_INTERRUPTED        ? "stop request"
+                                        : trib_trainer_time_limit_reached(t) ? "time limit"
+                                                                             : "end of training");
         if (wrc != TRIB_OK)
             return wrc;
     }

@@ -336,6 +336,7 @@ MPI_Comm trib_trainer_comm(const trib_trainer_t *t) { return t->comm; }
 const trib_dataset_info_t *trib_trainer_train_info(const trib_trainer_t *t) { return &t->train_info; }
 size_t trib_trainer_local_ratings(const trib_trainer_t *t) { return t->n_train; }
 uint64_t trib_trainer_rounds_per_epoch(const trib_trainer_t *t) { return t->rounds_per_epoch; }
+int trib_trainer_time_limit_reached(const trib_trainer_t *t) { return t->time_limit_reached; }
 
 void trib_trainer_next_position(const trib_trainer_t *t, unsigned *epoch, uint64_t *round)
 {

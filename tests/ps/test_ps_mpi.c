@@ -34,7 +34,9 @@
  *                           more than the others) for async, bsp and ssp: the run completes,
  *                           every rating is visited once per epoch, the model file is written,
  *                           and after a barrier no message is left unreceived on any rank; a stop
- *                           request on one worker stops every rank after the same epoch
+ *                           request on one worker stops every rank after the same epoch; a time
+ *                           limit ends async and bsp runs with TRIB_OK at an epoch boundary (bsp: the
+ *                           model of an uninterrupted run of that many epochs)
  *
  * Every rank checks; failures are summed over ranks and the exit status is
  * non-zero when any check failed anywhere.
@@ -468,6 +470,55 @@ static void test_stop_request(void)
     trib_trainer_destroy(t);
 }
 
+/*
+ * cfg.time_limit in ps mode: a run of "forever" epochs ends with TRIB_OK at an
+ * epoch boundary (the round the limit interrupted is incomplete), the same on
+ * every rank; under bsp the model then equals an uninterrupted run of that many
+ * epochs bit for bit (same test RMSE), as after a stop request.
+ */
+static void test_time_limit(void)
+{
+    char tr[512], te[512];
+    paths("uneven", tr, te, sizeof tr);
+    const trib_ps_consistency_t modes[2] = {TRIB_PS_ASYNC, TRIB_PS_BSP};
+    for (int m = 0; m < 2; m++) {
+        trib_train_config_t c;
+        base_config(&c, tr, te);
+        c.epochs = 1000000;
+        c.sync_every = 200;
+        c.time_limit = 1.5;
+        ps_config(&c, 1, modes[m], 0);
+        trib_trainer_t *t = NULL;
+        double rmse = NAN, again = NAN;
+        int rc = train(&c, MPI_COMM_WORLD, &rmse, &t);
+        CHECK(rc == TRIB_OK && t && trib_trainer_time_limit_reached(t),
+              "%s, time limit: run returned %d (%s); expected TRIB_OK with the time limit reached",
+              trib_ps_consistency_name(modes[m]), rc, trib_last_error(rc));
+        if (rc != TRIB_OK || !t)
+            continue;
+        unsigned e;
+        uint64_t r;
+        trib_trainer_next_position(t, &e, &r);
+        trib_trainer_destroy(t);
+        double mine[3] = {e, (double)r, rmse}, lo[3], hi[3];
+        MPI_Allreduce(mine, lo, 3, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(mine, hi, 3, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        CHECK(lo[0] == hi[0] && r == 0 && lo[2] == hi[2], "%s, time limit: ranks disagree or stopped inside an "
+              "epoch (epoch %g-%g, round %llu, test RMSE %.6f-%.6f)", trib_ps_consistency_name(modes[m]), lo[0],
+              hi[0], (unsigned long long)r, lo[2], hi[2]);
+        CHECK(e >= 1 && e < c.epochs, "%s, time limit: stopped after %u epochs (expected some, not all: an epoch "
+              "of this data takes milliseconds)", trib_ps_consistency_name(modes[m]), e);
+        if (modes[m] != TRIB_PS_BSP || e < 1)
+            continue;
+        c.time_limit = 0;
+        c.epochs = e;
+        rc = train(&c, MPI_COMM_WORLD, &again, NULL);
+        CHECK_OK(rc);
+        CHECK(again == rmse, "bsp: the time-limited run's test RMSE %.9f after %u epochs differs from an "
+              "uninterrupted run of %u epochs: %.9f", rmse, e, e, again);
+    }
+}
+
 /* ------------------------------------------------------------------ workers run free */
 
 typedef struct {
@@ -681,6 +732,7 @@ int main(int argc, char **argv)
         else if (!strcmp(what, "shutdown")) {
             test_shutdown();
             test_stop_request();
+            test_time_limit();
         }
         else
             CHECK(0, "unknown test '%s'", what);

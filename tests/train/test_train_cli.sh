@@ -60,6 +60,19 @@ expect_error 1 "epochs" trib-train "${tr[@]}" --epochs x
 expect_error 2 "sync-every" trib-train "${tr[@]}" --sync-every 0
 expect_error 2 "is not auto or a whole number" trib-train "${tr[@]}" --sync-every often
 expect_error 2 "required" trib-train --test "$W/te" --model-out "$W/out.h5"
+expect_error 2 "is not a duration > 0" trib-train "${tr[@]}" --time-limit 0
+expect_error 2 "is not a duration > 0" trib-train "${tr[@]}" --time-limit 5x
+
+# --time-limit: a run of a million epochs ends on the budget with exit 0, a message naming the
+# position, the final line, a model file, and fewer metrics lines than epochs.
+rc=0
+mpi 2 "$B/trib-train" --train "$W/tr" --test "$W/te" --k 8 --epochs 1000000 --time-limit 2s \
+  --model-out "$W/tl.h5" --metrics-json "$W/tl.json" >"$W/tl.out" 2>"$W/tl.err" || rc=$?
+[[ $rc -eq 0 ]] || { fail "--time-limit: exit $rc"; cat "$W/tl.err" >&2; }
+grep -q '^trib-train: time limit of 2 s reached: training stopped' "$W/tl.err" || fail "--time-limit: no message"
+grep -q '^final: .*test RMSE' "$W/tl.out" || fail "--time-limit: no final line"
+[[ -s "$W/tl.h5" ]] || fail "--time-limit: no model file"
+grep -q '^  time-limit     2 s' "$W/tl.out" || fail "--time-limit: not in the configuration"
 
 # --help and --version
 "$B/trib-train" --help | grep -- '--sync-every' >/dev/null || fail "trib-train --help"

@@ -8,6 +8,7 @@
  *                             a stop request on one rank stops every rank after the same round;
  *                             resuming from the stopped run's model and position (what a
  *                             checkpoint restores) ends bitwise equal to an uninterrupted run;
+ *                             a time limit stops every rank at the same round boundary, TRIB_OK;
  *                             uneven ratings across ranks (one very heavy user) completes with
  *                             every rating visited once per epoch
  *   test_train_mpi converge   small planted data: test RMSE within 10% of the noise floor
@@ -234,6 +235,58 @@ static void test_stop_request(void)
     MPI_Allreduce(pos, mx, 2, MPI_UNSIGNED, MPI_MAX, MPI_COMM_WORLD);
     CHECK(mx[0] == e && mx[1] == r, "ranks stopped at different positions");
     trib_trainer_destroy(t);
+}
+
+/* ------------------------------------------------------------------ time limit */
+
+/*
+ * cfg.time_limit: a run of "forever" epochs ends with TRIB_OK at the same
+ * position on every rank, with time_limit_reached and identical item blocks
+ * (it stopped at a round boundary); a stop request at the same time is still
+ * TRIB_ERR_INTERRUPTED (the request wins).
+ */
+static void test_time_limit(void)
+{
+    char tr[512], te[512];
+    paths("small", tr, te, sizeof tr);
+    for (int with_request = 0; with_request < 2; with_request++) {
+        trib_train_config_t c;
+        trib_train_config_init(&c);
+        c.train_dir = tr;
+        c.k = 8;
+        c.epochs = 1000000;
+        c.sync_every = 100;
+        c.time_limit = with_request ? 0.05 : 0.5;
+        trib_trainer_t *t;
+        int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+        CHECK_OK(rc);
+        if (rc != TRIB_OK)
+            return;
+        g_stop = with_request && g_rank == 0;
+        trib_train_hooks_t h = {NULL, NULL, NULL, NULL, &g_stop};
+        rc = trib_trainer_run(t, &h);
+        unsigned e;
+        uint64_t r;
+        trib_trainer_next_position(t, &e, &r);
+        if (with_request) {
+            CHECK(rc == TRIB_ERR_INTERRUPTED && !trib_trainer_time_limit_reached(t),
+                  "a stop request with the time limit: run returned %d (%s), time limit reached %d; expected "
+                  "TRIB_ERR_INTERRUPTED", rc, trib_last_error(rc), trib_trainer_time_limit_reached(t));
+        } else {
+            CHECK(rc == TRIB_OK && trib_trainer_time_limit_reached(t),
+                  "time limit: run returned %d (%s), time limit reached %d; expected TRIB_OK and 1", rc,
+                  trib_last_error(rc), trib_trainer_time_limit_reached(t));
+            CHECK(e < c.epochs, "time limit: the run did all %u epochs", e);
+        }
+        unsigned long long mine[3] = {e, r, trib_trainer_item_hash(t)}, lo[3], hi[3];
+        MPI_Allreduce(mine, lo, 3, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(mine, hi, 3, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+        CHECK(lo[0] == hi[0] && lo[1] == hi[1], "time limit: ranks stopped at different positions (epoch %llu-%llu, "
+              "round %llu-%llu)", lo[0], hi[0], lo[1], hi[1]);
+        CHECK(lo[2] == hi[2], "time limit: item blocks differ between ranks after the stop");
+        trib_trainer_destroy(t);
+    }
+    g_stop = 0;
 }
 
 /* ------------------------------------------------------------------ resume */
@@ -577,6 +630,7 @@ int main(int argc, char **argv)
             test_identical_items();
             test_determinism();
             test_stop_request();
+            test_time_limit();
             test_resume_bitwise();
             test_uneven();
         }
