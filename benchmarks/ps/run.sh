@@ -13,6 +13,8 @@
 #     slowest finished the epoch: workers run free);
 #   - with BREAKDOWN=1 (default), the mean time per mini-batch of the workers (SGD, pack, pull, push)
 #     and the servers' busy time per message pair, from the trib-train info log.
+# Then the straggler runs again under a wall-time budget (--time-limit; BUDGET, default bsp's wall time
+# with the straggler above) with no epoch limit: the total ratings/s each model achieves in that time.
 # Everything also goes to $WORK/ps-rmse-time.csv (label,epoch,elapsed_s,test_rmse,ratings_per_s) for plots.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -35,8 +37,8 @@ fi
 # the mini-batch: BATCH, else what trib-train uses in ps mode without --sync-every
 BATCH=${BATCH:-$(sed -n 's/^#define TRIB_TRAIN_PS_DEFAULT_SYNC_EVERY \([0-9]*\).*/\1/p' include/tributary/train.h)}
 
-common=(--train "$WORK/ml1m-train" --test "$WORK/ml1m-test" --k 32 --epochs "$EPOCHS" --sync-every "$BATCH"
-        --seed 1 --no-train-eval)
+common=(--train "$WORK/ml1m-train" --test "$WORK/ml1m-test" --k 32 --sync-every "$BATCH" --seed 1 --no-train-eval)
+length=(--epochs "$EPOCHS") # the budget runs replace it
 csv=$WORK/ps-rmse-time.csv
 echo "label,epoch,elapsed_s,test_rmse,ratings_per_s" >"$csv"
 
@@ -45,22 +47,28 @@ run() {
   local label=$1; shift
   local out=$WORK/run.log json=$WORK/run.json
   local np=${NP:?}
-  echo "\$ mpirun -np $np --oversubscribe $bin/trib-train ${common[*]} --metrics-json run.json $*" >&2
+  echo "\$ mpirun -np $np --oversubscribe $bin/trib-train ${common[*]} ${length[*]} --metrics-json run.json $*" >&2
   TRIB_LOG_LEVEL=$([[ $BREAKDOWN == 1 ]] && echo info || echo warn) \
-    mpirun -np "$np" --oversubscribe -x TRIB_LOG_LEVEL "$bin/trib-train" "${common[@]}" --metrics-json "$json" "$@" \
-    >"$out" 2>"$WORK/run.err"
+    mpirun -np "$np" --oversubscribe -x TRIB_LOG_LEVEL "$bin/trib-train" "${common[@]}" "${length[@]}" \
+    --metrics-json "$json" "$@" >"$out" 2>"$WORK/run.err"
   python3 - "$label" "$json" "$csv" <<'PY'
 import json, sys
 label, path, csv = sys.argv[1:]
 t = 0.0
+n = 0
 with open(csv, "a") as out:
     for line in open(path):
         m = json.loads(line)
         t += m["seconds"] + (m.get("eval_seconds") or 0)
+        n += m["ratings"]
         print("%-30s epoch %2d  %7.3f M ratings/s  %7.3f s  test RMSE %.4f"
               % (label, m["epoch"], m["ratings_per_s"] / 1e6, t, m["test_rmse"]))
         out.write("%s,%d,%.4f,%.6f,%.1f\n" % (label, m["epoch"], t, m["test_rmse"], m["ratings_per_s"]))
+print("%-30s total: %d ratings in %.3f s (training and evaluation up to the last epoch line): %.3f M ratings/s"
+      % (label, n, t, n / t / 1e6 if t > 0 else 0))
+open(path + ".seconds", "w").write("%.3f\n" % t)
 PY
+  last_seconds=$(cat "$json.seconds")
   local w; w=$(grep '^    ps workers' "$out" | tail -1 | sed 's/^ *ps workers //; s/ *|.*//' || true)
   if [[ -n $w ]]; then echo "$label   last epoch per worker: $w"; fi
   if [[ $BREAKDOWN == 1 ]] && grep -q 'ms per mini-batch' "$WORK/run.err"; then
@@ -87,7 +95,20 @@ for layout in $LAYOUTS; do
     for cons in async bsp "ssp --staleness 2"; do
       # shellcheck disable=SC2086
       NP=$((S + W)) run "ps ${S}s+${W}w ${cons%% *}${extra[*]:+ straggler}" --mode ps --servers "$S" --consistency $cons "${extra[@]}"
+      [[ $cons == bsp ]] && bsp_seconds=$last_seconds
     done
   done
+  # A wall-time budget instead of an epoch count (--time-limit): the straggler runs again with as
+  # much time as bsp needed above for its EPOCHS epochs (training and evaluation), so a fast worker that
+  # runs free turns its lead into more work.  Epoch lines are the epochs the slowest worker finished.
+  budget=${BUDGET:-$bsp_seconds}
+  echo "== ${S} server(s) + ${W} workers, straggler 0:4, --time-limit $budget s (bsp's time for $EPOCHS epochs)"
+  length=(--epochs 1000000 --time-limit "$budget")
+  for cons in async bsp "ssp --staleness 2"; do
+    # shellcheck disable=SC2086
+    NP=$((S + W)) run "ps ${S}s+${W}w ${cons%% *} straggler budget" --mode ps --servers "$S" --consistency $cons \
+      --straggler 0:4
+  done
+  length=(--epochs "$EPOCHS")
 done
 echo "== $(date -u +%FT%TZ) load average: $(cut -d' ' -f1-3 /proc/loadavg)"
