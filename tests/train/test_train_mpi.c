@@ -67,6 +67,18 @@ static int make_skewed(const char *name) { return test_dataset_skewed(g_dir, nam
 
 static void paths(const char *name, char *tr, char *te, size_t cap) { test_dataset_paths(g_dir, name, tr, te, cap); }
 
+/* The configuration most tests start from: k = 8, the given data, epochs and synchronisation interval. */
+static void base_config(trib_train_config_t *c, const char *tr, const char *te, unsigned epochs, uint64_t sync_every)
+{
+    trib_train_config_init(c);
+    c->train_dir = tr;
+    c->test_dir = te;
+    c->k = 8;
+    c->epochs = epochs;
+    c->sync_every = sync_every;
+}
+
+
 /* ------------------------------------------------------------------ identical items */
 
 typedef struct {
@@ -103,12 +115,7 @@ static void test_identical_items(void)
     for (int m = 0; m < 2; m++) {
         for (int a = 0; a < 4; a++) {
             trib_train_config_t c;
-            trib_train_config_init(&c);
-            c.train_dir = tr;
-            c.test_dir = te;
-            c.k = 8;
-            c.epochs = 2;
-            c.sync_every = 211; /* many rounds, not a divisor of anything */
+            base_config(&c, tr, te, 2, 211); /* many rounds, not a divisor of anything */
             c.sync_method = methods[m];
             c.algo = algos[a];
             c.check_sync = (a % 2) == 0;
@@ -136,12 +143,7 @@ static void test_identical_items(void)
 static int train_and_write(const char *tr, const char *te, const char *out)
 {
     trib_train_config_t c;
-    trib_train_config_init(&c);
-    c.train_dir = tr;
-    c.test_dir = te;
-    c.k = 8;
-    c.epochs = 3;
-    c.sync_every = 2000;
+    base_config(&c, tr, te, 3, 2000);
     trib_trainer_t *t;
     int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
     if (rc == TRIB_OK)
@@ -210,11 +212,7 @@ static void test_stop_request(void)
     char tr[512], te[512];
     paths("small", tr, te, sizeof tr);
     trib_train_config_t c;
-    trib_train_config_init(&c);
-    c.train_dir = tr;
-    c.k = 8;
-    c.epochs = 5;
-    c.sync_every = 100;
+    base_config(&c, tr, NULL, 5, 100);
     trib_trainer_t *t;
     int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
     CHECK_OK(rc);
@@ -251,11 +249,7 @@ static void test_time_limit(void)
     paths("small", tr, te, sizeof tr);
     for (int with_request = 0; with_request < 2; with_request++) {
         trib_train_config_t c;
-        trib_train_config_init(&c);
-        c.train_dir = tr;
-        c.k = 8;
-        c.epochs = 1000000;
-        c.sync_every = 100;
+        base_config(&c, tr, NULL, 1000000, 100);
         c.time_limit = with_request ? 0.05 : 0.5;
         trib_trainer_t *t;
         int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
@@ -294,11 +288,7 @@ static void test_time_limit(void)
 static trib_trainer_t *make_trainer(const char *tr, unsigned epochs)
 {
     trib_train_config_t c;
-    trib_train_config_init(&c);
-    c.train_dir = tr;
-    c.k = 8;
-    c.epochs = epochs;
-    c.sync_every = 100;
+    base_config(&c, tr, NULL, epochs, 100);
     trib_trainer_t *t = NULL;
     int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
     CHECK_OK(rc);
@@ -358,12 +348,7 @@ static void test_uneven(void)
     char tr[512], te[512];
     paths("skewed", tr, te, sizeof tr);
     trib_train_config_t c;
-    trib_train_config_init(&c);
-    c.train_dir = tr;
-    c.test_dir = te;
-    c.k = 8;
-    c.epochs = 2;
-    c.sync_every = 500;
+    base_config(&c, tr, te, 2, 500);
     trib_trainer_t *t;
     int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
     CHECK_OK(rc);
@@ -394,12 +379,7 @@ static void test_converge(void)
     char tr[512], te[512];
     paths("planted", tr, te, sizeof tr);
     trib_train_config_t c;
-    trib_train_config_init(&c);
-    c.train_dir = tr;
-    c.test_dir = te;
-    c.k = 8;
-    c.epochs = 20;
-    c.sync_every = 5000;
+    base_config(&c, tr, te, 20, 5000);
     trib_trainer_t *t;
     int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
     CHECK_OK(rc);
@@ -424,11 +404,7 @@ static void test_converge(void)
 static double default_rmse(const char *tr, const char *te, MPI_Comm comm, unsigned epochs)
 {
     trib_train_config_t c;
-    trib_train_config_init(&c);
-    c.train_dir = tr;
-    c.test_dir = te;
-    c.k = 8;
-    c.epochs = epochs;
+    base_config(&c, tr, te, epochs, TRIB_TRAIN_DEFAULT_SYNC_EVERY);
     trib_trainer_t *t;
     double rmse = NAN;
     int rc = trib_trainer_create(&c, comm, &t);
@@ -487,12 +463,7 @@ static void test_precision(void)
     static const trib_wire_t wires[] = {TRIB_WIRE_NATIVE, TRIB_WIRE_BF16, TRIB_WIRE_FP16};
     for (int w = 0; w < 3; w++) {
         trib_train_config_t c;
-        trib_train_config_init(&c);
-        c.train_dir = tr;
-        c.test_dir = te;
-        c.k = 8;
-        c.epochs = 12;
-        c.sync_every = 5000;
+        base_config(&c, tr, te, 12, 5000);
         c.sync_precision = wires[w];
         c.algo = w == 2 ? TRIB_ALGO_RING : TRIB_ALGO_AUTO;
         trib_trainer_t *t;
@@ -544,12 +515,7 @@ static void test_overlap(void)
     size_t n = 0;
     for (int run = 0; run < 2; run++) {
         trib_train_config_t c;
-        trib_train_config_init(&c);
-        c.train_dir = tr;
-        c.test_dir = te;
-        c.k = 8;
-        c.epochs = 12;
-        c.sync_every = 5000;
+        base_config(&c, tr, te, 12, 5000);
         c.sync_overlap = 1;
         trib_trainer_t *t;
         int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
