@@ -110,5 +110,20 @@ for layout in $LAYOUTS; do
       --straggler 0:4
   done
   length=(--epochs "$EPOCHS")
+  # When each budget run first reached bsp's final test RMSE (the straggler run with EPOCHS epochs).
+  python3 - "$csv" "ps ${S}s+${W}w" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+pre = sys.argv[2]
+bsp = [r for r in rows if r["label"] == pre + " bsp straggler"]
+if bsp:
+    target, t_b = float(bsp[-1]["test_rmse"]), float(bsp[-1]["elapsed_s"])
+    for cons in ("async", "bsp", "ssp"):
+        run = [r for r in rows if r["label"] == "%s %s straggler budget" % (pre, cons)]
+        hit = next((r for r in run if float(r["test_rmse"]) <= target), None)
+        print("%s %s straggler budget: bsp's final test RMSE %.4f (at %.3f s) %s" % (pre, cons, target, t_b,
+              "reached at %.3f s = %.2fx bsp's time" % (float(hit["elapsed_s"]), float(hit["elapsed_s"]) / t_b)
+              if hit else "not reached (best %.4f)" % min((float(r["test_rmse"]) for r in run), default=float("nan"))))
+PY
 done
 echo "== $(date -u +%FT%TZ) load average: $(cut -d' ' -f1-3 /proc/loadavg)"
