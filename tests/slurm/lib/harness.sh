@@ -255,7 +255,9 @@ trib_slurm_wait() {
 trib_slurm_dump_logs() {
   local f
   [[ -n $TRIB_SLURM_DIR && -d $TRIB_SLURM_DIR ]] || return 0
-  for f in "$TRIB_SLURM_DIR"/slurmctld.log "$TRIB_SLURM_DIR"/slurmd-*.log "$TRIB_SLURM_DIR"/munge/munged.log; do
+  # the jobs' own output first (what a job printed before it failed), then the daemons'
+  for f in "$TRIB_SLURM_DIR"/work/*.out "$TRIB_SLURM_DIR"/slurmctld.log "$TRIB_SLURM_DIR"/slurmd-*.log \
+    "$TRIB_SLURM_DIR"/munge/munged.log; do
     [[ -f $f ]] || continue
     echo "---- last lines of ${f#"$TRIB_SLURM_DIR"/}" >&2
     tail -n 25 "$f" >&2
