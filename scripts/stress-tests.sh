@@ -59,16 +59,15 @@ done
 echo
 echo "== slowest tests relative to their timeout (last round of each suite)"
 for s in "${suites[@]}"; do
-  dir=$(suite_dir "$s")
-  [[ -f $dir/Testing/Temporary/LastTest.log ]] || continue
-  python3 - "$dir" "$s" <<'PY'
-import re, sys, pathlib
-d, s = sys.argv[1], sys.argv[2]
-txt = pathlib.Path(d, "Testing/Temporary/LastTest.log").read_text(errors="replace")
-# ctest's log: a "<n>/<N> Testing: NAME" header, then the test's output, then
-# '"NAME" end time: ...' and 'Test time =   1.23 sec'.
-times = {m.group(1): float(m.group(2)) for m in re.finditer(r'"(\S+)" end time.*?\n.*?Test time =\s*([0-9.]+) sec', txt, re.S)}
-import subprocess, json
+  log=$out/$rounds-$s.log
+  [[ -f $log ]] || continue
+  python3 - "$(suite_dir "$s")" "$s" "$log" <<'PY'
+import json, re, subprocess, sys
+d, s, log = sys.argv[1:]
+# the round's ctest output: "  12/174 Test  #12: NAME ......   Passed   1.23 sec"
+txt = open(log, errors="replace").read()
+times = {m.group(1): float(m.group(2))
+         for m in re.finditer(r'Test +#\d+: (\S+) \.*.*?([0-9.]+) sec', txt)}
 info = json.loads(subprocess.run(["ctest", "--show-only=json-v1"], cwd=d, capture_output=True, text=True).stdout)
 timeouts = {}
 for t in info.get("tests", []):
