@@ -7,7 +7,7 @@
  * the context's private communicator, cached in the context and freed with
  * it):
  *
- *   slot of rank q:  | seq, tiny[2] (one cache line) | small[2] | chunk[2] |
+ *   slot of rank q:  | seq, tiny[2] (one cache line) | stamped[2] | small[2] | chunk[2] |
  *
  * Synchronisation is one counter per rank, `seq`, written only by its owner
  * (release store) and read by everyone (acquire load).  A "round" is: bump
@@ -23,6 +23,18 @@
  *     of the counter: a peer's counter and data reach a reader in one
  *     cache-line transfer instead of two, which is most of the cost of a
  *     4-byte allreduce.
+ *
+ * Stamped vectors (up to SHM_STAMP_LINES x 56 bytes of elements of <= 8
+ * bytes, one round; the sizes just above tiny): each cache line of
+ * stamped[n % 2] carries 56 bytes of data and the round that wrote it,
+ * stored (release) after the data.  Every rank fills its lines, then waits
+ * for each peer's line to carry round n and reduces it, line by line in rank
+ * order.  A line's data reaches a reader in the transfer that brings its
+ * flag, and the lines of one vector travel independently (the counter would
+ * add a transfer before them).  The counter `seq` is not stored: every wait
+ * is for `>= n`, so the next round that stores it covers the skipped value,
+ * and the double-buffer argument below holds with "finished reading round
+ * n" shown by having announced round n + 1 (a stamp or the counter).
  *
  * Small vectors (<= SHM_SMALL_MAX bytes, one round):
  *     every rank copies its vector into small[n % 2] of its slot, round n,
@@ -92,7 +104,17 @@ typedef struct {
 } shm_header_t;
 _Static_assert(sizeof(shm_header_t) == SHM_LINE, "the counter and the tiny buffers fill one cache line");
 
-#define SLOT_SMALL_OFF SHM_LINE
+/* A line of a stamped vector: the round that wrote it, then its data. */
+#define SHM_STAMP_DATA (SHM_LINE - sizeof(uint64_t))
+#define SHM_STAMP_LINES 8
+typedef struct {
+    _Atomic uint64_t round;
+    char data[SHM_STAMP_DATA];
+} shm_stamped_t;
+_Static_assert(sizeof(shm_stamped_t) == SHM_LINE, "a stamped line is one cache line");
+
+#define SLOT_STAMP_OFF SHM_LINE
+#define SLOT_SMALL_OFF (SLOT_STAMP_OFF + 2 * SHM_STAMP_LINES * SHM_LINE)
 #define SLOT_CHUNK_OFF (SLOT_SMALL_OFF + 2 * SHM_SMALL_MAX)
 #define SLOT_BYTES (SLOT_CHUNK_OFF + 2 * SHM_CHUNK_MAX)
 
@@ -107,6 +129,12 @@ struct trib_shm_state {
 };
 
 static shm_header_t *header(const struct trib_shm_state *s, int q) { return (shm_header_t *)s->slot[q]; }
+
+/* Line `line` of rank q's stamped vector of round `round`. */
+static shm_stamped_t *stamped(const struct trib_shm_state *s, int q, uint64_t round, size_t line)
+{
+    return (shm_stamped_t *)(s->slot[q] + SLOT_STAMP_OFF) + (round % 2) * SHM_STAMP_LINES + line;
+}
 
 static char *small_buf(const struct trib_shm_state *s, int q, uint64_t round)
 {
@@ -176,6 +204,9 @@ int trib_coll_shm_create(MPI_Comm comm, int rank, int size, struct trib_shm_stat
     TRIB_MPI_TRY(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
     locked = 1;
     atomic_store_explicit(&header(s, rank)->seq, 0, memory_order_release);
+    for (size_t line = 0; line < 2 * SHM_STAMP_LINES; line++) /* no line carries a round yet (rounds start at 1) */
+        atomic_store_explicit(&stamped(s, rank, line / SHM_STAMP_LINES, line % SHM_STAMP_LINES)->round, 0,
+                              memory_order_release);
     TRIB_MPI_TRY(MPI_Win_sync(s->win));
     TRIB_MPI_TRY(MPI_Barrier(comm));
     TRIB_MPI_TRY(MPI_Win_sync(s->win));
@@ -215,6 +246,41 @@ static void reduce_in_rank_order(const trib_coll_args_t *a, int p, char *dst, ch
     trib_coll_combine(a, dst, src[0], src[1], n);
     for (int q = 2; q < p; q++)
         trib_coll_combine(a, dst, dst, src[q], n);
+}
+
+/* Vectors just above tiny: native kernels, whose elements need at most 8-byte alignment. */
+static int stamped_fits(const trib_coll_args_t *a, size_t bytes)
+{
+    return bytes > SHM_TINY_MAX && bytes <= SHM_STAMP_LINES * SHM_STAMP_DATA && a->elem_size <= 8 && a->kernel;
+}
+
+static void stamped_path(const trib_coll_args_t *a, struct trib_shm_state *s)
+{
+    size_t es = a->elem_size, per_line = SHM_STAMP_DATA / es; /* 56 is a multiple of 1, 2, 4 and 8 */
+    size_t nlines = (a->count + per_line - 1) / per_line;
+    uint64_t round = ++s->seq;
+    const char *send = a->sendbuf;
+    for (size_t l = 0; l < nlines; l++) {
+        size_t n = l + 1 < nlines ? per_line : a->count - l * per_line;
+        shm_stamped_t *mine = stamped(s, s->me, round, l);
+        memcpy(mine->data, send + l * per_line * es, n * es);
+        atomic_store_explicit(&mine->round, round, memory_order_release);
+    }
+    char **src = s->src;
+    char *recv = a->recvbuf;
+    for (size_t l = 0; l < nlines; l++) {
+        size_t n = l + 1 < nlines ? per_line : a->count - l * per_line;
+        for (int q = 0; q < s->p; q++) {
+            shm_stamped_t *line = stamped(s, q, round, l);
+            int spins = 0;
+            while (atomic_load_explicit(&line->round, memory_order_acquire) < round) {
+                if (++spins > s->spins)
+                    sched_yield();
+            }
+            src[q] = line->data;
+        }
+        reduce_in_rank_order(a, s->p, recv + l * per_line * es, src, n);
+    }
 }
 
 static void small_path(const trib_coll_args_t *a, struct trib_shm_state *s)
@@ -296,6 +362,10 @@ int trib_coll_shm(const trib_coll_args_t *a)
             return rc;
     }
     size_t bytes = a->count * a->elem_size;
+    if (stamped_fits(a, bytes)) {
+        stamped_path(a, ctx->shm);
+        return TRIB_OK;
+    }
     if (bytes <= SHM_SMALL_MAX && bytes <= a->segment_bytes) {
         small_path(a, ctx->shm);
         return TRIB_OK;
