@@ -95,28 +95,17 @@ static int parse_straggler(const char *s, void *dst, char *why, size_t cap)
     return 0;
 }
 
-/* --time-limit T: seconds, or with a unit: 90s, 15m, 2h (> 0). */
+/* --time-limit T: seconds, or a duration as --checkpoint-every takes it (90s, 15m, 2h; > 0). */
 static int parse_time_limit(const char *s, void *dst, char *why, size_t cap)
 {
-    char num[64];
-    size_t n = strlen(s);
-    double unit = 1;
-    if (n > 0 && strchr("smh", s[n - 1])) {
-        unit = s[n - 1] == 'h' ? 3600 : s[n - 1] == 'm' ? 60 : 1;
-        n--;
-    }
-    double v;
-    if (n == 0 || n >= sizeof num) {
-        snprintf(why, cap, "is not a duration (e.g. 600, 90s, 15m, 2h)");
-        return -1;
-    }
-    memcpy(num, s, n);
-    num[n] = '\0';
-    if (trib_cli_parse_double(num, &v) || !(v > 0) || v * unit > 1e9) {
+    trib_ckpt_every_t d = {TRIB_CKPT_EVERY_SECONDS, 0, 0};
+    int bare = trib_cli_parse_double(s, &d.seconds) == 0; /* a bare number is seconds here, not epochs */
+    if ((!bare && (trib_ckpt_every_parse(s, &d) != TRIB_OK || d.unit != TRIB_CKPT_EVERY_SECONDS)) ||
+        !(d.seconds > 0) || d.seconds > 1e9) {
         snprintf(why, cap, "is not a duration > 0 (e.g. 600, 90s, 15m, 2h)");
         return -1;
     }
-    *(double *)dst = v * unit;
+    *(double *)dst = d.seconds;
     return 0;
 }
 
