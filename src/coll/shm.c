@@ -146,6 +146,14 @@ static char *chunk_buf(const struct trib_shm_state *s, int q, uint64_t chunk)
     return s->slot[q] + SLOT_CHUNK_OFF + (chunk % 2) * SHM_CHUNK_MAX;
 }
 
+/* Waits until a peer's counter or stamp reaches n (acquire): spins, then yields on every pass. */
+static void wait_until(const _Atomic uint64_t *v, uint64_t n, int spins)
+{
+    for (int i = 0; atomic_load_explicit(v, memory_order_acquire) < n;)
+        if (++i > spins)
+            sched_yield();
+}
+
 /* Announces the next round and waits until every rank has announced it. */
 static void round_sync(struct trib_shm_state *s, int me)
 {
@@ -154,11 +162,7 @@ static void round_sync(struct trib_shm_state *s, int me)
     for (int q = 0; q < s->p; q++) {
         if (q == me)
             continue;
-        int spins = 0;
-        while (atomic_load_explicit(&header(s, q)->seq, memory_order_acquire) < n) {
-            if (++spins > s->spins)
-                sched_yield();
-        }
+        wait_until(&header(s, q)->seq, n, s->spins);
     }
 }
 
@@ -272,11 +276,7 @@ static void stamped_path(const trib_coll_args_t *a, struct trib_shm_state *s)
         size_t n = l + 1 < nlines ? per_line : a->count - l * per_line;
         for (int q = 0; q < s->p; q++) {
             shm_stamped_t *line = stamped(s, q, round, l);
-            int spins = 0;
-            while (atomic_load_explicit(&line->round, memory_order_acquire) < round) {
-                if (++spins > s->spins)
-                    sched_yield();
-            }
+            wait_until(&line->round, round, s->spins);
             src[q] = line->data;
         }
         reduce_in_rank_order(a, s->p, recv + l * per_line * es, src, n);
