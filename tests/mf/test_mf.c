@@ -621,6 +621,46 @@ static void test_order_semantics(void)
 }
 
 /*
+ * The kernel runs two consecutive ratings together when their users and items
+ * differ (kernel_impl.inc, step2_*).  One rating per call never pairs, so a
+ * whole-batch run must equal a run of single-rating calls bit for bit, on data
+ * small enough (12 users, 9 items) that many neighbours share a row and take
+ * the unpaired path in the middle of a batch.
+ */
+static void test_paired_steps_equal_single(void)
+{
+    planted_t d;
+    make_planted(&d, 12, 9, 3, 0.2, 0.9, 31);
+    const size_t ks[] = {7, 32, 64};
+    for (int sched = 0; sched < 2; sched++)
+        for (size_t t = 0; t < 3; t++) {
+            trib_mf_hparams_t hp;
+            trib_mf_hparams_for_schedule(&hp, sched ? TRIB_MF_SCHEDULE_ADAGRAD : TRIB_MF_SCHEDULE_PLAIN);
+            trib_mf_model_t a, b;
+            CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&a, ks[t], 12, 9), TRIB_OK);
+            CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&b, ks[t], 12, 9), TRIB_OK);
+            trib_mf_model_init_values(&a, 4, 0.1f);
+            trib_mf_model_init_values(&b, 4, 0.1f);
+            a.mean = b.mean = d.mean;
+            size_t shared = 0;
+            for (size_t i = 1; i < d.n_train; i++)
+                shared += d.train[i].user == d.train[i - 1].user || d.train[i].item == d.train[i - 1].item;
+            CU_ASSERT(shared > 0);
+            for (unsigned e = 0; e < 3; e++) {
+                CU_ASSERT_EQUAL(trib_mf_sgd_run(&a, &hp, e, d.train, d.n_train, NULL, 0, d.n_train), TRIB_OK);
+                for (size_t i = 0; i < d.n_train; i++)
+                    CU_ASSERT_EQUAL(trib_mf_sgd_run(&b, &hp, e, d.train, d.n_train, NULL, i, i + 1), TRIB_OK);
+            }
+            CU_ASSERT_EQUAL(memcmp(a.users.values, b.users.values, a.users.n_values * sizeof(float)), 0);
+            CU_ASSERT_EQUAL(memcmp(a.items.values, b.items.values, a.items.n_values * sizeof(float)), 0);
+            trib_mf_model_destroy(&a);
+            trib_mf_model_destroy(&b);
+        }
+    free(d.train);
+    free(d.test);
+}
+
+/*
  * The ISA levels (TRIB_MF_ISA lowers the one in use) add lanes in the same
  * order, so the levels with FMA (v4, v3) give bitwise-identical models and the
  * baseline (separate multiply and add) stays within rounding of them.
@@ -897,6 +937,7 @@ int main(void)
                                       {"order semantics and chunks", test_order_semantics},
                                       {"errors", test_sgd_errors},
                                       {"convergence on planted data", test_convergence_planted},
+                                      {"paired steps equal single steps", test_paired_steps_equal_single},
                                       {"ISA levels agree", test_isa_levels_agree},
                                       CU_TEST_INFO_NULL};
     static CU_TestInfo eval_tests[] = {{"evaluate and clip", test_evaluate_and_clip},
