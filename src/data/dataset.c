@@ -390,7 +390,9 @@ static int rows_fp_sum(trib_hid_t f, const char *path, const trib_dataset_t *ds,
                             ts_read ? out->timestamp + off : NULL, count, first);
         return TRIB_OK;
     }
-    enum { PIECE = 1 << 16 };
+    /* Pieces of 8 HDF5 chunks (FORMAT.md: 262,144 rows): a piece smaller than a chunk read the same chunk
+     * again for each piece (a 2 MB timestamp chunk is above HDF5's default 1 MB chunk cache); 16 MB of buffer. */
+    enum { PIECE = 1 << 21 };
     int64_t *ts = malloc((count < PIECE ? (count ? count : 1) : PIECE) * sizeof *ts);
     if (!ts)
         return trib_errorf(TRIB_ERR_NOMEM, "out of memory checking %s", path);
