@@ -176,28 +176,28 @@ TRIB_API double trib_data_owner_imbalance(const trib_owner_map_t *m);
 typedef struct {
     int with_timestamp;            /* read timestamps when the dataset has them (default 1) */
     int sort;                      /* sort the local result by (user, item) (default 0) */
-    size_t max_records_per_round;  /* cap on records one rank sends one peer per Alltoallv round;
-                                      0 = as large as the round buffer allows (tests use tiny values) */
-    size_t rows_per_chunk;         /* rows a rank reads and routes at a time; 0 = the default (2^21).
-                                      It fixes the order of the result: keep the default outside tests */
+    size_t max_records_per_round;  /* unused since each rank reads its own rows (nothing is routed);
+                                      kept so that code setting it still compiles */
+    size_t rows_per_chunk;         /* rows a rank reads and hands to the sink at a time; 0 = the default
+                                      (2^21).  It sets the size of the parts, not the order */
 } trib_data_read_opts_t;
 #define TRIB_DATA_READ_OPTS_INIT {1, 0, 0, 0}
 
 /*
- * Collective over comm (size P must equal the owner map's nparts).  Ranks
- * read disjoint row ranges of the concatenated shards (rows [r*N/P,
- * (r+1)*N/P)), so whole shards when there are many, parts of shards when
- * there are fewer shards than ranks, in chunks of opts->rows_per_chunk rows;
- * every rating of a chunk goes to the owner of its user through
- * MPI_Alltoallv (in rounds whose int counts cannot overflow).  On return
- * `out` holds exactly the ratings of this rank's users, ordered chunk by
- * chunk, within a chunk by source rank then file order (with one rank: file
- * order; by (user, item) with opts->sort).  The dataset must share the owner
- * map's id space (same idmap fingerprint).  The rows are checked as they are
- * read (datasets/FORMAT.md, "Checks on every read"): a damaged shard or
- * manifest is TRIB_ERR_CORRUPT on every rank, and so is a rank receiving
- * another number of ratings for one of its users than the manifest's
- * user_counts say.  A failure on any rank makes every rank return an error.
+ * Collective over comm (size P must equal the owner map's nparts).  Each rank
+ * reads exactly the rows of its own users: a rank's users are one range of
+ * dense ids and every shard is sorted by user, so those rows are one row range
+ * per shard, located from the manifest's user_counts (and the partition rule)
+ * without reading any other row; no rating crosses between ranks.  Rows are
+ * read in chunks of opts->rows_per_chunk.  On return `out` holds exactly the
+ * ratings of this rank's users, shard by shard in file order (by (user, item)
+ * with opts->sort); the order depends only on the dataset and the owner map.
+ * The dataset must share the owner map's id space (same idmap fingerprint).
+ * The rows are checked as they are read (datasets/FORMAT.md, "Checks on every
+ * read"): a damaged shard or manifest (a row of another rank's user where the
+ * counts place this rank's rows, per-user counts that do not add up to a
+ * shard's count, a fingerprint or count mismatch) is TRIB_ERR_CORRUPT on
+ * every rank.  A failure on any rank makes every rank return an error.
  */
 TRIB_API int trib_data_read_local(const char *dir, const trib_owner_map_t *owners, MPI_Comm comm,
                                   trib_ratings_t *out);
@@ -221,7 +221,7 @@ typedef struct {
     int (*part)(void *ctx, const trib_ratings_t *part);
 } trib_data_sink_t;
 /* trib_data_read_local_ex, delivering to a sink (opts->sort does not apply).  Memory beyond the
- * sink's: about 120 MB of buffers per rank (24 MB with one rank), whatever the dataset's size. */
+ * sink's: one chunk (24 MB by default, 40 MB with timestamps), whatever the dataset's size. */
 TRIB_API int trib_data_read_local_each(const char *dir, const trib_owner_map_t *owners, MPI_Comm comm,
                                        const trib_data_read_opts_t *opts, const trib_data_sink_t *sink);
 

@@ -8,10 +8,11 @@
  *     the whole dataset read serially (every rating read exactly once),
  *   - the per-rank counts equal the owner map's loads (train),
  *   - test ratings are owned by the same rank as the user's train ratings,
- * also with a tiny per-round cap so the multi-round Alltoallv path runs, and
- * with tiny chunks (many chunks per rank, some ranks out of rows before
- * others); two reads with the same options give the same order; a sink that
- * fails on one rank makes every rank fail.
+ * also with tiny chunks (many chunks per rank and shard, some ranks out of
+ * rows before others); two reads give the same order, whatever the chunk
+ * size; a sink that fails on one rank makes every rank fail.  Odd shard counts
+ * are range-partitioned, even ones hash-partitioned (the two ways a rank's
+ * row ranges are located).
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -94,13 +95,15 @@ static void check_same_order(const char *dir, const trib_owner_map_t *m, const t
 {
     trib_ratings_t a, b;
     int ra = trib_data_read_local_ex(dir, m, MPI_COMM_WORLD, o, &a);
-    int rb = trib_data_read_local_ex(dir, m, MPI_COMM_WORLD, o, &b);
+    trib_data_read_opts_t whole = *o;
+    whole.rows_per_chunk = 0; /* the default chunk: one part per shard on this small data */
+    int rb = trib_data_read_local_ex(dir, m, MPI_COMM_WORLD, &whole, &b);
     CHECK(ra == TRIB_OK && rb == TRIB_OK, "%s: reads failed (%s, %s)", dir, trib_err_name(ra), trib_err_name(rb));
     if (ra == TRIB_OK && rb == TRIB_OK) {
         CHECK(a.n == b.n, "%s: %zu then %zu ratings", dir, a.n, b.n);
         int same = a.n == b.n && memcmp(a.user, b.user, a.n * 4) == 0 && memcmp(a.item, b.item, a.n * 4) == 0 &&
                    memcmp(a.rating, b.rating, a.n * 4) == 0;
-        CHECK(same, "%s: two reads with the same options differ in order", dir);
+        CHECK(same, "%s: reads with chunks of %zu rows and of the default differ in order", dir, o->rows_per_chunk);
     }
     trib_ratings_free(&a);
     trib_ratings_free(&b);
@@ -196,15 +199,13 @@ int main(int argc, char **argv)
         trib_data_read_opts_t o = TRIB_DATA_READ_OPTS_INIT;
         check_set(tr, m, &o, rank, size, 1);
         check_set(te, m, &o, rank, size, 0); /* test set: same owners (owner checked per rating) */
-        o.max_records_per_round = 3;          /* many rounds */
         o.sort = 1;
         check_set(tr, m, &o, rank, size, 1);
         check_set(in, m, &o, rank, size, 0);
         o.sort = 0;
-        o.max_records_per_round = 0;
         o.rows_per_chunk = 97 + 41 * S; /* several chunks a rank, uneven */
         check_set(tr, m, &o, rank, size, 1);
-        o.max_records_per_round = 29;
+        o.rows_per_chunk = 29;
         check_set(in, m, &o, rank, size, 0);
         check_same_order(in, m, &o);
         check_sink_failure(tr, m, rank, size);

@@ -83,6 +83,23 @@ want="uc2/manifest.h5: user_counts\\[[78]\\] = [0-9]+ but the shards hold [0-9]+
 refused umove_train2 "$want" train_on 2 "$work/uc2"
 refused umove_train3 "$want" train_on 3 "$work/uc2"
 refused umove_split "$want" split_of "$work/uc2"
+# 6. the same move between users of different shards, with the checks off: each rank reads its own row range
+#    of every shard, placed by user_counts, so the per-shard sums are checked before any row is read
+shard_refusals=0
+for i in 0 1 2 3 4 5 6 7 8 9; do
+  patch "$work/all" "$work/uc3" manifest.h5 user_counts move $i
+  rc=0
+  TRIB_DATA_VERIFY=0 train_on 2 "$work/uc3" >"$work/uc3.log" 2>&1 || rc=$?
+  if grep -Eq "uc3/manifest.h5: the user_counts of the users hashed to shard [01] add up to [0-9]+ ratings, shard_counts says [0-9]+" "$work/uc3.log"; then
+    shard_refusals=$((shard_refusals + 1))
+    ((rc != 0)) || fail "move $i: the shard-sum message but exit 0"
+  elif ((rc != 0)); then # same shard, different ranks: a row lands in the other rank's range
+    grep -Eq "uc3/shard-0000[01].h5: row [0-9]+ holds user [0-9]+, but the manifest's user_counts place rows" \
+      "$work/uc3.log" || fail "move $i: unexpected refusal: $(cat "$work/uc3.log")"
+  fi
+done
+((shard_refusals > 0)) || fail "no move between users 0-10 crossed a shard: the shard-sum check never ran"
+echo "user_counts moves with TRIB_DATA_VERIFY=0: $shard_refusals of 10 refused by the per-shard sums"
 # the off switch skips the fingerprint, never the range check
 TRIB_DATA_VERIFY=0 train_on 2 "$work/flip" >"$work/off.log" 2>&1 || fail "TRIB_DATA_VERIFY=0: $(cat "$work/off.log")"
 TRIB_DATA_VERIFY=0 refused range_off "rating 1e\\+30 outside" train_on 2 "$work/huge"
