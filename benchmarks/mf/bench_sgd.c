@@ -3,12 +3,15 @@
  *
  * Modes (--mode):
  *   peak     the core's clock (a chain of dependent integer adds, one cycle
- *            each) and its FMA throughput (independent vfmadd231ps on ymm and,
- *            when present, zmm registers), from which the FMA limit of an SGD
- *            update follows.
+ *            each), its FMA throughput (independent vfmadd231ps on ymm and,
+ *            when present, zmm registers) and the memory bandwidth of one core
+ *            (a STREAM-style triad over three 64 MiB arrays), from which the
+ *            FMA limit and the bandwidth limit of an SGD update follow.
  *   kernel   ratings updated per second by trib_mf_sgd_run (training only: no
  *            I/O, no evaluation, the visiting order made before the clock
- *            starts) for each k of --k, with the ratio to the FMA limit.
+ *            starts) for each k of --k, in the --order given (blocked, the
+ *            library default, or shuffle), with the share of the FMA limit and
+ *            of the bandwidth limit it reaches.
  *   sweep    trains every grid point of (schedule, learning rate, decay,
  *            regularisation) for --epochs epochs and prints the held-out RMSE,
  *            one Markdown table row per point, best first.
@@ -53,6 +56,7 @@ typedef struct {
     int rounded;       /* round ratings to 1..5 */
     size_t k_true;
     const char *schedule; /* plain|adagrad; NULL: kernel mode runs both, quality the default */
+    const char *order;    /* kernel mode: blocked|shuffle */
     const char *candidates; /* robust mode */
     double alpha_users, alpha_items; /* power-law exponents of activity and popularity */
     double signal_var;               /* variance of the planted p_u . q_i */
@@ -83,7 +87,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 {
     *o = (options_t){.mode = "kernel", .ks = {32, 64, 128}, .n_ks = 3, .epochs = 0, .seed = 1,
                      .n_users = 6040, .n_items = 3706, .n_ratings = 1000209, .noise = 0.5, .rounded = 1,
-                     .k_true = 10, .schedule = NULL, .alpha_users = 0.9, .alpha_items = 0.8,
+                     .k_true = 10, .schedule = NULL, .order = "blocked", .alpha_users = 0.9, .alpha_items = 0.8,
                      .signal_var = 0.25};
     int k_given = 0;
     const trib_cli_opt_t opts[] = {
@@ -95,6 +99,8 @@ static int parse_options(int argc, char **argv, options_t *o)
          .help = "epochs (kernel: timed epochs, default 5; sweep/quality: 20)"},
         {.name = "schedule", .kind = TRIB_CLI_STRING, .dst = &o->schedule, .arg = "S",
          .help = "plain or adagrad (kernel: default both; quality: the library default)"},
+        {.name = "order", .kind = TRIB_CLI_STRING, .dst = &o->order, .arg = "O",
+         .help = "kernel mode: visiting order, blocked or shuffle"},
         {.name = "seed", .kind = TRIB_CLI_U64, .dst = &o->seed, .arg = "S", .help = "data and model seed"},
         {.name = "users", .kind = TRIB_CLI_SIZE, .dst = &o->n_users, .min = 1, .max = 4e9, .arg = "N",
          .help = "problem shape: users"},
@@ -116,7 +122,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         {.name = "candidates", .kind = TRIB_CLI_STRING, .dst = &o->candidates, .arg = "L",
          .help = "robust mode: schedule:lr:decay:reg_f:reg_b[:init_std],... to compare"},
         {0}};
-    trib_cli_t cli = {.usage = "Usage: trib-bench-sgd [--mode peak|kernel|sweep|quality|robust|topk] [options]\n",
+    trib_cli_t cli = {.usage = "Usage: trib-bench-sgd [--mode peak|kernel|sweep|quality|robust|topk] [--order blocked|shuffle] [options]\n",
                       .opts = opts};
     trib_cli_prog = "trib-bench-sgd";
     int rc = trib_cli_parse(&cli, argc, argv);
@@ -386,10 +392,44 @@ static double measure_fma(int zmm)
     return best;
 }
 
+/*
+ * Bytes per second one core moves through memory: the STREAM triad
+ * a[i] = b[i] + s * c[i] over three arrays of 64 MiB (far beyond the caches),
+ * counted as STREAM counts it (two reads and one write per element; the
+ * write-allocate read of a[] is not counted).  Best of 5 passes.
+ */
+static double measure_bandwidth(void)
+{
+    const size_t n = (size_t)16 << 20;
+    float *a = xmalloc(n * sizeof *a), *b = xmalloc(n * sizeof *b), *c = xmalloc(n * sizeof *c);
+    for (size_t i = 0; i < n; i++) {
+        a[i] = 0.0f;
+        b[i] = (float)(i & 1023);
+        c[i] = 1.0f;
+    }
+    double best = 0.0;
+    volatile float sink = 0.0f;
+    for (int rep = 0; rep < 5; rep++) {
+        float sc = 0.5f + (float)rep;
+        double t0 = cpu_now();
+        for (size_t i = 0; i < n; i++)
+            a[i] = b[i] + sc * c[i];
+        double per_s = 3.0 * (double)n * sizeof(float) / (cpu_now() - t0);
+        sink += a[rep];
+        best = per_s > best ? per_s : best;
+    }
+    (void)sink;
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
 typedef struct {
     double clock_hz;
     double fma_lanes_per_s; /* best of ymm (8 lanes) and zmm (16 lanes) */
     double ymm_per_cycle, zmm_per_cycle;
+    double bytes_per_s;     /* one core's triad bandwidth */
 } peak_t;
 
 static peak_t measure_peak(int verbose)
@@ -397,6 +437,9 @@ static peak_t measure_peak(int verbose)
     peak_t pk = {0};
     __builtin_cpu_init();
     pk.clock_hz = measure_clock();
+    pk.bytes_per_s = measure_bandwidth();
+    if (verbose)
+        printf("memory bandwidth, one core (triad, 3 x 64 MiB): %.1f GB/s\n", pk.bytes_per_s / 1e9);
     if (!__builtin_cpu_supports("fma")) {
         pk.fma_lanes_per_s = 0.0;
         return pk;
@@ -461,25 +504,54 @@ static void sort_doubles(double *t, unsigned n)
         }
 }
 
-static void kernel_table(const options_t *o, const dataset_t *d, const peak_t *pk, trib_mf_schedule_t sched)
+/*
+ * Memory bytes one update moves at least, by order.  Both orders stream the
+ * rating (12 B) and its order entry (4 B).  Shuffled: both rows come from
+ * memory and go back (2 rows x (stride x 4 + 8 B of bias and AdaGrad sum),
+ * read and written).  Blocked: a cell's rows are read and written once per
+ * cell (an upper bound: a band's rows stay cached across its cells), spread
+ * over the cell's ratings.
+ */
+static double bytes_per_update(const trib_mf_grid_t *g, size_t stride)
+{
+    double row = (double)stride * 4.0 + 8.0;
+    if (!g)
+        return 16.0 + 2.0 * 2.0 * row;
+    double rows = 0.0;
+    for (size_t c = 0; c < g->n_cells; c++)
+        if (g->cell_start[c + 1] > g->cell_start[c])
+            rows += (double)(g->users_per_block + g->items_per_block);
+    return 16.0 + 2.0 * row * rows / (double)(g->n_ratings ? g->n_ratings : 1);
+}
+
+static void kernel_table(const options_t *o, dataset_t *d, const peak_t *pk, trib_mf_schedule_t sched)
 {
     trib_mf_hparams_t hp;
     trib_mf_hparams_for_schedule(&hp, sched);
+    trib_mf_order_t ord;
+    check(trib_mf_order_parse(o->order, &ord));
+    int blocked = ord == TRIB_MF_ORDER_BLOCKED;
     uint32_t *order = xmalloc(d->n_train * sizeof *order);
-    printf("ratings %zu (train), users %zu, items %zu, schedule %s, %u timed epochs\n", d->n_train, d->n_users,
-           d->n_items, trib_mf_schedule_name(hp.schedule), o->epochs);
+    printf("ratings %zu (train), users %zu, items %zu, schedule %s, order %s, %u timed epochs\n", d->n_train,
+           d->n_users, d->n_items, trib_mf_schedule_name(hp.schedule), trib_mf_order_name(ord), o->epochs);
     printf("| k | wall s/epoch (best) | M updates/s (wall, best) | CPU s/epoch (best) | M updates/s (CPU, best) | "
-           "M updates/s (CPU, median) | FMA limit (M updates/s) | share of limit | eval M ratings/s (CPU) | "
-           "test RMSE |\n"
-           "|---|---|---|---|---|---|---|---|---|---|\n");
+           "M updates/s (CPU, median) | FMA limit (M updates/s) | share of FMA limit | bytes/update (model) | "
+           "bandwidth limit (M updates/s) | share of bandwidth limit | eval M ratings/s (CPU) | test RMSE |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t ki = 0; ki < o->n_ks; ki++) {
         size_t k = o->ks[ki];
         trib_mf_model_t m;
         setup_model(&m, d, k, &hp, o->seed);
+        trib_mf_grid_t g = {0};
+        if (blocked) /* regroups d->train cell by cell (the set of ratings stays the same) */
+            check(trib_mf_grid_create(&g, d->train, d->n_train, d->n_users, d->n_items, k, 0));
         double wall[64], cpu[64];
         unsigned ne = o->epochs > 64 ? 64 : o->epochs;
         for (unsigned e = 0; e < ne; e++) {
-            check(trib_mf_visit_order(order, d->n_train, o->seed, e));
+            if (blocked)
+                check(trib_mf_grid_order(&g, order, d->n_train, o->seed, e));
+            else
+                check(trib_mf_visit_order(order, d->n_train, o->seed, e));
             double w0 = trib_now(), c0 = cpu_now();
             check(trib_mf_sgd_run(&m, &hp, e, d->train, d->n_train, order, 0, d->n_train));
             cpu[e] = cpu_now() - c0;
@@ -487,22 +559,27 @@ static void kernel_table(const options_t *o, const dataset_t *d, const peak_t *p
         }
         sort_doubles(wall, ne);
         sort_doubles(cpu, ne);
-        /* FMA limit: 3k FMAs per update (dot k, update 2k), over the padded
-         * stride that the kernel really computes. */
-        double limit = pk->fma_lanes_per_s / (3.0 * (double)trib_mf_stride(k));
+        /* FMA limit: FMA lanes per update over the padded stride that the kernel really computes: plain 3
+         * (dot product 1, update 2), AdaGrad 5 (|p|^2, |q|^2 and p.q 3, update 2); a multiply counts as one. */
+        size_t stride = trib_mf_stride(k);
+        double lanes = (hp.schedule == TRIB_MF_SCHEDULE_ADAGRAD ? 5.0 : 3.0) * (double)stride;
+        double limit = pk->fma_lanes_per_s / lanes;
+        double bpu = bytes_per_update(blocked ? &g : NULL, stride), bw_limit = pk->bytes_per_s / bpu;
         double n = (double)d->n_train;
         double c0 = cpu_now();
         eval_rmse(&m, d->train, d->n_train);
         double eval_s = cpu_now() - c0;
-        printf("| %zu | %.4f | %.1f | %.4f | %.1f | %.1f | %.0f | %.3f | %.1f | %.4f |\n", k, wall[0],
-               n / wall[0] / 1e6, cpu[0], n / cpu[0] / 1e6, n / cpu[ne / 2] / 1e6, limit / 1e6, n / cpu[0] / limit,
-               n / eval_s / 1e6, eval_rmse(&m, d->test, d->n_test));
+        double best = n / cpu[0];
+        printf("| %zu | %.4f | %.1f | %.4f | %.1f | %.1f | %.0f | %.3f | %.1f | %.0f | %.3f | %.1f | %.4f |\n", k,
+               wall[0], n / wall[0] / 1e6, cpu[0], best / 1e6, n / cpu[ne / 2] / 1e6, limit / 1e6, best / limit, bpu,
+               bw_limit / 1e6, best / bw_limit, n / eval_s / 1e6, eval_rmse(&m, d->test, d->n_test));
+        trib_mf_grid_destroy(&g);
         trib_mf_model_destroy(&m);
     }
     free(order);
 }
 
-static int run_kernel(const options_t *o, const dataset_t *d)
+static int run_kernel(const options_t *o, dataset_t *d)
 {
     peak_t pk = measure_peak(1);
     if (o->schedule) {

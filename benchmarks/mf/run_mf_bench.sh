@@ -9,6 +9,8 @@
 #   peak      core clock and FMA throughput (trib-bench-sgd --mode peak)
 #   kernel    updates/s at k = 32, 64, 128, plain and AdaGrad, 3 runs
 #   topk      top-10 for all 6,040 users through sgemm + heap, with and without exclusion
+#   scale     the ML-25M shape (162,541 users x 59,047 items, 25M ratings): blocked and shuffled order,
+#             k = 32, 64, 128, with the share of the FMA and of the memory-bandwidth limit
 #   isa       the kernels at the lower ISA levels (x86-64-v3, baseline SSE2) on this machine
 #   noprefetch  the kernel built without its software prefetch (build-mf-bench-nopf/)
 #   sweep     default-hyper-parameter sweep (k = 32, 20 epochs, held-out RMSE)
@@ -20,7 +22,7 @@
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$src/build-mf-bench/out}
-steps=${STEPS:-"build codegen peak kernel topk isa noprefetch sweep robust planted quality"}
+steps=${STEPS:-"build codegen peak kernel scale topk isa noprefetch sweep robust planted quality"}
 bld=$src/build-mf-bench
 bench=$bld/bin/trib-bench-sgd
 mkdir -p "$out"
@@ -70,15 +72,21 @@ for step in $steps; do
     b=$bld-nopf
     cmake -S "$src" -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-DTRIB_MF_PREFETCH=0 >/dev/null
     cmake --build "$b" -j2 --target trib-bench-sgd >/dev/null
-    run noprefetch "$b/bin/trib-bench-sgd" --mode kernel --epochs 5 --schedule plain
+    run noprefetch "$b/bin/trib-bench-sgd" --mode kernel --order shuffle --epochs 5 --schedule plain
     ;;
   kernel)
-    run kernel sh -c "for i in 1 2 3; do '$bench' --mode kernel --epochs 5; done"
+    run kernel sh -c "for i in 1 2 3; do '$bench' --mode kernel --order shuffle --epochs 5; done"
+    ;;
+  scale)
+    for ord in blocked shuffle; do
+      run "scale-$ord" "$bench" --mode kernel --order $ord --users 162541 --items 59047 --ratings 25000000 \
+        --k 32,64,128 --epochs 3
+    done
     ;;
   isa)
     # The same binary at each lower ISA level (TRIB_MF_ISA lowers the level the kernels use).
     for isa in v3 base; do
-      run "isa-$isa" env TRIB_MF_ISA=$isa "$bench" --mode kernel --epochs 5
+      run "isa-$isa" env TRIB_MF_ISA=$isa "$bench" --mode kernel --order shuffle --epochs 5
     done
     ;;
   sweep)
