@@ -505,22 +505,31 @@ static void sort_doubles(double *t, unsigned n)
 }
 
 /*
- * Memory bytes one update moves at least, by order.  Both orders stream the
- * rating (12 B) and its order entry (4 B).  Shuffled: both rows come from
- * memory and go back (2 rows x (stride x 4 + 8 B of bias and AdaGrad sum),
- * read and written).  Blocked: a cell's rows are read and written once per
- * cell (an upper bound: a band's rows stay cached across its cells), spread
- * over the cell's ratings.
+ * Memory bytes per update in a simple traffic model, by order.  Both orders
+ * stream the rating (12 B) and its order entry (4 B).  Shuffled: both rows
+ * come from memory and go back (2 rows x (stride x 4 + 8 B of bias and
+ * AdaGrad sum), read and written).  Blocked (src/mf/grid.c): a band's rows are
+ * read and written once per band, the other side's block once per non-empty
+ * cell.  It counts every row brought into L2 as memory traffic, so it is an
+ * upper bound where the last-level cache holds the swept side.
  */
 static double bytes_per_update(const trib_mf_grid_t *g, size_t stride)
 {
     double row = (double)stride * 4.0 + 8.0;
     if (!g)
         return 16.0 + 2.0 * 2.0 * row;
+    size_t band_rows = g->band_is_users ? g->users_per_block : g->items_per_block;
+    size_t sweep_rows = g->band_is_users ? g->items_per_block : g->users_per_block;
     double rows = 0.0;
-    for (size_t c = 0; c < g->n_cells; c++)
-        if (g->cell_start[c + 1] > g->cell_start[c])
-            rows += (double)(g->users_per_block + g->items_per_block);
+    for (size_t b = 0; b < g->n_bands; b++) {
+        int any = 0;
+        for (size_t c = b * g->n_sweep; c < (b + 1) * g->n_sweep; c++)
+            if (g->cell_start[c + 1] > g->cell_start[c]) {
+                rows += (double)sweep_rows;
+                any = 1;
+            }
+        rows += any ? (double)band_rows : 0.0;
+    }
     return 16.0 + 2.0 * row * rows / (double)(g->n_ratings ? g->n_ratings : 1);
 }
 
