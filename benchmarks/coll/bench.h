@@ -60,13 +60,15 @@ typedef struct {
     trib_algo_t algo;
     size_t segment_bytes;
     int plain;
+    int floor; /* "memcpy": every rank copies its send buffer into its receive buffer, all at once (no
+                  communication, no result to check): the memory floor the allreduce rows compare with */
 } bench_algo_t;
 
 #define BENCH_MAX_ALGOS 32
 
 /* Parses "ring,tree,rd" (each name optionally ":SEG", e.g. "ring:256K") into out[];
  * returns the number parsed or -1 (message in err). "all" = ring,tree,rd,shm,hier,auto,mpi; "plain" is
- * the plain MPI_Allreduce call (no segment). */
+ * the plain MPI_Allreduce call, "memcpy" the memory floor (neither takes a segment). */
 int bench_parse_algo_list(const char *s, bench_algo_t *out, int max, char *err, size_t errlen);
 /* "ring" or "ring:256K" into buf. */
 void bench_algo_label(const bench_algo_t *a, char *buf, size_t len);

@@ -222,17 +222,18 @@ static int parse_one_algo(const char *item, bench_algo_t *a, char *err, size_t e
     memcpy(name, item, n);
     name[n] = '\0';
     a->plain = strcasecmp(name, "plain") == 0;
-    if (a->plain) {
+    a->floor = strcasecmp(name, "memcpy") == 0;
+    if (a->plain || a->floor) {
         a->algo = TRIB_ALGO_MPI;
         a->segment_bytes = 0;
         if (colon)
-            snprintf(err, errlen, "plain takes no segment size");
+            snprintf(err, errlen, "%s takes no segment size", name);
         return colon ? -1 : 0;
     }
     if (trib_algo_parse(name, &a->algo) != TRIB_OK) {
         char names[128];
         trib_cli_enum_names(&trib_cli_enum_algo, names, sizeof names);
-        snprintf(err, errlen, "unknown algorithm '%s' (expected %s, or plain)", name, names);
+        snprintf(err, errlen, "unknown algorithm '%s' (expected %s, plain or memcpy)", name, names);
         return -1;
     }
     a->segment_bytes = 0;
@@ -263,7 +264,7 @@ int bench_parse_algo_list(const char *s, bench_algo_t *out, int max, char *err, 
             return -1;
         for (int j = 0; j < n; j++) {
             if (out[j].algo == out[n].algo && out[j].segment_bytes == out[n].segment_bytes &&
-                out[j].plain == out[n].plain) {
+                out[j].plain == out[n].plain && out[j].floor == out[n].floor) {
                 snprintf(err, errlen, "algorithm '%s' listed twice in --algo", tok);
                 return -1;
             }
@@ -279,7 +280,7 @@ int bench_parse_algo_list(const char *s, bench_algo_t *out, int max, char *err, 
 
 void bench_algo_label(const bench_algo_t *a, char *buf, size_t len)
 {
-    const char *name = a->plain ? "plain" : trib_algo_name(a->algo);
+    const char *name = a->plain ? "plain" : a->floor ? "memcpy" : trib_algo_name(a->algo);
     if (a->segment_bytes) {
         char seg[32];
         bench_format_bytes(a->segment_bytes, seg, sizeof seg);

@@ -62,7 +62,9 @@ static int parse_allreduce_args(int argc, char **argv, bench_config_t *c)
         {.name = "algo", .kind = TRIB_CLI_CUSTOM, .dst = c, .parse = bench_cli_algos, .arg = "LIST",
          .help = "comma-separated: ring,tree,rd,shm,hier,auto,mpi (default: all of them);\n"
                  "NAME:SEG passes a segment size, e.g. ring:256K; plain = a plain MPI_Allreduce\n"
-                 "call, served by libtributary_mpi when preloaded (benchmarks/coll/preload.sh)"},
+                 "call, served by libtributary_mpi when preloaded (benchmarks/coll/preload.sh);\n"
+                 "memcpy = every rank copies its send buffer into its receive buffer at the same\n"
+                 "time (no communication): the memory floor to compare the allreduce rows with"},
         BENCH_SWEEP_OPTS(*c),
         {.name = "op", .kind = TRIB_CLI_CUSTOM, .dst = &c->op, .parse = bench_cli_op, .arg = "OP",
          .help = "sum, prod, min, max, avg (floating types only), bor (integer types only),\n"
