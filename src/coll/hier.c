@@ -13,7 +13,9 @@
  * On first use hier creates
  *   - a shared-memory window over the node (shm.c's machinery, `node_shm`);
  *   - `cross`: the ranks of the same node rank on every node.
- * Then, chunk by chunk (segment_bytes, at most shm.c's chunk buffer):
+ * Then, on shm.c's single-copy path (native types from 64 KiB, when the
+ * node's ranks may access each other's memory), once for the whole vector,
+ * and otherwise chunk by chunk (segment_bytes, at most shm.c's chunk buffer):
  *
  *   1. reduce-scatter inside the node (shm.c): the chunk is cut into S
  *      slices, node rank l reduces slice l over the node's ranks;
@@ -41,11 +43,15 @@
  * non-commutative operation is refused (select.c names the algorithms that
  * serve it), as for ring.
  *
- * Cost per chunk of c bytes: two shared-memory rounds and the copies of shm.c
- * plus one allreduce of c/S bytes on N ranks.  The phases of one chunk run
- * one after another (no overlap between chunks yet); chunks of 1 MiB (the
- * default segment, shm.c's largest chunk) keep the per-chunk network latency
- * small against the transfer.
+ * Cost.  Single-copy: two shared-memory rounds per call, the node's inputs
+ * read and the result written once, and one allreduce of n/S bytes on N
+ * ranks, which pipelines its own segments on the network.  Staged, per chunk
+ * of c bytes: two shared-memory rounds and the copies of shm.c plus one
+ * allreduce of c/S bytes on N ranks, the phases one after another; each chunk
+ * pays the network latency and Open MPI's rendezvous again (on the emulated
+ * 2 x 2 cluster, 1 Gbit/s and 100 us, the staged path reached 1.2-1.33x the
+ * link bound from 512 KiB up, where coll/han reached 1.06-1.09x:
+ * benchmarks/RESULTS.md, "Collectives").
  *
  * Limits: a shared window of ~2 MiB per rank on top of shm's; one MPI
  * communicator more per context (cross).  One node: the same as shm with a

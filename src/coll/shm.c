@@ -418,9 +418,15 @@ static void small_path(const trib_coll_args_t *a, struct trib_shm_state *s)
  * by rank q; ranks >= nslices reduce nothing) and done() applied to each
  * reduced slice before the others copy it (hier.c).
  */
+static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices, trib_coll_slice_fn done,
+                    void *arg);
+static int cma_takes(const trib_coll_args_t *a, const struct trib_shm_state *s);
+
 int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices, trib_coll_slice_fn done,
                          void *arg)
 {
+    if (cma_takes(a, s)) /* whole slices: done() (the allreduce across nodes) sees each slice once, whole */
+        return cma_path(a, s, nslices, done, arg);
     int rc = TRIB_OK, me = s->me;
     size_t es = a->elem_size;
     size_t seg_bytes = a->segment_bytes < SHM_CHUNK_MAX ? a->segment_bytes : SHM_CHUNK_MAX;
@@ -468,11 +474,13 @@ int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, in
 }
 
 /*
- * Slice `me` of the result, chunk by chunk: x_0 (+) ... (+) x_p-1 in rank
- * order, the peers' parts read into private chunks, the last step written
- * straight into the receive buffer.  Returns 0 or the errno of a failed read.
+ * Elements [off, off + len) of the result, chunk by chunk: x_0 (+) ... (+)
+ * x_p-1 in rank order, the peers' parts read into private chunks, the last
+ * step written straight into the receive buffer and, with push, each chunk
+ * then written into every peer's receive buffer.  Returns 0 or the errno of
+ * a failed copy.
  */
-static int cma_reduce_slice(const trib_coll_args_t *a, struct trib_shm_state *s, size_t off, size_t len)
+static int cma_reduce_slice(const trib_coll_args_t *a, struct trib_shm_state *s, size_t off, size_t len, int push)
 {
     size_t es = a->elem_size, step = SHM_CMA_CHUNK / es;
     int p = s->p, me = s->me, err = 0;
@@ -505,18 +513,26 @@ static int cma_reduce_slice(const trib_coll_args_t *a, struct trib_shm_state *s,
             trib_coll_combine(a, dst, sofar, x, n);
             sofar = dst;
         }
-        for (int q = 0; q < p && !err; q++) /* the chunk's result, still in cache, into every peer's buffer */
+        for (int q = 0; q < p && !err && push; q++) /* the chunk's result, still in cache, into every peer's buffer */
             if (q != me)
                 err = cma_copy(cma_line(s, q)->pid, cma_line(s, q)->recv + at, recv + at, n * es, 1);
     }
     return err;
 }
 
-/* The single-copy large path (see the top of the file).  Every rank runs both rounds, even after a
- * failure, so that no rank is left waiting. */
-static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s)
+/*
+ * The single-copy large path (see the top of the file), with the vector cut
+ * into nslices slices (slice q reduced by rank q) and done() applied to each
+ * reduced slice before it goes to the others (hier.c: the allreduce across
+ * nodes); without done each chunk is pushed as soon as it is reduced.  Every
+ * rank runs both rounds, even after a failure, so that no rank is left
+ * waiting; a done() failure is returned after them, as on the staged path.
+ */
+static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices, trib_coll_slice_fn done,
+                    void *arg)
 {
-    int p = s->p, me = s->me, err = 0;
+    int p = s->p, me = s->me, err = 0, rc = TRIB_OK;
+    size_t es = a->elem_size;
     if (!s->cma_buf && !(s->cma_buf = malloc(3 * SHM_CMA_CHUNK)))
         err = ENOMEM;
     shm_cma_t *mine = cma_line(s, me);
@@ -525,9 +541,18 @@ static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s)
     round_sync(s, me); /* publishes the addresses (release), sees everyone's */
     uint64_t call = s->seq;
     trib_blocks_t b;
-    trib_blocks_init(&b, a->count, p);
-    if (!err)
-        err = cma_reduce_slice(a, s, trib_block_offset(&b, me), trib_block_count(&b, me));
+    trib_blocks_init(&b, a->count, nslices);
+    size_t off = me < nslices ? trib_block_offset(&b, me) : 0, len = me < nslices ? trib_block_count(&b, me) : 0;
+    if (!err && len > 0)
+        err = cma_reduce_slice(a, s, off, len, done == NULL);
+    if (done && len > 0) {
+        char *slice = (char *)a->recvbuf + off * es;
+        if (!err)
+            rc = done(arg, slice, off, len);
+        for (int q = 0; q < p && !err; q++)
+            if (q != me)
+                err = cma_copy(cma_line(s, q)->pid, cma_line(s, q)->recv + off * es, slice, len * es, 1);
+    }
     if (err)
         atomic_store_explicit(&mine->failed, call, memory_order_release);
     round_sync(s, me);
@@ -537,7 +562,13 @@ static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s)
                                "shm allreduce: the single-copy path failed on rank %d%s%s", q,
                                q == me ? ": " : " (reading its buffers or out of memory)",
                                q == me ? strerror(err) : "");
-    return TRIB_OK;
+    return rc;
+}
+
+/* Whether the single-copy path takes this call. */
+static int cma_takes(const trib_coll_args_t *a, const struct trib_shm_state *s)
+{
+    return s->cma && a->kernel && a->count * a->elem_size >= SHM_CMA_MIN;
 }
 
 int trib_coll_shm(const trib_coll_args_t *a)
@@ -559,8 +590,8 @@ int trib_coll_shm(const trib_coll_args_t *a)
         small_path(a, ctx->shm);
         return TRIB_OK;
     }
-    if (ctx->shm->cma && a->kernel && bytes >= SHM_CMA_MIN)
-        return cma_path(a, ctx->shm);
+    if (cma_takes(a, ctx->shm))
+        return cma_path(a, ctx->shm, a->size, NULL, NULL);
     return trib_coll_shm_slices(a, ctx->shm, a->size, NULL, NULL);
 }
 
