@@ -61,8 +61,9 @@
  * Large vectors, single copy (native types, >= SHM_CMA_MIN bytes, when the
  * ranks may read and write each other's memory: Linux cross-memory attach,
  * process_vm_readv / process_vm_writev, probed once when the window is made;
- * TRIB_SHM_CMA=0 turns it off).  Each rank publishes the addresses of its
- * send and receive buffers in its slot, then
+ * TRIB_SHM_CMA=0 turns it off; TRIB_SHM_CMA_FAIL=R, a testing aid, makes
+ * the first single-copy call of the window's rank R fail).  Each rank
+ * publishes the addresses of its send and receive buffers in its slot, then
  *     round: everyone's buffers are published
  *     slice r, chunk by chunk (SHM_CMA_CHUNK): each peer's part read from its
  *       send buffer into a private chunk, my own straight from my send
@@ -178,6 +179,7 @@ struct trib_shm_state {
     uint64_t chunks; /* chunks processed so far (selects chunk[c % 2]) */
     int spins;       /* spins before each sched_yield in a wait */
     int cma;         /* 1: every rank can read every other's memory (process_vm_readv) */
+    int cma_fail;    /* testing aid (TRIB_SHM_CMA_FAIL): this rank's next single-copy call fails; -1: none */
     char *cma_buf;   /* 3 private chunks of SHM_CMA_CHUNK bytes (single-copy path), NULL before first use */
 };
 
@@ -329,6 +331,8 @@ int trib_coll_shm_create(MPI_Comm comm, int rank, int size, struct trib_shm_stat
     int cma_ok = cma_probe(s);
     TRIB_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &cma_ok, 1, MPI_INT, MPI_MIN, comm));
     s->cma = cma_ok;
+    const char *fail = getenv("TRIB_SHM_CMA_FAIL");
+    s->cma_fail = fail && *fail && atoi(fail) == rank ? rank : -1;
     *out = s;
     return TRIB_OK;
 error:
@@ -535,6 +539,10 @@ static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nsl
     size_t es = a->elem_size;
     if (!s->cma_buf && !(s->cma_buf = malloc(3 * SHM_CMA_CHUNK)))
         err = ENOMEM;
+    if (s->cma_fail == me) { /* testing aid: as if a copy had been refused, once */
+        err = EIO;
+        s->cma_fail = -1;
+    }
     shm_cma_t *mine = cma_line(s, me);
     mine->send = (uint64_t)(uintptr_t)a->sendbuf;
     mine->recv = (uint64_t)(uintptr_t)a->recvbuf;
