@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# results.sh OUTDIR [shm|net DELAY|mtu|hier|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
+# results.sh OUTDIR [shm|net DELAY|mtu|hier|hier-tuned|all]: the runs behind benchmarks/RESULTS.md "## Collectives".
 # Run from the repository root after a Release build (scripts/setup.sh); `net` needs root.
 # Writes OUTDIR/*.csv and prints each run's Markdown comparison (benchmarks/coll/compare.sh).
 # auto uses the shipped tuning files (TRIB_TUNING_FILE), as a user who installs them would.
 # NETCLUSTER_MTU (default 1500) sets the emulated links' MTU; `mtu` adds a ring-only run at MTU 9000
 # (jumbo frames) for the framing share of the bound.  `hier`: 2 nodes x 2 and 2 nodes x 4 ranks
 # (netcluster --ranks-per-node, 1 Gbit/s, 100 us), every algorithm with the built-in selection (no
-# tuning file), then MPI_Allreduce under Open MPI's coll/han (--mca coll_han_priority 100).
+# tuning file), then MPI_Allreduce under Open MPI's coll/han (--mca coll_han_priority 100); `hier-tuned`:
+# the same layouts with a tuning file made there by `trib-bench tune`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-out=${1:?usage: results.sh OUTDIR [shm|net DELAY|mtu|all]}
+out=${1:?usage: results.sh OUTDIR [shm|net DELAY|mtu|hier|hier-tuned|all]}
 what=${2:-all}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -94,11 +95,35 @@ run_hier() {
   done
 }
 
+# The same layouts with a tuning file made there (`trib-bench tune`, kept as OUT/hier-2xM.tuning), then the
+# comparison again with auto following it (TRIB_TUNING_FILE).
+run_hier_tuned() {
+  local m
+  for m in 2 4; do
+    "$nc" up -n 2 -r 1gbit -d 100us --ranks-per-node $m -m "${NETCLUSTER_MTU:-1500}"
+    trap '"$nc" down' EXIT
+    say "$nc" run -- $bench tune -o "$out/hier-2x$m.tuning" --algo ring,tree,rd,hier,mpi --min-bytes 8 \
+      --max-bytes 64M --factor 4 --link-rate 1G --link-delay 100us --network "netcluster 2 nodes x $m, 1gbit, 100us"
+    "$nc" run -- "$root/$bench" tune -o "$out/hier-2x$m.tuning" --algo ring,tree,rd,hier,mpi --min-bytes 8 \
+      --max-bytes 64M --factor 4 --link-rate 1G --link-delay 100us \
+      --network "netcluster 2 nodes x $m, 1gbit, 100us" >/dev/null
+    say "$nc" run -- env TRIB_TUNING_FILE="$out/hier-2x$m.tuning" $bench allreduce --algo ring,tree,rd,hier,auto,mpi \
+      --min-bytes 8 --max-bytes 64M --factor 4 --link-rate 1G --link-delay 100us --check --csv "$out/hier-2x$m-tuned.csv"
+    "$nc" run -- env TRIB_TUNING_FILE="$out/hier-2x$m.tuning" "$root/$bench" allreduce \
+      --algo ring,tree,rd,hier,auto,mpi --min-bytes 8 --max-bytes 64M --factor 4 --link-rate 1G --link-delay 100us \
+      --check --csv "$out/hier-2x$m-tuned.csv" --quiet
+    $cmp "$out/hier-2x$m-tuned.csv" auto mpi
+    "$nc" down
+    trap - EXIT
+  done
+}
+
 case $what in
   shm) run_shm ;;
   mtu) run_mtu ;;
   net) run_net "${3:?usage: results.sh OUTDIR net DELAY}" ;;
   hier) run_hier ;;
+  hier-tuned) run_hier_tuned ;;
   all) run_shm; run_net 100us; run_net 1ms; run_mtu; run_hier ;;
-  *) echo "usage: results.sh OUTDIR [shm|net DELAY|mtu|hier|all]" >&2; exit 2 ;;
+  *) echo "usage: results.sh OUTDIR [shm|net DELAY|mtu|hier|hier-tuned|all]" >&2; exit 2 ;;
 esac
