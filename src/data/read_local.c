@@ -186,15 +186,6 @@ static int read_own_rows(reader_t *x)
     return rc;
 }
 
-/* Ratings of this rank's users according to the manifest (whose counts trib_dataset_open checked). */
-static uint64_t expected_count(const trib_dataset_t *ds, uint32_t first, uint32_t end)
-{
-    uint64_t mine = 0;
-    for (uint64_t u = first; u < end && u < ds->info.n_users; u++)
-        mine += ds->user_counts[u];
-    return mine;
-}
-
 /*
  * The rows every rank read, added up (one MPI_Allreduce of the tally: per-shard fingerprint sums and per-item
  * counts), against the manifest.  Every rank checks the same sums, so all return the same error.
@@ -262,8 +253,9 @@ int trib_data_read_local_each(const char *dir, const trib_owner_map_t *owners, M
         x.chunk_rows = opts->rows_per_chunk ? opts->rows_per_chunk : CHUNK_ROWS;
         if (x.chunk_rows > (uint64_t)INT_MAX)
             x.chunk_rows = (uint64_t)INT_MAX;
-        expected = expected_count(ds, x.first, x.end);
         rc = shard_ranges(&x);
+        for (uint32_t s = 0; rc == TRIB_OK && s < ds->info.n_shards; s++) /* the manifest's count of my ratings */
+            expected += x.to[s] - x.from[s];
     }
     if (rc == TRIB_OK)
         rc = sink->begin(sink->ctx, &ds->info, expected, x.with_ts);
