@@ -477,6 +477,16 @@ int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, in
     return rc;
 }
 
+/* Writes bytes [at, at + n) of my receive buffer into the same place of every peer's receive buffer. */
+static int cma_push(const struct trib_shm_state *s, const char *recv, size_t at, size_t n)
+{
+    int err = 0;
+    for (int q = 0; q < s->p && !err; q++)
+        if (q != s->me)
+            err = cma_copy(cma_line(s, q)->pid, cma_line(s, q)->recv + at, (char *)recv + at, n, 1);
+    return err;
+}
+
 /*
  * Elements [off, off + len) of the result, chunk by chunk: x_0 (+) ... (+)
  * x_p-1 in rank order, the peers' parts read into private chunks, the last
@@ -517,9 +527,8 @@ static int cma_reduce_slice(const trib_coll_args_t *a, struct trib_shm_state *s,
             trib_coll_combine(a, dst, sofar, x, n);
             sofar = dst;
         }
-        for (int q = 0; q < p && !err && push; q++) /* the chunk's result, still in cache, into every peer's buffer */
-            if (q != me)
-                err = cma_copy(cma_line(s, q)->pid, cma_line(s, q)->recv + at, recv + at, n * es, 1);
+        if (!err && push) /* the chunk's result, still in cache, into every peer's buffer */
+            err = cma_push(s, recv, at, n * es);
     }
     return err;
 }
@@ -553,13 +562,9 @@ static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nsl
     size_t off = me < nslices ? trib_block_offset(&b, me) : 0, len = me < nslices ? trib_block_count(&b, me) : 0;
     if (!err && len > 0)
         err = cma_reduce_slice(a, s, off, len, done == NULL);
-    if (done && len > 0) {
-        char *slice = (char *)a->recvbuf + off * es;
-        if (!err)
-            rc = done(arg, slice, off, len);
-        for (int q = 0; q < p && !err; q++)
-            if (q != me)
-                err = cma_copy(cma_line(s, q)->pid, cma_line(s, q)->recv + off * es, slice, len * es, 1);
+    if (done && len > 0 && !err) {
+        rc = done(arg, (char *)a->recvbuf + off * es, off, len);
+        err = cma_push(s, a->recvbuf, off * es, len * es);
     }
     if (err)
         atomic_store_explicit(&mine->failed, call, memory_order_release);
@@ -598,8 +603,6 @@ int trib_coll_shm(const trib_coll_args_t *a)
         small_path(a, ctx->shm);
         return TRIB_OK;
     }
-    if (cma_takes(a, ctx->shm))
-        return cma_path(a, ctx->shm, a->size, NULL, NULL);
     return trib_coll_shm_slices(a, ctx->shm, a->size, NULL, NULL);
 }
 
