@@ -622,7 +622,7 @@ static void test_order_semantics(void)
 
 /*
  * The kernel runs two consecutive ratings together when their users and items
- * differ (kernel_impl.inc, step2_*).  One rating per call never pairs, so a
+ * differ (kernel_impl.inc, run_batch and pair_rows).  One rating per call never pairs, so a
  * whole-batch run must equal a run of single-rating calls bit for bit, on data
  * small enough (12 users, 9 items) that many neighbours share a row and take
  * the unpaired path in the middle of a batch.
