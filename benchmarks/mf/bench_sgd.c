@@ -568,10 +568,12 @@ static void kernel_table(const options_t *o, dataset_t *d, const peak_t *pk, tri
         }
         sort_doubles(wall, ne);
         sort_doubles(cpu, ne);
-        /* FMA limit: FMA lanes per update over the padded stride that the kernel really computes: plain 3
-         * (dot product 1, update 2), AdaGrad 5 (|p|^2, |q|^2 and p.q 3, update 2); a multiply counts as one. */
+        /* FMA limit: vector operations per update, per lane of the padded stride that the kernel really
+         * computes (src/mf/kernel_impl.inc; a multiply counts as one FMA): plain 5 (dot product 1; each row
+         * ku p + cu q, 2), AdaGrad 9 (dot product 1; each row e q - reg p, p + eta g and the lane sum of
+         * g^2, 4). */
         size_t stride = trib_mf_stride(k);
-        double lanes = (hp.schedule == TRIB_MF_SCHEDULE_ADAGRAD ? 5.0 : 3.0) * (double)stride;
+        double lanes = (hp.schedule == TRIB_MF_SCHEDULE_ADAGRAD ? 9.0 : 5.0) * (double)stride;
         double limit = pk->fma_lanes_per_s / lanes;
         double bpu = bytes_per_update(blocked ? &g : NULL, stride), bw_limit = pk->bytes_per_s / bpu;
         double n = (double)d->n_train;
