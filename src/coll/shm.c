@@ -27,11 +27,15 @@
  * Stamped vectors (up to SHM_STAMP_LINES x 56 bytes of elements of <= 8
  * bytes, one round; the sizes just above tiny): each cache line of
  * stamped[n % 2] carries 56 bytes of data and the round that wrote it,
- * stored (release) after the data.  Every rank fills its lines, then waits
- * for each peer's line to carry round n and reduces it, line by line in rank
- * order.  A line's data reaches a reader in the transfer that brings its
- * flag, and the lines of one vector travel independently (the counter would
- * add a transfer before them).  The counter `seq` is not stored: every wait
+ * stored (release) after the data.  Every rank fills its lines, waits for
+ * each peer's last line to carry round n (the stamps are stored in line
+ * order, so then every line does), copies every rank's lines end to end and
+ * reduces the vector in rank order in one pass.  The last line's data
+ * arrives with its flag and the other lines are read in parallel (the
+ * counter would add a transfer before them all).  Waiting and reducing line
+ * by line cost one transfer per line in turn and, from 32 bytes, settled
+ * into calls that alternated fast and slow (benchmarks/RESULTS.md,
+ * "Collectives", section 4).  The counter `seq` is not stored: every wait
  * is for `>= n`, so the next round that stores it covers the skipped value,
  * and the double-buffer argument below holds with "finished reading round
  * n" shown by having announced round n + 1 (a stamp or the counter).
@@ -142,6 +146,7 @@ _Static_assert(sizeof(shm_header_t) == SHM_LINE, "the counter and the tiny buffe
 /* A line of a stamped vector: the round that wrote it, then its data. */
 #define SHM_STAMP_DATA (SHM_LINE - sizeof(uint64_t))
 #define SHM_STAMP_LINES 8
+#define SHM_STAMP_BYTES (SHM_STAMP_LINES * SHM_STAMP_DATA)
 typedef struct {
     _Atomic uint64_t round;
     char data[SHM_STAMP_DATA];
@@ -175,6 +180,7 @@ struct trib_shm_state {
     int p, me;       /* ranks of the window's communicator, and mine */
     char **slot;     /* slot[q]: rank q's slot, mapped in this process */
     char **src;      /* scratch: p pointers to the inputs of one reduction */
+    char *gathered;  /* scratch: p stamped vectors laid end to end (p x SHM_STAMP_BYTES) */
     uint64_t seq;    /* my counter's value (the last round I announced) */
     uint64_t chunks; /* chunks processed so far (selects chunk[c % 2]) */
     int spins;       /* spins before each sched_yield in a wait */
@@ -292,7 +298,8 @@ int trib_coll_shm_create(MPI_Comm comm, int rank, int size, struct trib_shm_stat
     int locked = 0;
     s->slot = calloc((size_t)size, sizeof *s->slot);
     s->src = calloc((size_t)size, sizeof *s->src);
-    if (!s->slot || !s->src) {
+    s->gathered = malloc((size_t)size * SHM_STAMP_BYTES);
+    if (!s->slot || !s->src || !s->gathered) {
         rc = trib_errorf(TRIB_ERR_NOMEM, "shm allreduce: out of memory");
         goto error;
     }
@@ -342,6 +349,7 @@ error:
         MPI_Win_free(&s->win);
     free(s->slot);
     free(s->src);
+    free(s->gathered);
     free(s);
     return rc;
 }
@@ -354,6 +362,7 @@ void trib_coll_shm_free(struct trib_shm_state *s)
     MPI_Win_free(&s->win);
     free(s->slot);
     free(s->src);
+    free(s->gathered);
     free(s->cma_buf);
     free(s);
 }
@@ -378,29 +387,44 @@ static int stamped_fits(const trib_coll_args_t *a, size_t bytes)
     return bytes > SHM_TINY_MAX && bytes <= SHM_STAMP_LINES * SHM_STAMP_DATA && a->elem_size <= 8 && a->kernel;
 }
 
+/*
+ * Waits until every peer's vector of `round` is complete.  Each line's stamp
+ * is stored (release) after its data and after every earlier line's stamp,
+ * so a peer's last line carrying the round shows all its lines do; only that
+ * line is polled, which leaves the others with their writer until they are
+ * read (polling them all pulled lines away from a writer still filling them).
+ */
+static void wait_stamps(const struct trib_shm_state *s, uint64_t round, size_t nlines)
+{
+    for (int q = 0; q < s->p; q++)
+        if (q != s->me)
+            wait_until(&stamped(s, q, round, nlines - 1)->round, round, s->spins);
+}
+
 static void stamped_path(const trib_coll_args_t *a, struct trib_shm_state *s)
 {
     size_t es = a->elem_size, per_line = SHM_STAMP_DATA / es; /* 56 is a multiple of 1, 2, 4 and 8 */
-    size_t nlines = (a->count + per_line - 1) / per_line;
+    size_t nlines = (a->count + per_line - 1) / per_line, bytes = a->count * es;
     uint64_t round = ++s->seq;
     const char *send = a->sendbuf;
     for (size_t l = 0; l < nlines; l++) {
-        size_t n = l + 1 < nlines ? per_line : a->count - l * per_line;
         shm_stamped_t *mine = stamped(s, s->me, round, l);
-        memcpy(mine->data, send + l * per_line * es, n * es);
+        if (l + 1 < nlines)
+            memcpy(mine->data, send + l * SHM_STAMP_DATA, SHM_STAMP_DATA);
+        else
+            memcpy(mine->data, send + l * SHM_STAMP_DATA, bytes - l * SHM_STAMP_DATA);
         atomic_store_explicit(&mine->round, round, memory_order_release);
     }
+    wait_stamps(s, round, nlines);
+    /* Every rank's lines laid end to end (whole lines: the copies have a constant size), then one
+     * reduction over the vector instead of one per line. */
     char **src = s->src;
-    char *recv = a->recvbuf;
-    for (size_t l = 0; l < nlines; l++) {
-        size_t n = l + 1 < nlines ? per_line : a->count - l * per_line;
-        for (int q = 0; q < s->p; q++) {
-            shm_stamped_t *line = stamped(s, q, round, l);
-            wait_until(&line->round, round, s->spins);
-            src[q] = line->data;
-        }
-        reduce_in_rank_order(a, s->p, recv + l * per_line * es, src, n);
+    for (int q = 0; q < s->p; q++) {
+        src[q] = s->gathered + (size_t)q * SHM_STAMP_BYTES;
+        for (size_t l = 0; l < nlines; l++)
+            memcpy(src[q] + l * SHM_STAMP_DATA, stamped(s, q, round, l)->data, SHM_STAMP_DATA);
     }
+    reduce_in_rank_order(a, s->p, a->recvbuf, src, a->count);
 }
 
 static void small_path(const trib_coll_args_t *a, struct trib_shm_state *s)
