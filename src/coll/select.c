@@ -257,7 +257,8 @@ static int select_any(size_t bytes, int p, const trib_coll_topo_t *topo, const t
     }
     *algo = topo->nodes > 0 ? trib_coll_builtin_rule_topo(bytes, p, topo, segment_bytes)
                             : trib_coll_builtin_rule(bytes, p, 0, segment_bytes);
-    trib_log(TRIB_LOG_DEBUG, "allreduce select: %zu bytes on %d ranks on %d node(s) of %d-%d: %s (built-in rule)",
-             bytes, p, topo->nodes, topo->min_per_node, topo->max_per_node, trib_algo_name(*algo));
+    if (trib_log_enabled(TRIB_LOG_DEBUG)) /* every call comes here: not even the call when not logging */
+        trib_log(TRIB_LOG_DEBUG, "allreduce select: %zu bytes on %d ranks on %d node(s) of %d-%d: %s (built-in rule)",
+                 bytes, p, topo->nodes, topo->min_per_node, topo->max_per_node, trib_algo_name(*algo));
     return TRIB_OK;
 }
