@@ -3,7 +3,8 @@
 # unmodified MPI program meets the interposition library (LD_PRELOAD at launch, so each
 # variant is its own mpirun).  Runs `trib-bench allreduce --algo plain` PAIRS times per
 # variant, alternating which goes first, and prints per size the median over runs of each
-# run's median iteration time, and the speed-up (plain MPI / with libtributary_mpi).
+# run's mean time per call (OSU's latency) and of its median iteration time, and the speed-ups
+# (plain MPI / with libtributary_mpi).
 #
 #   benchmarks/coll/preload.sh [-n NP] [-p PAIRS] [-b BUILD_DIR] [-o OUT_DIR] [-- trib-bench allreduce options]
 #   benchmarks/coll/preload.sh -n 2 -p 5 -- --min-bytes 4 --max-bytes 256 --type float --iters 2000
@@ -84,26 +85,37 @@ echo "# plain MPI_Allreduce, $np ranks, $pairs runs per variant (alternating), $
 echo "# CPU: $cpu; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# trib-bench options: ${*:-(defaults)}"
 echo "# the check run, preloaded at TRIB_LOG_LEVEL=info: $(sed 's/.*libtributary_mpi: //' "$out/served.txt")"
-# medians: per size, the median over runs of each run's median (CSV column 11)
+# Per size, the median over runs of two per-run statistics (CSV columns 9 and 11):
+#  - the mean time per call (each rank's mean over the iterations, averaged over the ranks): OSU's
+#    osu_allreduce latency, the cost of back-to-back calls;
+#  - the median iteration time (each iteration taken at its slowest rank). At 2 ranks, back-to-back
+#    calls can settle into turns (one rank waits in the even calls, the other in the odd ones), so
+#    every iteration has a slow rank and this median reports the slow turn while the mean is lower.
 python3 - "$out" "$pairs" <<'EOF'
 import csv, glob, os, statistics, sys
 out, pairs = sys.argv[1], int(sys.argv[2])
-def load(v):
+def load(v, col):
     per = {}
     for f in sorted(glob.glob(os.path.join(out, v + "-*.csv"))):
         for row in csv.reader(l for l in open(f) if not l.startswith("#")):
             if row[0] == "ranks":
                 continue
-            per.setdefault(int(row[1]), []).append(float(row[10]))
+            per.setdefault(int(row[1]), []).append(float(row[col]))
     return per
-m, t = load("mpi"), load("tributary")
-print("| bytes | MPI_Allreduce us | with libtributary_mpi us | speed-up |")
-print("|---:|---:|---:|---:|")
-worst = None
-for b in sorted(m):
-    a, c = statistics.median(m[b]), statistics.median(t.get(b, [float("nan")]))
-    x = a / c if c > 0 else float("nan")
-    worst = x if worst is None or x < worst else worst
-    print(f"| {b} | {a:.2f} | {c:.2f} | {x:.2f}x |")
-print(f"# slowest speed-up over the sizes: {worst:.2f}x")
+cols = {"mean": 8, "median": 10}
+m = {k: load("mpi", c) for k, c in cols.items()}
+t = {k: load("tributary", c) for k, c in cols.items()}
+print("| bytes | MPI_Allreduce mean us | with libtributary_mpi mean us | speed-up (mean) "
+      "| MPI_Allreduce median us | with libtributary_mpi median us | speed-up (median) |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+worst = {k: None for k in cols}
+for b in sorted(m["mean"]):
+    cells = []
+    for k in cols:
+        a, c = statistics.median(m[k][b]), statistics.median(t[k].get(b, [float("nan")]))
+        x = a / c if c > 0 else float("nan")
+        worst[k] = x if worst[k] is None or x < worst[k] else worst[k]
+        cells += [f"{a:.2f}", f"{c:.2f}", f"{x:.2f}x"]
+    print(f"| {b} | " + " | ".join(cells) + " |")
+print(f"# slowest speed-up over the sizes: {worst['mean']:.2f}x by the mean, {worst['median']:.2f}x by the median")
 EOF
