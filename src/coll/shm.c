@@ -32,10 +32,10 @@
  * order, so then every line does), copies every rank's lines end to end and
  * reduces the vector in rank order in one pass.  The last line's data
  * arrives with its flag and the other lines are read in parallel (the
- * counter would add a transfer before them all).  Waiting and reducing line
- * by line cost one transfer per line in turn and, from 32 bytes, settled
- * into calls that alternated fast and slow (benchmarks/RESULTS.md,
- * "Collectives", section 4).  The counter `seq` is not stored: every wait
+ * counter would add a transfer before them all).  Waiting and reducing
+ * line by line cost a transfer and a kernel call per line, one after the
+ * other (benchmarks/RESULTS.md, "Collectives", section 4).  The counter
+ * `seq` is not stored: every wait
  * is for `>= n`, so the next round that stores it covers the skipped value,
  * and the double-buffer argument below holds with "finished reading round
  * n" shown by having announced round n + 1 (a stamp or the counter).
@@ -384,15 +384,14 @@ static void reduce_in_rank_order(const trib_coll_args_t *a, int p, char *dst, ch
 /* Vectors just above tiny: native kernels, whose elements need at most 8-byte alignment. */
 static int stamped_fits(const trib_coll_args_t *a, size_t bytes)
 {
-    return bytes > SHM_TINY_MAX && bytes <= SHM_STAMP_LINES * SHM_STAMP_DATA && a->elem_size <= 8 && a->kernel;
+    return bytes > SHM_TINY_MAX && bytes <= SHM_STAMP_BYTES && a->elem_size <= 8 && a->kernel;
 }
 
 /*
  * Waits until every peer's vector of `round` is complete.  Each line's stamp
  * is stored (release) after its data and after every earlier line's stamp,
- * so a peer's last line carrying the round shows all its lines do; only that
- * line is polled, which leaves the others with their writer until they are
- * read (polling them all pulled lines away from a writer still filling them).
+ * so a peer's last line carrying the round shows all its lines do: only that
+ * line is polled, and the others are read once, after it.
  */
 static void wait_stamps(const struct trib_shm_state *s, uint64_t round, size_t nlines)
 {
