@@ -402,12 +402,7 @@ static int prepare_call(const void *sendbuf, void *recvbuf, size_t count, MPI_Da
         return rc;
     c->user_op = TRIB_OPK_SUM;
     c->algo = TRIB_ALGO_AUTO;
-    c->wire = o->wire;
-    c->run = 0;
-    c->gen = NULL;
-    c->wire_buf = NULL;
-    c->user_recv = NULL;
-    c->user_count = count;
+    c->wire = o->wire; /* run, gen, wire_buf, user_recv, user_count: set by trib_coll_call_begin */
     *local_rc = validate_args(sendbuf, recvbuf, count, type, op, o, *ctx, &c->a, &c->user_op, &c->algo);
     if (*local_rc != TRIB_OK)
         memset(&c->a, 0, sizeof c->a); /* rejected: nothing reads it, but nothing indeterminate is copied either */
