@@ -89,8 +89,9 @@ typedef struct {
                               averaging (what sync mode's --sync-method average does to a round) */
     int idle_sleep;        /* how a rank waits for messages: 0 = inside MPI_Probe / MPI_Waitall (Open MPI
                               polls there, yielding the core only under mpi_yield_when_idle); 1 = MPI_Iprobe /
-                              MPI_Testall with sleeps growing from 20 us to 1 ms, which really frees the core
-                              when ranks outnumber cores */
+                              MPI_Testall with sleeps growing from 5 us to 200 us, which really frees the core
+                              when ranks outnumber cores (trib-train also rings a rank of the same node awake
+                              when it sends it a message, so its sleeps end at once) */
     uint64_t clocks_per_epoch; /* > 0: a server keeps a snapshot of its rows each time every worker has
                               finished an epoch (min clock a multiple of it); 0: no snapshots */
 } trib_ps_options_t;

@@ -12,11 +12,10 @@
  * (header, worker, row count, size) before a byte reaches the cache.
  */
 #include <inttypes.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "train/ps_wait.h"
 #include "train/ps_wire.h"
 
 struct trib_ps_client {
@@ -50,6 +49,7 @@ struct trib_ps_client {
     /* notices and pauses */
     trib_ps_header_t note_in, *pause_out; /* pause_out: S */
     MPI_Request *req;          /* S */
+    const trib_ps_bell_t *bell; /* doorbells (NULL: none) */
 };
 
 int trib_ps_client_create(const trib_ps_options_t *o, int w, trib_mf_block_t *cache, trib_ps_client_t **out)
@@ -102,6 +102,8 @@ int trib_ps_client_create(const trib_ps_options_t *o, int w, trib_mf_block_t *ca
     *out = c;
     return TRIB_OK;
 }
+
+void trib_ps_client_set_bell(trib_ps_client_t *c, const trib_ps_bell_t *b) { c->bell = b; }
 
 static void free_bufs(unsigned char **b, int n)
 {
@@ -201,32 +203,10 @@ static trib_ps_header_t header(const trib_ps_client_t *c, trib_ps_msg_type_t typ
     return h;
 }
 
-/*
- * Waits for req[0..n): MPI_Waitall, or (idle_sleep) MPI_Testall, first yielding the core a few
- * times, then with sleeps of 5 us growing to 200 us: a reply is usually a few tens of microseconds
- * away, and a longer sleep would add its length to every mini-batch.
- */
+/* Waits for req[0..n) the job's way (train/ps_wait.h). */
 static int wait_reqs(const trib_ps_client_t *c, int n, MPI_Request *req, MPI_Status *sts, const char *what)
 {
-    int rc = MPI_SUCCESS;
-    if (n && !c->o.idle_sleep) {
-        rc = MPI_Waitall(n, req, sts);
-    } else if (n) {
-        for (long ns = 5000, spins = 0;; spins++) {
-            int done = 0;
-            rc = MPI_Testall(n, req, &done, sts);
-            if (rc != MPI_SUCCESS || done)
-                break;
-            if (spins < 8) {
-                sched_yield();
-                continue;
-            }
-            struct timespec ts = {0, ns};
-            nanosleep(&ts, NULL);
-            ns = ns * 2 > 200000 ? 200000 : ns * 2;
-        }
-    }
-    if (rc != MPI_SUCCESS)
+    if (trib_ps_wait_reqs(c->bell, c->o.idle_sleep, n, req, sts) != MPI_SUCCESS)
         return trib_errorf(TRIB_ERR_MPI, "ps worker %d: waiting for %s failed", c->w, what);
     return TRIB_OK;
 }
@@ -325,6 +305,7 @@ static int pull_start(trib_ps_client_t *c, const uint32_t *rows, size_t n, int a
             rc = trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Isend of a pull failed", c->w);
         else
             ns++;
+        trib_ps_bell_ring(c->bell, c->o.n_workers + j);
     }
     if (rc != TRIB_OK) { /* cannot leave posted receives behind */
         for (int i = 0; i < nr; i++)
@@ -386,6 +367,7 @@ int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size_t n, con
         if (MPI_Isend(p, (int)bytes, MPI_BYTE, c->o.n_workers + j, TRIB_PS_TAG_REQUEST, c->o.comm,
                       &c->pushreq[b][j]) != MPI_SUCCESS)
             rc = trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Isend of a push failed", c->w);
+        trib_ps_bell_ring(c->bell, c->o.n_workers + j);
     }
     c->cur = 1 - b;
     if (rc == TRIB_OK && end_clock)
@@ -430,20 +412,21 @@ int trib_ps_client_poll_notice(trib_ps_client_t *c, int *count)
     return rc;
 }
 
-/* Blocks until a notice can be received (polling with sleeps under idle_sleep), then takes it. */
+/* Blocks until a notice can be received (waiting the job's way), then takes it. */
 static int wait_one_notice(trib_ps_client_t *c)
 {
     if (c->o.idle_sleep) {
-        for (long ns = 5000;;) {
+        trib_ps_waiter_t wt;
+        trib_ps_waiter_init(&wt, c->bell, 1, 1000000);
+        for (;;) {
             int flag = 0;
             MPI_Status st;
+            trib_ps_waiter_arm(&wt);
             if (MPI_Iprobe(MPI_ANY_SOURCE, TRIB_PS_TAG_NOTICE, c->o.comm, &flag, &st) != MPI_SUCCESS)
                 return trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Iprobe for a notice failed", c->w);
             if (flag)
                 break;
-            struct timespec ts = {0, ns};
-            nanosleep(&ts, NULL);
-            ns = ns * 2 > 1000000 ? 1000000 : ns * 2;
+            trib_ps_waiter_pause(&wt);
         }
     }
     return take_notice(c);
@@ -465,6 +448,7 @@ int trib_ps_client_pause(trib_ps_client_t *c)
             rc = rc != TRIB_OK ? rc : trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Isend of PAUSE failed", c->w);
         else
             ns++;
+        trib_ps_bell_ring(c->bell, c->o.n_workers + j);
     }
     /* every server sends one notice per round, each after it heard of a pause (at the latest ours) */
     while (c->notices < S) {
@@ -491,6 +475,7 @@ int trib_ps_client_done(trib_ps_client_t *c)
             rc = trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Isend of DONE failed", c->w);
         else
             ns++;
+        trib_ps_bell_ring(c->bell, c->o.n_workers + j);
     }
     int wr = wait_reqs(c, ns, c->req, MPI_STATUSES_IGNORE, "DONE messages");
     return rc == TRIB_OK ? wr : rc;

@@ -48,13 +48,12 @@
  * returns TRIB_ERR_PROTOCOL naming the sender.
  */
 #include <inttypes.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/timer.h"
+#include "train/ps_wait.h"
 #include "train/ps_wire.h"
 
 typedef struct {
@@ -107,6 +106,7 @@ struct trib_ps_server {
     unsigned char *rbuf;
     size_t rcap;
     trib_ps_server_stats_t st;
+    const trib_ps_bell_t *bell; /* doorbells (NULL: none) */
     int err;
     char errmsg[400];
 };
@@ -150,6 +150,8 @@ int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **
     return TRIB_OK;
 }
 
+void trib_ps_server_set_bell(trib_ps_server_t *s, const trib_ps_bell_t *b) { s->bell = b; }
+
 static void clear_queues(trib_ps_server_t *s)
 {
     for (size_t i = 0; i < s->n_deferred; i++)
@@ -175,9 +177,9 @@ static void drop_snapshots(trib_ps_server_t *s, int64_t before)
 static void finish_sends(trib_ps_server_t *s)
 {
     if (s->reply_req)
-        MPI_Waitall(s->o.n_workers, s->reply_req, MPI_STATUSES_IGNORE);
+        trib_ps_wait_reqs(s->bell, s->o.idle_sleep, s->o.n_workers, s->reply_req, MPI_STATUSES_IGNORE);
     if (s->notice_req)
-        MPI_Waitall(s->o.n_workers, s->notice_req, MPI_STATUSES_IGNORE);
+        trib_ps_wait_reqs(s->bell, s->o.idle_sleep, s->o.n_workers, s->notice_req, MPI_STATUSES_IGNORE);
 }
 
 void trib_ps_server_destroy(trib_ps_server_t *s)
@@ -240,7 +242,7 @@ static const trib_mf_block_t *find_snapshot(const trib_ps_server_t *s, int64_t e
 static int reply_buffer(trib_ps_server_t *s, int w, size_t bytes, unsigned char **out)
 {
     *out = NULL;
-    if (MPI_Wait(&s->reply_req[w], MPI_STATUS_IGNORE) != MPI_SUCCESS)
+    if (trib_ps_wait_reqs(s->bell, s->o.idle_sleep, 1, &s->reply_req[w], MPI_STATUSES_IGNORE) != MPI_SUCCESS)
         return trib_errorf(TRIB_ERR_MPI, "ps server %d: MPI_Wait for a reply to rank %d failed", s->j, w);
     int rc = grow(&s->reply_buf[w], &s->reply_cap[w], bytes);
     *out = s->reply_buf[w];
@@ -291,6 +293,7 @@ static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t
     s->st.rows_served += n;
     if (MPI_Isend(buf, (int)bytes, MPI_BYTE, w, TRIB_PS_TAG_REPLY, s->o.comm, &s->reply_req[w]) != MPI_SUCCESS)
         return trib_errorf(TRIB_ERR_MPI, "ps server %d: MPI_Isend of a reply to rank %d failed", s->j, w);
+    trib_ps_bell_ring(s->bell, w);
     return TRIB_OK;
 }
 
@@ -306,6 +309,7 @@ static int answer_empty(trib_ps_server_t *s, int w, uint32_t flags)
     memcpy(buf, &h, sizeof h);
     if (MPI_Isend(buf, (int)sizeof h, MPI_BYTE, w, TRIB_PS_TAG_REPLY, s->o.comm, &s->reply_req[w]) != MPI_SUCCESS)
         return trib_errorf(TRIB_ERR_MPI, "ps server %d: MPI_Isend of an empty reply to rank %d failed", s->j, w);
+    trib_ps_bell_ring(s->bell, w);
     return TRIB_OK;
 }
 
@@ -549,40 +553,28 @@ static int handle(trib_ps_server_t *s, const unsigned char *msg, size_t len, int
 /* ------------------------------------------------------------------ serve loop */
 
 /*
- * Idle polling: yields the core a few times, then sleeps for *ns nanoseconds, doubling it from
- * 5 us to 200 us.  A request is answered at most ~200 us after it arrives (with 1 ms, the old
- * ceiling, the sleep alone was a few times the SGD of a 20,000-rating mini-batch at k = 32).
- */
-static void backoff(long *ns, int *spins)
-{
-    if ((*spins)++ < 8) {
-        sched_yield();
-        return;
-    }
-    struct timespec ts = {0, *ns};
-    nanosleep(&ts, NULL);
-    *ns = *ns * 2 > 200000 ? 200000 : *ns * 2;
-}
-
-/*
- * The next request: blocking probe, or polling with sleeps (idle_sleep).  *got = 0 when polling
- * saw *stop set before a message came (the caller then starts pausing and asks again).
+ * The next request: blocking probe, or polling the job's way (train/ps_wait.h: sleeps of 5 us
+ * growing to 200 us, on the doorbell when there is one).  *got = 0 when polling saw *stop set
+ * before a message came (the caller then starts pausing and asks again).
  */
 static int next_request(const trib_ps_server_t *s, volatile sig_atomic_t *stop, MPI_Status *st, int *got)
 {
     *got = 1;
     if (!s->o.idle_sleep)
         return MPI_Probe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, st);
-    int spins = 0;
-    for (long ns = 5000;;) {
-        int flag = 0, rc = MPI_Iprobe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, &flag, st);
+    trib_ps_waiter_t w;
+    trib_ps_waiter_init(&w, s->bell, 1, 200000);
+    for (;;) {
+        int flag = 0;
+        trib_ps_waiter_arm(&w);
+        int rc = MPI_Iprobe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, &flag, st);
         if (rc != MPI_SUCCESS || flag)
             return rc;
         if (stop && *stop && !s->pausing) {
             *got = 0;
             return MPI_SUCCESS;
         }
-        backoff(&ns, &spins);
+        trib_ps_waiter_pause(&w);
     }
 }
 
@@ -598,6 +590,7 @@ static int begin_pausing(trib_ps_server_t *s)
         if (MPI_Isend(&s->notice[w], (int)sizeof s->notice[w], MPI_BYTE, w, TRIB_PS_TAG_NOTICE, s->o.comm,
                       &s->notice_req[w]) != MPI_SUCCESS)
             return trib_errorf(TRIB_ERR_MPI, "ps server %d: MPI_Isend of a notice to rank %d failed", s->j, w);
+        trib_ps_bell_ring(s->bell, w);
     }
     return TRIB_OK;
 }
@@ -665,6 +658,7 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int settle, volatile sig_a
                                     st.MPI_SOURCE);
                 break;
             }
+            trib_ps_bell_ring(s->bell, st.MPI_SOURCE); /* its send may now complete */
             double t0 = trib_now();
             rc = handle(s, s->rbuf, (size_t)n, st.MPI_SOURCE);
             s->st.busy_seconds += trib_now() - t0;

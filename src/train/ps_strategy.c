@@ -106,6 +106,7 @@
 #include "core/timer.h"
 #include "tributary/ps.h"
 #include "train/internal.h"
+#include "train/ps_wait.h"
 
 enum { F_RATINGS, F_SECONDS, F_WAIT, F_PULLS, F_DEFERRED, F_VIOL, F_MAXSTALE, F_EPOCHS, F_COMPLETE, F_N };
 
@@ -117,6 +118,7 @@ typedef struct {
 typedef struct {
     trib_ps_options_t o;
     int server;                 /* 1 on server ranks */
+    trib_ps_bell_t *bell;       /* doorbells (train/ps_wait.h; NULL: none) */
     trib_ps_server_t *srv;
     trib_ps_client_t *cli;
     uint64_t batches, clock_every, clocks_per_epoch;
@@ -182,14 +184,17 @@ int trib_ps_split_roles(trib_trainer_t *t)
 /* ------------------------------------------------------------------ create / destroy */
 
 /*
- * How ranks wait for messages (trib_ps_options_t.idle_sleep).  Open MPI's
- * blocking calls poll; with more ranks than cores on a node an idle server
- * or a worker waiting for a deferred pull then takes CPU time from the
- * workers that share its core (sched_yield gives little back under CFS).  So:
- * sleep-polling when this node runs more ranks than it has cores, blocking
- * calls otherwise; TRIB_PS_IDLE=block|sleep overrides (benchmarks).  Collective.
+ * How ranks wait for messages (trib_ps_options_t.idle_sleep, train/ps_wait.h).
+ * Open MPI's blocking calls poll; with more ranks than cores on a node an idle
+ * server or a worker waiting for a deferred pull then takes CPU time from the
+ * workers that share its core (sched_yield gives little back under CFS).  So,
+ * when this node runs more ranks than it has cores: polling with sleeps, each
+ * sleep on a doorbell that the sender of the awaited message rings (a waiting
+ * rank takes no core and reacts within a wake-up); blocking calls otherwise.
+ * TRIB_PS_IDLE=block|sleep|bell overrides (sleep: no doorbells; benchmarks).
+ * Collective: the doorbells exist when any rank waits on them.
  */
-static int choose_idle_sleep(trib_trainer_t *t, int *out)
+static int choose_idle_sleep(trib_trainer_t *t, ps_state_t *s)
 {
     MPI_Comm node;
     int local = 1;
@@ -199,16 +204,25 @@ static int choose_idle_sleep(trib_trainer_t *t, int *out)
     MPI_Comm_free(&node);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     const char *env = getenv("TRIB_PS_IDLE");
+    int bell = 1;
     if (env && !strcmp(env, "block"))
-        *out = 0;
-    else if (env && !strcmp(env, "sleep"))
-        *out = 1;
+        s->o.idle_sleep = 0;
+    else if (env && (!strcmp(env, "sleep") || !strcmp(env, "bell")))
+        s->o.idle_sleep = 1;
     else
-        *out = cores > 0 && local > cores;
+        s->o.idle_sleep = cores > 0 && local > cores;
+    if (env && !strcmp(env, "sleep"))
+        bell = 0;
+    int want = s->o.idle_sleep && bell, any = 0;
+    if (MPI_Allreduce(&want, &any, 1, MPI_INT, MPI_MAX, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the waiting mode failed");
+    int rc = any ? trib_ps_bell_create(t->comm, &s->bell) : TRIB_OK;
     if (t->rank == 0)
         trib_log(TRIB_LOG_INFO, "ps: %d ranks on this node, %ld cores: waiting %s", local, cores,
-                 *out ? "by polling with sleeps" : "in blocking MPI calls");
-    return TRIB_OK;
+                 !s->o.idle_sleep ? "in blocking MPI calls"
+                 : s->bell       ? "by sleeping on doorbells that the senders ring"
+                                 : "by polling with sleeps");
+    return rc;
 }
 
 static void ps_destroy(void *state)
@@ -218,6 +232,7 @@ static void ps_destroy(void *state)
         return;
     trib_ps_server_destroy(s->srv);
     trib_ps_client_destroy(s->cli);
+    trib_ps_bell_destroy(s->bell);
     for (size_t i = 0; i < s->n_usnap; i++)
         free(s->usnap[i].values);
     free(s->usnap);
@@ -306,7 +321,10 @@ static int create_worker(trib_trainer_t *t, ps_state_t *s)
             s->settle_rows[k++] = v;
     }
     s->n_settle_rows = k;
-    return trib_ps_client_create(&s->o, t->rank, &t->model.items, &s->cli);
+    int rc = trib_ps_client_create(&s->o, t->rank, &t->model.items, &s->cli);
+    if (rc == TRIB_OK)
+        trib_ps_client_set_bell(s->cli, s->bell);
+    return rc;
 }
 
 /*
@@ -380,13 +398,14 @@ static int ps_create(trib_trainer_t *t, void **state)
                                                              : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
     if (rc == TRIB_OK && c->ps_straggler_hold)
         rc = check_hold(s, c->epochs); /* global inputs only: the same verdict on every rank */
-    int idle = choose_idle_sleep(t, &s->o.idle_sleep); /* collectives: every rank, before any early exit */
+    int idle = choose_idle_sleep(t, s); /* collectives: every rank, before any early exit */
     int same = agree_on_config(t);
     if (rc == TRIB_OK)
         rc = idle != TRIB_OK ? idle : same;
     if (rc == TRIB_OK && s->server) {
         rc = trib_ps_server_create(&s->o, t->rank - s->o.n_workers, &s->srv);
-        if (rc == TRIB_OK) { /* values keyed by global id: the same start as sync mode */
+        if (rc == TRIB_OK) {
+            trib_ps_server_set_bell(s->srv, s->bell); /* values keyed by global id: the same start as sync mode */
             trib_mf_block_init_values(trib_ps_server_block(s->srv), c->seed, TRIB_MF_TAG_ITEM, c->hp.init_std);
             trib_ps_server_restart(s->srv, 0);
         }

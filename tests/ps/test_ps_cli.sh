@@ -8,7 +8,8 @@
 #     reaches a final test RMSE within 2% of sync mode's (same data, same seed, 3 sync ranks =
 #     the same users per rank as the 3 workers); per-worker throughput is in the epoch log;
 #   - the ps model file has the sync model file's datasets and shapes, and trib-recommend reads it;
-#   - without --sync-every ps mode uses its own default mini-batch (50000), sync mode auto.
+#   - without --sync-every ps mode uses its own default mini-batch (50000), sync mode auto;
+#   - TRIB_PS_IDLE=bell: the doorbells are in use and leave nothing in /dev/shm.
 set -euo pipefail
 B=${TRIB_BUILD_DIR:?}/bin
 MPI=${TRIB_MPIEXEC:-mpiexec}
@@ -56,6 +57,14 @@ mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 --mode ps --serv
 grep -q '^ *sync-every *50000$' "$W/default.log" || { fail "ps mode without --sync-every: not the 50000 default"; grep sync-every "$W/default.log" >&2; }
 mpi 2 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 >"$W/default.log"
 grep -q '^ *sync-every *auto (4 rounds per epoch per rank)$' "$W/default.log" || fail "sync mode without --sync-every: not the auto default"
+
+# Waiting on doorbells (TRIB_PS_IDLE=bell; the default when ranks outnumber cores): the log says they
+# are in use (not the fallback to plain sleeps), and the run ends normally.
+TRIB_PS_IDLE=bell TRIB_LOG_LEVEL=info mpi 3 -x TRIB_PS_IDLE -x TRIB_LOG_LEVEL "$B/trib-train" --train "$W/tr" \
+  --test "$W/te" --epochs 2 --mode ps --servers 1 --consistency async >"$W/bell.log" 2>&1 ||
+  { fail "ps with doorbells: non-zero exit"; tail -5 "$W/bell.log" >&2; }
+grep -q 'waiting by sleeping on doorbells' "$W/bell.log" || { fail "TRIB_PS_IDLE=bell: doorbells not in use"; grep 'ps: ' "$W/bell.log" >&2; }
+ls /dev/shm 2>/dev/null | grep -q '^trib-ps-bell-' && fail "a doorbell segment was left in /dev/shm"
 
 # Acceptance: ssp s=2 on 1 server + 3 workers against sync mode on 3 ranks.
 common=(--train "$W/tr" --test "$W/te" --epochs 15 --k 16 --sync-every 2000 --seed 9)
