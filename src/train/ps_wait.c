@@ -7,9 +7,12 @@
  * by the others, and unlinked once every rank of the node has it (so nothing
  * is left in /dev/shm after the job, whatever happens later).  Each rank owns
  * one 32-bit word on a cache line of its own.  Ring: atomic increment, then
- * FUTEX_WAKE.  Wait: read the word, test for the event, FUTEX_WAIT on the value
- * read with the backoff's timeout; a ring between the read and the wait makes
- * the wait return at once, so no wake-up is lost.
+ * FUTEX_WAKE.  Wait: read the word, test for the event twice, FUTEX_WAIT on the
+ * value read with the backoff's timeout; a ring after the read makes the wait
+ * return at once, so no wake-up is lost.  Twice, because an MPI test reports
+ * what was complete before its own progress: a message received during the
+ * first test's progress (its ring already counted in the value read) shows
+ * only in the second.
  */
 #include "train/ps_wait.h"
 
@@ -165,18 +168,30 @@ void trib_ps_waiter_init(trib_ps_waiter_t *w, const trib_ps_bell_t *bell, int id
     w->max_ns = max_ns;
     w->spins = 0;
     w->seq = 0;
+    w->armed = 0;
+    w->retested = 0;
 }
 
 void trib_ps_waiter_arm(trib_ps_waiter_t *w)
 {
-    if (w->bell)
+    if (w->bell && !w->armed) {
         w->seq = __atomic_load_n(word(w->bell, w->bell->me), __ATOMIC_SEQ_CST);
+        w->armed = 1;
+        w->retested = 0;
+    }
 }
 
 void trib_ps_waiter_pause(trib_ps_waiter_t *w)
 {
     if (!w->idle_sleep)
         return;
+    if (w->bell && !w->retested) {
+        /* MPI_Testall and MPI_Iprobe check first and progress after: what the progress of a test
+         * completed (a message already rung for, or one that needed no ring) shows only in the next
+         * test.  So test once more, against the same count, before sleeping. */
+        w->retested = 1;
+        return;
+    }
     if (!w->bell && w->spins++ < 8) { /* without a doorbell: a few yields first (a reply is often near) */
         sched_yield();
         return;
@@ -186,6 +201,7 @@ void trib_ps_waiter_pause(trib_ps_waiter_t *w)
         syscall(SYS_futex, word(w->bell, w->bell->me), FUTEX_WAIT, w->seq, &ts, NULL, 0);
     else
         nanosleep(&ts, NULL);
+    w->armed = 0;
     w->ns = w->ns * 2 > w->max_ns ? w->max_ns : w->ns * 2;
 }
 

@@ -44,12 +44,14 @@ typedef struct {
     long ns, max_ns;
     int spins;
     uint32_t seq;
+    int armed, retested;
 } trib_ps_waiter_t;
 
 void trib_ps_waiter_init(trib_ps_waiter_t *w, const trib_ps_bell_t *bell, int idle_sleep, long max_ns);
-/* Before each test for the awaited event: notes the doorbell's count. */
+/* Before each test for the awaited event: notes the doorbell's count (once per sleep). */
 void trib_ps_waiter_arm(trib_ps_waiter_t *w);
-/* After a test that found nothing: yields, sleeps or sleeps on the doorbell until a ring (or the backoff's timeout). */
+/* After a test that found nothing: asks for a second test first, then yields, sleeps, or sleeps on
+ * the doorbell until a ring (or the backoff's timeout). */
 void trib_ps_waiter_pause(trib_ps_waiter_t *w);
 
 /* The doorbells a client or server uses (NULL: none); set by the ps strategy after creating them. */
