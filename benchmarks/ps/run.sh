@@ -16,6 +16,7 @@
 # Then the straggler runs again under a wall-time budget (--time-limit; BUDGET, default bsp's wall time
 # with the straggler above) with no epoch limit: the total ratings/s each model achieves in that time.
 # Everything also goes to $WORK/ps-rmse-time.csv (label,epoch,elapsed_s,test_rmse,ratings_per_s) for plots.
+# Last, REPEAT (default 5) runs of each mode without a straggler, in turn: medians and ratios to sync mode.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -126,4 +127,44 @@ if bsp:
               if hit else "not reached (best %.4f)" % min((float(r["test_rmse"]) for r in run), default=float("nan"))))
 PY
 done
+
+# Repeated runs without a straggler (REPEAT, default 5; 0: none), the four modes taking turns so that a
+# slow spell of a shared machine hits them alike: per mode the whole-run ratings/s of each run, their
+# median, and the median's ratio to sync mode's.  One run of 20 epochs of this data lasts well under a
+# second, so single runs move by +-20%; the ratio of medians is the figure to compare.
+REPEAT=${REPEAT:-5}
+total_rate() { # the whole-run ratings/s of a metrics JSON file, as in run()
+  python3 -c 'import json, sys
+t = n = 0
+for line in open(sys.argv[1]):
+    m = json.loads(line); t += m["seconds"] + (m.get("eval_seconds") or 0); n += m["ratings"]
+print("%.3f" % (n / t / 1e6 if t > 0 else 0))' "$1"
+}
+if (( REPEAT > 0 )); then
+  for layout in $LAYOUTS; do
+    S=${layout%%:*} W=${layout##*:}
+    echo "== ${S} server(s) + ${W} workers, no straggler, $REPEAT runs of each mode in turn (M ratings/s)"
+    declare -A rates=()
+    for ((i = 0; i < REPEAT; i++)); do
+      for mode in sync async bsp ssp; do
+        json=$WORK/repeat.json
+        rm -f "$json"
+        if [[ $mode == sync ]]; then
+          mpirun -np "$W" --oversubscribe "$bin/trib-train" "${common[@]}" "${length[@]}" --metrics-json "$json" \
+            >/dev/null 2>"$WORK/run.err"
+        else
+          mpirun -np $((S + W)) --oversubscribe "$bin/trib-train" "${common[@]}" "${length[@]}" --metrics-json "$json" \
+            --mode ps --servers "$S" --consistency "$mode" >/dev/null 2>"$WORK/run.err"
+        fi
+        rates[$mode]="${rates[$mode]:-} $(total_rate "$json")"
+      done
+    done
+    med() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+    ms=$(med "${rates[sync]}")
+    for mode in sync async bsp ssp; do
+      m=$(med "${rates[$mode]}")
+      printf '%-6s runs:%s  median %.1f  vs sync %.2fx\n' "$mode" "${rates[$mode]}" "$m" "$(awk -v a="$m" -v b="$ms" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+    done
+  done
+fi
 echo "== $(date -u +%FT%TZ) load average: $(cut -d' ' -f1-3 /proc/loadavg)"
