@@ -16,7 +16,8 @@
 # Then the straggler runs again under a wall-time budget (--time-limit; BUDGET, default bsp's wall time
 # with the straggler above) with no epoch limit: the total ratings/s each model achieves in that time.
 # Everything also goes to $WORK/ps-rmse-time.csv (label,epoch,elapsed_s,test_rmse,ratings_per_s) for plots.
-# Last, REPEAT (default 5) runs of each mode without a straggler, in turn: medians and ratios to sync mode.
+# Last, REPEAT (default 5) runs of each mode without a straggler, in turn: medians and ratios to sync mode
+# (REPEAT_BUILDS="A B": the runs of two builds take turns as well, for a before/after comparison).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -133,6 +134,7 @@ done
 # median, and the median's ratio to sync mode's.  One run of 20 epochs of this data lasts well under a
 # second, so single runs move by +-20%; the ratio of medians is the figure to compare.
 REPEAT=${REPEAT:-5}
+REPEAT_BUILDS=${REPEAT_BUILDS:-$BUILD_DIR} # several build directories: their runs take turns too (before/after)
 total_rate() { # the whole-run ratings/s of a metrics JSON file, as in run()
   python3 -c 'import json, sys
 t = n = 0
@@ -140,6 +142,7 @@ for line in open(sys.argv[1]):
     m = json.loads(line); t += m["seconds"] + (m.get("eval_seconds") or 0); n += m["ratings"]
 print("%.3f" % (n / t / 1e6 if t > 0 else 0))' "$1"
 }
+med() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 if (( REPEAT > 0 )); then
   for layout in $LAYOUTS; do
     S=${layout%%:*} W=${layout##*:}
@@ -147,23 +150,27 @@ if (( REPEAT > 0 )); then
     declare -A rates=()
     for ((i = 0; i < REPEAT; i++)); do
       for mode in sync async bsp ssp; do
-        json=$WORK/repeat.json
-        rm -f "$json"
-        if [[ $mode == sync ]]; then
-          mpirun -np "$W" --oversubscribe "$bin/trib-train" "${common[@]}" "${length[@]}" --metrics-json "$json" \
-            >/dev/null 2>"$WORK/run.err"
-        else
-          mpirun -np $((S + W)) --oversubscribe "$bin/trib-train" "${common[@]}" "${length[@]}" --metrics-json "$json" \
-            --mode ps --servers "$S" --consistency "$mode" >/dev/null 2>"$WORK/run.err"
-        fi
-        rates[$mode]="${rates[$mode]:-} $(total_rate "$json")"
+        for b in $REPEAT_BUILDS; do
+          json=$WORK/repeat.json
+          rm -f "$json"
+          if [[ $mode == sync ]]; then
+            mpirun -np "$W" --oversubscribe "$b/bin/trib-train" "${common[@]}" "${length[@]}" --metrics-json "$json" \
+              >/dev/null 2>"$WORK/run.err"
+          else
+            mpirun -np $((S + W)) --oversubscribe "$b/bin/trib-train" "${common[@]}" "${length[@]}" \
+              --metrics-json "$json" --mode ps --servers "$S" --consistency "$mode" >/dev/null 2>"$WORK/run.err"
+          fi
+          rates[$b:$mode]="${rates[$b:$mode]:-} $(total_rate "$json")"
+        done
       done
     done
-    med() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-    ms=$(med "${rates[sync]}")
-    for mode in sync async bsp ssp; do
-      m=$(med "${rates[$mode]}")
-      printf '%-6s runs:%s  median %.1f  vs sync %.2fx\n' "$mode" "${rates[$mode]}" "$m" "$(awk -v a="$m" -v b="$ms" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+    for b in $REPEAT_BUILDS; do
+      ms=$(med "${rates[$b:sync]}")
+      for mode in sync async bsp ssp; do
+        m=$(med "${rates[$b:$mode]}")
+        printf '%s %-6s runs:%s  median %.1f  vs sync %.2fx\n' "$b" "$mode" "${rates[$b:$mode]}" "$m" \
+          "$(awk -v a="$m" -v b="$ms" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+      done
     done
   done
 fi
