@@ -204,7 +204,7 @@ static int choose_idle_sleep(trib_trainer_t *t, ps_state_t *s)
     MPI_Comm_free(&node);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     const char *env = getenv("TRIB_PS_IDLE");
-    int bell = 1;
+    int bell = 1, bad = env && *env && strcmp(env, "block") && strcmp(env, "sleep") && strcmp(env, "bell");
     if (env && !strcmp(env, "block"))
         s->o.idle_sleep = 0;
     else if (env && (!strcmp(env, "sleep") || !strcmp(env, "bell")))
@@ -213,10 +213,13 @@ static int choose_idle_sleep(trib_trainer_t *t, ps_state_t *s)
         s->o.idle_sleep = cores > 0 && local > cores;
     if (env && !strcmp(env, "sleep"))
         bell = 0;
-    int want = s->o.idle_sleep && bell, any = 0;
-    if (MPI_Allreduce(&want, &any, 1, MPI_INT, MPI_MAX, t->comm) != MPI_SUCCESS)
+    int mine[2] = {s->o.idle_sleep && bell, bad}, any[2] = {0, 0};
+    if (MPI_Allreduce(mine, any, 2, MPI_INT, MPI_MAX, t->comm) != MPI_SUCCESS)
         return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the waiting mode failed");
-    int rc = any ? trib_ps_bell_create(t->comm, &s->bell) : TRIB_OK;
+    if (any[1]) /* every rank returns the error: none waits in a collective for another */
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "TRIB_PS_IDLE=%s%s: expected block, sleep or bell",
+                           bad ? env : "...", bad ? "" : " on another rank");
+    int rc = any[0] ? trib_ps_bell_create(t->comm, &s->bell) : TRIB_OK;
     if (t->rank == 0)
         trib_log(TRIB_LOG_INFO, "ps: %d ranks on this node, %ld cores: waiting %s", local, cores,
                  !s->o.idle_sleep ? "in blocking MPI calls"

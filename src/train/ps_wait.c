@@ -39,7 +39,10 @@ struct trib_ps_bell {
     int me;              /* this rank's line */
 };
 
-static uint32_t *word(const trib_ps_bell_t *b, int line) { return (uint32_t *)(void *)(b->base + (size_t)line * BELL_LINE); }
+static uint32_t *word(const trib_ps_bell_t *b, int line)
+{
+    return (uint32_t *)(void *)(b->base + (size_t)line * BELL_LINE);
+}
 
 void trib_ps_bell_destroy(trib_ps_bell_t *b)
 {

@@ -2,8 +2,8 @@
 # test_ps_cli.sh - trib-train --mode ps end to end.
 #
 #   - bad configurations (S >= P, S = 0 with mode ps, --servers in sync mode, staleness < 0,
-#     unknown consistency, a straggler that is a server, bad --straggler syntax): one clear
-#     error line from rank 0, non-zero exit, no training, no model file;
+#     unknown consistency, a straggler that is a server, bad --straggler syntax, an unknown
+#     TRIB_PS_IDLE): one clear error line from rank 0, non-zero exit, no training, no model file;
 #   - acceptance: mpirun -np 4 trib-train --mode ps --servers 1 --consistency ssp --staleness 2
 #     reaches a final test RMSE within 2% of sync mode's (same data, same seed, 3 sync ranks =
 #     the same users per rank as the 3 workers); per-worker throughput is in the epoch log;
@@ -51,6 +51,7 @@ expect_error 2 "not async, bsp or ssp" "${d[@]}" --mode ps --servers 1 --consist
 expect_error 3 "is a server" "${d[@]}" --mode ps --servers 1 --straggler 2:4
 expect_error 2 "RANK:FACTOR" "${d[@]}" --mode ps --servers 1 --straggler 4
 expect_error 2 "clock-every" "${d[@]}" --mode ps --servers 1 --clock-every 0
+TRIB_PS_IDLE=fast expect_error 3 "TRIB_PS_IDLE=fast: expected block, sleep or bell" "${d[@]}" --mode ps --servers 1
 
 # Without --sync-every, ps mode takes its own mini-batch (the consistency models differ there), sync mode auto.
 mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 --mode ps --servers 1 >"$W/default.log"
