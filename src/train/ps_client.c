@@ -415,20 +415,11 @@ int trib_ps_client_poll_notice(trib_ps_client_t *c, int *count)
 /* Blocks until a notice can be received (waiting the job's way), then takes it. */
 static int wait_one_notice(trib_ps_client_t *c)
 {
-    if (c->o.idle_sleep) {
-        trib_ps_waiter_t wt;
-        trib_ps_waiter_init(&wt, c->bell, 1, 1000000);
-        for (;;) {
-            int flag = 0;
-            MPI_Status st;
-            trib_ps_waiter_arm(&wt);
-            if (MPI_Iprobe(MPI_ANY_SOURCE, TRIB_PS_TAG_NOTICE, c->o.comm, &flag, &st) != MPI_SUCCESS)
-                return trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Iprobe for a notice failed", c->w);
-            if (flag)
-                break;
-            trib_ps_waiter_pause(&wt);
-        }
-    }
+    MPI_Status st;
+    int got = 0;
+    if (c->o.idle_sleep &&
+        trib_ps_wait_probe(c->bell, c->o.comm, TRIB_PS_TAG_NOTICE, 1000000, NULL, &st, &got) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Iprobe for a notice failed", c->w);
     return take_notice(c);
 }
 

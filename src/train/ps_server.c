@@ -562,20 +562,7 @@ static int next_request(const trib_ps_server_t *s, volatile sig_atomic_t *stop, 
     *got = 1;
     if (!s->o.idle_sleep)
         return MPI_Probe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, st);
-    trib_ps_waiter_t w;
-    trib_ps_waiter_init(&w, s->bell, 1, 200000);
-    for (;;) {
-        int flag = 0;
-        trib_ps_waiter_arm(&w);
-        int rc = MPI_Iprobe(MPI_ANY_SOURCE, TRIB_PS_TAG_REQUEST, s->o.comm, &flag, st);
-        if (rc != MPI_SUCCESS || flag)
-            return rc;
-        if (stop && *stop && !s->pausing) {
-            *got = 0;
-            return MPI_SUCCESS;
-        }
-        trib_ps_waiter_pause(&w);
-    }
+    return trib_ps_wait_probe(s->bell, s->o.comm, TRIB_PS_TAG_REQUEST, 200000, s->pausing ? NULL : stop, st, got);
 }
 
 /* NOTICE to every worker (once a round): pause at your next mini-batch boundary. */

@@ -225,3 +225,18 @@ int trib_ps_wait_reqs(const trib_ps_bell_t *bell, int idle_sleep, int n, MPI_Req
         trib_ps_waiter_pause(&w);
     }
 }
+
+int trib_ps_wait_probe(const trib_ps_bell_t *bell, MPI_Comm comm, int tag, long max_ns, volatile sig_atomic_t *stop,
+                       MPI_Status *st, int *got)
+{
+    trib_ps_waiter_t w;
+    trib_ps_waiter_init(&w, bell, 1, max_ns);
+    *got = 0;
+    for (;;) {
+        trib_ps_waiter_arm(&w);
+        int rc = MPI_Iprobe(MPI_ANY_SOURCE, tag, comm, got, st);
+        if (rc != MPI_SUCCESS || *got || (stop && *stop))
+            return rc;
+        trib_ps_waiter_pause(&w);
+    }
+}

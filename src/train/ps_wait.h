@@ -17,6 +17,7 @@
 #ifndef TRIB_TRAIN_PS_WAIT_H
 #define TRIB_TRAIN_PS_WAIT_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include <mpi.h>
@@ -60,5 +61,12 @@ void trib_ps_server_set_bell(trib_ps_server_t *s, const trib_ps_bell_t *b);
 
 /* Completes req[0..n) the job's way (above).  MPI's return code. */
 int trib_ps_wait_reqs(const trib_ps_bell_t *bell, int idle_sleep, int n, MPI_Request *req, MPI_Status *sts);
+/*
+ * Polls (MPI_Iprobe, waiting as above between tries, the sleeps capped at max_ns) until a message
+ * with `tag` from any rank is there (*got = 1, *st describes it) or *stop is set (*got = 0; stop
+ * may be NULL).  MPI's return code.
+ */
+int trib_ps_wait_probe(const trib_ps_bell_t *bell, MPI_Comm comm, int tag, long max_ns, volatile sig_atomic_t *stop,
+                       MPI_Status *st, int *got);
 
 #endif
