@@ -85,6 +85,7 @@ PY
 
 echo "== $(date -u +%FT%TZ) $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== mini-batch (--sync-every) $BATCH, $EPOCHS epochs, k = 32"
+declare -A budgets=()
 for layout in $LAYOUTS; do
   S=${layout%%:*} W=${layout##*:}
   for straggler in none 0:4; do
@@ -104,6 +105,7 @@ for layout in $LAYOUTS; do
   # much time as bsp needed above for its EPOCHS epochs (training and evaluation), so a fast worker that
   # runs free turns its lead into more work.  Epoch lines are the epochs the slowest worker finished.
   budget=${BUDGET:-$bsp_seconds}
+  budgets[$layout]=$budget
   echo "== ${S} server(s) + ${W} workers, straggler 0:4, --time-limit $budget s (bsp's time for $EPOCHS epochs)"
   length=(--epochs 1000000 --time-limit "$budget")
   for cons in async bsp "ssp --staleness 2"; do
@@ -132,8 +134,19 @@ done
 # Repeated runs without a straggler (REPEAT, default 5; 0: none), the four modes taking turns so that a
 # slow spell of a shared machine hits them alike: per mode the whole-run ratings/s of each run, their
 # median, and the median's ratio to sync mode's.  One run of 20 epochs of this data lasts well under a
-# second, so single runs move by +-20%; the ratio of medians is the figure to compare.
+# second, so single runs move by +-20%; the ratio of medians is the figure to compare.  Then the same
+# with the straggler (worker rank 0 sleeping 4x its SGD time) under the budget of the runs above
+# (bsp's time for EPOCHS epochs), the modes of STRAGGLER_MODES (default "async bsp ssp"; "ssp:S" is ssp
+# with --staleness S) taking turns: medians and ratios to bsp's; for each ssp:S also one run of EPOCHS
+# epochs with the straggler, for its final test RMSE.
 REPEAT=${REPEAT:-5}
+STRAGGLER_MODES=${STRAGGLER_MODES:-async bsp ssp}
+mode_args() { # the trib-train options of a mode of STRAGGLER_MODES
+  case $1 in
+    ssp:*) echo "--consistency ssp --staleness ${1#ssp:}" ;;
+    *) echo "--consistency $1" ;;
+  esac
+}
 REPEAT_BUILDS=${REPEAT_BUILDS:-$BUILD_DIR} # several build directories: their runs take turns too (before/after)
 total_rate() { # the whole-run ratings/s of a metrics JSON file, as in run()
   python3 -c 'import json, sys
@@ -170,6 +183,39 @@ if (( REPEAT > 0 )); then
         m=$(med "${rates[$b:$mode]}")
         printf '%s %-6s runs:%s  median %.1f  vs sync %.2fx\n' "$b" "$mode" "${rates[$b:$mode]}" "$m" \
           "$(awk -v a="$m" -v b="$ms" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+      done
+    done
+    echo "== ${S} server(s) + ${W} workers, straggler 0:4, --time-limit ${budgets[$layout]} s, $REPEAT runs of each mode in turn (M ratings/s)"
+    for mode in $STRAGGLER_MODES; do
+      [[ $mode == ssp:* ]] || continue
+      json=$WORK/repeat.json
+      rm -f "$json"
+      # shellcheck disable=SC2046
+      mpirun -np $((S + W)) --oversubscribe "$BUILD_DIR/bin/trib-train" "${common[@]}" "${length[@]}" \
+        --metrics-json "$json" --mode ps --servers "$S" $(mode_args "$mode") --straggler 0:4 >/dev/null 2>"$WORK/run.err"
+      python3 -c 'import json, sys
+m = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print("%s straggler, %d epochs: final test RMSE %.4f" % (sys.argv[2], m["epoch"], m["test_rmse"]))' "$json" "$mode"
+    done
+    for ((i = 0; i < REPEAT; i++)); do
+      for mode in $STRAGGLER_MODES; do
+        for b in $REPEAT_BUILDS; do
+          json=$WORK/repeat.json
+          rm -f "$json"
+          # shellcheck disable=SC2046
+          mpirun -np $((S + W)) --oversubscribe "$b/bin/trib-train" "${common[@]}" --epochs 1000000 \
+            --time-limit "${budgets[$layout]}" --metrics-json "$json" --mode ps --servers "$S" $(mode_args "$mode") \
+            --straggler 0:4 >/dev/null 2>"$WORK/run.err"
+          rates[$b:straggler:$mode]="${rates[$b:straggler:$mode]:-} $(total_rate "$json")"
+        done
+      done
+    done
+    for b in $REPEAT_BUILDS; do
+      mb=$(med "${rates[$b:straggler:bsp]:-}")
+      for mode in $STRAGGLER_MODES; do
+        m=$(med "${rates[$b:straggler:$mode]}")
+        printf '%s %-6s straggler runs:%s  median %.1f  vs bsp %.2fx\n' "$b" "$mode" "${rates[$b:straggler:$mode]}" \
+          "$m" "$(awk -v a="$m" -v b="${mb:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
       done
     done
   done
