@@ -192,6 +192,10 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "overlap", .kind = TRIB_CLI_ENUM, .dst = &c->sync_overlap, .choices = &trib_cli_enum_onoff,
          .arg = "on|off", .help = "on: a round's allreduce runs during the next round's SGD and its\n"
                                  "sum is applied one round late (sync mode)"},
+        {.name = "sync-rows", .kind = TRIB_CLI_ENUM, .dst = &c->sync_rows, .choices = &trib_cli_enum_sync_rows,
+         .arg = "R", .help = "item rows each synchronisation sends: touched (only rows some rank\n"
+                             "changed in the round), all, or auto: touched when that is at most 3/4\n"
+                             "of the block (sync mode, --overlap off)"},
         {.name = "check-sync", .kind = TRIB_CLI_FLAG, .dst = &c->check_sync,
          .help = "after every synchronisation compare item-block hashes across ranks"},
         {.name = "Checkpoints and recovery", .kind = TRIB_CLI_SECTION},

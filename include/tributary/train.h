@@ -80,6 +80,18 @@ typedef enum {
 } trib_sync_method_t;
 
 /*
+ * Which item rows a synchronisation sends (sync mode without --overlap).  Each rank marks the
+ * rows its round changed (any bit of factors, bias or AdaGrad sum differs from the round's
+ * start); one allreduce (bitwise OR) of those marks gives the rows some rank changed, the same
+ * on every rank; the others are unchanged everywhere and need no traffic.
+ */
+typedef enum {
+    TRIB_SYNC_ROWS_AUTO = 0,   /* the changed rows when they are at most 3/4 of the block, else all (default) */
+    TRIB_SYNC_ROWS_ALL = 1,    /* the whole block every round (no marks exchanged) */
+    TRIB_SYNC_ROWS_TOUCHED = 2 /* always only the changed rows */
+} trib_sync_rows_t;
+
+/*
  * Trainer-level defaults.  The optimiser's (schedule, rates, regularisation,
  * initial scale) are the kernel's TRIB_MF_DEFAULT_*.  The synchronisation
  * defaults (model averaging, TRIB_TRAIN_AUTO_ROUNDS_PER_RANK x P rounds per epoch) and the
@@ -137,6 +149,7 @@ typedef struct {
     trib_algo_t algo;         /* allreduce algorithm for the item block */
     trib_wire_t sync_precision; /* sync mode: wire precision of the item-block allreduce (fp32, bf16, fp16) */
     int sync_overlap;         /* sync mode, 1: round r's allreduce runs during round r+1's SGD (default 0) */
+    trib_sync_rows_t sync_rows; /* sync mode without overlap: rows each synchronisation sends (default auto) */
     int check_sync;           /* 1: after every sync, hash the item block and compare across ranks */
     int eval_train;           /* 1 (default): train RMSE/MAE every epoch */
     unsigned early_stop;      /* 0: off; N: stop when test RMSE has not improved for N epochs (needs test_dir) */
@@ -177,6 +190,9 @@ TRIB_API int trib_train_mode_parse(const char *name, trib_train_mode_t *out);
 TRIB_API const char *trib_sync_method_name(trib_sync_method_t m);
 /* "average" | "delta-sum". */
 TRIB_API int trib_sync_method_parse(const char *name, trib_sync_method_t *out);
+TRIB_API const char *trib_sync_rows_name(trib_sync_rows_t r);
+/* "auto" | "all" | "touched". */
+TRIB_API int trib_sync_rows_parse(const char *name, trib_sync_rows_t *out);
 /* Allreduce algorithm names accepted by --allreduce: auto ring tree rd mpi shm. */
 TRIB_API const char *trib_train_algo_name(trib_algo_t a);
 TRIB_API int trib_train_algo_parse(const char *name, trib_algo_t *out);
@@ -205,6 +221,8 @@ typedef struct {
     double ratings_per_s;   /* ratings updated by all ranks / seconds */
     uint64_t ratings;       /* ratings updated by all ranks in the epoch */
     uint64_t rounds;        /* synchronisation rounds in the epoch */
+    double sync_rows;       /* sync mode: item rows sent per synchronisation as a share of the block,
+                               mean over the epoch's rounds (1: the whole block); NaN when none ran */
 } trib_train_epoch_stats_t;
 
 /* Return from a hook to stop the loop after this point (all ranks must agree). */

@@ -29,6 +29,7 @@ void trib_train_config_init(trib_train_config_t *c)
     c->algo = TRIB_ALGO_AUTO;
     c->sync_precision = TRIB_WIRE_NATIVE;
     c->sync_overlap = 0;
+    c->sync_rows = TRIB_SYNC_ROWS_AUTO;
     c->check_sync = 0;
     c->eval_train = 1;
     c->early_stop = 0;
@@ -100,6 +101,14 @@ int trib_train_config_validate(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-precision: unknown precision %d", (int)c->sync_precision);
     if (c->sync_overlap != 0 && c->sync_overlap != 1)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--overlap: %d is not 0 (off) or 1 (on)", c->sync_overlap);
+    if (!trib_sync_rows_name(c->sync_rows))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-rows: unknown value %d", (int)c->sync_rows);
+    if (c->sync_rows != TRIB_SYNC_ROWS_AUTO && c->mode != TRIB_TRAIN_MODE_SYNC)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-rows %s applies to --mode sync only",
+                           trib_sync_rows_name(c->sync_rows));
+    if (c->sync_rows == TRIB_SYNC_ROWS_TOUCHED && c->sync_overlap)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-rows touched needs --overlap off (the overlapped "
+                           "allreduce sends the whole block)");
     if (c->sync_overlap && c->mode != TRIB_TRAIN_MODE_SYNC)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--overlap on applies to --mode sync only");
     if (c->sync_precision != TRIB_WIRE_NATIVE && c->mode != TRIB_TRAIN_MODE_SYNC)
@@ -159,6 +168,7 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
     put(buf, cap, &len, "allreduce      %s\n", trib_train_algo_name(c->algo));
     put(buf, cap, &len, "sync-precision %s\n", trib_wire_name(c->sync_precision));
     put(buf, cap, &len, "overlap        %s\n", c->sync_overlap ? "on" : "off");
+    put(buf, cap, &len, "sync-rows      %s\n", trib_sync_rows_name(c->sync_rows));
     put(buf, cap, &len, "check-sync     %s\n", c->check_sync ? "on" : "off");
     put(buf, cap, &len, "eval-train     %s\n", c->eval_train ? "on" : "off");
     if (c->early_stop)
@@ -216,6 +226,22 @@ int trib_sync_method_parse(const char *name, trib_sync_method_t *out)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method: '%s' is not average or delta-sum",
                            name ? name : "");
     return TRIB_OK;
+}
+
+const char *trib_sync_rows_name(trib_sync_rows_t r)
+{
+    return r == TRIB_SYNC_ROWS_AUTO ? "auto" : r == TRIB_SYNC_ROWS_ALL ? "all" : r == TRIB_SYNC_ROWS_TOUCHED ? "touched"
+                                                                                                           : NULL;
+}
+
+int trib_sync_rows_parse(const char *name, trib_sync_rows_t *out)
+{
+    for (int r = TRIB_SYNC_ROWS_AUTO; r <= TRIB_SYNC_ROWS_TOUCHED; r++)
+        if (name && !strcmp(name, trib_sync_rows_name((trib_sync_rows_t)r))) {
+            *out = (trib_sync_rows_t)r;
+            return TRIB_OK;
+        }
+    return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-rows: '%s' is not auto, all or touched", name ? name : "");
 }
 
 /* The allreduce library owns the algorithm names; these wrappers give the option's message. */

@@ -69,6 +69,8 @@ struct trib_trainer {
     const trib_strategy_t *strategy;
     void *strategy_state;
     double comm_seconds;               /* strategy adds its communication time here */
+    double sync_rows_sum;              /* sync: the share of item rows each synchronisation sent, summed */
+    uint64_t sync_rows_n;              /* ... and the synchronisations counted (identical on every rank) */
     volatile sig_atomic_t *stop_flag;  /* hooks->stop_flag during trib_trainer_run (ps reads it between mini-batches) */
     double deadline;                   /* cfg.time_limit > 0: trib_now() at which it is reached (0: none) */
     int time_up;                       /* this rank saw the deadline pass (trib_train_stop_wanted) */

@@ -181,6 +181,7 @@ static int write_json_line(FILE *f, const char *path, const trib_train_epoch_sta
     json_num(f, "comm_seconds", s->comm_seconds);
     json_num(f, "eval_seconds", s->eval_seconds);
     json_num(f, "cpu_seconds", s->cpu_seconds);
+    json_num(f, "sync_rows", s->sync_rows);
     fprintf(f, ",\"ratings\":%" PRIu64 ",\"rounds\":%" PRIu64 "}\n", s->ratings, s->rounds);
     if (fflush(f) != 0 || ferror(f))
         return trib_errorf(TRIB_ERR_IO, "%s: cannot write metrics", path);
@@ -374,7 +375,8 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
         rc = trib_train_agree(rc, t->comm);
         if (rc != TRIB_OK)
             break;
-        double comm0 = t->comm_seconds, t0 = trib_now(), c0 = cpu_now();
+        double comm0 = t->comm_seconds, t0 = trib_now(), c0 = cpu_now(), rows0 = t->sync_rows_sum;
+        uint64_t nrows0 = t->sync_rows_n;
         uint64_t updates = 0;
         rc = run_epoch_rounds(t, hooks, epoch, &stopped, &updates);
         if (rc != TRIB_OK || (stopped && (t->next_round != 0 || t->round_incomplete))) /* stopped within the epoch */
@@ -386,6 +388,7 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
         trib_train_epoch_stats_t s;
         double wall = trib_now() - t0, cpu = cpu_now() - c0;
         rc = finish_epoch(t, epoch, wall, t->comm_seconds - comm0, cpu, updates, &s);
+        s.sync_rows = t->sync_rows_n > nrows0 ? (t->sync_rows_sum - rows0) / (double)(t->sync_rows_n - nrows0) : NAN;
         if (rc == TRIB_OK && metrics)
             rc = write_json_line(metrics, t->cfg.metrics_json, &s);
         rc = trib_train_agree(rc, t->comm);

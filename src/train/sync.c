@@ -43,6 +43,22 @@
  * a run that settles at other points (a checkpoint taken on a signal
  * mid-epoch) takes another path than one that does not.
  *
+ * Changed rows only (--sync-rows, without overlap).  After step 1 each rank
+ * marks the item rows whose bits its round changed (factors, bias or AdaGrad
+ * sum differ from snap) in a bitmap; one allreduce (bitwise OR) of the
+ * bitmaps gives the rows some rank changed, the same set U on every rank.
+ * A row outside U is bitwise equal to snap on every rank, its delta zero
+ * everywhere, so steps 3 and 4 need only the rows of U: the delta buffer is
+ * compacted in place to U's rows (their factors, then their biases, then
+ * their AdaGrad sums, then the flag), reduced, and applied to U's rows.  The
+ * sums of U's rows are the same numbers as in the whole-block reduction, in
+ * another position of the vector, so the algorithm may add them in another
+ * order: the result is identical on every rank and deterministic for a seed
+ * and rank count, but not bitwise the whole-block run's.  auto sends U when
+ * it is at most 3/4 of the rows (every rank decides alike from U), so a
+ * round whose changes are spread everywhere costs the bitmap's allreduce
+ * and the marking, no more.
+ *
  * With one rank there is nothing to synchronise: the round is plain SGD.
  * Which method converges better at which sync interval is measured in
  * benchmarks/RESULTS.md ("## Training"); the default follows that.
@@ -59,6 +75,10 @@ typedef struct {
     float *buf;           /* delta (n_values floats) + stop flag, padded */
     size_t n;             /* floats reduced: n_values + 1 */
     trib_allreduce_opts_t opts;
+    /* --sync-rows auto|touched without overlap */
+    uint64_t *marks;      /* one bit per item row: changed by some rank in this round */
+    size_t n_words;
+    trib_allreduce_opts_t mark_opts; /* opts with the native wire (the marks are bits) */
     /* --overlap on */
     trib_mf_block_t base; /* the item block when the delta in flight was taken */
     float *flight;        /* the buffer of the allreduce in flight (in place) */
@@ -83,6 +103,7 @@ static void sync_destroy(void *state)
     trib_mf_block_destroy(&s->base);
     trib_aligned_free(s->buf);
     trib_aligned_free(s->flight);
+    free(s->marks);
     free(s);
 }
 
@@ -108,6 +129,12 @@ static int sync_create(trib_trainer_t *t, void **state)
         rc = s->flight ? trib_mf_block_clone(&s->base, &t->model.items)
                        : trib_errorf(TRIB_ERR_NOMEM, "sync: cannot allocate the %zu-float overlap buffer", s->n);
     }
+    if (rc == TRIB_OK && !t->cfg.sync_overlap && t->size > 1 && t->cfg.sync_rows != TRIB_SYNC_ROWS_ALL) {
+        s->n_words = (t->model.items.n_rows + 63) / 64;
+        s->marks = calloc(s->n_words ? s->n_words : 1, sizeof *s->marks);
+        if (!s->marks)
+            rc = trib_errorf(TRIB_ERR_NOMEM, "sync: cannot allocate the %zu-word bitmap of changed rows", s->n_words);
+    }
     if (rc != TRIB_OK) {
         sync_destroy(s);
         return rc;
@@ -115,6 +142,8 @@ static int sync_create(trib_trainer_t *t, void **state)
     trib_allreduce_opts_init(&s->opts);
     s->opts.algo = t->cfg.algo;
     s->opts.wire = t->cfg.sync_precision;
+    s->mark_opts = s->opts;
+    s->mark_opts.wire = TRIB_WIRE_NATIVE;
     /* One trial reduction of the real size (zeros): an algorithm that cannot
      * run here fails now, before the first epoch, on every rank alike. */
     if (t->size > 1) {
@@ -171,6 +200,78 @@ static void take_delta(const trib_trainer_t *t, const sync_state_t *s, float *bu
     for (size_t j = 0; j < nv; j++)
         buf[j] = cur[j] - snap[j];
     buf[nv] = (stop ? 1.0f : 0.0f) + (failed ? fail_flag(t->size) : 0.0f);
+}
+
+/* Sets the bit of every row whose factors, bias or AdaGrad sum differ in any bit from snap's. */
+static void mark_changed_rows(const trib_mf_block_t *cur, const trib_mf_block_t *snap, uint64_t *marks,
+                              size_t n_words)
+{
+    memset(marks, 0, n_words * sizeof *marks);
+    size_t stride = cur->stride;
+    for (size_t r = 0; r < cur->n_rows; r++)
+        if (memcmp(cur->factors + r * stride, snap->factors + r * stride, stride * sizeof(float)) != 0 ||
+            memcmp(&cur->bias[r], &snap->bias[r], sizeof(float)) != 0 ||
+            memcmp(&cur->adagrad[r], &snap->adagrad[r], sizeof(float)) != 0)
+            marks[r / 64] |= (uint64_t)1 << (r % 64);
+}
+
+static size_t count_marked(const uint64_t *marks, size_t n_words)
+{
+    size_t m = 0;
+    for (size_t w = 0; w < n_words; w++)
+        m += (size_t)__builtin_popcountll(marks[w]);
+    return m;
+}
+
+#define MARKED(marks, r) (((marks)[(r) / 64] >> ((r) % 64)) & 1u)
+
+/*
+ * Compacts the whole-block delta in buf (laid out as the block's values, the flag after them) to the
+ * m marked rows: their factor rows, then their biases, then their AdaGrad sums, then the flag.  Every
+ * element moves to a position at or before its own, in increasing order, so in place is safe.
+ * Returns the floats to reduce.
+ */
+static size_t pack_marked(const trib_mf_block_t *b, float *buf, const uint64_t *marks)
+{
+    size_t stride = b->stride, n = b->n_rows, at = 0;
+    size_t bias_off = (size_t)(b->bias - b->values), ada_off = (size_t)(b->adagrad - b->values);
+    float flag = buf[b->n_values];
+    for (size_t r = 0; r < n; r++)
+        if (MARKED(marks, r)) {
+            if (at != r * stride)
+                memmove(buf + at, buf + r * stride, stride * sizeof(float));
+            at += stride;
+        }
+    for (size_t r = 0; r < n; r++)
+        if (MARKED(marks, r))
+            buf[at++] = buf[bias_off + r];
+    for (size_t r = 0; r < n; r++)
+        if (MARKED(marks, r))
+            buf[at++] = buf[ada_off + r];
+    buf[at] = flag;
+    return at + 1;
+}
+
+/* items = snap + scale * sum on the marked rows (sum packed as pack_marked lays it out), and snap = items there. */
+static void apply_marked(trib_mf_block_t *items, trib_mf_block_t *snap, const float *sum, const uint64_t *marks,
+                         size_t m, float scale)
+{
+    size_t stride = items->stride, j = 0;
+    const float *sb = sum + m * stride, *sg = sb + m;
+    for (size_t r = 0; r < items->n_rows; r++) {
+        if (!MARKED(marks, r))
+            continue;
+        float *c = items->factors + r * stride, *s = snap->factors + r * stride;
+        const float *d = sum + j * stride;
+        for (size_t i = 0; i < stride; i++) /* one expression per element, as trib_mf_block_apply_delta */
+            c[i] = s[i] + scale * d[i];
+        memcpy(s, c, stride * sizeof(float));
+        items->bias[r] = snap->bias[r] + scale * sb[j];
+        snap->bias[r] = items->bias[r];
+        items->adagrad[r] = snap->adagrad[r] + scale * sg[j];
+        snap->adagrad[r] = items->adagrad[r];
+        j++;
+    }
 }
 
 static float sync_scale(const trib_trainer_t *t)
@@ -258,6 +359,8 @@ static int overlap_round(trib_trainer_t *t, sync_state_t *s, unsigned epoch, siz
     s->in_flight = 1;
     s->flight_rc = TRIB_OK;
     s->unsettled = 1;
+    t->sync_rows_sum += 1.0; /* the overlapped allreduce sends the whole block */
+    t->sync_rows_n++;
     return sgd_rc;
 }
 
@@ -278,26 +381,50 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
         return sgd_rc;
 
     float *buf = s->buf;
-    size_t nv = items->n_values;
+    size_t count = s->n, m = items->n_rows;
+    int rows_only = 0, rc;
     take_delta(t, s, buf, *stop, sgd_rc != TRIB_OK);
 
     double t0 = trib_now();
+    if (s->marks) { /* the rows some rank changed (top comment) */
+        mark_changed_rows(items, &s->snap, s->marks, s->n_words);
+        trib_clear_error();
+        rc = trib_allreduce_ex(s->marks, s->marks, s->n_words, MPI_UINT64_T, MPI_BOR, t->comm, &s->mark_opts);
+        if (rc != TRIB_OK) {
+            t->comm_seconds += trib_now() - t0;
+            return trib_train_error_context(rc, "sync: allreduce of the changed-row bitmap (%zu words) failed",
+                                            s->n_words);
+        }
+        m = count_marked(s->marks, s->n_words);
+        rows_only = t->cfg.sync_rows == TRIB_SYNC_ROWS_TOUCHED || 4 * m <= 3 * items->n_rows;
+        if (rows_only)
+            count = pack_marked(items, buf, s->marks);
+        else
+            m = items->n_rows;
+    }
     trib_clear_error();
-    int rc = trib_allreduce_ex(buf, buf, s->n, MPI_FLOAT, MPI_SUM, t->comm, &s->opts);
+    rc = trib_allreduce_ex(buf, buf, count, MPI_FLOAT, MPI_SUM, t->comm, &s->opts);
     t->comm_seconds += trib_now() - t0;
     if (rc != TRIB_OK)
         return trib_train_error_context(rc, "sync: allreduce of the item block (%zu floats, --allreduce %s) failed",
-                                        s->n, trib_train_algo_name(s->opts.algo));
+                                        count, trib_train_algo_name(s->opts.algo));
     if (sgd_rc != TRIB_OK)
         return sgd_rc;
-    float flags = buf[nv];
+    float flags = buf[count - 1];
     if (flags > 0.5f * fail_flag(t->size)) /* another rank failed: its message wins in the loop's agreement */
         return TRIB_OK;
     *stop = flags > 0.0f;
+    t->sync_rows_sum += items->n_rows ? (double)m / (double)items->n_rows : 1.0;
+    t->sync_rows_n++;
 
-    rc = trib_mf_block_apply_delta(items, &s->snap, buf, sync_scale(t));
-    if (rc == TRIB_OK)
-        rc = trib_mf_block_copy_values(&s->snap, items);
+    if (rows_only) {
+        apply_marked(items, &s->snap, buf, s->marks, m, sync_scale(t));
+        rc = TRIB_OK;
+    } else {
+        rc = trib_mf_block_apply_delta(items, &s->snap, buf, sync_scale(t));
+        if (rc == TRIB_OK)
+            rc = trib_mf_block_copy_values(&s->snap, items);
+    }
     if (rc == TRIB_OK && t->cfg.check_sync)
         rc = check_items(t, epoch);
     return rc;
@@ -326,6 +453,8 @@ static int sync_settle(trib_trainer_t *t, void *state)
     if (rc != TRIB_OK)
         return trib_train_error_context(rc, "sync: allreduce of the item block (%zu floats, --allreduce %s) failed",
                                         s->n, trib_train_algo_name(s->opts.algo));
+    t->sync_rows_sum += 1.0;
+    t->sync_rows_n++;
     if ((rc = trib_mf_block_apply_delta(&t->model.items, &s->snap, s->buf, sync_scale(t))) == TRIB_OK)
         rc = trib_mf_block_copy_values(&s->snap, &t->model.items);
     if (rc == TRIB_OK)

@@ -13,6 +13,9 @@
  *                             every rating visited once per epoch
  *   test_train_mpi converge   small planted data: test RMSE within 10% of the noise floor
  *   test_train_mpi invariance the default configuration at P ranks: test RMSE within 0.3% of one rank
+ *   test_train_mpi rows       --sync-rows all / touched / auto: identical item blocks after every
+ *                             round, only part of the rows sent where the rounds change part of
+ *                             them, the same test RMSE as the whole block, two runs bitwise equal
  *
  * Every rank checks; failures are counted, summed over ranks, and rank 0
  * reports them; the exit status is non-zero when any check failed anywhere.
@@ -554,6 +557,97 @@ static void test_overlap(void)
     free(first);
 }
 
+/* ------------------------------------------------------------------ changed rows only */
+
+typedef struct {
+    ident_t ident;
+    double min_rows, max_rows; /* the epochs' sync_rows */
+} rows_t;
+
+static int rows_round(void *arg, trib_trainer_t *t, const trib_train_position_t *pos)
+{
+    return compare_items(&((rows_t *)arg)->ident, t, pos);
+}
+
+static int rows_epoch(void *arg, trib_trainer_t *t, const trib_train_epoch_stats_t *s)
+{
+    (void)t;
+    rows_t *st = arg;
+    if (!(s->sync_rows >= st->min_rows)) /* also catches NaN */
+        st->min_rows = s->sync_rows;
+    if (!(s->sync_rows <= st->max_rows))
+        st->max_rows = s->sync_rows;
+    return TRIB_OK;
+}
+
+/*
+ * --sync-rows: rounds of 10 ratings per rank in the shuffled order change at most 10 P of the 200
+ * item rows (35% at P = 7).  touched and auto must send part of the block and all the whole of it, every
+ * round must leave identical blocks on all ranks, and the three must reach the same test RMSE (the
+ * same sums, added in another order: within 0.1%).  touched twice: bitwise the same model.
+ */
+static void test_rows(void)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    static const trib_sync_rows_t modes[] = {TRIB_SYNC_ROWS_ALL, TRIB_SYNC_ROWS_TOUCHED, TRIB_SYNC_ROWS_AUTO,
+                                             TRIB_SYNC_ROWS_TOUCHED};
+    double rmse_all = 0;
+    float *first = NULL;
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        trib_train_config_t c;
+        base_config(&c, tr, te, 3, 10);
+        c.order = TRIB_MF_ORDER_SHUFFLE;
+        c.sync_rows = modes[i];
+        c.check_sync = i == 2;
+        trib_trainer_t *t;
+        int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+        CHECK_OK(rc);
+        if (rc != TRIB_OK)
+            continue;
+        rows_t st = {{0, 0, 0}, 2.0, -1.0};
+        trib_train_hooks_t h = {&st, rows_round, rows_epoch, NULL, NULL};
+        rc = trib_trainer_run(t, &h);
+        CHECK_OK(rc);
+        double test_rmse = NAN;
+        CHECK_OK(trib_trainer_evaluate(t, NULL, NULL, &test_rmse, NULL));
+        const char *name = trib_sync_rows_name(modes[i]);
+        if (g_rank == 0)
+            printf("sync-rows %s: P=%d test RMSE %.6f, rows sent per round %.3f-%.3f of the block, %d rounds\n", name,
+                   g_size, test_rmse, st.min_rows, st.max_rows, st.ident.rounds);
+        CHECK(st.ident.mismatches == 0, "%d rounds with item blocks differing from rank 0's (--sync-rows %s)",
+              st.ident.mismatches, name);
+        CHECK(st.ident.rounds > 8, "only %d rounds (--sync-rows %s)", st.ident.rounds, name);
+        if (g_size == 1)
+            CHECK(isnan(st.min_rows) && isnan(st.max_rows), "one rank sent rows (%g-%g)", st.min_rows, st.max_rows);
+        else if (modes[i] == TRIB_SYNC_ROWS_ALL)
+            CHECK(st.min_rows == 1.0 && st.max_rows == 1.0, "--sync-rows all sent %g-%g of the block", st.min_rows,
+                  st.max_rows);
+        else
+            CHECK(st.min_rows > 0.0 && st.max_rows < 0.75, "--sync-rows %s sent %g-%g of the block, expected part",
+                  name, st.min_rows, st.max_rows);
+        if (i == 0)
+            rmse_all = test_rmse;
+        else
+            CHECK(fabs(test_rmse - rmse_all) <= 1e-3 * rmse_all,
+                  "--sync-rows %s: test RMSE %.6f, whole block %.6f", name, test_rmse, rmse_all);
+        const trib_mf_block_t *b = &trib_trainer_model(t)->items;
+        if (i == 1) {
+            n = b->n_values;
+            first = malloc(n * sizeof *first);
+            CHECK(first != NULL, "out of memory");
+            if (first)
+                memcpy(first, b->values, n * sizeof *first);
+        } else if (i == 3 && first) {
+            CHECK(n == b->n_values && memcmp(first, b->values, n * sizeof *first) == 0,
+                  "two runs with --sync-rows touched gave different item blocks");
+        }
+        trib_trainer_destroy(t);
+    }
+    free(first);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -572,6 +666,11 @@ int main(int argc, char **argv)
         CHECK_OK(rc);
         if (rc == TRIB_OK)
             test_precision();
+    } else if (!strcmp(what, "rows")) {
+        rc = make_data("planted", 400, 200, 60000, 4, 0.8);
+        CHECK_OK(rc);
+        if (rc == TRIB_OK)
+            test_rows();
     } else if (!strcmp(what, "overlap")) {
         rc = make_data("planted", 400, 200, 60000, 4, 0.8);
         CHECK_OK(rc);
