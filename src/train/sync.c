@@ -43,21 +43,24 @@
  * a run that settles at other points (a checkpoint taken on a signal
  * mid-epoch) takes another path than one that does not.
  *
- * Changed rows only (--sync-rows, without overlap).  After step 1 each rank
- * marks the item rows whose bits its round changed (factors, bias or AdaGrad
- * sum differ from snap) in a bitmap; one allreduce (bitwise OR) of the
- * bitmaps gives the rows some rank changed, the same set U on every rank.
- * A row outside U is bitwise equal to snap on every rank, its delta zero
- * everywhere, so steps 3 and 4 need only the rows of U: the delta buffer is
- * compacted in place to U's rows (their factors, then their biases, then
- * their AdaGrad sums, then the flag), reduced, and applied to U's rows.  The
+ * Changed rows only (--sync-rows, without overlap).  Each rank marks in a
+ * bitmap the item rows of its round's ratings (the only rows its SGD can
+ * change); one allreduce (bitwise OR) of the bitmaps gives the rows some
+ * rank may have changed, the same set U on every rank.  A row outside U is
+ * bitwise equal to snap on every rank, its delta zero everywhere, so steps
+ * 2-4 need only the rows of U: the delta of U's rows (their factors, then
+ * their biases, then their AdaGrad sums, then the flag) is reduced and
+ * applied to U's rows.  The
  * sums of U's rows are the same numbers as in the whole-block reduction, in
  * another position of the vector, so the algorithm may add them in another
  * order: the result is identical on every rank and deterministic for a seed
  * and rank count, but not bitwise the whole-block run's.  auto sends U when
- * it is at most 3/4 of the rows (every rank decides alike from U), so a
- * round whose changes are spread everywhere costs the bitmap's allreduce
- * and the marking, no more.
+ * it is at most 3/4 of the rows (every rank decides alike from U).  It
+ * first marks only every 8th rating of each rank's slice: if those rows
+ * alone are over 3/4, the round sends the whole block and has cost one
+ * eighth of a marking pass and the bitmap's allreduce; otherwise it marks
+ * every rating and reduces that bitmap too.  The choice depends on the
+ * round's ratings alone, so a resumed run makes the same ones.
  *
  * With one rank there is nothing to synchronise: the round is plain SGD.
  * Which method converges better at which sync interval is measured in
@@ -67,6 +70,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "core/timer.h"
 #include "train/internal.h"
 
@@ -87,6 +91,9 @@ typedef struct {
     int flight_rc;        /* the outcome of a trib_test that completed it */
     int unsettled;        /* 1: rounds ran since the last settle (ranks' blocks differ) */
 } sync_state_t;
+
+/* --sync-rows auto: the first marking takes every AUTO_SAMPLE-th rating of the round (top comment). */
+#define AUTO_SAMPLE 8
 
 /* SGD pieces per round with --overlap on: the allreduce in flight progresses between them. */
 #define OVERLAP_PIECES 16
@@ -202,17 +209,25 @@ static void take_delta(const trib_trainer_t *t, const sync_state_t *s, float *bu
     buf[nv] = (stop ? 1.0f : 0.0f) + (failed ? fail_flag(t->size) : 0.0f);
 }
 
-/* Sets the bit of every row whose factors, bias or AdaGrad sum differ in any bit from snap's. */
-static void mark_changed_rows(const trib_mf_block_t *cur, const trib_mf_block_t *snap, uint64_t *marks,
-                              size_t n_words)
+/*
+ * Sets the bit of the item row of every rating of the round's slice: the only rows the round's SGD
+ * can have changed (a superset of them: a step that happened to leave a row's bits as they were
+ * still marks it, which costs only its bytes).  One pass over the slice's ratings, where comparing
+ * the block with snap would read the whole block twice every round.
+ */
+static void mark_round_items(const trib_trainer_t *t, size_t begin, size_t end, size_t step, uint64_t *marks,
+                             size_t n_words)
 {
     memset(marks, 0, n_words * sizeof *marks);
-    size_t stride = cur->stride;
-    for (size_t r = 0; r < cur->n_rows; r++)
-        if (memcmp(cur->factors + r * stride, snap->factors + r * stride, stride * sizeof(float)) != 0 ||
-            memcmp(&cur->bias[r], &snap->bias[r], sizeof(float)) != 0 ||
-            memcmp(&cur->adagrad[r], &snap->adagrad[r], sizeof(float)) != 0)
+    size_t n_rows = t->model.items.n_rows;
+    const uint32_t *order = t->order;
+    for (size_t i = begin; i < end; i += step) {
+        if (order && i + 16 * step < end) /* the ratings are visited in the round's (random) order */
+            __builtin_prefetch(&t->train[order[i + 16 * step]]);
+        uint32_t r = t->train[order ? order[i] : i].item;
+        if (r < n_rows)
             marks[r / 64] |= (uint64_t)1 << (r % 64);
+    }
 }
 
 static size_t count_marked(const uint64_t *marks, size_t n_words)
@@ -226,33 +241,32 @@ static size_t count_marked(const uint64_t *marks, size_t n_words)
 #define MARKED(marks, r) (((marks)[(r) / 64] >> ((r) % 64)) & 1u)
 
 /*
- * Compacts the whole-block delta in buf (laid out as the block's values, the flag after them) to the
- * m marked rows: their factor rows, then their biases, then their AdaGrad sums, then the flag.  Every
- * element moves to a position at or before its own, in increasing order, so in place is safe.
- * Returns the floats to reduce.
+ * delta = items - snap of the m marked rows into buf: their factor rows, then their biases, then
+ * their AdaGrad sums, then the flag (as take_delta's).  Returns the floats to reduce.
  */
-static size_t pack_marked(const trib_mf_block_t *b, float *buf, const uint64_t *marks)
+static size_t take_delta_marked(const trib_trainer_t *t, const sync_state_t *s, float *buf, size_t m, int stop,
+                                int failed)
 {
-    size_t stride = b->stride, n = b->n_rows, at = 0;
-    size_t bias_off = (size_t)(b->bias - b->values), ada_off = (size_t)(b->adagrad - b->values);
-    float flag = buf[b->n_values];
-    for (size_t r = 0; r < n; r++)
-        if (MARKED(marks, r)) {
-            if (at != r * stride)
-                memmove(buf + at, buf + r * stride, stride * sizeof(float));
-            at += stride;
-        }
-    for (size_t r = 0; r < n; r++)
-        if (MARKED(marks, r))
-            buf[at++] = buf[bias_off + r];
-    for (size_t r = 0; r < n; r++)
-        if (MARKED(marks, r))
-            buf[at++] = buf[ada_off + r];
-    buf[at] = flag;
-    return at + 1;
+    const trib_mf_block_t *cur = &t->model.items, *snap = &s->snap;
+    size_t stride = cur->stride, j = 0;
+    float *db = buf + m * stride, *dg = db + m;
+    for (size_t r = 0; r < cur->n_rows; r++) {
+        if (!MARKED(s->marks, r))
+            continue;
+        const float *c = cur->factors + r * stride, *p = snap->factors + r * stride;
+        float *d = buf + j * stride;
+        for (size_t i = 0; i < stride; i++)
+            d[i] = c[i] - p[i];
+        db[j] = cur->bias[r] - snap->bias[r];
+        dg[j] = cur->adagrad[r] - snap->adagrad[r];
+        j++;
+    }
+    size_t n = m * (stride + 2);
+    buf[n] = (stop ? 1.0f : 0.0f) + (failed ? fail_flag(t->size) : 0.0f);
+    return n + 1;
 }
 
-/* items = snap + scale * sum on the marked rows (sum packed as pack_marked lays it out), and snap = items there. */
+/* items = snap + scale * sum on the marked rows (sum laid out as take_delta_marked writes it), and snap = items there. */
 static void apply_marked(trib_mf_block_t *items, trib_mf_block_t *snap, const float *sum, const uint64_t *marks,
                          size_t m, float scale)
 {
@@ -383,11 +397,11 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     float *buf = s->buf;
     size_t count = s->n, m = items->n_rows;
     int rows_only = 0, rc;
-    take_delta(t, s, buf, *stop, sgd_rc != TRIB_OK);
-
     double t0 = trib_now();
-    if (s->marks) { /* the rows some rank changed (top comment) */
-        mark_changed_rows(items, &s->snap, s->marks, s->n_words);
+    /* The rows some rank changed (top comment); auto first marks every AUTO_SAMPLE-th rating: when
+     * those rows alone are over 3/4 of the block, the whole block goes without the full marking. */
+    for (size_t step = t->cfg.sync_rows == TRIB_SYNC_ROWS_AUTO ? AUTO_SAMPLE : 1; s->marks; step = 1) {
+        mark_round_items(t, begin, end, step, s->marks, s->n_words);
         trib_clear_error();
         rc = trib_allreduce_ex(s->marks, s->marks, s->n_words, MPI_UINT64_T, MPI_BOR, t->comm, &s->mark_opts);
         if (rc != TRIB_OK) {
@@ -397,11 +411,18 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
         }
         m = count_marked(s->marks, s->n_words);
         rows_only = t->cfg.sync_rows == TRIB_SYNC_ROWS_TOUCHED || 4 * m <= 3 * items->n_rows;
-        if (rows_only)
-            count = pack_marked(items, buf, s->marks);
-        else
+        if (!rows_only)
             m = items->n_rows;
+        if (t->rank == 0)
+            trib_log(TRIB_LOG_DEBUG, "sync: item rows of every %zu-th rating of the round: %zu of %zu", step,
+                     count_marked(s->marks, s->n_words), items->n_rows);
+        if (step == 1 || !rows_only)
+            break;
     }
+    if (rows_only)
+        count = take_delta_marked(t, s, buf, m, *stop, sgd_rc != TRIB_OK);
+    else
+        take_delta(t, s, buf, *stop, sgd_rc != TRIB_OK);
     trib_clear_error();
     rc = trib_allreduce_ex(buf, buf, count, MPI_FLOAT, MPI_SUM, t->comm, &s->opts);
     t->comm_seconds += trib_now() - t0;
