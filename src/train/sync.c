@@ -50,11 +50,11 @@
  * bitwise equal to snap on every rank, its delta zero everywhere, so steps
  * 2-4 need only the rows of U: the delta of U's rows (their factors, then
  * their biases, then their AdaGrad sums, then the flag) is reduced and
- * applied to U's rows.  The
- * sums of U's rows are the same numbers as in the whole-block reduction, in
- * another position of the vector, so the algorithm may add them in another
- * order: the result is identical on every rank and deterministic for a seed
- * and rank count, but not bitwise the whole-block run's.  auto sends U when
+ * applied to U's rows.  Their sums are the same numbers as in the
+ * whole-block reduction, at other positions of the vector, so the algorithm
+ * may add them in another order: the result is identical on every rank and
+ * deterministic for a seed and rank count, but not bitwise the whole-block
+ * run's.  auto sends U when
  * it is at most 3/4 of the rows (every rank decides alike from U).  It
  * first marks only every 8th rating of each rank's slice: if those rows
  * alone are over 3/4, the round sends the whole block and has cost one
@@ -92,7 +92,8 @@ typedef struct {
     int unsettled;        /* 1: rounds ran since the last settle (ranks' blocks differ) */
 } sync_state_t;
 
-/* --sync-rows auto: the first marking takes every AUTO_SAMPLE-th rating of the round (top comment). */
+/* --sync-rows auto: the first marking takes every AUTO_SAMPLE-th rating of the round (top comment; the
+ * debug line of sync_round names the 8). */
 #define AUTO_SAMPLE 8
 
 /* SGD pieces per round with --overlap on: the allreduce in flight progresses between them. */
@@ -414,7 +415,8 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
         if (!rows_only)
             m = items->n_rows;
         if (t->rank == 0)
-            trib_log(TRIB_LOG_DEBUG, "sync: item rows of every %zu-th rating of the round: %zu of %zu", step,
+            trib_log(TRIB_LOG_DEBUG, "sync: the round's %s name %zu of %zu item rows",
+                     step > 1 ? "sampled ratings (1 in 8)" : "ratings",
                      count_marked(s->marks, s->n_words), items->n_rows);
         if (step == 1 || !rows_only)
             break;

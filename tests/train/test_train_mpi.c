@@ -494,6 +494,24 @@ static void test_precision(void)
     }
 }
 
+/*
+ * The item block of the first of two runs is kept (keep = 1) and the second's compared with it
+ * byte for byte: two runs with the same seed and ranks must give the same bits.
+ */
+static void same_as_first(float **first, size_t *n, const trib_mf_block_t *b, int keep, const char *what)
+{
+    if (keep) {
+        *n = b->n_values;
+        *first = malloc(*n * sizeof **first);
+        CHECK(*first != NULL, "out of memory");
+        if (*first)
+            memcpy(*first, b->values, *n * sizeof **first);
+    } else if (*first) {
+        CHECK(*n == b->n_values && memcmp(*first, b->values, *n * sizeof **first) == 0,
+              "two runs with %s gave different item blocks", what);
+    }
+}
+
 /* ------------------------------------------------------------------ overlap */
 
 /*
@@ -542,16 +560,7 @@ static void test_overlap(void)
               st.mismatches);
         CHECK(test_rmse <= 1.10 * noise, "--overlap on: test RMSE %.4f is not within 10%% of the noise floor %.3f",
               test_rmse, noise);
-        if (run == 0) {
-            n = b->n_values;
-            first = malloc(n * sizeof *first);
-            CHECK(first != NULL, "out of memory");
-            if (first)
-                memcpy(first, b->values, n * sizeof *first);
-        } else if (first) {
-            CHECK(n == b->n_values && memcmp(first, b->values, n * sizeof *first) == 0,
-                  "two runs with --overlap on gave different item blocks");
-        }
+        same_as_first(&first, &n, b, run == 0, "--overlap on");
         trib_trainer_destroy(t);
     }
     free(first);
@@ -633,16 +642,8 @@ static void test_rows(void)
             CHECK(fabs(test_rmse - rmse_all) <= 1e-3 * rmse_all,
                   "--sync-rows %s: test RMSE %.6f, whole block %.6f", name, test_rmse, rmse_all);
         const trib_mf_block_t *b = &trib_trainer_model(t)->items;
-        if (i == 1) {
-            n = b->n_values;
-            first = malloc(n * sizeof *first);
-            CHECK(first != NULL, "out of memory");
-            if (first)
-                memcpy(first, b->values, n * sizeof *first);
-        } else if (i == 3 && first) {
-            CHECK(n == b->n_values && memcmp(first, b->values, n * sizeof *first) == 0,
-                  "two runs with --sync-rows touched gave different item blocks");
-        }
+        if (i == 1 || i == 3)
+            same_as_first(&first, &n, b, i == 1, "--sync-rows touched");
         trib_trainer_destroy(t);
     }
     free(first);
