@@ -92,8 +92,7 @@ typedef struct {
     int unsettled;        /* 1: rounds ran since the last settle (ranks' blocks differ) */
 } sync_state_t;
 
-/* --sync-rows auto: the first marking takes every AUTO_SAMPLE-th rating of the round (top comment; the
- * debug line of sync_round names the 8). */
+/* --sync-rows auto: the first marking takes every AUTO_SAMPLE-th rating of the round (top comment). */
 #define AUTO_SAMPLE 8
 
 /* SGD pieces per round with --overlap on: the allreduce in flight progresses between them. */
@@ -237,6 +236,25 @@ static size_t count_marked(const uint64_t *marks, size_t n_words)
     for (size_t w = 0; w < n_words; w++)
         m += (size_t)__builtin_popcountll(marks[w]);
     return m;
+}
+
+/*
+ * The marks of every step-th rating of the round's slice, OR-ed over the ranks into s->marks;
+ * *m = the rows marked.
+ */
+static int reduce_marks(trib_trainer_t *t, sync_state_t *s, size_t begin, size_t end, size_t step, size_t *m)
+{
+    mark_round_items(t, begin, end, step, s->marks, s->n_words);
+    trib_clear_error();
+    int rc = trib_allreduce_ex(s->marks, s->marks, s->n_words, MPI_UINT64_T, MPI_BOR, t->comm, &s->mark_opts);
+    if (rc != TRIB_OK)
+        return trib_train_error_context(rc, "sync: allreduce of the changed-row bitmap (%zu words) failed",
+                                        s->n_words);
+    *m = count_marked(s->marks, s->n_words);
+    if (t->rank == 0)
+        trib_log(TRIB_LOG_DEBUG, "sync: the round's ratings (1 in %zu looked at) name %zu of %zu item rows", step,
+                 *m, t->model.items.n_rows);
+    return TRIB_OK;
 }
 
 #define MARKED(marks, r) (((marks)[(r) / 64] >> ((r) % 64)) & 1u)
@@ -399,27 +417,18 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     size_t count = s->n, m = items->n_rows;
     int rows_only = 0, rc;
     double t0 = trib_now();
-    /* The rows some rank changed (top comment); auto first marks every AUTO_SAMPLE-th rating: when
-     * those rows alone are over 3/4 of the block, the whole block goes without the full marking. */
-    for (size_t step = t->cfg.sync_rows == TRIB_SYNC_ROWS_AUTO ? AUTO_SAMPLE : 1; s->marks; step = 1) {
-        mark_round_items(t, begin, end, step, s->marks, s->n_words);
-        trib_clear_error();
-        rc = trib_allreduce_ex(s->marks, s->marks, s->n_words, MPI_UINT64_T, MPI_BOR, t->comm, &s->mark_opts);
+    if (s->marks) { /* the rows some rank changed (top comment) */
+        size_t step = t->cfg.sync_rows == TRIB_SYNC_ROWS_AUTO ? AUTO_SAMPLE : 1;
+        rc = reduce_marks(t, s, begin, end, step, &m);
+        if (rc == TRIB_OK && step > 1 && 4 * m <= 3 * items->n_rows) /* the sample leaves room: every rating */
+            rc = reduce_marks(t, s, begin, end, 1, &m);
         if (rc != TRIB_OK) {
             t->comm_seconds += trib_now() - t0;
-            return trib_train_error_context(rc, "sync: allreduce of the changed-row bitmap (%zu words) failed",
-                                            s->n_words);
+            return rc;
         }
-        m = count_marked(s->marks, s->n_words);
         rows_only = t->cfg.sync_rows == TRIB_SYNC_ROWS_TOUCHED || 4 * m <= 3 * items->n_rows;
         if (!rows_only)
             m = items->n_rows;
-        if (t->rank == 0)
-            trib_log(TRIB_LOG_DEBUG, "sync: the round's %s name %zu of %zu item rows",
-                     step > 1 ? "sampled ratings (1 in 8)" : "ratings",
-                     count_marked(s->marks, s->n_words), items->n_rows);
-        if (step == 1 || !rows_only)
-            break;
     }
     if (rows_only)
         count = take_delta_marked(t, s, buf, m, *stop, sgd_rc != TRIB_OK);
