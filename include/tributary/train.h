@@ -81,9 +81,9 @@ typedef enum {
 
 /*
  * Which item rows a synchronisation sends (sync mode without --overlap).  Each rank marks the
- * rows its round changed (any bit of factors, bias or AdaGrad sum differs from the round's
- * start); one allreduce (bitwise OR) of those marks gives the rows some rank changed, the same
- * on every rank; the others are unchanged everywhere and need no traffic.
+ * item rows of its round's ratings (the only rows its SGD can change); one allreduce (bitwise
+ * OR) of those marks gives the same set on every rank; the other rows are unchanged everywhere
+ * and need no traffic (src/train/sync.c).
  */
 typedef enum {
     TRIB_SYNC_ROWS_AUTO = 0,   /* the changed rows when they are at most 3/4 of the block, else all (default) */
