@@ -199,14 +199,27 @@ static float fail_flag(int p)
     return f;
 }
 
-/* delta = items - snap into buf, and the flag after it: 1 per rank asking to stop (at most P), F per failed rank. */
+/* The flag after a delta: 1 per rank asking to stop (at most P), F per failed rank. */
+static float round_flag(const trib_trainer_t *t, int stop, int failed)
+{
+    return (stop ? 1.0f : 0.0f) + (failed ? fail_flag(t->size) : 0.0f);
+}
+
+/* Counts one synchronisation that sent `share` of the item block (the epoch's sync_rows). */
+static void count_sync(trib_trainer_t *t, double share)
+{
+    t->sync_rows_sum += share;
+    t->sync_rows_n++;
+}
+
+/* delta = items - snap into buf, and the flag after it (round_flag). */
 static void take_delta(const trib_trainer_t *t, const sync_state_t *s, float *buf, int stop, int failed)
 {
     const float *cur = t->model.items.values, *snap = s->snap.values;
     size_t nv = t->model.items.n_values;
     for (size_t j = 0; j < nv; j++)
         buf[j] = cur[j] - snap[j];
-    buf[nv] = (stop ? 1.0f : 0.0f) + (failed ? fail_flag(t->size) : 0.0f);
+    buf[nv] = round_flag(t, stop, failed);
 }
 
 /*
@@ -281,7 +294,7 @@ static size_t take_delta_marked(const trib_trainer_t *t, const sync_state_t *s, 
         j++;
     }
     size_t n = m * (stride + 2);
-    buf[n] = (stop ? 1.0f : 0.0f) + (failed ? fail_flag(t->size) : 0.0f);
+    buf[n] = round_flag(t, stop, failed);
     return n + 1;
 }
 
@@ -392,8 +405,7 @@ static int overlap_round(trib_trainer_t *t, sync_state_t *s, unsigned epoch, siz
     s->in_flight = 1;
     s->flight_rc = TRIB_OK;
     s->unsettled = 1;
-    t->sync_rows_sum += 1.0; /* the overlapped allreduce sends the whole block */
-    t->sync_rows_n++;
+    count_sync(t, 1.0); /* the overlapped allreduce sends the whole block */
     return sgd_rc;
 }
 
@@ -446,8 +458,7 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     if (flags > 0.5f * fail_flag(t->size)) /* another rank failed: its message wins in the loop's agreement */
         return TRIB_OK;
     *stop = flags > 0.0f;
-    t->sync_rows_sum += items->n_rows ? (double)m / (double)items->n_rows : 1.0;
-    t->sync_rows_n++;
+    count_sync(t, items->n_rows ? (double)m / (double)items->n_rows : 1.0);
 
     if (rows_only) {
         apply_marked(items, &s->snap, buf, s->marks, m, sync_scale(t));
@@ -485,8 +496,7 @@ static int sync_settle(trib_trainer_t *t, void *state)
     if (rc != TRIB_OK)
         return trib_train_error_context(rc, "sync: allreduce of the item block (%zu floats, --allreduce %s) failed",
                                         s->n, trib_train_algo_name(s->opts.algo));
-    t->sync_rows_sum += 1.0;
-    t->sync_rows_n++;
+    count_sync(t, 1.0);
     if ((rc = trib_mf_block_apply_delta(&t->model.items, &s->snap, s->buf, sync_scale(t))) == TRIB_OK)
         rc = trib_mf_block_copy_values(&s->snap, &t->model.items);
     if (rc == TRIB_OK)
