@@ -9,7 +9,7 @@
 # "long" (the count > INT_MAX allreduce: 9 GB of buffers, minutes under ASan; it runs in the
 # optimised build) and "fuzz" (the libFuzzer target is built by its own clang command with
 # -fsanitize=fuzzer,address,undefined whatever the build type, so both builds would run the
-# very same binary for the same 60 s).  CTEST_ARGS (for example "-L mpi") narrows both runs.
+# very same binary for the same TRIB_FUZZ_SECONDS).  CTEST_ARGS (for example "-L mpi") narrows both runs.
 suite_dir() { case $1 in opt) echo build ;; asan) echo build-asan ;; *) echo "unknown suite $1" >&2; return 1 ;; esac; }
 
 build_suite() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill_loop.sh: 20 short 3-rank trainings under trib-run, each with a random rank killed (kill -9,
+# kill_loop.sh: 12 short 3-rank trainings under trib-run, each with a random rank killed (kill -9,
 # from outside) at a random moment (also while a checkpoint is being written: one every 5
 # rounds).  Every job must finish, resume only from valid checkpoints (the final model is bitwise
 # identical to an uninterrupted run's, which a damaged checkpoint could not give; the test RMSE is
@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$here/lib.sh"
 make_data
-runs=${TRIB_FAULT_KILL_RUNS:-20}
+runs=${TRIB_FAULT_KILL_RUNS:-12} # more: TRIB_FAULT_KILL_RUNS=100
 common=(--train "$work/tr" --test "$work/te" "${train_args[@]}" --epochs 3)
 t0=$(date +%s.%N)
 "$mpiexec" -np 3 --oversubscribe "$bin/trib-train" "${common[@]}" --model-out "$work/ref.h5" >"$work/ref.log" 2>&1 ||
