@@ -553,7 +553,7 @@ static void kernel_table(const options_t *o, dataset_t *d, const peak_t *pk, tri
         setup_model(&m, d, k, &hp, o->seed);
         trib_mf_grid_t g = {0};
         if (blocked) /* regroups d->train cell by cell (the set of ratings stays the same) */
-            check(trib_mf_grid_create(&g, d->train, d->n_train, d->n_users, d->n_items, k, 0));
+            check(trib_mf_grid_create(&g, d->train, d->n_train, d->n_users, d->n_items, k, 0, TRIB_MF_BANDS_LARGER));
         double wall[64], cpu[64];
         unsigned ne = o->epochs > 64 ? 64 : o->epochs;
         for (unsigned e = 0; e < ne; e++) {

@@ -273,10 +273,25 @@ TRIB_API int trib_mf_order_parse(const char *name, trib_mf_order_t *out);
  * The grid of the blocked order over n_users x n_items rows (see src/mf/grid.c
  * for the sizing rule).  Blocks are ranges of consecutive rows: user block b
  * holds rows [b * users_per_block, (b + 1) * users_per_block), likewise items.
- * The side with more rows is cut into "bands" (band_is_users), the other side
- * into "sweep" blocks; cell c = band * n_sweep + sweep holds the ratings
+ * One side is cut into "bands" (band_is_users), the other side into "sweep"
+ * blocks; cell c = band * n_sweep + sweep holds the ratings
  * [cell_start[c], cell_start[c + 1]) of the array the grid was built on.
+ * Which side makes the bands (trib_mf_bands_t):
+ *   LARGER  the side with more rows (the fastest: each step brings in at most
+ *           one row of the smaller side from outside L2);
+ *   USERS   user blocks.  For a trainer whose item rows are replicas averaged
+ *           every round: with item bands an item gets all of an epoch's local
+ *           updates within one round, the replicas drift apart, and the
+ *           average loses most of it (benchmarks/RESULTS.md, "Bands when the
+ *           items are averaged");
+ *   ITEMS   item blocks.
  */
+typedef enum {
+    TRIB_MF_BANDS_LARGER = 0,
+    TRIB_MF_BANDS_USERS = 1,
+    TRIB_MF_BANDS_ITEMS = 2
+} trib_mf_bands_t;
+
 typedef struct {
     size_t n_users, n_items;   /* rows covered */
     size_t users_per_block;    /* >= 1 */
@@ -300,14 +315,15 @@ TRIB_API size_t trib_mf_l2_bytes(void);
  * model's factors) and REORDERS the ratings in place: cell by cell, and by
  * (user, item, rating bits) within a cell, so the result depends only on the
  * set of ratings, not on the order they arrived in (nor on the dataset's
- * shard count).  cache_bytes 0 means trib_mf_l2_bytes().  Temporary memory:
+ * shard count).  cache_bytes 0 means trib_mf_l2_bytes(); bands picks the
+ * side cut into bands (above).  Temporary memory:
  * one cell's ratings, one counter per cell and one word per user and per item
  * row; the ratings are regrouped in place.  n < 2^32.
  * TRIB_ERR_RANGE when a rating's row is out of range (ratings then partly
  * reordered), TRIB_ERR_NOMEM.  Free with trib_mf_grid_destroy.
  */
 TRIB_API int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users,
-                                 size_t n_items, size_t k, size_t cache_bytes);
+                                 size_t n_items, size_t k, size_t cache_bytes, trib_mf_bands_t bands);
 /* Frees a grid (or a zeroed struct); leaves it zeroed. */
 TRIB_API void trib_mf_grid_destroy(trib_mf_grid_t *g);
 

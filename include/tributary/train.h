@@ -268,6 +268,8 @@ TRIB_API int trib_trainer_write_model(trib_trainer_t *t, const char *path);
 TRIB_API trib_mf_model_t *trib_trainer_model(trib_trainer_t *t);
 TRIB_API const trib_train_config_t *trib_trainer_config(const trib_trainer_t *t);
 TRIB_API const trib_owner_map_t *trib_trainer_owners(const trib_trainer_t *t);
+/* The grid of the blocked order over this rank's ratings (NULL with the shuffled order). */
+TRIB_API const trib_mf_grid_t *trib_trainer_grid(const trib_trainer_t *t);
 TRIB_API MPI_Comm trib_trainer_comm(const trib_trainer_t *t);
 TRIB_API const trib_dataset_info_t *trib_trainer_train_info(const trib_trainer_t *t);
 /* Local train ratings on this rank, rounds per epoch, and the next position the loop will run. */

@@ -26,7 +26,9 @@
  * dataset must not get millions of them.
  *
  * Bands.  The side with more rows is cut into bands (one block of it), the
- * other side into sweep blocks; cell = (band, sweep).  An epoch visits the
+ * other side into sweep blocks; cell = (band, sweep).  (The caller may pick
+ * the side instead, trib_mf_bands_t: a trainer that averages item replicas
+ * every round needs user bands, see tributary/mf.h.)  An epoch visits the
  * bands in a seeded order and, within a band, all its cells in a seeded order
  * before the next band.  The band's rows therefore stay in L2 for the whole
  * band, and each step brings in at most one row from outside L2: a row of the
@@ -111,7 +113,8 @@ static size_t ceil_div(size_t a, size_t b) { return a / b + (a % b != 0); }
 static size_t at_least_1(size_t a) { return a ? a : 1; }
 
 /* Block sizes and counts for n_users x n_items rows (see the sizing rule above). */
-static void plan_grid(trib_mf_grid_t *g, size_t n_users, size_t n_items, size_t k, size_t cache_bytes, size_t n)
+static void plan_grid(trib_mf_grid_t *g, size_t n_users, size_t n_items, size_t k, size_t cache_bytes, size_t n,
+                      trib_mf_bands_t bands)
 {
     size_t row_bytes = trib_mf_stride(k) * sizeof(float) + 2 * sizeof(float);
     size_t rows = cache_bytes / 2 / row_bytes;
@@ -139,7 +142,7 @@ static void plan_grid(trib_mf_grid_t *g, size_t n_users, size_t n_items, size_t 
     g->n_items = n_items;
     g->users_per_block = ub;
     g->items_per_block = ib;
-    g->band_is_users = n_users >= n_items;
+    g->band_is_users = bands == TRIB_MF_BANDS_USERS || (bands == TRIB_MF_BANDS_LARGER && n_users >= n_items);
     g->n_bands = g->band_is_users ? ceil_div(nu, ub) : ceil_div(ni, ib);
     g->n_sweep = g->band_is_users ? ceil_div(ni, ib) : ceil_div(nu, ub);
     g->n_cells = g->n_bands * g->n_sweep;
@@ -311,7 +314,7 @@ static void place_in_cells(const trib_mf_grid_t *g, const cell_map_t *cm, trib_m
 }
 
 int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users, size_t n_items,
-                        size_t k, size_t cache_bytes)
+                        size_t k, size_t cache_bytes, trib_mf_bands_t bands)
 {
     if (!g)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf grid: NULL grid");
@@ -320,10 +323,12 @@ int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, 
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf grid: NULL ratings");
     if (k == 0)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf grid: k must be at least 1");
+    if (bands != TRIB_MF_BANDS_LARGER && bands != TRIB_MF_BANDS_USERS && bands != TRIB_MF_BANDS_ITEMS)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf grid: unknown band side %d", (int)bands);
     if (n > (size_t)UINT32_MAX || n_users > (size_t)UINT32_MAX || n_items > (size_t)UINT32_MAX)
         return trib_errorf(TRIB_ERR_RANGE, "mf grid: %zu ratings, %zu users or %zu items exceed 2^32 - 1", n,
                            n_users, n_items);
-    plan_grid(g, n_users, n_items, k, cache_bytes ? cache_bytes : trib_mf_l2_bytes(), n);
+    plan_grid(g, n_users, n_items, k, cache_bytes ? cache_bytes : trib_mf_l2_bytes(), n, bands);
 
     int rc = TRIB_OK;
     uint64_t *next = NULL;

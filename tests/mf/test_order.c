@@ -133,8 +133,12 @@ static void check_order(const trib_mf_grid_t *g, const trib_mf_rating_t *ratings
     free(band_done);
 }
 
-/* Builds a grid over a copy of r[0..n), checks layout and three epochs; returns the grid's cell count. */
-static size_t check_case(const trib_mf_rating_t *r, size_t n, size_t nu, size_t ni, size_t k, size_t cache)
+/*
+ * Builds a grid over a copy of r[0..n) with bands on the given side, checks layout and three
+ * epochs; returns the grid's cell count.
+ */
+static size_t check_case_bands(const trib_mf_rating_t *r, size_t n, size_t nu, size_t ni, size_t k, size_t cache,
+                               trib_mf_bands_t bands)
 {
     trib_mf_rating_t *a = malloc((n ? n : 1) * sizeof *a);
     uint32_t *o1 = malloc((n ? n : 1) * sizeof *o1), *o2 = malloc((n ? n : 1) * sizeof *o2);
@@ -142,7 +146,9 @@ static size_t check_case(const trib_mf_rating_t *r, size_t n, size_t nu, size_t 
     if (n)
         memcpy(a, r, n * sizeof *a);
     trib_mf_grid_t g;
-    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, a, n, nu, ni, k, cache), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, a, n, nu, ni, k, cache, bands), TRIB_OK);
+    if (bands != TRIB_MF_BANDS_LARGER)
+        CU_ASSERT_EQUAL(g.band_is_users, bands == TRIB_MF_BANDS_USERS);
     CU_ASSERT(same_multiset(a, r, n));
     check_layout(&g, a, n);
     for (unsigned e = 0; e < 3; e++) {
@@ -159,6 +165,11 @@ static size_t check_case(const trib_mf_rating_t *r, size_t n, size_t nu, size_t 
     free(o1);
     free(o2);
     return cells;
+}
+
+static size_t check_case(const trib_mf_rating_t *r, size_t n, size_t nu, size_t ni, size_t k, size_t cache)
+{
+    return check_case_bands(r, n, nu, ni, k, cache, TRIB_MF_BANDS_LARGER);
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -188,6 +199,28 @@ static void test_grid_many_cells(void)
     /* items as the band side (more items than users) */
     trib_mf_rating_t *t = random_ratings(n, ni, nu, 2);
     CU_ASSERT(check_case(t, n, ni, nu, 8, 16 << 10) >= 20);
+    free(r);
+    free(t);
+}
+
+/* Bands on the side the caller picks, against the larger-side rule either way; odd sizes too. */
+static void test_grid_bands_side(void)
+{
+    size_t n = 20000, nu = 300, ni = 700; /* more items: the larger-side rule gives item bands */
+    trib_mf_rating_t *r = random_ratings(n, nu, ni, 5);
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT(check_case_bands(r, n, nu, ni, 8, 16 << 10, TRIB_MF_BANDS_USERS) >= 20);
+    CU_ASSERT(check_case_bands(r, n, nu, ni, 8, 16 << 10, TRIB_MF_BANDS_ITEMS) >= 20);
+    trib_mf_rating_t *t = random_ratings(n, ni, nu, 6); /* more users */
+    CU_ASSERT_FATAL(t != NULL);
+    CU_ASSERT(check_case_bands(t, n, ni, nu, 8, 16 << 10, TRIB_MF_BANDS_ITEMS) >= 20);
+    trib_mf_rating_t one = {0, 0, 3.5f};
+    CU_ASSERT_EQUAL(check_case_bands(&one, 1, 1, 1, 16, 0, TRIB_MF_BANDS_USERS), 1);
+    CU_ASSERT_EQUAL(check_case_bands(&one, 1, 1, 1, 16, 0, TRIB_MF_BANDS_ITEMS), 1);
+    CU_ASSERT(check_case_bands(NULL, 0, 5, 9, 16, 0, TRIB_MF_BANDS_USERS) >= 1);
+    trib_mf_grid_t g;
+    CU_ASSERT_EQUAL(trib_mf_grid_create(&g, r, n, nu, ni, 8, 0, (trib_mf_bands_t)3), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(g.cell_start);
     free(r);
     free(t);
 }
@@ -224,7 +257,7 @@ static void test_grid_fresh_each_epoch(void)
     uint32_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
     CU_ASSERT_FATAL(r && a && b);
     trib_mf_grid_t g;
-    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, n, 400, 300, 8, 16 << 10), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, n, 400, 300, 8, 16 << 10, TRIB_MF_BANDS_LARGER), TRIB_OK);
     CU_ASSERT_EQUAL(trib_mf_grid_order(&g, a, n, 1, 0), TRIB_OK);
     CU_ASSERT_EQUAL(trib_mf_grid_order(&g, b, n, 1, 1), TRIB_OK);
     CU_ASSERT(memcmp(a, b, n * sizeof *a) != 0);
@@ -281,8 +314,8 @@ static void test_grid_arrival_invariance(void)
         CU_ASSERT_FATAL(a != NULL);
         memcpy(a, base, n * sizeof *a);
         trib_mf_grid_t ga, gb;
-        CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&ga, a, n, nu, ni, k, 32 << 10), TRIB_OK);
-        CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&gb, alt, n, nu, ni, k, 32 << 10), TRIB_OK);
+        CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&ga, a, n, nu, ni, k, 32 << 10, TRIB_MF_BANDS_LARGER), TRIB_OK);
+        CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&gb, alt, n, nu, ni, k, 32 << 10, TRIB_MF_BANDS_LARGER), TRIB_OK);
         CU_ASSERT(memcmp(a, alt, n * sizeof *a) == 0);
         CU_ASSERT(memcmp(ga.cell_start, gb.cell_start, (ga.n_cells + 1) * sizeof *ga.cell_start) == 0);
 
@@ -329,7 +362,7 @@ static void test_blocked_trains(void)
         r[j].rating = 3.0f + 0.25f * (float)((int)(r[j].user % 5) - 2) + 0.25f * (float)((int)(r[j].item % 3) - 1);
     }
     trib_mf_grid_t g;
-    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, n, nu, ni, k, 8 << 10), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, n, nu, ni, k, 8 << 10, TRIB_MF_BANDS_LARGER), TRIB_OK);
     CU_ASSERT(g.n_cells > 4);
     uint32_t *o = malloc(n * sizeof *o);
     trib_mf_model_t m;
@@ -363,7 +396,8 @@ static void test_grid_sizing(void)
     size_t prev_rows = SIZE_MAX;
     for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
         trib_mf_grid_t g;
-        CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, n, 162541, 59047, ks[t], 2 << 20), TRIB_OK);
+        CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, n, 162541, 59047, ks[t], 2 << 20, TRIB_MF_BANDS_LARGER),
+                              TRIB_OK);
         size_t rows = g.users_per_block + g.items_per_block;
         CU_ASSERT(rows * (trib_mf_stride(ks[t]) * 4 + 8) <= (size_t)1 << 20);
         CU_ASSERT(rows * (trib_mf_stride(ks[t]) * 4 + 8) > (size_t)1 << 19); /* and use most of it */
@@ -377,13 +411,13 @@ static void test_grid_sizing(void)
     trib_mf_grid_t g;
     for (size_t j = 0; j < n; j++)
         r[j].item %= 10, r[j].user %= 100000;
-    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, n, 100000, 10, 64, 2 << 20), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, n, 100000, 10, 64, 2 << 20, TRIB_MF_BANDS_LARGER), TRIB_OK);
     CU_ASSERT_EQUAL(g.items_per_block, 10);
     CU_ASSERT(g.users_per_block > 3000);
     CU_ASSERT_EQUAL(g.n_sweep, 1);
     trib_mf_grid_destroy(&g);
     /* cache 0: the detected L2 */
-    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, NULL, 0, 10, 10, 8, 0), TRIB_OK);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, NULL, 0, 10, 10, 8, 0, TRIB_MF_BANDS_LARGER), TRIB_OK);
     CU_ASSERT_EQUAL(g.cache_bytes, trib_mf_l2_bytes());
     trib_mf_grid_destroy(&g);
     free(r);
@@ -393,12 +427,12 @@ static void test_grid_errors(void)
 {
     trib_mf_grid_t g;
     trib_mf_rating_t r[2] = {{0, 0, 1.0f}, {3, 0, 1.0f}};
-    CU_ASSERT_EQUAL(trib_mf_grid_create(&g, r, 2, 3, 1, 8, 0), TRIB_ERR_RANGE); /* user 3 of 3 */
+    CU_ASSERT_EQUAL(trib_mf_grid_create(&g, r, 2, 3, 1, 8, 0, TRIB_MF_BANDS_LARGER), TRIB_ERR_RANGE); /* user 3 of 3 */
     CU_ASSERT_PTR_NULL(g.cell_start);
-    CU_ASSERT_EQUAL(trib_mf_grid_create(&g, r, 2, 4, 1, 0, 0), TRIB_ERR_INVALID_ARG); /* k = 0 */
-    CU_ASSERT_EQUAL(trib_mf_grid_create(&g, NULL, 2, 4, 1, 8, 0), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_create(NULL, r, 2, 4, 1, 8, 0), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, 2, 4, 1, 8, 0), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_grid_create(&g, r, 2, 4, 1, 0, 0, TRIB_MF_BANDS_LARGER), TRIB_ERR_INVALID_ARG); /* k = 0 */
+    CU_ASSERT_EQUAL(trib_mf_grid_create(&g, NULL, 2, 4, 1, 8, 0, TRIB_MF_BANDS_LARGER), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_create(NULL, r, 2, 4, 1, 8, 0, TRIB_MF_BANDS_LARGER), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, 2, 4, 1, 8, 0, TRIB_MF_BANDS_LARGER), TRIB_OK);
     uint32_t o[3];
     CU_ASSERT_EQUAL(trib_mf_grid_order(&g, o, 3, 1, 0), TRIB_ERR_INVALID_ARG); /* n differs */
     CU_ASSERT_EQUAL(trib_mf_grid_order(&g, NULL, 2, 1, 0), TRIB_ERR_INVALID_ARG);
@@ -413,6 +447,7 @@ int main(void)
 {
     static CU_TestInfo tests[] = {{"order names", test_order_names},
                                   {"grid with many cells", test_grid_many_cells},
+                                  {"bands on the side asked for", test_grid_bands_side},
                                   {"odd sizes", test_grid_odd_sizes},
                                   {"fresh order each epoch", test_grid_fresh_each_epoch},
                                   {"independent of arrival order", test_grid_arrival_invariance},

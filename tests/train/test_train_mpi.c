@@ -15,7 +15,9 @@
  *   test_train_mpi invariance the default configuration at P ranks: test RMSE within 0.3% of one rank
  *   test_train_mpi rows       --sync-rows all / touched / auto: identical item blocks after every
  *                             round, only part of the rows sent where the rounds change part of
- *                             them, the same test RMSE as the whole block, two runs bitwise equal
+ *                             them, the same test RMSE as the whole block, two runs bitwise equal;
+ *                             the blocked order's bands: item blocks on one rank (more items than
+ *                             users), user blocks when sync mode averages item replicas (P > 1)
  *
  * Every rank checks; failures are counted, summed over ranks, and rank 0
  * reports them; the exit status is non-zero when any check failed anywhere.
@@ -650,6 +652,38 @@ static void test_rows(void)
     free(first);
 }
 
+/*
+ * The blocked order's band side on data with 10x more items than users: one rank keeps the
+ * faster larger-side rule (item bands); sync mode on P > 1 ranks, which averages the item rows
+ * every round, cuts the users into bands (trainer.c, grid_bands), and every local rating is in
+ * the grid once.
+ */
+static void test_bands(void)
+{
+    char tr[512], te[512];
+    paths("wide", tr, te, sizeof tr);
+    trib_train_config_t c;
+    base_config(&c, tr, te, 1, 0);
+    c.order = TRIB_MF_ORDER_BLOCKED;
+    trib_trainer_t *t;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    const trib_mf_grid_t *g = trib_trainer_grid(t);
+    CHECK(g != NULL, "no grid with the blocked order");
+    if (g) {
+        CHECK(g->band_is_users == (g_size > 1), "P=%d: bands over the %s", g_size, g->band_is_users ? "users" : "items");
+        CHECK(g->n_ratings == trib_trainer_local_ratings(t), "the grid holds %zu of %zu local ratings", g->n_ratings,
+              trib_trainer_local_ratings(t));
+        if (g_rank == 0)
+            printf("bands: P=%d, %zu bands over the %s, %zu sweep blocks\n", g_size, g->n_bands,
+                   g->band_is_users ? "users" : "items", g->n_sweep);
+    }
+    CHECK_OK(trib_trainer_run(t, NULL));
+    trib_trainer_destroy(t);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -671,8 +705,10 @@ int main(int argc, char **argv)
     } else if (!strcmp(what, "rows")) {
         rc = make_data("wide", 300, 3000, 30000, 4, 0.8);
         CHECK_OK(rc);
-        if (rc == TRIB_OK)
+        if (rc == TRIB_OK) {
             test_rows();
+            test_bands();
+        }
     } else if (!strcmp(what, "overlap")) {
         rc = make_data("planted", 400, 200, 60000, 4, 0.8);
         CHECK_OK(rc);
