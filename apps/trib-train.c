@@ -176,6 +176,10 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "order", .kind = TRIB_CLI_ENUM, .dst = &c->order, .choices = &trib_cli_enum_order, .arg = "O",
          .help = "visiting order of the ratings (blocked: cells of user x item ranges\n"
                  "that fit in L2; shuffle: fully random)"},
+        {.name = "bands", .kind = TRIB_CLI_ENUM, .dst = &c->bands, .choices = &trib_cli_enum_bands, .arg = "B",
+         .help = "blocked order: the side cut into bands. auto: users when sync mode\n"
+                 "averages item replicas (P > 1; item bands cost quality there), else\n"
+                 "the side with more rows (larger, the fastest)"},
         {.name = "Parallel training", .kind = TRIB_CLI_SECTION},
         {.name = "mode", .kind = TRIB_CLI_ENUM, .dst = &c->mode, .choices = &trib_cli_enum_train_mode, .arg = "M",
          .help = "sync, or ps (parameter server: the last --servers ranks hold the item\n"

@@ -118,6 +118,8 @@ CLI_ENUM(trib_cli_enum_sync_rows, trib_sync_rows_t, TRIB_SYNC_ROWS_TOUCHED + 1, 
 CLI_ENUM(trib_cli_enum_consistency, trib_ps_consistency_t, 3, trib_ps_consistency_name, trib_ps_consistency_parse)
 CLI_ENUM(trib_cli_enum_schedule, trib_mf_schedule_t, 2, trib_mf_schedule_name, trib_mf_schedule_parse)
 CLI_ENUM(trib_cli_enum_order, trib_mf_order_t, 2, trib_mf_order_name, trib_mf_order_parse)
+CLI_ENUM(trib_cli_enum_bands, trib_train_bands_t, TRIB_TRAIN_BANDS_LARGER + 1, trib_train_bands_name,
+         trib_train_bands_parse)
 CLI_ENUM(trib_cli_enum_partition, trib_partition_t, 2, trib_partition_name, trib_partition_parse)
 CLI_ENUM(trib_cli_enum_split_by, trib_split_by_t, 2, trib_split_by_name, trib_split_by_parse)
 CLI_ENUM(trib_cli_enum_text_format, trib_text_format_t, 4, trib_text_format_name, trib_text_format_parse)

@@ -50,6 +50,7 @@ extern const trib_cli_enum_t trib_cli_enum_onoff;       /* off | on into an int 
 extern const trib_cli_enum_t trib_cli_enum_wire;        /* trib_wire_name / trib_wire_parse */
 extern const trib_cli_enum_t trib_cli_enum_train_mode;  /* trib_train_mode_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_sync_method; /* trib_sync_method_name / _parse */
+extern const trib_cli_enum_t trib_cli_enum_bands;       /* trib_train_bands_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_sync_rows;   /* trib_sync_rows_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_consistency; /* trib_ps_consistency_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_schedule;    /* trib_mf_schedule_name / _parse */

@@ -92,6 +92,19 @@ typedef enum {
 } trib_sync_rows_t;
 
 /*
+ * Which side of the blocked order's grid is cut into bands (tributary/mf.h, trib_mf_bands_t).
+ * auto: user bands when sync mode averages item replicas (P > 1 ranks), where item bands would
+ * give an item all of an epoch's local updates within one round and cost quality; else the side
+ * with more rows, the fastest.  users / items / larger force a side (--order blocked only).
+ */
+typedef enum {
+    TRIB_TRAIN_BANDS_AUTO = 0,
+    TRIB_TRAIN_BANDS_USERS = 1,
+    TRIB_TRAIN_BANDS_ITEMS = 2,
+    TRIB_TRAIN_BANDS_LARGER = 3
+} trib_train_bands_t;
+
+/*
  * Trainer-level defaults.  The optimiser's (schedule, rates, regularisation,
  * initial scale) are the kernel's TRIB_MF_DEFAULT_*.  The synchronisation
  * defaults (model averaging, TRIB_TRAIN_AUTO_ROUNDS_PER_RANK x P rounds per epoch) and the
@@ -141,6 +154,7 @@ typedef struct {
     unsigned epochs;          /* >= 1 */
     trib_mf_hparams_t hp;     /* schedule, lr, decay, regularisation, init_std */
     trib_mf_order_t order;    /* visiting order of the local ratings (default TRIB_MF_DEFAULT_ORDER) */
+    trib_train_bands_t bands; /* the blocked order's band side (default auto) */
     uint64_t seed;
     uint64_t sync_every;      /* >= 1: local SGD updates between synchronisations (on the busiest rank);
                                  0 (default): TRIB_TRAIN_AUTO_ROUNDS_PER_RANK x P rounds per epoch on
@@ -190,6 +204,9 @@ TRIB_API int trib_train_mode_parse(const char *name, trib_train_mode_t *out);
 TRIB_API const char *trib_sync_method_name(trib_sync_method_t m);
 /* "average" | "delta-sum". */
 TRIB_API int trib_sync_method_parse(const char *name, trib_sync_method_t *out);
+TRIB_API const char *trib_train_bands_name(trib_train_bands_t b);
+/* "auto" | "users" | "items" | "larger". */
+TRIB_API int trib_train_bands_parse(const char *name, trib_train_bands_t *out);
 TRIB_API const char *trib_sync_rows_name(trib_sync_rows_t r);
 /* "auto" | "all" | "touched". */
 TRIB_API int trib_sync_rows_parse(const char *name, trib_sync_rows_t *out);

@@ -30,6 +30,7 @@ void trib_train_config_init(trib_train_config_t *c)
     c->sync_precision = TRIB_WIRE_NATIVE;
     c->sync_overlap = 0;
     c->sync_rows = TRIB_SYNC_ROWS_AUTO;
+    c->bands = TRIB_TRAIN_BANDS_AUTO;
     c->check_sync = 0;
     c->eval_train = 1;
     c->early_stop = 0;
@@ -101,6 +102,11 @@ int trib_train_config_validate(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-precision: unknown precision %d", (int)c->sync_precision);
     if (c->sync_overlap != 0 && c->sync_overlap != 1)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--overlap: %d is not 0 (off) or 1 (on)", c->sync_overlap);
+    if (!trib_train_bands_name(c->bands))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--bands: unknown value %d", (int)c->bands);
+    if (c->bands != TRIB_TRAIN_BANDS_AUTO && c->order != TRIB_MF_ORDER_BLOCKED)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--bands %s needs --order blocked (the %s order has no bands)",
+                           trib_train_bands_name(c->bands), trib_mf_order_name(c->order));
     if (!trib_sync_rows_name(c->sync_rows))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-rows: unknown value %d", (int)c->sync_rows);
     if (c->sync_rows != TRIB_SYNC_ROWS_AUTO && c->mode != TRIB_TRAIN_MODE_SYNC)
@@ -160,6 +166,7 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
     put(buf, cap, &len, "init-std       %g\n", (double)c->hp.init_std);
     put(buf, cap, &len, "seed           %llu\n", (unsigned long long)c->seed);
     put(buf, cap, &len, "order          %s\n", trib_mf_order_name(c->order));
+    put(buf, cap, &len, "bands          %s\n", trib_train_bands_name(c->bands));
     if (c->sync_every == 0)
         put(buf, cap, &len, "sync-every     auto (%d rounds per epoch per rank)\n", TRIB_TRAIN_AUTO_ROUNDS_PER_RANK);
     else
@@ -226,6 +233,23 @@ int trib_sync_method_parse(const char *name, trib_sync_method_t *out)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method: '%s' is not average or delta-sum",
                            name ? name : "");
     return TRIB_OK;
+}
+
+static const char *const bands_names[] = {"auto", "users", "items", "larger"};
+
+const char *trib_train_bands_name(trib_train_bands_t b)
+{
+    return (unsigned)b < sizeof bands_names / sizeof bands_names[0] ? bands_names[b] : NULL;
+}
+
+int trib_train_bands_parse(const char *name, trib_train_bands_t *out)
+{
+    for (unsigned b = 0; b < sizeof bands_names / sizeof bands_names[0]; b++)
+        if (name && !strcmp(name, bands_names[b])) {
+            *out = (trib_train_bands_t)b;
+            return TRIB_OK;
+        }
+    return trib_errorf(TRIB_ERR_INVALID_ARG, "--bands: '%s' is not auto, users, items or larger", name ? name : "");
 }
 
 const char *trib_sync_rows_name(trib_sync_rows_t r)

@@ -245,10 +245,17 @@ static int split_roles(trib_trainer_t *t)
  * the shuffled order does (ML-25M shape, 4 ranks, k = 64, 20 epochs: test RMSE 0.5672 with item
  * bands, 0.5547 with user bands, 0.5542 shuffled; benchmarks/RESULTS.md, "Bands when the items are
  * averaged").  Users are never averaged, so one rank (and ps mode, measured without a difference)
- * keeps the faster rule.
+ * keeps the faster rule.  --bands forces a side (to measure this, or to trade quality for fewer
+ * rows per synchronisation on a slow network).
  */
 static trib_mf_bands_t grid_bands(const trib_trainer_t *t)
 {
+    switch (t->cfg.bands) {
+    case TRIB_TRAIN_BANDS_USERS: return TRIB_MF_BANDS_USERS;
+    case TRIB_TRAIN_BANDS_ITEMS: return TRIB_MF_BANDS_ITEMS;
+    case TRIB_TRAIN_BANDS_LARGER: return TRIB_MF_BANDS_LARGER;
+    case TRIB_TRAIN_BANDS_AUTO: break;
+    }
     return t->cfg.mode == TRIB_TRAIN_MODE_SYNC && t->size > 1 ? TRIB_MF_BANDS_USERS : TRIB_MF_BANDS_LARGER;
 }
 

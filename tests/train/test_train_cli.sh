@@ -55,6 +55,8 @@ expect_error 2 "is not auto, ring, tree" trib-train "${tr[@]}" --allreduce foo
 expect_error 2 "parameter-server" trib-train "${tr[@]}" --mode ps
 expect_error 2 "fp32, bf16 or fp16" trib-train "${tr[@]}" --sync-precision fp8
 expect_error 2 "mode sync only" trib-train "${tr[@]}" --mode ps --servers 1 --sync-precision bf16
+expect_error 2 "is not auto, users, items or larger" trib-train "${tr[@]}" --bands diagonal
+expect_error 2 "needs --order blocked" trib-train "${tr[@]}" --bands items --order shuffle
 expect_error 2 "is not auto, all or touched" trib-train "${tr[@]}" --sync-rows some
 expect_error 2 "needs --overlap off" trib-train "${tr[@]}" --sync-rows touched --overlap on
 expect_error 2 "mode sync only" trib-train "${tr[@]}" --mode ps --servers 1 --sync-rows all

@@ -17,7 +17,8 @@
  *                             round, only part of the rows sent where the rounds change part of
  *                             them, the same test RMSE as the whole block, two runs bitwise equal;
  *                             the blocked order's bands: item blocks on one rank (more items than
- *                             users), user blocks when sync mode averages item replicas (P > 1)
+ *                             users), user blocks when sync mode averages item replicas (P > 1),
+ *                             and the side --bands asks for
  *
  * Every rank checks; failures are counted, summed over ranks, and rank 0
  * reports them; the exit status is non-zero when any check failed anywhere.
@@ -655,33 +656,42 @@ static void test_rows(void)
 /*
  * The blocked order's band side on data with 10x more items than users: one rank keeps the
  * faster larger-side rule (item bands); sync mode on P > 1 ranks, which averages the item rows
- * every round, cuts the users into bands (trainer.c, grid_bands), and every local rating is in
- * the grid once.
+ * every round, cuts the users into bands (trainer.c, grid_bands); --bands forces a side; every
+ * local rating is in the grid once.
  */
 static void test_bands(void)
 {
     char tr[512], te[512];
     paths("wide", tr, te, sizeof tr);
-    trib_train_config_t c;
-    base_config(&c, tr, te, 1, 0);
-    c.order = TRIB_MF_ORDER_BLOCKED;
-    trib_trainer_t *t;
-    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
-    CHECK_OK(rc);
-    if (rc != TRIB_OK)
-        return;
-    const trib_mf_grid_t *g = trib_trainer_grid(t);
-    CHECK(g != NULL, "no grid with the blocked order");
-    if (g) {
-        CHECK(g->band_is_users == (g_size > 1), "P=%d: bands over the %s", g_size, g->band_is_users ? "users" : "items");
-        CHECK(g->n_ratings == trib_trainer_local_ratings(t), "the grid holds %zu of %zu local ratings", g->n_ratings,
-              trib_trainer_local_ratings(t));
-        if (g_rank == 0)
-            printf("bands: P=%d, %zu bands over the %s, %zu sweep blocks\n", g_size, g->n_bands,
-                   g->band_is_users ? "users" : "items", g->n_sweep);
+    static const trib_train_bands_t sides[] = {TRIB_TRAIN_BANDS_AUTO, TRIB_TRAIN_BANDS_ITEMS, TRIB_TRAIN_BANDS_USERS,
+                                               TRIB_TRAIN_BANDS_LARGER};
+    for (int i = 0; i < 4; i++) {
+        trib_train_config_t c;
+        base_config(&c, tr, te, 1, 0);
+        c.order = TRIB_MF_ORDER_BLOCKED;
+        c.bands = sides[i];
+        trib_trainer_t *t;
+        int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+        CHECK_OK(rc);
+        if (rc != TRIB_OK)
+            continue;
+        const trib_mf_grid_t *g = trib_trainer_grid(t);
+        const char *name = trib_train_bands_name(sides[i]);
+        int want = sides[i] == TRIB_TRAIN_BANDS_AUTO ? g_size > 1 : sides[i] == TRIB_TRAIN_BANDS_USERS;
+        CHECK(g != NULL, "no grid with the blocked order");
+        if (g) {
+            CHECK(g->band_is_users == want, "--bands %s at P=%d: bands over the %s", name, g_size,
+                  g->band_is_users ? "users" : "items");
+            CHECK(g->n_ratings == trib_trainer_local_ratings(t), "the grid holds %zu of %zu local ratings",
+                  g->n_ratings, trib_trainer_local_ratings(t));
+            if (g_rank == 0)
+                printf("bands %s: P=%d, %zu bands over the %s, %zu sweep blocks\n", name, g_size, g->n_bands,
+                       g->band_is_users ? "users" : "items", g->n_sweep);
+        }
+        if (i == 0)
+            CHECK_OK(trib_trainer_run(t, NULL));
+        trib_trainer_destroy(t);
     }
-    CHECK_OK(trib_trainer_run(t, NULL));
-    trib_trainer_destroy(t);
 }
 
 /* ------------------------------------------------------------------ main */
