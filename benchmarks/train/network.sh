@@ -9,8 +9,9 @@
 # WORK) and each setting of CONFIGS (';'-separated trib-train options, default the whole block,
 # the changed rows, and the changed rows as bf16), REPEAT (default 2) runs of EPOCHS (default 3)
 # epochs, the settings taking turns.  Per run: M ratings/s over the epochs, the share of the epochs
-# spent in the allreduce, the share of the item rows sent per synchronisation, rounds per epoch, and
-# the test RMSE after the last epoch; then the medians per setting.
+# spent in the allreduce, the share of the item rows sent per synchronisation, rounds per epoch, the
+# test RMSE after the last epoch, and the test RMSE after every epoch against the training time so far
+# (quality against time); then the medians per setting.
 # Environment: NET (1: netcluster, default; 0: mpirun on this node), RANKS (default 4), RATE (1gbit),
 #   DELAY (100us), KS ("ml25m:64 ml1m:32": k per shape), BUILD_DIR (build), WORK ($BUILD_DIR/scale).
 # With NET=1 the cluster is brought up (or reused if it is up with the same ranks) and left up.
@@ -50,8 +51,12 @@ t = sum(r["seconds"] for r in rows)
 c = sum(r["comm_seconds"] for r in rows)
 n = sum(r["ratings"] for r in rows)
 sr = [r.get("sync_rows") for r in rows if r.get("sync_rows") is not None]
-print("%s | %.2f | %.1f%% | %s | %d | %.4f" % (sys.argv[2], n / t / 1e6, 100 * c / t,
-      "%.3f" % (sum(sr) / len(sr)) if sr else "-", rows[-1]["rounds"], rows[-1]["test_rmse"]))
+acc, path = 0.0, []
+for r in rows:  # test RMSE after each epoch @ training seconds so far: quality against time
+    acc += r["seconds"]
+    path.append("%.4f@%.1fs" % (r["test_rmse"], acc))
+print("%s | %.2f | %.1f%% | %s | %d | %.4f | %s" % (sys.argv[2], n / t / 1e6, 100 * c / t,
+      "%.3f" % (sum(sr) / len(sr)) if sr else "-", rows[-1]["rounds"], rows[-1]["test_rmse"], " ".join(path)))
 PY
 }
 
@@ -61,7 +66,8 @@ for shape in $SHAPES; do
   make_shape "$shape" "$u" "$i" "$n"
   k=32
   for sk in $KS; do [[ ${sk%%:*} == "$shape" ]] && k=${sk##*:}; done
-  echo "== $shape, k = $k: setting | M ratings/s | allreduce share | rows sent | rounds/epoch | test RMSE"
+  echo "== $shape, k = $k: setting | M ratings/s | allreduce share | rows sent | rounds/epoch | test RMSE |" \
+    "test RMSE after each epoch @ training seconds so far"
   declare -A rates=()
   for ((r = 0; r < REPEAT; r++)); do
     for cfg in "${configs[@]}"; do
