@@ -128,7 +128,9 @@ typedef enum {
  * part of an epoch, and more so the more replicas are averaged:
  * TRIB_TRAIN_AUTO_ROUNDS_PER_RANK x P rounds per epoch keep that within the
  * measured bound at P <= 8 (with 16 rounds at every P, the ML-25M shape lost
- * 0.52% at P = 8; with 4P, 0.16%).
+ * 0.52% at P = 8; with 4P, 0.16%).  For the same reason the blocked order
+ * cuts the users, not the items, into bands at P > 1 (trib_train_bands_t):
+ * an item band would give its items all of a rank's epoch within one round.
  */
 #define TRIB_TRAIN_DEFAULT_K TRIB_MF_DEFAULT_K
 #define TRIB_TRAIN_DEFAULT_EPOCHS 20
