@@ -187,7 +187,9 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
         {.name = "sync-every", .kind = TRIB_CLI_CUSTOM, .dst = &c->sync_every, .parse = parse_sync_every,
          .arg = "N|auto", .seen = &o->sync_every_set, .help = ps_batch_help},
         {.name = "sync-method", .kind = TRIB_CLI_ENUM, .dst = &c->sync_method, .choices = &trib_cli_enum_sync_method,
-         .arg = "M", .help = "mean of the replicas, or every rank's delta summed"},
+         .arg = "M", .help = "mean of the replicas, every rank's delta summed, or strata: each round\n"
+                             "every rank visits a different group of item bands and the deltas are\n"
+                             "summed (fewer rows per round: for slow networks; --order blocked)"},
         {.name = "allreduce", .kind = TRIB_CLI_ENUM, .dst = &c->algo, .choices = &trib_cli_enum_algo, .arg = "A",
          .help = "allreduce algorithm of the item block"},
         {.name = "sync-precision", .kind = TRIB_CLI_ENUM, .dst = &c->sync_precision, .choices = &trib_cli_enum_wire,

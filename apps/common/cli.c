@@ -112,7 +112,8 @@ static int onoff_parse(const char *s, void *dst)
 const trib_cli_enum_t trib_cli_enum_onoff = {2, onoff_name, onoff_parse};
 CLI_ENUM(trib_cli_enum_wire, trib_wire_t, TRIB_WIRE_FP16 + 1, trib_wire_name, trib_wire_parse)
 CLI_ENUM(trib_cli_enum_train_mode, trib_train_mode_t, 2, trib_train_mode_name, trib_train_mode_parse)
-CLI_ENUM(trib_cli_enum_sync_method, trib_sync_method_t, 2, trib_sync_method_name, trib_sync_method_parse)
+CLI_ENUM(trib_cli_enum_sync_method, trib_sync_method_t, TRIB_SYNC_STRATA + 1, trib_sync_method_name,
+         trib_sync_method_parse)
 CLI_ENUM(trib_cli_enum_sync_rows, trib_sync_rows_t, TRIB_SYNC_ROWS_TOUCHED + 1, trib_sync_rows_name,
          trib_sync_rows_parse)
 CLI_ENUM(trib_cli_enum_consistency, trib_ps_consistency_t, 3, trib_ps_consistency_name, trib_ps_consistency_parse)

@@ -335,6 +335,28 @@ TRIB_API void trib_mf_grid_destroy(trib_mf_grid_t *g);
  */
 TRIB_API int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed, unsigned epoch);
 
+/* Purpose tag of the stratified order's random stream ("stratord"). */
+#define TRIB_MF_TAG_STRATA UINT64_C(0x73747261746f7264)
+
+/*
+ * The stratified blocked order of `epoch` for part `part` of `parts` (a rank of P), over a grid
+ * whose bands are item blocks (band_is_users 0; TRIB_ERR_INVALID_ARG otherwise), in `rounds`
+ * rounds (a multiple of parts).  The item bands are cut into `rounds` groups of consecutive
+ * bands; in round r part p visits the cells of group
+ *     ((p + perm[r mod parts]) mod parts) * Q + qperm[r div parts],   Q = rounds / parts,
+ * with perm (of the parts) and qperm (of 0..Q-1) drawn per epoch from the stream
+ * hash64(TRIB_MF_TAG_STRATA, epoch) of `seed`, so every part draws the same and in every round
+ * the parts visit disjoint item groups, while each part visits every group once per epoch.
+ * Within a group: its bands, each band's cells and each cell's ratings in seeded orders, as
+ * trib_mf_grid_order.  order[0..n) is a permutation of 0..n-1 (n = g->n_ratings);
+ * round_start[0..rounds] the position where each round starts (round_start[rounds] = n).
+ * Consecutive rounds give a part item groups of different parity of the first index, so an item
+ * meets the parts' users in turn rather than one part's for a whole stretch of the epoch.
+ */
+TRIB_API int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed,
+                                       unsigned epoch, unsigned part, unsigned parts, uint64_t rounds,
+                                       uint64_t *round_start);
+
 /* ------------------------------------------------------------------ evaluation */
 
 /* Sums over a rating set; three doubles, so ranks combine them with one allreduce. */

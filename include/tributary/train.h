@@ -76,7 +76,15 @@ typedef enum {
 
 typedef enum {
     TRIB_SYNC_AVERAGE = 0, /* item block = mean of the replicas (snap + sum of deltas / P) */
-    TRIB_SYNC_DELTA_SUM = 1 /* item block = snap + sum of deltas (every rank's update applied) */
+    TRIB_SYNC_DELTA_SUM = 1, /* item block = snap + sum of deltas (every rank's update applied) */
+    /*
+     * Stratified rounds (sync mode, --order blocked): the item rows are cut into P x Q groups and in
+     * every round each rank visits its ratings of a different group (trib_mf_grid_strata_order), so
+     * no item row changes on two ranks in a round; the deltas are summed (exact, no averaging) and a
+     * round sends about 1/Q of the rows (--sync-rows auto).  Rounds per epoch are rounded up to a
+     * multiple of P.  For slow networks: benchmarks/RESULTS.md, "Stratified rounds".
+     */
+    TRIB_SYNC_STRATA = 2
 } trib_sync_method_t;
 
 /*
@@ -204,7 +212,7 @@ TRIB_API int trib_train_config_format(const trib_train_config_t *c, char *buf, s
 TRIB_API const char *trib_train_mode_name(trib_train_mode_t m);
 TRIB_API int trib_train_mode_parse(const char *name, trib_train_mode_t *out);
 TRIB_API const char *trib_sync_method_name(trib_sync_method_t m);
-/* "average" | "delta-sum". */
+/* "average" | "delta-sum" | "strata". */
 TRIB_API int trib_sync_method_parse(const char *name, trib_sync_method_t *out);
 TRIB_API const char *trib_train_bands_name(trib_train_bands_t b);
 /* "auto" | "users" | "items" | "larger". */

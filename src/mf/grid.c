@@ -57,6 +57,7 @@
  */
 #include "tributary/mf.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +402,26 @@ static void iota_u32(uint32_t *a, size_t n, size_t first)
         a[j] = (uint32_t)(first + j);
 }
 
+/* Appends the cells of bands [b0, b1) to order at *p: bands, cells and ratings in seeded orders. */
+static void append_bands(const trib_mf_grid_t *g, trib_rng_t *rng, uint32_t *bands, uint32_t *sweeps, size_t b0,
+                         size_t b1, uint32_t *order, size_t *p)
+{
+    size_t nb = b1 - b0;
+    iota_u32(bands, nb, b0);
+    trib_rng_shuffle_u32(rng, bands, nb);
+    for (size_t bi = 0; bi < nb; bi++) {
+        iota_u32(sweeps, g->n_sweep, 0);
+        trib_rng_shuffle_u32(rng, sweeps, g->n_sweep);
+        for (size_t si = 0; si < g->n_sweep; si++) {
+            size_t c = (size_t)bands[bi] * g->n_sweep + sweeps[si];
+            size_t s = (size_t)g->cell_start[c], len = (size_t)g->cell_start[c + 1] - s;
+            iota_u32(order + *p, len, s);
+            trib_rng_shuffle_u32(rng, order + *p, len);
+            *p += len;
+        }
+    }
+}
+
 int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed, unsigned epoch)
 {
     if (!g || !g->cell_start)
@@ -416,23 +437,50 @@ int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint6
     if (!bands)
         return trib_errorf(TRIB_ERR_NOMEM, "mf grid order: cannot allocate %zu block indices",
                            g->n_bands + g->n_sweep);
-    uint32_t *sweeps = bands + g->n_bands;
     trib_rng_t rng;
     trib_rng_init(&rng, seed, trib_hash64(TRIB_MF_TAG_BLOCKED, epoch));
-    iota_u32(bands, g->n_bands, 0);
-    trib_rng_shuffle_u32(&rng, bands, g->n_bands);
     size_t p = 0;
-    for (size_t bi = 0; bi < g->n_bands; bi++) {
-        iota_u32(sweeps, g->n_sweep, 0);
-        trib_rng_shuffle_u32(&rng, sweeps, g->n_sweep);
-        for (size_t si = 0; si < g->n_sweep; si++) {
-            size_t c = (size_t)bands[bi] * g->n_sweep + sweeps[si];
-            size_t s = (size_t)g->cell_start[c], len = (size_t)g->cell_start[c + 1] - s;
-            iota_u32(order + p, len, s);
-            trib_rng_shuffle_u32(&rng, order + p, len);
-            p += len;
-        }
+    append_bands(g, &rng, bands, bands + g->n_bands, 0, g->n_bands, order, &p);
+    free(bands);
+    return TRIB_OK;
+}
+
+int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed, unsigned epoch,
+                              unsigned part, unsigned parts, uint64_t rounds, uint64_t *round_start)
+{
+    if (!g || !g->cell_start)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata order: grid not created");
+    if (g->band_is_users)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata order: the grid's bands are user blocks, not item blocks");
+    if (parts == 0 || part >= parts || rounds == 0 || rounds % parts != 0 || rounds > UINT32_MAX)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata order: part %u of %u, %" PRIu64 " rounds (a multiple of "
+                           "the parts is needed)", part, parts, rounds);
+    if (n != g->n_ratings)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata order: %zu entries asked, the grid holds %zu ratings", n,
+                           g->n_ratings);
+    if ((n > 0 && !order) || !round_start)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata order: NULL order or round starts");
+    size_t Q = (size_t)(rounds / parts);
+    uint32_t *bands = malloc((g->n_bands + g->n_sweep + parts + Q) * sizeof *bands);
+    if (!bands)
+        return trib_errorf(TRIB_ERR_NOMEM, "mf strata order: cannot allocate %zu block indices",
+                           g->n_bands + g->n_sweep + parts + Q);
+    uint32_t *sweeps = bands + g->n_bands, *perm = sweeps + g->n_sweep, *qperm = perm + parts;
+    trib_rng_t rng;
+    trib_rng_init(&rng, seed, trib_hash64(TRIB_MF_TAG_STRATA, epoch));
+    iota_u32(perm, parts, 0); /* drawn first: the same on every part */
+    trib_rng_shuffle_u32(&rng, perm, parts);
+    iota_u32(qperm, Q, 0);
+    trib_rng_shuffle_u32(&rng, qperm, Q);
+    size_t p = 0;
+    for (uint64_t r = 0; r < rounds; r++) {
+        round_start[r] = p;
+        size_t group = (part + perm[r % parts]) % parts * Q + qperm[r / parts];
+        size_t b0 = (size_t)((uint64_t)group * g->n_bands / rounds);
+        size_t b1 = (size_t)((uint64_t)(group + 1) * g->n_bands / rounds);
+        append_bands(g, &rng, bands, sweeps, b0, b1, order, &p);
     }
+    round_start[rounds] = p;
     free(bands);
     return TRIB_OK;
 }

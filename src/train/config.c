@@ -94,8 +94,22 @@ int trib_train_config_validate(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--epochs: %u (must be in 1..1000000)", c->epochs);
     if (c->order != TRIB_MF_ORDER_SHUFFLE && c->order != TRIB_MF_ORDER_BLOCKED)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--order: unknown visiting order %d", (int)c->order);
-    if (c->sync_method != TRIB_SYNC_AVERAGE && c->sync_method != TRIB_SYNC_DELTA_SUM)
+    if (c->sync_method != TRIB_SYNC_AVERAGE && c->sync_method != TRIB_SYNC_DELTA_SUM &&
+        c->sync_method != TRIB_SYNC_STRATA)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method: unknown method %d", (int)c->sync_method);
+    if (c->sync_method == TRIB_SYNC_STRATA) {
+        if (c->mode != TRIB_TRAIN_MODE_SYNC)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method strata applies to --mode sync only");
+        if (c->order != TRIB_MF_ORDER_BLOCKED)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method strata needs --order blocked (its rounds are "
+                               "groups of item bands)");
+        if (c->bands != TRIB_TRAIN_BANDS_AUTO && c->bands != TRIB_TRAIN_BANDS_ITEMS)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method strata needs item bands, not --bands %s",
+                               trib_train_bands_name(c->bands));
+        if (c->sync_overlap)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method strata needs --overlap off (a round applied "
+                               "late would overlap the next round's item groups)");
+    }
     if (!trib_train_algo_name(c->algo))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--allreduce: unknown algorithm %d", (int)c->algo);
     if (!trib_wire_name(c->sync_precision))
@@ -220,7 +234,8 @@ int trib_train_mode_parse(const char *name, trib_train_mode_t *out)
 
 const char *trib_sync_method_name(trib_sync_method_t m)
 {
-    return m == TRIB_SYNC_AVERAGE ? "average" : m == TRIB_SYNC_DELTA_SUM ? "delta-sum" : "unknown";
+    return m == TRIB_SYNC_AVERAGE ? "average" : m == TRIB_SYNC_DELTA_SUM ? "delta-sum" : m == TRIB_SYNC_STRATA ? "strata"
+                                                                                                       : "unknown";
 }
 
 int trib_sync_method_parse(const char *name, trib_sync_method_t *out)
@@ -229,8 +244,10 @@ int trib_sync_method_parse(const char *name, trib_sync_method_t *out)
         *out = TRIB_SYNC_AVERAGE;
     else if (name && !strcmp(name, "delta-sum"))
         *out = TRIB_SYNC_DELTA_SUM;
+    else if (name && !strcmp(name, "strata"))
+        *out = TRIB_SYNC_STRATA;
     else
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method: '%s' is not average or delta-sum",
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method: '%s' is not average, delta-sum or strata",
                            name ? name : "");
     return TRIB_OK;
 }

@@ -62,6 +62,7 @@ struct trib_trainer {
     size_t n_test;
     uint64_t n_train_global;
     uint32_t *order;                   /* visiting order of the current epoch */
+    uint64_t *round_start;             /* --sync-method strata: where each round of the order starts (R + 1) */
     trib_mf_grid_t grid;               /* cfg.order blocked: the cells of `train` (train reordered by them) */
     uint64_t rounds_per_epoch;
     unsigned next_epoch;               /* position of the next round to run */

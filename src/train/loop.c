@@ -237,7 +237,12 @@ static int run_epoch_rounds(trib_trainer_t *t, const trib_train_hooks_t *h, unsi
     uint64_t R = t->rounds_per_epoch;
     for (uint64_t r = t->next_round; r < R; r++) {
         size_t begin, end;
-        round_slice(t->n_train, r, R, &begin, &end);
+        if (t->round_start) { /* --sync-method strata: the order's own rounds */
+            begin = (size_t)t->round_start[r];
+            end = (size_t)t->round_start[r + 1];
+        } else {
+            round_slice(t->n_train, r, R, &begin, &end);
+        }
         int stop = trib_train_stop_wanted(t);
         t->round_updates = -1;
         t->round_incomplete = 0;
@@ -368,7 +373,10 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
     int stopped = 0;
     while (rc == TRIB_OK && !stopped && t->next_epoch < t->cfg.epochs && !early_stopped(t)) {
         unsigned epoch = t->next_epoch;
-        if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
+        if (t->cfg.sync_method == TRIB_SYNC_STRATA)
+            rc = trib_mf_grid_strata_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch, (unsigned)t->rank,
+                                           (unsigned)t->size, t->rounds_per_epoch, t->round_start);
+        else if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
             rc = trib_mf_grid_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch);
         else
             rc = trib_mf_visit_order(t->order, t->n_train, t->cfg.seed, epoch);

@@ -220,6 +220,9 @@ static int agree_rounds(trib_trainer_t *t)
         t->rounds_per_epoch = max == 0 ? 1 : max < automatic ? max : automatic;
     else
         t->rounds_per_epoch = max == 0 ? 1 : (max + t->cfg.sync_every - 1) / t->cfg.sync_every;
+    uint64_t P = (uint64_t)t->data_size;
+    if (t->cfg.sync_method == TRIB_SYNC_STRATA) /* every rank visits every group once per epoch */
+        t->rounds_per_epoch = (t->rounds_per_epoch + P - 1) / P * P;
     t->n_train_global = sum;
     return TRIB_OK;
 }
@@ -251,6 +254,8 @@ static int split_roles(trib_trainer_t *t)
  */
 static trib_mf_bands_t grid_bands(const trib_trainer_t *t)
 {
+    if (t->cfg.sync_method == TRIB_SYNC_STRATA) /* its rounds are groups of item bands */
+        return TRIB_MF_BANDS_ITEMS;
     switch (t->cfg.bands) {
     case TRIB_TRAIN_BANDS_USERS: return TRIB_MF_BANDS_USERS;
     case TRIB_TRAIN_BANDS_ITEMS: return TRIB_MF_BANDS_ITEMS;
@@ -258,6 +263,23 @@ static trib_mf_bands_t grid_bands(const trib_trainer_t *t)
     case TRIB_TRAIN_BANDS_AUTO: break;
     }
     return t->cfg.mode == TRIB_TRAIN_MODE_SYNC && t->size > 1 ? TRIB_MF_BANDS_USERS : TRIB_MF_BANDS_LARGER;
+}
+
+/*
+ * The cache size the grid's cells are planned for: the core's L2, except that --sync-method strata
+ * needs about 4 item bands per round's group (the groups then hold similar rating counts), so a
+ * small item set gets smaller blocks (grid.c: an item block is about cache / (4 x row bytes)).
+ */
+static size_t grid_cache_bytes(const trib_trainer_t *t)
+{
+    size_t l2 = trib_mf_l2_bytes();
+    if (t->cfg.sync_method != TRIB_SYNC_STRATA)
+        return l2;
+    size_t row = trib_mf_stride(t->cfg.k) * sizeof(float) + 2 * sizeof(float);
+    size_t groups = (size_t)t->rounds_per_epoch, items = t->model.items.n_rows;
+    size_t per_band = items / (4 * groups) + 1;
+    size_t want = 4 * row * per_band;
+    return want < l2 ? want : l2;
 }
 
 int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trainer_t **out)
@@ -314,12 +336,20 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
         rc = agree_rounds(t);
     if (rc == TRIB_OK && cfg->order == TRIB_MF_ORDER_BLOCKED) /* groups (reorders) the local ratings */
         rc = trib_train_agree(trib_mf_grid_create(&t->grid, t->train, t->n_train, t->model.users.n_rows,
-                                                  t->model.items.n_rows, cfg->k, 0, grid_bands(t)), comm);
+                                                  t->model.items.n_rows, cfg->k, grid_cache_bytes(t),
+                                                  grid_bands(t)),
+                              comm);
     trib_log(TRIB_LOG_DEBUG, "load: train %zu ratings %.3f s, test %zu ratings %.3f s, grid %.3f s", t->n_train,
              t1 - t0, t->n_test, t2 - t1, trib_now() - t2);
     if (rc == TRIB_OK) {
         t->order = malloc((t->n_train ? t->n_train : 1) * sizeof *t->order);
         rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");
+        if (rc == TRIB_OK && cfg->sync_method == TRIB_SYNC_STRATA) {
+            t->round_start = malloc((t->rounds_per_epoch + 1) * sizeof *t->round_start);
+            if (!t->round_start)
+                rc = trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate %" PRIu64 " round starts",
+                                 t->rounds_per_epoch + 1);
+        }
         rc = trib_train_agree(rc, t->comm);
     }
     if (rc == TRIB_OK)
@@ -347,6 +377,7 @@ void trib_trainer_destroy(trib_trainer_t *t)
     free(t->train);
     free(t->test);
     free(t->order);
+    free(t->round_start);
     trib_mf_grid_destroy(&t->grid);
     free(t);
 }

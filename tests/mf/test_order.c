@@ -225,6 +225,101 @@ static void test_grid_bands_side(void)
     free(t);
 }
 
+/*
+ * The stratified order: P parts (ranks) with their own ratings over the same items; per part a
+ * permutation with rounds + 1 increasing starts; in every round the parts' item sets are disjoint;
+ * every part's rounds cover all its ratings once; deterministic; argument errors.
+ */
+static void check_strata(unsigned parts, uint64_t rounds, size_t ni, size_t n_per_part)
+{
+    trib_mf_grid_t g[8];
+    trib_mf_rating_t *r[8];
+    uint32_t *o[8];
+    uint64_t *rs[8];
+    CU_ASSERT_FATAL(parts <= 8);
+    for (unsigned p = 0; p < parts; p++) {
+        r[p] = random_ratings(n_per_part, 50 + p, ni, 100 + p); /* each part its own users */
+        o[p] = malloc((n_per_part ? n_per_part : 1) * sizeof *o[p]);
+        rs[p] = malloc((rounds + 1) * sizeof *rs[p]);
+        CU_ASSERT_FATAL(r[p] && o[p] && rs[p]);
+        CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g[p], r[p], n_per_part, 50 + p, ni, 8, 4 << 10,
+                                                  TRIB_MF_BANDS_ITEMS), TRIB_OK);
+    }
+    unsigned char *item_part = malloc(ni);
+    unsigned char *seen = malloc(n_per_part ? n_per_part : 1);
+    CU_ASSERT_FATAL(item_part && seen);
+    for (unsigned e = 0; e < 2; e++) {
+        for (unsigned p = 0; p < parts; p++) {
+            CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[p], o[p], n_per_part, 7, e, p, parts, rounds, rs[p]), TRIB_OK);
+            CU_ASSERT_EQUAL(rs[p][0], 0);
+            CU_ASSERT_EQUAL(rs[p][rounds], n_per_part);
+            memset(seen, 0, n_per_part ? n_per_part : 1);
+            size_t dup = 0;
+            for (size_t j = 0; j < n_per_part; j++)
+                dup += o[p][j] >= n_per_part || seen[o[p][j]]++;
+            CU_ASSERT_EQUAL(dup, 0); /* a permutation: every rating once per epoch */
+        }
+        size_t clashes = 0, back = 0;
+        for (uint64_t rd = 0; rd < rounds; rd++) {
+            memset(item_part, 0xff, ni);
+            for (unsigned p = 0; p < parts; p++) {
+                back += rs[p][rd + 1] < rs[p][rd];
+                for (uint64_t j = rs[p][rd]; j < rs[p][rd + 1] && j < n_per_part; j++) {
+                    uint32_t it = r[p][o[p][j]].item;
+                    clashes += item_part[it] != 0xff && item_part[it] != p;
+                    item_part[it] = (unsigned char)p;
+                }
+            }
+        }
+        CU_ASSERT_EQUAL(back, 0);
+        CU_ASSERT_EQUAL(clashes, 0); /* no item row on two parts in one round */
+    }
+    uint32_t *o2 = malloc((n_per_part ? n_per_part : 1) * sizeof *o2);
+    uint64_t *rs2 = malloc((rounds + 1) * sizeof *rs2);
+    CU_ASSERT_FATAL(o2 && rs2);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[0], o2, n_per_part, 7, 1, 0, parts, rounds, rs2), TRIB_OK);
+    CU_ASSERT(memcmp(o2, o[0], n_per_part * sizeof *o2) == 0); /* deterministic */
+    CU_ASSERT(memcmp(rs2, rs[0], (rounds + 1) * sizeof *rs2) == 0);
+    free(o2);
+    free(rs2);
+    free(item_part);
+    free(seen);
+    for (unsigned p = 0; p < parts; p++) {
+        trib_mf_grid_destroy(&g[p]);
+        free(r[p]);
+        free(o[p]);
+        free(rs[p]);
+    }
+}
+
+static void test_strata_order(void)
+{
+    check_strata(1, 4, 300, 2000);
+    check_strata(2, 8, 300, 2000);
+    check_strata(3, 12, 500, 3000);
+    check_strata(5, 20, 700, 1500);
+    check_strata(3, 3, 40, 200);  /* fewer bands than rounds: some rounds empty */
+    check_strata(2, 2, 1, 1);     /* 1 item, 1 rating per part */
+    check_strata(3, 6, 10, 0);    /* no ratings */
+    /* errors: user bands, rounds not a multiple of the parts, part out of range, n differs */
+    trib_mf_rating_t *r = random_ratings(100, 30, 20, 9);
+    CU_ASSERT_FATAL(r != NULL);
+    trib_mf_grid_t g;
+    uint32_t o[100];
+    uint64_t rs[9];
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, 100, 30, 20, 8, 4 << 10, TRIB_MF_BANDS_USERS), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, rs), TRIB_ERR_INVALID_ARG);
+    trib_mf_grid_destroy(&g);
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, 100, 30, 20, 8, 4 << 10, TRIB_MF_BANDS_ITEMS), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 3, 8, rs), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 2, 2, 8, rs), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 99, 1, 0, 0, 2, 8, rs), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 1, 2, 8, rs), TRIB_OK);
+    trib_mf_grid_destroy(&g);
+    free(r);
+}
+
 static void test_grid_odd_sizes(void)
 {
     trib_mf_rating_t one = {0, 0, 3.5f};
@@ -449,6 +544,7 @@ int main(void)
                                   {"grid with many cells", test_grid_many_cells},
                                   {"bands on the side asked for", test_grid_bands_side},
                                   {"odd sizes", test_grid_odd_sizes},
+                                  {"stratified order", test_strata_order},
                                   {"fresh order each epoch", test_grid_fresh_each_epoch},
                                   {"independent of arrival order", test_grid_arrival_invariance},
                                   {"blocked order trains", test_blocked_trains},

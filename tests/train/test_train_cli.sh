@@ -57,6 +57,11 @@ expect_error 2 "fp32, bf16 or fp16" trib-train "${tr[@]}" --sync-precision fp8
 expect_error 2 "mode sync only" trib-train "${tr[@]}" --mode ps --servers 1 --sync-precision bf16
 expect_error 2 "is not auto, users, items or larger" trib-train "${tr[@]}" --bands diagonal
 expect_error 2 "needs --order blocked" trib-train "${tr[@]}" --bands items --order shuffle
+expect_error 2 "is not average, delta-sum or strata" trib-train "${tr[@]}" --sync-method median
+expect_error 2 "strata needs --order blocked" trib-train "${tr[@]}" --sync-method strata --order shuffle
+expect_error 2 "strata needs --overlap off" trib-train "${tr[@]}" --sync-method strata --overlap on
+expect_error 2 "strata needs item bands" trib-train "${tr[@]}" --sync-method strata --bands users
+expect_error 2 "strata applies to --mode sync only" trib-train "${tr[@]}" --mode ps --servers 1 --sync-method strata
 expect_error 2 "is not auto, all or touched" trib-train "${tr[@]}" --sync-rows some
 expect_error 2 "needs --overlap off" trib-train "${tr[@]}" --sync-rows touched --overlap on
 expect_error 2 "mode sync only" trib-train "${tr[@]}" --mode ps --servers 1 --sync-rows all

@@ -18,7 +18,9 @@
  *                             them, the same test RMSE as the whole block, two runs bitwise equal;
  *                             the blocked order's bands: item blocks on one rank (more items than
  *                             users), user blocks when sync mode averages item replicas (P > 1),
- *                             and the side --bands asks for
+ *                             and the side --bands asks for; --sync-method strata: identical
+ *                             item blocks, part of the rows per round, the test RMSE at most 2%
+ *                             above model averaging's, two runs bitwise equal (and resume in "sync")
  *
  * Every rank checks; failures are counted, summed over ranks, and rank 0
  * reports them; the exit status is non-zero when any check failed anywhere.
@@ -291,10 +293,11 @@ static void test_time_limit(void)
 
 /* ------------------------------------------------------------------ resume */
 
-static trib_trainer_t *make_trainer(const char *tr, unsigned epochs)
+static trib_trainer_t *make_trainer(const char *tr, unsigned epochs, trib_sync_method_t method)
 {
     trib_train_config_t c;
     base_config(&c, tr, NULL, epochs, 100);
+    c.sync_method = method;
     trib_trainer_t *t = NULL;
     int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
     CHECK_OK(rc);
@@ -305,13 +308,15 @@ static trib_trainer_t *make_trainer(const char *tr, unsigned epochs)
  * What a checkpoint/resume must reproduce: run A goes through 3 epochs; run B
  * is stopped mid-epoch by a stop request; a fresh trainer C gets B's model
  * values and position (as a checkpoint would restore them) and finishes.  C's
- * model must equal A's bit for bit on every rank.
+ * model must equal A's bit for bit on every rank.  For model averaging and for
+ * the stratified rounds (whose order has its own round starts).
  */
-static void test_resume_bitwise(void)
+static void resume_bitwise(trib_sync_method_t method)
 {
     char tr[512], te[512];
     paths("small", tr, te, sizeof tr);
-    trib_trainer_t *a = make_trainer(tr, 3), *b = make_trainer(tr, 3), *c = make_trainer(tr, 3);
+    trib_trainer_t *a = make_trainer(tr, 3, method), *b = make_trainer(tr, 3, method),
+                   *c = make_trainer(tr, 3, method);
     if (!a || !b || !c)
         goto done;
     CHECK_OK(trib_trainer_run(a, NULL));
@@ -337,6 +342,12 @@ done:
     trib_trainer_destroy(a);
     trib_trainer_destroy(b);
     trib_trainer_destroy(c);
+}
+
+static void test_resume_bitwise(void)
+{
+    resume_bitwise(TRIB_SYNC_AVERAGE);
+    resume_bitwise(TRIB_SYNC_STRATA);
 }
 
 /* ------------------------------------------------------------------ uneven ratings */
@@ -694,6 +705,56 @@ static void test_bands(void)
     }
 }
 
+/* ------------------------------------------------------------------ strata */
+
+/*
+ * --sync-method strata on the wide data: the item blocks are identical on every rank after every
+ * round; at P > 1 a round sends part of the rows (each rank changes only its group's rows); the
+ * test RMSE is at most 2% above the model-averaging run's at the same P; two runs are bitwise equal.
+ */
+static void test_strata(void)
+{
+    char tr[512], te[512];
+    paths("wide", tr, te, sizeof tr);
+    static const trib_sync_method_t methods[] = {TRIB_SYNC_AVERAGE, TRIB_SYNC_STRATA, TRIB_SYNC_STRATA};
+    double rmse[3] = {NAN, NAN, NAN};
+    float *first = NULL;
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        trib_train_config_t c;
+        base_config(&c, tr, te, 5, 0);
+        c.sync_method = methods[i];
+        trib_trainer_t *t;
+        int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+        CHECK_OK(rc);
+        if (rc != TRIB_OK)
+            continue;
+        uint64_t R = trib_trainer_rounds_per_epoch(t);
+        if (methods[i] == TRIB_SYNC_STRATA)
+            CHECK(R % (uint64_t)g_size == 0, "%llu rounds per epoch is not a multiple of P=%d",
+                  (unsigned long long)R, g_size);
+        rows_t st = {{0, 0, 0}, 2.0, -1.0};
+        trib_train_hooks_t h = {&st, rows_round, rows_epoch, NULL, NULL};
+        CHECK_OK(trib_trainer_run(t, &h));
+        CHECK_OK(trib_trainer_evaluate(t, NULL, NULL, &rmse[i], NULL));
+        const char *name = trib_sync_method_name(methods[i]);
+        if (g_rank == 0)
+            printf("sync-method %s: P=%d test RMSE %.6f, %llu rounds per epoch, rows sent %.3f-%.3f\n", name, g_size,
+                   rmse[i], (unsigned long long)R, st.min_rows, st.max_rows);
+        CHECK(st.ident.mismatches == 0, "%d rounds with item blocks differing from rank 0's (--sync-method %s)",
+              st.ident.mismatches, name);
+        if (g_size > 1 && methods[i] == TRIB_SYNC_STRATA)
+            CHECK(st.max_rows < 0.75, "--sync-method strata sent %g-%g of the block per round, expected part",
+                  st.min_rows, st.max_rows);
+        if (methods[i] == TRIB_SYNC_STRATA)
+            same_as_first(&first, &n, &trib_trainer_model(t)->items, i == 1, "--sync-method strata");
+        trib_trainer_destroy(t);
+    }
+    free(first);
+    CHECK(rmse[1] <= 1.02 * rmse[0], "strata: test RMSE %.6f, more than 2%% above model averaging's %.6f (P=%d)",
+          rmse[1], rmse[0], g_size);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -718,6 +779,7 @@ int main(int argc, char **argv)
         if (rc == TRIB_OK) {
             test_rows();
             test_bands();
+            test_strata();
         }
     } else if (!strcmp(what, "overlap")) {
         rc = make_data("planted", 400, 200, 60000, 4, 0.8);
