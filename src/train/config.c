@@ -234,8 +234,12 @@ int trib_train_mode_parse(const char *name, trib_train_mode_t *out)
 
 const char *trib_sync_method_name(trib_sync_method_t m)
 {
-    return m == TRIB_SYNC_AVERAGE ? "average" : m == TRIB_SYNC_DELTA_SUM ? "delta-sum" : m == TRIB_SYNC_STRATA ? "strata"
-                                                                                                       : "unknown";
+    switch (m) {
+    case TRIB_SYNC_AVERAGE: return "average";
+    case TRIB_SYNC_DELTA_SUM: return "delta-sum";
+    case TRIB_SYNC_STRATA: return "strata";
+    }
+    return "unknown";
 }
 
 int trib_sync_method_parse(const char *name, trib_sync_method_t *out)

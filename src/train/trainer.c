@@ -249,8 +249,9 @@ static int split_roles(trib_trainer_t *t)
  * bands, 0.5547 with user bands, 0.5542 shuffled; benchmarks/RESULTS.md, "Bands when the items are
  * averaged").  Users are never averaged, so one rank keeps the faster rule; so does ps mode, where
  * a worker pushes every mini-batch (ML-25M shape, 4 workers, bsp, 5 epochs: user bands -0.46% test
- * RMSE at a quarter of the ratings/s, each mini-batch touching far more item rows).  --bands forces a side (to measure this, or to trade quality for fewer
- * rows per synchronisation on a slow network).
+ * RMSE at a quarter of the ratings/s, each mini-batch touching far more item rows).  --bands
+ * forces a side (to measure this, or to trade quality for fewer rows per synchronisation on a slow
+ * network).  --sync-method strata needs item bands: no item row changes on two ranks in a round.
  */
 static trib_mf_bands_t grid_bands(const trib_trainer_t *t)
 {
