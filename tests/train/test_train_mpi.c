@@ -664,6 +664,15 @@ static void test_rows(void)
     free(first);
 }
 
+/* A trainer for c on MPI_COMM_WORLD, or NULL with the failure counted. */
+static trib_trainer_t *create_checked(const trib_train_config_t *c)
+{
+    trib_trainer_t *t = NULL;
+    int rc = trib_trainer_create(c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    return rc == TRIB_OK ? t : NULL;
+}
+
 /*
  * The blocked order's band side on data with 10x more items than users: one rank keeps the
  * faster larger-side rule (item bands); sync mode on P > 1 ranks, which averages the item rows
@@ -681,10 +690,8 @@ static void test_bands(void)
         base_config(&c, tr, te, 1, 0);
         c.order = TRIB_MF_ORDER_BLOCKED;
         c.bands = sides[i];
-        trib_trainer_t *t;
-        int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
-        CHECK_OK(rc);
-        if (rc != TRIB_OK)
+        trib_trainer_t *t = create_checked(&c);
+        if (!t)
             continue;
         const trib_mf_grid_t *g = trib_trainer_grid(t);
         const char *name = trib_train_bands_name(sides[i]);
@@ -724,10 +731,8 @@ static void test_strata(void)
         trib_train_config_t c;
         base_config(&c, tr, te, 5, 0);
         c.sync_method = methods[i];
-        trib_trainer_t *t;
-        int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
-        CHECK_OK(rc);
-        if (rc != TRIB_OK)
+        trib_trainer_t *t = create_checked(&c);
+        if (!t)
             continue;
         uint64_t R = trib_trainer_rounds_per_epoch(t);
         if (methods[i] == TRIB_SYNC_STRATA)
