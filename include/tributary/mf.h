@@ -350,8 +350,9 @@ TRIB_API int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t
  * Within a group: its bands, each band's cells and each cell's ratings in seeded orders, as
  * trib_mf_grid_order.  order[0..n) is a permutation of 0..n-1 (n = g->n_ratings);
  * round_start[0..rounds] the position where each round starts (round_start[rounds] = n).
- * Consecutive rounds give a part item groups of different parity of the first index, so an item
- * meets the parts' users in turn rather than one part's for a whole stretch of the epoch.
+ * The stratum (perm[r mod parts]) changes every round, so an item meets the parts' users in
+ * turn; keeping a part on one stratum for Q consecutive rounds measured worse (an item then met
+ * one part's users for a whole stretch of the epoch: benchmarks/RESULTS.md, "Stratified rounds").
  */
 TRIB_API int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed,
                                        unsigned epoch, unsigned part, unsigned parts, uint64_t rounds,
