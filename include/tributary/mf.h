@@ -324,6 +324,14 @@ TRIB_API size_t trib_mf_l2_bytes(void);
  */
 TRIB_API int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users,
                                  size_t n_items, size_t k, size_t cache_bytes, trib_mf_bands_t bands);
+/*
+ * As trib_mf_grid_create with item bands of exactly items_per_block rows (at most n_items), the
+ * user blocks planned from cache_bytes as there.  Ranks that must cut the items alike (the
+ * stratified order's groups, trib_mf_grid_group_rows) pass the same items_per_block, where
+ * trib_mf_grid_create's plan depends on the local user and rating counts.
+ */
+TRIB_API int trib_mf_grid_create_items(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users,
+                                       size_t n_items, size_t k, size_t cache_bytes, size_t items_per_block);
 /* Frees a grid (or a zeroed struct); leaves it zeroed. */
 TRIB_API void trib_mf_grid_destroy(trib_mf_grid_t *g);
 
@@ -342,21 +350,34 @@ TRIB_API int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t
  * The stratified blocked order of `epoch` for part `part` of `parts` (a rank of P), over a grid
  * whose bands are item blocks (band_is_users 0; TRIB_ERR_INVALID_ARG otherwise), in `rounds`
  * rounds (a multiple of parts).  The item bands are cut into `rounds` groups of consecutive
- * bands; in round r part p visits the cells of group
- *     ((p + perm[r mod parts]) mod parts) * Q + qperm[r div parts],   Q = rounds / parts,
- * with perm (of the parts) and qperm (of 0..Q-1) drawn per epoch from the stream
- * hash64(TRIB_MF_TAG_STRATA, epoch) of `seed`, so every part draws the same and in every round
- * the parts visit disjoint item groups, while each part visits every group once per epoch.
+ * bands (trib_mf_grid_group_rows), laid out as P strata x Q columns, Q = rounds / parts:
+ * group = stratum * Q + column.  Round r = j * Q + i (i < Q) is in column qperm[i], and part p
+ * visits the group of stratum (p + perm[(i + j) mod parts]) mod parts in it, with perm (of the
+ * parts) and qperm (of 0..Q-1) drawn per epoch from the stream hash64(TRIB_MF_TAG_STRATA, epoch)
+ * of `seed`.  So every part draws the same; in every round the parts visit disjoint item groups;
+ * each part visits every group once per epoch; and with Q >= 2 two consecutive rounds of an
+ * epoch are in different columns, so no item row that any part changes in round r is touched by
+ * any part in round r + 1 (what lets a trainer exchange round r's rows while round r + 1 runs).
+ * The stratum a part visits also changes from round to round (except, when Q - 2 is a multiple
+ * of P, between rounds j * Q + Q - 1 and (j + 1) * Q): keeping a part on one stratum for Q
+ * consecutive rounds measured worse (an item then met one part's users for a whole stretch of
+ * the epoch: benchmarks/RESULTS.md, "Stratified rounds").
  * Within a group: its bands, each band's cells and each cell's ratings in seeded orders, as
  * trib_mf_grid_order.  order[0..n) is a permutation of 0..n-1 (n = g->n_ratings);
- * round_start[0..rounds] the position where each round starts (round_start[rounds] = n).
- * The stratum (perm[r mod parts]) changes every round, so an item meets the parts' users in
- * turn; keeping a part on one stratum for Q consecutive rounds measured worse (an item then met
- * one part's users for a whole stretch of the epoch: benchmarks/RESULTS.md, "Stratified rounds").
+ * round_start[0..rounds] the position where each round starts (round_start[rounds] = n);
+ * round_group[0..rounds), when not NULL, the group the part visits in each round.
  */
 TRIB_API int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed,
                                        unsigned epoch, unsigned part, unsigned parts, uint64_t rounds,
-                                       uint64_t *round_start);
+                                       uint64_t *round_start, uint32_t *round_group);
+
+/*
+ * The item rows [*first, *end) of group `group` of the stratified order in `rounds` rounds (see
+ * above): the rows of its bands.  Groups are consecutive, disjoint and cover every item row;
+ * grids with the same items_per_block and n_items give the same rows.  A group may be empty.
+ */
+TRIB_API int trib_mf_grid_group_rows(const trib_mf_grid_t *g, uint64_t rounds, uint64_t group, size_t *first,
+                                     size_t *end);
 
 /* ------------------------------------------------------------------ evaluation */
 

@@ -115,7 +115,7 @@ static size_t at_least_1(size_t a) { return a ? a : 1; }
 
 /* Block sizes and counts for n_users x n_items rows (see the sizing rule above). */
 static void plan_grid(trib_mf_grid_t *g, size_t n_users, size_t n_items, size_t k, size_t cache_bytes, size_t n,
-                      trib_mf_bands_t bands)
+                      trib_mf_bands_t bands, size_t items_block)
 {
     size_t row_bytes = trib_mf_stride(k) * sizeof(float) + 2 * sizeof(float);
     size_t rows = cache_bytes / 2 / row_bytes;
@@ -132,9 +132,11 @@ static void plan_grid(trib_mf_grid_t *g, size_t n_users, size_t n_items, size_t 
     }
     ub = ub < nu ? ub : nu;
     ib = ib < ni ? ib : ni;
+    if (items_block) /* given: only the user blocks are planned (and grown for the cap) */
+        ib = items_block < ni ? items_block : ni;
     size_t cap = 4 * n + 64;
-    while (ceil_div(nu, ub) * ceil_div(ni, ib) > cap) {
-        if (ceil_div(nu, ub) >= ceil_div(ni, ib))
+    while (ceil_div(nu, ub) * ceil_div(ni, ib) > cap && !(items_block && ub >= nu)) {
+        if (items_block || ceil_div(nu, ub) >= ceil_div(ni, ib))
             ub = ub * 2 < nu ? ub * 2 : nu;
         else
             ib = ib * 2 < ni ? ib * 2 : ni;
@@ -143,7 +145,8 @@ static void plan_grid(trib_mf_grid_t *g, size_t n_users, size_t n_items, size_t 
     g->n_items = n_items;
     g->users_per_block = ub;
     g->items_per_block = ib;
-    g->band_is_users = bands == TRIB_MF_BANDS_USERS || (bands == TRIB_MF_BANDS_LARGER && n_users >= n_items);
+    g->band_is_users = !items_block &&
+                       (bands == TRIB_MF_BANDS_USERS || (bands == TRIB_MF_BANDS_LARGER && n_users >= n_items));
     g->n_bands = g->band_is_users ? ceil_div(nu, ub) : ceil_div(ni, ib);
     g->n_sweep = g->band_is_users ? ceil_div(ni, ib) : ceil_div(nu, ub);
     g->n_cells = g->n_bands * g->n_sweep;
@@ -314,8 +317,29 @@ static void place_in_cells(const trib_mf_grid_t *g, const cell_map_t *cm, trib_m
         bucket_pass(ratings, g->cell_start + b * g->n_sweep, 1, g->n_sweep, next, cm, sweep_of);
 }
 
+static int create_grid(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users, size_t n_items,
+                       size_t k, size_t cache_bytes, trib_mf_bands_t bands, size_t items_block);
+
 int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users, size_t n_items,
                         size_t k, size_t cache_bytes, trib_mf_bands_t bands)
+{
+    return create_grid(g, ratings, n, n_users, n_items, k, cache_bytes, bands, 0);
+}
+
+int trib_mf_grid_create_items(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users, size_t n_items,
+                              size_t k, size_t cache_bytes, size_t items_per_block)
+{
+    if (items_per_block == 0) {
+        if (g)
+            memset(g, 0, sizeof *g);
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf grid: an item block of 0 rows");
+    }
+    return create_grid(g, ratings, n, n_users, n_items, k, cache_bytes, TRIB_MF_BANDS_ITEMS, items_per_block);
+}
+
+/* trib_mf_grid_create; items_block > 0: item bands of that many rows (trib_mf_grid_create_items). */
+static int create_grid(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, size_t n_users, size_t n_items,
+                       size_t k, size_t cache_bytes, trib_mf_bands_t bands, size_t items_block)
 {
     if (!g)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf grid: NULL grid");
@@ -329,7 +353,7 @@ int trib_mf_grid_create(trib_mf_grid_t *g, trib_mf_rating_t *ratings, size_t n, 
     if (n > (size_t)UINT32_MAX || n_users > (size_t)UINT32_MAX || n_items > (size_t)UINT32_MAX)
         return trib_errorf(TRIB_ERR_RANGE, "mf grid: %zu ratings, %zu users or %zu items exceed 2^32 - 1", n,
                            n_users, n_items);
-    plan_grid(g, n_users, n_items, k, cache_bytes ? cache_bytes : trib_mf_l2_bytes(), n, bands);
+    plan_grid(g, n_users, n_items, k, cache_bytes ? cache_bytes : trib_mf_l2_bytes(), n, bands, items_block);
 
     int rc = TRIB_OK;
     uint64_t *next = NULL;
@@ -445,8 +469,16 @@ int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint6
     return TRIB_OK;
 }
 
+/* Bands [*b0, *b1) of the stratified order's group `group` of `rounds`: consecutive bands. */
+static void group_bands(const trib_mf_grid_t *g, uint64_t rounds, size_t group, size_t *b0, size_t *b1)
+{
+    *b0 = (size_t)((uint64_t)group * g->n_bands / rounds);
+    *b1 = (size_t)((uint64_t)(group + 1) * g->n_bands / rounds);
+}
+
 int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed, unsigned epoch,
-                              unsigned part, unsigned parts, uint64_t rounds, uint64_t *round_start)
+                              unsigned part, unsigned parts, uint64_t rounds, uint64_t *round_start,
+                              uint32_t *round_group)
 {
     if (!g || !g->cell_start)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata order: grid not created");
@@ -475,12 +507,28 @@ int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n
     size_t p = 0;
     for (uint64_t r = 0; r < rounds; r++) {
         round_start[r] = p;
-        size_t group = (part + perm[r % parts]) % parts * Q + qperm[r / parts];
-        size_t b0 = (size_t)((uint64_t)group * g->n_bands / rounds);
-        size_t b1 = (size_t)((uint64_t)(group + 1) * g->n_bands / rounds);
+        size_t i = (size_t)(r % Q), j = (size_t)(r / Q);
+        size_t group = (part + perm[(i + j) % parts]) % parts * Q + qperm[i];
+        if (round_group)
+            round_group[r] = (uint32_t)group;
+        size_t b0, b1;
+        group_bands(g, rounds, group, &b0, &b1);
         append_bands(g, &rng, bands, sweeps, b0, b1, order, &p);
     }
     round_start[rounds] = p;
     free(bands);
+    return TRIB_OK;
+}
+
+int trib_mf_grid_group_rows(const trib_mf_grid_t *g, uint64_t rounds, uint64_t group, size_t *first, size_t *end)
+{
+    if (!g || !g->cell_start || g->band_is_users || rounds == 0 || group >= rounds || !first || !end)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata group: group %" PRIu64 " of %" PRIu64 " on a grid "
+                           "without item bands", group, rounds);
+    size_t b0, b1;
+    group_bands(g, rounds, (size_t)group, &b0, &b1);
+    size_t ib = g->items_per_block;
+    *first = b0 * ib < g->n_items ? b0 * ib : g->n_items;
+    *end = b1 * ib < g->n_items ? b1 * ib : g->n_items;
     return TRIB_OK;
 }

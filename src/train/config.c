@@ -106,9 +106,9 @@ int trib_train_config_validate(const trib_train_config_t *c)
         if (c->bands != TRIB_TRAIN_BANDS_AUTO && c->bands != TRIB_TRAIN_BANDS_ITEMS)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method strata needs item bands, not --bands %s",
                                trib_train_bands_name(c->bands));
-        if (c->sync_overlap)
-            return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method strata needs --overlap off (a round applied "
-                               "late would overlap the next round's item groups)");
+        if (c->sync_rows != TRIB_SYNC_ROWS_AUTO && trib_sync_rows_name(c->sync_rows)) /* unknown: below */
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-rows %s does not apply to --sync-method strata (a "
+                               "round sends the rows of its item groups)", trib_sync_rows_name(c->sync_rows));
     }
     if (!trib_train_algo_name(c->algo))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--allreduce: unknown algorithm %d", (int)c->algo);

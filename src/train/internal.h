@@ -41,6 +41,7 @@ typedef struct {
 
 TRIB_HIDDEN extern const trib_strategy_t trib_strategy_sync;
 TRIB_HIDDEN extern const trib_strategy_t trib_strategy_ps;
+TRIB_HIDDEN extern const trib_strategy_t trib_strategy_strata;
 
 struct trib_trainer {
     trib_train_config_t cfg;
@@ -63,6 +64,7 @@ struct trib_trainer {
     uint64_t n_train_global;
     uint32_t *order;                   /* visiting order of the current epoch */
     uint64_t *round_start;             /* --sync-method strata: where each round of the order starts (R + 1) */
+    uint32_t *round_group;             /* --sync-method strata: the item group this rank visits in each round (R) */
     trib_mf_grid_t grid;               /* cfg.order blocked: the cells of `train` (train reordered by them) */
     uint64_t rounds_per_epoch;
     unsigned next_epoch;               /* position of the next round to run */
@@ -139,6 +141,23 @@ TRIB_HIDDEN int trib_ps_split_roles(trib_trainer_t *t);
  */
 TRIB_HIDDEN const trib_mf_block_t *trib_ps_server_items(const trib_trainer_t *t);
 TRIB_HIDDEN uint64_t trib_ps_clocks_per_epoch(const trib_trainer_t *t);
+
+/* sync.c: pieces the synchronous strategies (sync, strata) share. */
+/* Compares the item block's hash across ranks; TRIB_ERR_MISMATCH (on every rank) when any differs (--check-sync). */
+TRIB_HIDDEN int trib_sync_check_items(trib_trainer_t *t, unsigned epoch);
+/* The flag value F of a failed rank in a round's reduced flag (sync.c: stop requests stay below F / 2). */
+TRIB_HIDDEN float trib_sync_fail_flag(int p);
+/* The flag a rank adds to its round's reduction: 1 when it asks to stop, F when its SGD failed. */
+TRIB_HIDDEN float trib_sync_round_flag(const trib_trainer_t *t, int stop, int failed);
+/* Counts one synchronisation that sent `share` of the item block (the epoch's sync_rows). */
+TRIB_HIDDEN void trib_sync_count(trib_trainer_t *t, double share);
+/*
+ * The SGD of order positions [begin, end) in `pieces` pieces, with a trib_test of *req between
+ * them so the allreduce in flight progresses; a test that completes it with an error sets *req to
+ * TRIB_REQUEST_NULL and leaves the error in *req_rc for the caller's wait.
+ */
+TRIB_HIDDEN int trib_sync_sgd_progressing(trib_trainer_t *t, unsigned epoch, size_t begin, size_t end,
+                                          size_t pieces, trib_request_t *req, int *req_rc);
 
 /* model_file.c */
 TRIB_HIDDEN int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float *user_factors,

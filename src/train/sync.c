@@ -168,8 +168,7 @@ static int sync_create(trib_trainer_t *t, void **state)
     return TRIB_OK;
 }
 
-/* Compares the item block's hash across ranks; TRIB_ERR_MISMATCH (on every rank) when any differs. */
-static int check_items(trib_trainer_t *t, unsigned epoch)
+int trib_sync_check_items(trib_trainer_t *t, unsigned epoch)
 {
     uint64_t h = trib_trainer_item_hash(t);
     trib_clear_error();
@@ -191,7 +190,7 @@ static int check_items(trib_trainer_t *t, unsigned epoch)
  * to nearest is monotone, so a sum of terms >= F rounds to >= F and one of
  * at most P < F/2 rounds to at most F/2.
  */
-static float fail_flag(int p)
+float trib_sync_fail_flag(int p)
 {
     float f = 4.0f;
     while (f < 4.0f * (float)p)
@@ -199,14 +198,12 @@ static float fail_flag(int p)
     return f;
 }
 
-/* The flag after a delta: 1 per rank asking to stop (at most P), F per failed rank. */
-static float round_flag(const trib_trainer_t *t, int stop, int failed)
+float trib_sync_round_flag(const trib_trainer_t *t, int stop, int failed)
 {
-    return (stop ? 1.0f : 0.0f) + (failed ? fail_flag(t->size) : 0.0f);
+    return (stop ? 1.0f : 0.0f) + (failed ? trib_sync_fail_flag(t->size) : 0.0f);
 }
 
-/* Counts one synchronisation that sent `share` of the item block (the epoch's sync_rows). */
-static void count_sync(trib_trainer_t *t, double share)
+void trib_sync_count(trib_trainer_t *t, double share)
 {
     t->sync_rows_sum += share;
     t->sync_rows_n++;
@@ -219,7 +216,7 @@ static void take_delta(const trib_trainer_t *t, const sync_state_t *s, float *bu
     size_t nv = t->model.items.n_values;
     for (size_t j = 0; j < nv; j++)
         buf[j] = cur[j] - snap[j];
-    buf[nv] = round_flag(t, stop, failed);
+    buf[nv] = trib_sync_round_flag(t, stop, failed);
 }
 
 /*
@@ -294,7 +291,7 @@ static size_t take_delta_marked(const trib_trainer_t *t, const sync_state_t *s, 
         j++;
     }
     size_t n = m * (stride + 2);
-    buf[n] = round_flag(t, stop, failed);
+    buf[n] = trib_sync_round_flag(t, stop, failed);
     return n + 1;
 }
 
@@ -345,7 +342,7 @@ static int land_flight(trib_trainer_t *t, sync_state_t *s, int *stop, int *faile
     trib_mf_block_t *items = &t->model.items;
     size_t nv = items->n_values;
     float flags = s->flight[nv];
-    if (flags > 0.5f * fail_flag(t->size)) {
+    if (flags > 0.5f * trib_sync_fail_flag(t->size)) {
         *failed = 1;
         return TRIB_OK;
     }
@@ -360,21 +357,21 @@ static int land_flight(trib_trainer_t *t, sync_state_t *s, int *stop, int *faile
     return TRIB_OK;
 }
 
-/* --overlap on: the round's SGD in pieces, moving the allreduce in flight on between them. */
-static int sgd_progressing(trib_trainer_t *t, sync_state_t *s, unsigned epoch, size_t begin, size_t end)
+int trib_sync_sgd_progressing(trib_trainer_t *t, unsigned epoch, size_t begin, size_t end, size_t pieces,
+                              trib_request_t *req, int *req_rc)
 {
-    size_t n = end - begin, piece = (n + OVERLAP_PIECES - 1) / OVERLAP_PIECES;
+    size_t n = end - begin, piece = (n + pieces - 1) / pieces;
     trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
     for (size_t b = begin; b < end; b += piece) {
         size_t e = end - b > piece ? b + piece : end;
         int rc = trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, t->order, b, e);
         if (rc != TRIB_OK)
             return rc;
-        if (s->req) {
+        if (*req) {
             int done = 0;
-            s->flight_rc = trib_test(&s->req, &done);
-            if (s->flight_rc != TRIB_OK)
-                s->req = TRIB_REQUEST_NULL; /* completed with an error: land_flight reports it */
+            *req_rc = trib_test(req, &done);
+            if (*req_rc != TRIB_OK)
+                *req = TRIB_REQUEST_NULL; /* completed with an error: the caller's wait reports it */
         }
     }
     return TRIB_OK;
@@ -388,7 +385,7 @@ static int sgd_progressing(trib_trainer_t *t, sync_state_t *s, unsigned epoch, s
  */
 static int overlap_round(trib_trainer_t *t, sync_state_t *s, unsigned epoch, size_t begin, size_t end, int *stop)
 {
-    int sgd_rc = sgd_progressing(t, s, epoch, begin, end);
+    int sgd_rc = trib_sync_sgd_progressing(t, epoch, begin, end, OVERLAP_PIECES, &s->req, &s->flight_rc);
     int want_stop = *stop, failed = 0;
     *stop = 0;
     int rc = land_flight(t, s, stop, &failed);
@@ -405,7 +402,7 @@ static int overlap_round(trib_trainer_t *t, sync_state_t *s, unsigned epoch, siz
     s->in_flight = 1;
     s->flight_rc = TRIB_OK;
     s->unsettled = 1;
-    count_sync(t, 1.0); /* the overlapped allreduce sends the whole block */
+    trib_sync_count(t, 1.0); /* the overlapped allreduce sends the whole block */
     return sgd_rc;
 }
 
@@ -455,10 +452,10 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
     if (sgd_rc != TRIB_OK)
         return sgd_rc;
     float flags = buf[count - 1];
-    if (flags > 0.5f * fail_flag(t->size)) /* another rank failed: its message wins in the loop's agreement */
+    if (flags > 0.5f * trib_sync_fail_flag(t->size)) /* another rank failed: its message wins in the loop's agreement */
         return TRIB_OK;
     *stop = flags > 0.0f;
-    count_sync(t, items->n_rows ? (double)m / (double)items->n_rows : 1.0);
+    trib_sync_count(t, items->n_rows ? (double)m / (double)items->n_rows : 1.0);
 
     if (rows_only) {
         apply_marked(items, &s->snap, buf, s->marks, m, sync_scale(t));
@@ -469,7 +466,7 @@ static int sync_round(trib_trainer_t *t, void *state, unsigned epoch, size_t beg
             rc = trib_mf_block_copy_values(&s->snap, items);
     }
     if (rc == TRIB_OK && t->cfg.check_sync)
-        rc = check_items(t, epoch);
+        rc = trib_sync_check_items(t, epoch);
     return rc;
 }
 
@@ -496,13 +493,13 @@ static int sync_settle(trib_trainer_t *t, void *state)
     if (rc != TRIB_OK)
         return trib_train_error_context(rc, "sync: allreduce of the item block (%zu floats, --allreduce %s) failed",
                                         s->n, trib_train_algo_name(s->opts.algo));
-    count_sync(t, 1.0);
+    trib_sync_count(t, 1.0);
     if ((rc = trib_mf_block_apply_delta(&t->model.items, &s->snap, s->buf, sync_scale(t))) == TRIB_OK)
         rc = trib_mf_block_copy_values(&s->snap, &t->model.items);
     if (rc == TRIB_OK)
         s->unsettled = 0;
     if (rc == TRIB_OK && t->cfg.check_sync)
-        rc = check_items(t, t->next_epoch ? t->next_epoch - 1 : 0);
+        rc = trib_sync_check_items(t, t->next_epoch ? t->next_epoch - 1 : 0);
     return rc;
 }
 

@@ -221,15 +221,20 @@ static int agree_rounds(trib_trainer_t *t)
     else
         t->rounds_per_epoch = max == 0 ? 1 : (max + t->cfg.sync_every - 1) / t->cfg.sync_every;
     uint64_t P = (uint64_t)t->data_size;
-    if (t->cfg.sync_method == TRIB_SYNC_STRATA) /* every rank visits every group once per epoch */
+    if (t->cfg.sync_method == TRIB_SYNC_STRATA) { /* every rank visits every group once per epoch */
         t->rounds_per_epoch = (t->rounds_per_epoch + P - 1) / P * P;
+        if (t->cfg.sync_overlap && P > 1 && t->rounds_per_epoch < 2 * P) /* two columns at least (strata.c) */
+            t->rounds_per_epoch = 2 * P;
+    }
     t->n_train_global = sum;
     return TRIB_OK;
 }
 
-static const trib_strategy_t *strategy_for(trib_train_mode_t mode)
+static const trib_strategy_t *strategy_for(const trib_train_config_t *cfg)
 {
-    return mode == TRIB_TRAIN_MODE_SYNC ? &trib_strategy_sync : mode == TRIB_TRAIN_MODE_PS ? &trib_strategy_ps : NULL;
+    if (cfg->mode == TRIB_TRAIN_MODE_PS)
+        return &trib_strategy_ps;
+    return cfg->sync_method == TRIB_SYNC_STRATA ? &trib_strategy_strata : &trib_strategy_sync;
 }
 
 /* Who holds ratings: every rank (sync) or the ps workers (checks S < P first, same verdict everywhere). */
@@ -267,20 +272,27 @@ static trib_mf_bands_t grid_bands(const trib_trainer_t *t)
 }
 
 /*
- * The cache size the grid's cells are planned for: the core's L2, except that --sync-method strata
- * needs about 4 item bands per round's group (the groups then hold similar rating counts), so a
- * small item set gets smaller blocks (grid.c: an item block is about cache / (4 x row bytes)).
+ * The blocked order's grid.  Its cells are planned for the core's L2, except that --sync-method
+ * strata needs about 4 item bands per round's group (the groups then hold similar rating counts),
+ * so a small item set gets smaller blocks (grid.c: an item block is about cache / (4 x row
+ * bytes)).  With strata every rank must also cut the items alike (strata.c): the cache size is
+ * the smallest over the ranks (nodes may differ in L2) and the item block is fixed from it, where
+ * the grid's own plan depends on the rank's user and rating counts.
  */
-static size_t grid_cache_bytes(const trib_trainer_t *t)
+static int create_grid(trib_trainer_t *t)
 {
-    size_t l2 = trib_mf_l2_bytes();
+    size_t l2 = trib_mf_l2_bytes(), k = t->cfg.k, n_users = t->model.users.n_rows, n_items = t->model.items.n_rows;
     if (t->cfg.sync_method != TRIB_SYNC_STRATA)
-        return l2;
-    size_t row = trib_mf_stride(t->cfg.k) * sizeof(float) + 2 * sizeof(float);
-    size_t groups = (size_t)t->rounds_per_epoch, items = t->model.items.n_rows;
-    size_t per_band = items / (4 * groups) + 1;
-    size_t want = 4 * row * per_band;
-    return want < l2 ? want : l2;
+        return trib_mf_grid_create(&t->grid, t->train, t->n_train, n_users, n_items, k, l2, grid_bands(t));
+    size_t row = trib_mf_stride(k) * sizeof(float) + 2 * sizeof(float);
+    size_t per_band = n_items / (4 * (size_t)t->rounds_per_epoch) + 1, want = 4 * row * per_band;
+    uint64_t mine = want < l2 ? want : l2, cache = 0;
+    if (MPI_Allreduce(&mine, &cache, 1, MPI_UINT64_T, MPI_MIN, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "MPI_Allreduce of the grid's cache size failed");
+    size_t rows = (size_t)cache / 2 / row; /* as the grid's plan: half the rows for each side */
+    rows = rows < 2 ? 2 : rows;
+    return trib_mf_grid_create_items(&t->grid, t->train, t->n_train, n_users, n_items, k, (size_t)cache,
+                                     rows - rows / 2);
 }
 
 int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trainer_t **out)
@@ -315,7 +327,7 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
     }
     MPI_Comm_rank(t->comm, &t->rank);
     MPI_Comm_size(t->comm, &t->size);
-    t->strategy = strategy_for(cfg->mode);
+    t->strategy = strategy_for(cfg);
 
     rc = split_roles(t);
     if (rc == TRIB_OK)
@@ -336,10 +348,7 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
     if (rc == TRIB_OK)
         rc = agree_rounds(t);
     if (rc == TRIB_OK && cfg->order == TRIB_MF_ORDER_BLOCKED) /* groups (reorders) the local ratings */
-        rc = trib_train_agree(trib_mf_grid_create(&t->grid, t->train, t->n_train, t->model.users.n_rows,
-                                                  t->model.items.n_rows, cfg->k, grid_cache_bytes(t),
-                                                  grid_bands(t)),
-                              comm);
+        rc = trib_train_agree(create_grid(t), comm);
     trib_log(TRIB_LOG_DEBUG, "load: train %zu ratings %.3f s, test %zu ratings %.3f s, grid %.3f s", t->n_train,
              t1 - t0, t->n_test, t2 - t1, trib_now() - t2);
     if (rc == TRIB_OK) {
@@ -347,7 +356,8 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
         rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");
         if (rc == TRIB_OK && cfg->sync_method == TRIB_SYNC_STRATA) {
             t->round_start = malloc((t->rounds_per_epoch + 1) * sizeof *t->round_start);
-            if (!t->round_start)
+            t->round_group = malloc(t->rounds_per_epoch * sizeof *t->round_group);
+            if (!t->round_start || !t->round_group)
                 rc = trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate %" PRIu64 " round starts",
                                  t->rounds_per_epoch + 1);
         }
@@ -379,6 +389,7 @@ void trib_trainer_destroy(trib_trainer_t *t)
     free(t->test);
     free(t->order);
     free(t->round_start);
+    free(t->round_group);
     trib_mf_grid_destroy(&t->grid);
     free(t);
 }

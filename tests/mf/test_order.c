@@ -236,21 +236,26 @@ static void check_strata(unsigned parts, uint64_t rounds, size_t ni, size_t n_pe
     trib_mf_rating_t *r[8];
     uint32_t *o[8];
     uint64_t *rs[8];
+    uint32_t *rg[8];
     CU_ASSERT_FATAL(parts <= 8);
     for (unsigned p = 0; p < parts; p++) {
         r[p] = random_ratings(n_per_part, 50 + p, ni, 100 + p); /* each part its own users */
         o[p] = malloc((n_per_part ? n_per_part : 1) * sizeof *o[p]);
         rs[p] = malloc((rounds + 1) * sizeof *rs[p]);
-        CU_ASSERT_FATAL(r[p] && o[p] && rs[p]);
+        rg[p] = malloc(rounds * sizeof *rg[p]);
+        CU_ASSERT_FATAL(r[p] && o[p] && rs[p] && rg[p]);
         CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g[p], r[p], n_per_part, 50 + p, ni, 8, 4 << 10,
                                                   TRIB_MF_BANDS_ITEMS), TRIB_OK);
     }
     unsigned char *item_part = malloc(ni);
+    uint64_t *item_round = malloc(ni * sizeof *item_round);
     unsigned char *seen = malloc(n_per_part ? n_per_part : 1);
-    CU_ASSERT_FATAL(item_part && seen);
+    unsigned char *group_seen = malloc(rounds);
+    CU_ASSERT_FATAL(item_part && item_round && seen && group_seen);
+    uint64_t Q = rounds / parts;
     for (unsigned e = 0; e < 2; e++) {
         for (unsigned p = 0; p < parts; p++) {
-            CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[p], o[p], n_per_part, 7, e, p, parts, rounds, rs[p]), TRIB_OK);
+            CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[p], o[p], n_per_part, 7, e, p, parts, rounds, rs[p], rg[p]), TRIB_OK);
             CU_ASSERT_EQUAL(rs[p][0], 0);
             CU_ASSERT_EQUAL(rs[p][rounds], n_per_part);
             memset(seen, 0, n_per_part ? n_per_part : 1);
@@ -258,38 +263,97 @@ static void check_strata(unsigned parts, uint64_t rounds, size_t ni, size_t n_pe
             for (size_t j = 0; j < n_per_part; j++)
                 dup += o[p][j] >= n_per_part || seen[o[p][j]]++;
             CU_ASSERT_EQUAL(dup, 0); /* a permutation: every rating once per epoch */
+            memset(group_seen, 0, rounds);
+            for (uint64_t rd = 0; rd < rounds; rd++)
+                dup += rg[p][rd] >= rounds || group_seen[rg[p][rd]]++;
+            CU_ASSERT_EQUAL(dup, 0); /* every group once per epoch */
         }
-        size_t clashes = 0, back = 0;
+        size_t clashes = 0, back = 0, outside = 0, columns = 0, next = 0;
+        memset(item_round, 0xff, ni * sizeof *item_round);
         for (uint64_t rd = 0; rd < rounds; rd++) {
             memset(item_part, 0xff, ni);
             for (unsigned p = 0; p < parts; p++) {
                 back += rs[p][rd + 1] < rs[p][rd];
+                columns += rg[p][rd] % Q != rg[0][rd] % Q; /* the parts are in one column */
+                size_t first = 0, end = 0;
+                CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g[p], rounds, rg[p][rd], &first, &end), TRIB_OK);
                 for (uint64_t j = rs[p][rd]; j < rs[p][rd + 1] && j < n_per_part; j++) {
                     uint32_t it = r[p][o[p][j]].item;
                     clashes += item_part[it] != 0xff && item_part[it] != p;
+                    outside += it < first || it >= end;
+                    next += rd > 0 && item_round[it] == rd - 1;
                     item_part[it] = (unsigned char)p;
                 }
             }
+            for (unsigned p = 0; p < parts; p++) /* after the round: the rows it touched */
+                for (uint64_t j = rs[p][rd]; j < rs[p][rd + 1] && j < n_per_part; j++)
+                    item_round[r[p][o[p][j]].item] = rd;
         }
         CU_ASSERT_EQUAL(back, 0);
         CU_ASSERT_EQUAL(clashes, 0); /* no item row on two parts in one round */
+        CU_ASSERT_EQUAL(outside, 0); /* a round's ratings are in its group's rows */
+        CU_ASSERT_EQUAL(columns, 0);
+        if (Q >= 2)
+            CU_ASSERT_EQUAL(next, 0); /* no row of round r touched in round r + 1 */
     }
     uint32_t *o2 = malloc((n_per_part ? n_per_part : 1) * sizeof *o2);
     uint64_t *rs2 = malloc((rounds + 1) * sizeof *rs2);
     CU_ASSERT_FATAL(o2 && rs2);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[0], o2, n_per_part, 7, 1, 0, parts, rounds, rs2), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[0], o2, n_per_part, 7, 1, 0, parts, rounds, rs2, NULL), TRIB_OK);
     CU_ASSERT(memcmp(o2, o[0], n_per_part * sizeof *o2) == 0); /* deterministic */
     CU_ASSERT(memcmp(rs2, rs[0], (rounds + 1) * sizeof *rs2) == 0);
     free(o2);
     free(rs2);
     free(item_part);
+    free(item_round);
     free(seen);
+    free(group_seen);
     for (unsigned p = 0; p < parts; p++) {
         trib_mf_grid_destroy(&g[p]);
         free(r[p]);
         free(o[p]);
         free(rs[p]);
+        free(rg[p]);
     }
+}
+
+/*
+ * trib_mf_grid_create_items: item bands of exactly the given rows whatever the local user and
+ * rating counts (the cap on cells grows the user blocks only); a valid layout and order; so two
+ * parts with different users and ratings get the same stratified groups; 0 rows is an error.
+ */
+static void check_fixed_items(size_t n, size_t nu, size_t ni, size_t ib, size_t cache)
+{
+    trib_mf_rating_t *r = random_ratings(n, nu, ni, 11 + n), *a = malloc((n ? n : 1) * sizeof *a);
+    uint32_t *o = malloc((n ? n : 1) * sizeof *o);
+    CU_ASSERT_FATAL(r && a && o);
+    if (n)
+        memcpy(a, r, n * sizeof *a);
+    trib_mf_grid_t g;
+    CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create_items(&g, a, n, nu, ni, 8, cache, ib), TRIB_OK);
+    CU_ASSERT_EQUAL(g.items_per_block, ib < ni ? ib : ni);
+    CU_ASSERT_EQUAL(g.band_is_users, 0);
+    CU_ASSERT(same_multiset(a, r, n));
+    check_layout(&g, a, n);
+    CU_ASSERT_EQUAL(trib_mf_grid_order(&g, o, n, 5, 0), TRIB_OK);
+    check_order(&g, a, o, n);
+    trib_mf_grid_destroy(&g);
+    free(r);
+    free(a);
+    free(o);
+}
+
+static void test_grid_fixed_items(void)
+{
+    check_fixed_items(3000, 40, 3000, 28, 4 << 10);  /* few users: the plan would give the items their rows */
+    check_fixed_items(3000, 400, 3000, 28, 4 << 10);
+    check_fixed_items(50, 300, 900, 2, 64 << 10);     /* the cap on cells: user blocks grow */
+    check_fixed_items(1, 1, 1, 7, 0);                 /* 1 rating, 1 user, 1 item */
+    check_fixed_items(0, 5, 5, 3, 0);                 /* no ratings */
+    trib_mf_grid_t g;
+    trib_mf_rating_t one = {0, 0, 3.0f};
+    CU_ASSERT_EQUAL(trib_mf_grid_create_items(&g, &one, 1, 1, 1, 8, 0, 0), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(g.cell_start);
 }
 
 static void test_strata_order(void)
@@ -301,6 +365,8 @@ static void test_strata_order(void)
     check_strata(3, 3, 40, 200);  /* fewer bands than rounds: some rounds empty */
     check_strata(2, 2, 1, 1);     /* 1 item, 1 rating per part */
     check_strata(3, 6, 10, 0);    /* no ratings */
+    check_strata(4, 8, 900, 4000); /* Q = 2: the stratum stays between rounds 1 and 2 */
+    check_strata(2, 14, 600, 2500);
     /* errors: user bands, rounds not a multiple of the parts, part out of range, n differs */
     trib_mf_rating_t *r = random_ratings(100, 30, 20, 9);
     CU_ASSERT_FATAL(r != NULL);
@@ -308,14 +374,26 @@ static void test_strata_order(void)
     uint32_t o[100];
     uint64_t rs[9];
     CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, 100, 30, 20, 8, 4 << 10, TRIB_MF_BANDS_USERS), TRIB_OK);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, rs), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, rs, NULL), TRIB_ERR_INVALID_ARG);
+    size_t f0, e0;
+    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, 0, &f0, &e0), TRIB_ERR_INVALID_ARG);
     trib_mf_grid_destroy(&g);
     CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, 100, 30, 20, 8, 4 << 10, TRIB_MF_BANDS_ITEMS), TRIB_OK);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 3, 8, rs), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 2, 2, 8, rs), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 99, 1, 0, 0, 2, 8, rs), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, NULL), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 1, 2, 8, rs), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 3, 8, rs, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 2, 2, 8, rs, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 99, 1, 0, 0, 2, 8, rs, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, NULL, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 1, 2, 8, rs, NULL), TRIB_OK);
+    size_t first = 1, end = 0, prev_end = 0;
+    for (uint64_t grp = 0; grp < 8; grp++) { /* consecutive groups covering every item row */
+        CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, grp, &first, &end), TRIB_OK);
+        CU_ASSERT_EQUAL(first, prev_end);
+        CU_ASSERT(end >= first);
+        prev_end = end;
+    }
+    CU_ASSERT_EQUAL(prev_end, 20);
+    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, 8, &first, &end), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 0, 0, &first, &end), TRIB_ERR_INVALID_ARG);
     trib_mf_grid_destroy(&g);
     free(r);
 }
@@ -545,6 +623,7 @@ int main(void)
                                   {"bands on the side asked for", test_grid_bands_side},
                                   {"odd sizes", test_grid_odd_sizes},
                                   {"stratified order", test_strata_order},
+                                  {"grid with fixed item blocks", test_grid_fixed_items},
                                   {"fresh order each epoch", test_grid_fresh_each_epoch},
                                   {"independent of arrival order", test_grid_arrival_invariance},
                                   {"blocked order trains", test_blocked_trains},

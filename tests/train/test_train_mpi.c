@@ -717,20 +717,25 @@ static void test_bands(void)
 /*
  * --sync-method strata on the wide data: the item blocks are identical on every rank after every
  * round; at P > 1 a round sends part of the rows (each rank changes only its group's rows); the
- * test RMSE is at most 2% above the model-averaging run's at the same P; two runs are bitwise equal.
+ * test RMSE is at most 2% above the model-averaging run's at the same P; two runs are bitwise equal,
+ * and a run with --overlap on (each round's rows exchanged during the next round, blocks compared
+ * at every epoch end) is bitwise equal to them.
  */
 static void test_strata(void)
 {
     char tr[512], te[512];
     paths("wide", tr, te, sizeof tr);
-    static const trib_sync_method_t methods[] = {TRIB_SYNC_AVERAGE, TRIB_SYNC_STRATA, TRIB_SYNC_STRATA};
-    double rmse[3] = {NAN, NAN, NAN};
+    static const trib_sync_method_t methods[] = {TRIB_SYNC_AVERAGE, TRIB_SYNC_STRATA, TRIB_SYNC_STRATA,
+                                                 TRIB_SYNC_STRATA};
+    static const int overlap[] = {0, 0, 0, 1};
+    double rmse[4] = {NAN, NAN, NAN, NAN};
     float *first = NULL;
     size_t n = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         trib_train_config_t c;
         base_config(&c, tr, te, 5, 0);
         c.sync_method = methods[i];
+        c.sync_overlap = overlap[i];
         trib_trainer_t *t = create_checked(&c);
         if (!t)
             continue;
@@ -739,20 +744,26 @@ static void test_strata(void)
             CHECK(R % (uint64_t)g_size == 0, "%llu rounds per epoch is not a multiple of P=%d",
                   (unsigned long long)R, g_size);
         rows_t st = {{0, 0, 0}, 2.0, -1.0};
+        ident_t ends = {0, 0, 0};
         trib_train_hooks_t h = {&st, rows_round, rows_epoch, NULL, NULL};
-        CHECK_OK(trib_trainer_run(t, &h));
+        trib_train_hooks_t h_overlap = {&ends, NULL, compare_items_epoch, NULL, NULL};
+        CHECK_OK(trib_trainer_run(t, overlap[i] ? &h_overlap : &h));
         CHECK_OK(trib_trainer_evaluate(t, NULL, NULL, &rmse[i], NULL));
         const char *name = trib_sync_method_name(methods[i]);
         if (g_rank == 0)
-            printf("sync-method %s: P=%d test RMSE %.6f, %llu rounds per epoch, rows sent %.3f-%.3f\n", name, g_size,
-                   rmse[i], (unsigned long long)R, st.min_rows, st.max_rows);
-        CHECK(st.ident.mismatches == 0, "%d rounds with item blocks differing from rank 0's (--sync-method %s)",
-              st.ident.mismatches, name);
-        if (g_size > 1 && methods[i] == TRIB_SYNC_STRATA)
+            printf("sync-method %s%s: P=%d test RMSE %.6f, %llu rounds per epoch, rows sent %.3f-%.3f\n", name,
+                   overlap[i] ? " --overlap on" : "", g_size, rmse[i], (unsigned long long)R, st.min_rows,
+                   st.max_rows);
+        CHECK(st.ident.mismatches == 0 && ends.mismatches == 0, "%d rounds and %d epoch ends with item blocks "
+              "differing from rank 0's (--sync-method %s)", st.ident.mismatches, ends.mismatches, name);
+        if (overlap[i])
+            CHECK(ends.rounds == 5, "%d epoch ends compared with --overlap on, expected 5", ends.rounds);
+        if (g_size > 1 && methods[i] == TRIB_SYNC_STRATA && !overlap[i])
             CHECK(st.max_rows < 0.75, "--sync-method strata sent %g-%g of the block per round, expected part",
                   st.min_rows, st.max_rows);
         if (methods[i] == TRIB_SYNC_STRATA)
-            same_as_first(&first, &n, &trib_trainer_model(t)->items, i == 1, "--sync-method strata");
+            same_as_first(&first, &n, &trib_trainer_model(t)->items, i == 1,
+                          overlap[i] ? "--sync-method strata with and without --overlap" : "--sync-method strata");
         trib_trainer_destroy(t);
     }
     free(first);
