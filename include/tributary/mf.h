@@ -350,34 +350,36 @@ TRIB_API int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t
  * The stratified blocked order of `epoch` for part `part` of `parts` (a rank of P), over a grid
  * whose bands are item blocks (band_is_users 0; TRIB_ERR_INVALID_ARG otherwise), in `rounds`
  * rounds (a multiple of parts).  The item bands are cut into `rounds` groups of consecutive
- * bands (trib_mf_grid_group_rows), laid out as P strata x Q columns, Q = rounds / parts:
- * group = stratum * Q + column.  Round r = j * Q + i (i < Q) is in column qperm[i], and part p
- * visits the group of stratum (p + perm[(i + j) mod parts]) mod parts in it, with perm (of the
- * parts) and qperm (of 0..Q-1) drawn per epoch from the stream hash64(TRIB_MF_TAG_STRATA, epoch)
- * of `seed`.  So every part draws the same; in every round the parts visit disjoint item groups;
- * each part visits every group once per epoch; and with Q >= 2 two consecutive rounds of an
- * epoch are in different columns, so no item row that any part changes in round r is touched by
- * any part in round r + 1 (what lets a trainer exchange round r's rows while round r + 1 runs).
- * The stratum a part visits also changes from round to round (except, when Q - 2 is a multiple
- * of P, between rounds j * Q + Q - 1 and (j + 1) * Q): keeping a part on one stratum for Q
- * consecutive rounds measured worse (an item then met one part's users for a whole stretch of
- * the epoch: benchmarks/RESULTS.md, "Stratified rounds").
- * Within a group: its bands, each band's cells and each cell's ratings in seeded orders, as
- * trib_mf_grid_order.  order[0..n) is a permutation of 0..n-1 (n = g->n_ratings);
- * round_start[0..rounds] the position where each round starts (round_start[rounds] = n);
- * round_group[0..rounds), when not NULL, the group the part visits in each round.
+ * bands (trib_mf_grid_group_rows); in round r part p visits the cells of group
+ *     ((p + perm[r mod parts]) mod parts) * Q + qperm[r div parts],   Q = rounds / parts,
+ * with perm (of the parts) and qperm (of 0..Q-1) drawn per epoch from the stream
+ * hash64(TRIB_MF_TAG_STRATA, epoch) of `seed`, so every part draws the same and in every round
+ * the parts visit disjoint item groups, while each part visits every group once per epoch.
+ * The stratum (perm[r mod parts]) changes every round, so an item meets the parts' users in
+ * turn; keeping a part on one stratum for Q consecutive rounds measured worse, and so did
+ * spacing an item group's visits 2 or Q rounds apart (benchmarks/RESULTS.md, "Stratified rounds").
+ * A round visits its group in two halves: the bands of the group's first half (rows
+ * [first, mid) of trib_mf_grid_group_rows), then those of its second half, each band's cells and
+ * each cell's ratings in seeded orders, as trib_mf_grid_order.  So no row a part changes in a
+ * round's first half is touched by any part in that round's second half, and no row of a second
+ * half in the next round's first half: a trainer can exchange each half's rows while the next
+ * half runs.  order[0..n) is a permutation of 0..n-1 (n = g->n_ratings); round_start[0..rounds]
+ * the position where each round starts (round_start[rounds] = n); when not NULL,
+ * round_half[0..rounds) the position where each round's second half starts, and
+ * round_group[0..rounds) the group the part visits in each round.
  */
 TRIB_API int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed,
                                        unsigned epoch, unsigned part, unsigned parts, uint64_t rounds,
-                                       uint64_t *round_start, uint32_t *round_group);
+                                       uint64_t *round_start, uint64_t *round_half, uint32_t *round_group);
 
 /*
  * The item rows [*first, *end) of group `group` of the stratified order in `rounds` rounds (see
- * above): the rows of its bands.  Groups are consecutive, disjoint and cover every item row;
- * grids with the same items_per_block and n_items give the same rows.  A group may be empty.
+ * above), and *mid where the rows of its second half start: the rows of its bands.  Groups are
+ * consecutive, disjoint and cover every item row; grids with the same items_per_block and
+ * n_items give the same rows.  A group or a half may be empty.
  */
 TRIB_API int trib_mf_grid_group_rows(const trib_mf_grid_t *g, uint64_t rounds, uint64_t group, size_t *first,
-                                     size_t *end);
+                                     size_t *mid, size_t *end);
 
 /* ------------------------------------------------------------------ evaluation */
 

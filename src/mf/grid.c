@@ -469,16 +469,20 @@ int trib_mf_grid_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint6
     return TRIB_OK;
 }
 
-/* Bands [*b0, *b1) of the stratified order's group `group` of `rounds`: consecutive bands. */
-static void group_bands(const trib_mf_grid_t *g, uint64_t rounds, size_t group, size_t *b0, size_t *b1)
+/*
+ * Bands [*b0, *b1) of the stratified order's group `group` of `rounds` (consecutive bands), and
+ * *bm where its second half starts.
+ */
+static void group_bands(const trib_mf_grid_t *g, uint64_t rounds, size_t group, size_t *b0, size_t *bm, size_t *b1)
 {
     *b0 = (size_t)((uint64_t)group * g->n_bands / rounds);
     *b1 = (size_t)((uint64_t)(group + 1) * g->n_bands / rounds);
+    *bm = *b0 + (*b1 - *b0) / 2;
 }
 
 int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n, uint64_t seed, unsigned epoch,
                               unsigned part, unsigned parts, uint64_t rounds, uint64_t *round_start,
-                              uint32_t *round_group)
+                              uint64_t *round_half, uint32_t *round_group)
 {
     if (!g || !g->cell_start)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata order: grid not created");
@@ -507,28 +511,31 @@ int trib_mf_grid_strata_order(const trib_mf_grid_t *g, uint32_t *order, size_t n
     size_t p = 0;
     for (uint64_t r = 0; r < rounds; r++) {
         round_start[r] = p;
-        size_t i = (size_t)(r % Q), j = (size_t)(r / Q);
-        size_t group = (part + perm[(i + j) % parts]) % parts * Q + qperm[i];
+        size_t group = (part + perm[r % parts]) % parts * Q + qperm[r / parts];
         if (round_group)
             round_group[r] = (uint32_t)group;
-        size_t b0, b1;
-        group_bands(g, rounds, group, &b0, &b1);
-        append_bands(g, &rng, bands, sweeps, b0, b1, order, &p);
+        size_t b0, bm, b1;
+        group_bands(g, rounds, group, &b0, &bm, &b1);
+        append_bands(g, &rng, bands, sweeps, b0, bm, order, &p);
+        if (round_half)
+            round_half[r] = p;
+        append_bands(g, &rng, bands, sweeps, bm, b1, order, &p);
     }
     round_start[rounds] = p;
     free(bands);
     return TRIB_OK;
 }
 
-int trib_mf_grid_group_rows(const trib_mf_grid_t *g, uint64_t rounds, uint64_t group, size_t *first, size_t *end)
+int trib_mf_grid_group_rows(const trib_mf_grid_t *g, uint64_t rounds, uint64_t group, size_t *first, size_t *mid,
+                            size_t *end)
 {
-    if (!g || !g->cell_start || g->band_is_users || rounds == 0 || group >= rounds || !first || !end)
+    if (!g || !g->cell_start || g->band_is_users || rounds == 0 || group >= rounds || !first || !mid || !end)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "mf strata group: group %" PRIu64 " of %" PRIu64 " on a grid "
                            "without item bands", group, rounds);
-    size_t b0, b1;
-    group_bands(g, rounds, (size_t)group, &b0, &b1);
-    size_t ib = g->items_per_block;
+    size_t b0, bm, b1, ib = g->items_per_block;
+    group_bands(g, rounds, (size_t)group, &b0, &bm, &b1);
     *first = b0 * ib < g->n_items ? b0 * ib : g->n_items;
+    *mid = bm * ib < g->n_items ? bm * ib : g->n_items;
     *end = b1 * ib < g->n_items ? b1 * ib : g->n_items;
     return TRIB_OK;
 }

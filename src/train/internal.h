@@ -64,6 +64,7 @@ struct trib_trainer {
     uint64_t n_train_global;
     uint32_t *order;                   /* visiting order of the current epoch */
     uint64_t *round_start;             /* --sync-method strata: where each round of the order starts (R + 1) */
+    uint64_t *round_half;              /* --sync-method strata: where each round's second half starts (R) */
     uint32_t *round_group;             /* --sync-method strata: the item group this rank visits in each round (R) */
     trib_mf_grid_t grid;               /* cfg.order blocked: the cells of `train` (train reordered by them) */
     uint64_t rounds_per_epoch;

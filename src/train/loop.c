@@ -377,7 +377,8 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
         unsigned epoch = t->next_epoch;
         if (t->cfg.sync_method == TRIB_SYNC_STRATA)
             rc = trib_mf_grid_strata_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch, (unsigned)t->rank,
-                                           (unsigned)t->size, t->rounds_per_epoch, t->round_start, t->round_group);
+                                           (unsigned)t->size, t->rounds_per_epoch, t->round_start, t->round_half,
+                                           t->round_group);
         else if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
             rc = trib_mf_grid_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch);
         else

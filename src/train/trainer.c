@@ -221,11 +221,8 @@ static int agree_rounds(trib_trainer_t *t)
     else
         t->rounds_per_epoch = max == 0 ? 1 : (max + t->cfg.sync_every - 1) / t->cfg.sync_every;
     uint64_t P = (uint64_t)t->data_size;
-    if (t->cfg.sync_method == TRIB_SYNC_STRATA) { /* every rank visits every group once per epoch */
+    if (t->cfg.sync_method == TRIB_SYNC_STRATA) /* every rank visits every group once per epoch */
         t->rounds_per_epoch = (t->rounds_per_epoch + P - 1) / P * P;
-        if (t->cfg.sync_overlap && P > 1 && t->rounds_per_epoch < 2 * P) /* two columns at least (strata.c) */
-            t->rounds_per_epoch = 2 * P;
-    }
     t->n_train_global = sum;
     return TRIB_OK;
 }
@@ -356,8 +353,9 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
         rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");
         if (rc == TRIB_OK && cfg->sync_method == TRIB_SYNC_STRATA) {
             t->round_start = malloc((t->rounds_per_epoch + 1) * sizeof *t->round_start);
+            t->round_half = malloc(t->rounds_per_epoch * sizeof *t->round_half);
             t->round_group = malloc(t->rounds_per_epoch * sizeof *t->round_group);
-            if (!t->round_start || !t->round_group)
+            if (!t->round_start || !t->round_half || !t->round_group)
                 rc = trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate %" PRIu64 " round starts",
                                  t->rounds_per_epoch + 1);
         }
@@ -389,6 +387,7 @@ void trib_trainer_destroy(trib_trainer_t *t)
     free(t->test);
     free(t->order);
     free(t->round_start);
+    free(t->round_half);
     free(t->round_group);
     trib_mf_grid_destroy(&t->grid);
     free(t);

@@ -237,13 +237,15 @@ static void check_strata(unsigned parts, uint64_t rounds, size_t ni, size_t n_pe
     uint32_t *o[8];
     uint64_t *rs[8];
     uint32_t *rg[8];
+    uint64_t *rh[8];
     CU_ASSERT_FATAL(parts <= 8);
     for (unsigned p = 0; p < parts; p++) {
         r[p] = random_ratings(n_per_part, 50 + p, ni, 100 + p); /* each part its own users */
         o[p] = malloc((n_per_part ? n_per_part : 1) * sizeof *o[p]);
         rs[p] = malloc((rounds + 1) * sizeof *rs[p]);
         rg[p] = malloc(rounds * sizeof *rg[p]);
-        CU_ASSERT_FATAL(r[p] && o[p] && rs[p] && rg[p]);
+        rh[p] = malloc(rounds * sizeof *rh[p]);
+        CU_ASSERT_FATAL(r[p] && o[p] && rs[p] && rg[p] && rh[p]);
         CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g[p], r[p], n_per_part, 50 + p, ni, 8, 4 << 10,
                                                   TRIB_MF_BANDS_ITEMS), TRIB_OK);
     }
@@ -255,7 +257,8 @@ static void check_strata(unsigned parts, uint64_t rounds, size_t ni, size_t n_pe
     uint64_t Q = rounds / parts;
     for (unsigned e = 0; e < 2; e++) {
         for (unsigned p = 0; p < parts; p++) {
-            CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[p], o[p], n_per_part, 7, e, p, parts, rounds, rs[p], rg[p]), TRIB_OK);
+            CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[p], o[p], n_per_part, 7, e, p, parts, rounds, rs[p], rh[p],
+                                                      rg[p]), TRIB_OK);
             CU_ASSERT_EQUAL(rs[p][0], 0);
             CU_ASSERT_EQUAL(rs[p][rounds], n_per_part);
             memset(seen, 0, n_per_part ? n_per_part : 1);
@@ -273,33 +276,43 @@ static void check_strata(unsigned parts, uint64_t rounds, size_t ni, size_t n_pe
         for (uint64_t rd = 0; rd < rounds; rd++) {
             memset(item_part, 0xff, ni);
             for (unsigned p = 0; p < parts; p++) {
-                back += rs[p][rd + 1] < rs[p][rd];
+                back += rs[p][rd + 1] < rh[p][rd] || rh[p][rd] < rs[p][rd];
                 columns += rg[p][rd] % Q != rg[0][rd] % Q; /* the parts are in one column */
-                size_t first = 0, end = 0;
-                CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g[p], rounds, rg[p][rd], &first, &end), TRIB_OK);
                 for (uint64_t j = rs[p][rd]; j < rs[p][rd + 1] && j < n_per_part; j++) {
                     uint32_t it = r[p][o[p][j]].item;
                     clashes += item_part[it] != 0xff && item_part[it] != p;
-                    outside += it < first || it >= end;
-                    next += rd > 0 && item_round[it] == rd - 1;
                     item_part[it] = (unsigned char)p;
                 }
             }
-            for (unsigned p = 0; p < parts; p++) /* after the round: the rows it touched */
-                for (uint64_t j = rs[p][rd]; j < rs[p][rd + 1] && j < n_per_part; j++)
-                    item_round[r[p][o[p][j]].item] = rd;
+            for (uint64_t half = 0; half < 2; half++) { /* segment 2 rd + half: a half round */
+                uint64_t seg = 2 * rd + half;
+                for (unsigned p = 0; p < parts; p++) {
+                    size_t first = 0, mid = 0, end = 0;
+                    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g[p], rounds, rg[p][rd], &first, &mid, &end), TRIB_OK);
+                    uint64_t j0 = half ? rh[p][rd] : rs[p][rd], j1 = half ? rs[p][rd + 1] : rh[p][rd];
+                    for (uint64_t j = j0; j < j1 && j < n_per_part; j++) {
+                        uint32_t it = r[p][o[p][j]].item;
+                        outside += half ? it < mid || it >= end : it < first || it >= mid;
+                        next += seg > 0 && item_round[it] == seg - 1;
+                    }
+                }
+                for (unsigned p = 0; p < parts; p++) { /* after the half: the rows it touched */
+                    uint64_t j0 = half ? rh[p][rd] : rs[p][rd], j1 = half ? rs[p][rd + 1] : rh[p][rd];
+                    for (uint64_t j = j0; j < j1 && j < n_per_part; j++)
+                        item_round[r[p][o[p][j]].item] = seg;
+                }
+            }
         }
         CU_ASSERT_EQUAL(back, 0);
         CU_ASSERT_EQUAL(clashes, 0); /* no item row on two parts in one round */
-        CU_ASSERT_EQUAL(outside, 0); /* a round's ratings are in its group's rows */
+        CU_ASSERT_EQUAL(outside, 0); /* a half round's ratings are in its half group's rows */
         CU_ASSERT_EQUAL(columns, 0);
-        if (Q >= 2)
-            CU_ASSERT_EQUAL(next, 0); /* no row of round r touched in round r + 1 */
+        CU_ASSERT_EQUAL(next, 0); /* no row of a half round touched in the next half */
     }
     uint32_t *o2 = malloc((n_per_part ? n_per_part : 1) * sizeof *o2);
     uint64_t *rs2 = malloc((rounds + 1) * sizeof *rs2);
     CU_ASSERT_FATAL(o2 && rs2);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[0], o2, n_per_part, 7, 1, 0, parts, rounds, rs2, NULL), TRIB_OK);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g[0], o2, n_per_part, 7, 1, 0, parts, rounds, rs2, NULL, NULL), TRIB_OK);
     CU_ASSERT(memcmp(o2, o[0], n_per_part * sizeof *o2) == 0); /* deterministic */
     CU_ASSERT(memcmp(rs2, rs[0], (rounds + 1) * sizeof *rs2) == 0);
     free(o2);
@@ -314,6 +327,7 @@ static void check_strata(unsigned parts, uint64_t rounds, size_t ni, size_t n_pe
         free(o[p]);
         free(rs[p]);
         free(rg[p]);
+        free(rh[p]);
     }
 }
 
@@ -365,7 +379,7 @@ static void test_strata_order(void)
     check_strata(3, 3, 40, 200);  /* fewer bands than rounds: some rounds empty */
     check_strata(2, 2, 1, 1);     /* 1 item, 1 rating per part */
     check_strata(3, 6, 10, 0);    /* no ratings */
-    check_strata(4, 8, 900, 4000); /* Q = 2: the stratum stays between rounds 1 and 2 */
+    check_strata(4, 8, 900, 4000);
     check_strata(2, 14, 600, 2500);
     /* errors: user bands, rounds not a multiple of the parts, part out of range, n differs */
     trib_mf_rating_t *r = random_ratings(100, 30, 20, 9);
@@ -374,26 +388,26 @@ static void test_strata_order(void)
     uint32_t o[100];
     uint64_t rs[9];
     CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, 100, 30, 20, 8, 4 << 10, TRIB_MF_BANDS_USERS), TRIB_OK);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, rs, NULL), TRIB_ERR_INVALID_ARG);
-    size_t f0, e0;
-    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, 0, &f0, &e0), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, rs, NULL, NULL), TRIB_ERR_INVALID_ARG);
+    size_t f0, m0, e0;
+    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, 0, &f0, &m0, &e0), TRIB_ERR_INVALID_ARG);
     trib_mf_grid_destroy(&g);
     CU_ASSERT_EQUAL_FATAL(trib_mf_grid_create(&g, r, 100, 30, 20, 8, 4 << 10, TRIB_MF_BANDS_ITEMS), TRIB_OK);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 3, 8, rs, NULL), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 2, 2, 8, rs, NULL), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 99, 1, 0, 0, 2, 8, rs, NULL), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, NULL, NULL), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 1, 2, 8, rs, NULL), TRIB_OK);
-    size_t first = 1, end = 0, prev_end = 0;
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 3, 8, rs, NULL, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 2, 2, 8, rs, NULL, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 99, 1, 0, 0, 2, 8, rs, NULL, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 0, 2, 8, NULL, NULL, NULL), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_strata_order(&g, o, 100, 1, 0, 1, 2, 8, rs, NULL, NULL), TRIB_OK);
+    size_t first = 1, mid = 0, end = 0, prev_end = 0;
     for (uint64_t grp = 0; grp < 8; grp++) { /* consecutive groups covering every item row */
-        CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, grp, &first, &end), TRIB_OK);
+        CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, grp, &first, &mid, &end), TRIB_OK);
         CU_ASSERT_EQUAL(first, prev_end);
-        CU_ASSERT(end >= first);
+        CU_ASSERT(first <= mid && mid <= end);
         prev_end = end;
     }
     CU_ASSERT_EQUAL(prev_end, 20);
-    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, 8, &first, &end), TRIB_ERR_INVALID_ARG);
-    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 0, 0, &first, &end), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 8, 8, &first, &mid, &end), TRIB_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(trib_mf_grid_group_rows(&g, 0, 0, &first, &mid, &end), TRIB_ERR_INVALID_ARG);
     trib_mf_grid_destroy(&g);
     free(r);
 }
