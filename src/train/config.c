@@ -106,6 +106,10 @@ int trib_train_config_validate(const trib_train_config_t *c)
         if (c->bands != TRIB_TRAIN_BANDS_AUTO && c->bands != TRIB_TRAIN_BANDS_ITEMS)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-method strata needs item bands, not --bands %s",
                                trib_train_bands_name(c->bands));
+        if (c->algo != TRIB_ALGO_AUTO && trib_train_algo_name(c->algo)) /* unknown: below */
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--allreduce %s does not apply to --sync-method strata (a "
+                               "round's rows are exchanged with an allgather, not reduced)",
+                               trib_train_algo_name(c->algo));
         if (c->sync_rows != TRIB_SYNC_ROWS_AUTO && trib_sync_rows_name(c->sync_rows)) /* unknown: below */
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--sync-rows %s does not apply to --sync-method strata (a "
                                "round sends the rows of its item groups)", trib_sync_rows_name(c->sync_rows));

@@ -152,14 +152,6 @@ TRIB_HIDDEN float trib_sync_fail_flag(int p);
 TRIB_HIDDEN float trib_sync_round_flag(const trib_trainer_t *t, int stop, int failed);
 /* Counts one synchronisation that sent `share` of the item block (the epoch's sync_rows). */
 TRIB_HIDDEN void trib_sync_count(trib_trainer_t *t, double share);
-/*
- * The SGD of order positions [begin, end) in `pieces` pieces, with a trib_test of *req between
- * them so the allreduce in flight progresses; a test that completes it with an error sets *req to
- * TRIB_REQUEST_NULL and leaves the error in *req_rc for the caller's wait.
- */
-TRIB_HIDDEN int trib_sync_sgd_progressing(trib_trainer_t *t, unsigned epoch, size_t begin, size_t end,
-                                          size_t pieces, trib_request_t *req, int *req_rc);
-
 /* model_file.c */
 TRIB_HIDDEN int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float *user_factors,
                                            const float *user_bias);

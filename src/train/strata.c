@@ -7,23 +7,27 @@
  * gives t->round_group and t->round_half); the P ranks' groups of a round are
  * the P groups of one column, so no item row changes on two ranks in a round.
  *
- * A round's synchronisation is therefore an exchange, not an average: the
- * rows of the round's column are reduced (SUM) from a buffer in which each
- * rank has written the delta (items - snap) of its own group's rows and
- * zeros elsewhere, and every rank applies items = snap + sum; snap = items
- * to those rows.  Every row's sum has one non-zero term, so it is exact
- * whatever the algorithm's order (and in bf16/fp16 it is the rank's own
- * delta rounded once), and every rank writes the same bits.  No bitmap is
- * exchanged: the column's rows are known on every rank.
+ * A round's synchronisation is therefore an exchange, not an average: each
+ * rank sends the delta (items - snap) of its own group's rows and receives
+ * every other rank's (MPI_Allgatherv; an allreduce of the column with zeros
+ * in the other ranks' rows would move twice the bytes: on the emulated
+ * 1 Gbit/s cluster, 4 ranks, ML-25M shape, it left 14-18 M ratings/s against
+ * 19-24 with the gather, benchmarks/RESULTS.md "Stratified rounds").  Every
+ * rank applies items = snap + delta; snap = items to every received row, its
+ * own included, so every rank writes the same bits.  With --sync-precision
+ * bf16|fp16 the deltas travel as 16-bit values (each rounded once, to
+ * nearest even; tributary/allreduce.h gives the error bound).
  *
- *     buffer (column c, groups g_k = k * Q + c, k < P; rows of a part of each group):
- *       [factor rows of g_0 .. g_{P-1}][biases of them][AdaGrad sums of them][flag]
- *       rank p: delta in its own group's rows, 0 in the others'
+ *     a rank's part (rows [r0, r1) of its group, or of one half of it):
+ *       [factor rows][biases][AdaGrad sums][flag]       flag: trib_sync_round_flag
+ *     received: the P parts in rank order; rank k's group is
+ *       ((k + shift) mod P) * Q + column, shift = the round's stratum shift
+ *       (the same on every rank: from this rank's own group)
  *
  * Overlap (--overlap on).  A round visits its group in two halves (the
  * order's round_half), the rows of the first half, then those of the second.
- * Each half's rows are exchanged while the next half runs (trib_iallreduce,
- * progressed by trib_test between pieces of the SGD):
+ * Each half's rows are exchanged while the next half runs (MPI_Iallgatherv,
+ * progressed by MPI_Test between pieces of the SGD):
  *
  *     SGD first half of r | land second half of r-1 | start first half of r
  *     SGD second half of r | land first half of r   | start second half of r ...
@@ -31,7 +35,6 @@
  * No rank touches a half's rows in the next half (the order's guarantee,
  * tested in test_order), and a half's rows land before the half that needs
  * them next starts, so the result is bitwise the same as without overlap.
- * Each half round waits only for the exchange started one half earlier.
  * The stop requests travel with the first half's exchange and take effect
  * at the end of the same round, as without overlap; a rank whose SGD failed
  * still joins the round's exchanges and returns its error (the loop's
@@ -40,9 +43,11 @@
  * Every rank must cut the items into the same groups: the trainer fixes the
  * item block on every rank alike (trainer.c, create_grid).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "coll/coll_internal.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -55,13 +60,14 @@
 typedef enum { ROWS_ALL = 0, ROWS_FIRST = 1, ROWS_SECOND = 2 } rows_part_t;
 
 typedef struct {
-    float *data;             /* the packed rows + flag */
-    size_t count;            /* floats reduced */
-    size_t column;           /* the column whose rows it holds */
-    rows_part_t part;        /* ... which part of each group's rows */
-    trib_request_t req;      /* --overlap on: the exchange in flight */
-    int req_rc;              /* the outcome of a trib_test that completed it */
-    int busy;                /* 1 from its start until its sum is applied */
+    float *mine;             /* this rank's part as float32 (then narrowed into wire_mine for a 16-bit wire) */
+    float *all;              /* every rank's part, as float32 */
+    uint16_t *wire_mine, *wire_all; /* --sync-precision bf16|fp16: the same on the wire */
+    int *counts, *displs;    /* per rank, in wire elements */
+    size_t column, shift;    /* the round's column and stratum shift */
+    rows_part_t part;        /* which part of each group's rows */
+    MPI_Request req;         /* the exchange in flight (--overlap on) */
+    int busy;                /* 1 from its start until it is applied */
 } strata_buf_t;
 
 typedef struct {
@@ -69,7 +75,6 @@ typedef struct {
     size_t Q;                /* columns */
     size_t *first, *mid, *end; /* item rows [first[g], end[g]) of group g, second half from mid[g] */
     strata_buf_t buf[2];     /* overlap: the first and the second half's exchange; else buf[0] only */
-    trib_allreduce_opts_t opts;
 } strata_state_t;
 
 static void strata_destroy(void *state)
@@ -78,9 +83,14 @@ static void strata_destroy(void *state)
     if (!s)
         return;
     for (int i = 0; i < 2; i++) {
-        if (s->buf[i].req) /* every rank has the same request in flight: complete it */
-            trib_wait(&s->buf[i].req);
-        trib_aligned_free(s->buf[i].data);
+        strata_buf_t *b = &s->buf[i];
+        if (b->req != MPI_REQUEST_NULL) /* every rank has the same exchange in flight: complete it */
+            MPI_Wait(&b->req, MPI_STATUS_IGNORE);
+        trib_aligned_free(b->mine);
+        trib_aligned_free(b->all);
+        free(b->wire_mine);
+        free(b->wire_all);
+        free(b->counts);
     }
     trib_mf_block_destroy(&s->snap);
     free(s->first);
@@ -94,15 +104,36 @@ static void group_part(const strata_state_t *s, size_t g, rows_part_t part, size
     *r1 = part == ROWS_FIRST ? s->mid[g] : s->end[g];
 }
 
-/* Rows of `part` of the P groups of column c. */
-static size_t column_rows(const strata_state_t *s, size_t P, size_t c, rows_part_t part)
+/* The group rank k visits in b's round. */
+static size_t group_of(const strata_state_t *s, const strata_buf_t *b, size_t P, size_t k)
 {
-    size_t m = 0, r0, r1;
-    for (size_t k = 0; k < P; k++) {
-        group_part(s, k * s->Q + c, part, &r0, &r1);
-        m += r1 - r0;
-    }
+    return (k + b->shift) % P * s->Q + b->column;
+}
+
+/* Rows of the P groups of column c. */
+static size_t column_rows(const strata_state_t *s, size_t P, size_t c)
+{
+    size_t m = 0;
+    for (size_t k = 0; k < P; k++)
+        m += s->end[k * s->Q + c] - s->first[k * s->Q + c];
     return m;
+}
+
+static int alloc_buf(strata_buf_t *b, size_t P, size_t most_group, size_t most_column, size_t row_floats, int wire16)
+{
+    size_t mine = most_group * row_floats + 1, all = most_column * row_floats + P;
+    b->req = MPI_REQUEST_NULL;
+    b->mine = trib_aligned_calloc(TRIB_ALIGN, trib_round_up(mine, TRIB_MF_STRIDE_FLOATS) * sizeof(float));
+    b->all = trib_aligned_calloc(TRIB_ALIGN, trib_round_up(all, TRIB_MF_STRIDE_FLOATS) * sizeof(float));
+    b->counts = calloc(2 * P, sizeof *b->counts);
+    if (wire16) {
+        b->wire_mine = malloc(mine * sizeof *b->wire_mine);
+        b->wire_all = malloc(all * sizeof *b->wire_all);
+    }
+    if (!b->mine || !b->all || !b->counts || (wire16 && (!b->wire_mine || !b->wire_all)))
+        return trib_errorf(TRIB_ERR_NOMEM, "strata: cannot allocate the exchange buffers (%zu floats)", all);
+    b->displs = b->counts + P;
+    return TRIB_OK;
 }
 
 static int strata_create(trib_trainer_t *t, void **state)
@@ -110,6 +141,7 @@ static int strata_create(trib_trainer_t *t, void **state)
     strata_state_t *s = calloc(1, sizeof *s);
     if (!s)
         return trib_errorf(TRIB_ERR_NOMEM, "strata: out of memory");
+    s->buf[0].req = s->buf[1].req = MPI_REQUEST_NULL;
     size_t R = (size_t)t->rounds_per_epoch, P = (size_t)t->size;
     s->Q = R / P;
     s->first = malloc(3 * R * sizeof *s->first);
@@ -121,141 +153,142 @@ static int strata_create(trib_trainer_t *t, void **state)
         for (size_t g = 0; g < R && rc == TRIB_OK; g++)
             rc = trib_mf_grid_group_rows(&t->grid, R, g, &s->first[g], &s->mid[g], &s->end[g]);
     }
-    size_t most = 0;
+    size_t most_group = 0, most_column = 0;
+    for (size_t g = 0; rc == TRIB_OK && g < R; g++) {
+        size_t m = s->end[g] - s->first[g];
+        most_group = m > most_group ? m : most_group;
+    }
     for (size_t c = 0; rc == TRIB_OK && c < s->Q; c++) {
-        size_t m = column_rows(s, P, c, ROWS_ALL);
-        most = m > most ? m : most;
+        size_t m = column_rows(s, P, c);
+        most_column = m > most_column ? m : most_column;
     }
-    size_t floats = most * (t->model.items.stride + 2) + 1;
-    for (int i = 0; rc == TRIB_OK && t->size > 1 && i < (t->cfg.sync_overlap ? 2 : 1); i++) {
-        s->buf[i].data = trib_aligned_calloc(TRIB_ALIGN, trib_round_up(floats, TRIB_MF_STRIDE_FLOATS) * sizeof(float));
-        if (!s->buf[i].data)
-            rc = trib_errorf(TRIB_ERR_NOMEM, "strata: cannot allocate the %zu-float exchange buffer", floats);
-    }
-    trib_allreduce_opts_init(&s->opts);
-    s->opts.algo = t->cfg.algo;
-    s->opts.wire = t->cfg.sync_precision;
-    /* One trial reduction of the largest size (zeros): an algorithm that cannot run here fails now. */
-    if (rc == TRIB_OK && t->size > 1) {
-        trib_clear_error();
-        rc = trib_allreduce_ex(s->buf[0].data, s->buf[0].data, floats, MPI_FLOAT, MPI_SUM, t->comm, &s->opts);
-        if (rc != TRIB_OK)
-            rc = trib_train_error_context(rc, "--allreduce %s cannot reduce a column of item rows (%zu floats)",
-                                          trib_train_algo_name(s->opts.algo), floats);
-    }
+    size_t row_floats = t->model.items.stride + 2;
+    if (rc == TRIB_OK && (most_column * row_floats + P) > (size_t)INT_MAX)
+        rc = trib_errorf(TRIB_ERR_RANGE, "strata: a round's %zu item rows exceed MPI's count range; use more rounds "
+                         "(--sync-every)", most_column);
+    for (int i = 0; rc == TRIB_OK && t->size > 1 && i < (t->cfg.sync_overlap ? 2 : 1); i++)
+        rc = alloc_buf(&s->buf[i], P, most_group, most_column, row_floats, t->cfg.sync_precision != TRIB_WIRE_NATIVE);
     if (rc != TRIB_OK) {
         strata_destroy(s);
         return rc;
     }
     if (t->rank == 0)
         trib_log(TRIB_LOG_DEBUG, "strata: %zu groups (%zu columns), a round exchanges up to %zu of %zu item rows", R,
-                 s->Q, most, t->model.items.n_rows);
+                 s->Q, most_column, t->model.items.n_rows);
     *state = s;
     return TRIB_OK;
 }
 
-/*
- * Packs `part` of column c's rows into b: this rank's delta in its own group `own`, zeros in the
- * other groups' rows (layout: top comment), then the flag.
- */
-static void pack_column(const trib_trainer_t *t, const strata_state_t *s, strata_buf_t *b, size_t own,
-                        rows_part_t part, int stop, int failed)
+/* Fills b for `part` of this rank's group `own`: every rank's counts and displacements, its own delta and flag. */
+static void pack_mine(const trib_trainer_t *t, const strata_state_t *s, strata_buf_t *b, size_t own,
+                      rows_part_t part, int stop, int failed)
 {
     const trib_mf_block_t *cur = &t->model.items, *snap = &s->snap;
-    size_t stride = cur->stride, P = (size_t)t->size, c = own % s->Q, m = column_rows(s, P, c, part);
-    float *df = b->data, *db = df + m * stride, *dg = db + m;
-    size_t j = 0, r0, r1;
-    for (size_t k = 0; k < P; k++) {
-        size_t g = k * s->Q + c;
-        group_part(s, g, part, &r0, &r1);
-        size_t n = r1 - r0;
-        if (g != own) {
-            memset(df + j * stride, 0, n * stride * sizeof(float));
-            memset(db + j, 0, n * sizeof(float));
-            memset(dg + j, 0, n * sizeof(float));
-        } else {
-            const float *cf = cur->factors + r0 * stride, *sf = snap->factors + r0 * stride;
-            float *d = df + j * stride;
-            for (size_t i = 0; i < n * stride; i++)
-                d[i] = cf[i] - sf[i];
-            for (size_t i = 0; i < n; i++) {
-                db[j + i] = cur->bias[r0 + i] - snap->bias[r0 + i];
-                dg[j + i] = cur->adagrad[r0 + i] - snap->adagrad[r0 + i];
-            }
-        }
-        j += n;
-    }
-    b->data[m * (stride + 2)] = trib_sync_round_flag(t, stop, failed);
-    b->count = m * (stride + 2) + 1;
-    b->column = c;
+    size_t stride = cur->stride, P = (size_t)t->size, p = (size_t)t->rank, row_floats = stride + 2;
+    b->column = own % s->Q;
     b->part = part;
+    b->shift = (own / s->Q + P - p) % P;
+    size_t off = 0, r0, r1;
+    for (size_t k = 0; k < P; k++) {
+        group_part(s, group_of(s, b, P, k), part, &r0, &r1);
+        b->counts[k] = (int)((r1 - r0) * row_floats + 1);
+        b->displs[k] = (int)off;
+        off += (size_t)b->counts[k];
+    }
+    group_part(s, own, part, &r0, &r1);
+    size_t n = r1 - r0;
+    float *df = b->mine, *db = df + n * stride, *dg = db + n;
+    const float *cf = cur->factors + r0 * stride, *sf = snap->factors + r0 * stride;
+    for (size_t i = 0; i < n * stride; i++)
+        df[i] = cf[i] - sf[i];
+    for (size_t i = 0; i < n; i++) {
+        db[i] = cur->bias[r0 + i] - snap->bias[r0 + i];
+        dg[i] = cur->adagrad[r0 + i] - snap->adagrad[r0 + i];
+    }
+    b->mine[n * row_floats] = trib_sync_round_flag(t, stop, failed);
+    if (b->wire_mine)
+        trib_coll_wire_narrow(t->cfg.sync_precision, b->wire_mine, b->mine, n * row_floats + 1);
 }
 
-/* items = snap + sum on the rows b holds, and snap = items there. */
-static void apply_column(trib_trainer_t *t, strata_state_t *s, const strata_buf_t *b)
+/* Packs and starts an exchange; without overlap it is complete on return. */
+static int start(trib_trainer_t *t, strata_buf_t *b, strata_state_t *s, size_t own, rows_part_t part, int stop,
+                 int failed)
 {
-    trib_mf_block_t *items = &t->model.items, *snap = &s->snap;
-    size_t stride = items->stride, P = (size_t)t->size, m = (b->count - 1) / (stride + 2);
-    const float *sf = b->data, *sb = sf + m * stride, *sg = sb + m;
-    size_t j = 0, r0, r1;
-    for (size_t k = 0; k < P; k++) {
-        group_part(s, k * s->Q + b->column, b->part, &r0, &r1);
-        size_t n = r1 - r0;
-        float *cf = items->factors + r0 * stride, *pf = snap->factors + r0 * stride;
-        const float *d = sf + j * stride;
-        for (size_t i = 0; i < n * stride; i++) /* one expression per element, as the sync strategy's */
-            cf[i] = pf[i] + d[i];
-        memcpy(pf, cf, n * stride * sizeof(float));
-        for (size_t i = 0; i < n; i++) {
-            items->bias[r0 + i] = snap->bias[r0 + i] + sb[j + i];
-            snap->bias[r0 + i] = items->bias[r0 + i];
-            items->adagrad[r0 + i] = snap->adagrad[r0 + i] + sg[j + i];
-            snap->adagrad[r0 + i] = items->adagrad[r0 + i];
-        }
-        j += n;
-    }
+    pack_mine(t, s, b, own, part, stop, failed);
+    int wire16 = b->wire_mine != NULL;
+    void *send = wire16 ? (void *)b->wire_mine : (void *)b->mine, *recv = wire16 ? (void *)b->wire_all : (void *)b->all;
+    MPI_Datatype type = wire16 ? MPI_UINT16_T : MPI_FLOAT;
+    double t0 = trib_now();
+    int mrc = MPI_Iallgatherv(send, b->counts[t->rank], type, recv, b->counts, b->displs, type, t->comm, &b->req);
+    if (mrc == MPI_SUCCESS && !t->cfg.sync_overlap)
+        mrc = MPI_Wait(&b->req, MPI_STATUS_IGNORE);
+    t->comm_seconds += trib_now() - t0;
+    if (mrc != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "strata: MPI_Iallgatherv of a round's item rows (%d of them here) failed",
+                           b->counts[t->rank]);
+    b->busy = 1;
+    return TRIB_OK;
 }
 
 /*
- * Completes b's exchange (waits for it when it is in flight) and applies it.  *stop |= the stop
- * requests it carried.  A failed rank's flag leaves the rows as they are: that rank's error was
- * agreed in its own round, and the run ends.
+ * Completes b's exchange (waits for it when it is in flight) and applies every rank's part:
+ * items = snap + delta, snap = items.  *stop |= the stop requests it carried.  A failed rank's
+ * flag leaves the rows as they are: its error was agreed in its own round, and the run ends.
  */
 static int land(trib_trainer_t *t, strata_state_t *s, strata_buf_t *b, int *stop)
 {
     if (!b->busy)
         return TRIB_OK;
     double t0 = trib_now();
-    int rc = b->req ? trib_wait(&b->req) : b->req_rc;
+    int mrc = b->req != MPI_REQUEST_NULL ? MPI_Wait(&b->req, MPI_STATUS_IGNORE) : MPI_SUCCESS;
     t->comm_seconds += trib_now() - t0;
     b->busy = 0;
-    if (rc != TRIB_OK)
-        return trib_train_error_context(rc, "strata: allreduce of a column of item rows (%zu floats, --allreduce "
-                                        "%s) failed", b->count, trib_train_algo_name(s->opts.algo));
-    float flags = b->data[b->count - 1];
+    if (mrc != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "strata: MPI_Iallgatherv of a round's item rows failed");
+    size_t P = (size_t)t->size;
+    if (b->wire_all)
+        trib_coll_wire_widen(t->cfg.sync_precision, b->all, b->wire_all,
+                             (size_t)b->displs[P - 1] + (size_t)b->counts[P - 1]);
+    float flags = 0.0f;
+    for (size_t k = 0; k < P; k++)
+        flags += b->all[b->displs[k] + b->counts[k] - 1];
     if (flags > 0.5f * trib_sync_fail_flag(t->size))
         return TRIB_OK;
     *stop |= flags > 0.0f;
-    apply_column(t, s, b);
+    trib_mf_block_t *items = &t->model.items, *snap = &s->snap;
+    size_t stride = items->stride, r0, r1;
+    for (size_t k = 0; k < P; k++) {
+        group_part(s, group_of(s, b, P, k), b->part, &r0, &r1);
+        size_t n = r1 - r0;
+        const float *d = b->all + b->displs[k], *db = d + n * stride, *dg = db + n;
+        float *cf = items->factors + r0 * stride, *pf = snap->factors + r0 * stride;
+        for (size_t i = 0; i < n * stride; i++) /* one expression per element, as the sync strategy's */
+            cf[i] = pf[i] + d[i];
+        memcpy(pf, cf, n * stride * sizeof(float));
+        for (size_t i = 0; i < n; i++) {
+            items->bias[r0 + i] = snap->bias[r0 + i] + db[i];
+            snap->bias[r0 + i] = items->bias[r0 + i];
+            items->adagrad[r0 + i] = snap->adagrad[r0 + i] + dg[i];
+            snap->adagrad[r0 + i] = items->adagrad[r0 + i];
+        }
+    }
     return TRIB_OK;
 }
 
-/* Packs and starts an exchange: blocking without overlap (landed at once by the caller), non-blocking with it. */
-static int start(trib_trainer_t *t, strata_state_t *s, strata_buf_t *b, size_t own, rows_part_t part, int stop,
-                 int failed)
+/* The SGD of [begin, end) in pieces, testing b's exchange between them. */
+static int sgd_progressing(trib_trainer_t *t, strata_buf_t *b, unsigned epoch, size_t begin, size_t end)
 {
-    pack_column(t, s, b, own, part, stop, failed);
-    trib_clear_error();
-    double t0 = trib_now();
-    int rc = t->cfg.sync_overlap
-                 ? trib_iallreduce_ex(b->data, b->data, b->count, MPI_FLOAT, MPI_SUM, t->comm, &s->opts, &b->req)
-                 : trib_allreduce_ex(b->data, b->data, b->count, MPI_FLOAT, MPI_SUM, t->comm, &s->opts);
-    t->comm_seconds += trib_now() - t0;
-    if (rc != TRIB_OK)
-        return trib_train_error_context(rc, "strata: allreduce of a column of item rows (%zu floats, --allreduce "
-                                        "%s) failed", b->count, trib_train_algo_name(s->opts.algo));
-    b->busy = 1;
-    b->req_rc = TRIB_OK;
+    size_t n = end - begin, piece = (n + STRATA_PIECES - 1) / STRATA_PIECES;
+    trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
+    for (size_t i = begin; i < end; i += piece) {
+        size_t e = end - i > piece ? i + piece : end;
+        int rc = trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, t->order, i, e);
+        if (rc != TRIB_OK)
+            return rc;
+        int done = 0;
+        if (b->req != MPI_REQUEST_NULL && MPI_Test(&b->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return trib_errorf(TRIB_ERR_MPI, "strata: MPI_Test of a round's exchange failed");
+    }
     return TRIB_OK;
 }
 
@@ -264,18 +297,18 @@ static int overlap_round(trib_trainer_t *t, strata_state_t *s, unsigned epoch, s
 {
     strata_buf_t *first = &s->buf[0], *second = &s->buf[1];
     size_t half = (size_t)t->round_half[t->next_round], own = t->round_group[t->next_round];
-    int sgd_rc = trib_sync_sgd_progressing(t, epoch, begin, half, STRATA_PIECES, &second->req, &second->req_rc);
+    int sgd_rc = sgd_progressing(t, second, epoch, begin, half);
     int want_stop = *stop, rc, ignored = 0;
     *stop = 0;
     if ((rc = land(t, s, second, &ignored)) != TRIB_OK) /* the previous round's second half */
         return rc;
-    if ((rc = start(t, s, first, own, ROWS_FIRST, want_stop, sgd_rc != TRIB_OK)) != TRIB_OK)
+    if ((rc = start(t, first, s, own, ROWS_FIRST, want_stop, sgd_rc != TRIB_OK)) != TRIB_OK)
         return rc;
     if (sgd_rc == TRIB_OK)
-        sgd_rc = trib_sync_sgd_progressing(t, epoch, half, end, STRATA_PIECES, &first->req, &first->req_rc);
+        sgd_rc = sgd_progressing(t, first, epoch, half, end);
     if ((rc = land(t, s, first, stop)) != TRIB_OK)
         return rc;
-    if ((rc = start(t, s, second, own, ROWS_SECOND, 0, sgd_rc != TRIB_OK)) != TRIB_OK)
+    if ((rc = start(t, second, s, own, ROWS_SECOND, 0, sgd_rc != TRIB_OK)) != TRIB_OK)
         return rc;
     return sgd_rc;
 }
@@ -287,6 +320,7 @@ static int strata_round(trib_trainer_t *t, void *state, unsigned epoch, size_t b
         trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
         return trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, t->order, begin, end);
     }
+    size_t own = t->round_group[t->next_round];
     int rc;
     if (t->cfg.sync_overlap) {
         rc = overlap_round(t, s, epoch, begin, end, stop);
@@ -295,22 +329,19 @@ static int strata_round(trib_trainer_t *t, void *state, unsigned epoch, size_t b
         int sgd_rc = trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, t->order, begin, end);
         int want_stop = *stop;
         *stop = 0;
-        rc = start(t, s, &s->buf[0], t->round_group[t->next_round], ROWS_ALL, want_stop, sgd_rc != TRIB_OK);
+        rc = start(t, &s->buf[0], s, own, ROWS_ALL, want_stop, sgd_rc != TRIB_OK);
         if (rc == TRIB_OK)
             rc = sgd_rc;
         if (rc == TRIB_OK)
             rc = land(t, s, &s->buf[0], stop);
     }
+    size_t n_rows = t->model.items.n_rows;
     if (rc == TRIB_OK) /* the share of the block a round exchanges: its column's rows */
-        trib_sync_count(t, t->model.items.n_rows ? (double)column_rows(s, (size_t)t->size,
-                                                                        t->round_group[t->next_round] % s->Q,
-                                                                        ROWS_ALL) / (double)t->model.items.n_rows
-                                                 : 1.0);
+        trib_sync_count(t, n_rows ? (double)column_rows(s, (size_t)t->size, own % s->Q) / (double)n_rows : 1.0);
     if (rc == TRIB_OK && t->cfg.check_sync && !t->cfg.sync_overlap)
         rc = trib_sync_check_items(t, epoch);
     return rc;
 }
-
 /* Lands the exchanges in flight (overlap): every rank then holds the same block. */
 static int strata_settle(trib_trainer_t *t, void *state)
 {
@@ -328,8 +359,8 @@ static int strata_reset(trib_trainer_t *t, void *state)
 {
     strata_state_t *s = state;
     for (int i = 0; i < 2; i++) {
-        if (s->buf[i].req)
-            trib_wait(&s->buf[i].req);
+        if (s->buf[i].req != MPI_REQUEST_NULL)
+            MPI_Wait(&s->buf[i].req, MPI_STATUS_IGNORE);
         s->buf[i].busy = 0;
     }
     return trib_mf_block_copy_values(&s->snap, &t->model.items);

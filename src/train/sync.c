@@ -357,8 +357,9 @@ static int land_flight(trib_trainer_t *t, sync_state_t *s, int *stop, int *faile
     return TRIB_OK;
 }
 
-int trib_sync_sgd_progressing(trib_trainer_t *t, unsigned epoch, size_t begin, size_t end, size_t pieces,
-                              trib_request_t *req, int *req_rc)
+/* --overlap on: the round's SGD in pieces, moving the allreduce in flight (*req) on between them. */
+static int sgd_progressing(trib_trainer_t *t, unsigned epoch, size_t begin, size_t end, size_t pieces,
+                           trib_request_t *req, int *req_rc)
 {
     size_t n = end - begin, piece = (n + pieces - 1) / pieces;
     trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
@@ -385,7 +386,7 @@ int trib_sync_sgd_progressing(trib_trainer_t *t, unsigned epoch, size_t begin, s
  */
 static int overlap_round(trib_trainer_t *t, sync_state_t *s, unsigned epoch, size_t begin, size_t end, int *stop)
 {
-    int sgd_rc = trib_sync_sgd_progressing(t, epoch, begin, end, OVERLAP_PIECES, &s->req, &s->flight_rc);
+    int sgd_rc = sgd_progressing(t, epoch, begin, end, OVERLAP_PIECES, &s->req, &s->flight_rc);
     int want_stop = *stop, failed = 0;
     *stop = 0;
     int rc = land_flight(t, s, stop, &failed);

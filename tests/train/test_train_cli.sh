@@ -60,6 +60,7 @@ expect_error 2 "needs --order blocked" trib-train "${tr[@]}" --bands items --ord
 expect_error 2 "is not average, delta-sum or strata" trib-train "${tr[@]}" --sync-method median
 expect_error 2 "strata needs --order blocked" trib-train "${tr[@]}" --sync-method strata --order shuffle
 expect_error 2 "sync-rows all does not apply to --sync-method strata" trib-train "${tr[@]}" --sync-method strata --sync-rows all
+expect_error 2 "allreduce ring does not apply to --sync-method strata" trib-train "${tr[@]}" --sync-method strata --allreduce ring
 expect_error 2 "strata needs item bands" trib-train "${tr[@]}" --sync-method strata --bands users
 expect_error 2 "strata applies to --mode sync only" trib-train "${tr[@]}" --mode ps --servers 1 --sync-method strata
 expect_error 2 "is not auto, all or touched" trib-train "${tr[@]}" --sync-rows some

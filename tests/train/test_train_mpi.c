@@ -718,57 +718,72 @@ static void test_bands(void)
  * --sync-method strata on the wide data: the item blocks are identical on every rank after every
  * round; at P > 1 a round sends part of the rows (each rank changes only its group's rows); the
  * test RMSE is at most 2% above the model-averaging run's at the same P; two runs are bitwise equal,
- * and a run with --overlap on (each round's rows exchanged during the next round, blocks compared
- * at every epoch end) is bitwise equal to them.
+ * and a run with --overlap on (each half round's rows exchanged during the next half, blocks
+ * compared at every epoch end) is bitwise equal to them.  The same with bf16 on the wire: on and
+ * off equal, and the test RMSE within 0.5% of the float32 run's.
  */
 static void test_strata(void)
 {
     char tr[512], te[512];
     paths("wide", tr, te, sizeof tr);
-    static const trib_sync_method_t methods[] = {TRIB_SYNC_AVERAGE, TRIB_SYNC_STRATA, TRIB_SYNC_STRATA,
-                                                 TRIB_SYNC_STRATA};
-    static const int overlap[] = {0, 0, 0, 1};
-    double rmse[4] = {NAN, NAN, NAN, NAN};
-    float *first = NULL;
-    size_t n = 0;
-    for (int i = 0; i < 4; i++) {
+    static const struct {
+        trib_sync_method_t method;
+        int overlap;
+        trib_wire_t wire;
+    } runs[] = {{TRIB_SYNC_AVERAGE, 0, TRIB_WIRE_NATIVE}, {TRIB_SYNC_STRATA, 0, TRIB_WIRE_NATIVE},
+                {TRIB_SYNC_STRATA, 0, TRIB_WIRE_NATIVE},  {TRIB_SYNC_STRATA, 1, TRIB_WIRE_NATIVE},
+                {TRIB_SYNC_STRATA, 0, TRIB_WIRE_BF16},    {TRIB_SYNC_STRATA, 1, TRIB_WIRE_BF16}};
+    enum { N_RUNS = sizeof runs / sizeof runs[0] };
+    double rmse[N_RUNS];
+    float *first = NULL, *first16 = NULL;
+    size_t n = 0, n16 = 0;
+    for (int i = 0; i < N_RUNS; i++) {
+        rmse[i] = NAN;
         trib_train_config_t c;
         base_config(&c, tr, te, 5, 0);
-        c.sync_method = methods[i];
-        c.sync_overlap = overlap[i];
+        c.sync_method = runs[i].method;
+        c.sync_overlap = runs[i].overlap;
+        c.sync_precision = runs[i].wire;
         trib_trainer_t *t = create_checked(&c);
         if (!t)
             continue;
+        int strata = runs[i].method == TRIB_SYNC_STRATA;
         uint64_t R = trib_trainer_rounds_per_epoch(t);
-        if (methods[i] == TRIB_SYNC_STRATA)
+        if (strata)
             CHECK(R % (uint64_t)g_size == 0, "%llu rounds per epoch is not a multiple of P=%d",
                   (unsigned long long)R, g_size);
         rows_t st = {{0, 0, 0}, 2.0, -1.0};
         ident_t ends = {0, 0, 0};
         trib_train_hooks_t h = {&st, rows_round, rows_epoch, NULL, NULL};
         trib_train_hooks_t h_overlap = {&ends, NULL, compare_items_epoch, NULL, NULL};
-        CHECK_OK(trib_trainer_run(t, overlap[i] ? &h_overlap : &h));
+        CHECK_OK(trib_trainer_run(t, runs[i].overlap ? &h_overlap : &h));
         CHECK_OK(trib_trainer_evaluate(t, NULL, NULL, &rmse[i], NULL));
-        const char *name = trib_sync_method_name(methods[i]);
+        const char *name = trib_sync_method_name(runs[i].method);
         if (g_rank == 0)
-            printf("sync-method %s%s: P=%d test RMSE %.6f, %llu rounds per epoch, rows sent %.3f-%.3f\n", name,
-                   overlap[i] ? " --overlap on" : "", g_size, rmse[i], (unsigned long long)R, st.min_rows,
-                   st.max_rows);
+            printf("sync-method %s%s, %s: P=%d test RMSE %.6f, %llu rounds per epoch, rows sent %.3f-%.3f\n", name,
+                   runs[i].overlap ? " --overlap on" : "", trib_wire_name(runs[i].wire), g_size, rmse[i],
+                   (unsigned long long)R, st.min_rows, st.max_rows);
         CHECK(st.ident.mismatches == 0 && ends.mismatches == 0, "%d rounds and %d epoch ends with item blocks "
               "differing from rank 0's (--sync-method %s)", st.ident.mismatches, ends.mismatches, name);
-        if (overlap[i])
+        if (runs[i].overlap)
             CHECK(ends.rounds == 5, "%d epoch ends compared with --overlap on, expected 5", ends.rounds);
-        if (g_size > 1 && methods[i] == TRIB_SYNC_STRATA && !overlap[i])
+        if (g_size > 1 && strata && !runs[i].overlap)
             CHECK(st.max_rows < 0.75, "--sync-method strata sent %g-%g of the block per round, expected part",
                   st.min_rows, st.max_rows);
-        if (methods[i] == TRIB_SYNC_STRATA)
+        if (strata && runs[i].wire == TRIB_WIRE_NATIVE)
             same_as_first(&first, &n, &trib_trainer_model(t)->items, i == 1,
-                          overlap[i] ? "--sync-method strata with and without --overlap" : "--sync-method strata");
+                          runs[i].overlap ? "--sync-method strata with and without --overlap" : "--sync-method strata");
+        if (strata && runs[i].wire != TRIB_WIRE_NATIVE)
+            same_as_first(&first16, &n16, &trib_trainer_model(t)->items, !runs[i].overlap,
+                          "--sync-method strata --sync-precision bf16 with and without --overlap");
         trib_trainer_destroy(t);
     }
     free(first);
+    free(first16);
     CHECK(rmse[1] <= 1.02 * rmse[0], "strata: test RMSE %.6f, more than 2%% above model averaging's %.6f (P=%d)",
           rmse[1], rmse[0], g_size);
+    CHECK(fabs(rmse[4] - rmse[1]) <= 0.005 * rmse[1], "strata: test RMSE %.6f with bf16, %.6f with float32 (P=%d)",
+          rmse[4], rmse[1], g_size);
 }
 
 /* ------------------------------------------------------------------ main */
