@@ -188,16 +188,19 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
          .arg = "N|auto", .seen = &o->sync_every_set, .help = ps_batch_help},
         {.name = "sync-method", .kind = TRIB_CLI_ENUM, .dst = &c->sync_method, .choices = &trib_cli_enum_sync_method,
          .arg = "M", .help = "mean of the replicas, every rank's delta summed, or strata: each round\n"
-                             "every rank visits a different group of item bands and the deltas are\n"
-                             "summed (fewer rows per round: for slow networks; --order blocked)"},
+                             "every rank visits a different group of item bands and the ranks\n"
+                             "exchange their groups' rows (a quarter of the rows per round: for\n"
+                             "slow networks, with --overlap on; --order blocked)"},
         {.name = "allreduce", .kind = TRIB_CLI_ENUM, .dst = &c->algo, .choices = &trib_cli_enum_algo, .arg = "A",
-         .help = "allreduce algorithm of the item block"},
+         .help = "allreduce algorithm of the item block (not with --sync-method strata)"},
         {.name = "sync-precision", .kind = TRIB_CLI_ENUM, .dst = &c->sync_precision, .choices = &trib_cli_enum_wire,
          .arg = "P", .help = "wire precision of the item-block allreduce: float32, or 16-bit values\n"
                              "(bf16, fp16) summed in float32 (sync mode)"},
         {.name = "overlap", .kind = TRIB_CLI_ENUM, .dst = &c->sync_overlap, .choices = &trib_cli_enum_onoff,
          .arg = "on|off", .help = "on: a round's allreduce runs during the next round's SGD and its\n"
-                                 "sum is applied one round late (sync mode)"},
+                                 "sum is applied one round late (sync mode); with --sync-method\n"
+                                 "strata each half round's rows travel during the next half\n"
+                                 "(bitwise the same result as off)"},
         {.name = "sync-rows", .kind = TRIB_CLI_ENUM, .dst = &c->sync_rows, .choices = &trib_cli_enum_sync_rows,
          .arg = "R", .help = "item rows each synchronisation sends: touched (only rows some rank\n"
                              "changed in the round), all, or auto: touched when that is at most 3/4\n"

@@ -80,9 +80,11 @@ typedef enum {
     /*
      * Stratified rounds (sync mode, --order blocked): the item rows are cut into P x Q groups and in
      * every round each rank visits its ratings of a different group (trib_mf_grid_strata_order), so
-     * no item row changes on two ranks in a round; the deltas are summed (exact, no averaging) and a
-     * round sends about 1/Q of the rows (--sync-rows auto).  Rounds per epoch are rounded up to a
-     * multiple of P.  For slow networks: benchmarks/RESULTS.md, "Stratified rounds".
+     * no item row changes on two ranks in a round; each rank sends the delta of its group's rows
+     * and receives the others' (an allgather of about 1/Q of the rows, no averaging; algo and
+     * sync_rows do not apply), optionally overlapped half round by half round (sync_overlap; the
+     * same bits as without).  Rounds per epoch are rounded up to a multiple of P.  For slow
+     * networks: benchmarks/RESULTS.md, "Stratified rounds".
      */
     TRIB_SYNC_STRATA = 2
 } trib_sync_method_t;

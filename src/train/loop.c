@@ -4,7 +4,7 @@
  *   for each epoch e (from the current position):
  *       order = blocked (trib_mf_grid_order) or shuffled    per rank, a function of (seed, e)
  *               (trib_mf_visit_order); --sync-method strata: the stratified
- *               order and its round starts (trib_mf_grid_strata_order)
+ *               order, its round starts, half starts and groups (trib_mf_grid_strata_order)
  *       for each round r < R (R equal on every rank):
  *           strategy->round(slice r of the order)          SGD + synchronisation
  *               (slice r: positions [r*n/R, (r+1)*n/R), or the strata order's round r)
