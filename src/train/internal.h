@@ -152,6 +152,12 @@ TRIB_HIDDEN float trib_sync_fail_flag(int p);
 TRIB_HIDDEN float trib_sync_round_flag(const trib_trainer_t *t, int stop, int failed);
 /* Counts one synchronisation that sent `share` of the item block (the epoch's sync_rows). */
 TRIB_HIDDEN void trib_sync_count(trib_trainer_t *t, double share);
+/*
+ * --overlap on: the SGD of order positions [begin, end) in `pieces` pieces, calling progress(arg)
+ * after each (it moves the exchange in flight on); an error of either ends the loop.
+ */
+TRIB_HIDDEN int trib_sync_sgd_pieces(trib_trainer_t *t, unsigned epoch, size_t begin, size_t end, size_t pieces,
+                                     int (*progress)(void *arg), void *arg);
 /* model_file.c */
 TRIB_HIDDEN int trib_model_file_write_root(trib_trainer_t *t, const char *path, const float *user_factors,
                                            const float *user_bias);

@@ -275,20 +275,13 @@ static int land(trib_trainer_t *t, strata_state_t *s, strata_buf_t *b, int *stop
     return TRIB_OK;
 }
 
-/* The SGD of [begin, end) in pieces, testing b's exchange between them. */
-static int sgd_progressing(trib_trainer_t *t, strata_buf_t *b, unsigned epoch, size_t begin, size_t end)
+/* Moves b's exchange in flight on (trib_sync_sgd_pieces' progress step). */
+static int test_exchange(void *arg)
 {
-    size_t n = end - begin, piece = (n + STRATA_PIECES - 1) / STRATA_PIECES;
-    trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
-    for (size_t i = begin; i < end; i += piece) {
-        size_t e = end - i > piece ? i + piece : end;
-        int rc = trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, t->order, i, e);
-        if (rc != TRIB_OK)
-            return rc;
-        int done = 0;
-        if (b->req != MPI_REQUEST_NULL && MPI_Test(&b->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-            return trib_errorf(TRIB_ERR_MPI, "strata: MPI_Test of a round's exchange failed");
-    }
+    strata_buf_t *b = arg;
+    int done = 0;
+    if (b->req != MPI_REQUEST_NULL && MPI_Test(&b->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "strata: MPI_Test of a round's exchange failed");
     return TRIB_OK;
 }
 
@@ -297,7 +290,7 @@ static int overlap_round(trib_trainer_t *t, strata_state_t *s, unsigned epoch, s
 {
     strata_buf_t *first = &s->buf[0], *second = &s->buf[1];
     size_t half = (size_t)t->round_half[t->next_round], own = t->round_group[t->next_round];
-    int sgd_rc = sgd_progressing(t, second, epoch, begin, half);
+    int sgd_rc = trib_sync_sgd_pieces(t, epoch, begin, half, STRATA_PIECES, test_exchange, second);
     int want_stop = *stop, rc, ignored = 0;
     *stop = 0;
     if ((rc = land(t, s, second, &ignored)) != TRIB_OK) /* the previous round's second half */
@@ -305,7 +298,7 @@ static int overlap_round(trib_trainer_t *t, strata_state_t *s, unsigned epoch, s
     if ((rc = start(t, first, s, own, ROWS_FIRST, want_stop, sgd_rc != TRIB_OK)) != TRIB_OK)
         return rc;
     if (sgd_rc == TRIB_OK)
-        sgd_rc = sgd_progressing(t, first, epoch, half, end);
+        sgd_rc = trib_sync_sgd_pieces(t, epoch, half, end, STRATA_PIECES, test_exchange, first);
     if ((rc = land(t, s, first, stop)) != TRIB_OK)
         return rc;
     if ((rc = start(t, second, s, own, ROWS_SECOND, 0, sgd_rc != TRIB_OK)) != TRIB_OK)

@@ -357,23 +357,31 @@ static int land_flight(trib_trainer_t *t, sync_state_t *s, int *stop, int *faile
     return TRIB_OK;
 }
 
-/* --overlap on: the round's SGD in pieces, moving the allreduce in flight (*req) on between them. */
-static int sgd_progressing(trib_trainer_t *t, unsigned epoch, size_t begin, size_t end, size_t pieces,
-                           trib_request_t *req, int *req_rc)
+int trib_sync_sgd_pieces(trib_trainer_t *t, unsigned epoch, size_t begin, size_t end, size_t pieces,
+                         int (*progress)(void *arg), void *arg)
 {
     size_t n = end - begin, piece = (n + pieces - 1) / pieces;
     trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
     for (size_t b = begin; b < end; b += piece) {
         size_t e = end - b > piece ? b + piece : end;
         int rc = trib_mf_sgd_run(&t->model, &hp, epoch, t->train, t->n_train, t->order, b, e);
+        if (rc == TRIB_OK)
+            rc = progress(arg);
         if (rc != TRIB_OK)
             return rc;
-        if (*req) {
-            int done = 0;
-            *req_rc = trib_test(req, &done);
-            if (*req_rc != TRIB_OK)
-                *req = TRIB_REQUEST_NULL; /* completed with an error: the caller's wait reports it */
-        }
+    }
+    return TRIB_OK;
+}
+
+/* Moves the allreduce in flight on; one that completes with an error is left for land_flight to report. */
+static int test_flight(void *arg)
+{
+    sync_state_t *s = arg;
+    if (s->req) {
+        int done = 0;
+        s->flight_rc = trib_test(&s->req, &done);
+        if (s->flight_rc != TRIB_OK)
+            s->req = TRIB_REQUEST_NULL;
     }
     return TRIB_OK;
 }
@@ -386,7 +394,7 @@ static int sgd_progressing(trib_trainer_t *t, unsigned epoch, size_t begin, size
  */
 static int overlap_round(trib_trainer_t *t, sync_state_t *s, unsigned epoch, size_t begin, size_t end, int *stop)
 {
-    int sgd_rc = sgd_progressing(t, epoch, begin, end, OVERLAP_PIECES, &s->req, &s->flight_rc);
+    int sgd_rc = trib_sync_sgd_pieces(t, epoch, begin, end, OVERLAP_PIECES, test_flight, s);
     int want_stop = *stop, failed = 0;
     *stop = 0;
     int rc = land_flight(t, s, stop, &failed);
