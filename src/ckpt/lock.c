@@ -6,7 +6,8 @@
  * for the messages.  The kernel (or the NFS lock manager) drops the lock when
  * the process dies, however it dies, so a lock left by a crashed job is never
  * mistaken for a live one and a PID reused since cannot keep it.  A second job
- * waits up to TRIB_CKPT_LOCK_WAIT seconds (a crashed job's ranks may still be
+ * waits up to TRIB_CKPT_LOCK_WAIT seconds (10, or the environment variable of
+ * that name; a crashed job's ranks may still be
  * exiting while a launcher relaunches) and then refuses with "checkpoint
  * directory D is in use by PID p on host h".  On a file system without
  * flock(), the PID decides: a lock of this host whose PID is gone is stale.
@@ -29,8 +30,26 @@
 
 #include "ckpt/internal.h"
 
-/* Seconds a job waits for the lock of a previous job that is still exiting. */
+/* Seconds a job waits for the lock of a previous job that is still exiting
+ * (TRIB_CKPT_LOCK_WAIT in the environment replaces it). */
 #define TRIB_CKPT_LOCK_WAIT 10.0
+
+/* The wait: TRIB_CKPT_LOCK_WAIT when set (seconds >= 0), else the default. */
+static int lock_wait(double *secs)
+{
+    *secs = TRIB_CKPT_LOCK_WAIT;
+    const char *v = getenv("TRIB_CKPT_LOCK_WAIT");
+    if (!v || !*v)
+        return TRIB_OK;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !(d >= 0.0 && d <= 86400.0))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "TRIB_CKPT_LOCK_WAIT: '%s' is not a number of seconds from 0 to 86400",
+                           v);
+    *secs = d;
+    return TRIB_OK;
+}
 
 struct trib_ckpt_lock {
     char path[TRIB_CKPT_PATH_MAX];
@@ -106,12 +125,15 @@ int trib_ckpt_lock_acquire(const char *dir, trib_ckpt_lock_t **out)
     if (!l)
         return trib_errorf(TRIB_ERR_NOMEM, "checkpoint directory %s: no memory for its lock", dir);
     l->fd = -1;
-    int rc = trib_io_mkdir_p(dir);
+    double wait_s;
+    int rc = lock_wait(&wait_s);
+    if (rc == TRIB_OK)
+        rc = trib_io_mkdir_p(dir);
     if (rc == TRIB_OK)
         rc = trib_ckpt_join(l->path, sizeof l->path, dir, TRIB_CKPT_LOCK);
     char me[256];
     host_name(me, sizeof me);
-    double deadline = now_s() + TRIB_CKPT_LOCK_WAIT;
+    double deadline = now_s() + wait_s;
     while (rc == TRIB_OK) {
         l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (l->fd < 0) {

@@ -19,6 +19,11 @@ grep -q "checkpoint directory $work/C is in use by PID $$ on host $host" "$work/
   fail "no 'in use by PID' message: $(cat "$work/busy.log")"
 if ls "$work/C" | grep -q '^ckpt-'; then fail "the refused job wrote a checkpoint"; fi
 echo "busy: $(grep -o "checkpoint directory .* on host [^ ]*" "$work/busy.log" | head -1)"
+rc=0
+TRIB_CKPT_LOCK_WAIT=soon train --k 4 --epochs 2 --checkpoint-dir "$work/C" >"$work/wait.log" 2>&1 || rc=$?
+((rc != 0)) || fail "TRIB_CKPT_LOCK_WAIT=soon was accepted"
+grep -q "TRIB_CKPT_LOCK_WAIT: 'soon' is not a number of seconds" "$work/wait.log" ||
+  fail "no message naming TRIB_CKPT_LOCK_WAIT: $(cat "$work/wait.log")"
 exec 9>&- # the holder is gone: its lock with it
 sh -c 'exit 0' &
 dead=$!
