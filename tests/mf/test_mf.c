@@ -622,42 +622,68 @@ static void test_order_semantics(void)
 
 /*
  * The kernel runs two consecutive ratings together when their users and items
- * differ (kernel_impl.inc, run_batch and pair_rows).  One rating per call never pairs, so a
- * whole-batch run must equal a run of single-rating calls bit for bit, on data
- * small enough (12 users, 9 items) that many neighbours share a row and take
- * the unpaired path in the middle of a batch.
+ * differ (kernel_impl.inc, run_batch and pair_rows).  One rating per call never
+ * pairs, so a whole-batch run must equal a run of single-rating calls bit for bit.
+ * Two shapes, each in a shuffled order: 12 users x 9 items (many neighbours share a
+ * row and take the single path in the middle of a batch) and 200 x 150 (most
+ * neighbours pair); both kinds of neighbours are counted and checked to occur, so
+ * each path runs.
  */
 static void test_paired_steps_equal_single(void)
 {
-    planted_t d;
-    make_planted(&d, 12, 9, 3, 0.2, 0.9, 31);
-    const size_t ks[] = {7, 32, 64};
-    for (int sched = 0; sched < 2; sched++)
-        for (size_t t = 0; t < 3; t++) {
-            trib_mf_hparams_t hp;
-            trib_mf_hparams_for_schedule(&hp, sched ? TRIB_MF_SCHEDULE_ADAGRAD : TRIB_MF_SCHEDULE_PLAIN);
-            trib_mf_model_t a, b;
-            CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&a, ks[t], 12, 9), TRIB_OK);
-            CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&b, ks[t], 12, 9), TRIB_OK);
-            trib_mf_model_init_values(&a, 4, 0.1f);
-            trib_mf_model_init_values(&b, 4, 0.1f);
-            a.mean = b.mean = d.mean;
-            size_t shared = 0;
-            for (size_t i = 1; i < d.n_train; i++)
-                shared += d.train[i].user == d.train[i - 1].user || d.train[i].item == d.train[i - 1].item;
-            CU_ASSERT(shared > 0);
-            for (unsigned e = 0; e < 3; e++) {
-                CU_ASSERT_EQUAL(trib_mf_sgd_run(&a, &hp, e, d.train, d.n_train, NULL, 0, d.n_train), TRIB_OK);
-                for (size_t i = 0; i < d.n_train; i++)
-                    CU_ASSERT_EQUAL(trib_mf_sgd_run(&b, &hp, e, d.train, d.n_train, NULL, i, i + 1), TRIB_OK);
-            }
-            CU_ASSERT_EQUAL(memcmp(a.users.values, b.users.values, a.users.n_values * sizeof(float)), 0);
-            CU_ASSERT_EQUAL(memcmp(a.items.values, b.items.values, a.items.n_values * sizeof(float)), 0);
-            trib_mf_model_destroy(&a);
-            trib_mf_model_destroy(&b);
+    const size_t shapes[2][2] = {{12, 9}, {200, 150}};
+    const double density[2] = {0.9, 0.2};
+    for (int sh = 0; sh < 2; sh++) {
+        size_t nu = shapes[sh][0], ni = shapes[sh][1];
+        planted_t d;
+        make_planted(&d, nu, ni, 3, 0.2, density[sh], 31);
+        uint32_t *order = malloc(d.n_train * sizeof *order);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(order);
+        trib_rng_t rng;
+        trib_rng_init(&rng, 5, 1);
+        for (size_t i = 0; i < d.n_train; i++)
+            order[i] = (uint32_t)i;
+        for (size_t i = d.n_train; i > 1; i--) {
+            size_t j = (size_t)trib_rng_below(&rng, i);
+            uint32_t t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
         }
-    free(d.train);
-    free(d.test);
+        size_t shared = 0, disjoint = 0;
+        for (size_t i = 1; i < d.n_train; i++) {
+            const trib_mf_rating_t *a = &d.train[order[i - 1]], *b = &d.train[order[i]];
+            shared += a->user == b->user || a->item == b->item;
+            disjoint += a->user != b->user && a->item != b->item;
+        }
+        CU_ASSERT(shared > 0);
+        CU_ASSERT(disjoint > 0);
+        const size_t ks[] = {7, 32, 64};
+        for (int sched = 0; sched < 2; sched++)
+            for (size_t t = 0; t < 3; t++) {
+                trib_mf_hparams_t hp;
+                trib_mf_hparams_for_schedule(&hp, sched ? TRIB_MF_SCHEDULE_ADAGRAD : TRIB_MF_SCHEDULE_PLAIN);
+                trib_mf_model_t a, b;
+                CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&a, ks[t], nu, ni), TRIB_OK);
+                CU_ASSERT_EQUAL_FATAL(trib_mf_model_create(&b, ks[t], nu, ni), TRIB_OK);
+                trib_mf_model_init_values(&a, 4, 0.1f);
+                trib_mf_model_init_values(&b, 4, 0.1f);
+                a.mean = b.mean = d.mean;
+                for (unsigned e = 0; e < 3; e++) {
+                    CU_ASSERT_EQUAL(trib_mf_sgd_run(&a, &hp, e, d.train, d.n_train, order, 0, d.n_train), TRIB_OK);
+                    for (size_t i = 0; i < d.n_train; i++)
+                        CU_ASSERT_EQUAL(trib_mf_sgd_run(&b, &hp, e, d.train, d.n_train, order, i, i + 1), TRIB_OK);
+                }
+                CU_ASSERT_EQUAL(memcmp(a.users.values, b.users.values, a.users.n_values * sizeof(float)), 0);
+                CU_ASSERT_EQUAL(memcmp(a.items.values, b.items.values, a.items.n_values * sizeof(float)), 0);
+                CU_ASSERT_EQUAL(memcmp(a.users.adagrad, b.users.adagrad, nu * sizeof(float)), 0);
+                CU_ASSERT_EQUAL(memcmp(a.items.adagrad, b.items.adagrad, ni * sizeof(float)), 0);
+                trib_mf_model_destroy(&a);
+                trib_mf_model_destroy(&b);
+            }
+        free(order);
+        free(d.train);
+        free(d.test);
+    }
 }
 
 /*
