@@ -11,15 +11,27 @@ source "$here/lib.sh"
 make_data
 runs=${TRIB_FAULT_KILL_RUNS:-12} # more: TRIB_FAULT_KILL_RUNS=100
 common=(--train "$work/tr" --test "$work/te" "${train_args[@]}" --epochs 3)
+# Each job is bounded (a run takes seconds): a hang fails with the processes still there listed,
+# instead of running into the test's timeout with nothing said.
+limit=$((120 * ${TRIB_TEST_TIMEOUT_SCALE:-1}))
+hung() {
+  local procs
+  procs=$(ps -eo pid,ppid,stat,etime,args | grep -E '[t]rib-|[m]pi|[o]rted' | cut -c1-160)
+  pkill -9 -f -- "$work" || true # what is left of the job, so that it does not hold the cores for the tests after
+  fail "$1 did not end in $limit s; processes then: $procs"
+}
 t0=$(date +%s.%N)
-"$mpiexec" -np 3 --oversubscribe "$bin/trib-train" "${common[@]}" --model-out "$work/ref.h5" >"$work/ref.log" 2>&1 ||
-  fail "reference: $(cat "$work/ref.log")"
+rc=0
+timeout -k 5 "$limit" "$mpiexec" -np 3 --oversubscribe "$bin/trib-train" "${common[@]}" --model-out "$work/ref.h5" \
+  >"$work/ref.log" 2>&1 || rc=$?
+((rc != 124 && rc != 137)) || hung "the reference run"
+((rc == 0)) || fail "reference: $(cat "$work/ref.log")"
 span=$(python3 -c "import sys; print(max(0.5, float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
 ref=$(final_rmse "$work/ref.log")
 restarts=0 killed=0
 for ((i = 1; i <= runs; i++)); do
   ck=$work/ck-$i
-  "$bin/trib-run" --max-restarts 3 --restart-delay 0 -- "$mpiexec" -np 3 --oversubscribe "$bin/trib-train" \
+  timeout -k 5 "$limit" "$bin/trib-run" --max-restarts 3 --restart-delay 0 -- "$mpiexec" -np 3 --oversubscribe "$bin/trib-train" \
     "${common[@]}" --model-out "$work/m-$i.h5" --checkpoint-dir "$ck" --checkpoint-every "5 steps" \
     >"$work/run-$i.log" 2>&1 &
   job=$!
@@ -45,6 +57,7 @@ for ((i = 1; i <= runs; i++)); do
   fi
   rc=0
   wait "$job" || rc=$?
+  ((rc != 124 && rc != 137)) || hung "run $i ($what)"
   ((rc == 0)) || fail "run $i ($what): trib-run exited $rc: $(cat "$work/run-$i.log")"
   n=$(grep -c "^trib-run: restart [0-9]* of at most" "$work/run-$i.log" || true)
   restarts=$((restarts + n))
