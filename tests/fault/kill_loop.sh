@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill_loop.sh: 12 short 3-rank trainings under trib-run, each with a random rank killed (kill -9,
+# kill_loop.sh: 6 short 3-rank trainings under trib-run, each with a random rank killed (kill -9,
 # from outside) at a random moment (also while a checkpoint is being written: one every 5
 # rounds).  Every job must finish, resume only from valid checkpoints (the final model is bitwise
 # identical to an uninterrupted run's, which a damaged checkpoint could not give; the test RMSE is
@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$here/lib.sh"
 make_data
-runs=${TRIB_FAULT_KILL_RUNS:-12} # more: TRIB_FAULT_KILL_RUNS=100
+runs=${TRIB_FAULT_KILL_RUNS:-6} # more: TRIB_FAULT_KILL_RUNS=100
 common=(--train "$work/tr" --test "$work/te" "${train_args[@]}" --epochs 3)
 # Each job is bounded (a run takes seconds): a hang fails with the processes still there listed,
 # instead of running into the test's timeout with nothing said.

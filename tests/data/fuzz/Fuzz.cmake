@@ -3,7 +3,7 @@
 # the parser's sources (plus the few files they need), with
 # -fsanitize=fuzzer,address,undefined.  Without clang the ctest reports
 # "skipped" (exit code 77), never a pass.
-set(TRIB_FUZZ_SECONDS 20 CACHE STRING "Duration of the fuzz ctest (longer runs: cmake -DTRIB_FUZZ_SECONDS=600)")
+set(TRIB_FUZZ_SECONDS 10 CACHE STRING "Duration of the fuzz ctest (longer runs: cmake -DTRIB_FUZZ_SECONDS=600)")
 if(CMAKE_C_COMPILER_ID MATCHES "Clang")
   set(TRIB_CLANG ${CMAKE_C_COMPILER})
 else()
