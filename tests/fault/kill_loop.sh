@@ -31,8 +31,8 @@ ref=$(final_rmse "$work/ref.log")
 restarts=0 killed=0
 for ((i = 1; i <= runs; i++)); do
   ck=$work/ck-$i
-  timeout -k 5 "$limit" "$bin/trib-run" --max-restarts 3 --restart-delay 0 -- "$mpiexec" -np 3 --oversubscribe "$bin/trib-train" \
-    "${common[@]}" --model-out "$work/m-$i.h5" --checkpoint-dir "$ck" --checkpoint-every "5 steps" \
+  timeout -k 5 "$limit" "$bin/trib-run" --max-restarts 3 --restart-delay 0 -- \
+    "$mpiexec" -np 3 --oversubscribe "$bin/trib-train" "${common[@]}" --model-out "$work/m-$i.h5" --checkpoint-dir "$ck" --checkpoint-every "5 steps" \
     >"$work/run-$i.log" 2>&1 &
   job=$!
   # a random moment of the training: after the ranks started, within the first third of a run
