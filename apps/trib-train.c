@@ -241,6 +241,13 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
                  "deterministic; ssp: bounded staleness.  Workers run free (no\n"
                  "barrier at an epoch's end); each epoch line is evaluated on the\n"
                  "servers' rows when the slowest worker finished that epoch"},
+        {.name = "ps-balance", .kind = TRIB_CLI_ENUM, .dst = &c->ps_balance, .choices = &trib_cli_enum_ps_balance,
+         .arg = "B",
+         .help = "who trains which ratings: static (each worker its own users), dynamic\n"
+                 "(async only: an epoch is one shared pass cut into chunks that any\n"
+                 "worker takes, so fast workers take over a straggler's share; user rows\n"
+                 "live on the servers; every worker holds all training ratings), or\n"
+                 "auto: dynamic under async, static under ssp and bsp"},
         {.name = "staleness", .kind = TRIB_CLI_INT, .dst = &c->ps_staleness, .max = 1000000, .arg = "s",
          .help = "ssp bound: a worker at clock c sees every update up to clock c-s-1"},
         {.name = "clock-every", .kind = TRIB_CLI_U64, .dst = &c->ps_clock_every, .min = 1, .max = 1e9, .arg = "N",

@@ -117,6 +117,8 @@ CLI_ENUM(trib_cli_enum_sync_method, trib_sync_method_t, TRIB_SYNC_STRATA + 1, tr
 CLI_ENUM(trib_cli_enum_sync_rows, trib_sync_rows_t, TRIB_SYNC_ROWS_TOUCHED + 1, trib_sync_rows_name,
          trib_sync_rows_parse)
 CLI_ENUM(trib_cli_enum_consistency, trib_ps_consistency_t, 3, trib_ps_consistency_name, trib_ps_consistency_parse)
+CLI_ENUM(trib_cli_enum_ps_balance, trib_ps_balance_t, TRIB_PS_BALANCE_DYNAMIC + 1, trib_ps_balance_name,
+         trib_ps_balance_parse)
 CLI_ENUM(trib_cli_enum_schedule, trib_mf_schedule_t, 2, trib_mf_schedule_name, trib_mf_schedule_parse)
 CLI_ENUM(trib_cli_enum_order, trib_mf_order_t, 2, trib_mf_order_name, trib_mf_order_parse)
 CLI_ENUM(trib_cli_enum_bands, trib_train_bands_t, TRIB_TRAIN_BANDS_LARGER + 1, trib_train_bands_name,

@@ -53,6 +53,7 @@ extern const trib_cli_enum_t trib_cli_enum_sync_method; /* trib_sync_method_name
 extern const trib_cli_enum_t trib_cli_enum_bands;       /* trib_train_bands_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_sync_rows;   /* trib_sync_rows_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_consistency; /* trib_ps_consistency_name / _parse */
+extern const trib_cli_enum_t trib_cli_enum_ps_balance;   /* trib_ps_balance_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_schedule;    /* trib_mf_schedule_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_order;       /* trib_mf_order_name / _parse */
 extern const trib_cli_enum_t trib_cli_enum_partition;   /* trib_partition_name / _parse */

@@ -6,12 +6,14 @@
 #
 # For each layout in LAYOUTS (S:W = servers:workers, default "1:2", the layout of the targets in
 # issue-style comparisons; "1:2 1:3 2:2" for more), sync mode on W ranks (the same users per rank as
-# the W workers) and ps mode with async, bsp and ssp s=2, without and with a straggler (worker rank
-# 0 sleeping 4x its SGD time), at the same mini-batch (BATCH; default: trib-train's ps default):
+# the W workers) and ps mode in each of PS_MODES (default "async async-static bsp ssp": async with the
+# default balance, which shares the work; async with --ps-balance static; bsp; ssp s=2; "ssp:S" is ssp
+# with --staleness S), without and with a straggler (worker rank 0 sleeping 4x its SGD time), at the same
+# mini-batch (BATCH; default: trib-train's ps default):
 #   - one row per epoch: ratings/s, wall time since the start of training, test RMSE;
 #   - the last epoch's per-worker line (ratings/s, waiting, epochs each worker had done when the
 #     slowest finished the epoch: workers run free);
-#   - with BREAKDOWN=1 (default), the mean time per mini-batch of the workers (SGD, pack, pull, push)
+#   - with BREAKDOWN=1 (default), the mean time per mini-batch of the workers (SGD, pack, pull, push, claim)
 #     and the servers' busy time per message pair, from the trib-train info log.
 # Then the straggler runs again under a wall-time budget (--time-limit; BUDGET, default bsp's wall time
 # with the straggler above) with no epoch limit: the total ratings/s each model achieves in that time.
@@ -76,11 +78,22 @@ PY
   if [[ $BREAKDOWN == 1 ]] && grep -q 'ms per mini-batch' "$WORK/run.err"; then
     awk -v l="$label" '
       /ps worker .* ms per mini-batch/ { for (i = 1; i <= NF; i++) { if ($i == "sgd") s += $(i+1); if ($i == "pack") k += $(i+1);
-                                           if ($i == "pull") p += $(i+1); if ($i == "push") q += $(i+1) } n++ }
+                                           if ($i == "pull") p += $(i+1); if ($i == "push") q += $(i+1);
+                                           if ($i == "claim") c += $(i+1) } n++ }
       /ps server .* busy/ { for (i = 1; i <= NF; i++) if ($i == "busy") b += $(i+1); m++ }
-      END { if (n) printf "%s   ms per mini-batch (mean of %d worker rounds): sgd %.3f pack %.3f pull %.3f push %.3f; server busy %.3f ms per push+pull\n",
-                         l, n, s / n, k / n, p / n, q / n, m ? b / m : 0 }' "$WORK/run.err"
+      END { if (n) printf "%s   ms per mini-batch (mean of %d worker rounds): sgd %.3f pack %.3f pull %.3f push %.3f claim %.3f; server busy %.3f ms per push+pull\n",
+                         l, n, s / n, k / n, p / n, q / n, c / n, m ? b / m : 0 }' "$WORK/run.err"
   fi
+}
+
+PS_MODES=${PS_MODES:-async async-static bsp ssp}
+mode_args() { # the trib-train options of a mode of PS_MODES / STRAGGLER_MODES
+  case $1 in
+    ssp:*) echo "--consistency ssp --staleness ${1#ssp:}" ;;
+    ssp) echo "--consistency ssp --staleness 2" ;;
+    async-static) echo "--consistency async --ps-balance static" ;;
+    *) echo "--consistency $1" ;;
+  esac
 }
 
 echo "== $(date -u +%FT%TZ) $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -95,10 +108,11 @@ for layout in $LAYOUTS; do
     if [[ $straggler == none ]]; then # --straggler is a ps-mode option
       NP=$W run "sync $W ranks"
     fi
-    for cons in async bsp "ssp --staleness 2"; do
-      # shellcheck disable=SC2086
-      NP=$((S + W)) run "ps ${S}s+${W}w ${cons%% *}${extra[*]:+ straggler}" --mode ps --servers "$S" --consistency $cons "${extra[@]}"
-      [[ $cons == bsp ]] && bsp_seconds=$last_seconds
+    for mode in $PS_MODES; do
+      # shellcheck disable=SC2046
+      NP=$((S + W)) run "ps ${S}s+${W}w $mode${extra[*]:+ straggler}" --mode ps --servers "$S" $(mode_args "$mode") \
+        "${extra[@]}"
+      [[ $mode == bsp ]] && bsp_seconds=$last_seconds
     done
   done
   # A wall-time budget instead of an epoch count (--time-limit): the straggler runs again with as
@@ -108,21 +122,21 @@ for layout in $LAYOUTS; do
   budgets[$layout]=$budget
   echo "== ${S} server(s) + ${W} workers, straggler 0:4, --time-limit $budget s (bsp's time for $EPOCHS epochs)"
   length=(--epochs 1000000 --time-limit "$budget")
-  for cons in async bsp "ssp --staleness 2"; do
-    # shellcheck disable=SC2086
-    NP=$((S + W)) run "ps ${S}s+${W}w ${cons%% *} straggler budget" --mode ps --servers "$S" --consistency $cons \
+  for mode in $PS_MODES; do
+    # shellcheck disable=SC2046
+    NP=$((S + W)) run "ps ${S}s+${W}w $mode straggler budget" --mode ps --servers "$S" $(mode_args "$mode") \
       --straggler 0:4
   done
   length=(--epochs "$EPOCHS")
   # When each budget run first reached bsp's final test RMSE (the straggler run with EPOCHS epochs).
-  python3 - "$csv" "ps ${S}s+${W}w" <<'PY'
+  python3 - "$csv" "ps ${S}s+${W}w" $PS_MODES <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-pre = sys.argv[2]
+pre, modes = sys.argv[2], sys.argv[3:]
 bsp = [r for r in rows if r["label"] == pre + " bsp straggler"]
 if bsp:
     target, t_b = float(bsp[-1]["test_rmse"]), float(bsp[-1]["elapsed_s"])
-    for cons in ("async", "bsp", "ssp"):
+    for cons in modes:
         run = [r for r in rows if r["label"] == "%s %s straggler budget" % (pre, cons)]
         hit = next((r for r in run if float(r["test_rmse"]) <= target), None)
         print("%s %s straggler budget: bsp's final test RMSE %.4f (at %.3f s) %s" % (pre, cons, target, t_b,
@@ -136,17 +150,11 @@ done
 # median, and the median's ratio to sync mode's.  One run of 20 epochs of this data lasts well under a
 # second, so single runs move by +-20%; the ratio of medians is the figure to compare.  Then the same
 # with the straggler (worker rank 0 sleeping 4x its SGD time) under the budget of the runs above
-# (bsp's time for EPOCHS epochs), the modes of STRAGGLER_MODES (default "async bsp ssp"; "ssp:S" is ssp
+# (bsp's time for EPOCHS epochs), the modes of STRAGGLER_MODES (default: PS_MODES; "ssp:S" is ssp
 # with --staleness S) taking turns: medians and ratios to bsp's; for each ssp:S also one run of EPOCHS
 # epochs with the straggler, for its final test RMSE.
 REPEAT=${REPEAT:-5}
-STRAGGLER_MODES=${STRAGGLER_MODES:-async bsp ssp}
-mode_args() { # the trib-train options of a mode of STRAGGLER_MODES
-  case $1 in
-    ssp:*) echo "--consistency ssp --staleness ${1#ssp:}" ;;
-    *) echo "--consistency $1" ;;
-  esac
-}
+STRAGGLER_MODES=${STRAGGLER_MODES:-$PS_MODES}
 REPEAT_BUILDS=${REPEAT_BUILDS:-$BUILD_DIR} # several build directories: their runs take turns too (before/after)
 total_rate() { # the whole-run ratings/s of a metrics JSON file, as in run()
   python3 -c 'import json, sys
@@ -162,7 +170,7 @@ if (( REPEAT > 0 )); then
     echo "== ${S} server(s) + ${W} workers, no straggler, $REPEAT runs of each mode in turn (M ratings/s)"
     declare -A rates=()
     for ((i = 0; i < REPEAT; i++)); do
-      for mode in sync async bsp ssp; do
+      for mode in sync $PS_MODES; do
         for b in $REPEAT_BUILDS; do
           json=$WORK/repeat.json
           rm -f "$json"
@@ -170,8 +178,9 @@ if (( REPEAT > 0 )); then
             mpirun -np "$W" --oversubscribe "$b/bin/trib-train" "${common[@]}" "${length[@]}" --metrics-json "$json" \
               >/dev/null 2>"$WORK/run.err"
           else
+            # shellcheck disable=SC2046
             mpirun -np $((S + W)) --oversubscribe "$b/bin/trib-train" "${common[@]}" "${length[@]}" \
-              --metrics-json "$json" --mode ps --servers "$S" --consistency "$mode" >/dev/null 2>"$WORK/run.err"
+              --metrics-json "$json" --mode ps --servers "$S" $(mode_args "$mode") >/dev/null 2>"$WORK/run.err"
           fi
           rates[$b:$mode]="${rates[$b:$mode]:-} $(total_rate "$json")"
         done
@@ -179,7 +188,7 @@ if (( REPEAT > 0 )); then
     done
     for b in $REPEAT_BUILDS; do
       ms=$(med "${rates[$b:sync]}")
-      for mode in sync async bsp ssp; do
+      for mode in sync $PS_MODES; do
         m=$(med "${rates[$b:$mode]}")
         printf '%s %-6s runs:%s  median %.1f  vs sync %.2fx\n' "$b" "$mode" "${rates[$b:$mode]}" "$m" \
           "$(awk -v a="$m" -v b="$ms" 'BEGIN { print (b > 0 ? a / b : 0) }')"

@@ -94,6 +94,14 @@ typedef struct {
                               when it sends it a message, so its sleeps end at once) */
     uint64_t clocks_per_epoch; /* > 0: a server keeps a snapshot of its rows each time every worker has
                               finished an epoch (min clock a multiple of it); 0: no snapshots */
+    /* Work sharing (async only; 0 = off, the default).  > 0: an epoch is this many chunks of one shared
+     * pass over the data, and server 0 hands them out (trib_ps_client_claim): any worker may train any
+     * chunk, so fast workers take over the work of slow ones.  A round then ends when every chunk of its
+     * epoch is done (not at a clock), and every server keeps its snapshot at the round's end. */
+    uint64_t chunks_per_epoch;
+    /* > 0: rows [scaled_rows, n_rows) get a pushed delta with scale 1 (rows only one worker trains at a
+     * time, such as user rows under work sharing); 0: every row gets `scale`. */
+    uint64_t scaled_rows;
 } trib_ps_options_t;
 
 /* Floats per row on the wire: k factors, bias, AdaGrad sum. */
@@ -213,6 +221,20 @@ TRIB_API int trib_ps_client_retry(const trib_ps_client_t *c);
  */
 TRIB_API int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size_t n, const float *deltas,
                                  int end_clock);
+/*
+ * Work sharing (options.chunks_per_epoch > 0): asks server 0 for a chunk of the round's epoch,
+ * reporting `done` (the chunk this worker finished since its last claim, its pushes already sent;
+ * -1: none).  *chunk = the chunk to train next, or -1: nothing for this worker (every chunk is
+ * handed out, or the rest goes faster on the other workers): wait for the round's notice.
+ */
+TRIB_API int trib_ps_client_claim(trib_ps_client_t *c, int64_t done, int64_t *chunk);
+/*
+ * The same in two steps, so the answer travels while the worker trains: ahead = 1 asks for the chunk
+ * after the one the worker is about to train (server 0 then counts on the worker finishing that one
+ * first).  One claim at a time.
+ */
+TRIB_API int trib_ps_client_claim_start(trib_ps_client_t *c, int64_t done, int ahead);
+TRIB_API int trib_ps_client_claim_finish(trib_ps_client_t *c, int64_t *chunk);
 /* The number of NOTICEs received this round, after taking any that arrived (never blocks). */
 TRIB_API int trib_ps_client_poll_notice(trib_ps_client_t *c, int *count);
 /* Blocks until at least one NOTICE of this round arrived. */
@@ -238,7 +260,11 @@ typedef struct {
     /* per worker (n_workers entries, valid until the next epoch): */
     const double *worker_ratings_per_s; /* ratings the worker updated / its epoch wall time */
     const double *worker_wait_seconds;  /* time blocked in pulls and pushes */
-    const double *worker_epochs_done;   /* epochs (and fraction of one) the worker had done at the round's end */
+    const double *worker_epochs_done;   /* epochs (and fraction of one) the worker had done at the round's end;
+                                           with work sharing: the ratings it trained in the run over its
+                                           share of a pass (n / W), so a fast worker shows more than one
+                                           epoch per round and a straggler less */
+    const double *worker_batches;       /* mini-batches (chunks) the worker ran in the round */
     /* summed over servers: */
     uint64_t pulls, deferred, violations;
     int64_t max_staleness;

@@ -95,6 +95,20 @@ typedef enum {
  * OR) of those marks gives the same set on every rank; the other rows are unchanged everywhere
  * and need no traffic (src/train/sync.c).
  */
+/*
+ * Who trains which ratings in ps mode (--ps-balance).  static: each worker its own users' ratings,
+ * its own passes over them (the only choice under ssp and bsp: their clocks are per worker).
+ * dynamic (async only): an epoch is one shared pass over all ratings cut into chunks that server 0
+ * hands to whichever worker asks, user rows live on the servers next to the item rows, and every
+ * worker holds a copy of all training ratings; a slow worker then costs only its own share.
+ * auto (default): dynamic under async, static otherwise.
+ */
+typedef enum {
+    TRIB_PS_BALANCE_AUTO = 0,
+    TRIB_PS_BALANCE_STATIC = 1,
+    TRIB_PS_BALANCE_DYNAMIC = 2
+} trib_ps_balance_t;
+
 typedef enum {
     TRIB_SYNC_ROWS_AUTO = 0,   /* the changed rows when they are at most 3/4 of the block, else all (default) */
     TRIB_SYNC_ROWS_ALL = 1,    /* the whole block every round (no marks exchanged) */
@@ -191,6 +205,7 @@ typedef struct {
     trib_ps_consistency_t ps_consistency; /* async | bsp | ssp (default ssp) */
     int ps_staleness;         /* ssp bound s >= 0 (default 2); bsp uses 0 */
     uint64_t ps_clock_every;  /* mini-batches per clock (>= 1, default 1) */
+    trib_ps_balance_t ps_balance; /* auto (default) | static | dynamic: see trib_ps_balance_t */
     int ps_straggler_rank;    /* -1: none; else this worker sleeps factor x its SGD time (tests, benchmarks) */
     double ps_straggler_factor;
     int ps_straggler_hold;    /* 1: the straggler instead holds at its first mini-batch of the run until a
@@ -219,6 +234,11 @@ TRIB_API int trib_sync_method_parse(const char *name, trib_sync_method_t *out);
 TRIB_API const char *trib_train_bands_name(trib_train_bands_t b);
 /* "auto" | "users" | "items" | "larger". */
 TRIB_API int trib_train_bands_parse(const char *name, trib_train_bands_t *out);
+TRIB_API const char *trib_ps_balance_name(trib_ps_balance_t b);
+/* "auto" | "static" | "dynamic". */
+TRIB_API int trib_ps_balance_parse(const char *name, trib_ps_balance_t *out);
+/* The balance a configuration runs with (auto resolved): static or dynamic. */
+TRIB_API trib_ps_balance_t trib_ps_balance_effective(const trib_train_config_t *c);
 TRIB_API const char *trib_sync_rows_name(trib_sync_rows_t r);
 /* "auto" | "all" | "touched". */
 TRIB_API int trib_sync_rows_parse(const char *name, trib_sync_rows_t *out);
@@ -311,7 +331,9 @@ TRIB_API int trib_trainer_time_limit_reached(const trib_trainer_t *t);
  * Resume: the next round to run is `round` of `epoch`.  Call on every rank
  * with the same values AFTER restoring the model values (factors, biases and
  * AdaGrad sums of trib_trainer_model): the strategy re-derives its state from
- * them (sync: the item snapshot deltas are taken against).
+ * them (sync: the item snapshot deltas are taken against; ps mode: the servers
+ * take the restored item rows, and with work sharing the user rows, in a
+ * collective call).
  */
 TRIB_API int trib_trainer_set_position(trib_trainer_t *t, unsigned epoch, uint64_t round);
 /* Hash of this rank's item block values (what check_sync compares). */

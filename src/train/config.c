@@ -39,6 +39,7 @@ void trib_train_config_init(trib_train_config_t *c)
     c->ps_consistency = TRIB_PS_SSP;
     c->ps_staleness = 2;
     c->ps_clock_every = 1;
+    c->ps_balance = TRIB_PS_BALANCE_AUTO;
     c->ps_straggler_rank = -1;
     c->ps_straggler_factor = 0;
     c->ps_straggler_hold = 0;
@@ -55,6 +56,8 @@ static int validate_ps(const trib_train_config_t *c)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler: only --mode ps simulates stragglers");
         if (c->ps_raise_epoch)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_raise_epoch: only in --mode ps");
+        if (c->ps_balance != TRIB_PS_BALANCE_AUTO)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--ps-balance: only --mode ps has workers to balance");
         return TRIB_OK;
     }
     if (c->ps_servers < 1)
@@ -65,6 +68,21 @@ static int validate_ps(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--staleness: %d (must be >= 0)", c->ps_staleness);
     if (c->ps_clock_every < 1)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--clock-every: must be at least 1 mini-batch");
+    if (!trib_ps_balance_name(c->ps_balance))
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--ps-balance: unknown value %d", (int)c->ps_balance);
+    if (c->ps_balance == TRIB_PS_BALANCE_DYNAMIC && c->ps_consistency != TRIB_PS_ASYNC)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--ps-balance dynamic needs --consistency async (%s bounds each "
+                           "worker's own clock; shared chunks have none)", trib_ps_consistency_name(c->ps_consistency));
+    if (trib_ps_balance_effective(c) == TRIB_PS_BALANCE_DYNAMIC) {
+        if (c->ps_check_staleness)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--check-staleness needs --ps-balance static (with dynamic "
+                               "balance the workers share one pass: there is no per-worker clock to bound)");
+        if (c->ps_clock_every != 1)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "--clock-every needs --ps-balance static (with dynamic "
+                               "balance every chunk is one clock)");
+        if (c->ps_straggler_hold)
+            return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold needs --ps-balance static");
+    }
     if (c->ps_straggler_rank >= 0 && !(c->ps_straggler_factor >= 0 && c->ps_straggler_factor <= 1000))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler: factor %g (must be in 0..1000)",
                            c->ps_straggler_factor);
@@ -210,6 +228,7 @@ int trib_train_config_format(const trib_train_config_t *c, char *buf, size_t cap
         put(buf, cap, &len, "staleness      %d\n", c->ps_consistency == TRIB_PS_SSP ? c->ps_staleness
                                                       : c->ps_consistency == TRIB_PS_BSP ? 0 : -1);
         put(buf, cap, &len, "clock-every    %llu\n", (unsigned long long)c->ps_clock_every);
+        put(buf, cap, &len, "ps-balance     %s\n", trib_ps_balance_name(trib_ps_balance_effective(c)));
         if (c->ps_straggler_rank >= 0)
             put(buf, cap, &len, "straggler      rank %d %s%g\n", c->ps_straggler_rank,
                 c->ps_straggler_hold ? "holds until the bound is reached, then x" : "x", c->ps_straggler_factor);
@@ -275,6 +294,31 @@ int trib_train_bands_parse(const char *name, trib_train_bands_t *out)
             return TRIB_OK;
         }
     return trib_errorf(TRIB_ERR_INVALID_ARG, "--bands: '%s' is not auto, users, items or larger", name ? name : "");
+}
+
+const char *trib_ps_balance_name(trib_ps_balance_t b)
+{
+    return b == TRIB_PS_BALANCE_AUTO      ? "auto"
+           : b == TRIB_PS_BALANCE_STATIC  ? "static"
+           : b == TRIB_PS_BALANCE_DYNAMIC ? "dynamic"
+                                          : NULL;
+}
+
+int trib_ps_balance_parse(const char *name, trib_ps_balance_t *out)
+{
+    for (int b = TRIB_PS_BALANCE_AUTO; b <= TRIB_PS_BALANCE_DYNAMIC; b++)
+        if (name && !strcmp(name, trib_ps_balance_name((trib_ps_balance_t)b))) {
+            *out = (trib_ps_balance_t)b;
+            return TRIB_OK;
+        }
+    return trib_errorf(TRIB_ERR_INVALID_ARG, "--ps-balance: '%s' is not auto, static or dynamic", name ? name : "");
+}
+
+trib_ps_balance_t trib_ps_balance_effective(const trib_train_config_t *c)
+{
+    if (c->ps_balance != TRIB_PS_BALANCE_AUTO)
+        return c->ps_balance;
+    return c->ps_consistency == TRIB_PS_ASYNC ? TRIB_PS_BALANCE_DYNAMIC : TRIB_PS_BALANCE_STATIC;
 }
 
 const char *trib_sync_rows_name(trib_sync_rows_t r)

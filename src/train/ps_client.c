@@ -50,6 +50,10 @@ struct trib_ps_client {
     trib_ps_header_t note_in, *pause_out; /* pause_out: S */
     MPI_Request *req;          /* S */
     const trib_ps_bell_t *bell; /* doorbells (NULL: none) */
+    /* work sharing: the claim in flight */
+    int claiming;
+    trib_ps_header_t claim_out, claim_in;
+    MPI_Request claim_req[2];
 };
 
 int trib_ps_client_create(const trib_ps_options_t *o, int w, trib_mf_block_t *cache, trib_ps_client_t **out)
@@ -373,6 +377,59 @@ int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size_t n, con
     if (rc == TRIB_OK && end_clock)
         c->clock++;
     return rc;
+}
+
+int trib_ps_client_claim_start(trib_ps_client_t *c, int64_t done, int ahead)
+{
+    if (!c->o.chunks_per_epoch || c->settle || c->claiming)
+        return trib_errorf(TRIB_ERR_STATE, "ps client: a claim without work sharing, while settling or while "
+                           "another is answered");
+    int server0 = c->o.n_workers;
+    c->claim_out = header(c, TRIB_PS_MSG_CLAIM, ahead ? TRIB_PS_FLAG_AHEAD : 0u, 0);
+    c->claim_out.clock = done;
+    if (MPI_Irecv(&c->claim_in, (int)sizeof c->claim_in, MPI_BYTE, server0, TRIB_PS_TAG_GRANT, c->o.comm,
+                  &c->claim_req[0]) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Irecv of a grant failed", c->w);
+    if (MPI_Isend(&c->claim_out, (int)sizeof c->claim_out, MPI_BYTE, server0, TRIB_PS_TAG_REQUEST, c->o.comm,
+                  &c->claim_req[1]) != MPI_SUCCESS) {
+        MPI_Cancel(&c->claim_req[0]);
+        MPI_Wait(&c->claim_req[0], MPI_STATUS_IGNORE);
+        return trib_errorf(TRIB_ERR_MPI, "ps worker %d: MPI_Isend of a claim failed", c->w);
+    }
+    trib_ps_bell_ring(c->bell, server0);
+    c->claiming = 1;
+    return TRIB_OK;
+}
+
+int trib_ps_client_claim_finish(trib_ps_client_t *c, int64_t *chunk)
+{
+    *chunk = -1;
+    if (!c->claiming)
+        return trib_errorf(TRIB_ERR_STATE, "ps client: no claim to finish");
+    c->claiming = 0;
+    int server0 = c->o.n_workers;
+    MPI_Status st[2];
+    int rc = wait_reqs(c, 2, c->claim_req, st, "a grant");
+    if (rc != TRIB_OK)
+        return rc;
+    int len = 0;
+    MPI_Get_count(&st[0], MPI_BYTE, &len);
+    trib_ps_header_t h;
+    rc = trib_ps_header_check(&c->claim_in, (size_t)len, server0, c->o.k, &h);
+    if (rc == TRIB_OK && (h.type != TRIB_PS_MSG_GRANT || h.worker != c->w || h.epoch != c->epoch || h.clock < -1 ||
+                          h.clock >= (int64_t)c->o.chunks_per_epoch))
+        rc = trib_errorf(TRIB_ERR_PROTOCOL, "ps worker %d: unexpected grant from rank %d (type %u, worker %d, epoch "
+                         "%u, chunk %" PRId64 ")", c->w, server0, (unsigned)h.type, (int)h.worker,
+                         (unsigned)h.epoch, h.clock);
+    if (rc == TRIB_OK)
+        *chunk = h.clock;
+    return rc;
+}
+
+int trib_ps_client_claim(trib_ps_client_t *c, int64_t done, int64_t *chunk)
+{
+    int rc = trib_ps_client_claim_start(c, done, 0);
+    return rc == TRIB_OK ? trib_ps_client_claim_finish(c, chunk) : rc;
 }
 
 /* Takes one NOTICE (probed or known to come) from MPI_ANY_SOURCE and checks it. */

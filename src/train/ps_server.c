@@ -20,6 +20,12 @@
  *         the round's epoch complete, a stop request, or a PAUSE: NOTICE to every worker
  *         (once); then deferred pulls of workers that cannot be released are answered RETRY
  *
+ * Work sharing (options.chunks_per_epoch > 0, async): server 0 also answers CLAIMs (claim()): it
+ * counts the chunks reported done, hands out the next one (or none: all handed out, or
+ * should_take says the others finish the rest sooner), and when every chunk of the round is done
+ * it starts pausing.  No clock completes an epoch then; every server keeps its snapshot when the
+ * round ends (every worker sent PAUSE after its last push).
+ *
  * ready(pull at clock c) = async, or min_clock >= c - s: every worker finished
  * clock c - s - 1, so its updates up to that clock are in the rows.  The
  * deferred queue therefore holds at most one pull per worker (a worker waits
@@ -107,6 +113,15 @@ struct trib_ps_server {
     size_t rcap;
     trib_ps_server_stats_t st;
     const trib_ps_bell_t *bell; /* doorbells (NULL: none) */
+    /* work sharing (o.chunks_per_epoch > 0); server 0 hands out the chunks of the round's epoch */
+    uint64_t dyn_next, dyn_done;   /* this round: chunks handed out, chunks reported done */
+    int dyn_complete;              /* this round: every chunk done (server 0) */
+    int32_t *owner;                /* per chunk of the round: the worker it was given to (-1: none yet) */
+    unsigned char *chunk_done;     /* per chunk of the round: reported done */
+    double *report_at, *chunk_s;   /* per worker: its last report this round (0: none); seconds per chunk
+                                      (0: not known) */
+    trib_ps_header_t *grant;       /* per worker: the GRANT being sent */
+    MPI_Request *grant_req;
     int err;
     char errmsg[400];
 };
@@ -135,11 +150,19 @@ int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **
     s->reply_req = malloc(W * sizeof *s->reply_req);
     s->reply_buf = calloc(W, sizeof *s->reply_buf);
     s->reply_cap = calloc(W, sizeof *s->reply_cap);
+    size_t C = (size_t)o->chunks_per_epoch;
+    s->owner = calloc(C + 1, sizeof *s->owner);
+    s->chunk_done = calloc(C + 1, 1);
+    s->report_at = calloc(W, sizeof *s->report_at);
+    s->chunk_s = calloc(W, sizeof *s->chunk_s);
+    s->grant = calloc(W, sizeof *s->grant);
+    s->grant_req = malloc(W * sizeof *s->grant_req);
     if (rc == TRIB_OK && (!s->clock || !s->ended || !s->notice || !s->notice_req || !s->reply_req ||
-                          !s->reply_buf || !s->reply_cap))
+                          !s->reply_buf || !s->reply_cap || !s->owner || !s->chunk_done || !s->report_at || !s->chunk_s ||
+                          !s->grant || !s->grant_req))
         rc = trib_errorf(TRIB_ERR_NOMEM, "ps server: out of memory");
     for (size_t w = 0; rc == TRIB_OK && w < W; w++)
-        s->notice_req[w] = s->reply_req[w] = MPI_REQUEST_NULL;
+        s->notice_req[w] = s->reply_req[w] = s->grant_req[w] = MPI_REQUEST_NULL;
     if (rc != TRIB_OK) {
         trib_ps_server_destroy(s);
         return rc;
@@ -173,6 +196,19 @@ static void drop_snapshots(trib_ps_server_t *s, int64_t before)
     s->n_snaps = keep;
 }
 
+/* Drops the snapshots of `from` and later epochs. */
+static void drop_snapshots_from(trib_ps_server_t *s, int64_t from)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n_snaps; i++) {
+        if (s->snaps[i].epoch >= from)
+            trib_mf_block_destroy(&s->snaps[i].b);
+        else
+            s->snaps[keep++] = s->snaps[i];
+    }
+    s->n_snaps = keep;
+}
+
 /* Completes the sends of replies and notices (their receivers have them, or will take them). */
 static void finish_sends(trib_ps_server_t *s)
 {
@@ -180,6 +216,8 @@ static void finish_sends(trib_ps_server_t *s)
         trib_ps_wait_reqs(s->bell, s->o.idle_sleep, s->o.n_workers, s->reply_req, MPI_STATUSES_IGNORE);
     if (s->notice_req)
         trib_ps_wait_reqs(s->bell, s->o.idle_sleep, s->o.n_workers, s->notice_req, MPI_STATUSES_IGNORE);
+    if (s->grant_req)
+        trib_ps_wait_reqs(s->bell, s->o.idle_sleep, s->o.n_workers, s->grant_req, MPI_STATUSES_IGNORE);
 }
 
 void trib_ps_server_destroy(trib_ps_server_t *s)
@@ -201,6 +239,12 @@ void trib_ps_server_destroy(trib_ps_server_t *s)
     free(s->notice);
     free(s->ended);
     free(s->clock);
+    free(s->owner);
+    free(s->chunk_done);
+    free(s->report_at);
+    free(s->chunk_s);
+    free(s->grant);
+    free(s->grant_req);
     trib_mf_block_destroy(&s->block);
     free(s);
 }
@@ -319,8 +363,9 @@ static void apply_push(trib_ps_server_t *s, const unsigned char *payload, uint64
     const uint32_t *ids = (const uint32_t *)(const void *)payload;
     const float *d = (const float *)(const void *)(payload + n * sizeof(uint32_t));
     size_t k = s->o.k;
-    float a = s->o.scale;
+    uint64_t scaled = s->o.scaled_rows ? s->o.scaled_rows : UINT64_MAX;
     for (uint64_t i = 0; i < n; i++, d += s->rowf) {
+        float a = ids[i] < scaled ? s->o.scale : 1.0f;
         size_t r = (size_t)(ids[i] - s->first);
         float *row = trib_mf_row(&s->block, r);
         for (size_t f = 0; f < k; f++)
@@ -403,7 +448,7 @@ static int clocks_advanced(trib_ps_server_t *s)
     apply_complete_clocks(s);
     int rc = TRIB_OK;
     uint64_t cpe = s->o.clocks_per_epoch;
-    if (cpe && m > 0 && (uint64_t)m % cpe == 0) /* every worker finished another epoch */
+    if (cpe && !s->o.chunks_per_epoch && m > 0 && (uint64_t)m % cpe == 0) /* every worker finished an epoch */
         rc = take_snapshot(s, (int64_t)((uint64_t)m / cpe) - 1);
     if (rc == TRIB_OK && !s->settle && m >= s->target) /* before any waiting pull is answered: they say so */
         rc = begin_pausing(s);
@@ -485,8 +530,14 @@ static int check_semantics(const trib_ps_server_t *s, const trib_ps_header_t *h,
         what = "it belongs to another epoch";
     else if (s->ended[src])
         what = "the worker already ended this round";
-    else if (h->type == TRIB_PS_MSG_NOTICE)
-        what = "a server does not accept notices";
+    else if (h->type == TRIB_PS_MSG_NOTICE || h->type == TRIB_PS_MSG_GRANT)
+        what = "a server does not accept notices or grants";
+    else if (h->type == TRIB_PS_MSG_CLAIM && (!s->o.chunks_per_epoch || s->j != 0 || s->settle))
+        what = "claims go to server 0 in a round with work sharing";
+    else if (h->type == TRIB_PS_MSG_CLAIM && h->clock != -1 &&
+             (h->clock < 0 || (uint64_t)h->clock >= s->o.chunks_per_epoch || s->owner[h->clock] != src ||
+              s->chunk_done[h->clock]))
+        what = "it reports a chunk it was not given, or one already done";
     else if (s->settle && (h->type == TRIB_PS_MSG_PUSH || h->type == TRIB_PS_MSG_PAUSE))
         what = "pushes and pauses are not allowed while settling";
     else if (!s->settle && h->type == TRIB_PS_MSG_DONE)
@@ -502,6 +553,72 @@ static int check_semantics(const trib_ps_server_t *s, const trib_ps_header_t *h,
     return trib_errorf(TRIB_ERR_PROTOCOL, "ps server %d (rank %d): unexpected message from rank %d (type %u, "
                        "epoch %u, clock %" PRId64 "): %s", s->j, s->rank, src, (unsigned)h->type,
                        (unsigned)h->epoch, h->clock, what);
+}
+
+/*
+ * Work sharing: whether worker w should take one more chunk with `left` chunks not handed out.
+ * It should not when the others would finish all of them before w finished one: w's time per
+ * chunk exceeds left / (the others' chunks per second) plus the fastest other's time per chunk
+ * (it may be in the middle of one).  So at an epoch's end a straggler stops taking chunks and
+ * the fast workers clear them, where a straggler's last chunk would hold the round; workers of
+ * equal speed always take one.  Unknown speeds (no chunk done yet): take it.
+ */
+static int should_take(const trib_ps_server_t *s, int w, uint64_t left, int ahead)
+{
+    double mine = (ahead ? 2 : 1) * s->chunk_s[w], rate = 0, fastest = 0; /* ahead: its next chunk first */
+    if (!(mine > 0))
+        return 1;
+    for (int v = 0; v < s->o.n_workers; v++) {
+        if (v == w)
+            continue;
+        if (!(s->chunk_s[v] > 0))
+            return 1;
+        rate += 1.0 / s->chunk_s[v];
+        fastest = fastest > 0 && fastest < s->chunk_s[v] ? fastest : s->chunk_s[v];
+    }
+    return rate == 0 || mine <= (double)left / rate + fastest;
+}
+
+/*
+ * Server 0 under work sharing: takes worker w's report of chunk `done` (-1: none) and answers its claim
+ * (ahead: for the chunk after the one it is about to train).  A worker's seconds per chunk are the
+ * time between its reports (a running mean), which covers everything it does per chunk.
+ */
+static int claim(trib_ps_server_t *s, int w, int64_t done, int ahead)
+{
+    double now = trib_now();
+    int rc = TRIB_OK;
+    if (done >= 0) {
+        if (s->report_at[w] > 0) {
+            double took = now - s->report_at[w];
+            s->chunk_s[w] = s->chunk_s[w] > 0 ? 0.5 * s->chunk_s[w] + 0.5 * took : took;
+        }
+        s->report_at[w] = now;
+        s->chunk_done[done] = 1;
+        if (++s->dyn_done == s->o.chunks_per_epoch) { /* the epoch is complete: its pushes all applied */
+            s->dyn_complete = 1;
+            rc = begin_pausing(s);
+        }
+    }
+    int64_t give = -1;
+    if (rc == TRIB_OK && !s->pausing && s->dyn_next < s->o.chunks_per_epoch &&
+        should_take(s, w, s->o.chunks_per_epoch - s->dyn_next, ahead)) {
+        give = (int64_t)s->dyn_next++;
+        s->owner[give] = w;
+        if (!(s->report_at[w] > 0)) /* its first chunk of the round: the clock starts now */
+            s->report_at[w] = now;
+    }
+    if (rc != TRIB_OK)
+        return rc;
+    if (trib_ps_wait_reqs(s->bell, s->o.idle_sleep, 1, &s->grant_req[w], MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps server %d: MPI_Wait for a grant to rank %d failed", s->j, w);
+    s->grant[w] = (trib_ps_header_t){TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, TRIB_PS_MSG_GRANT, w, 0, give, 0,
+                                     s->epoch, 0};
+    if (MPI_Isend(&s->grant[w], (int)sizeof s->grant[w], MPI_BYTE, w, TRIB_PS_TAG_GRANT, s->o.comm,
+                  &s->grant_req[w]) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps server %d: MPI_Isend of a grant to rank %d failed", s->j, w);
+    trib_ps_bell_ring(s->bell, w);
+    return TRIB_OK;
 }
 
 static int handle(trib_ps_server_t *s, const unsigned char *msg, size_t len, int src)
@@ -543,8 +660,11 @@ static int handle(trib_ps_server_t *s, const unsigned char *msg, size_t len, int
         s->ended[src] = 1;
         s->n_done++;
         return TRIB_OK;
+    case TRIB_PS_MSG_CLAIM:
+        return claim(s, src, h.clock, (h.flags & TRIB_PS_FLAG_AHEAD) != 0);
     case TRIB_PS_MSG_REPLY:
     case TRIB_PS_MSG_NOTICE:
+    case TRIB_PS_MSG_GRANT:
         break;
     }
     return trib_errorf(TRIB_ERR_INTERNAL, "ps server: unreachable message type");
@@ -619,8 +739,18 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int settle, volatile sig_a
     s->err = TRIB_OK;
     s->errmsg[0] = '\0';
     memset(s->ended, 0, (size_t)s->o.n_workers);
-    int64_t target = (int64_t)((uint64_t)(epoch + 1) * s->o.clocks_per_epoch);
+    int64_t target = s->o.chunks_per_epoch ? INT64_MAX : (int64_t)((uint64_t)(epoch + 1) * s->o.clocks_per_epoch);
     s->target = settle ? INT64_MAX : target;
+    if (!settle) { /* work sharing: the round's chunks (every round starts its epoch afresh) */
+        s->dyn_next = s->dyn_done = 0;
+        s->dyn_complete = 0;
+        for (uint64_t c = 0; c < s->o.chunks_per_epoch; c++) {
+            s->owner[c] = -1;
+            s->chunk_done[c] = 0;
+        }
+        for (int w = 0; w < s->o.n_workers; w++)
+            s->report_at[w] = 0;
+    }
     int fatal = TRIB_OK;
     if (!settle && s->min_clock >= target)
         fatal = begin_pausing(s); /* the epoch was complete before the round began */
@@ -670,6 +800,13 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int settle, volatile sig_a
     for (size_t i = 0; i < s->n_deferred; i++)
         free(s->deferred[i].rows);
     s->n_deferred = 0;
+    /* Work sharing: every worker paused after its last push, so the rows are the epoch's end (server 0
+     * knows whether every chunk was done; the others keep the snapshot either way: an incomplete round
+     * ends the run, and the snapshot of the epoch before is the one used then). */
+    if (fatal == TRIB_OK && !settle && s->o.chunks_per_epoch && (s->j != 0 || s->dyn_complete)) {
+        drop_snapshots_from(s, (int64_t)epoch);
+        fatal = take_snapshot(s, (int64_t)epoch);
+    }
     if (fatal != TRIB_OK)
         return fatal;
     return s->err == TRIB_OK ? TRIB_OK : trib_errorf(s->err, "%s", s->errmsg);
@@ -691,7 +828,11 @@ void trib_ps_server_restart(trib_ps_server_t *s, int64_t clock)
 int trib_ps_server_serve_round(trib_ps_server_t *s, uint32_t epoch, volatile sig_atomic_t *stop, int *complete)
 {
     int rc = serve(s, epoch, 0, stop);
-    *complete = s->o.clocks_per_epoch && s->min_clock >= (int64_t)((uint64_t)(epoch + 1) * s->o.clocks_per_epoch);
+    if (s->o.chunks_per_epoch) /* only server 0 knows: the others say yes */
+        *complete = s->j != 0 || s->dyn_complete;
+    else
+        *complete = s->o.clocks_per_epoch &&
+                    s->min_clock >= (int64_t)((uint64_t)(epoch + 1) * s->o.clocks_per_epoch);
     return rc;
 }
 

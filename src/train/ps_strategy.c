@@ -80,6 +80,29 @@
  * MPI_Allreduce, so every rank ends the round with the same figures and the
  * same stop verdict.
  *
+ * Work sharing (--ps-balance dynamic, the default under async).  Above, a worker trains only
+ * its own users, so a straggler's users are trained at the straggler's pace whatever the others
+ * do, and once the fast workers are done the items drift towards the straggler's users.  With
+ * work sharing the table on the servers is items then users (rows n_items + u; pushes to user
+ * rows are applied with scale 1, options.scaled_rows), every worker holds every worker's
+ * training ratings (gather_ratings) and one blocked order of them per epoch (the same on every
+ * worker), and an epoch is that order cut into C = W x B chunks:
+ *
+ *     worker: claim a chunk from server 0, reporting the one it finished (its pushes went
+ *             before the claim on the same tag, so server 0 has applied them)
+ *             train it: pull its items and users, SGD, push both (END_CLOCK: one clock per chunk)
+ *             the claim for the next chunk travels while this one trains (claim_start/_finish)
+ *     server 0: hands the chunks out in order; a round is complete when all C were reported,
+ *             then NOTICEs as above; near the end it refuses a worker whose time per chunk is
+ *             longer than the others need for what is left (ps_server.c, should_take)
+ *     servers: snapshot at the round's end (every worker paused after its last push)
+ *
+ * A worker's user rows in the model (evaluation, model file, checkpoints) are pulled from the
+ * snapshot when settling, so checkpoints hold the same arrays as without work sharing and a run
+ * may resume with either balance; ps_reset and the start hand the workers' user rows to the
+ * servers (share_users, collective).  The epoch number is the loop's round: a round is exactly
+ * one pass, so the fast worker shows more than one "epoch done" per round and a straggler less.
+ *
  * Checkpoints (src/train/checkpoint.c) are written at round boundaries, so
  * every checkpoint position is (epoch, 0).  The resumable state is only
  * values: every server's snapshot of the epoch before the position (rows
@@ -108,7 +131,7 @@
 #include "train/internal.h"
 #include "train/ps_wait.h"
 
-enum { F_RATINGS, F_SECONDS, F_WAIT, F_PULLS, F_DEFERRED, F_VIOL, F_MAXSTALE, F_EPOCHS, F_COMPLETE, F_N };
+enum { F_RATINGS, F_SECONDS, F_WAIT, F_PULLS, F_DEFERRED, F_VIOL, F_MAXSTALE, F_EPOCHS, F_COMPLETE, F_BATCHES, F_N };
 
 typedef struct {
     int64_t epoch; /* this worker's user rows after this epoch (-1: the start) */
@@ -148,13 +171,25 @@ typedef struct {
     float *delta;               /* per listed row: k + 2 floats (before, then after - before) */
     /* figures */
     double *slots;              /* P * F_N + 1 */
-    double *w_rps, *w_wait, *w_epochs;
+    double *w_rps, *w_wait, *w_epochs, *w_batches;
     trib_ps_epoch_stats_t last;
     int have_last;
     uint64_t violations;
     /* per mini-batch time breakdown of this round (logged at info level) */
-    double p_sgd, p_pack, p_pull, p_push;
+    double p_sgd, p_pack, p_pull, p_push, p_claim;
     uint64_t p_batches;
+    /* work sharing (dynamic balance): the table is items then users, all on the servers */
+    int dyn;
+    size_t n_items, n_users;    /* rows of the table: items [0, n_items), users [n_items, n_items + n_users) */
+    trib_mf_rating_t *all;      /* every worker's training ratings (global user rows), the same on all workers */
+    size_t n_all;
+    trib_mf_grid_t dgrid;       /* blocked order of `all` */
+    uint64_t chunks;            /* chunks per epoch */
+    trib_mf_block_t table;      /* the worker's cache of the table */
+    trib_mf_model_t dmodel;     /* views of the table's items and users, for SGD */
+    uint32_t *umark, ugen;      /* per user: generation that last listed it */
+    double dyn_trained;         /* ratings this worker trained in the run */
+    trib_mf_block_t items_view; /* server: its snapshot's item rows (checkpoints) */
 } ps_state_t;
 
 static int is_ps(const trib_trainer_t *t) { return t->strategy == &trib_strategy_ps; }
@@ -255,29 +290,21 @@ static void ps_destroy(void *state)
     free(s->w_rps);
     free(s->w_wait);
     free(s->w_epochs);
+    free(s->w_batches);
+    free(s->all);
+    free(s->umark);
+    trib_mf_grid_destroy(&s->dgrid);
+    trib_mf_block_destroy(&s->table);
     free(s);
 }
 
-/* Sorted distinct items of ratings[idx[i]] (idx NULL: i), for i in [begin, end); returns the count. */
-static size_t list_rows(ps_state_t *s, const trib_mf_rating_t *r, const uint32_t *idx, size_t begin, size_t end,
-                        uint32_t *out)
+/* Puts the n ids listed in out (those marked gen in mark[0..n_ids)) in ascending order. */
+static void sort_listed(const uint32_t *mark, uint32_t gen, size_t n_ids, uint32_t *out, size_t n)
 {
-    size_t n_items = (size_t)s->o.n_rows, n = 0;
-    if (++s->gen == 0) {
-        memset(s->mark, 0, n_items * sizeof *s->mark);
-        s->gen = 1;
-    }
-    for (size_t i = begin; i < end; i++) {
-        uint32_t it = r[idx ? idx[i] : i].item;
-        if (s->mark[it] != s->gen) {
-            s->mark[it] = s->gen;
-            out[n++] = it;
-        }
-    }
-    if (n > n_items / 8) { /* many rows: one pass over the marks is cheaper than sorting */
+    if (n > n_ids / 8) { /* many rows: one pass over the marks is cheaper than sorting */
         n = 0;
-        for (size_t it = 0; it < n_items; it++)
-            if (s->mark[it] == s->gen)
+        for (size_t it = 0; it < n_ids; it++)
+            if (mark[it] == gen)
                 out[n++] = (uint32_t)it;
     } else {
         for (size_t gap = n / 2; gap > 0; gap /= 2) /* shell sort: few rows, no allocation */
@@ -289,28 +316,155 @@ static size_t list_rows(ps_state_t *s, const trib_mf_rating_t *r, const uint32_t
                 out[j] = v;
             }
     }
+}
+
+/* Sorted distinct items of ratings[idx[i]] (idx NULL: i), for i in [begin, end); returns the count. */
+static size_t list_rows(ps_state_t *s, const trib_mf_rating_t *r, const uint32_t *idx, size_t begin, size_t end,
+                        uint32_t *out)
+{
+    size_t n_items = s->n_items, n = 0;
+    if (++s->gen == 0) {
+        memset(s->mark, 0, n_items * sizeof *s->mark);
+        s->gen = 1;
+    }
+    for (size_t i = begin; i < end; i++) {
+        uint32_t it = r[idx ? idx[i] : i].item;
+        if (s->mark[it] != s->gen) {
+            s->mark[it] = s->gen;
+            out[n++] = it;
+        }
+    }
+    sort_listed(s->mark, s->gen, n_items, out, n);
     return n;
+}
+
+/* Work sharing: the table rows of all[order[begin..end)): its items, then its users (n_items + user). */
+static size_t list_chunk_rows(ps_state_t *s, const uint32_t *order, size_t begin, size_t end, uint32_t *out)
+{
+    size_t n = list_rows(s, s->all, order, begin, end, out), m = 0;
+    uint32_t *u = out + n;
+    if (++s->ugen == 0) {
+        memset(s->umark, 0, s->n_users * sizeof *s->umark);
+        s->ugen = 1;
+    }
+    for (size_t i = begin; i < end; i++) {
+        uint32_t user = s->all[order[i]].user;
+        if (s->umark[user] != s->ugen) {
+            s->umark[user] = s->ugen;
+            u[m++] = user;
+        }
+    }
+    sort_listed(s->umark, s->ugen, s->n_users, u, m);
+    for (size_t i = 0; i < m; i++)
+        u[i] += (uint32_t)s->n_items;
+    return n + m;
+}
+
+/*
+ * Work sharing: every worker gets every worker's training ratings, users as global rows (collective
+ * over the workers), then the blocked order's grid of them (the same on every worker: the grid
+ * orders the ratings by their values, not by where they came from).
+ */
+static int gather_ratings(trib_trainer_t *t, ps_state_t *s)
+{
+    int W = s->o.n_workers, rc = TRIB_OK;
+    int64_t mine = (int64_t)t->n_train;
+    int64_t *counts = calloc((size_t)W, sizeof *counts);
+    int *cnt = calloc((size_t)W, sizeof *cnt), *dsp = calloc((size_t)W, sizeof *dsp);
+    if (!counts || !cnt || !dsp)
+        rc = trib_errorf(TRIB_ERR_NOMEM, "ps worker: out of memory");
+    if (MPI_Allgather(&mine, 1, MPI_INT64_T, counts ? counts : &mine, 1, MPI_INT64_T, t->data_comm) != MPI_SUCCESS)
+        rc = trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allgather of the rating counts failed");
+    uint64_t total = 0;
+    for (int w = 0; rc == TRIB_OK && w < W; w++) {
+        dsp[w] = (int)total;
+        cnt[w] = (int)counts[w];
+        total += (uint64_t)counts[w];
+    }
+    if (rc == TRIB_OK && total >= (uint64_t)INT32_MAX)
+        rc = trib_errorf(TRIB_ERR_INVALID_ARG, "--ps-balance dynamic: %llu training ratings (every worker holds them "
+                         "all; at most %d): use --ps-balance static", (unsigned long long)total, INT32_MAX - 1);
+    if (rc == TRIB_OK && !(s->all = malloc((size_t)(total + 1) * sizeof *s->all)))
+        rc = trib_errorf(TRIB_ERR_NOMEM, "--ps-balance dynamic: every worker holds all %llu training ratings (%.1f "
+                         "MB): out of memory (use --ps-balance static)", (unsigned long long)total,
+                         (double)total * sizeof *s->all / 1e6);
+    trib_mf_rating_t *mine_g = rc == TRIB_OK ? malloc((t->n_train + 1) * sizeof *mine_g) : NULL;
+    if (rc == TRIB_OK && !mine_g)
+        rc = trib_errorf(TRIB_ERR_NOMEM, "ps worker: out of memory");
+    rc = trib_train_agree(rc, t->data_comm);
+    MPI_Datatype rt = MPI_DATATYPE_NULL;
+    if (rc == TRIB_OK && (MPI_Type_contiguous((int)sizeof(trib_mf_rating_t), MPI_BYTE, &rt) != MPI_SUCCESS ||
+                          MPI_Type_commit(&rt) != MPI_SUCCESS))
+        rc = trib_errorf(TRIB_ERR_MPI, "ps: MPI_Type_contiguous failed");
+    if (rc == TRIB_OK) {
+        for (size_t i = 0; i < t->n_train; i++) {
+            mine_g[i] = t->train[i];
+            mine_g[i].user += t->user_first;
+        }
+        if (MPI_Allgatherv(mine_g, (int)t->n_train, rt, s->all, cnt, dsp, rt, t->data_comm) != MPI_SUCCESS)
+            rc = trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allgatherv of the training ratings failed");
+        s->n_all = (size_t)total;
+    }
+    if (rt != MPI_DATATYPE_NULL)
+        MPI_Type_free(&rt);
+    free(mine_g);
+    free(counts);
+    free(cnt);
+    free(dsp);
+    if (rc == TRIB_OK && t->cfg.order == TRIB_MF_ORDER_BLOCKED)
+        rc = trib_mf_grid_create(&s->dgrid, s->all, s->n_all, s->n_users, s->n_items, s->o.k, 0,
+                                 TRIB_MF_BANDS_LARGER);
+    return rc;
+}
+
+/* A block whose rows are rows [first, first + n) of b (no storage of its own). */
+static trib_mf_block_t block_rows(const trib_mf_block_t *b, size_t first, size_t n)
+{
+    trib_mf_block_t v = *b;
+    v.n_rows = n;
+    v.factors = b->factors + first * b->stride;
+    v.bias = b->bias + first;
+    v.adagrad = b->adagrad + first;
+    v.ids = b->ids + first;
+    v.values = v.factors;
+    v.n_values = 0;
+    return v;
 }
 
 static int create_worker(trib_trainer_t *t, ps_state_t *s)
 {
-    size_t n_items = (size_t)s->o.n_rows, rowf = TRIB_PS_ROW_FLOATS(s->o.k);
-    s->rows = malloc((n_items + 1) * sizeof *s->rows);
-    s->need = malloc((n_items + 1) * sizeof *s->need);
-    s->all_rows = malloc((n_items + 1) * sizeof *s->all_rows);
-    s->settle_rows = malloc((n_items + 1) * sizeof *s->settle_rows);
+    size_t n_items = s->n_items, n_tab = (size_t)s->o.n_rows, rowf = TRIB_PS_ROW_FLOATS(s->o.k);
+    if (s->dyn) {
+        int rc = gather_ratings(t, s);
+        if (rc != TRIB_OK)
+            return rc;
+        rc = trib_mf_block_create(&s->table, n_tab, s->o.k);
+        s->umark = calloc(s->n_users + 1, sizeof *s->umark);
+        if (rc != TRIB_OK || !s->umark)
+            return trib_errorf(TRIB_ERR_NOMEM, "ps worker: cannot allocate the table cache of %zu rows", n_tab);
+        for (size_t r = 0; r < n_tab; r++)
+            s->table.ids[r] = (int64_t)r;
+        s->dmodel = t->model;
+        s->dmodel.items = block_rows(&s->table, 0, n_items);
+        s->dmodel.users = block_rows(&s->table, n_items, s->n_users);
+    }
+    size_t n_order = s->dyn ? s->n_all : t->n_train;
+    s->rows = malloc((n_tab + 1) * sizeof *s->rows);
+    s->need = malloc((n_tab + 1) * sizeof *s->need);
+    s->all_rows = malloc((n_tab + 1) * sizeof *s->all_rows);
+    s->settle_rows = malloc((n_tab + 1) * sizeof *s->settle_rows);
     s->mark = calloc(n_items + 1, sizeof *s->mark);
-    s->fetched = malloc((n_items + 1) * sizeof *s->fetched);
-    s->delta = malloc((n_items * rowf + 1) * sizeof *s->delta);
-    s->rows_next = malloc((n_items + 1) * sizeof *s->rows_next);
-    s->need_next = malloc((n_items + 1) * sizeof *s->need_next);
-    s->order = malloc((t->n_train + 1) * sizeof *s->order);
+    s->fetched = malloc((n_tab + 1) * sizeof *s->fetched);
+    s->delta = malloc((n_tab * rowf + 1) * sizeof *s->delta);
+    s->rows_next = malloc((n_tab + 1) * sizeof *s->rows_next);
+    s->need_next = malloc((n_tab + 1) * sizeof *s->need_next);
+    s->order = malloc((n_order + 1) * sizeof *s->order);
     s->bk_users = malloc((t->model.users.n_values + 1) * sizeof *s->bk_users);
     s->bk_items = malloc((t->model.items.n_values + 1) * sizeof *s->bk_items);
     if (!s->rows || !s->need || !s->all_rows || !s->settle_rows || !s->mark || !s->fetched || !s->delta ||
         !s->rows_next || !s->need_next || !s->order || !s->bk_users || !s->bk_items)
         return trib_errorf(TRIB_ERR_NOMEM, "ps worker: cannot allocate scratch for %zu items", n_items);
-    for (size_t i = 0; i < n_items; i++) {
+    for (size_t i = 0; i < n_tab; i++) {
         s->all_rows[i] = (uint32_t)i;
         s->fetched[i] = INT64_MIN;
     }
@@ -324,7 +478,15 @@ static int create_worker(trib_trainer_t *t, ps_state_t *s)
             s->settle_rows[k++] = v;
     }
     s->n_settle_rows = k;
-    int rc = trib_ps_client_create(&s->o, t->rank, &t->model.items, &s->cli);
+    if (s->dyn) { /* settling also brings this worker's own users (worker 0: every item, then its users) */
+        size_t nu = t->user_end - t->user_first;
+        for (size_t u = 0; u < nu; u++) {
+            s->settle_rows[k + u] = (uint32_t)(n_items + t->user_first + u);
+            s->all_rows[n_items + u] = (uint32_t)(n_items + t->user_first + u);
+        }
+        s->n_settle_rows = k + nu;
+    }
+    int rc = trib_ps_client_create(&s->o, t->rank, s->dyn ? &s->table : &t->model.items, &s->cli);
     if (rc == TRIB_OK)
         trib_ps_client_set_bell(s->cli, s->bell);
     return rc;
@@ -368,6 +530,66 @@ static int check_hold(const ps_state_t *s, unsigned epochs)
     return TRIB_OK;
 }
 
+/*
+ * Work sharing: the servers' user rows become the workers' (collective over every rank; the workers'
+ * users are contiguous ranges of global rows).  At the start they are the seeded start values, after
+ * a resume the restored ones.
+ */
+static int share_users(trib_trainer_t *t, ps_state_t *s)
+{
+    int P = t->size, rc = TRIB_OK;
+    size_t rowf = TRIB_PS_ROW_FLOATS(s->o.k), k = s->o.k;
+    const trib_mf_block_t *u = &t->model.users;
+    size_t nu = s->server ? 0 : u->n_rows;
+    int64_t mine[2] = {s->server ? 0 : (int64_t)t->user_first, (int64_t)nu};
+    int64_t *ranges = calloc(2 * (size_t)P, sizeof *ranges);
+    int *cnt = calloc((size_t)P, sizeof *cnt), *dsp = calloc((size_t)P, sizeof *dsp);
+    float *send = malloc((nu * rowf + 1) * sizeof *send), *all = malloc((s->n_users * rowf + 1) * sizeof *all);
+    if (!ranges || !cnt || !dsp || !send || !all)
+        rc = trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory sharing %zu user rows", s->n_users);
+    if (MPI_Allgather(mine, 2, MPI_INT64_T, ranges ? ranges : mine, 2, MPI_INT64_T, t->comm) != MPI_SUCCESS)
+        rc = trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allgather of the user ranges failed");
+    for (int r = 0; rc == TRIB_OK && r < P; r++) {
+        if (ranges[2 * r] < 0 || ranges[2 * r + 1] < 0 || (uint64_t)(ranges[2 * r] + ranges[2 * r + 1]) > s->n_users ||
+            (uint64_t)ranges[2 * r + 1] * rowf > (uint64_t)INT32_MAX - 1)
+            rc = trib_errorf(TRIB_ERR_INVALID_ARG, "ps: rank %d's users [%lld, +%lld) do not fit %zu users", r,
+                             (long long)ranges[2 * r], (long long)ranges[2 * r + 1], s->n_users);
+        else {
+            dsp[r] = (int)((uint64_t)ranges[2 * r] * rowf);
+            cnt[r] = (int)((uint64_t)ranges[2 * r + 1] * rowf);
+        }
+    }
+    rc = trib_train_agree(rc, t->comm);
+    if (rc == TRIB_OK) {
+        for (size_t r = 0; r < nu; r++) {
+            float *d = send + r * rowf;
+            memcpy(d, trib_mf_row(u, r), k * sizeof *d);
+            d[k] = u->bias[r];
+            d[k + 1] = u->adagrad[r];
+        }
+        if (MPI_Allgatherv(send, (int)(nu * rowf), MPI_FLOAT, all, cnt, dsp, MPI_FLOAT, t->comm) != MPI_SUCCESS)
+            rc = trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allgatherv of the user rows failed");
+    }
+    if (rc == TRIB_OK && s->server) {
+        trib_mf_block_t *b = trib_ps_server_block(s->srv);
+        for (size_t r = 0; r < b->n_rows; r++) {
+            uint64_t id = (uint64_t)b->ids[r];
+            if (id < s->n_items)
+                continue;
+            const float *v = all + (id - s->n_items) * rowf;
+            memcpy(trib_mf_row(b, r), v, k * sizeof *v);
+            b->bias[r] = v[k];
+            b->adagrad[r] = v[k + 1];
+        }
+    }
+    free(ranges);
+    free(cnt);
+    free(dsp);
+    free(send);
+    free(all);
+    return rc;
+}
+
 static int ps_create(trib_trainer_t *t, void **state)
 {
     const trib_train_config_t *c = &t->cfg;
@@ -377,7 +599,11 @@ static int ps_create(trib_trainer_t *t, void **state)
     s->o.comm = t->comm;
     s->o.n_servers = (int)c->ps_servers;
     s->o.n_workers = t->size - s->o.n_servers;
-    s->o.n_rows = t->model.items.n_rows;
+    s->dyn = trib_ps_balance_effective(c) == TRIB_PS_BALANCE_DYNAMIC;
+    s->n_items = t->model.items.n_rows;
+    s->n_users = (size_t)t->train_info.n_users;
+    s->o.n_rows = s->n_items + (s->dyn ? s->n_users : 0);
+    s->o.scaled_rows = s->dyn ? s->n_items : 0; /* user rows: one worker trains a user at a time */
     s->o.k = c->k;
     s->o.consistency = c->ps_consistency;
     s->o.staleness = c->ps_staleness;
@@ -390,6 +616,11 @@ static int ps_create(trib_trainer_t *t, void **state)
     t->rounds_per_epoch = 1;
     s->clock_every = c->ps_clock_every;
     s->clocks_per_epoch = (s->batches + s->clock_every - 1) / s->clock_every;
+    if (s->dyn) { /* W x B chunks of the shared pass, each one clock; clocks count chunks, not epochs */
+        s->chunks = (uint64_t)s->o.n_workers * s->batches;
+        s->o.chunks_per_epoch = s->chunks;
+        s->clocks_per_epoch = 1; /* clocks restart at the epoch number on a resume (ps_reset) */
+    }
     s->o.clocks_per_epoch = s->clocks_per_epoch;
     s->hold = c->ps_straggler_hold && t->rank == c->ps_straggler_rank;
     size_t P = (size_t)t->size, W = (size_t)s->o.n_workers;
@@ -397,7 +628,8 @@ static int ps_create(trib_trainer_t *t, void **state)
     s->w_rps = calloc(W, sizeof *s->w_rps);
     s->w_wait = calloc(W, sizeof *s->w_wait);
     s->w_epochs = calloc(W, sizeof *s->w_epochs);
-    int rc = s->slots && s->w_rps && s->w_wait && s->w_epochs ? TRIB_OK
+    s->w_batches = calloc(W, sizeof *s->w_batches);
+    int rc = s->slots && s->w_rps && s->w_wait && s->w_epochs && s->w_batches ? TRIB_OK
                                                              : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
     if (rc == TRIB_OK && c->ps_straggler_hold)
         rc = check_hold(s, c->epochs); /* global inputs only: the same verdict on every rank */
@@ -414,6 +646,13 @@ static int ps_create(trib_trainer_t *t, void **state)
         }
     } else if (rc == TRIB_OK) {
         rc = create_worker(t, s);
+    }
+    if (s->dyn) { /* collective: the servers take the user rows' start values from the workers */
+        rc = trib_train_agree(rc, t->comm);
+        if (rc == TRIB_OK)
+            rc = share_users(t, s);
+        if (rc == TRIB_OK && s->server)
+            trib_ps_server_restart(s->srv, 0); /* the start's snapshot, now with the users */
     }
     if (rc != TRIB_OK) {
         ps_destroy(s);
@@ -538,8 +777,9 @@ static void rows_delta(ps_state_t *s, const trib_mf_block_t *b, size_t n)
 static void add_own_push(ps_state_t *s, trib_mf_block_t *b, const uint32_t *pulled, size_t m)
 {
     size_t k = b->k, rowf = TRIB_PS_ROW_FLOATS(k), i = 0, j = 0;
-    float a = s->o.scale;
+    uint64_t scaled = s->o.scaled_rows ? s->o.scaled_rows : UINT64_MAX; /* as the servers: options.scaled_rows */
     while (i < m && j < s->n_cur) {
+        float a = pulled[i] < scaled ? s->o.scale : 1.0f;
         if (pulled[i] < s->rows[j]) {
             i++;
         } else if (pulled[i] > s->rows[j]) {
@@ -707,6 +947,185 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
     return rc;
 }
 
+/* Work sharing: ratings [*begin, *end) of the epoch's order are chunk `chunk`. */
+static void chunk_slice(const ps_state_t *s, uint64_t chunk, size_t *begin, size_t *end)
+{
+    __extension__ typedef unsigned __int128 u128_t;
+    *begin = (size_t)((u128_t)s->n_all * chunk / s->chunks);
+    *end = (size_t)((u128_t)s->n_all * (chunk + 1) / s->chunks);
+}
+
+/*
+ * Work sharing: trains chunk `chunk` of the shared pass of `epoch`: its rows (items, then users) are
+ * pulled now or were prefetched during the previous chunk (s->have_next).  The claim for the chunk
+ * after it, reporting `done`, leaves before the pull; its answer comes back during the pull, so the
+ * next chunk's rows are asked for (pull ahead) before this chunk's SGD.  Then SGD, push both.
+ * *next = the chunk given for afterwards (-1: none, or not asked: *paused), *paused = 1 when the
+ * servers are pausing (this chunk did not run).
+ */
+static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t chunk, int64_t done, int64_t *next,
+                     double *wait, int *paused, uint64_t *ratings)
+{
+    int rc = TRIB_OK;
+    *next = -1;
+    if (s->order_epoch != epoch + 1) {
+        if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
+            rc = trib_mf_grid_order(&s->dgrid, s->order, s->n_all, t->cfg.seed, epoch);
+        else
+            rc = trib_mf_visit_order(s->order, s->n_all, t->cfg.seed, epoch);
+        if (rc != TRIB_OK)
+            return rc;
+        s->order_epoch = epoch + 1;
+    }
+    size_t begin, end, n;
+    chunk_slice(s, chunk, &begin, &end);
+    double t0 = trib_now();
+    rc = trib_ps_client_claim_start(s->cli, done, 1);
+    int claiming = rc == TRIB_OK;
+    double t1 = trib_now();
+    if (rc == TRIB_OK && s->have_next) { /* asked for during the previous chunk */
+        s->have_next = 0;
+        rc = trib_ps_client_pull_finish(s->cli);
+        if (rc == TRIB_OK && !trib_ps_client_retry(s->cli))
+            add_own_push(s, &s->table, s->rows_next, s->n_next);
+        uint32_t *x = s->rows;
+        s->rows = s->rows_next;
+        s->rows_next = x;
+        n = s->n_next;
+    } else {
+        n = list_chunk_rows(s, s->order, begin, end, s->rows);
+        t1 = trib_now();
+        if (rc == TRIB_OK)
+            rc = trib_ps_client_pull(s->cli, s->rows, n);
+    }
+    s->n_cur = 0; /* s->delta no longer matches s->rows */
+    double t2 = trib_now();
+    *wait += t2 - t1;
+    s->p_pull += t2 - t1;
+    s->p_pack += t1 - t0;
+    if (claiming) {
+        int cr = trib_ps_client_claim_finish(s->cli, next);
+        rc = rc != TRIB_OK ? rc : cr;
+    }
+    double t3 = trib_now();
+    s->p_claim += t3 - t2;
+    *wait += t3 - t2;
+    if (rc != TRIB_OK || trib_ps_client_retry(s->cli)) {
+        *paused = rc == TRIB_OK;
+        return rc;
+    }
+    if (*next >= 0) { /* the next chunk's rows travel during this chunk's SGD */
+        size_t nb, ne;
+        chunk_slice(s, (uint64_t)*next, &nb, &ne);
+        s->n_next = list_chunk_rows(s, s->order, nb, ne, s->rows_next);
+        rc = trib_ps_client_pull_ahead(s->cli, s->rows_next, s->n_next);
+        if (rc != TRIB_OK)
+            return rc;
+        s->have_next = 1;
+    }
+    snapshot_rows(s, &s->table, n);
+    double c0 = trib_now();
+    s->p_pack += c0 - t3;
+    trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
+    rc = trib_mf_sgd_run(&s->dmodel, &hp, epoch, s->all, s->n_all, s->order, begin, end);
+    if (rc != TRIB_OK)
+        return rc;
+    s->p_sgd += trib_now() - c0;
+    if (t->rank == t->cfg.ps_straggler_rank)
+        sleep_seconds(t->cfg.ps_straggler_factor * (trib_now() - c0));
+    double p0 = trib_now();
+    rows_delta(s, &s->table, n);
+    s->n_cur = n;
+    double p1 = trib_now();
+    s->p_pack += p1 - p0;
+    rc = trib_ps_client_push(s->cli, s->rows, n, s->delta, 1);
+    *wait += trib_now() - p1;
+    s->p_push += trib_now() - p1;
+    if (rc != TRIB_OK)
+        return rc;
+    s->p_batches++;
+    *ratings += end - begin;
+    s->dyn_trained += (double)(end - begin);
+    return TRIB_OK;
+}
+
+/* Logs the round's time per mini-batch (info level) and clears the sums. */
+static void log_breakdown(trib_trainer_t *t, ps_state_t *s, unsigned epoch, double pause_s)
+{
+    if (trib_log_enabled(TRIB_LOG_INFO) && s->p_batches) {
+        double k = 1e3 / (double)s->p_batches;
+        trib_log(TRIB_LOG_INFO, "ps worker %d round %u: %llu mini-batches, ms per mini-batch: sgd %.3f pack %.3f "
+                 "pull %.3f push %.3f claim %.3f; pause %.3f ms", t->rank, epoch + 1,
+                 (unsigned long long)s->p_batches, s->p_sgd * k, s->p_pack * k, s->p_pull * k, s->p_push * k,
+                 s->p_claim * k, 1e3 * pause_s);
+    }
+    s->p_sgd = s->p_pack = s->p_pull = s->p_push = s->p_claim = 0;
+    s->p_batches = 0;
+}
+
+/*
+ * Work sharing, the worker's part of round `epoch`: claim a chunk of the epoch from server 0 (reporting
+ * the one just done), train it, until server 0 has none for this worker (then wait for the round's
+ * notice), a notice, or a stop request; a stop costs at most the chunk in hand.
+ */
+static int worker_round_dyn(trib_trainer_t *t, ps_state_t *s, unsigned epoch, double *slot)
+{
+    double t0 = trib_now(), wait = 0;
+    uint64_t ratings = 0, run = 0;
+    trib_ps_client_begin(s->cli, epoch, trib_ps_client_clock(s->cli), 0);
+    /* next: a chunk given and not started (its rows may be on their way); done: the chunk trained
+     * and not reported yet (the next claim reports it) */
+    int64_t next = -1, done = -1;
+    int rc = TRIB_OK;
+    while (rc == TRIB_OK) {
+        int want = 0, paused = 0;
+        rc = pause_wanted(t, s, &want);
+        if (rc == TRIB_OK && !want && next < 0) { /* none in hand: ask and wait */
+            double c0 = trib_now();
+            rc = trib_ps_client_claim(s->cli, done, &next);
+            done = -1;
+            if (rc == TRIB_OK && next < 0) /* nothing more for this worker in this epoch */
+                rc = trib_ps_client_wait_notice(s->cli);
+            want = next < 0;
+            wait += trib_now() - c0;
+            s->p_claim += trib_now() - c0;
+        }
+        if (rc != TRIB_OK || want)
+            break;
+        int64_t chunk = next;
+        rc = dyn_chunk(t, s, epoch, (uint64_t)chunk, done, &next, &wait, &paused, &ratings);
+        done = -1;
+        if (rc != TRIB_OK || paused)
+            break;
+        done = chunk;
+        run++;
+        if (t->rank == 0 && !s->raised && t->cfg.ps_raise_epoch == epoch + 1 && t->cfg.ps_raise_batch == run) {
+            s->raised = 1; /* testing: a stop request in the middle of an epoch */
+            raise(t->cfg.ps_raise_signal);
+        }
+    }
+    if (s->have_next) { /* rows of a chunk that will not run now (the round is stopping) */
+        s->have_next = 0;
+        int fr = trib_ps_client_pull_finish(s->cli);
+        rc = rc != TRIB_OK ? rc : fr;
+    }
+    double w0 = trib_now();
+    int pr = trib_ps_client_pause(s->cli); /* even after an error: no server may wait for us */
+    if (rc == TRIB_OK)
+        rc = pr;
+    wait += trib_now() - w0;
+    log_breakdown(t, s, epoch, trib_now() - w0);
+    slot[F_RATINGS] = (double)ratings;
+    slot[F_SECONDS] = trib_now() - t0;
+    slot[F_WAIT] = wait;
+    /* a worker's share of the pass is n / W ratings: its epochs are the ratings it trained over that */
+    slot[F_EPOCHS] = s->n_all ? s->dyn_trained * (double)s->o.n_workers / (double)s->n_all : 0;
+    slot[F_BATCHES] = (double)run;
+    t->round_updates = (int64_t)ratings;
+    t->comm_seconds += wait * (double)t->size / (double)s->o.n_workers;
+    return rc;
+}
+
 /*
  * The worker's part of round `epoch`: mini-batches of its own epochs, one after another, until a
  * server's NOTICE (the slowest worker finished `epoch`, a stop, or a pause elsewhere) or its own
@@ -746,14 +1165,8 @@ static int worker_round(trib_trainer_t *t, ps_state_t *s, unsigned epoch, double
     if (rc == TRIB_OK)
         rc = pr;
     wait += trib_now() - w0;
-    if (trib_log_enabled(TRIB_LOG_INFO) && s->p_batches) {
-        double k = 1e3 / (double)s->p_batches;
-        trib_log(TRIB_LOG_INFO, "ps worker %d round %u: %llu mini-batches, ms per mini-batch: sgd %.3f pack %.3f "
-                 "pull %.3f push %.3f; pause %.3f ms", t->rank, epoch + 1, (unsigned long long)s->p_batches,
-                 s->p_sgd * k, s->p_pack * k, s->p_pull * k, s->p_push * k, 1e3 * (trib_now() - w0));
-    }
-    s->p_sgd = s->p_pack = s->p_pull = s->p_push = 0;
-    s->p_batches = 0;
+    slot[F_BATCHES] = (double)s->p_batches;
+    log_breakdown(t, s, epoch, trib_now() - w0);
     slot[F_RATINGS] = (double)ratings;
     slot[F_SECONDS] = trib_now() - t0;
     slot[F_WAIT] = wait;
@@ -809,10 +1222,12 @@ static int gather_figures(trib_trainer_t *t, ps_state_t *s, int *stop, int *comp
         s->w_rps[w] = v[F_SECONDS] > 0 ? v[F_RATINGS] / v[F_SECONDS] : 0;
         s->w_wait[w] = v[F_WAIT];
         s->w_epochs[w] = v[F_EPOCHS];
+        s->w_batches[w] = v[F_BATCHES];
     }
     e->worker_ratings_per_s = s->w_rps;
     e->worker_wait_seconds = s->w_wait;
     e->worker_epochs_done = s->w_epochs;
+    e->worker_batches = s->w_batches;
     int done = 0;
     for (size_t r = W; r < P; r++) {
         const double *v = s->slots + r * F_N;
@@ -845,7 +1260,9 @@ static int ps_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin
     size_t P = (size_t)t->size;
     memset(s->slots, 0, (P * F_N + 1) * sizeof *s->slots);
     double *slot = s->slots + (size_t)t->rank * F_N;
-    int rc = s->server ? server_round(t, s, epoch, slot) : worker_round(t, s, epoch, slot);
+    int rc = s->server ? server_round(t, s, epoch, slot)
+             : s->dyn  ? worker_round_dyn(t, s, epoch, slot)
+                       : worker_round(t, s, epoch, slot);
     if (trib_train_stop_wanted(t)) /* a request (or the time limit) that arrived during the round */
         *stop = 1;
     int complete = 0;
@@ -859,10 +1276,24 @@ static int ps_round(trib_trainer_t *t, void *state, unsigned epoch, size_t begin
         rc = trib_errorf(TRIB_ERR_INTERNAL, "ps: round %u ended before every worker finished its epoch", epoch + 1);
     if (rc == TRIB_OK && !complete) {
         t->round_incomplete = 1;
-        if (!s->server)
+        if (!s->server && !s->dyn) /* dynamic: the model's users are the last settled ones, after epoch - 1 */
             swap_in_users(t, s, (int64_t)epoch - 1);
     }
     return rc;
+}
+
+/* Work sharing, after a settle's pull: the pulled items and this worker's users into the model. */
+static void dyn_take_settled(trib_trainer_t *t, ps_state_t *s, const uint32_t *rows, size_t n)
+{
+    size_t k = s->o.k;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = rows[i];
+        trib_mf_block_t *dst = r < s->n_items ? &t->model.items : &t->model.users;
+        size_t d = r < s->n_items ? r : r - s->n_items - t->user_first;
+        memcpy(trib_mf_row(dst, d), trib_mf_row(&s->table, r), k * sizeof(float));
+        dst->bias[d] = s->table.bias[r];
+        dst->adagrad[d] = s->table.adagrad[r];
+    }
 }
 
 static int ps_settle(trib_trainer_t *t, void *state)
@@ -870,11 +1301,17 @@ static int ps_settle(trib_trainer_t *t, void *state)
     ps_state_t *s = state;
     if (s->server)
         return trib_ps_server_serve_settle(s->srv, t->next_epoch);
-    swap_in_users(t, s, (int64_t)t->next_epoch - 1); /* the users after the epoch the servers' snapshot holds */
+    if (!s->dyn)
+        swap_in_users(t, s, (int64_t)t->next_epoch - 1); /* the users after the epoch the servers' snapshot holds */
     trib_ps_client_begin(s->cli, t->next_epoch, 0, 1);
-    int rc = t->rank == 0 ? trib_ps_client_pull(s->cli, s->all_rows, (size_t)s->o.n_rows)
-                          : trib_ps_client_pull(s->cli, s->settle_rows, s->n_settle_rows);
+    const uint32_t *rows = t->rank == 0 ? s->all_rows : s->settle_rows;
+    size_t n = t->rank != 0 ? s->n_settle_rows
+               : s->dyn     ? s->n_items + (t->user_end - t->user_first)
+                            : (size_t)s->o.n_rows;
+    int rc = trib_ps_client_pull(s->cli, rows, n);
     int dr = trib_ps_client_done(s->cli);
+    if (rc == TRIB_OK && s->dyn)
+        dyn_take_settled(t, s, rows, n);
     return rc == TRIB_OK ? dr : rc;
 }
 
@@ -889,6 +1326,9 @@ static int ps_reset(trib_trainer_t *t, void *state)
 {
     ps_state_t *s = state;
     int64_t clock = (int64_t)((uint64_t)t->next_epoch * s->clocks_per_epoch);
+    int rc = s->dyn ? share_users(t, s) : TRIB_OK; /* collective: the restored users to the servers */
+    if (rc != TRIB_OK)
+        return rc;
     if (!s->server) {
         for (uint64_t i = 0; i < s->o.n_rows; i++)
             s->fetched[i] = INT64_MIN;
@@ -905,7 +1345,7 @@ static int ps_reset(trib_trainer_t *t, void *state)
     trib_mf_block_t *b = trib_ps_server_block(s->srv), *all = &t->model.items;
     if (b->n_rows) {
         size_t first = (size_t)b->ids[0], k = b->k;
-        for (size_t r = 0; r < b->n_rows; r++) {
+        for (size_t r = 0; r < b->n_rows && first + r < s->n_items; r++) { /* item rows (users: share_users) */
             memcpy(trib_mf_row(b, r), trib_mf_row(all, first + r), k * sizeof(float));
             b->bias[r] = all->bias[first + r];
             b->adagrad[r] = all->adagrad[first + r];
@@ -926,7 +1366,14 @@ const trib_mf_block_t *trib_ps_server_items(const trib_trainer_t *t)
         return NULL;
     /* the rows after the epoch before the position (the live rows may hold later epochs' updates) */
     const trib_mf_block_t *snap = trib_ps_server_snapshot(s->srv, (int64_t)t->next_epoch - 1);
-    return snap ? snap : trib_ps_server_block(s->srv);
+    const trib_mf_block_t *b = snap ? snap : trib_ps_server_block(s->srv);
+    if (!s->dyn)
+        return b;
+    /* work sharing: the item rows only (users are checkpointed by the workers, as without it) */
+    size_t first = b->n_rows ? (size_t)b->ids[0] : 0;
+    size_t items = first >= s->n_items ? 0 : s->n_items - first;
+    ((ps_state_t *)s)->items_view = block_rows(b, 0, items < b->n_rows ? items : b->n_rows);
+    return &s->items_view;
 }
 
 uint64_t trib_ps_clocks_per_epoch(const trib_trainer_t *t)

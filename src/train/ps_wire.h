@@ -19,6 +19,9 @@
  *   NOTICE server -> worker  (its own tag) pause at your next mini-batch boundary: the round's epoch is
  *                            complete on this server (every worker finished it), a stop was requested,
  *                            or another worker paused; each server sends one per worker per round
+ *   CLAIM  worker -> server 0  work sharing only: clock = the chunk the worker finished since its last
+ *                            claim (its pushes precede this message), or -1; asks for the next chunk
+ *   GRANT  server 0 -> worker  (its own tag) clock = the chunk to train, or -1: none for this worker
  *
  * A worker at clock c sends at most one PULL per server per mini-batch and
  * one PUSH per server (an empty one when only the END_CLOCK flag matters),
@@ -35,10 +38,11 @@
 #include "tributary/ps.h"
 
 #define TRIB_PS_MAGIC UINT32_C(0x53505254) /* "TRPS" little-endian */
-#define TRIB_PS_PROTOCOL_VERSION 2
+#define TRIB_PS_PROTOCOL_VERSION 3
 #define TRIB_PS_TAG_REQUEST 7501 /* worker -> server */
 #define TRIB_PS_TAG_REPLY 7502   /* server -> worker */
 #define TRIB_PS_TAG_NOTICE 7503  /* server -> worker: NOTICE */
+#define TRIB_PS_TAG_GRANT 7504   /* server 0 -> worker: GRANT (work sharing) */
 
 typedef enum {
     TRIB_PS_MSG_PULL = 1,
@@ -46,7 +50,9 @@ typedef enum {
     TRIB_PS_MSG_PUSH = 3,
     TRIB_PS_MSG_DONE = 4,
     TRIB_PS_MSG_PAUSE = 5,
-    TRIB_PS_MSG_NOTICE = 6
+    TRIB_PS_MSG_NOTICE = 6,
+    TRIB_PS_MSG_CLAIM = 7,
+    TRIB_PS_MSG_GRANT = 8
 } trib_ps_msg_type_t;
 
 #define TRIB_PS_FLAG_END_CLOCK 1u /* PUSH: the sender finished its clock */
@@ -60,6 +66,7 @@ typedef enum {
                                      answered, so the rows include the worker's pushes sent before the pull
                                      (a pull for the next clock, sent before the current clock's last push,
                                      may come without them) */
+#define TRIB_PS_FLAG_AHEAD 128u   /* CLAIM: for the chunk after the one the worker is about to train */
 #define TRIB_PS_FLAG_RETRY 16u    /* REPLY: the server is pausing and did not serve this deferred pull (no
                                      payload): the worker pauses and pulls again in the next round */
 

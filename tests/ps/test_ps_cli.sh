@@ -9,7 +9,9 @@
 #     the same users per rank as the 3 workers); per-worker throughput is in the epoch log;
 #   - the ps model file has the sync model file's datasets and shapes, and trib-recommend reads it;
 #   - without --sync-every ps mode uses its own default mini-batch (50000), sync mode auto;
-#   - TRIB_PS_IDLE=bell: the doorbells are in use and leave nothing in /dev/shm.
+#   - TRIB_PS_IDLE=bell: the doorbells are in use and leave nothing in /dev/shm;
+#   - --ps-balance: bad values and combinations are refused; async shares the work by default and
+#     writes the same model file layout.
 set -euo pipefail
 B=${TRIB_BUILD_DIR:?}/bin
 MPI=${TRIB_MPIEXEC:-mpiexec}
@@ -52,6 +54,11 @@ expect_error 3 "is a server" "${d[@]}" --mode ps --servers 1 --straggler 2:4
 expect_error 2 "RANK:FACTOR" "${d[@]}" --mode ps --servers 1 --straggler 4
 expect_error 2 "clock-every" "${d[@]}" --mode ps --servers 1 --clock-every 0
 TRIB_PS_IDLE=fast expect_error 3 "TRIB_PS_IDLE=fast: expected block, sleep or bell" "${d[@]}" --mode ps --servers 1
+expect_error 3 "'sometimes' is not auto, static or dynamic" "${d[@]}" --mode ps --servers 1 --ps-balance sometimes
+expect_error 3 "dynamic needs --consistency async" "${d[@]}" --mode ps --servers 1 --consistency bsp --ps-balance dynamic
+expect_error 3 "check-staleness needs --ps-balance static" "${d[@]}" --mode ps --servers 1 --consistency async \
+  --check-staleness
+expect_error 2 "ps-balance: only --mode ps" "${d[@]}" --ps-balance static
 
 # Without --sync-every, ps mode takes its own mini-batch (the consistency models differ there), sync mode auto.
 mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 --mode ps --servers 1 >"$W/default.log"
@@ -61,9 +68,11 @@ grep -q '^ *sync-every *auto (4 rounds per epoch per rank)$' "$W/default.log" ||
 
 # Waiting on doorbells (TRIB_PS_IDLE=bell; the default when ranks outnumber cores): the log says they
 # are in use (not the fallback to plain sleeps), and the run ends normally.
+# The run is async, so the workers share the work (the default balance there): its model file is checked below.
 TRIB_PS_IDLE=bell TRIB_LOG_LEVEL=info mpi 3 -x TRIB_PS_IDLE -x TRIB_LOG_LEVEL "$B/trib-train" --train "$W/tr" \
-  --test "$W/te" --epochs 2 --mode ps --servers 1 --consistency async >"$W/bell.log" 2>&1 ||
+  --test "$W/te" --epochs 2 --k 16 --mode ps --servers 1 --consistency async --model-out "$W/dyn.h5" >"$W/bell.log" 2>&1 ||
   { fail "ps with doorbells: non-zero exit"; tail -5 "$W/bell.log" >&2; }
+grep -q '^ *ps-balance *dynamic$' "$W/bell.log" || fail "async without --ps-balance: not the dynamic default" 
 grep -q 'waiting by sleeping on doorbells' "$W/bell.log" || { fail "TRIB_PS_IDLE=bell: doorbells not in use"; grep 'ps: ' "$W/bell.log" >&2; }
 ls /dev/shm 2>/dev/null | grep -q '^trib-ps-bell-' && fail "a doorbell segment was left in /dev/shm"
 
@@ -88,6 +97,8 @@ grep -q "violations 0" "$W/ps.log" || fail "no violation count in the ps log"
 if command -v h5ls >/dev/null; then
   a=$(h5ls -r "$W/sync.h5" | sort); b=$(h5ls -r "$W/ps.h5" | sort)
   [[ "$a" == "$b" ]] || { fail "model layouts differ"; echo "$a"; echo "$b"; }
+  b=$(h5ls -r "$W/dyn.h5" | sort)
+  [[ "$a" == "$b" ]] || { fail "model layouts differ (async, work sharing)"; echo "$a"; echo "$b"; }
 fi
 mpi 1 "$B/trib-recommend" --model "$W/ps.h5" --users 1,2 --top 5 >"$W/rec.txt" || fail "trib-recommend on the ps model"
 [[ $(wc -l <"$W/rec.txt") -ge 2 ]] || fail "trib-recommend printed too little"

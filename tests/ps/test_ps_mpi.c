@@ -13,10 +13,15 @@
  *                           and the straggler exactly 1; bsp (same hold) ends every
  *                           round with every worker exactly at the round's epoch; ssp s=1 never
  *                           answers a pull more than s clocks stale (checked at every pull)
+ *                           Then work sharing (async, dynamic balance) with worker 0 sleeping 50 x its
+ *                           SGD time: each pass trains every rating once (the workers' parts sum to
+ *                           the passes) and the fast worker trains more of them than the straggler
  *   test_ps_mpi sigterm     SIGTERM raised by worker 0 in the middle of mini-batch 2 of epoch 2
  *                           (ps_raise_*): the managed run stops right after that mini-batch (worker
- *                           0 has done exactly 1 + 2/B epochs), requeue with a checkpoint; resuming
- *                           from it finishes, in async, bsp and ssp; bsp bitwise as uninterrupted
+ *                           0 has done exactly 1 + 2/B epochs; with work sharing it ran exactly 2
+ *                           chunks of epoch 2), requeue with a checkpoint; resuming from it finishes,
+ *                           in async (static and dynamic balance), bsp and ssp; bsp bitwise as
+ *                           uninterrupted
  *   test_ps_mpi bsp         determinism: two bsp runs with the same seed give bit-identical
  *                           item rows (rank 0's settled copy) and user rows (every worker)
  *   test_ps_mpi staleness   ssp (s = 1) and bsp with a straggler and the servers checking the
@@ -240,6 +245,7 @@ static int run_checked(unsigned S, trib_ps_consistency_t cons, int s, uint64_t *
     c.epochs = 2;
     c.sync_every = 250;
     ps_config(&c, S, cons, s);
+    c.ps_balance = TRIB_PS_BALANCE_STATIC; /* per-worker clocks: the bound applies */
     c.ps_check_staleness = 1;
     c.ps_straggler_rank = 0;
     /* With one worker nobody waits for the straggler: it only sleeps (3 x its SGD time), and the
@@ -416,9 +422,16 @@ static void test_shutdown(void)
               (unsigned long long)v.updated, (unsigned long long)all);
         trib_ps_epoch_stats_t st;
         CHECK(trib_trainer_ps_stats(t, &st) == TRIB_OK && st.n_workers == W, "no ps figures after the run");
-        for (int w = 0; rc == TRIB_OK && w < W; w++)
-            CHECK(st.worker_epochs_done[w] == 3.0, "worker %d ended the run with %.3f epochs done, expected 3", w,
-                  st.worker_epochs_done[w]);
+        double sum = 0;
+        for (int w = 0; rc == TRIB_OK && w < W; w++) {
+            sum += st.worker_epochs_done[w];
+            /* async shares the work (each worker's part depends on its speed): the parts sum to the passes */
+            if (modes[m] != TRIB_PS_ASYNC)
+                CHECK(st.worker_epochs_done[w] == 3.0, "worker %d ended the run with %.3f epochs done, expected 3",
+                      w, st.worker_epochs_done[w]);
+        }
+        CHECK(rc != TRIB_OK || fabs(sum - 3.0 * W) < 1e-9, "%s: the workers' epochs sum to %.6f, expected 3 x %d",
+              trib_ps_consistency_name(modes[m]), sum, W);
         if (rc == TRIB_OK)
             rc = trib_trainer_write_model(t, model);
         CHECK_OK(rc);
@@ -566,6 +579,7 @@ static int run_held(trib_ps_consistency_t cons, int bound, progress_t *p, uint64
     c.epochs = 3;
     c.sync_every = 500;
     ps_config(&c, (unsigned)(g_size - 2), cons, bound); /* 2 workers: the straggler and the fast one */
+    c.ps_balance = TRIB_PS_BALANCE_STATIC;
     c.ps_check_staleness = 1;
     c.ps_straggler_rank = 0;
     c.ps_straggler_factor = 0;
@@ -581,6 +595,65 @@ static int run_held(trib_ps_consistency_t cons, int bound, progress_t *p, uint64
     *cpe = trib_trainer_ps_stats(t, &st) == TRIB_OK ? st.clocks_per_epoch : 0;
     trib_trainer_destroy(t);
     return rc;
+}
+
+/*
+ * Work sharing (async, dynamic balance): worker 0 sleeps 50 x its SGD time per chunk (about 5 ms
+ * against 0.1 ms of SGD and a few tenths of overhead for the fast worker), so the fast worker
+ * trains most of every pass; every rating is still trained exactly once per epoch (the workers'
+ * parts sum to the passes done).  The verdict needs the fast worker to run more than 1/50 of the
+ * straggler's time, not any particular speed.
+ */
+static void test_share(void)
+{
+    char tr[512], te[512];
+    paths("planted", tr, te, sizeof tr);
+    trib_train_config_t c;
+    base_config(&c, tr, te);
+    c.epochs = 3;
+    c.sync_every = 2500;
+    ps_config(&c, (unsigned)(g_size - 2), TRIB_PS_ASYNC, 0);
+    c.ps_balance = TRIB_PS_BALANCE_DYNAMIC;
+    c.ps_straggler_rank = 0;
+    c.ps_straggler_factor = 50;
+    progress_t p;
+    memset(&p, 0, sizeof p);
+    double rmse = NAN;
+    trib_trainer_t *t = NULL;
+    int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
+    CHECK_OK(rc);
+    if (rc != TRIB_OK)
+        return;
+    trib_train_hooks_t h = {&p, NULL, note_progress, NULL, NULL};
+    rc = trib_trainer_run(t, &h);
+    CHECK_OK(rc);
+    if (rc == TRIB_OK)
+        rc = trib_trainer_evaluate(t, NULL, NULL, &rmse, NULL);
+    trib_trainer_destroy(t);
+    CHECK(p.rounds == 3, "dynamic: %d rounds, expected 3", p.rounds);
+    for (int r = 0; r < p.rounds && r < 8; r++)
+        CHECK(fabs(p.done[r][0] + p.done[r][1] - 2.0 * (r + 1)) < 1e-9, "dynamic: after round %d the workers' "
+              "parts sum to %.6f epochs, expected %d (each rating once per pass)", r + 1,
+              p.done[r][0] + p.done[r][1], 2 * (r + 1));
+    if (p.rounds >= 1) {
+        double slow = p.done[p.rounds - 1][0], fast = p.done[p.rounds - 1][1];
+        if (g_rank == 0)
+            printf("dynamic, straggler x50: after %d passes the straggler trained %.3f worker-epochs, the fast "
+                   "worker %.3f; test RMSE %.4f\n", p.rounds, slow, fast, rmse);
+        CHECK(fast > slow, "dynamic: the fast worker trained %.3f worker-epochs, the straggler %.3f: the fast "
+              "worker did not take over the straggler's share", fast, slow);
+    }
+    /* quality: bsp on the same data, configuration and passes (no straggler: bsp does not depend on it) */
+    double ref = NAN;
+    c.ps_balance = TRIB_PS_BALANCE_AUTO;
+    c.ps_consistency = TRIB_PS_BSP;
+    c.ps_straggler_rank = -1;
+    rc = train(&c, MPI_COMM_WORLD, &ref, NULL);
+    CHECK_OK(rc);
+    if (g_rank == 0)
+        printf("dynamic: test RMSE %.4f, bsp %.4f\n", rmse, ref);
+    CHECK(isfinite(rmse) && rmse <= 1.05 * ref, "dynamic: test RMSE %.4f, more than 5%% above bsp's %.4f", rmse,
+          ref);
 }
 
 /*
@@ -623,6 +696,7 @@ static void test_free(void)
     for (int r = 0; r < p.rounds; r++)
         CHECK(p.max_stale[r] <= 1, "ssp s=1: a pull in round %d was answered %lld clocks stale", r + 1,
               (long long)p.max_stale[r]);
+    test_share();
 }
 
 /* ------------------------------------------------------------------ SIGTERM mid-epoch */
@@ -639,7 +713,10 @@ static void test_sigterm(void)
 {
     char tr[512], te[512];
     paths("planted", tr, te, sizeof tr);
-    static const trib_ps_consistency_t modes[] = {TRIB_PS_ASYNC, TRIB_PS_BSP, TRIB_PS_SSP};
+    /* async twice: static and dynamic balance */
+    static const trib_ps_consistency_t modes[] = {TRIB_PS_ASYNC, TRIB_PS_ASYNC, TRIB_PS_BSP, TRIB_PS_SSP};
+    static const trib_ps_balance_t balance[] = {TRIB_PS_BALANCE_STATIC, TRIB_PS_BALANCE_DYNAMIC,
+                                                TRIB_PS_BALANCE_AUTO, TRIB_PS_BALANCE_AUTO};
     trib_train_config_t c;
     /* references: uninterrupted bsp (hashes, test RMSE) */
     sigterm_config(&c, tr, te, TRIB_PS_BSP);
@@ -652,11 +729,14 @@ static void test_sigterm(void)
     uint64_t items_ref = fnv(trib_trainer_model(t)->items.values, trib_trainer_model(t)->items.n_values);
     uint64_t users_ref = fnv(trib_trainer_model(t)->users.values, trib_trainer_model(t)->users.n_values);
     trib_trainer_destroy(t);
-    for (int m = 0; m < 3; m++) {
-        const char *name = trib_ps_consistency_name(modes[m]);
+    for (int m = 0; m < 4; m++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", trib_ps_consistency_name(modes[m]),
+                 balance[m] == TRIB_PS_BALANCE_DYNAMIC ? "-dynamic" : "");
         char ck[600];
         snprintf(ck, sizeof ck, "%s/ck-%s", g_dir, name);
         sigterm_config(&c, tr, te, modes[m]);
+        c.ps_balance = balance[m];
         c.ps_raise_epoch = 2;
         c.ps_raise_batch = 2;
         c.ps_raise_signal = SIGTERM;
@@ -677,12 +757,19 @@ static void test_sigterm(void)
               res.requeue, res.stop_signal, SIGTERM);
         trib_ps_epoch_stats_t st;
         CHECK(trib_trainer_ps_stats(t, &st) == TRIB_OK, "%s: no ps figures", name);
-        double want = 1.0 + 2.0 / (double)st.batches_per_epoch;
-        CHECK(fabs(st.worker_epochs_done[0] - want) < 1e-9, "%s: worker 0 stopped with %.4f epochs done, expected "
-              "%.4f (right after the mini-batch the signal came in)", name, st.worker_epochs_done[0], want);
         unsigned epoch;
         uint64_t round;
         trib_trainer_next_position(t, &epoch, &round);
+        if (balance[m] == TRIB_PS_BALANCE_DYNAMIC) { /* the epoch is a shared pass: count worker 0's chunks */
+            CHECK(st.worker_batches[0] == 2.0 && epoch == 1, "%s: worker 0 ran %.0f chunks of epoch 2 and the "
+                  "next position is epoch index %u: expected 2 chunks (it stops right after the chunk the signal "
+                  "came in) and index 1 (epoch 2 again)", name, st.worker_batches[0], epoch);
+        } else {
+            double want = 1.0 + 2.0 / (double)st.batches_per_epoch;
+            CHECK(fabs(st.worker_epochs_done[0] - want) < 1e-9, "%s: worker 0 stopped with %.4f epochs done, "
+                  "expected %.4f (right after the mini-batch the signal came in)", name, st.worker_epochs_done[0],
+                  want);
+        }
         if (g_rank == 0)
             printf("%s: SIGTERM in mini-batch 2 of epoch 2 (of %llu): worker 0 stopped at %.4f epochs; checkpoint "
                    "at epoch %u\n", name, (unsigned long long)st.batches_per_epoch, st.worker_epochs_done[0], epoch);
