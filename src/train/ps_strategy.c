@@ -85,8 +85,10 @@
  * do, and once the fast workers are done the items drift towards the straggler's users.  With
  * work sharing the table on the servers is items then users (rows n_items + u; pushes to user
  * rows are applied with scale 1, options.scaled_rows), every worker holds every worker's
- * training ratings (gather_ratings) and one blocked order of them per epoch (the same on every
- * worker), and an epoch is that order cut into C = W x B chunks:
+ * training ratings (gather_ratings; sorted by the cells of a grid over all of them, the same on
+ * every worker), and an epoch is C = W x B fixed slices of them (chunks) visited in a fresh seeded
+ * sequence, each chunk's cell segments in a seeded order and shuffled within (chunk_order: a
+ * function of seed, epoch and chunk only, computed by whoever trains the chunk):
  *
  *     worker: claim a chunk from server 0, reporting the one it finished (its pushes went
  *             before the claim on the same tag, so server 0 has applied them)
@@ -126,6 +128,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/rng.h"
 #include "core/timer.h"
 #include "tributary/ps.h"
 #include "train/internal.h"
@@ -183,8 +186,13 @@ typedef struct {
     size_t n_items, n_users;    /* rows of the table: items [0, n_items), users [n_items, n_items + n_users) */
     trib_mf_rating_t *all;      /* every worker's training ratings (global user rows), the same on all workers */
     size_t n_all;
-    trib_mf_grid_t dgrid;       /* blocked order of `all` */
-    uint64_t chunks;            /* chunks per epoch */
+    trib_mf_grid_t dgrid;       /* blocked order: the cells of `all` (all sorted by them) */
+    uint64_t chunks;            /* chunks per epoch: C fixed slices of `all` */
+    uint32_t *perm;             /* the epoch's chunk sequence (perm_epoch - 1; 0: none yet) */
+    unsigned perm_epoch;
+    uint32_t *order_next;       /* the prefetched chunk's visiting order (s->order: the current one's) */
+    size_t len_cur, len_next;   /* their lengths */
+    uint32_t *segs;             /* scratch: a chunk's cell segments */
     trib_mf_block_t table;      /* the worker's cache of the table */
     trib_mf_model_t dmodel;     /* views of the table's items and users, for SGD */
     uint32_t *umark, ugen;      /* per user: generation that last listed it */
@@ -293,6 +301,9 @@ static void ps_destroy(void *state)
     free(s->w_batches);
     free(s->all);
     free(s->umark);
+    free(s->perm);
+    free(s->order_next);
+    free(s->segs);
     trib_mf_grid_destroy(&s->dgrid);
     trib_mf_block_destroy(&s->table);
     free(s);
@@ -360,6 +371,8 @@ static size_t list_chunk_rows(ps_state_t *s, const uint32_t *order, size_t begin
     return n + m;
 }
 
+#define TAG_CHUNKS UINT64_C(0x70736368756e6b73) /* "pschunks": the chunk sequences and their orders */
+
 /*
  * Work sharing: every worker gets every worker's training ratings, users as global rows (collective
  * over the workers), then the blocked order's grid of them (the same on every worker: the grid
@@ -411,9 +424,29 @@ static int gather_ratings(trib_trainer_t *t, ps_state_t *s)
     free(counts);
     free(cnt);
     free(dsp);
-    if (rc == TRIB_OK && t->cfg.order == TRIB_MF_ORDER_BLOCKED)
+    if (rc == TRIB_OK && t->cfg.order == TRIB_MF_ORDER_BLOCKED) {
         rc = trib_mf_grid_create(&s->dgrid, s->all, s->n_all, s->n_users, s->n_items, s->o.k, 0,
                                  TRIB_MF_BANDS_LARGER);
+    } else if (rc == TRIB_OK && s->n_all > 1) { /* shuffled order: chunks are random, fixed sets */
+        uint32_t *idx = malloc(s->n_all * sizeof *idx);
+        trib_mf_rating_t *mixed = malloc(s->n_all * sizeof *mixed);
+        if (!idx || !mixed)
+            rc = trib_errorf(TRIB_ERR_NOMEM, "ps worker: out of memory");
+        if (rc == TRIB_OK) {
+            for (size_t i = 0; i < s->n_all; i++)
+                idx[i] = (uint32_t)i;
+            trib_rng_t rng;
+            trib_rng_init(&rng, t->cfg.seed, TAG_CHUNKS);
+            trib_rng_shuffle_u32(&rng, idx, s->n_all);
+            for (size_t i = 0; i < s->n_all; i++)
+                mixed[i] = s->all[idx[i]];
+            free(s->all);
+            s->all = mixed;
+            mixed = NULL;
+        }
+        free(idx);
+        free(mixed);
+    }
     return rc;
 }
 
@@ -448,7 +481,15 @@ static int create_worker(trib_trainer_t *t, ps_state_t *s)
         s->dmodel.items = block_rows(&s->table, 0, n_items);
         s->dmodel.users = block_rows(&s->table, n_items, s->n_users);
     }
-    size_t n_order = s->dyn ? s->n_all : t->n_train;
+    size_t n_order = t->n_train;
+    if (s->dyn) { /* a chunk's order at a time */
+        n_order = (size_t)(s->n_all / (s->chunks ? s->chunks : 1)) + 2;
+        s->perm = malloc((s->chunks + 1) * sizeof *s->perm);
+        s->order_next = malloc((n_order + 1) * sizeof *s->order_next);
+        s->segs = malloc((2 * (s->dgrid.cell_start ? s->dgrid.n_cells : 1) + 4) * sizeof *s->segs);
+        if (!s->perm || !s->order_next || !s->segs)
+            return trib_errorf(TRIB_ERR_NOMEM, "ps worker: out of memory");
+    }
     s->rows = malloc((n_tab + 1) * sizeof *s->rows);
     s->need = malloc((n_tab + 1) * sizeof *s->need);
     s->all_rows = malloc((n_tab + 1) * sizeof *s->all_rows);
@@ -947,16 +988,74 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
     return rc;
 }
 
-/* Work sharing: ratings [*begin, *end) of the epoch's order are chunk `chunk`. */
-static void chunk_slice(const ps_state_t *s, uint64_t chunk, size_t *begin, size_t *end)
+/*
+ * Work sharing: the visiting order of the chunk handed out `idx`-th in `epoch` into order[0..*len)
+ * (indices into s->all).  The chunks are C fixed slices of s->all (sorted by grid cell, or shuffled
+ * once); each epoch visits them in a fresh seeded sequence, and a chunk visits its cell segments in a
+ * seeded order, each segment's ratings shuffled (stream hash(epoch, chunk) of the seed): a pure
+ * function of (seed, epoch, idx), so it does not matter which worker trains the chunk, and a worker
+ * computes only the orders of the chunks it trains.
+ */
+static void chunk_order(const trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t idx, uint32_t *order,
+                        size_t *len)
 {
     __extension__ typedef unsigned __int128 u128_t;
-    *begin = (size_t)((u128_t)s->n_all * chunk / s->chunks);
-    *end = (size_t)((u128_t)s->n_all * (chunk + 1) / s->chunks);
+    if (s->perm_epoch != epoch + 1) {
+        for (uint64_t c = 0; c < s->chunks; c++)
+            s->perm[c] = (uint32_t)c;
+        trib_rng_t rng;
+        trib_rng_init(&rng, t->cfg.seed, trib_hash64(TAG_CHUNKS, epoch));
+        trib_rng_shuffle_u32(&rng, s->perm, s->chunks);
+        s->perm_epoch = epoch + 1;
+    }
+    uint64_t c = s->perm[idx];
+    size_t b = (size_t)((u128_t)s->n_all * c / s->chunks), e = (size_t)((u128_t)s->n_all * (c + 1) / s->chunks);
+    trib_rng_t rng;
+    trib_rng_init(&rng, t->cfg.seed, trib_hash64(trib_hash64(TAG_CHUNKS, epoch), c + 1));
+    size_t n = 0, ns = 0;
+    const uint64_t *cs = s->dgrid.cell_start;
+    if (cs) { /* the cells the slice overlaps, as [from, to) pairs in s->segs */
+        size_t lo = 0, hi = s->dgrid.n_cells; /* the first cell ending after b */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cs[mid + 1] <= b)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t j = lo; j < s->dgrid.n_cells && cs[j] < e; j++) {
+            size_t from = cs[j] > b ? (size_t)cs[j] : b, to = cs[j + 1] < e ? (size_t)cs[j + 1] : e;
+            if (to > from) {
+                s->segs[2 * ns] = (uint32_t)from;
+                s->segs[2 * ns + 1] = (uint32_t)to;
+                ns++;
+            }
+        }
+    } else if (e > b) {
+        s->segs[0] = (uint32_t)b;
+        s->segs[1] = (uint32_t)e;
+        ns = 1;
+    }
+    for (size_t i = ns; i > 1; i--) { /* the segments in a seeded order (Fisher-Yates on the pairs) */
+        size_t j = (size_t)trib_rng_below(&rng, i);
+        uint32_t f = s->segs[2 * (i - 1)], g = s->segs[2 * (i - 1) + 1];
+        s->segs[2 * (i - 1)] = s->segs[2 * j];
+        s->segs[2 * (i - 1) + 1] = s->segs[2 * j + 1];
+        s->segs[2 * j] = f;
+        s->segs[2 * j + 1] = g;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        size_t from = s->segs[2 * i], to = s->segs[2 * i + 1];
+        for (size_t r = from; r < to; r++)
+            order[n + r - from] = (uint32_t)r;
+        trib_rng_shuffle_u32(&rng, order + n, to - from);
+        n += to - from;
+    }
+    *len = n;
 }
 
 /*
- * Work sharing: trains chunk `chunk` of the shared pass of `epoch`: its rows (items, then users) are
+ * Work sharing: trains the chunk handed out `chunk`-th in `epoch`: its rows (items, then users) are
  * pulled now or were prefetched during the previous chunk (s->have_next).  The claim for the chunk
  * after it, reporting `done`, leaves before the pull; its answer comes back during the pull, so the
  * next chunk's rows are asked for (pull ahead) before this chunk's SGD.  Then SGD, push both.
@@ -968,17 +1067,7 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
 {
     int rc = TRIB_OK;
     *next = -1;
-    if (s->order_epoch != epoch + 1) {
-        if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
-            rc = trib_mf_grid_order(&s->dgrid, s->order, s->n_all, t->cfg.seed, epoch);
-        else
-            rc = trib_mf_visit_order(s->order, s->n_all, t->cfg.seed, epoch);
-        if (rc != TRIB_OK)
-            return rc;
-        s->order_epoch = epoch + 1;
-    }
-    size_t begin, end, n;
-    chunk_slice(s, chunk, &begin, &end);
+    size_t n;
     double t0 = trib_now();
     rc = trib_ps_client_claim_start(s->cli, done, 1);
     int claiming = rc == TRIB_OK;
@@ -991,9 +1080,14 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
         uint32_t *x = s->rows;
         s->rows = s->rows_next;
         s->rows_next = x;
+        x = s->order;
+        s->order = s->order_next;
+        s->order_next = x;
+        s->len_cur = s->len_next;
         n = s->n_next;
     } else {
-        n = list_chunk_rows(s, s->order, begin, end, s->rows);
+        chunk_order(t, s, epoch, chunk, s->order, &s->len_cur);
+        n = list_chunk_rows(s, s->order, 0, s->len_cur, s->rows);
         t1 = trib_now();
         if (rc == TRIB_OK)
             rc = trib_ps_client_pull(s->cli, s->rows, n);
@@ -1015,9 +1109,8 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
         return rc;
     }
     if (*next >= 0) { /* the next chunk's rows travel during this chunk's SGD */
-        size_t nb, ne;
-        chunk_slice(s, (uint64_t)*next, &nb, &ne);
-        s->n_next = list_chunk_rows(s, s->order, nb, ne, s->rows_next);
+        chunk_order(t, s, epoch, (uint64_t)*next, s->order_next, &s->len_next);
+        s->n_next = list_chunk_rows(s, s->order_next, 0, s->len_next, s->rows_next);
         rc = trib_ps_client_pull_ahead(s->cli, s->rows_next, s->n_next);
         if (rc != TRIB_OK)
             return rc;
@@ -1027,7 +1120,7 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
     double c0 = trib_now();
     s->p_pack += c0 - t3;
     trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
-    rc = trib_mf_sgd_run(&s->dmodel, &hp, epoch, s->all, s->n_all, s->order, begin, end);
+    rc = trib_mf_sgd_run(&s->dmodel, &hp, epoch, s->all, s->n_all, s->order, 0, s->len_cur);
     if (rc != TRIB_OK)
         return rc;
     s->p_sgd += trib_now() - c0;
@@ -1044,8 +1137,8 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
     if (rc != TRIB_OK)
         return rc;
     s->p_batches++;
-    *ratings += end - begin;
-    s->dyn_trained += (double)(end - begin);
+    *ratings += s->len_cur;
+    s->dyn_trained += (double)s->len_cur;
     return TRIB_OK;
 }
 
