@@ -80,15 +80,14 @@ static int validate_ps(const trib_train_config_t *c)
         if (c->ps_clock_every != 1)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--clock-every needs --ps-balance static (with dynamic "
                                "balance every chunk is one clock)");
-        if (c->ps_straggler_hold)
-            return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold needs --ps-balance static");
     }
     if (c->ps_straggler_rank >= 0 && !(c->ps_straggler_factor >= 0 && c->ps_straggler_factor <= 1000))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--straggler: factor %g (must be in 0..1000)",
                            c->ps_straggler_factor);
     if (c->ps_straggler_hold && c->ps_straggler_rank < 0)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: needs a straggler rank");
-    if (c->ps_straggler_hold && c->ps_consistency == TRIB_PS_ASYNC && !c->ps_check_staleness)
+    if (c->ps_straggler_hold && c->ps_consistency == TRIB_PS_ASYNC && !c->ps_check_staleness &&
+        trib_ps_balance_effective(c) != TRIB_PS_BALANCE_DYNAMIC)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold with async: needs the staleness check (no pull "
                            "ever waits in async, so only a checked bound can release the straggler)");
     if (c->ps_raise_epoch && (c->ps_raise_batch < 1 || c->ps_raise_signal <= 0))

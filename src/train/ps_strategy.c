@@ -672,8 +672,11 @@ static int ps_create(trib_trainer_t *t, void **state)
     s->w_batches = calloc(W, sizeof *s->w_batches);
     int rc = s->slots && s->w_rps && s->w_wait && s->w_epochs && s->w_batches ? TRIB_OK
                                                              : trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");
-    if (rc == TRIB_OK && c->ps_straggler_hold)
-        rc = check_hold(s, c->epochs); /* global inputs only: the same verdict on every rank */
+    if (rc == TRIB_OK && c->ps_straggler_hold && !s->dyn)
+        rc = check_hold(s, c->epochs);
+    if (rc == TRIB_OK && c->ps_straggler_hold && s->dyn && s->o.n_workers < 2)
+        rc = trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: needs at least 2 workers (has %d)",
+                         s->o.n_workers); /* global inputs only: the same verdict on every rank */
     int idle = choose_idle_sleep(t, s); /* collectives: every rank, before any early exit */
     int same = agree_on_config(t);
     if (rc == TRIB_OK)
@@ -1170,7 +1173,12 @@ static int worker_round_dyn(trib_trainer_t *t, ps_state_t *s, unsigned epoch, do
      * and not reported yet (the next claim reports it) */
     int64_t next = -1, done = -1;
     int rc = TRIB_OK;
-    while (rc == TRIB_OK) {
+    if (s->hold) { /* testing: the holding straggler takes no chunk in this round (the others train it all) */
+        s->hold = 0;
+        rc = trib_ps_client_wait_notice(s->cli);
+        next = -2; /* skip the loop */
+    }
+    while (rc == TRIB_OK && next != -2) {
         int want = 0, paused = 0;
         rc = pause_wanted(t, s, &want);
         if (rc == TRIB_OK && !want && next < 0) { /* none in hand: ask and wait */
