@@ -214,8 +214,8 @@ typedef struct {
                                  bound exercised.  Needs W >= 2, ssp/bsp (or async with
                                  ps_check_staleness) and at least bound + 2 clocks per epoch.
                                  With work sharing (dynamic balance) the straggler instead
-                                 takes no chunk in the run's first round: the others must
-                                 train the whole pass (tests). */
+                                 takes no chunk in the process's first N = ps_straggler_hold
+                                 rounds: the others must train those passes (tests). */
     int ps_check_staleness;   /* 1: servers check the bound at every pull; a violation fails the run */
     unsigned ps_raise_epoch;  /* testing, 0: off; else worker rank 0 raises ps_raise_signal right after the SGD */
     uint64_t ps_raise_batch;  /*   of mini-batch ps_raise_batch (1-based) of its epoch ps_raise_epoch (1-based), */

@@ -148,7 +148,8 @@ typedef struct {
     trib_ps_server_t *srv;
     trib_ps_client_t *cli;
     uint64_t batches, clock_every, clocks_per_epoch;
-    int hold;                   /* this worker is the holding straggler and was not released yet */
+    int hold;                   /* this worker is the holding straggler and was not released yet (work sharing:
+                                   the rounds it still sits out) */
     int raised;                 /* cfg.ps_raise_signal was raised */
     /* worker position: the next mini-batch is w_batch of epoch w_epoch (its own, not the loop's) */
     unsigned w_epoch;
@@ -663,7 +664,7 @@ static int ps_create(trib_trainer_t *t, void **state)
         s->clocks_per_epoch = 1; /* clocks restart at the epoch number on a resume (ps_reset) */
     }
     s->o.clocks_per_epoch = s->clocks_per_epoch;
-    s->hold = c->ps_straggler_hold && t->rank == c->ps_straggler_rank;
+    s->hold = t->rank == c->ps_straggler_rank ? c->ps_straggler_hold : 0; /* dynamic: rounds to sit out */
     size_t P = (size_t)t->size, W = (size_t)s->o.n_workers;
     s->slots = calloc(P * F_N + 1, sizeof *s->slots);
     s->w_rps = calloc(W, sizeof *s->w_rps);
@@ -1173,8 +1174,8 @@ static int worker_round_dyn(trib_trainer_t *t, ps_state_t *s, unsigned epoch, do
      * and not reported yet (the next claim reports it) */
     int64_t next = -1, done = -1;
     int rc = TRIB_OK;
-    if (s->hold) { /* testing: the holding straggler takes no chunk in this round (the others train it all) */
-        s->hold = 0;
+    if (s->hold > 0) { /* testing: the holding straggler takes no chunk in this round (the others train it all) */
+        s->hold--;
         rc = trib_ps_client_wait_notice(s->cli);
         next = -2; /* skip the loop */
     }
