@@ -1441,6 +1441,9 @@ static int ps_reset(trib_trainer_t *t, void *state)
         s->w_epoch = t->next_epoch;
         s->w_batch = 0;
         s->order_epoch = 0;
+        s->perm_epoch = 0;
+        /* work sharing: the passes before the position count as shared equally (the parts sum to them) */
+        s->dyn_trained = (double)t->next_epoch * (double)s->n_all / (double)s->o.n_workers;
         trib_ps_client_begin(s->cli, t->next_epoch, clock, 0);
         return TRIB_OK;
     }

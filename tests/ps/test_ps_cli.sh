@@ -103,5 +103,16 @@ fi
 mpi 1 "$B/trib-recommend" --model "$W/ps.h5" --users 1,2 --top 5 >"$W/rec.txt" || fail "trib-recommend on the ps model"
 [[ $(wc -l <"$W/rec.txt") -ge 2 ]] || fail "trib-recommend printed too little"
 
+# A checkpoint of async with static balance resumes with work sharing on another worker count (the
+# checkpoint holds items per server and users per worker either way).
+mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 2 --k 16 --mode ps --servers 1 --consistency async \
+  --ps-balance static --checkpoint-dir "$W/ck" >"$W/ck1.log" 2>&1 || fail "async static with checkpoints: non-zero exit"
+mpi 4 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 4 --k 16 --mode ps --servers 1 --consistency async \
+  --checkpoint-dir "$W/ck" --resume auto >"$W/ck2.log" 2>&1 || fail "resume with work sharing: non-zero exit"
+grep -q 'resumed from .* at epoch 2 round 0' "$W/ck2.log" || { fail "resume with work sharing: not from epoch 2"; tail -5 "$W/ck2.log" >&2; }
+a=$(sed -n 's/^final: .*test RMSE \([0-9.]*\).*/\1/p' "$W/ck1.log"); b=$(sed -n 's/^final: .*test RMSE \([0-9.]*\).*/\1/p' "$W/ck2.log")
+echo "async static 2 epochs: test RMSE $a; resumed with work sharing to 4 epochs: $b"
+awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 0 && b > 0 && b < a) }' || fail "resumed run's test RMSE $b is not below $a"
+
 if [[ $fails -ne 0 ]]; then echo "$fails failures"; exit 1; fi
 echo "all ps CLI checks passed"
