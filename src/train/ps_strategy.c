@@ -845,6 +845,22 @@ static void add_own_push(ps_state_t *s, trib_mf_block_t *b, const uint32_t *pull
     }
 }
 
+/*
+ * Finishes the pull started during the previous mini-batch (rows `pulled`, m of them), adds this
+ * worker's own last push where the reply lacked it, and makes the prefetched row list the current one.
+ */
+static int take_prefetch(ps_state_t *s, trib_mf_block_t *b, const uint32_t *pulled, size_t m)
+{
+    s->have_next = 0;
+    int rc = trib_ps_client_pull_finish(s->cli);
+    if (rc == TRIB_OK && !trib_ps_client_retry(s->cli))
+        add_own_push(s, b, pulled, m);
+    uint32_t *x = s->rows;
+    s->rows = s->rows_next;
+    s->rows_next = x;
+    return rc;
+}
+
 static int pause_wanted(trib_trainer_t *t, ps_state_t *s, int *want)
 {
     int notices = 0, rc = trib_ps_client_poll_notice(s->cli, &notices);
@@ -885,14 +901,8 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
     size_t n, m;
     double t0 = trib_now();
     if (s->have_next) { /* started during the previous mini-batch */
-        s->have_next = 0;
-        rc = trib_ps_client_pull_finish(s->cli);
-        if (rc == TRIB_OK && !trib_ps_client_retry(s->cli))
-            add_own_push(s, items, s->need_next, s->m_next);
-        uint32_t *x = s->rows;
-        s->rows = s->rows_next;
-        s->rows_next = x;
-        x = s->need;
+        rc = take_prefetch(s, items, s->need_next, s->m_next);
+        uint32_t *x = s->need;
         s->need = s->need_next;
         s->need_next = x;
         n = s->n_next;
@@ -1077,14 +1087,8 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
     int claiming = rc == TRIB_OK;
     double t1 = trib_now();
     if (rc == TRIB_OK && s->have_next) { /* asked for during the previous chunk */
-        s->have_next = 0;
-        rc = trib_ps_client_pull_finish(s->cli);
-        if (rc == TRIB_OK && !trib_ps_client_retry(s->cli))
-            add_own_push(s, &s->table, s->rows_next, s->n_next);
-        uint32_t *x = s->rows;
-        s->rows = s->rows_next;
-        s->rows_next = x;
-        x = s->order;
+        rc = take_prefetch(s, &s->table, s->rows_next, s->n_next);
+        uint32_t *x = s->order;
         s->order = s->order_next;
         s->order_next = x;
         s->len_cur = s->len_next;
