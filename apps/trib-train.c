@@ -240,7 +240,8 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
          .help = "async: never wait; bsp: wait for every worker's previous clock,\n"
                  "deterministic; ssp: bounded staleness.  Workers run free (no\n"
                  "barrier at an epoch's end); each epoch line is evaluated on the\n"
-                 "servers' rows when the slowest worker finished that epoch"},
+                 "servers' rows when the slowest worker finished that epoch (async\n"
+                 "with work sharing, --ps-balance: when every chunk of the pass is done)"},
         {.name = "ps-balance", .kind = TRIB_CLI_ENUM, .dst = &c->ps_balance, .choices = &trib_cli_enum_ps_balance,
          .arg = "B",
          .help = "who trains which ratings: static (each worker its own users), dynamic\n"

@@ -120,6 +120,7 @@ struct trib_ps_server {
     unsigned char *chunk_done;     /* per chunk of the round: reported done */
     double *report_at, *chunk_s;   /* per worker: its last report this round (0: none); seconds per chunk
                                       (0: not known) */
+    int *holding;                  /* per worker: chunks given to it and not reported done */
     trib_ps_header_t *grant;       /* per worker: the GRANT being sent */
     MPI_Request *grant_req;
     int err;
@@ -155,10 +156,11 @@ int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **
     s->chunk_done = calloc(C + 1, 1);
     s->report_at = calloc(W, sizeof *s->report_at);
     s->chunk_s = calloc(W, sizeof *s->chunk_s);
+    s->holding = calloc(W, sizeof *s->holding);
     s->grant = calloc(W, sizeof *s->grant);
     s->grant_req = malloc(W * sizeof *s->grant_req);
     if (rc == TRIB_OK && (!s->clock || !s->ended || !s->notice || !s->notice_req || !s->reply_req ||
-                          !s->reply_buf || !s->reply_cap || !s->owner || !s->chunk_done || !s->report_at || !s->chunk_s ||
+                          !s->reply_buf || !s->reply_cap || !s->owner || !s->chunk_done || !s->report_at || !s->chunk_s || !s->holding ||
                           !s->grant || !s->grant_req))
         rc = trib_errorf(TRIB_ERR_NOMEM, "ps server: out of memory");
     for (size_t w = 0; rc == TRIB_OK && w < W; w++)
@@ -243,6 +245,7 @@ void trib_ps_server_destroy(trib_ps_server_t *s)
     free(s->chunk_done);
     free(s->report_at);
     free(s->chunk_s);
+    free(s->holding);
     free(s->grant);
     free(s->grant_req);
     trib_mf_block_destroy(&s->block);
@@ -557,11 +560,13 @@ static int check_semantics(const trib_ps_server_t *s, const trib_ps_header_t *h,
 
 /*
  * Work sharing: whether worker w should take one more chunk with `left` chunks not handed out.
- * It should not when the others would finish all of them before w finished one: w's time per
- * chunk exceeds left / (the others' chunks per second) plus the fastest other's time per chunk
- * (it may be in the middle of one).  So at an epoch's end a straggler stops taking chunks and
- * the fast workers clear them, where a straggler's last chunk would hold the round; workers of
- * equal speed always take one.  Unknown speeds (no chunk done yet): take it.
+ * It should not when the others still at work (holding a chunk: they will ask again) would finish
+ * all of them before w finished one: w's time per chunk exceeds left / (their chunks per second)
+ * plus the fastest one's time per chunk (it may be in the middle of one).  So at an epoch's end a
+ * straggler stops taking chunks and the fast workers clear them, where a straggler's last chunk
+ * would hold the round; workers of equal speed always take one.  Unknown speeds: take it.  A
+ * worker is never refused when no other holds a chunk: the round must not wait for a worker that
+ * was refused and is only waiting for it to end.
  */
 static int should_take(const trib_ps_server_t *s, int w, uint64_t left, int ahead)
 {
@@ -569,7 +574,7 @@ static int should_take(const trib_ps_server_t *s, int w, uint64_t left, int ahea
     if (!(mine > 0))
         return 1;
     for (int v = 0; v < s->o.n_workers; v++) {
-        if (v == w)
+        if (v == w || s->holding[v] == 0)
             continue;
         if (!(s->chunk_s[v] > 0))
             return 1;
@@ -595,6 +600,7 @@ static int claim(trib_ps_server_t *s, int w, int64_t done, int ahead)
         }
         s->report_at[w] = now;
         s->chunk_done[done] = 1;
+        s->holding[w]--;
         if (++s->dyn_done == s->o.chunks_per_epoch) { /* the epoch is complete: its pushes all applied */
             s->dyn_complete = 1;
             rc = begin_pausing(s);
@@ -605,6 +611,7 @@ static int claim(trib_ps_server_t *s, int w, int64_t done, int ahead)
         should_take(s, w, s->o.chunks_per_epoch - s->dyn_next, ahead)) {
         give = (int64_t)s->dyn_next++;
         s->owner[give] = w;
+        s->holding[w]++;
         if (!(s->report_at[w] > 0)) /* its first chunk of the round: the clock starts now */
             s->report_at[w] = now;
     }
@@ -748,8 +755,10 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int settle, volatile sig_a
             s->owner[c] = -1;
             s->chunk_done[c] = 0;
         }
-        for (int w = 0; w < s->o.n_workers; w++)
+        for (int w = 0; w < s->o.n_workers; w++) {
             s->report_at[w] = 0;
+            s->holding[w] = 0;
+        }
     }
     int fatal = TRIB_OK;
     if (!settle && s->min_clock >= target)

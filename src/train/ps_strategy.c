@@ -93,7 +93,8 @@
  *     worker: claim a chunk from server 0, reporting the one it finished (its pushes went
  *             before the claim on the same tag, so server 0 has applied them)
  *             train it: pull its items and users, SGD, push both (END_CLOCK: one clock per chunk)
- *             the claim for the next chunk travels while this one trains (claim_start/_finish)
+ *             the claim for the next chunk travels during this one's pull (claim_start/_finish),
+ *             the next chunk's rows during its SGD (a pull for the next clock, as above)
  *     server 0: hands the chunks out in order; a round is complete when all C were reported,
  *             then NOTICEs as above; near the end it refuses a worker whose time per chunk is
  *             longer than the others need for what is left (ps_server.c, should_take)
