@@ -186,24 +186,12 @@ static void clear_queues(trib_ps_server_t *s)
     s->n_deferred = s->n_pending = 0;
 }
 
-static void drop_snapshots(trib_ps_server_t *s, int64_t before)
+/* Keeps the snapshots of epochs [lo, hi) and drops the others. */
+static void keep_snapshots(trib_ps_server_t *s, int64_t lo, int64_t hi)
 {
     size_t keep = 0;
     for (size_t i = 0; i < s->n_snaps; i++) {
-        if (s->snaps[i].epoch < before)
-            trib_mf_block_destroy(&s->snaps[i].b);
-        else
-            s->snaps[keep++] = s->snaps[i];
-    }
-    s->n_snaps = keep;
-}
-
-/* Drops the snapshots of `from` and later epochs. */
-static void drop_snapshots_from(trib_ps_server_t *s, int64_t from)
-{
-    size_t keep = 0;
-    for (size_t i = 0; i < s->n_snaps; i++) {
-        if (s->snaps[i].epoch >= from)
+        if (s->snaps[i].epoch < lo || s->snaps[i].epoch >= hi)
             trib_mf_block_destroy(&s->snaps[i].b);
         else
             s->snaps[keep++] = s->snaps[i];
@@ -227,7 +215,7 @@ void trib_ps_server_destroy(trib_ps_server_t *s)
     if (!s)
         return;
     clear_queues(s);
-    drop_snapshots(s, INT64_MAX);
+    keep_snapshots(s, INT64_MAX, INT64_MAX); /* none */
     free(s->snaps);
     free(s->deferred);
     free(s->pending);
@@ -813,7 +801,7 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int settle, volatile sig_a
      * knows whether every chunk was done; the others keep the snapshot either way: an incomplete round
      * ends the run, and the snapshot of the epoch before is the one used then). */
     if (fatal == TRIB_OK && !settle && s->o.chunks_per_epoch && (s->j != 0 || s->dyn_complete)) {
-        drop_snapshots_from(s, (int64_t)epoch);
+        keep_snapshots(s, INT64_MIN, (int64_t)epoch);
         fatal = take_snapshot(s, (int64_t)epoch);
     }
     if (fatal != TRIB_OK)
@@ -824,7 +812,7 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int settle, volatile sig_a
 void trib_ps_server_restart(trib_ps_server_t *s, int64_t clock)
 {
     clear_queues(s);
-    drop_snapshots(s, INT64_MAX);
+    keep_snapshots(s, INT64_MAX, INT64_MAX); /* none */
     for (int w = 0; w < s->o.n_workers; w++)
         s->clock[w] = clock;
     s->min_clock = clock;
@@ -852,4 +840,4 @@ const trib_mf_block_t *trib_ps_server_snapshot(const trib_ps_server_t *s, int64_
     return find_snapshot(s, epoch);
 }
 
-void trib_ps_server_drop_snapshots(trib_ps_server_t *s, int64_t epoch) { drop_snapshots(s, epoch); }
+void trib_ps_server_drop_snapshots(trib_ps_server_t *s, int64_t epoch) { keep_snapshots(s, epoch, INT64_MAX); }
