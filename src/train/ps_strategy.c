@@ -351,17 +351,28 @@ static size_t list_rows(ps_state_t *s, const trib_mf_rating_t *r, const uint32_t
     return n;
 }
 
-/* Work sharing: the table rows of all[order[begin..end)): its items, then its users (n_items + user). */
-static size_t list_chunk_rows(ps_state_t *s, const uint32_t *order, size_t begin, size_t end, uint32_t *out)
+/* Work sharing: ratings [*b, *e) of s->all are chunk c (of s->chunks fixed slices). */
+static void chunk_bounds(const ps_state_t *s, uint64_t c, size_t *b, size_t *e)
 {
-    size_t n = list_rows(s, s->all, order, begin, end, out), m = 0;
+    __extension__ typedef unsigned __int128 u128_t;
+    *b = (size_t)((u128_t)s->n_all * c / s->chunks);
+    *e = (size_t)((u128_t)s->n_all * (c + 1) / s->chunks);
+}
+
+/* Work sharing: the table rows of chunk c: its items, then its users (n_items + user).  The set does
+ * not depend on the visiting order, so the slice is read in place, front to back. */
+static size_t list_chunk_rows(ps_state_t *s, uint64_t c, uint32_t *out)
+{
+    size_t begin, end;
+    chunk_bounds(s, c, &begin, &end);
+    size_t n = list_rows(s, s->all, NULL, begin, end, out), m = 0;
     uint32_t *u = out + n;
     if (++s->ugen == 0) {
         memset(s->umark, 0, s->n_users * sizeof *s->umark);
         s->ugen = 1;
     }
     for (size_t i = begin; i < end; i++) {
-        uint32_t user = s->all[order[i]].user;
+        uint32_t user = s->all[i].user;
         if (s->umark[user] != s->ugen) {
             s->umark[user] = s->ugen;
             u[m++] = user;
@@ -1005,16 +1016,15 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
 
 /*
  * Work sharing: the visiting order of the chunk handed out `idx`-th in `epoch` into order[0..*len)
- * (indices into s->all).  The chunks are C fixed slices of s->all (sorted by grid cell, or shuffled
+ * (indices into s->all); returns the chunk's slice number.  The chunks are C fixed slices of s->all (sorted by grid cell, or shuffled
  * once); each epoch visits them in a fresh seeded sequence, and a chunk visits its cell segments in a
  * seeded order, each segment's ratings shuffled (stream hash(epoch, chunk) of the seed): a pure
  * function of (seed, epoch, idx), so it does not matter which worker trains the chunk, and a worker
  * computes only the orders of the chunks it trains.
  */
-static void chunk_order(const trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t idx, uint32_t *order,
-                        size_t *len)
+static uint64_t chunk_order(const trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t idx, uint32_t *order,
+                            size_t *len)
 {
-    __extension__ typedef unsigned __int128 u128_t;
     if (s->perm_epoch != epoch + 1) {
         for (uint64_t c = 0; c < s->chunks; c++)
             s->perm[c] = (uint32_t)c;
@@ -1024,7 +1034,8 @@ static void chunk_order(const trib_trainer_t *t, ps_state_t *s, unsigned epoch, 
         s->perm_epoch = epoch + 1;
     }
     uint64_t c = s->perm[idx];
-    size_t b = (size_t)((u128_t)s->n_all * c / s->chunks), e = (size_t)((u128_t)s->n_all * (c + 1) / s->chunks);
+    size_t b, e;
+    chunk_bounds(s, c, &b, &e);
     trib_rng_t rng;
     trib_rng_init(&rng, t->cfg.seed, trib_hash64(trib_hash64(TAG_CHUNKS, epoch), c + 1));
     size_t n = 0, ns = 0;
@@ -1067,6 +1078,7 @@ static void chunk_order(const trib_trainer_t *t, ps_state_t *s, unsigned epoch, 
         n += to - from;
     }
     *len = n;
+    return c;
 }
 
 /*
@@ -1095,8 +1107,7 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
         s->len_cur = s->len_next;
         n = s->n_next;
     } else {
-        chunk_order(t, s, epoch, chunk, s->order, &s->len_cur);
-        n = list_chunk_rows(s, s->order, 0, s->len_cur, s->rows);
+        n = list_chunk_rows(s, chunk_order(t, s, epoch, chunk, s->order, &s->len_cur), s->rows);
         t1 = trib_now();
         if (rc == TRIB_OK)
             rc = trib_ps_client_pull(s->cli, s->rows, n);
@@ -1118,8 +1129,8 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
         return rc;
     }
     if (*next >= 0) { /* the next chunk's rows travel during this chunk's SGD */
-        chunk_order(t, s, epoch, (uint64_t)*next, s->order_next, &s->len_next);
-        s->n_next = list_chunk_rows(s, s->order_next, 0, s->len_next, s->rows_next);
+        s->n_next = list_chunk_rows(s, chunk_order(t, s, epoch, (uint64_t)*next, s->order_next, &s->len_next),
+                                    s->rows_next);
         rc = trib_ps_client_pull_ahead(s->cli, s->rows_next, s->n_next);
         if (rc != TRIB_OK)
             return rc;
