@@ -37,6 +37,7 @@ typedef struct {
     int (*settle)(trib_trainer_t *t, void *state);
     int (*reset)(trib_trainer_t *t, void *state); /* the model was replaced (resume): rebuild derived state */
     void (*destroy)(void *state);
+    int own_order; /* 1: the strategy makes its own visiting orders, the loop leaves t->order alone (NULL) */
 } trib_strategy_t;
 
 TRIB_HIDDEN extern const trib_strategy_t trib_strategy_sync;

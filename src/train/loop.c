@@ -4,7 +4,8 @@
  *   for each epoch e (from the current position):
  *       order = blocked (trib_mf_grid_order) or shuffled    per rank, a function of (seed, e)
  *               (trib_mf_visit_order); --sync-method strata: the stratified
- *               order, its round starts, half starts and groups (trib_mf_grid_strata_order)
+ *               order, its round starts, half starts and groups (trib_mf_grid_strata_order);
+ *               none for a strategy with its own orders (ps: strategy->own_order)
  *       for each round r < R (R equal on every rank):
  *           strategy->round(slice r of the order)          SGD + synchronisation
  *               (slice r: positions [r*n/R, (r+1)*n/R), or the strata order's round r)
@@ -375,7 +376,9 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
     int stopped = 0;
     while (rc == TRIB_OK && !stopped && t->next_epoch < t->cfg.epochs && !early_stopped(t)) {
         unsigned epoch = t->next_epoch;
-        if (t->cfg.sync_method == TRIB_SYNC_STRATA)
+        if (t->strategy->own_order)
+            rc = TRIB_OK;
+        else if (t->cfg.sync_method == TRIB_SYNC_STRATA)
             rc = trib_mf_grid_strata_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch, (unsigned)t->rank,
                                            (unsigned)t->size, t->rounds_per_epoch, t->round_start, t->round_half,
                                            t->round_group);

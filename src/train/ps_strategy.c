@@ -1476,7 +1476,8 @@ static int ps_reset(trib_trainer_t *t, void *state)
     return TRIB_OK;
 }
 
-const trib_strategy_t trib_strategy_ps = {"ps", ps_create, ps_round, ps_settle, ps_reset, ps_destroy};
+/* Own orders: a worker's epochs run apart from the loop's (static), or it visits chunks of all ratings (dynamic). */
+const trib_strategy_t trib_strategy_ps = {"ps", ps_create, ps_round, ps_settle, ps_reset, ps_destroy, 1};
 
 /* ------------------------------------------------------------------ accessors */
 

@@ -360,4 +360,4 @@ static int strata_reset(trib_trainer_t *t, void *state)
 }
 
 const trib_strategy_t trib_strategy_strata = {"strata", strata_create, strata_round, strata_settle, strata_reset,
-                                              strata_destroy};
+                                              strata_destroy, 0};

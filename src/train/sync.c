@@ -523,4 +523,4 @@ static int sync_reset(trib_trainer_t *t, void *state)
     return trib_mf_block_copy_values(&s->snap, &t->model.items);
 }
 
-const trib_strategy_t trib_strategy_sync = {"sync", sync_create, sync_round, sync_settle, sync_reset, sync_destroy};
+const trib_strategy_t trib_strategy_sync = {"sync", sync_create, sync_round, sync_settle, sync_reset, sync_destroy, 0};

@@ -349,8 +349,10 @@ int trib_trainer_create(const trib_train_config_t *cfg, MPI_Comm comm, trib_trai
     trib_log(TRIB_LOG_DEBUG, "load: train %zu ratings %.3f s, test %zu ratings %.3f s, grid %.3f s", t->n_train,
              t1 - t0, t->n_test, t2 - t1, trib_now() - t2);
     if (rc == TRIB_OK) {
-        t->order = malloc((t->n_train ? t->n_train : 1) * sizeof *t->order);
-        rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");
+        if (!t->strategy->own_order) {
+            t->order = malloc((t->n_train ? t->n_train : 1) * sizeof *t->order);
+            rc = t->order ? TRIB_OK : trib_errorf(TRIB_ERR_NOMEM, "trainer: cannot allocate the visiting order");
+        }
         if (rc == TRIB_OK && cfg->sync_method == TRIB_SYNC_STRATA) {
             t->round_start = malloc((t->rounds_per_epoch + 1) * sizeof *t->round_start);
             t->round_half = malloc(t->rounds_per_epoch * sizeof *t->round_half);
