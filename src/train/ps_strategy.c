@@ -198,6 +198,9 @@ typedef struct {
     trib_mf_block_t table;      /* the worker's cache of the table */
     trib_mf_model_t dmodel;     /* views of the table's items and users, for SGD */
     uint32_t *umark, ugen;      /* per user: generation that last listed it */
+    uint32_t *ulist;            /* scratch: a chunk's users */
+    uint32_t **crows;           /* per chunk: its rows once found (NULL: not kept), list_chunk_rows */
+    size_t *ncrows, crows_kept; /* their lengths; entries kept in all */
     double dyn_trained;         /* ratings this worker trained in the run */
     trib_mf_block_t items_view; /* server: its snapshot's item rows (checkpoints) */
 } ps_state_t;
@@ -303,6 +306,11 @@ static void ps_destroy(void *state)
     free(s->w_batches);
     free(s->all);
     free(s->umark);
+    free(s->ulist);
+    for (uint64_t c = 0; s->crows && c < s->chunks; c++)
+        free(s->crows[c]);
+    free(s->crows);
+    free(s->ncrows);
     free(s->perm);
     free(s->order_next);
     free(s->segs);
@@ -360,28 +368,56 @@ static void chunk_bounds(const ps_state_t *s, uint64_t c, size_t *b, size_t *e)
 }
 
 /* Work sharing: the table rows of chunk c: its items, then its users (n_items + user).  The set does
- * not depend on the visiting order, so the slice is read in place, front to back. */
-static size_t list_chunk_rows(ps_state_t *s, uint64_t c, uint32_t *out)
+ * not depend on the visiting order, so the slice is read in place, front to back, once. */
+static size_t find_chunk_rows(ps_state_t *s, uint64_t c, uint32_t *out)
 {
-    size_t begin, end;
+    size_t begin, end, n = 0, m = 0;
     chunk_bounds(s, c, &begin, &end);
-    size_t n = list_rows(s, s->all, NULL, begin, end, out), m = 0;
-    uint32_t *u = out + n;
+    if (++s->gen == 0) {
+        memset(s->mark, 0, s->n_items * sizeof *s->mark);
+        s->gen = 1;
+    }
     if (++s->ugen == 0) {
         memset(s->umark, 0, s->n_users * sizeof *s->umark);
         s->ugen = 1;
     }
+    uint32_t *u = s->ulist;
     for (size_t i = begin; i < end; i++) {
-        uint32_t user = s->all[i].user;
+        uint32_t it = s->all[i].item, user = s->all[i].user;
+        if (s->mark[it] != s->gen) {
+            s->mark[it] = s->gen;
+            out[n++] = it;
+        }
         if (s->umark[user] != s->ugen) {
             s->umark[user] = s->ugen;
             u[m++] = user;
         }
     }
+    sort_listed(s->mark, s->gen, s->n_items, out, n);
     sort_listed(s->umark, s->ugen, s->n_users, u, m);
     for (size_t i = 0; i < m; i++)
-        u[i] += (uint32_t)s->n_items;
+        out[n + i] = u[i] + (uint32_t)s->n_items;
     return n + m;
+}
+
+/*
+ * The rows of chunk c into out (as find_chunk_rows).  A chunk is a fixed slice, so its rows are found
+ * once and kept while the kept lists stay within one entry per rating of `all` (the lists hold at
+ * most two per rating: 8 bytes against the 12 of the rating itself); beyond that they are found again.
+ */
+static size_t list_chunk_rows(ps_state_t *s, uint64_t c, uint32_t *out)
+{
+    if (s->crows[c]) {
+        memcpy(out, s->crows[c], s->ncrows[c] * sizeof *out);
+        return s->ncrows[c];
+    }
+    size_t n = find_chunk_rows(s, c, out);
+    if (s->crows_kept + n <= s->n_all && (s->crows[c] = malloc((n + 1) * sizeof *out)) != NULL) {
+        memcpy(s->crows[c], out, n * sizeof *out);
+        s->ncrows[c] = n;
+        s->crows_kept += n;
+    }
+    return n;
 }
 
 #define TAG_CHUNKS UINT64_C(0x70736368756e6b73) /* "pschunks": the chunk sequences and their orders */
@@ -486,7 +522,10 @@ static int create_worker(trib_trainer_t *t, ps_state_t *s)
             return rc;
         rc = trib_mf_block_create(&s->table, n_tab, s->o.k);
         s->umark = calloc(s->n_users + 1, sizeof *s->umark);
-        if (rc != TRIB_OK || !s->umark)
+        s->ulist = malloc((s->n_users + 1) * sizeof *s->ulist);
+        s->crows = calloc(s->chunks + 1, sizeof *s->crows);
+        s->ncrows = calloc(s->chunks + 1, sizeof *s->ncrows);
+        if (rc != TRIB_OK || !s->umark || !s->ulist || !s->crows || !s->ncrows)
             return trib_errorf(TRIB_ERR_NOMEM, "ps worker: cannot allocate the table cache of %zu rows", n_tab);
         for (size_t r = 0; r < n_tab; r++)
             s->table.ids[r] = (int64_t)r;
