@@ -229,12 +229,13 @@ TRIB_API int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size
  */
 TRIB_API int trib_ps_client_claim(trib_ps_client_t *c, int64_t done, int64_t *chunk);
 /*
- * The same in two steps, so the answer travels while the worker trains: ahead = 1 asks for the chunk
- * after the one the worker is about to train (server 0 then counts on the worker finishing that one
- * first).  One claim at a time.
+ * The same in two steps, so the answer travels while the worker trains: the chunk granted comes
+ * after every chunk the worker was given and has not reported (server 0 counts on it finishing
+ * those first).  One claim at a time; trib_ps_client_claiming says whether one is in flight.
  */
-TRIB_API int trib_ps_client_claim_start(trib_ps_client_t *c, int64_t done, int ahead);
+TRIB_API int trib_ps_client_claim_start(trib_ps_client_t *c, int64_t done);
 TRIB_API int trib_ps_client_claim_finish(trib_ps_client_t *c, int64_t *chunk);
+TRIB_API int trib_ps_client_claiming(const trib_ps_client_t *c);
 /* The number of NOTICEs received this round, after taking any that arrived (never blocks). */
 TRIB_API int trib_ps_client_poll_notice(trib_ps_client_t *c, int *count);
 /* Blocks until at least one NOTICE of this round arrived. */

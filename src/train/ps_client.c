@@ -379,13 +379,15 @@ int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size_t n, con
     return rc;
 }
 
-int trib_ps_client_claim_start(trib_ps_client_t *c, int64_t done, int ahead)
+int trib_ps_client_claiming(const trib_ps_client_t *c) { return c->claiming; }
+
+int trib_ps_client_claim_start(trib_ps_client_t *c, int64_t done)
 {
     if (!c->o.chunks_per_epoch || c->settle || c->claiming)
         return trib_errorf(TRIB_ERR_STATE, "ps client: a claim without work sharing, while settling or while "
                            "another is answered");
     int server0 = c->o.n_workers;
-    c->claim_out = header(c, TRIB_PS_MSG_CLAIM, ahead ? TRIB_PS_FLAG_AHEAD : 0u, 0);
+    c->claim_out = header(c, TRIB_PS_MSG_CLAIM, 0u, 0);
     c->claim_out.clock = done;
     if (MPI_Irecv(&c->claim_in, (int)sizeof c->claim_in, MPI_BYTE, server0, TRIB_PS_TAG_GRANT, c->o.comm,
                   &c->claim_req[0]) != MPI_SUCCESS)
@@ -428,7 +430,7 @@ int trib_ps_client_claim_finish(trib_ps_client_t *c, int64_t *chunk)
 
 int trib_ps_client_claim(trib_ps_client_t *c, int64_t done, int64_t *chunk)
 {
-    int rc = trib_ps_client_claim_start(c, done, 0);
+    int rc = trib_ps_client_claim_start(c, done);
     return rc == TRIB_OK ? trib_ps_client_claim_finish(c, chunk) : rc;
 }
 

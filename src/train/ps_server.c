@@ -549,16 +549,17 @@ static int check_semantics(const trib_ps_server_t *s, const trib_ps_header_t *h,
 /*
  * Work sharing: whether worker w should take one more chunk with `left` chunks not handed out.
  * It should not when the others still at work (holding a chunk: they will ask again) would finish
- * all of them before w finished one: w's time per chunk exceeds left / (their chunks per second)
- * plus the fastest one's time per chunk (it may be in the middle of one).  So at an epoch's end a
+ * all of them before w finished one: w's time for the chunks it holds and this one exceeds (left +
+ * the chunks they hold) / (their chunks per second) plus the fastest one's time per chunk (it may be
+ * in the middle of one).  So at an epoch's end a
  * straggler stops taking chunks and the fast workers clear them, where a straggler's last chunk
  * would hold the round; workers of equal speed always take one.  Unknown speeds: take it.  A
  * worker is never refused when no other holds a chunk: the round must not wait for a worker that
  * was refused and is only waiting for it to end.
  */
-static int should_take(const trib_ps_server_t *s, int w, uint64_t left, int ahead)
+static int should_take(const trib_ps_server_t *s, int w, uint64_t left)
 {
-    double mine = (ahead ? 2 : 1) * s->chunk_s[w], rate = 0, fastest = 0; /* ahead: its next chunk first */
+    double mine = (1 + s->holding[w]) * s->chunk_s[w], rate = 0, fastest = 0, held = 0;
     if (!(mine > 0))
         return 1;
     for (int v = 0; v < s->o.n_workers; v++) {
@@ -567,17 +568,18 @@ static int should_take(const trib_ps_server_t *s, int w, uint64_t left, int ahea
         if (!(s->chunk_s[v] > 0))
             return 1;
         rate += 1.0 / s->chunk_s[v];
+        held += s->holding[v];
         fastest = fastest > 0 && fastest < s->chunk_s[v] ? fastest : s->chunk_s[v];
     }
-    return rate == 0 || mine <= (double)left / rate + fastest;
+    return rate == 0 || mine <= ((double)left + held) / rate + fastest;
 }
 
 /*
  * Server 0 under work sharing: takes worker w's report of chunk `done` (-1: none) and answers its claim
- * (ahead: for the chunk after the one it is about to train).  A worker's seconds per chunk are the
+ * (for a chunk after those it holds: given and not reported).  A worker's seconds per chunk are the
  * time between its reports (a running mean), which covers everything it does per chunk.
  */
-static int claim(trib_ps_server_t *s, int w, int64_t done, int ahead)
+static int claim(trib_ps_server_t *s, int w, int64_t done)
 {
     double now = trib_now();
     int rc = TRIB_OK;
@@ -596,7 +598,7 @@ static int claim(trib_ps_server_t *s, int w, int64_t done, int ahead)
     }
     int64_t give = -1;
     if (rc == TRIB_OK && !s->pausing && s->dyn_next < s->o.chunks_per_epoch &&
-        should_take(s, w, s->o.chunks_per_epoch - s->dyn_next, ahead)) {
+        should_take(s, w, s->o.chunks_per_epoch - s->dyn_next)) {
         give = (int64_t)s->dyn_next++;
         s->owner[give] = w;
         s->holding[w]++;
@@ -656,7 +658,7 @@ static int handle(trib_ps_server_t *s, const unsigned char *msg, size_t len, int
         s->n_done++;
         return TRIB_OK;
     case TRIB_PS_MSG_CLAIM:
-        return claim(s, src, h.clock, (h.flags & TRIB_PS_FLAG_AHEAD) != 0);
+        return claim(s, src, h.clock);
     case TRIB_PS_MSG_REPLY:
     case TRIB_PS_MSG_NOTICE:
     case TRIB_PS_MSG_GRANT:

@@ -93,8 +93,10 @@
  *     worker: claim a chunk from server 0, reporting the one it finished (its pushes went
  *             before the claim on the same tag, so server 0 has applied them)
  *             train it: pull its items and users, SGD, push both (END_CLOCK: one clock per chunk)
- *             the claim for the next chunk travels during this one's pull (claim_start/_finish),
- *             the next chunk's rows during its SGD (a pull for the next clock, as above)
+ *             two deep: the claim sent before a chunk's SGD is answered during it and names
+ *             the chunk after the next (claim_start/_finish), the next chunk's rows travel
+ *             during the SGD too (a pull for the next clock, as above); one round trip to
+ *             server 0 per chunk, none waited for in the steady state
  *     server 0: hands the chunks out in order; a round is complete when all C were reported,
  *             then NOTICEs as above; near the end it refuses a worker whose time per chunk is
  *             longer than the others need for what is left (ps_server.c, should_take)
@@ -1120,24 +1122,36 @@ static uint64_t chunk_order(const trib_trainer_t *t, ps_state_t *s, unsigned epo
     return c;
 }
 
-/*
- * Work sharing: trains the chunk handed out `chunk`-th in `epoch`: its rows (items, then users) are
- * pulled now or were prefetched during the previous chunk (s->have_next).  The claim for the chunk
- * after it, reporting `done`, leaves before the pull; its answer comes back during the pull, so the
- * next chunk's rows are asked for (pull ahead) before this chunk's SGD.  Then SGD, push both.
- * *next = the chunk given for afterwards (-1: none, or not asked: *paused), *paused = 1 when the
- * servers are pausing (this chunk did not run).
- */
-static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t chunk, int64_t done, int64_t *next,
-                     double *wait, int *paused, uint64_t *ratings)
+/* Work sharing: finishes the claim in flight, if any; a chunk granted joins the queue have[0..*n_have). */
+static int dyn_take_grant(ps_state_t *s, int64_t *have, int *n_have, double *wait)
 {
-    int rc = TRIB_OK;
-    *next = -1;
-    size_t n;
-    double t0 = trib_now();
-    rc = trib_ps_client_claim_start(s->cli, done, 1);
-    int claiming = rc == TRIB_OK;
-    double t1 = trib_now();
+    if (!trib_ps_client_claiming(s->cli))
+        return TRIB_OK;
+    double c0 = trib_now();
+    int64_t got = -1;
+    int rc = trib_ps_client_claim_finish(s->cli, &got);
+    if (rc == TRIB_OK && got >= 0)
+        have[(*n_have)++] = got;
+    *wait += trib_now() - c0;
+    s->p_claim += trib_now() - c0;
+    return rc;
+}
+
+/*
+ * Work sharing: trains the chunk handed out `chunk`-th in `epoch`.  Chunks flow two deep: the claim
+ * sent during the previous chunk (answered during its SGD) is taken first, so the chunk after this
+ * one is known, and its rows are asked for (pull ahead) before this chunk's SGD; this chunk's rows
+ * were asked for during the previous one (s->have_next) or are pulled now.  Then the next claim
+ * leaves, reporting *done (the chunk finished before, its pushes sent), and its answer comes back
+ * during this SGD.  SGD, push both; *done = chunk.  have[0..*n_have): chunks granted, not started.
+ * *paused = 1 when the servers are pausing (this chunk did not run).
+ */
+static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t chunk, int64_t *done, int64_t *have,
+                     int *n_have, double *wait, int *paused, uint64_t *ratings)
+{
+    int rc = dyn_take_grant(s, have, n_have, wait);
+    size_t n = 0;
+    double t0 = trib_now(), t1 = t0;
     if (rc == TRIB_OK && s->have_next) { /* asked for during the previous chunk */
         rc = take_prefetch(s, &s->table, s->rows_next, s->n_next);
         uint32_t *x = s->order;
@@ -1145,39 +1159,35 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
         s->order_next = x;
         s->len_cur = s->len_next;
         n = s->n_next;
-    } else {
+    } else if (rc == TRIB_OK) {
         n = list_chunk_rows(s, chunk_order(t, s, epoch, chunk, s->order, &s->len_cur), s->rows);
         t1 = trib_now();
-        if (rc == TRIB_OK)
-            rc = trib_ps_client_pull(s->cli, s->rows, n);
+        rc = trib_ps_client_pull(s->cli, s->rows, n);
     }
     s->n_cur = 0; /* s->delta no longer matches s->rows */
     double t2 = trib_now();
     *wait += t2 - t1;
     s->p_pull += t2 - t1;
     s->p_pack += t1 - t0;
-    if (claiming) {
-        int cr = trib_ps_client_claim_finish(s->cli, next);
-        rc = rc != TRIB_OK ? rc : cr;
-    }
-    double t3 = trib_now();
-    s->p_claim += t3 - t2;
-    *wait += t3 - t2;
     if (rc != TRIB_OK || trib_ps_client_retry(s->cli)) {
         *paused = rc == TRIB_OK;
         return rc;
     }
-    if (*next >= 0) { /* the next chunk's rows travel during this chunk's SGD */
-        s->n_next = list_chunk_rows(s, chunk_order(t, s, epoch, (uint64_t)*next, s->order_next, &s->len_next),
+    if (*n_have > 0) { /* the next chunk's rows travel during this chunk's SGD */
+        s->n_next = list_chunk_rows(s, chunk_order(t, s, epoch, (uint64_t)have[0], s->order_next, &s->len_next),
                                     s->rows_next);
         rc = trib_ps_client_pull_ahead(s->cli, s->rows_next, s->n_next);
         if (rc != TRIB_OK)
             return rc;
         s->have_next = 1;
     }
+    rc = trib_ps_client_claim_start(s->cli, *done);
+    if (rc != TRIB_OK)
+        return rc;
+    *done = -1;
     snapshot_rows(s, &s->table, n);
     double c0 = trib_now();
-    s->p_pack += c0 - t3;
+    s->p_pack += c0 - t2;
     trib_mf_hparams_t hp = trib_train_sgd_hparams(t);
     rc = trib_mf_sgd_run(&s->dmodel, &hp, epoch, s->all, s->n_all, s->order, 0, s->len_cur);
     if (rc != TRIB_OK)
@@ -1195,6 +1205,7 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
     s->p_push += trib_now() - p1;
     if (rc != TRIB_OK)
         return rc;
+    *done = (int64_t)chunk;
     s->p_batches++;
     *ratings += s->len_cur;
     s->dyn_trained += (double)s->len_cur;
@@ -1225,41 +1236,51 @@ static int worker_round_dyn(trib_trainer_t *t, ps_state_t *s, unsigned epoch, do
     double t0 = trib_now(), wait = 0;
     uint64_t ratings = 0, run = 0;
     trib_ps_client_begin(s->cli, epoch, trib_ps_client_clock(s->cli), 0);
-    /* next: a chunk given and not started (its rows may be on their way); done: the chunk trained
-     * and not reported yet (the next claim reports it) */
-    int64_t next = -1, done = -1;
-    int rc = TRIB_OK;
+    /* have: chunks given and not started (the first one's rows may be on their way); done: the chunk
+     * trained and not reported yet (the next claim reports it) */
+    int64_t have[2] = {-1, -1}, done = -1;
+    int n_have = 0, rc = TRIB_OK, stop = 0;
     if (s->hold > 0) { /* testing: the holding straggler takes no chunk in this round (the others train it all) */
         s->hold--;
         rc = trib_ps_client_wait_notice(s->cli);
-        next = -2; /* skip the loop */
+        stop = 1;
     }
-    while (rc == TRIB_OK && next != -2) {
-        int want = 0, paused = 0;
-        rc = pause_wanted(t, s, &want);
-        if (rc == TRIB_OK && !want && next < 0) { /* none in hand: ask and wait */
-            double c0 = trib_now();
-            rc = trib_ps_client_claim(s->cli, done, &next);
+    while (rc == TRIB_OK && !stop) {
+        int paused = 0;
+        rc = pause_wanted(t, s, &stop);
+        if (rc == TRIB_OK && !stop && n_have == 0) /* none in hand: the claim in flight, else ask and wait */
+            rc = dyn_take_grant(s, have, &n_have, &wait);
+        if (rc == TRIB_OK && !stop && n_have == 0) {
+            rc = trib_ps_client_claim_start(s->cli, done);
             done = -1;
-            if (rc == TRIB_OK && next < 0) /* nothing more for this worker in this epoch */
+            if (rc == TRIB_OK)
+                rc = dyn_take_grant(s, have, &n_have, &wait);
+            if (rc == TRIB_OK && n_have == 0) { /* nothing more for this worker in this epoch */
+                double c0 = trib_now();
                 rc = trib_ps_client_wait_notice(s->cli);
-            want = next < 0;
-            wait += trib_now() - c0;
-            s->p_claim += trib_now() - c0;
+                wait += trib_now() - c0;
+                s->p_claim += trib_now() - c0;
+                break;
+            }
         }
-        if (rc != TRIB_OK || want)
+        if (rc != TRIB_OK || stop)
             break;
-        int64_t chunk = next;
-        rc = dyn_chunk(t, s, epoch, (uint64_t)chunk, done, &next, &wait, &paused, &ratings);
-        done = -1;
+        int64_t chunk = have[0];
+        have[0] = have[1];
+        n_have--;
+        rc = dyn_chunk(t, s, epoch, (uint64_t)chunk, &done, have, &n_have, &wait, &paused, &ratings);
         if (rc != TRIB_OK || paused)
             break;
-        done = chunk;
         run++;
         if (t->rank == 0 && !s->raised && t->cfg.ps_raise_epoch == epoch + 1 && t->cfg.ps_raise_batch == run) {
             s->raised = 1; /* testing: a stop request in the middle of an epoch */
             raise(t->cfg.ps_raise_signal);
         }
+    }
+    if (trib_ps_client_claiming(s->cli)) { /* a grant on its way: take it (its chunk will not run now) */
+        int64_t got = -1;
+        int cr = trib_ps_client_claim_finish(s->cli, &got);
+        rc = rc != TRIB_OK ? rc : cr;
     }
     if (s->have_next) { /* rows of a chunk that will not run now (the round is stopping) */
         s->have_next = 0;

@@ -66,7 +66,6 @@ typedef enum {
                                      answered, so the rows include the worker's pushes sent before the pull
                                      (a pull for the next clock, sent before the current clock's last push,
                                      may come without them) */
-#define TRIB_PS_FLAG_AHEAD 128u   /* CLAIM: for the chunk after the one the worker is about to train */
 #define TRIB_PS_FLAG_RETRY 16u    /* REPLY: the server is pausing and did not serve this deferred pull (no
                                      payload): the worker pauses and pulls again in the next round */
 
