@@ -1057,11 +1057,11 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
 
 /*
  * Work sharing: the visiting order of the chunk handed out `idx`-th in `epoch` into order[0..*len)
- * (indices into s->all); returns the chunk's slice number.  The chunks are C fixed slices of s->all (sorted by grid cell, or shuffled
- * once); each epoch visits them in a fresh seeded sequence, and a chunk visits its cell segments in a
- * seeded order, each segment's ratings shuffled (stream hash(epoch, chunk) of the seed): a pure
- * function of (seed, epoch, idx), so it does not matter which worker trains the chunk, and a worker
- * computes only the orders of the chunks it trains.
+ * (indices into s->all); returns the chunk's slice number.  The chunks are C fixed slices of s->all
+ * (sorted by grid cell, or shuffled once); each epoch visits them in a fresh seeded sequence, and a
+ * chunk visits its cell segments in a seeded order, each segment's ratings shuffled (stream
+ * hash(epoch, chunk) of the seed): a pure function of (seed, epoch, idx), so it does not matter which
+ * worker trains the chunk, and a worker computes only the orders of the chunks it trains.
  */
 static uint64_t chunk_order(const trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t idx, uint32_t *order,
                             size_t *len)
@@ -1137,19 +1137,35 @@ static int dyn_take_grant(ps_state_t *s, int64_t *have, int *n_have, double *wai
     return rc;
 }
 
+/* Work sharing: sends a claim reporting *done (the chunk finished since the last claim, or -1). */
+static int dyn_claim(ps_state_t *s, int64_t *done)
+{
+    int rc = trib_ps_client_claim_start(s->cli, *done);
+    if (rc == TRIB_OK)
+        *done = -1;
+    return rc;
+}
+
 /*
  * Work sharing: trains the chunk handed out `chunk`-th in `epoch`.  Chunks flow two deep: the claim
  * sent during the previous chunk (answered during its SGD) is taken first, so the chunk after this
- * one is known, and its rows are asked for (pull ahead) before this chunk's SGD; this chunk's rows
- * were asked for during the previous one (s->have_next) or are pulled now.  Then the next claim
- * leaves, reporting *done (the chunk finished before, its pushes sent), and its answer comes back
- * during this SGD.  SGD, push both; *done = chunk.  have[0..*n_have): chunks granted, not started.
- * *paused = 1 when the servers are pausing (this chunk did not run).
+ * one is known (have[0]; when no claim is in flight and none is known, one is asked for now), the
+ * next claim leaves, reporting *done (the chunk finished before, its pushes sent) and answered during
+ * this chunk.  This chunk's rows were asked for during the previous one (s->have_next) or are pulled
+ * now, the next one's are asked for (pull ahead) before this SGD.  SGD, push both; *done = chunk.
+ * have[0..*n_have): chunks granted, not started.  *paused = 1 when the servers are pausing (this chunk
+ * did not run).
  */
 static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t chunk, int64_t *done, int64_t *have,
                      int *n_have, double *wait, int *paused, uint64_t *ratings)
 {
-    int rc = dyn_take_grant(s, have, n_have, wait);
+    int rc = TRIB_OK;
+    if (!trib_ps_client_claiming(s->cli) && *n_have == 0) /* the first chunk of a round */
+        rc = dyn_claim(s, done);
+    if (rc == TRIB_OK)
+        rc = dyn_take_grant(s, have, n_have, wait);
+    if (rc == TRIB_OK)
+        rc = dyn_claim(s, done);
     size_t n = 0;
     double t0 = trib_now(), t1 = t0;
     if (rc == TRIB_OK && s->have_next) { /* asked for during the previous chunk */
@@ -1181,10 +1197,6 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
             return rc;
         s->have_next = 1;
     }
-    rc = trib_ps_client_claim_start(s->cli, *done);
-    if (rc != TRIB_OK)
-        return rc;
-    *done = -1;
     snapshot_rows(s, &s->table, n);
     double c0 = trib_now();
     s->p_pack += c0 - t2;
@@ -1251,8 +1263,7 @@ static int worker_round_dyn(trib_trainer_t *t, ps_state_t *s, unsigned epoch, do
         if (rc == TRIB_OK && !stop && n_have == 0) /* none in hand: the claim in flight, else ask and wait */
             rc = dyn_take_grant(s, have, &n_have, &wait);
         if (rc == TRIB_OK && !stop && n_have == 0) {
-            rc = trib_ps_client_claim_start(s->cli, done);
-            done = -1;
+            rc = dyn_claim(s, &done);
             if (rc == TRIB_OK)
                 rc = dyn_take_grant(s, have, &n_have, &wait);
             if (rc == TRIB_OK && n_have == 0) { /* nothing more for this worker in this epoch */
