@@ -363,6 +363,18 @@ static int stop_verdict(trib_trainer_t *t)
     return TRIB_OK;
 }
 
+/* The epoch's visiting order of this rank's ratings into t->order (strata: with its rounds). */
+static int make_order(trib_trainer_t *t, unsigned epoch)
+{
+    if (t->cfg.sync_method == TRIB_SYNC_STRATA)
+        return trib_mf_grid_strata_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch, (unsigned)t->rank,
+                                         (unsigned)t->size, t->rounds_per_epoch, t->round_start, t->round_half,
+                                         t->round_group);
+    if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
+        return trib_mf_grid_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch);
+    return trib_mf_visit_order(t->order, t->n_train, t->cfg.seed, epoch);
+}
+
 int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
 {
     if (!t)
@@ -376,21 +388,12 @@ int trib_trainer_run(trib_trainer_t *t, const trib_train_hooks_t *hooks)
     int stopped = 0;
     while (rc == TRIB_OK && !stopped && t->next_epoch < t->cfg.epochs && !early_stopped(t)) {
         unsigned epoch = t->next_epoch;
-        if (t->strategy->own_order)
-            rc = TRIB_OK;
-        else if (t->cfg.sync_method == TRIB_SYNC_STRATA)
-            rc = trib_mf_grid_strata_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch, (unsigned)t->rank,
-                                           (unsigned)t->size, t->rounds_per_epoch, t->round_start, t->round_half,
-                                           t->round_group);
-        else if (t->cfg.order == TRIB_MF_ORDER_BLOCKED)
-            rc = trib_mf_grid_order(&t->grid, t->order, t->n_train, t->cfg.seed, epoch);
-        else
-            rc = trib_mf_visit_order(t->order, t->n_train, t->cfg.seed, epoch);
-        rc = trib_train_agree(rc, t->comm);
-        if (rc != TRIB_OK)
-            break;
+        /* The epoch's time includes making its order (ps mode makes its orders inside the rounds). */
         double comm0 = t->comm_seconds, t0 = trib_now(), c0 = cpu_now(), rows0 = t->sync_rows_sum;
         uint64_t nrows0 = t->sync_rows_n;
+        rc = trib_train_agree(t->strategy->own_order ? TRIB_OK : make_order(t, epoch), t->comm);
+        if (rc != TRIB_OK)
+            break;
         uint64_t updates = 0;
         rc = run_epoch_rounds(t, hooks, epoch, &stopped, &updates);
         if (rc != TRIB_OK || (stopped && (t->next_round != 0 || t->round_incomplete))) /* stopped within the epoch */
