@@ -174,6 +174,7 @@ typedef struct {
     size_t n_settle_rows;
     uint32_t *mark;             /* per item: generation that last listed it */
     uint32_t gen;
+    uint32_t *titem;            /* static balance: the item of each training rating (NULL: read the ratings) */
     int64_t *fetched;           /* per item: clock during which the cached copy was pulled */
     float *delta;               /* per listed row: k + 2 floats (before, then after - before) */
     /* figures */
@@ -299,6 +300,7 @@ static void ps_destroy(void *state)
     free(s->all_rows);
     free(s->settle_rows);
     free(s->mark);
+    free(s->titem);
     free(s->fetched);
     free(s->delta);
     free(s->slots);
@@ -341,15 +343,21 @@ static void sort_listed(const uint32_t *mark, uint32_t gen, size_t n_ids, uint32
     }
 }
 
+/* A fresh generation of the item marks. */
+static void next_gen(ps_state_t *s)
+{
+    if (++s->gen == 0) {
+        memset(s->mark, 0, s->n_items * sizeof *s->mark);
+        s->gen = 1;
+    }
+}
+
 /* Sorted distinct items of ratings[idx[i]] (idx NULL: i), for i in [begin, end); returns the count. */
 static size_t list_rows(ps_state_t *s, const trib_mf_rating_t *r, const uint32_t *idx, size_t begin, size_t end,
                         uint32_t *out)
 {
-    size_t n_items = s->n_items, n = 0;
-    if (++s->gen == 0) {
-        memset(s->mark, 0, n_items * sizeof *s->mark);
-        s->gen = 1;
-    }
+    size_t n = 0;
+    next_gen(s);
     for (size_t i = begin; i < end; i++) {
         uint32_t it = r[idx ? idx[i] : i].item;
         if (s->mark[it] != s->gen) {
@@ -357,7 +365,48 @@ static size_t list_rows(ps_state_t *s, const trib_mf_rating_t *r, const uint32_t
             out[n++] = it;
         }
     }
-    sort_listed(s->mark, s->gen, n_items, out, n);
+    sort_listed(s->mark, s->gen, s->n_items, out, n);
+    return n;
+}
+
+/*
+ * Static balance: the item of each training rating, in their order (the mini-batches list their rows
+ * through the shuffled order: random reads of 4 bytes within this array instead of 12-byte ratings
+ * spread over three times the memory).  Out of memory: NULL, the ratings are read.
+ */
+static void keep_rating_items(const trib_trainer_t *t, ps_state_t *s)
+{
+    s->titem = malloc((t->n_train + 1) * sizeof *s->titem);
+    for (size_t i = 0; s->titem && i < t->n_train; i++)
+        s->titem[i] = t->train[i].item;
+}
+
+/* The sorted distinct items of positions [begin, end) of the epoch's order (as list_rows). */
+static size_t list_batch_rows(const trib_trainer_t *t, ps_state_t *s, size_t begin, size_t end, uint32_t *out)
+{
+    if (!s->titem)
+        return list_rows(s, t->train, s->order, begin, end, out);
+    size_t n = 0;
+    const uint32_t *ti = s->titem, *ord = s->order;
+    uint32_t gen, *mark = s->mark;
+    next_gen(s);
+    gen = s->gen;
+    if (end - begin >= s->n_items / 8) { /* marks only (no branch), then one pass over them */
+        for (size_t i = begin; i < end; i++)
+            mark[ti[ord[i]]] = gen;
+        for (size_t it = 0; it < s->n_items; it++)
+            if (mark[it] == gen)
+                out[n++] = (uint32_t)it;
+        return n;
+    }
+    for (size_t i = begin; i < end; i++) {
+        uint32_t it = ti[ord[i]];
+        if (mark[it] != gen) {
+            mark[it] = gen;
+            out[n++] = it;
+        }
+    }
+    sort_listed(mark, gen, s->n_items, out, n);
     return n;
 }
 
@@ -563,6 +612,8 @@ static int create_worker(trib_trainer_t *t, ps_state_t *s)
         s->all_rows[i] = (uint32_t)i;
         s->fetched[i] = INT64_MIN;
     }
+    if (!s->dyn)
+        keep_rating_items(t, s);
     /* Rows evaluation needs: every item of the local train and test ratings. */
     size_t n = list_rows(s, t->train, NULL, 0, t->n_train, s->rows);
     size_t m = t->n_test ? list_rows(s, t->test, NULL, 0, t->n_test, s->need) : 0;
@@ -961,7 +1012,7 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
         n = s->n_next;
         m = s->m_next;
     } else {
-        n = list_rows(s, t->train, s->order, begin, end, s->rows);
+        n = list_batch_rows(t, s, begin, end, s->rows);
         m = 0;
         for (size_t i = 0; i < n; i++)
             if (s->fetched[s->rows[i]] != clock)
@@ -1011,7 +1062,7 @@ static int worker_batch(trib_trainer_t *t, ps_state_t *s, double *wait, int *pau
         size_t nb, ne;
         batch_slice(t, s, b + 1, &nb, &ne);
         int64_t next_clock = clock + end_clock;
-        s->n_next = list_rows(s, t->train, s->order, nb, ne, s->rows_next);
+        s->n_next = list_batch_rows(t, s, nb, ne, s->rows_next);
         s->m_next = 0;
         for (size_t i = 0; i < s->n_next; i++)
             if (s->fetched[s->rows_next[i]] != next_clock)
