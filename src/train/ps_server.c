@@ -75,6 +75,7 @@ typedef struct {
     uint64_t seq;      /* arrival order (ties within one worker and clock) */
     uint64_t count;
     unsigned char *msg; /* owned: the received message (header, ids, deltas), taken over without a copy */
+    size_t cap;         /* its capacity */
 } pending_push_t;
 
 typedef struct {
@@ -111,6 +112,12 @@ struct trib_ps_server {
     uint64_t seq;
     unsigned char *rbuf;
     size_t rcap;
+    /* receive buffers of applied held pushes, for the next receives (fresh memory each time would cost
+     * page faults on the clock's critical path) */
+    unsigned char **spare;
+    size_t *spare_cap, n_spare, max_spare;
+    trib_mf_block_t spare_snap; /* a dropped snapshot's block, for the next snapshot (has_spare_snap) */
+    int has_spare_snap;
     trib_ps_server_stats_t st;
     const trib_ps_bell_t *bell; /* doorbells (NULL: none) */
     /* work sharing (o.chunks_per_epoch > 0); server 0 hands out the chunks of the round's epoch */
@@ -159,7 +166,10 @@ int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **
     s->holding = calloc(W, sizeof *s->holding);
     s->grant = calloc(W, sizeof *s->grant);
     s->grant_req = malloc(W * sizeof *s->grant_req);
-    if (rc == TRIB_OK && (!s->clock || !s->ended || !s->notice || !s->notice_req || !s->reply_req ||
+    s->max_spare = 2 * W + 2;
+    s->spare = calloc(s->max_spare, sizeof *s->spare);
+    s->spare_cap = calloc(s->max_spare, sizeof *s->spare_cap);
+    if (rc == TRIB_OK && (!s->spare || !s->spare_cap || !s->clock || !s->ended || !s->notice || !s->notice_req || !s->reply_req ||
                           !s->reply_buf || !s->reply_cap || !s->owner || !s->chunk_done || !s->report_at || !s->chunk_s || !s->holding ||
                           !s->grant || !s->grant_req))
         rc = trib_errorf(TRIB_ERR_NOMEM, "ps server: out of memory");
@@ -177,12 +187,23 @@ int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **
 
 void trib_ps_server_set_bell(trib_ps_server_t *s, const trib_ps_bell_t *b) { s->bell = b; }
 
+/* A held push's buffer, done with: kept for a later receive while there is room. */
+static void release_buffer(trib_ps_server_t *s, unsigned char *buf, size_t cap)
+{
+    if (buf && s->n_spare < s->max_spare) {
+        s->spare[s->n_spare] = buf;
+        s->spare_cap[s->n_spare++] = cap;
+    } else {
+        free(buf);
+    }
+}
+
 static void clear_queues(trib_ps_server_t *s)
 {
     for (size_t i = 0; i < s->n_deferred; i++)
         free(s->deferred[i].rows);
     for (size_t i = 0; i < s->n_pending; i++)
-        free(s->pending[i].msg);
+        release_buffer(s, s->pending[i].msg, s->pending[i].cap);
     s->n_deferred = s->n_pending = 0;
 }
 
@@ -191,10 +212,14 @@ static void keep_snapshots(trib_ps_server_t *s, int64_t lo, int64_t hi)
 {
     size_t keep = 0;
     for (size_t i = 0; i < s->n_snaps; i++) {
-        if (s->snaps[i].epoch < lo || s->snaps[i].epoch >= hi)
-            trib_mf_block_destroy(&s->snaps[i].b);
-        else
+        if (s->snaps[i].epoch >= lo && s->snaps[i].epoch < hi) {
             s->snaps[keep++] = s->snaps[i];
+        } else if (!s->has_spare_snap) { /* kept for the next snapshot */
+            s->spare_snap = s->snaps[i].b;
+            s->has_spare_snap = 1;
+        } else {
+            trib_mf_block_destroy(&s->snaps[i].b);
+        }
     }
     s->n_snaps = keep;
 }
@@ -216,6 +241,12 @@ void trib_ps_server_destroy(trib_ps_server_t *s)
         return;
     clear_queues(s);
     keep_snapshots(s, INT64_MAX, INT64_MAX); /* none */
+    if (s->has_spare_snap)
+        trib_mf_block_destroy(&s->spare_snap);
+    for (size_t i = 0; i < s->n_spare; i++)
+        free(s->spare[i]);
+    free(s->spare);
+    free(s->spare_cap);
     free(s->snaps);
     free(s->deferred);
     free(s->pending);
@@ -394,7 +425,7 @@ static void apply_complete_clocks(trib_ps_server_t *s)
     size_t i = 0;
     for (; i < s->n_pending && s->pending[i].clock < s->min_clock; i++) {
         apply_push(s, s->pending[i].msg + sizeof(trib_ps_header_t), s->pending[i].count);
-        free(s->pending[i].msg);
+        release_buffer(s, s->pending[i].msg, s->pending[i].cap);
     }
     memmove(s->pending, s->pending + i, (s->n_pending - i) * sizeof *s->pending);
     s->n_pending -= i;
@@ -416,9 +447,13 @@ static int take_snapshot(trib_ps_server_t *s, int64_t epoch)
         s->cap_snaps = c;
     }
     snapshot_t *sn = &s->snaps[s->n_snaps];
-    int rc = trib_mf_block_create(&sn->b, s->block.n_rows, s->block.k);
-    if (rc != TRIB_OK)
+    int rc = TRIB_OK;
+    if (s->has_spare_snap) { /* the same shape: every snapshot is of this server's block */
+        sn->b = s->spare_snap;
+        s->has_spare_snap = 0;
+    } else if ((rc = trib_mf_block_create(&sn->b, s->block.n_rows, s->block.k)) != TRIB_OK) {
         return rc;
+    }
     memcpy(sn->b.values, s->block.values, s->block.n_values * sizeof *s->block.values);
     memcpy(sn->b.ids, s->block.ids, s->block.n_rows * sizeof *s->block.ids);
     sn->epoch = epoch;
@@ -479,7 +514,8 @@ static int defer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t 
     return TRIB_OK;
 }
 
-/* Holds the push in s->rbuf: the pending entry takes the buffer over (no copy), the next receive gets a new one. */
+/* Holds the push in s->rbuf: the pending entry takes the buffer over (no copy), the next receive gets a spare
+ * one (or a new one). */
 static int hold_push(trib_ps_server_t *s, int w, int64_t clock, uint64_t n)
 {
     if (s->n_pending == s->cap_pending) {
@@ -490,9 +526,13 @@ static int hold_push(trib_ps_server_t *s, int w, int64_t clock, uint64_t n)
         s->pending = p;
         s->cap_pending = c;
     }
-    s->pending[s->n_pending++] = (pending_push_t){w, clock, s->seq++, n, s->rbuf};
+    s->pending[s->n_pending++] = (pending_push_t){w, clock, s->seq++, n, s->rbuf, s->rcap};
     s->rbuf = NULL;
     s->rcap = 0;
+    if (s->n_spare) {
+        s->rbuf = s->spare[--s->n_spare];
+        s->rcap = s->spare_cap[s->n_spare];
+    }
     return TRIB_OK;
 }
 
