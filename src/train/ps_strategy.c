@@ -167,6 +167,7 @@ typedef struct {
     /* snapshots for evaluation, the model file and checkpoints */
     user_snapshot_t *usnap;
     size_t n_usnap, cap_usnap;
+    float *spare_usnap;         /* a dropped snapshot's values, for the next one (NULL: none) */
     float *bk_users, *bk_items; /* the training state while an epoch's snapshot is in the model (swapped) */
     int swapped;
     /* worker scratch */
@@ -290,6 +291,7 @@ static void ps_destroy(void *state)
     for (size_t i = 0; i < s->n_usnap; i++)
         free(s->usnap[i].values);
     free(s->usnap);
+    free(s->spare_usnap);
     free(s->bk_users);
     free(s->bk_items);
     free(s->order);
@@ -835,7 +837,8 @@ static int keep_users(trib_trainer_t *t, ps_state_t *s, int64_t epoch)
         s->cap_usnap = c;
     }
     size_t n = t->model.users.n_values;
-    float *v = malloc((n + 1) * sizeof *v);
+    float *v = s->spare_usnap ? s->spare_usnap : malloc((n + 1) * sizeof *v);
+    s->spare_usnap = NULL;
     if (!v)
         return trib_errorf(TRIB_ERR_NOMEM, "ps worker: out of memory keeping the user rows of epoch %lld",
                            (long long)epoch + 1);
@@ -848,10 +851,12 @@ static void drop_users(ps_state_t *s, int64_t before)
 {
     size_t keep = 0;
     for (size_t i = 0; i < s->n_usnap; i++) {
-        if (s->usnap[i].epoch < before)
-            free(s->usnap[i].values);
-        else
+        if (s->usnap[i].epoch >= before)
             s->usnap[keep++] = s->usnap[i];
+        else if (!s->spare_usnap)
+            s->spare_usnap = s->usnap[i].values; /* the same size: this worker's user rows */
+        else
+            free(s->usnap[i].values);
     }
     s->n_usnap = keep;
 }
