@@ -590,12 +590,11 @@ static int check_semantics(const trib_ps_server_t *s, const trib_ps_header_t *h,
  * Work sharing: whether worker w should take one more chunk with `left` chunks not handed out.
  * It should not when the others still at work (holding a chunk: they will ask again) would finish
  * all of them before w finished one: w's time for the chunks it holds and this one exceeds (left +
- * the chunks they hold) / (their chunks per second) plus the fastest one's time per chunk (it may be
- * in the middle of one).  So at an epoch's end a
- * straggler stops taking chunks and the fast workers clear them, where a straggler's last chunk
- * would hold the round; workers of equal speed always take one.  Unknown speeds: take it.  A
- * worker is never refused when no other holds a chunk: the round must not wait for a worker that
- * was refused and is only waiting for it to end.
+ * the chunks they hold) / (their chunks per second) plus the fastest one's time per chunk (it may
+ * be in the middle of one).  So at an epoch's end a straggler stops taking chunks and the fast
+ * workers clear them, where a straggler's last chunk would hold the round; workers of equal speed
+ * always take one.  Unknown speeds: take it.  A worker is never refused when no other holds a
+ * chunk: the round must not wait for a worker that was refused and is only waiting for it to end.
  */
 static int should_take(const trib_ps_server_t *s, int w, uint64_t left)
 {
