@@ -169,9 +169,9 @@ int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **
     s->max_spare = 2 * W + 2;
     s->spare = calloc(s->max_spare, sizeof *s->spare);
     s->spare_cap = calloc(s->max_spare, sizeof *s->spare_cap);
-    if (rc == TRIB_OK && (!s->spare || !s->spare_cap || !s->clock || !s->ended || !s->notice || !s->notice_req || !s->reply_req ||
-                          !s->reply_buf || !s->reply_cap || !s->owner || !s->chunk_done || !s->report_at || !s->chunk_s || !s->holding ||
-                          !s->grant || !s->grant_req))
+    if (rc == TRIB_OK && (!s->spare || !s->spare_cap || !s->clock || !s->ended || !s->notice || !s->notice_req ||
+                          !s->reply_req || !s->reply_buf || !s->reply_cap || !s->owner || !s->chunk_done ||
+                          !s->report_at || !s->chunk_s || !s->holding || !s->grant || !s->grant_req))
         rc = trib_errorf(TRIB_ERR_NOMEM, "ps server: out of memory");
     for (size_t w = 0; rc == TRIB_OK && w < W; w++)
         s->notice_req[w] = s->reply_req[w] = s->grant_req[w] = MPI_REQUEST_NULL;

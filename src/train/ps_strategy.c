@@ -426,10 +426,7 @@ static size_t find_chunk_rows(ps_state_t *s, uint64_t c, uint32_t *out)
 {
     size_t begin, end, n = 0, m = 0;
     chunk_bounds(s, c, &begin, &end);
-    if (++s->gen == 0) {
-        memset(s->mark, 0, s->n_items * sizeof *s->mark);
-        s->gen = 1;
-    }
+    next_gen(s);
     if (++s->ugen == 0) {
         memset(s->umark, 0, s->n_users * sizeof *s->umark);
         s->ugen = 1;
