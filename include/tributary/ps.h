@@ -185,6 +185,13 @@ TRIB_API void trib_ps_client_destroy(trib_ps_client_t *c);
  */
 TRIB_API void trib_ps_client_begin(trib_ps_client_t *c, uint32_t epoch, int64_t clock, int settle);
 TRIB_API int64_t trib_ps_client_clock(const trib_ps_client_t *c);
+/*
+ * Work sharing: the chunk (its position in the round's hand-out order, as granted) that the next
+ * pulls and pushes are for, until set again; -1 (the default after trib_ps_client_begin): none.
+ * Under ssp the servers answer a pull for chunk g once they hold the pushes of every chunk before
+ * g - s.  In a round with work sharing every pull and push must name its chunk.
+ */
+TRIB_API void trib_ps_client_set_chunk(trib_ps_client_t *c, int64_t chunk);
 /* 1 once a reply of the current round carried TRIB_PS_FLAG_BOUND_HIT (reset by trib_ps_client_begin). */
 TRIB_API int trib_ps_client_bound_hit(const trib_ps_client_t *c);
 /*
@@ -225,7 +232,8 @@ TRIB_API int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size
  * Work sharing (options.chunks_per_epoch > 0): asks server 0 for a chunk of the round's epoch,
  * reporting `done` (the chunk this worker finished since its last claim, its pushes already sent;
  * -1: none).  *chunk = the chunk to train next, or -1: nothing for this worker (every chunk is
- * handed out, or the rest goes faster on the other workers): wait for the round's notice.
+ * handed out, or the rest goes faster on the other workers): wait for the round's notice; or -2
+ * (ssp, asked while holding a chunk): none now, claim again after finishing the chunk in hand.
  */
 TRIB_API int trib_ps_client_claim(trib_ps_client_t *c, int64_t done, int64_t *chunk);
 /*

@@ -70,13 +70,10 @@ static int validate_ps(const trib_train_config_t *c)
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--clock-every: must be at least 1 mini-batch");
     if (!trib_ps_balance_name(c->ps_balance))
         return trib_errorf(TRIB_ERR_INVALID_ARG, "--ps-balance: unknown value %d", (int)c->ps_balance);
-    if (c->ps_balance == TRIB_PS_BALANCE_DYNAMIC && c->ps_consistency != TRIB_PS_ASYNC)
-        return trib_errorf(TRIB_ERR_INVALID_ARG, "--ps-balance dynamic needs --consistency async (%s bounds each "
-                           "worker's own clock; shared chunks have none)", trib_ps_consistency_name(c->ps_consistency));
+    if (c->ps_balance == TRIB_PS_BALANCE_DYNAMIC && c->ps_consistency == TRIB_PS_BSP)
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "--ps-balance dynamic needs --consistency async or ssp (bsp "
+                           "holds every worker to its own clock, which makes its runs deterministic)");
     if (trib_ps_balance_effective(c) == TRIB_PS_BALANCE_DYNAMIC) {
-        if (c->ps_check_staleness)
-            return trib_errorf(TRIB_ERR_INVALID_ARG, "--check-staleness needs --ps-balance static (with dynamic "
-                               "balance the workers share one pass: there is no per-worker clock to bound)");
         if (c->ps_clock_every != 1)
             return trib_errorf(TRIB_ERR_INVALID_ARG, "--clock-every needs --ps-balance static (with dynamic "
                                "balance every chunk is one clock)");
@@ -317,7 +314,7 @@ trib_ps_balance_t trib_ps_balance_effective(const trib_train_config_t *c)
 {
     if (c->ps_balance != TRIB_PS_BALANCE_AUTO)
         return c->ps_balance;
-    return c->ps_consistency == TRIB_PS_ASYNC ? TRIB_PS_BALANCE_DYNAMIC : TRIB_PS_BALANCE_STATIC;
+    return c->ps_consistency == TRIB_PS_BSP ? TRIB_PS_BALANCE_STATIC : TRIB_PS_BALANCE_DYNAMIC;
 }
 
 const char *trib_sync_rows_name(trib_sync_rows_t r)

@@ -25,6 +25,7 @@ struct trib_ps_client {
     trib_mf_block_t *cache;
     uint32_t epoch;
     int64_t clock;
+    int64_t chunk;             /* work sharing: the chunk the next pull or push is for (-1: none) */
     int settle;
     int bound_hit;             /* a reply of this round carried TRIB_PS_FLAG_BOUND_HIT */
     int retry;                 /* the last finished pull was answered RETRY */
@@ -67,6 +68,7 @@ int trib_ps_client_create(const trib_ps_options_t *o, int w, trib_mf_block_t *ca
     int ok = c != NULL;
     if (ok) {
         c->o = *o; /* n_servers first: destroy needs it */
+        c->chunk = -1;
         c->first = calloc(S, sizeof *c->first);
         c->end = calloc(S, sizeof *c->end);
         c->seg_begin = calloc(S, sizeof *c->seg_begin);
@@ -153,12 +155,15 @@ void trib_ps_client_begin(trib_ps_client_t *c, uint32_t epoch, int64_t clock, in
     if (!settle)
         c->clock = clock;
     c->settle = settle;
+    c->chunk = -1;
     c->bound_hit = 0;
     c->notices = 0;
     c->retry = 0;
 }
 
 int64_t trib_ps_client_clock(const trib_ps_client_t *c) { return c->clock; }
+
+void trib_ps_client_set_chunk(trib_ps_client_t *c, int64_t chunk) { c->chunk = chunk; }
 
 int trib_ps_client_bound_hit(const trib_ps_client_t *c) { return c->bound_hit; }
 
@@ -203,7 +208,8 @@ static int split_rows(const trib_ps_client_t *c, const uint32_t *rows, size_t n,
 static trib_ps_header_t header(const trib_ps_client_t *c, trib_ps_msg_type_t type, uint32_t flags, uint64_t count)
 {
     trib_ps_header_t h = {TRIB_PS_MAGIC, TRIB_PS_PROTOCOL_VERSION, (uint16_t)type, c->w,
-                          flags | (c->settle ? TRIB_PS_FLAG_SETTLE : 0u), c->clock, count, c->epoch, 0};
+                          flags | (c->settle ? TRIB_PS_FLAG_SETTLE : 0u), c->clock, count, c->epoch,
+                          (uint32_t)(c->settle || c->chunk < 0 ? 0 : c->chunk + 1)};
     return h;
 }
 
@@ -418,7 +424,7 @@ int trib_ps_client_claim_finish(trib_ps_client_t *c, int64_t *chunk)
     MPI_Get_count(&st[0], MPI_BYTE, &len);
     trib_ps_header_t h;
     rc = trib_ps_header_check(&c->claim_in, (size_t)len, server0, c->o.k, &h);
-    if (rc == TRIB_OK && (h.type != TRIB_PS_MSG_GRANT || h.worker != c->w || h.epoch != c->epoch || h.clock < -1 ||
+    if (rc == TRIB_OK && (h.type != TRIB_PS_MSG_GRANT || h.worker != c->w || h.epoch != c->epoch || h.clock < -2 ||
                           h.clock >= (int64_t)c->o.chunks_per_epoch))
         rc = trib_errorf(TRIB_ERR_PROTOCOL, "ps worker %d: unexpected grant from rank %d (type %u, worker %d, epoch "
                          "%u, chunk %" PRId64 ")", c->w, server0, (unsigned)h.type, (int)h.worker,

@@ -95,7 +95,7 @@ int trib_ps_header_check(const void *msg, size_t len, int sender, size_t k, trib
     if (h.version != TRIB_PS_PROTOCOL_VERSION)
         return trib_errorf(TRIB_ERR_PROTOCOL, "parameter server: message from rank %d speaks protocol version %u "
                            "(this build speaks %d)", sender, (unsigned)h.version, TRIB_PS_PROTOCOL_VERSION);
-    if (h.type < TRIB_PS_MSG_PULL || h.type > TRIB_PS_MSG_GRANT || h.reserved != 0)
+    if (h.type < TRIB_PS_MSG_PULL || h.type > TRIB_PS_MSG_GRANT)
         return trib_errorf(TRIB_ERR_PROTOCOL, "parameter server: message from rank %d has unknown type %u",
                            sender, (unsigned)h.type);
     uint64_t max_rows = (len - sizeof h) / sizeof(uint32_t);

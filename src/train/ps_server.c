@@ -65,6 +65,7 @@
 typedef struct {
     int worker;
     int64_t clock;
+    int64_t chunk;  /* work sharing: the chunk the pull is for (-1: none) */
     uint64_t count;
     uint32_t *rows; /* owned */
 } deferred_pull_t;
@@ -128,6 +129,8 @@ struct trib_ps_server {
     double *report_at, *chunk_s;   /* per worker: its last report this round (0: none); seconds per chunk
                                       (0: not known) */
     int *holding;                  /* per worker: chunks given to it and not reported done */
+    unsigned char *pushed;         /* per chunk of the round (every server): its END_CLOCK push came */
+    uint64_t wm;                   /* this round: chunks [0, wm) of the hand-out order all pushed here */
     trib_ps_header_t *grant;       /* per worker: the GRANT being sent */
     MPI_Request *grant_req;
     int err;
@@ -161,6 +164,7 @@ int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **
     size_t C = (size_t)o->chunks_per_epoch;
     s->owner = calloc(C + 1, sizeof *s->owner);
     s->chunk_done = calloc(C + 1, 1);
+    s->pushed = calloc(C + 1, 1);
     s->report_at = calloc(W, sizeof *s->report_at);
     s->chunk_s = calloc(W, sizeof *s->chunk_s);
     s->holding = calloc(W, sizeof *s->holding);
@@ -170,7 +174,7 @@ int trib_ps_server_create(const trib_ps_options_t *o, int j, trib_ps_server_t **
     s->spare = calloc(s->max_spare, sizeof *s->spare);
     s->spare_cap = calloc(s->max_spare, sizeof *s->spare_cap);
     if (rc == TRIB_OK && (!s->spare || !s->spare_cap || !s->clock || !s->ended || !s->notice || !s->notice_req ||
-                          !s->reply_req || !s->reply_buf || !s->reply_cap || !s->owner || !s->chunk_done ||
+                          !s->reply_req || !s->reply_buf || !s->reply_cap || !s->owner || !s->chunk_done || !s->pushed ||
                           !s->report_at || !s->chunk_s || !s->holding || !s->grant || !s->grant_req))
         rc = trib_errorf(TRIB_ERR_NOMEM, "ps server: out of memory");
     for (size_t w = 0; rc == TRIB_OK && w < W; w++)
@@ -262,6 +266,7 @@ void trib_ps_server_destroy(trib_ps_server_t *s)
     free(s->clock);
     free(s->owner);
     free(s->chunk_done);
+    free(s->pushed);
     free(s->report_at);
     free(s->chunk_s);
     free(s->holding);
@@ -316,7 +321,7 @@ static int reply_buffer(trib_ps_server_t *s, int w, size_t bytes, unsigned char 
 }
 
 /* Reply to worker w: header + the rows' (factors, bias, AdaGrad sum), in request order. */
-static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t *rows, uint64_t n)
+static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, int64_t chunk, const uint32_t *rows, uint64_t n)
 {
     size_t bytes = sizeof(trib_ps_header_t) + trib_ps_payload_bytes(TRIB_PS_MSG_REPLY, n, s->o.k);
     unsigned char *buf = NULL;
@@ -328,14 +333,15 @@ static int answer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t
         const trib_mf_block_t *snap = find_snapshot(s, (int64_t)s->epoch - 1);
         src = snap ? snap : src;
     } else {
-        /* Clocks of updates this reply may lack: c - min_clock (negative: fresher than needed). */
-        int64_t lag = clock - s->min_clock;
+        /* Clocks of updates this reply may lack: c - min_clock (negative: fresher than needed); with work
+         * sharing chunks: g - wm, the chunks handed out before g whose pushes may be missing. */
+        int64_t lag = chunk >= 0 ? chunk - (int64_t)s->wm : clock - s->min_clock;
         if (lag > s->st.max_staleness)
             s->st.max_staleness = lag;
         int bound = s->o.consistency == TRIB_PS_ASYNC ? s->o.staleness : trib_ps_effective_staleness(&s->o);
         if (s->o.check_staleness && bound >= 0) {
-            int bad = s->min_clock < clock - bound;
-            for (size_t i = 0; !bad && i < s->n_pending; i++)
+            int bad = lag > bound;
+            for (size_t i = 0; !bad && chunk < 0 && i < s->n_pending; i++)
                 bad = s->pending[i].clock < clock - bound; /* an update that should be visible is held back */
             s->st.violations += (uint64_t)bad;
             s->bound_hit |= bad;
@@ -400,10 +406,13 @@ static void apply_push(trib_ps_server_t *s, const unsigned char *payload, uint64
 
 /* ------------------------------------------------------------------ clocks */
 
-static int ready(const trib_ps_server_t *s, int64_t clock)
+/* Whether a pull at `clock` (work sharing: for chunk `chunk` >= 0) may be answered now. */
+static int ready(const trib_ps_server_t *s, int64_t clock, int64_t chunk)
 {
     int b = trib_ps_effective_staleness(&s->o);
-    return s->settle || b < 0 || s->min_clock >= clock - b;
+    if (s->settle || b < 0)
+        return 1;
+    return chunk >= 0 ? (int64_t)s->wm >= chunk - b : s->min_clock >= clock - b;
 }
 
 static int cmp_pending(const void *a, const void *b)
@@ -461,6 +470,23 @@ static int take_snapshot(trib_ps_server_t *s, int64_t epoch)
     return TRIB_OK;
 }
 
+/* Answers every deferred pull that became ready (while rc is TRIB_OK); returns rc or the first error. */
+static int answer_ready(trib_ps_server_t *s, int rc)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n_deferred; i++) {
+        deferred_pull_t *d = &s->deferred[i];
+        if (rc == TRIB_OK && ready(s, d->clock, d->chunk)) {
+            rc = answer_pull(s, d->worker, d->clock, d->chunk, d->rows, d->count);
+            free(d->rows);
+        } else {
+            s->deferred[keep++] = *d;
+        }
+    }
+    s->n_deferred = keep;
+    return rc;
+}
+
 /* After a worker's clock moved: recompute the minimum, release held pushes and waiting pulls. */
 static int clocks_advanced(trib_ps_server_t *s)
 {
@@ -478,23 +504,22 @@ static int clocks_advanced(trib_ps_server_t *s)
         rc = take_snapshot(s, (int64_t)((uint64_t)m / cpe) - 1);
     if (rc == TRIB_OK && !s->settle && m >= s->target) /* before any waiting pull is answered: they say so */
         rc = begin_pausing(s);
-    size_t keep = 0;
-    for (size_t i = 0; i < s->n_deferred; i++) {
-        deferred_pull_t *d = &s->deferred[i];
-        if (rc == TRIB_OK && ready(s, d->clock)) {
-            rc = answer_pull(s, d->worker, d->clock, d->rows, d->count);
-            free(d->rows);
-        } else {
-            s->deferred[keep++] = *d;
-        }
-    }
-    s->n_deferred = keep;
-    return rc;
+    return answer_ready(s, rc);
+}
+
+/* Work sharing: chunk g's END_CLOCK push came; the pulls that waited for it and the chunks before it go. */
+static int chunk_pushed(trib_ps_server_t *s, uint64_t g)
+{
+    s->pushed[g] = 1;
+    uint64_t wm = s->wm;
+    while (s->wm < s->o.chunks_per_epoch && s->pushed[s->wm])
+        s->wm++;
+    return s->wm == wm ? TRIB_OK : answer_ready(s, TRIB_OK);
 }
 
 /* ------------------------------------------------------------------ messages */
 
-static int defer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t *rows, uint64_t n)
+static int defer_pull(trib_ps_server_t *s, int w, int64_t clock, int64_t chunk, const uint32_t *rows, uint64_t n)
 {
     if (s->n_deferred == s->cap_deferred) {
         size_t c = s->cap_deferred ? 2 * s->cap_deferred : 8;
@@ -508,7 +533,7 @@ static int defer_pull(trib_ps_server_t *s, int w, int64_t clock, const uint32_t 
     if (!copy)
         return trib_errorf(TRIB_ERR_NOMEM, "ps server: out of memory");
     memcpy(copy, rows, n * sizeof *copy);
-    s->deferred[s->n_deferred++] = (deferred_pull_t){w, clock, n, copy};
+    s->deferred[s->n_deferred++] = (deferred_pull_t){w, clock, chunk, n, copy};
     s->st.deferred++;
     s->bound_hit = 1;
     return TRIB_OK;
@@ -569,6 +594,14 @@ static int check_semantics(const trib_ps_server_t *s, const trib_ps_header_t *h,
              (h->clock < 0 || (uint64_t)h->clock >= s->o.chunks_per_epoch || s->owner[h->clock] != src ||
               s->chunk_done[h->clock]))
         what = "it reports a chunk it was not given, or one already done";
+    else if ((h->type == TRIB_PS_MSG_PULL || h->type == TRIB_PS_MSG_PUSH) && !s->settle && s->o.chunks_per_epoch &&
+             (h->chunk < 1 || h->chunk > s->o.chunks_per_epoch))
+        what = "a pull or push with work sharing names no chunk of the round";
+    else if ((h->type == TRIB_PS_MSG_PULL || h->type == TRIB_PS_MSG_PUSH) && (s->settle || !s->o.chunks_per_epoch) &&
+             h->chunk != 0)
+        what = "it names a chunk without work sharing";
+    else if (h->type == TRIB_PS_MSG_PUSH && (h->flags & TRIB_PS_FLAG_END_CLOCK) && h->chunk && s->pushed[h->chunk - 1])
+        what = "it ends a chunk already pushed";
     else if (s->settle && (h->type == TRIB_PS_MSG_PUSH || h->type == TRIB_PS_MSG_PAUSE))
         what = "pushes and pauses are not allowed while settling";
     else if (!s->settle && h->type == TRIB_PS_MSG_DONE)
@@ -614,6 +647,24 @@ static int should_take(const trib_ps_server_t *s, int w, uint64_t left)
 }
 
 /*
+ * Work sharing under ssp: whether worker w, which holds a chunk, may be given one more now.  A chunk
+ * given and not started holds back every chunk handed out more than s after it (their pulls wait for
+ * its push), so a worker much slower than the fastest other one (over 2x its time per chunk) gets its
+ * next chunk only when it asks again after the one in hand: then the others run up to s chunks past
+ * that one instead of waiting for two of the slow worker's chunks.  Unknown speeds: yes.
+ */
+static int may_queue(const trib_ps_server_t *s, int w)
+{
+    if (s->o.consistency != TRIB_PS_SSP || s->holding[w] == 0 || !(s->chunk_s[w] > 0))
+        return 1;
+    double fastest = 0;
+    for (int v = 0; v < s->o.n_workers; v++)
+        if (v != w && s->chunk_s[v] > 0 && (fastest == 0 || s->chunk_s[v] < fastest))
+            fastest = s->chunk_s[v];
+    return fastest == 0 || s->chunk_s[w] <= 2 * fastest;
+}
+
+/*
  * Server 0 under work sharing: takes worker w's report of chunk `done` (-1: none) and answers its claim
  * (for a chunk after those it holds: given and not reported).  A worker's seconds per chunk are the
  * time between its reports (a running mean), which covers everything it does per chunk.
@@ -636,8 +687,10 @@ static int claim(trib_ps_server_t *s, int w, int64_t done)
         }
     }
     int64_t give = -1;
-    if (rc == TRIB_OK && !s->pausing && s->dyn_next < s->o.chunks_per_epoch &&
-        should_take(s, w, s->o.chunks_per_epoch - s->dyn_next)) {
+    if (rc == TRIB_OK && !s->pausing && s->dyn_next < s->o.chunks_per_epoch && !may_queue(s, w)) {
+        give = -2; /* not now: ask again after the chunk in hand */
+    } else if (rc == TRIB_OK && !s->pausing && s->dyn_next < s->o.chunks_per_epoch &&
+               should_take(s, w, s->o.chunks_per_epoch - s->dyn_next)) {
         give = (int64_t)s->dyn_next++;
         s->owner[give] = w;
         s->holding[w]++;
@@ -677,9 +730,10 @@ static int handle(trib_ps_server_t *s, const unsigned char *msg, size_t len, int
     }
     switch ((trib_ps_msg_type_t)h.type) {
     case TRIB_PS_MSG_PULL:
-        if (ready(s, h.clock))
-            return answer_pull(s, src, h.clock, (const uint32_t *)(const void *)payload, h.count);
-        return defer_pull(s, src, h.clock, (const uint32_t *)(const void *)payload, h.count);
+        if (ready(s, h.clock, (int64_t)h.chunk - 1))
+            return answer_pull(s, src, h.clock, (int64_t)h.chunk - 1, (const uint32_t *)(const void *)payload,
+                               h.count);
+        return defer_pull(s, src, h.clock, (int64_t)h.chunk - 1, (const uint32_t *)(const void *)payload, h.count);
     case TRIB_PS_MSG_PUSH:
         s->st.pushes++;
         if (s->o.consistency == TRIB_PS_BSP)
@@ -689,6 +743,8 @@ static int handle(trib_ps_server_t *s, const unsigned char *msg, size_t len, int
         if (rc == TRIB_OK && (h.flags & TRIB_PS_FLAG_END_CLOCK)) {
             s->clock[src]++;
             rc = clocks_advanced(s);
+            if (rc == TRIB_OK && h.chunk)
+                rc = chunk_pushed(s, h.chunk - 1);
         }
         return rc;
     case TRIB_PS_MSG_DONE:
@@ -780,9 +836,11 @@ static int serve(trib_ps_server_t *s, uint32_t epoch, int settle, volatile sig_a
     if (!settle) { /* work sharing: the round's chunks (every round starts its epoch afresh) */
         s->dyn_next = s->dyn_done = 0;
         s->dyn_complete = 0;
+        s->wm = 0;
         for (uint64_t c = 0; c < s->o.chunks_per_epoch; c++) {
             s->owner[c] = -1;
             s->chunk_done[c] = 0;
+            s->pushed[c] = 0;
         }
         for (int w = 0; w < s->o.n_workers; w++) {
             s->report_at[w] = 0;

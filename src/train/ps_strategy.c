@@ -1231,6 +1231,7 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
     } else if (rc == TRIB_OK) {
         n = list_chunk_rows(s, chunk_order(t, s, epoch, chunk, s->order, &s->len_cur), s->rows);
         t1 = trib_now();
+        trib_ps_client_set_chunk(s->cli, (int64_t)chunk);
         rc = trib_ps_client_pull(s->cli, s->rows, n);
     }
     s->n_cur = 0; /* s->delta no longer matches s->rows */
@@ -1245,6 +1246,7 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
     if (*n_have > 0) { /* the next chunk's rows travel during this chunk's SGD */
         s->n_next = list_chunk_rows(s, chunk_order(t, s, epoch, (uint64_t)have[0], s->order_next, &s->len_next),
                                     s->rows_next);
+        trib_ps_client_set_chunk(s->cli, have[0]);
         rc = trib_ps_client_pull_ahead(s->cli, s->rows_next, s->n_next);
         if (rc != TRIB_OK)
             return rc;
@@ -1265,6 +1267,7 @@ static int dyn_chunk(trib_trainer_t *t, ps_state_t *s, unsigned epoch, uint64_t 
     s->n_cur = n;
     double p1 = trib_now();
     s->p_pack += p1 - p0;
+    trib_ps_client_set_chunk(s->cli, (int64_t)chunk);
     rc = trib_ps_client_push(s->cli, s->rows, n, s->delta, 1);
     *wait += trib_now() - p1;
     s->p_push += trib_now() - p1;

@@ -19,9 +19,13 @@
  *   NOTICE server -> worker  (its own tag) pause at your next mini-batch boundary: the round's epoch is
  *                            complete on this server (every worker finished it), a stop was requested,
  *                            or another worker paused; each server sends one per worker per round
+ *   (work sharing: a PULL or PUSH also names the chunk it is for; the bound of ssp is then counted
+ *   in chunks: a pull for the chunk handed out g-th waits until this server has the pushes of every
+ *   chunk handed out before g - s)
  *   CLAIM  worker -> server 0  work sharing only: clock = the chunk the worker finished since its last
  *                            claim (its pushes precede this message), or -1; asks for the next chunk
- *   GRANT  server 0 -> worker  (its own tag) clock = the chunk to train, or -1: none for this worker
+ *   GRANT  server 0 -> worker  (its own tag) clock = the chunk to train, -1: none for this worker in
+ *                            this round, or -2: none now (ssp), claim again after the chunk in hand
  *
  * A worker at clock c sends at most one PULL per server per mini-batch and
  * one PUSH per server (an empty one when only the END_CLOCK flag matters),
@@ -38,7 +42,7 @@
 #include "tributary/ps.h"
 
 #define TRIB_PS_MAGIC UINT32_C(0x53505254) /* "TRPS" little-endian */
-#define TRIB_PS_PROTOCOL_VERSION 3
+#define TRIB_PS_PROTOCOL_VERSION 4
 #define TRIB_PS_TAG_REQUEST 7501 /* worker -> server */
 #define TRIB_PS_TAG_REPLY 7502   /* server -> worker */
 #define TRIB_PS_TAG_NOTICE 7503  /* server -> worker: NOTICE */
@@ -78,7 +82,8 @@ typedef struct {
     int64_t clock;    /* the worker's clock; in a REPLY the server's min clock when answered */
     uint64_t count;   /* rows in the payload */
     uint32_t epoch;   /* the round (the loop's epoch; settle: the next epoch to run) */
-    uint32_t reserved; /* 0 */
+    uint32_t chunk;   /* PULL/PUSH in a round with work sharing: 1 + the position of the chunk they are
+                         for in the round's hand-out order; else 0 */
 } trib_ps_header_t;
 
 /* Payload bytes of a message of `type` with `count` rows of k factors. */
@@ -86,7 +91,7 @@ size_t trib_ps_payload_bytes(trib_ps_msg_type_t type, uint64_t count, size_t k);
 
 /*
  * Checks a received message of `len` bytes from MPI rank `sender`: size,
- * magic, version, a known type, reserved 0, and that the payload size matches
+ * magic, version, a known type, and that the payload size matches
  * count and k.  TRIB_OK or TRIB_ERR_PROTOCOL with a message naming the
  * sender.  Semantic checks (expected type, worker, epoch, clock, row range)
  * are the receiver's.

@@ -55,9 +55,9 @@ expect_error 2 "RANK:FACTOR" "${d[@]}" --mode ps --servers 1 --straggler 4
 expect_error 2 "clock-every" "${d[@]}" --mode ps --servers 1 --clock-every 0
 TRIB_PS_IDLE=fast expect_error 3 "TRIB_PS_IDLE=fast: expected block, sleep or bell" "${d[@]}" --mode ps --servers 1
 expect_error 3 "'sometimes' is not auto, static or dynamic" "${d[@]}" --mode ps --servers 1 --ps-balance sometimes
-expect_error 3 "dynamic needs --consistency async" "${d[@]}" --mode ps --servers 1 --consistency bsp --ps-balance dynamic
-expect_error 3 "check-staleness needs --ps-balance static" "${d[@]}" --mode ps --servers 1 --consistency async \
-  --check-staleness
+expect_error 3 "dynamic needs --consistency async or ssp" "${d[@]}" --mode ps --servers 1 --consistency bsp \
+  --ps-balance dynamic
+expect_error 3 "clock-every needs --ps-balance static" "${d[@]}" --mode ps --servers 1 --consistency ssp --clock-every 2
 expect_error 2 "ps-balance: only --mode ps" "${d[@]}" --ps-balance static
 
 # Without --sync-every, ps mode takes its own mini-batch (the consistency models differ there), sync mode auto.
@@ -72,7 +72,7 @@ grep -q '^ *sync-every *auto (4 rounds per epoch per rank)$' "$W/default.log" ||
 TRIB_PS_IDLE=bell TRIB_LOG_LEVEL=info mpi 3 -x TRIB_PS_IDLE -x TRIB_LOG_LEVEL "$B/trib-train" --train "$W/tr" \
   --test "$W/te" --epochs 2 --k 16 --mode ps --servers 1 --consistency async --model-out "$W/dyn.h5" >"$W/bell.log" 2>&1 ||
   { fail "ps with doorbells: non-zero exit"; tail -5 "$W/bell.log" >&2; }
-grep -q '^ *ps-balance *dynamic$' "$W/bell.log" || fail "async without --ps-balance: not the dynamic default" 
+grep -q '^ *ps-balance *dynamic$' "$W/bell.log" || fail "async without --ps-balance: not the dynamic default"
 grep -q 'waiting by sleeping on doorbells' "$W/bell.log" || { fail "TRIB_PS_IDLE=bell: doorbells not in use"; grep 'ps: ' "$W/bell.log" >&2; }
 ls /dev/shm 2>/dev/null | grep -q '^trib-ps-bell-' && fail "a doorbell segment was left in /dev/shm"
 

@@ -32,7 +32,11 @@
  *                           W >= 2).  With W >= 2 the straggler holds at its first mini-batch
  *                           until a server reports a pull past the bound (ps_straggler_hold), so
  *                           the bound is exercised whatever the scheduling: a straggler that only
- *                           sleeps is not slower than the others when the cores are busy
+ *                           sleeps is not slower than the others when the cores are busy;
+ *                           and ssp s = 1 with work sharing and the sleeping straggler: no violation
+ *   test_ps_mpi chunks      the protocol alone (2 workers, 1 or 2 servers), ssp s = 1 with work
+ *                           sharing: a pull for chunk 2 is answered only with chunk 0's push in,
+ *                           whatever the timing (test_chunks), and no server counts a violation
  *   test_ps_mpi resume      the resume hook: a bsp run stopped after epoch 2, its settled item
  *                           rows and user rows loaded into a new trainer, trib_trainer_set_position
  *                           (2, 0), finishes with bit-identical rows to an uninterrupted run
@@ -237,7 +241,8 @@ static int sum_deferred(void *arg, trib_trainer_t *t, const trib_train_epoch_sta
     return TRIB_OK;
 }
 
-static int run_checked(unsigned S, trib_ps_consistency_t cons, int s, uint64_t *violations, uint64_t *deferred)
+static int run_checked(unsigned S, trib_ps_consistency_t cons, int s, trib_ps_balance_t bal, uint64_t *violations,
+                       uint64_t *deferred)
 {
     char tr[512], te[512];
     paths("planted", tr, te, sizeof tr);
@@ -246,13 +251,14 @@ static int run_checked(unsigned S, trib_ps_consistency_t cons, int s, uint64_t *
     c.epochs = 2;
     c.sync_every = 250;
     ps_config(&c, S, cons, s);
-    c.ps_balance = TRIB_PS_BALANCE_STATIC; /* per-worker clocks: the bound applies */
+    c.ps_balance = bal;
     c.ps_check_staleness = 1;
     c.ps_straggler_rank = 0;
     /* With one worker nobody waits for the straggler: it only sleeps (3 x its SGD time), and the
-     * check is that no pull violates the bound.  With more, it holds until the bound is reached. */
+     * check is that no pull violates the bound.  With more, it holds until the bound is reached
+     * (static balance; with work sharing it only sleeps: the bound in chunks is test_chunks'). */
     c.ps_straggler_factor = 3.0;
-    c.ps_straggler_hold = g_size - (int)S >= 2;
+    c.ps_straggler_hold = bal == TRIB_PS_BALANCE_STATIC && g_size - (int)S >= 2;
     trib_trainer_t *t;
     int rc = trib_trainer_create(&c, MPI_COMM_WORLD, &t);
     if (rc != TRIB_OK)
@@ -269,25 +275,154 @@ static void test_staleness(void)
 {
     int W = g_size - 1;
     uint64_t v, d;
-    int rc = run_checked(1, TRIB_PS_SSP, 1, &v, &d);
+    int rc = run_checked(1, TRIB_PS_SSP, 1, TRIB_PS_BALANCE_STATIC, &v, &d);
     CHECK_OK(rc);
     CHECK(v == 0, "ssp s=1 with a straggler: %llu violations of the staleness bound", (unsigned long long)v);
     if (W >= 2)
         CHECK(d > 0, "ssp s=1 with a straggler: no pull ever waited, the bound was not exercised");
-    rc = run_checked(1, TRIB_PS_BSP, 0, &v, &d);
+    rc = run_checked(1, TRIB_PS_BSP, 0, TRIB_PS_BALANCE_STATIC, &v, &d);
     CHECK_OK(rc);
     CHECK(v == 0, "bsp with a straggler: %llu violations", (unsigned long long)v);
+    rc = run_checked(1, TRIB_PS_SSP, 1, TRIB_PS_BALANCE_DYNAMIC, &v, &d);
+    CHECK_OK(rc);
+    CHECK(v == 0, "ssp s=1 with work sharing and a straggler: %llu violations", (unsigned long long)v);
     if (g_size >= 4) {
-        rc = run_checked(2, TRIB_PS_SSP, 2, &v, &d);
+        rc = run_checked(2, TRIB_PS_SSP, 2, TRIB_PS_BALANCE_STATIC, &v, &d);
         CHECK_OK(rc);
         CHECK(v == 0, "ssp s=2, 2 servers, with a straggler: %llu violations", (unsigned long long)v);
     }
     if (W >= 2) { /* the checker fires when the bound is exceeded: async never waits */
-        rc = run_checked(1, TRIB_PS_ASYNC, 0, &v, &d);
+        rc = run_checked(1, TRIB_PS_ASYNC, 0, TRIB_PS_BALANCE_STATIC, &v, &d);
         CHECK_OK(rc);
         CHECK(v > 0, "async with a straggler checked against s=0 counted no violation: the checker is blind");
         CHECK(d == 0, "async deferred %llu pulls", (unsigned long long)d);
     }
+}
+
+/* ------------------------------------------------------------------ work sharing: the ssp bound in chunks */
+
+enum { CH_ROWS = 8, CH_K = 2 }; /* the table of test_chunks */
+
+/* Work sharing, worker side: pulls rows[0..2) for chunk g and pushes `add` to factor 0 of both (END_CLOCK). */
+static int chunk_pull_push(trib_ps_client_t *cli, int64_t g, const uint32_t *rows, float add)
+{
+    float delta[2 * TRIB_PS_ROW_FLOATS(CH_K)] = {0};
+    for (size_t i = 0; i < 2; i++)
+        delta[i * TRIB_PS_ROW_FLOATS(CH_K)] = add;
+    trib_ps_client_set_chunk(cli, g);
+    int rc = trib_ps_client_pull(cli, rows, 2);
+    return rc == TRIB_OK ? trib_ps_client_push(cli, rows, 2, delta, 1) : rc;
+}
+
+/*
+ * The protocol alone, 2 workers and P - 2 servers, ssp s = 1 with work sharing (4 chunks): worker 0
+ * takes chunk 0 and holds it; worker 1 trains chunk 1 (+1 on two rows, one per end of the table, so
+ * on every server when there are two), takes chunk 2 and sends its pull, which may be answered only
+ * once chunk 0's push is in (2 - 1 > 0); only then does worker 0 push chunk 0 (+5).  So the rows
+ * worker 1 receives for chunk 2 must be 1 + 5 whatever the timing: a server that answered at once
+ * would send 1.  Then the round is finished by whoever gets the remaining chunks, and no server
+ * counted a violation of the bound (checked at every pull).
+ */
+static void test_chunks(void)
+{
+    if (g_size < 3 || g_size > 4) {
+        CHECK(0, "chunks: needs 3 or 4 ranks (2 workers, 1 or 2 servers), got %d", g_size);
+        return;
+    }
+    MPI_Comm comm;
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+    trib_ps_options_t o;
+    memset(&o, 0, sizeof o);
+    o.comm = comm;
+    o.n_workers = 2;
+    o.n_servers = g_size - 2;
+    o.n_rows = CH_ROWS;
+    o.k = CH_K;
+    o.consistency = TRIB_PS_SSP;
+    o.staleness = 1;
+    o.check_staleness = 1;
+    o.scale = 1.0f;
+    o.chunks_per_epoch = 4;
+    const uint32_t rows[2] = {0, CH_ROWS - 1};
+    int rc = TRIB_OK;
+    if (g_rank >= 2) {
+        trib_ps_server_t *srv = NULL;
+        rc = trib_ps_server_create(&o, g_rank - 2, &srv);
+        CHECK_OK(rc);
+        int complete = 0;
+        if (rc == TRIB_OK)
+            rc = trib_ps_server_serve_round(srv, 0, NULL, &complete);
+        CHECK_OK(rc);
+        trib_ps_server_stats_t st;
+        if (srv) {
+            trib_ps_server_take_stats(srv, &st);
+            CHECK(st.violations == 0 && st.max_staleness <= 1, "server %d: %llu violations, max staleness %lld "
+                  "chunks (bound 1)", g_rank - 2, (unsigned long long)st.violations, (long long)st.max_staleness);
+        }
+        trib_ps_server_destroy(srv);
+    } else {
+        trib_mf_block_t cache;
+        memset(&cache, 0, sizeof cache);
+        trib_ps_client_t *cli = NULL;
+        rc = trib_mf_block_create(&cache, CH_ROWS, CH_K);
+        if (rc == TRIB_OK)
+            rc = trib_ps_client_create(&o, g_rank, &cache, &cli);
+        CHECK_OK(rc);
+        if (rc != TRIB_OK) /* the others would wait for this worker: nothing sensible is left to test */
+            MPI_Abort(MPI_COMM_WORLD, 2);
+        trib_ps_client_begin(cli, 0, 0, 0);
+        int64_t g = -1, done = -1;
+        int token = 0;
+        if (g_rank == 0) {
+            rc = trib_ps_client_claim(cli, -1, &g);
+            CHECK(rc == TRIB_OK && g == 0, "worker 0: first claim gave chunk %lld (rc %d), expected 0", (long long)g,
+                  rc);
+            MPI_Send(&token, 1, MPI_INT, 1, 1, MPI_COMM_WORLD);
+            MPI_Recv(&token, 1, MPI_INT, 1, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE); /* worker 1's pull is out */
+            if (rc == TRIB_OK)
+                rc = chunk_pull_push(cli, 0, rows, 5.0f);
+            done = 0;
+        } else {
+            MPI_Recv(&token, 1, MPI_INT, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            rc = trib_ps_client_claim(cli, -1, &g);
+            CHECK(rc == TRIB_OK && g == 1, "worker 1: claim gave chunk %lld, expected 1", (long long)g);
+            if (rc == TRIB_OK)
+                rc = chunk_pull_push(cli, 1, rows, 1.0f);
+            if (rc == TRIB_OK)
+                rc = trib_ps_client_claim(cli, 1, &g);
+            CHECK(rc == TRIB_OK && g == 2, "worker 1: second claim gave chunk %lld, expected 2", (long long)g);
+            trib_ps_client_set_chunk(cli, 2);
+            if (rc == TRIB_OK)
+                rc = trib_ps_client_pull_start(cli, rows, 2);
+            MPI_Send(&token, 1, MPI_INT, 0, 2, MPI_COMM_WORLD);
+            if (rc == TRIB_OK)
+                rc = trib_ps_client_pull_finish(cli);
+            for (int i = 0; rc == TRIB_OK && i < 2; i++)
+                CHECK(trib_mf_row(&cache, rows[i])[0] == 6.0f, "worker 1: row %u pulled for chunk 2 is %g, expected "
+                      "6 (chunk 1's +1 and chunk 0's +5: under ssp s=1 chunk 2 sees every chunk before 1)",
+                      (unsigned)rows[i], (double)trib_mf_row(&cache, rows[i])[0]);
+            float zero[2 * TRIB_PS_ROW_FLOATS(CH_K)] = {0};
+            if (rc == TRIB_OK)
+                rc = trib_ps_client_push(cli, rows, 2, zero, 1);
+            done = 2;
+        }
+        while (rc == TRIB_OK) { /* the rest of the round: whatever server 0 hands out */
+            rc = trib_ps_client_claim(cli, done, &g);
+            done = -1;
+            if (rc != TRIB_OK || g == -1)
+                break;
+            if (g >= 0) {
+                rc = chunk_pull_push(cli, g, rows, 0.0f);
+                done = g;
+            }
+        }
+        CHECK_OK(rc);
+        int pr = trib_ps_client_pause(cli);
+        CHECK_OK(pr);
+        trib_ps_client_destroy(cli);
+        trib_mf_block_destroy(&cache);
+    }
+    MPI_Comm_free(&comm);
 }
 
 /* ------------------------------------------------------------------ resume */
@@ -426,8 +561,8 @@ static void test_shutdown(void)
         double sum = 0;
         for (int w = 0; rc == TRIB_OK && w < W; w++) {
             sum += st.worker_epochs_done[w];
-            /* async shares the work (each worker's part depends on its speed): the parts sum to the passes */
-            if (modes[m] != TRIB_PS_ASYNC)
+            /* work sharing (async and ssp): each worker's part depends on its speed, the parts sum to the passes */
+            if (trib_ps_balance_effective(&c) == TRIB_PS_BALANCE_STATIC)
                 CHECK(st.worker_epochs_done[w] == 3.0, "worker %d ended the run with %.3f epochs done, expected 3",
                       w, st.worker_epochs_done[w]);
         }
@@ -718,10 +853,13 @@ static void test_sigterm(void)
 {
     char tr[512], te[512];
     paths("planted", tr, te, sizeof tr);
-    /* async twice: static and dynamic balance */
-    static const trib_ps_consistency_t modes[] = {TRIB_PS_ASYNC, TRIB_PS_ASYNC, TRIB_PS_BSP, TRIB_PS_SSP};
-    static const trib_ps_balance_t balance[] = {TRIB_PS_BALANCE_STATIC, TRIB_PS_BALANCE_DYNAMIC,
-                                                TRIB_PS_BALANCE_AUTO, TRIB_PS_BALANCE_AUTO};
+    /* async and ssp twice: static and dynamic balance */
+    enum { N_MODES = 5 };
+    static const trib_ps_consistency_t modes[N_MODES] = {TRIB_PS_ASYNC, TRIB_PS_ASYNC, TRIB_PS_BSP, TRIB_PS_SSP,
+                                                         TRIB_PS_SSP};
+    static const trib_ps_balance_t balance[N_MODES] = {TRIB_PS_BALANCE_STATIC, TRIB_PS_BALANCE_DYNAMIC,
+                                                       TRIB_PS_BALANCE_AUTO, TRIB_PS_BALANCE_STATIC,
+                                                       TRIB_PS_BALANCE_DYNAMIC};
     trib_train_config_t c;
     /* references: uninterrupted bsp (hashes, test RMSE) */
     sigterm_config(&c, tr, te, TRIB_PS_BSP);
@@ -734,7 +872,7 @@ static void test_sigterm(void)
     uint64_t items_ref = fnv(trib_trainer_model(t)->items.values, trib_trainer_model(t)->items.n_values);
     uint64_t users_ref = fnv(trib_trainer_model(t)->users.values, trib_trainer_model(t)->users.n_values);
     trib_trainer_destroy(t);
-    for (int m = 0; m < 4; m++) {
+    for (int m = 0; m < N_MODES; m++) {
         char name[64];
         snprintf(name, sizeof name, "%s%s", trib_ps_consistency_name(modes[m]),
                  balance[m] == TRIB_PS_BALANCE_DYNAMIC ? "-dynamic" : "");
@@ -836,6 +974,8 @@ int main(int argc, char **argv)
             test_bsp_determinism();
         else if (!strcmp(what, "staleness"))
             test_staleness();
+        else if (!strcmp(what, "chunks"))
+            test_chunks();
         else if (!strcmp(what, "resume"))
             test_resume();
         else if (!strcmp(what, "free"))
