@@ -240,17 +240,18 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
          .help = "async: never wait; bsp: wait for every worker's previous clock,\n"
                  "deterministic; ssp: bounded staleness.  Workers run free (no\n"
                  "barrier at an epoch's end); each epoch line is evaluated on the\n"
-                 "servers' rows when the slowest worker finished that epoch (async\n"
-                 "with work sharing, --ps-balance: when every chunk of the pass is done)"},
+                 "servers' rows when the slowest worker finished that epoch (with work\n"
+                 "sharing, --ps-balance: when every chunk of the pass is done)"},
         {.name = "ps-balance", .kind = TRIB_CLI_ENUM, .dst = &c->ps_balance, .choices = &trib_cli_enum_ps_balance,
          .arg = "B",
          .help = "who trains which ratings: static (each worker its own users), dynamic\n"
-                 "(async only: an epoch is one shared pass cut into chunks that any\n"
+                 "(async and ssp: an epoch is one shared pass cut into chunks that any\n"
                  "worker takes, so fast workers take over a straggler's share; user rows\n"
                  "live on the servers; every worker holds all training ratings), or\n"
-                 "auto: dynamic under async, static under ssp and bsp"},
+                 "auto: dynamic under async and ssp, static under bsp"},
         {.name = "staleness", .kind = TRIB_CLI_INT, .dst = &c->ps_staleness, .max = 1000000, .arg = "s",
-         .help = "ssp bound: a worker at clock c sees every update up to clock c-s-1"},
+         .help = "ssp bound: a worker at clock c sees every update up to clock c-s-1\n"
+                 "(shared work: the chunk handed out g-th sees every chunk before g-s)"},
         {.name = "clock-every", .kind = TRIB_CLI_U64, .dst = &c->ps_clock_every, .min = 1, .max = 1e9, .arg = "N",
          .help = "mini-batches per clock"},
         {.name = "straggler", .kind = TRIB_CLI_CUSTOM, .dst = c, .parse = parse_straggler, .arg = "R:F",

@@ -6,9 +6,10 @@
 #
 # For each layout in LAYOUTS (S:W = servers:workers, default "1:2", the layout of the targets in
 # issue-style comparisons; "1:2 1:3 2:2" for more), sync mode on W ranks (the same users per rank as
-# the W workers) and ps mode in each of PS_MODES (default "async async-static bsp ssp": async with the
-# default balance, which shares the work; async with --ps-balance static; bsp; ssp s=2; "ssp:S" is ssp
-# with --staleness S), without and with a straggler (worker rank 0 sleeping 4x its SGD time), at the same
+# the W workers) and ps mode in each of PS_MODES (default "async async-static bsp ssp ssp-static": async
+# with the default balance, which shares the work; async with --ps-balance static; bsp; ssp s=2 with the
+# default balance (shared work, the bound counted in chunks); ssp s=2 with --ps-balance static (each
+# worker its own users, the bound in each worker's clocks); "ssp:S" is ssp with --staleness S), without and with a straggler (worker rank 0 sleeping 4x its SGD time), at the same
 # mini-batch (BATCH; default: trib-train's ps default):
 #   - one row per epoch: ratings/s, wall time since the start of training, test RMSE;
 #   - the last epoch's per-worker line (ratings/s, waiting, epochs each worker had done when the
@@ -86,11 +87,12 @@ PY
   fi
 }
 
-PS_MODES=${PS_MODES:-async async-static bsp ssp}
+PS_MODES=${PS_MODES:-async async-static bsp ssp ssp-static}
 mode_args() { # the trib-train options of a mode of PS_MODES / STRAGGLER_MODES
   case $1 in
     ssp:*) echo "--consistency ssp --staleness ${1#ssp:}" ;;
     ssp) echo "--consistency ssp --staleness 2" ;;
+    ssp-static) echo "--consistency ssp --staleness 2 --ps-balance static" ;;
     async-static) echo "--consistency async --ps-balance static" ;;
     *) echo "--consistency $1" ;;
   esac

@@ -33,7 +33,12 @@
  * run is deterministic.  Clocks run on across epochs: workers are not held at
  * an epoch's end (a server round, trib_ps_server_serve_round, lasts until the
  * slowest worker finished the round's epoch); servers keep a snapshot of their
- * rows each time every worker finished another epoch.  With check_staleness
+ * rows each time every worker finished another epoch.  With work sharing
+ * (chunks_per_epoch > 0) every chunk is a clock of the job instead: a pull for
+ * the chunk handed out g-th in the round (trib_ps_client_set_chunk) is answered
+ * once this server has the END_CLOCK pushes of every chunk before g - s, so its
+ * reply lacks the updates of at most s chunks handed out before it (ssp; async
+ * answers at once).  With check_staleness
  * the server verifies the bound at every answered pull (against `staleness`
  * also in async mode, where it then counts how often async exceeded it) and
  * counts violations.
@@ -94,7 +99,7 @@ typedef struct {
                               when it sends it a message, so its sleeps end at once) */
     uint64_t clocks_per_epoch; /* > 0: a server keeps a snapshot of its rows each time every worker has
                               finished an epoch (min clock a multiple of it); 0: no snapshots */
-    /* Work sharing (async only; 0 = off, the default).  > 0: an epoch is this many chunks of one shared
+    /* Work sharing (async or ssp; 0 = off, the default).  > 0: an epoch is this many chunks of one shared
      * pass over the data, and server 0 hands them out (trib_ps_client_claim): any worker may train any
      * chunk, so fast workers take over the work of slow ones.  A round then ends when every chunk of its
      * epoch is done (not at a clock), and every server keeps its snapshot at the round's end. */
@@ -119,7 +124,8 @@ typedef struct {
     uint64_t pulls, pushes, rows_served, rows_updated;
     uint64_t deferred;        /* pulls that had to wait for a slower worker */
     uint64_t violations;      /* check_staleness: answered pulls outside the bound */
-    int64_t max_staleness;    /* largest c - min clock seen at an answered pull (clocks of missing updates) */
+    int64_t max_staleness;    /* largest c - min clock seen at an answered pull (clocks of missing updates;
+                                 work sharing: chunk g - the chunks [0, wm) all pushed here) */
     double busy_seconds;      /* handling messages (not waiting for them) */
 } trib_ps_server_stats_t;
 

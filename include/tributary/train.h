@@ -97,11 +97,13 @@ typedef enum {
  */
 /*
  * Who trains which ratings in ps mode (--ps-balance).  static: each worker its own users' ratings,
- * its own passes over them (the only choice under ssp and bsp: their clocks are per worker).
- * dynamic (async only): an epoch is one shared pass over all ratings cut into chunks that server 0
- * hands to whichever worker asks, user rows live on the servers next to the item rows, and every
- * worker holds a copy of all training ratings; a slow worker then costs only its own share.
- * auto (default): dynamic under async, static otherwise.
+ * its own passes over them (the only choice under bsp: its clocks are per worker, which makes it
+ * deterministic).  dynamic (async and ssp): an epoch is one shared pass over all ratings cut into
+ * chunks that server 0 hands to whichever worker asks, user rows live on the servers next to the
+ * item rows, and every worker holds a copy of all training ratings; a slow worker then costs only
+ * its own share.  Under ssp every chunk is then one clock: a pull for the chunk handed out g-th
+ * sees every chunk handed out before g - s.  auto (default): dynamic under async and ssp, static
+ * under bsp.
  */
 typedef enum {
     TRIB_PS_BALANCE_AUTO = 0,

@@ -20,11 +20,14 @@
  *         the round's epoch complete, a stop request, or a PAUSE: NOTICE to every worker
  *         (once); then deferred pulls of workers that cannot be released are answered RETRY
  *
- * Work sharing (options.chunks_per_epoch > 0, async): server 0 also answers CLAIMs (claim()): it
- * counts the chunks reported done, hands out the next one (or none: all handed out, or
- * should_take says the others finish the rest sooner), and when every chunk of the round is done
- * it starts pausing.  No clock completes an epoch then; every server keeps its snapshot when the
- * round ends (every worker sent PAUSE after its last push).
+ * Work sharing (options.chunks_per_epoch > 0, async or ssp): server 0 also answers CLAIMs (claim()):
+ * it counts the chunks reported done, hands out the next one (or none: all handed out, or
+ * should_take says the others finish the rest sooner; ssp: not now to a slow worker holding one,
+ * may_queue), and when every chunk of the round is done it starts pausing.  No clock completes an
+ * epoch then; every server keeps its snapshot when the round ends (every worker sent PAUSE after its
+ * last push).  Pulls and pushes name their chunk g (its place in the hand-out order); every server
+ * marks the chunks whose END_CLOCK push came and keeps wm, the count of chunks [0, wm) all pushed,
+ * and under ssp ready(pull for chunk g) = wm >= g - s: the reply has every chunk before g - s.
  *
  * ready(pull at clock c) = async, or min_clock >= c - s: every worker finished
  * clock c - s - 1, so its updates up to that clock are in the rows.  The

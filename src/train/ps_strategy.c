@@ -80,7 +80,7 @@
  * MPI_Allreduce, so every rank ends the round with the same figures and the
  * same stop verdict.
  *
- * Work sharing (--ps-balance dynamic, the default under async).  Above, a worker trains only
+ * Work sharing (--ps-balance dynamic, the default under async and ssp).  Above, a worker trains only
  * its own users, so a straggler's users are trained at the straggler's pace whatever the others
  * do, and once the fast workers are done the items drift towards the straggler's users.  With
  * work sharing the table on the servers is items then users (rows n_items + u; pushes to user
@@ -101,6 +101,12 @@
  *             then NOTICEs as above; near the end it refuses a worker whose time per chunk is
  *             longer than the others need for what is left (ps_server.c, should_take)
  *     servers: snapshot at the round's end (every worker paused after its last push)
+ *
+ * Under ssp every chunk is one clock of the job: pulls and pushes name their chunk, and a server
+ * answers the pull for the chunk handed out g-th once it holds the pushes of every chunk before g - s
+ * (ps_server.c); the pull ahead of the next chunk may then wait, and server 0 gives a worker far slower
+ * than the others no second chunk while it holds one (a chunk waiting behind a slow one would hold
+ * back every chunk more than s after it).
  *
  * A worker's user rows in the model (evaluation, model file, checkpoints) are pulled from the
  * snapshot when settling, so checkpoints hold the same arrays as without work sharing and a run
