@@ -239,7 +239,8 @@ TRIB_API int trib_ps_client_push(trib_ps_client_t *c, const uint32_t *rows, size
  * reporting `done` (the chunk this worker finished since its last claim, its pushes already sent;
  * -1: none).  *chunk = the chunk to train next, or -1: nothing for this worker (every chunk is
  * handed out, or the rest goes faster on the other workers): wait for the round's notice; or -2
- * (ssp, asked while holding a chunk): none now, claim again after finishing the chunk in hand.
+ * (a worker far slower than the others, asked while it holds a chunk): none now, claim again after
+ * finishing the chunk in hand.
  */
 TRIB_API int trib_ps_client_claim(trib_ps_client_t *c, int64_t done, int64_t *chunk);
 /*

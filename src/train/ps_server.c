@@ -22,7 +22,7 @@
  *
  * Work sharing (options.chunks_per_epoch > 0, async or ssp): server 0 also answers CLAIMs (claim()):
  * it counts the chunks reported done, hands out the next one (or none: all handed out, or
- * should_take says the others finish the rest sooner; ssp: not now to a slow worker holding one,
+ * should_take says the others finish the rest sooner; not now to a slow worker holding one,
  * may_queue), and when every chunk of the round is done it starts pausing.  No clock completes an
  * epoch then; every server keeps its snapshot when the round ends (every worker sent PAUSE after its
  * last push).  Pulls and pushes name their chunk g (its place in the hand-out order); every server
@@ -650,15 +650,16 @@ static int should_take(const trib_ps_server_t *s, int w, uint64_t left)
 }
 
 /*
- * Work sharing under ssp: whether worker w, which holds a chunk, may be given one more now.  A chunk
- * given and not started holds back every chunk handed out more than s after it (their pulls wait for
- * its push), so a worker much slower than the fastest other one (over 2x its time per chunk) gets its
- * next chunk only when it asks again after the one in hand: then the others run up to s chunks past
- * that one instead of waiting for two of the slow worker's chunks.  Unknown speeds: yes.
+ * Work sharing: whether worker w, which holds a chunk, may be given one more now.  A chunk given and
+ * not started waits for the one in hand, so on a slow worker it holds back the round's end (the others
+ * run out of chunks and wait for two of its chunks) and under ssp every chunk handed out more than s
+ * after it (their pulls wait for its push).  So a worker much slower than the fastest other one (over
+ * 2x its time per chunk) gets its next chunk only when it asks again after the one in hand.  Unknown
+ * speeds: yes.
  */
 static int may_queue(const trib_ps_server_t *s, int w)
 {
-    if (s->o.consistency != TRIB_PS_SSP || s->holding[w] == 0 || !(s->chunk_s[w] > 0))
+    if (s->holding[w] == 0 || !(s->chunk_s[w] > 0))
         return 1;
     double fastest = 0;
     for (int v = 0; v < s->o.n_workers; v++)

@@ -99,14 +99,14 @@
  *             server 0 per chunk, none waited for in the steady state
  *     server 0: hands the chunks out in order; a round is complete when all C were reported,
  *             then NOTICEs as above; near the end it refuses a worker whose time per chunk is
- *             longer than the others need for what is left (ps_server.c, should_take)
+ *             longer than the others need for what is left (ps_server.c, should_take), and
+ *             it gives a worker far slower than the others no second chunk while it holds one
+ *             (may_queue: a chunk waiting behind a slow one holds back the round's end)
  *     servers: snapshot at the round's end (every worker paused after its last push)
  *
  * Under ssp every chunk is one clock of the job: pulls and pushes name their chunk, and a server
  * answers the pull for the chunk handed out g-th once it holds the pushes of every chunk before g - s
- * (ps_server.c); the pull ahead of the next chunk may then wait, and server 0 gives a worker far slower
- * than the others no second chunk while it holds one (a chunk waiting behind a slow one would hold
- * back every chunk more than s after it).
+ * (ps_server.c); the pull ahead of the next chunk may then wait.
  *
  * A worker's user rows in the model (evaluation, model file, checkpoints) are pulled from the
  * snapshot when settling, so checkpoints hold the same arrays as without work sharing and a run

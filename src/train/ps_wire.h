@@ -25,7 +25,7 @@
  *   CLAIM  worker -> server 0  work sharing only: clock = the chunk the worker finished since its last
  *                            claim (its pushes precede this message), or -1; asks for the next chunk
  *   GRANT  server 0 -> worker  (its own tag) clock = the chunk to train, -1: none for this worker in
- *                            this round, or -2: none now (ssp), claim again after the chunk in hand
+ *                            this round, or -2: none now (a slow worker holding one), claim again after the chunk in hand
  *
  * A worker at clock c sends at most one PULL per server per mini-batch and
  * one PUSH per server (an empty one when only the END_CLOCK flag matters),
