@@ -45,7 +45,7 @@
  *                           every rating is visited once per epoch, the model file is written,
  *                           and after a barrier no message is left unreceived on any rank; a stop
  *                           request on one worker stops every rank after the same epoch; a time
- *                           limit ends async and bsp runs with TRIB_OK at an epoch boundary (bsp: the
+ *                           limit ends async, bsp and ssp runs with TRIB_OK at an epoch boundary (bsp: the
  *                           model of an uninterrupted run of that many epochs)
  *
  * Every rank checks; failures are summed over ranks and the exit status is
@@ -629,13 +629,13 @@ static void test_time_limit(void)
 {
     char tr[512], te[512];
     paths("uneven", tr, te, sizeof tr);
-    const trib_ps_consistency_t modes[2] = {TRIB_PS_ASYNC, TRIB_PS_BSP};
-    for (int m = 0; m < 2; m++) {
+    const trib_ps_consistency_t modes[3] = {TRIB_PS_ASYNC, TRIB_PS_BSP, TRIB_PS_SSP};
+    for (int m = 0; m < 3; m++) {
         trib_train_config_t c;
         base_config(&c, tr, te);
         c.epochs = 1000000;
         c.sync_every = 200;
-        ps_config(&c, 1, modes[m], 0);
+        ps_config(&c, 1, modes[m], modes[m] == TRIB_PS_SSP ? 2 : 0);
         trib_trainer_t *t = NULL;
         double rmse = NAN, again = NAN;
         unsigned e = 0;
