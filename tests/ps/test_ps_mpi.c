@@ -331,18 +331,9 @@ static void test_chunks(void)
     }
     MPI_Comm comm;
     MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-    trib_ps_options_t o;
-    memset(&o, 0, sizeof o);
-    o.comm = comm;
-    o.n_workers = 2;
-    o.n_servers = g_size - 2;
-    o.n_rows = CH_ROWS;
-    o.k = CH_K;
-    o.consistency = TRIB_PS_SSP;
-    o.staleness = 1;
-    o.check_staleness = 1;
-    o.scale = 1.0f;
-    o.chunks_per_epoch = 4;
+    const trib_ps_options_t o = {.comm = comm, .n_workers = 2, .n_servers = g_size - 2, .n_rows = CH_ROWS,
+                                 .k = CH_K, .consistency = TRIB_PS_SSP, .staleness = 1, .check_staleness = 1,
+                                 .scale = 1.0f, .chunks_per_epoch = 4};
     const uint32_t rows[2] = {0, CH_ROWS - 1};
     int rc = TRIB_OK;
     if (g_rank >= 2) {
