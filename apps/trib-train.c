@@ -248,7 +248,8 @@ static int parse_options(int argc, char **argv, options_t *o, trib_cli_t *cli)
                  "(async and ssp: an epoch is one shared pass cut into chunks that any\n"
                  "worker takes, so fast workers take over a straggler's share; user rows\n"
                  "live on the servers; every worker holds all training ratings), or\n"
-                 "auto: dynamic under async and ssp, static under bsp"},
+                 "auto: dynamic under async and ssp (unless every worker's copy of the\n"
+                 "ratings would not fit: then static, with a warning), static under bsp"},
         {.name = "staleness", .kind = TRIB_CLI_INT, .dst = &c->ps_staleness, .max = 1000000, .arg = "s",
          .help = "ssp bound: a worker at clock c sees every update up to clock c-s-1\n"
                  "(shared work: the chunk handed out g-th sees every chunk before g-s)"},

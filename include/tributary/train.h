@@ -103,7 +103,9 @@ typedef enum {
  * item rows, and every worker holds a copy of all training ratings; a slow worker then costs only
  * its own share.  Under ssp every chunk is then one clock: a pull for the chunk handed out g-th
  * sees every chunk handed out before g - s.  auto (default): dynamic under async and ssp, static
- * under bsp.
+ * under bsp and when the workers could not each hold every training rating (2^31 - 1 of them or
+ * more, or about 16 bytes per rating and worker over half of a node's memory: a warning says so,
+ * and the trainer's configuration then reads static).
  */
 typedef enum {
     TRIB_PS_BALANCE_AUTO = 0,

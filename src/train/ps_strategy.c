@@ -741,9 +741,60 @@ static int share_users(trib_trainer_t *t, ps_state_t *s)
     return rc;
 }
 
+/*
+ * --ps-balance auto under async and ssp: work sharing, unless the workers cannot each hold every training
+ * rating: INT32_MAX of them or more, or the copies of one node's workers (about 16 bytes per rating each:
+ * the rating and its place in a chunk's row list) above half of the node's memory.  Then static balance
+ * (t->cfg says so from here on, the printed configuration too), with a warning.  TRIB_PS_NODE_MEMORY=BYTES
+ * stands in for every node's memory (tests).  Collective: every rank, one verdict.
+ */
+static int choose_balance(trib_trainer_t *t)
+{
+    MPI_Comm node;
+    int W = t->size - (int)t->cfg.ps_servers, mine = t->rank < W, workers = 0;
+    if (MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Comm_split_type failed");
+    int mrc = MPI_Allreduce(&mine, &workers, 1, MPI_INT, MPI_SUM, node);
+    MPI_Comm_free(&node);
+    if (mrc != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the node's workers failed");
+    double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    const char *env = getenv("TRIB_PS_NODE_MEMORY");
+    char *end = NULL;
+    int bad = 0;
+    if (env && *env) {
+        mem = strtod(env, &end);
+        bad = *end != '\0' || !(mem > 0);
+    }
+    uint64_t total = t->train_info.n_ratings;
+    double need = (double)workers * 16.0 * (double)total;
+    /* the worst node: the largest share of its memory the copies would take, and whether any rank erred */
+    double v[2] = {bad, mem > 0 ? need / mem : 1.0}, any[2] = {0, 0};
+    if (MPI_Allreduce(v, any, 2, MPI_DOUBLE, MPI_MAX, t->comm) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the balance verdict failed");
+    if (any[0] > 0) /* every rank returns the error: none waits in a collective for another */
+        return trib_errorf(TRIB_ERR_INVALID_ARG, "TRIB_PS_NODE_MEMORY=%s: expected a number of bytes > 0",
+                           bad ? env : "... on another rank");
+    if ((total >= (uint64_t)INT32_MAX || any[1] > 0.5) && t->cfg.ps_balance == TRIB_PS_BALANCE_AUTO &&
+        trib_ps_balance_effective(&t->cfg) == TRIB_PS_BALANCE_DYNAMIC) {
+        t->cfg.ps_balance = TRIB_PS_BALANCE_STATIC;
+        if (t->rank == 0 && total >= (uint64_t)INT32_MAX)
+            trib_log(TRIB_LOG_WARN, "ps: --ps-balance auto chose static: work sharing would have every worker hold "
+                     "all %llu training ratings, over its limit of %d", (unsigned long long)total, INT32_MAX - 1);
+        else if (t->rank == 0)
+            trib_log(TRIB_LOG_WARN, "ps: --ps-balance auto chose static: work sharing would have every worker hold "
+                     "all %llu training ratings (16 bytes each per worker), %.0f%% of a node's memory",
+                     (unsigned long long)total, 100.0 * any[1]);
+    }
+    return TRIB_OK;
+}
+
 static int ps_create(trib_trainer_t *t, void **state)
 {
     const trib_train_config_t *c = &t->cfg;
+    int brc = choose_balance(t); /* collective: every rank, before any early exit */
+    if (brc != TRIB_OK)
+        return brc;
     ps_state_t *s = calloc(1, sizeof *s);
     if (!s)
         return trib_errorf(TRIB_ERR_NOMEM, "ps: out of memory");

@@ -10,7 +10,8 @@
 #   - the ps model file has the sync model file's datasets and shapes, and trib-recommend reads it;
 #   - without --sync-every ps mode uses its own default mini-batch (50000), sync mode auto;
 #   - TRIB_PS_IDLE=bell: the doorbells are in use and leave nothing in /dev/shm;
-#   - --ps-balance: bad values and combinations are refused; async shares the work by default and
+#   - --ps-balance: bad values and combinations are refused; async and ssp share the work by default
+#     (ssp: static when the workers' copies of the ratings would not fit, TRIB_PS_NODE_MEMORY) and async
 #     writes the same model file layout.
 set -euo pipefail
 B=${TRIB_BUILD_DIR:?}/bin
@@ -59,6 +60,19 @@ expect_error 3 "dynamic needs --consistency async or ssp" "${d[@]}" --mode ps --
   --ps-balance dynamic
 expect_error 3 "clock-every needs --ps-balance static" "${d[@]}" --mode ps --servers 1 --consistency ssp --clock-every 2
 expect_error 2 "ps-balance: only --mode ps" "${d[@]}" --ps-balance static
+TRIB_PS_NODE_MEMORY=lots expect_error 3 "TRIB_PS_NODE_MEMORY=lots: expected a number of bytes" "${d[@]}" --mode ps \
+  --servers 1
+
+# --ps-balance auto under ssp: work sharing, unless the workers' copies of the ratings would not fit
+# in half of a node's memory (TRIB_PS_NODE_MEMORY stands in for it): then static, with a warning.
+mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 --mode ps --servers 1 >"$W/auto.log" 2>&1 ||
+  { fail "ps ssp, auto balance: non-zero exit"; tail -5 "$W/auto.log" >&2; }
+grep -q '^ *ps-balance *dynamic$' "$W/auto.log" || fail "ssp without --ps-balance: not the dynamic default"
+TRIB_PS_NODE_MEMORY=100000 mpi 3 -x TRIB_PS_NODE_MEMORY "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 \
+  --mode ps --servers 1 >"$W/auto.log" 2>&1 || { fail "ps ssp, auto balance, small node: non-zero exit"; tail -5 "$W/auto.log" >&2; }
+grep -q '^ *ps-balance *static$' "$W/auto.log" || fail "auto balance on a small node: not static"
+grep -q 'ps-balance auto chose static: work sharing would have every worker hold all .* of a node.s memory' \
+  "$W/auto.log" || { fail "auto balance on a small node: no warning"; cat "$W/auto.log" >&2; }
 
 # Without --sync-every, ps mode takes its own mini-batch (the consistency models differ there), sync mode auto.
 mpi 3 "$B/trib-train" --train "$W/tr" --test "$W/te" --epochs 1 --mode ps --servers 1 >"$W/default.log"
