@@ -241,6 +241,22 @@ int trib_ps_split_roles(trib_trainer_t *t)
 
 /* ------------------------------------------------------------------ create / destroy */
 
+/* This node's ranks (*ranks) and how many of them are workers (*workers).  Collective. */
+static int node_ranks(trib_trainer_t *t, int *ranks, int *workers)
+{
+    MPI_Comm node;
+    int W = t->size - (int)t->cfg.ps_servers, mine[2] = {1, t->rank < W}, sum[2] = {1, 0};
+    if (MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Comm_split_type failed");
+    int mrc = MPI_Allreduce(mine, sum, 2, MPI_INT, MPI_SUM, node);
+    MPI_Comm_free(&node);
+    if (mrc != MPI_SUCCESS)
+        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the node's ranks failed");
+    *ranks = sum[0];
+    *workers = sum[1];
+    return TRIB_OK;
+}
+
 /*
  * How ranks wait for messages (trib_ps_options_t.idle_sleep, train/ps_wait.h).
  * Open MPI's blocking calls poll; with more ranks than cores on a node an idle
@@ -252,14 +268,8 @@ int trib_ps_split_roles(trib_trainer_t *t)
  * TRIB_PS_IDLE=block|sleep|bell overrides (sleep: no doorbells; benchmarks).
  * Collective: the doorbells exist when any rank waits on them.
  */
-static int choose_idle_sleep(trib_trainer_t *t, ps_state_t *s)
+static int choose_idle_sleep(trib_trainer_t *t, ps_state_t *s, int local)
 {
-    MPI_Comm node;
-    int local = 1;
-    if (MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Comm_split_type failed");
-    MPI_Comm_size(node, &local);
-    MPI_Comm_free(&node);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     const char *env = getenv("TRIB_PS_IDLE");
     int bell = 1, bad = env && *env && strcmp(env, "block") && strcmp(env, "sleep") && strcmp(env, "bell");
@@ -746,18 +756,10 @@ static int share_users(trib_trainer_t *t, ps_state_t *s)
  * rating: INT32_MAX of them or more, or the copies of one node's workers (about 16 bytes per rating each:
  * the rating and its place in a chunk's row list) above half of the node's memory.  Then static balance
  * (t->cfg says so from here on, the printed configuration too), with a warning.  TRIB_PS_NODE_MEMORY=BYTES
- * stands in for every node's memory (tests).  Collective: every rank, one verdict.
+ * stands in for every node's memory (tests).  `workers`: this node's.  Collective: every rank, one verdict.
  */
-static int choose_balance(trib_trainer_t *t)
+static int choose_balance(trib_trainer_t *t, int workers)
 {
-    MPI_Comm node;
-    int W = t->size - (int)t->cfg.ps_servers, mine = t->rank < W, workers = 0;
-    if (MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Comm_split_type failed");
-    int mrc = MPI_Allreduce(&mine, &workers, 1, MPI_INT, MPI_SUM, node);
-    MPI_Comm_free(&node);
-    if (mrc != MPI_SUCCESS)
-        return trib_errorf(TRIB_ERR_MPI, "ps: MPI_Allreduce of the node's workers failed");
     double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     const char *env = getenv("TRIB_PS_NODE_MEMORY");
     char *end = NULL;
@@ -792,7 +794,10 @@ static int choose_balance(trib_trainer_t *t)
 static int ps_create(trib_trainer_t *t, void **state)
 {
     const trib_train_config_t *c = &t->cfg;
-    int brc = choose_balance(t); /* collective: every rank, before any early exit */
+    int local = 1, local_workers = 0;
+    int brc = node_ranks(t, &local, &local_workers); /* collectives: every rank, before any early exit */
+    if (brc == TRIB_OK)
+        brc = choose_balance(t, local_workers);
     if (brc != TRIB_OK)
         return brc;
     ps_state_t *s = calloc(1, sizeof *s);
@@ -838,7 +843,7 @@ static int ps_create(trib_trainer_t *t, void **state)
     if (rc == TRIB_OK && c->ps_straggler_hold && s->dyn && s->o.n_workers < 2)
         rc = trib_errorf(TRIB_ERR_INVALID_ARG, "ps_straggler_hold: needs at least 2 workers (has %d)",
                          s->o.n_workers); /* global inputs only: the same verdict on every rank */
-    int idle = choose_idle_sleep(t, s); /* collectives: every rank, before any early exit */
+    int idle = choose_idle_sleep(t, s, local); /* collectives: every rank, before any early exit */
     int same = agree_on_config(t);
     if (rc == TRIB_OK)
         rc = idle != TRIB_OK ? idle : same;
