@@ -691,10 +691,10 @@ static int claim(trib_ps_server_t *s, int w, int64_t done)
         }
     }
     int64_t give = -1;
-    if (rc == TRIB_OK && !s->pausing && s->dyn_next < s->o.chunks_per_epoch && !may_queue(s, w)) {
+    int left = rc == TRIB_OK && !s->pausing && s->dyn_next < s->o.chunks_per_epoch; /* chunks to hand out */
+    if (left && !may_queue(s, w)) {
         give = -2; /* not now: ask again after the chunk in hand */
-    } else if (rc == TRIB_OK && !s->pausing && s->dyn_next < s->o.chunks_per_epoch &&
-               should_take(s, w, s->o.chunks_per_epoch - s->dyn_next)) {
+    } else if (left && should_take(s, w, s->o.chunks_per_epoch - s->dyn_next)) {
         give = (int64_t)s->dyn_next++;
         s->owner[give] = w;
         s->holding[w]++;
