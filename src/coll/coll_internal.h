@@ -327,19 +327,31 @@ TRIB_INTERNAL void trib_coll_shm_free(struct trib_shm_state *s);
 TRIB_INTERNAL int trib_coll_shm_create(MPI_Comm comm, int rank, int size, struct trib_shm_state **out);
 /*
  * What hier.c does with the slice a rank reduced inside the node, before
- * the others copy it: slice = elements [off, off + len) of the vector,
- * reduced over the node's ranks; done() transforms it in place (the
- * allreduce across nodes).  A failure is returned after the schedule.
+ * the others copy it: the allreduce across nodes, in place, piece by piece
+ * and several pieces at once.  start(arg, slot, piece, len) begins the
+ * transformation of `len` elements at `piece` (elements of the slice,
+ * reduced over the node's ranks) in slot `slot` (0 <= slot < slots, free);
+ * test(arg, slot, &done) moves it on without waiting and sets done at its
+ * end, which frees the slot.  piece_bytes: the size of a piece (the last
+ * may be shorter).  A failure is returned after the schedule.
  */
-typedef int (*trib_coll_slice_fn)(void *arg, char *slice, size_t off, size_t len);
+typedef struct {
+    int (*start)(void *arg, int slot, char *piece, size_t len);
+    int (*test)(void *arg, int slot, int *done);
+    void *arg;
+    int slots;
+    size_t piece_bytes;
+} trib_coll_slice_ops_t;
 /*
  * The shared-memory reduce-scatter / allgather of shm.c over the state s
  * (a's rank and size are those of s's communicator): every chunk is split
  * into `nslices` slices (1 <= nslices <= ranks), slice q reduced by rank q
- * and passed to done(arg, ...) by it (done may be NULL), then copied to all.
+ * and passed through ops by it (ops may be NULL), then copied to all.  On
+ * the single-copy path the pieces of a slice overlap: while piece k crosses
+ * the nodes, piece k + 1 is reduced and piece k - 1 copied to the others.
  */
 TRIB_INTERNAL int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices,
-                                       trib_coll_slice_fn done, void *arg);
+                                       const trib_coll_slice_ops_t *ops);
 
 /* ------------------------------------------------------- a call's life */
 
@@ -431,6 +443,20 @@ TRIB_INTERNAL trib_coll_sched_fn trib_coll_sched_builder(trib_algo_t algo);
 TRIB_INTERNAL int trib_coll_ring_sched(const trib_coll_args_t *a, trib_coll_sched_t *s);
 TRIB_INTERNAL int trib_coll_tree_sched(const trib_coll_args_t *a, trib_coll_sched_t *s);
 TRIB_INTERNAL int trib_coll_rd_sched(const trib_coll_args_t *a, trib_coll_sched_t *s);
+
+/*
+ * A schedule run on its own: algo's schedule for a on comm, its transfers
+ * tagged `tag` (hier.c's pieces crossing the nodes; a request runs one the
+ * same way).  Start builds the schedule, copies the send buffer in and posts
+ * the first round; test moves it on without waiting (*done = 1 at the end);
+ * free releases it (done or not: a run abandoned midway leaves its transfers
+ * posted, so only after an error).
+ */
+typedef struct trib_coll_run trib_coll_run_t;
+TRIB_INTERNAL int trib_coll_run_start(const trib_coll_args_t *a, trib_algo_t algo, MPI_Comm comm, int tag,
+                                      trib_coll_run_t **out);
+TRIB_INTERNAL int trib_coll_run_test(trib_coll_run_t *run, int *done);
+TRIB_INTERNAL void trib_coll_run_free(trib_coll_run_t *run);
 
 /* ----------------------------------------------- requests, progress (nb.c) */
 

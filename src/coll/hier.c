@@ -14,8 +14,10 @@
  *   - a shared-memory window over the node (shm.c's machinery, `node_shm`);
  *   - `cross`: the ranks of the same node rank on every node.
  * Then, on shm.c's single-copy path (native types from 64 KiB, when the
- * node's ranks may access each other's memory), once for the whole vector,
- * and otherwise chunk by chunk (segment_bytes, at most shm.c's chunk buffer):
+ * node's ranks may access each other's memory), once for the whole vector
+ * with the steps overlapping piece by piece (below), and otherwise chunk by
+ * chunk (segment_bytes, at most shm.c's chunk buffer), one step after the
+ * other:
  *
  *   1. reduce-scatter inside the node (shm.c): the chunk is cut into S
  *      slices, node rank l reduces slice l over the node's ranks;
@@ -43,9 +45,22 @@
  * non-commutative operation is refused (select.c names the algorithms that
  * serve it), as for ring.
  *
+ * Pieces (single-copy path).  A rank's slice crosses the nodes in pieces
+ * of HIER_PIECE_BYTES, up to HIER_SLOTS of them at once, each a schedule of
+ * the cross algorithm (nb.c's runs, tagged by slot): while pieces travel,
+ * the next ones are reduced inside the node and the arrived ones written
+ * into the node's other ranks (shm.c, cma_pipeline).  One whole slice after
+ * another left the link idle while the node reduced and copied, and one
+ * long transfer per rank started cold.  On the emulated 2 x 2 and 2 x 4
+ * clusters (1 Gbit/s, 100 us) 8 pieces of 128 KiB were the best of 1-16
+ * pieces of 64 KiB-2 MiB tried: 2 x 2 took 9.0 / 36.0 / 141 / 563 ms at
+ * 1 / 4 / 16 / 64 MiB, 1.05-1.07x the node link's bound, where the whole
+ * slices took 10.1 / 41-45 / 154-215 / 623-686 ms (benchmarks/RESULTS.md,
+ * "Collectives").
+ *
  * Cost.  Single-copy: two shared-memory rounds per call, the node's inputs
  * read and the result written once, and one allreduce of n/S bytes on N
- * ranks, which pipelines its own segments on the network.  Staged, per chunk
+ * ranks in pieces, beside the node's memory work.  Staged, per chunk
  * of c bytes: two shared-memory rounds and the copies of shm.c plus one
  * allreduce of c/S bytes on N ranks, the phases one after another; each chunk
  * pays the network latency and Open MPI's rendezvous again (on the emulated
@@ -61,21 +76,26 @@
 
 #include "core/log.h"
 
+/* Pieces of a slice in flight across the nodes, and their size (single-copy path; see the top). */
+#define HIER_SLOTS 8
+#define HIER_PIECE_BYTES ((size_t)128 << 10)
+
 typedef struct {
     const trib_coll_args_t *a;
     int cross_rank, cross_size;
+    trib_coll_run_t *run[HIER_SLOTS];
 } hier_t;
 
-/* Step 2: the allreduce of one reduced slice across the nodes, in place. */
-static int cross_allreduce(void *arg, char *slice, size_t off, size_t len)
+/* Step 2 for one piece of a reduced slice: its allreduce across the nodes, in place, started. */
+static int piece_start(void *arg, int slot, char *piece, size_t len)
 {
-    (void)off;
-    const hier_t *h = arg;
+    hier_t *h = arg;
+    h->run[slot] = NULL;
     if (h->cross_size <= 1)
         return TRIB_OK;
     trib_coll_args_t sub = *h->a;
-    sub.sendbuf = slice;
-    sub.recvbuf = slice;
+    sub.sendbuf = piece;
+    sub.recvbuf = piece;
     sub.count = len;
     sub.comm = h->a->ctx->cross;
     sub.rank = h->cross_rank;
@@ -83,12 +103,27 @@ static int cross_allreduce(void *arg, char *slice, size_t off, size_t len)
     size_t seg = 0;
     trib_algo_t algo = trib_coll_builtin_rule(len * sub.elem_size, sub.size, 0, &seg);
     sub.segment_bytes = seg > 0 ? seg : trib_coll_default_segment(algo);
-    switch (algo) {
-    case TRIB_ALGO_RING: return trib_coll_ring(&sub);
-    case TRIB_ALGO_TREE: return trib_coll_tree(&sub);
-    case TRIB_ALGO_RD: return trib_coll_rd(&sub);
-    default: return trib_errorf(TRIB_ERR_INTERNAL, "hier allreduce: no algorithm across nodes (%d)", (int)algo);
+    /*
+     * The slot is the tag.  Piece k takes slot k % slots on every rank and
+     * starts after piece k - slots ended here, so per tag and peer the
+     * transfers are posted in the same order on both sides.
+     */
+    return trib_coll_run_start(&sub, algo, sub.comm, slot, &h->run[slot]);
+}
+
+static int piece_test(void *arg, int slot, int *done)
+{
+    hier_t *h = arg;
+    *done = 1;
+    if (!h->run[slot])
+        return TRIB_OK;
+    int rc = trib_coll_run_test(h->run[slot], done);
+    if (rc != TRIB_OK || *done) {
+        trib_coll_run_free(h->run[slot]);
+        h->run[slot] = NULL;
+        *done = 1;
     }
+    return rc;
 }
 
 /* The window over the node and the cross communicator, on first use (collective). */
@@ -113,11 +148,12 @@ int trib_coll_hier(const trib_coll_args_t *a)
     int rc = hier_setup(ctx);
     if (rc != TRIB_OK)
         return rc;
-    hier_t h = {a, 0, 1};
+    hier_t h = {a, 0, 1, {NULL}};
     TRIB_MPI_TRY(MPI_Comm_rank(ctx->cross, &h.cross_rank));
     TRIB_MPI_TRY(MPI_Comm_size(ctx->cross, &h.cross_size));
+    trib_coll_slice_ops_t ops = {piece_start, piece_test, &h, HIER_SLOTS, HIER_PIECE_BYTES};
     int nslices = ctx->topo.min_per_node;
-    return trib_coll_shm_slices(a, ctx->node_shm, nslices, cross_allreduce, &h);
+    return trib_coll_shm_slices(a, ctx->node_shm, nslices, &ops);
 error:
     return rc;
 }

@@ -89,7 +89,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 static void sched_fail(trib_coll_sched_t *s)
 {
     if (s->status == TRIB_OK)
-        s->status = trib_errorf(TRIB_ERR_NOMEM, "iallreduce: out of memory building the schedule");
+        s->status = trib_errorf(TRIB_ERR_NOMEM, "allreduce: out of memory building the schedule");
 }
 
 static void add_step(trib_coll_sched_t *s, step_t st)
@@ -180,6 +180,134 @@ trib_coll_sched_fn trib_coll_sched_builder(trib_algo_t algo)
     }
 }
 
+/* ------------------------------------------------------------- runs */
+
+/*
+ * A schedule being run on a communicator with one tag: a request's
+ * schedule, or one of hier.c's pieces crossing the nodes.  Its rounds start
+ * one after another as the previous one's transfers complete.
+ */
+struct trib_coll_run {
+    trib_coll_args_t a; /* what the schedule was built from (combine's type and op) */
+    MPI_Comm comm;
+    int tag;
+    trib_coll_sched_t sched;
+    size_t round;       /* the round in flight */
+    MPI_Request *xfers; /* its transfers */
+    int nxfers;
+    int done;
+};
+
+static void run_release(struct trib_coll_run *run)
+{
+    free(run->xfers);
+    run->xfers = NULL;
+    sched_free(&run->sched);
+}
+
+/* Starts round run->round: runs its combines, posts its transfers. */
+static int run_round(struct trib_coll_run *run)
+{
+    int rc = TRIB_OK;
+    trib_coll_sched_t *s = &run->sched;
+    const trib_coll_args_t *a = &run->a;
+    size_t from = run->round == 0 ? 0 : s->ends[run->round - 1], to = s->ends[run->round];
+    run->nxfers = 0;
+    for (size_t i = from; i < to; i++) {
+        step_t *st = &s->steps[i];
+        switch (st->kind) {
+        case STEP_COMBINE: trib_coll_combine(a, st->dst, st->x, st->y, st->n); break;
+        case STEP_SEND:
+            TRIB_MPI_TRY(MPI_Isend(st->x, (int)st->n, a->mpi_type, st->peer, run->tag, run->comm,
+                                   &run->xfers[run->nxfers]));
+            run->nxfers++;
+            break;
+        default:
+            TRIB_MPI_TRY(MPI_Irecv(st->dst, (int)st->n, a->mpi_type, st->peer, run->tag, run->comm,
+                                   &run->xfers[run->nxfers]));
+            run->nxfers++;
+            break;
+        }
+    }
+    return TRIB_OK;
+error:
+    return rc;
+}
+
+/* Builds algo's schedule for a, copies the send buffer in, posts the first round. */
+static int run_begin(struct trib_coll_run *run, const trib_coll_args_t *a, trib_algo_t algo, MPI_Comm comm, int tag)
+{
+    int rc;
+    memset(run, 0, sizeof *run);
+    run->a = *a;
+    run->comm = comm;
+    run->tag = tag;
+    trib_coll_sched_fn build = trib_coll_sched_builder(algo);
+    if (!build)
+        return trib_errorf(TRIB_ERR_INTERNAL, "allreduce: algorithm %s has no schedule", trib_algo_name(algo));
+    if ((rc = build(&run->a, &run->sched)) != TRIB_OK)
+        return rc;
+    trib_sched_round(&run->sched);
+    if ((rc = trib_sched_status(&run->sched)) != TRIB_OK)
+        return rc;
+    run->xfers = malloc((run->sched.max_xfers > 0 ? run->sched.max_xfers : 1) * sizeof *run->xfers);
+    if (!run->xfers)
+        return trib_errorf(TRIB_ERR_NOMEM, "allreduce: out of memory for %zu requests", run->sched.max_xfers);
+    trib_coll_copy_in(&run->a);
+    run->done = run->sched.nrounds == 0;
+    return run->done ? TRIB_OK : run_round(run);
+}
+
+/* Moves the run as far as it goes without waiting; *moved is set when a round ended. */
+static int run_test(struct trib_coll_run *run, int *moved)
+{
+    int rc = TRIB_OK, flag = 0;
+    while (!run->done) {
+        TRIB_MPI_TRY(MPI_Testall(run->nxfers, run->xfers, &flag, MPI_STATUSES_IGNORE));
+        if (!flag)
+            break;
+        *moved = 1;
+        if (++run->round == run->sched.nrounds)
+            run->done = 1;
+        else if ((rc = run_round(run)) != TRIB_OK)
+            return rc;
+    }
+    return TRIB_OK;
+error:
+    return rc;
+}
+
+int trib_coll_run_start(const trib_coll_args_t *a, trib_algo_t algo, MPI_Comm comm, int tag, trib_coll_run_t **out)
+{
+    *out = NULL;
+    struct trib_coll_run *run = malloc(sizeof *run);
+    if (!run)
+        return trib_errorf(TRIB_ERR_NOMEM, "allreduce: out of memory for a schedule");
+    int rc = run_begin(run, a, algo, comm, tag);
+    if (rc != TRIB_OK) {
+        run_release(run);
+        free(run);
+        return rc;
+    }
+    *out = run;
+    return TRIB_OK;
+}
+
+int trib_coll_run_test(trib_coll_run_t *run, int *done)
+{
+    int moved = 0, rc = run_test(run, &moved);
+    *done = run->done;
+    return rc;
+}
+
+void trib_coll_run_free(trib_coll_run_t *run)
+{
+    if (!run)
+        return;
+    run_release(run);
+    free(run);
+}
+
 /* ------------------------------------------------------------- requests */
 
 struct trib_coll_nb {
@@ -206,10 +334,7 @@ struct trib_request {
     int began;                    /* trib_coll_call_begin ran (end must run) */
     int listed;                   /* in the context's pending list */
     int tag;
-    trib_coll_sched_t sched;
-    size_t round;                 /* the round in flight */
-    MPI_Request *xfers;           /* its transfers */
-    int nxfers;
+    struct trib_coll_run run;     /* the schedule, once the check passed */
 };
 
 int trib_coll_nb_init(trib_coll_ctx_t *ctx)
@@ -271,42 +396,12 @@ static void finish(struct trib_request *r, int rc)
     if (rc != TRIB_OK)
         snprintf(r->msg, sizeof r->msg, "%s", trib_last_error(rc));
     r->status = rc;
-    free(r->xfers);
-    r->xfers = NULL;
-    sched_free(&r->sched);
+    run_release(&r->run);
     if (r->listed) {
         list_remove(r->ctx->nb, r);
         r->listed = 0;
     }
     r->state = ST_DONE;
-}
-
-/* Starts round r->round: runs its combines, posts its transfers. */
-static int start_round(struct trib_request *r)
-{
-    int rc = TRIB_OK;
-    trib_coll_sched_t *s = &r->sched;
-    const trib_coll_args_t *a = &r->call.a;
-    MPI_Comm comm = r->ctx->nb->comm;
-    size_t from = r->round == 0 ? 0 : s->ends[r->round - 1], to = s->ends[r->round];
-    r->nxfers = 0;
-    for (size_t i = from; i < to; i++) {
-        step_t *st = &s->steps[i];
-        switch (st->kind) {
-        case STEP_COMBINE: trib_coll_combine(a, st->dst, st->x, st->y, st->n); break;
-        case STEP_SEND:
-            TRIB_MPI_TRY(MPI_Isend(st->x, (int)st->n, a->mpi_type, st->peer, r->tag, comm, &r->xfers[r->nxfers]));
-            r->nxfers++;
-            break;
-        default:
-            TRIB_MPI_TRY(MPI_Irecv(st->dst, (int)st->n, a->mpi_type, st->peer, r->tag, comm, &r->xfers[r->nxfers]));
-            r->nxfers++;
-            break;
-        }
-    }
-    return TRIB_OK;
-error:
-    return rc;
 }
 
 /* Check passed (or none): copies in, posts the first round. */
@@ -321,25 +416,12 @@ static int begin_schedule(struct trib_request *r)
         finish(r, TRIB_OK);
         return TRIB_OK;
     }
-    trib_coll_sched_fn build = trib_coll_sched_builder(c->algo);
-    if (!build)
-        return trib_errorf(TRIB_ERR_INTERNAL, "iallreduce: algorithm %s has no schedule", trib_algo_name(c->algo));
-    if ((rc = build(&c->a, &r->sched)) != TRIB_OK)
+    if ((rc = run_begin(&r->run, &c->a, c->algo, r->ctx->nb->comm, r->tag)) != TRIB_OK)
         return rc;
-    trib_sched_round(&r->sched);
-    if ((rc = trib_sched_status(&r->sched)) != TRIB_OK)
-        return rc;
-    r->xfers = malloc((r->sched.max_xfers > 0 ? r->sched.max_xfers : 1) * sizeof *r->xfers);
-    if (!r->xfers)
-        return trib_errorf(TRIB_ERR_NOMEM, "iallreduce: out of memory for %zu requests", r->sched.max_xfers);
-    trib_coll_copy_in(&c->a);
     r->state = ST_RUN;
-    r->round = 0;
-    if (r->sched.nrounds == 0) {
+    if (r->run.done)
         finish(r, TRIB_OK);
-        return TRIB_OK;
-    }
-    return start_round(r);
+    return TRIB_OK;
 }
 
 /* Moves one request as far as it goes without waiting; returns 1 if anything moved. */
@@ -358,16 +440,11 @@ static int progress_one(struct trib_request *r)
                 goto error;
             continue;
         }
-        TRIB_MPI_TRY(MPI_Testall(r->nxfers, r->xfers, &flag, MPI_STATUSES_IGNORE));
-        if (!flag)
-            break;
-        moved = 1;
-        if (++r->round == r->sched.nrounds) {
-            finish(r, TRIB_OK);
-            break;
-        }
-        if ((rc = start_round(r)) != TRIB_OK)
+        if ((rc = run_test(&r->run, &moved)) != TRIB_OK)
             goto error;
+        if (r->run.done)
+            finish(r, TRIB_OK);
+        break;
     }
     return moved;
 error:

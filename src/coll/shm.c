@@ -128,6 +128,7 @@
 #define SHM_LINE 64
 #define SHM_SMALL_MAX ((size_t)8 << 10)
 #define SHM_CHUNK_MAX ((size_t)1 << 20)
+#define SHM_PIECE_SLOTS 16 /* most pieces of a slice in flight (cma_pipeline) */
 /* Spins before each sched_yield: long when every rank can have a core of its
  * own (a yield costs a system call and delays noticing the flag), short when
  * ranks outnumber cores (the rank being waited for may need this core). */
@@ -442,18 +443,27 @@ static void small_path(const trib_coll_args_t *a, struct trib_shm_state *s)
 
 /*
  * The large path, with the chunk cut into nslices slices (slice q reduced
- * by rank q; ranks >= nslices reduce nothing) and done() applied to each
+ * by rank q; ranks >= nslices reduce nothing) and ops applied to each
  * reduced slice before the others copy it (hier.c).
  */
-static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices, trib_coll_slice_fn done,
-                    void *arg);
+static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices,
+                    const trib_coll_slice_ops_t *ops);
 static int cma_takes(const trib_coll_args_t *a, const struct trib_shm_state *s);
 
-int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices, trib_coll_slice_fn done,
-                         void *arg)
+/* ops over one piece in slot 0, waited for (the staged path: one piece per chunk's slice). */
+static int ops_wait(const trib_coll_slice_ops_t *ops, char *piece, size_t len)
 {
-    if (cma_takes(a, s)) /* whole slices: done() (the allreduce across nodes) sees each slice once, whole */
-        return cma_path(a, s, nslices, done, arg);
+    int done = 0, rc = ops->start(ops->arg, 0, piece, len);
+    while (rc == TRIB_OK && (rc = ops->test(ops->arg, 0, &done)) == TRIB_OK && !done)
+        sched_yield();
+    return rc;
+}
+
+int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices,
+                         const trib_coll_slice_ops_t *ops)
+{
+    if (cma_takes(a, s)) /* whole slices, their pieces overlapping (see cma_pipeline) */
+        return cma_path(a, s, nslices, ops);
     int rc = TRIB_OK, me = s->me;
     size_t es = a->elem_size;
     size_t seg_bytes = a->segment_bytes < SHM_CHUNK_MAX ? a->segment_bytes : SHM_CHUNK_MAX;
@@ -484,8 +494,8 @@ int trib_coll_shm_slices(const trib_coll_args_t *a, struct trib_shm_state *s, in
             src[q] = q == me ? (char *)send + (off + my_off) * es : chunk_buf(s, q, chunk) + my_off * es;
         if (my_len > 0) {
             reduce_in_rank_order(a, s->p, mine + my_off * es, src, my_len);
-            if (done && rc == TRIB_OK)
-                rc = done(arg, mine + my_off * es, off + my_off, my_len);
+            if (ops && rc == TRIB_OK)
+                rc = ops_wait(ops, mine + my_off * es, my_len);
             memcpy(recv + (off + my_off) * es, mine + my_off * es, my_len * es);
         }
         round_sync(s, me);
@@ -557,18 +567,75 @@ static int cma_reduce_slice(const trib_coll_args_t *a, struct trib_shm_state *s,
 }
 
 /*
- * The single-copy large path (see the top of the file), with the vector cut
- * into nslices slices (slice q reduced by rank q) and done() applied to each
- * reduced slice before it goes to the others (hier.c: the allreduce across
- * nodes); without done each chunk is pushed as soon as it is reduced.  Every
- * rank runs both rounds, even after a failure, so that no rank is left
- * waiting; a done() failure is returned after them, as on the staged path.
+ * My slice, elements [off, off + len), through ops piece by piece: piece k
+ * is reduced over the node into my receive buffer and started across the
+ * nodes; while at most ops->slots pieces travel, the next ones are reduced,
+ * and each piece that has arrived is written into the peers' receive
+ * buffers.  The network then carries one piece while the node's memory
+ * work on the others runs beside it, where one whole slice after another
+ * left the link idle during the reduction and the copy out (hier on 2
+ * nodes of 2 ranks, 1 Gbit/s: benchmarks/RESULTS.md, "Collectives").
+ * After a failed copy the pieces still cross the nodes (the peers there
+ * wait for them), without the copies.  err: a failure before (an errno,
+ * or 0); returns it or the errno of the first failed copy; *rc gets the
+ * first failure of ops, after which no piece starts.
  */
-static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices, trib_coll_slice_fn done,
-                    void *arg)
+static int cma_pipeline(const trib_coll_args_t *a, struct trib_shm_state *s, size_t off, size_t len,
+                        const trib_coll_slice_ops_t *ops, int err, int *rc)
+{
+    size_t es = a->elem_size, piece = ops->piece_bytes / es > 0 ? ops->piece_bytes / es : 1;
+    size_t npieces = (len + piece - 1) / piece, next = 0;
+    size_t busy[SHM_PIECE_SLOTS] = {0}; /* 1 + the piece in the slot, 0 = free */
+    int slots = ops->slots < 1 ? 1 : ops->slots > SHM_PIECE_SLOTS ? SHM_PIECE_SLOTS : ops->slots;
+    char *recv = a->recvbuf;
+    for (;;) {
+        int pending = 0, moved = 0;
+        for (int i = 0; i < slots; i++) {
+            if (!busy[i])
+                continue;
+            int done = 0, r = ops->test(ops->arg, i, &done);
+            if (r != TRIB_OK && *rc == TRIB_OK)
+                *rc = r;
+            if (!done && r == TRIB_OK) {
+                pending++;
+                continue;
+            }
+            size_t k = busy[i] - 1, at = (off + k * piece) * es, n = k + 1 < npieces ? piece : len - k * piece;
+            if (!err && r == TRIB_OK)
+                err = cma_push(s, recv, at, n * es);
+            busy[i] = 0;
+            moved = 1;
+        }
+        /* Piece k always takes slot k % slots, on every rank: the slot names the piece's messages. */
+        if (next < npieces && *rc == TRIB_OK && !busy[next % (size_t)slots]) {
+            size_t k = next++, o = off + k * piece, n = k + 1 < npieces ? piece : len - k * piece;
+            int slot = (int)(k % (size_t)slots);
+            if (!err)
+                err = cma_reduce_slice(a, s, o, n, 0);
+            if ((*rc = ops->start(ops->arg, slot, recv + o * es, n)) == TRIB_OK)
+                busy[slot] = k + 1;
+            continue;
+        }
+        if (!pending)
+            return err;
+        if (!moved)
+            sched_yield();
+    }
+}
+
+/*
+ * The single-copy large path (see the top of the file), with the vector cut
+ * into nslices slices (slice q reduced by rank q) and ops applied to each
+ * reduced slice before it goes to the others (hier.c: the allreduce across
+ * nodes, cma_pipeline); without ops each chunk is pushed as soon as it is
+ * reduced.  Every rank runs both rounds, even after a failure, so that no
+ * rank is left waiting; an ops failure is returned after them, as on the
+ * staged path.
+ */
+static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nslices,
+                    const trib_coll_slice_ops_t *ops)
 {
     int p = s->p, me = s->me, err = 0, rc = TRIB_OK;
-    size_t es = a->elem_size;
     if (!s->cma_buf && !(s->cma_buf = malloc(3 * SHM_CMA_CHUNK)))
         err = ENOMEM;
     if (s->cma_fail == me) { /* testing aid: as if a copy had been refused, once */
@@ -583,12 +650,10 @@ static int cma_path(const trib_coll_args_t *a, struct trib_shm_state *s, int nsl
     trib_blocks_t b;
     trib_blocks_init(&b, a->count, nslices);
     size_t off = me < nslices ? trib_block_offset(&b, me) : 0, len = me < nslices ? trib_block_count(&b, me) : 0;
-    if (!err && len > 0)
-        err = cma_reduce_slice(a, s, off, len, done == NULL);
-    if (done && len > 0 && !err) {
-        rc = done(arg, (char *)a->recvbuf + off * es, off, len);
-        err = cma_push(s, a->recvbuf, off * es, len * es);
-    }
+    if (ops && len > 0)
+        err = cma_pipeline(a, s, off, len, ops, err, &rc);
+    else if (!err && len > 0)
+        err = cma_reduce_slice(a, s, off, len, 1);
     if (err)
         atomic_store_explicit(&mine->failed, call, memory_order_release);
     round_sync(s, me);
@@ -626,7 +691,7 @@ int trib_coll_shm(const trib_coll_args_t *a)
         small_path(a, ctx->shm);
         return TRIB_OK;
     }
-    return trib_coll_shm_slices(a, ctx->shm, a->size, NULL, NULL);
+    return trib_coll_shm_slices(a, ctx->shm, a->size, NULL);
 }
 
 /*
