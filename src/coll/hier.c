@@ -65,9 +65,9 @@
  * long transfer per rank started cold.  On the emulated 2 x 2 and 2 x 4
  * clusters (1 Gbit/s, 100 us) 8 pieces of 128 KiB were the best of 1-16
  * pieces of 64 KiB-2 MiB tried: 2 x 2 took 9.0 / 36.0 / 141 / 563 ms at
- * 1 / 4 / 16 / 64 MiB, 1.05-1.07x the node link's bound, where the whole
- * slices took 10.1 / 41-45 / 154-215 / 623-686 ms (benchmarks/RESULTS.md,
- * "Collectives").
+ * 1 / 4 / 16 / 64 MiB, 1.05-1.07x the node link's bound, where whole
+ * slices took 10.1-10.2 / 44.0-45.2 / 161-215 / 641-686 ms in two runs
+ * (benchmarks/RESULTS.md, "Collectives", section 6).
  *
  * Cost.  Single-copy: two shared-memory rounds per call, the node's inputs
  * read and the result written once, and one allreduce of n/S bytes on N
