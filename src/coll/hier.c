@@ -82,6 +82,13 @@
  * Limits: a shared window of ~2 MiB per rank on top of shm's; one MPI
  * communicator more per context (cross).  One node: the same as shm with a
  * larger chunk.  One rank per node: a flat allreduce with an extra copy.
+ * A failure inside one node (a refused single-copy read, no memory for the
+ * private chunks: shm.c) fails the call on that node's ranks only: its
+ * pieces still cross, so no other node waits forever, but the other nodes
+ * are not told (that would cost a crossing per call) and return a sum with
+ * that node's part wrong.  An application that stops on the error (as
+ * trib-train does) ends the job; one that carries on must not trust that
+ * call's result on any rank.
  */
 #include "coll/coll_internal.h"
 
