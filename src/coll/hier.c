@@ -67,7 +67,12 @@
  * pieces of 64 KiB-2 MiB tried: 2 x 2 took 9.0 / 36.0 / 141 / 563 ms at
  * 1 / 4 / 16 / 64 MiB, 1.05-1.07x the node link's bound, where whole
  * slices took 10.1-10.2 / 44.0-45.2 / 161-215 / 641-686 ms in two runs
- * (benchmarks/RESULTS.md, "Collectives", section 6).
+ * (benchmarks/RESULTS.md, "Collectives", section 6).  Pieces of 32 KiB
+ * then did as well or better: under Open MPI's TCP eager limit (64 KiB)
+ * a piece goes without a rendezvous round trip.  Two alternating runs
+ * each: 2 x 2 at 512 KiB 4.41-4.43 ms against 4.49-4.54 with 128 KiB,
+ * 2 MiB 17.6 against 18.1-18.7, 64 MiB 563 both; 2 x 4 at 2 MiB 17.7-17.9
+ * against 19.9, 32 MiB 284-285 against 282-284.
  *
  * Cost.  Single-copy: two shared-memory rounds per call, the node's inputs
  * read and the result written once, and one allreduce of n/S bytes on N
@@ -98,7 +103,7 @@
 #define HIER_SLICED_MIN ((size_t)64 << 10)
 /* Pieces of a slice in flight across the nodes, and their size (single-copy path; see the top). */
 #define HIER_SLOTS 8
-#define HIER_PIECE_BYTES ((size_t)128 << 10)
+#define HIER_PIECE_BYTES ((size_t)32 << 10)
 
 typedef struct {
     const trib_coll_args_t *a;
