@@ -4,10 +4,10 @@
 # Writes OUTDIR/*.csv and prints each run's Markdown comparison (benchmarks/coll/compare.sh).
 # auto uses the shipped tuning files (TRIB_TUNING_FILE), as a user who installs them would.
 # NETCLUSTER_MTU (default 1500) sets the emulated links' MTU; `mtu` adds a ring-only run at MTU 9000
-# (jumbo frames) for the framing share of the bound.  `hier`: 2 nodes x 2 and 2 nodes x 4 ranks
-# (netcluster --ranks-per-node, 1 Gbit/s, 100 us), every algorithm with the built-in selection (no
-# tuning file), then MPI_Allreduce under Open MPI's coll/han (--mca coll_han_priority 100); `hier-tuned`:
-# the same layouts with a tuning file made there by `trib-bench tune`.
+# (jumbo frames) for the framing share of the bound.  `hier`: 2 nodes x 1 rank (the floor), then 2 nodes x 2
+# and 2 nodes x 4 ranks (netcluster --ranks-per-node, 1 Gbit/s, 100 us), every algorithm with the built-in
+# selection (no tuning file), then MPI_Allreduce under Open MPI's coll/han (--mca coll_han_priority 100);
+# `hier-tuned`: the same layouts with a tuning file made there by `trib-bench tune`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -74,9 +74,18 @@ run_mtu() {
   trap - EXIT
 }
 
-# Multi-rank nodes: hier against the flat algorithms and against Open MPI's default and coll/han.
+# Multi-rank nodes: hier against the flat algorithms and against Open MPI's default and coll/han.  First the
+# floor: the same two nodes with one rank each (hier-2x1.csv), the least time an allreduce between them takes.
 run_hier() {
   local m p
+  "$nc" up -n 2 -r 1gbit -d 100us --ranks-per-node 1 -m "${NETCLUSTER_MTU:-1500}"
+  trap '"$nc" down' EXIT
+  say "$nc" run -- $bench allreduce --algo ring,tree,rd,mpi --min-bytes 8 --max-bytes 64M --factor 4 \
+    --link-rate 1G --link-delay 100us --check --csv "$out/hier-2x1.csv"
+  "$nc" run -- "$root/$bench" allreduce --algo ring,tree,rd,mpi --min-bytes 8 --max-bytes 64M --factor 4 \
+    --link-rate 1G --link-delay 100us --check --csv "$out/hier-2x1.csv" --quiet
+  "$nc" down
+  trap - EXIT
   for m in 2 4; do
     p=$((2 * m))
     "$nc" up -n 2 -r 1gbit -d 100us --ranks-per-node $m -m "${NETCLUSTER_MTU:-1500}"
