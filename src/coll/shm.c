@@ -580,6 +580,9 @@ static int cma_reduce_slice(const trib_coll_args_t *a, struct trib_shm_state *s,
  * or 0); returns it or the errno of the first failed copy; *rc gets the
  * first failure of ops, after which no piece starts.
  */
+/* Elements in piece k of a slice of len elements cut into pieces of `piece` (the last one shorter). */
+static size_t piece_len(size_t k, size_t piece, size_t len) { return len - k * piece < piece ? len - k * piece : piece; }
+
 static int cma_pipeline(const trib_coll_args_t *a, struct trib_shm_state *s, size_t off, size_t len,
                         const trib_coll_slice_ops_t *ops, int err, int *rc)
 {
@@ -600,7 +603,7 @@ static int cma_pipeline(const trib_coll_args_t *a, struct trib_shm_state *s, siz
                 pending++;
                 continue;
             }
-            size_t k = busy[i] - 1, at = (off + k * piece) * es, n = k + 1 < npieces ? piece : len - k * piece;
+            size_t k = busy[i] - 1, at = (off + k * piece) * es, n = piece_len(k, piece, len);
             if (!err && r == TRIB_OK)
                 err = cma_push(s, recv, at, n * es);
             busy[i] = 0;
@@ -608,7 +611,7 @@ static int cma_pipeline(const trib_coll_args_t *a, struct trib_shm_state *s, siz
         }
         /* Piece k always takes slot k % slots, on every rank: the slot names the piece's messages. */
         if (next < npieces && *rc == TRIB_OK && !busy[next % (size_t)slots]) {
-            size_t k = next++, o = off + k * piece, n = k + 1 < npieces ? piece : len - k * piece;
+            size_t k = next++, o = off + k * piece, n = piece_len(k, piece, len);
             int slot = (int)(k % (size_t)slots);
             if (!err)
                 err = cma_reduce_slice(a, s, o, n, 0);
