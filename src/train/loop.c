@@ -135,15 +135,25 @@ static int check_model_finite(const trib_trainer_t *t, unsigned epoch)
     return TRIB_OK;
 }
 
+/*
+ * The model settled (strategy->settle), checked finite (verdict of epoch `epoch`) and this rank's error
+ * sums in v: the last two are local, so one agreement on the status covers all three.
+ */
+static int settle_and_sum(trib_trainer_t *t, unsigned epoch, double *v)
+{
+    int rc = t->strategy->settle(t, t->strategy_state);
+    if (rc == TRIB_OK)
+        rc = check_model_finite(t, epoch);
+    if (rc == TRIB_OK)
+        rc = local_error_sums(t, v);
+    return trib_train_agree(rc, t->comm);
+}
+
 int trib_trainer_evaluate(trib_trainer_t *t, double *train_rmse, double *train_mae, double *test_rmse,
                           double *test_mae)
 {
     double v[EV_N] = {0};
-    int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
-    if (rc == TRIB_OK)
-        rc = trib_train_agree(check_model_finite(t, t->next_epoch ? t->next_epoch - 1 : 0), t->comm);
-    if (rc == TRIB_OK)
-        rc = trib_train_agree(local_error_sums(t, v), t->comm);
+    int rc = settle_and_sum(t, t->next_epoch ? t->next_epoch - 1 : 0, v);
     if (rc == TRIB_OK)
         rc = combine(t, v);
     if (rc != TRIB_OK)
@@ -289,11 +299,7 @@ static int finish_epoch(trib_trainer_t *t, unsigned epoch, double seconds, doubl
     double v[EV_N] = {0};
     double t0 = trib_now();
     trib_clear_error();
-    int rc = trib_train_agree(t->strategy->settle(t, t->strategy_state), t->comm);
-    if (rc == TRIB_OK)
-        rc = trib_train_agree(check_model_finite(t, epoch), t->comm);
-    if (rc == TRIB_OK)
-        rc = trib_train_agree(local_error_sums(t, v), t->comm);
+    int rc = settle_and_sum(t, epoch, v);
     v[EV_COMM] = comm;
     v[EV_UPDATES] = (double)updates;
     v[EV_CPU] = cpu;
