@@ -212,6 +212,7 @@ typedef struct {
     uint32_t **crows;           /* per chunk: its rows once found (NULL: not kept), list_chunk_rows */
     size_t *ncrows, crows_kept; /* their lengths; entries kept in all */
     double dyn_trained;         /* ratings this worker trained in the run */
+    int not_now;                /* server 0 answered "not now" (-2) in this round: claim only to report a chunk */
     trib_mf_block_t items_view; /* server: its snapshot's item rows (checkpoints) */
 } ps_state_t;
 
@@ -1247,14 +1248,22 @@ static int dyn_take_grant(ps_state_t *s, int64_t *have, int *n_have, double *wai
     int rc = trib_ps_client_claim_finish(s->cli, &got);
     if (rc == TRIB_OK && got >= 0)
         have[(*n_have)++] = got;
+    if (rc == TRIB_OK && got == -2)
+        s->not_now = 1;
     *wait += trib_now() - c0;
     s->p_claim += trib_now() - c0;
     return rc;
 }
 
-/* Work sharing: sends a claim reporting *done (the chunk finished since the last claim, or -1). */
+/*
+ * Work sharing: sends a claim reporting *done (the chunk finished since the last claim, or -1).  After
+ * a "not now" in this round a claim without a report is not sent (server 0 would answer "not now"
+ * again while this worker holds a chunk): the claim after the chunk in hand reports it and is answered.
+ */
 static int dyn_claim(ps_state_t *s, int64_t *done)
 {
+    if (s->not_now && *done < 0)
+        return TRIB_OK;
     int rc = trib_ps_client_claim_start(s->cli, *done);
     if (rc == TRIB_OK)
         *done = -1;
@@ -1370,6 +1379,7 @@ static int worker_round_dyn(trib_trainer_t *t, ps_state_t *s, unsigned epoch, do
      * trained and not reported yet (the next claim reports it) */
     int64_t have[2] = {-1, -1}, done = -1;
     int n_have = 0, rc = TRIB_OK, stop = 0;
+    s->not_now = 0;
     if (s->hold > 0) { /* testing: the holding straggler takes no chunk in this round (the others train it all) */
         s->hold--;
         rc = trib_ps_client_wait_notice(s->cli);
