@@ -566,6 +566,12 @@ static int cma_reduce_slice(const trib_coll_args_t *a, struct trib_shm_state *s,
     return err;
 }
 
+/* Elements in piece k of a slice of len elements cut into pieces of `piece` (the last one shorter). */
+static size_t piece_len(size_t k, size_t piece, size_t len)
+{
+    return len - k * piece < piece ? len - k * piece : piece;
+}
+
 /*
  * My slice, elements [off, off + len), through ops piece by piece: piece k
  * is reduced over the node into my receive buffer and started across the
@@ -580,9 +586,6 @@ static int cma_reduce_slice(const trib_coll_args_t *a, struct trib_shm_state *s,
  * or 0); returns it or the errno of the first failed copy; *rc gets the
  * first failure of ops, after which no piece starts.
  */
-/* Elements in piece k of a slice of len elements cut into pieces of `piece` (the last one shorter). */
-static size_t piece_len(size_t k, size_t piece, size_t len) { return len - k * piece < piece ? len - k * piece : piece; }
-
 static int cma_pipeline(const trib_coll_args_t *a, struct trib_shm_state *s, size_t off, size_t len,
                         const trib_coll_slice_ops_t *ops, int err, int *rc)
 {

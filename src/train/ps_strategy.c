@@ -102,7 +102,7 @@
  *             longer than the others need for what is left (ps_server.c, should_take), and
  *             it gives a worker far slower than the others no second chunk while it holds one
  *             (may_queue: a chunk waiting behind a slow one holds back the round's end); told
-             "not now", the worker claims again only to report its chunk (dyn_claim)
+ *             "not now", the worker claims again only to report its chunk (dyn_claim)
  *     servers: snapshot at the round's end (every worker paused after its last push)
  *
  * Under ssp every chunk is one clock of the job: pulls and pushes name their chunk, and a server
