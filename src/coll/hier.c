@@ -56,23 +56,30 @@
  * non-commutative operation is refused (select.c names the algorithms that
  * serve it), as for ring.
  *
- * Pieces (single-copy path).  A rank's slice crosses the nodes in pieces
- * of HIER_PIECE_BYTES, up to HIER_SLOTS of them at once, each a schedule of
- * the cross algorithm (nb.c's runs, tagged by slot): while pieces travel,
- * the next ones are reduced inside the node and the arrived ones written
- * into the node's other ranks (shm.c, cma_pipeline).  One whole slice after
- * another left the link idle while the node reduced and copied, and one
- * long transfer per rank started cold.  On the emulated 2 x 2 and 2 x 4
- * clusters (1 Gbit/s, 100 us) 8 pieces of 128 KiB were the best of 1-16
- * pieces of 64 KiB-2 MiB tried: 2 x 2 took 9.0 / 36.0 / 141 / 563 ms at
- * 1 / 4 / 16 / 64 MiB, 1.05-1.07x the node link's bound, where whole
- * slices took 10.1-10.2 / 44.0-45.2 / 161-215 / 641-686 ms in two runs
- * (benchmarks/RESULTS.md, "Collectives", section 6).  Pieces of 32 KiB
- * then did as well or better: under Open MPI's TCP eager limit (64 KiB)
- * a piece goes without a rendezvous round trip.  Two alternating runs
- * each: 2 x 2 at 512 KiB 4.41-4.43 ms against 4.49-4.54 with 128 KiB,
- * 2 MiB 17.6 against 18.1-18.7, 64 MiB 563 both; 2 x 4 at 2 MiB 17.7-17.9
- * against 19.9, 32 MiB 284-285 against 282-284.
+ * Pieces (single-copy path).  A rank's slice crosses the nodes in pieces,
+ * up to HIER_SLOTS of them at once, each a schedule of the cross algorithm
+ * (nb.c's runs, tagged by slot): while pieces travel, the next ones are
+ * reduced inside the node and the arrived ones written into the node's
+ * other ranks (shm.c, cma_pipeline).  One whole slice after another left
+ * the link idle while the node reduced and copied, and one long transfer
+ * per rank started cold.  On the emulated 2 x 2 cluster (1 Gbit/s,
+ * 100 us) 8 pieces of 128 KiB took 9.0 / 36.0 / 141 / 563 ms at 1 / 4 /
+ * 16 / 64 MiB, 1.05-1.07x the node link's bound, where whole slices took
+ * 10.1-10.2 / 44.0-45.2 / 161-215 / 641-686 ms in two runs
+ * (benchmarks/RESULTS.md, "Collectives", section 6).
+ *
+ * A piece's size keeps every message of its schedule at HIER_MSG_BYTES
+ * (32 KiB), under Open MPI's TCP eager limit (64 KiB), so no message waits
+ * for a rendezvous round trip: on two nodes the built-in rule runs rd on
+ * the piece (the whole piece each way), so a piece is 32 KiB; on N >= 3
+ * nodes it runs ring on N x 32 KiB (crossovers in select.c), N - 1 steps
+ * each way of 32 KiB.  Smaller pieces there would run rd, which moves
+ * log2 N pieces where ring moves 2(N - 1)/N.  Two alternating runs each
+ * (trib-bench allreduce --algo hier, 128 KiB-32 MiB): 2 x 2 at 2 MiB 17.6
+ * ms with 32 KiB pieces against 18.2-18.3 with 128 KiB, 2 x 4 at 2 MiB
+ * 17.7 against 19.8-19.9; 3 x 2 at 32 MiB 375 ms with 96 KiB pieces
+ * against 393-404 with 32 KiB; 4 x 2 at 32 MiB 423 ms with 128 KiB
+ * against 565-566 with 32 KiB (1.05x the link bound against 1.40x).
  *
  * Cost.  Single-copy: two shared-memory rounds per call, the node's inputs
  * read and the result written once, and one allreduce of n/S bytes on N
@@ -101,9 +108,10 @@
 
 /* From this size every node rank reduces and sends a slice; below it node rank 0 alone (see the top). */
 #define HIER_SLICED_MIN ((size_t)64 << 10)
-/* Pieces of a slice in flight across the nodes, and their size (single-copy path; see the top). */
+/* Pieces of a slice in flight across the nodes, and the size of each message of a piece (single-copy path;
+ * see the top). */
 #define HIER_SLOTS 8
-#define HIER_PIECE_BYTES ((size_t)32 << 10)
+#define HIER_MSG_BYTES ((size_t)32 << 10)
 
 typedef struct {
     const trib_coll_args_t *a;
@@ -176,7 +184,8 @@ int trib_coll_hier(const trib_coll_args_t *a)
     hier_t h = {a, 0, 1, {NULL}};
     TRIB_MPI_TRY(MPI_Comm_rank(ctx->cross, &h.cross_rank));
     TRIB_MPI_TRY(MPI_Comm_size(ctx->cross, &h.cross_size));
-    trib_coll_slice_ops_t ops = {piece_start, piece_test, &h, HIER_SLOTS, HIER_PIECE_BYTES};
+    size_t piece = HIER_MSG_BYTES * (size_t)(h.cross_size > 2 ? h.cross_size : 1); /* see the top */
+    trib_coll_slice_ops_t ops = {piece_start, piece_test, &h, HIER_SLOTS, piece};
     int nslices = a->count * a->elem_size < HIER_SLICED_MIN ? 1 : ctx->topo.min_per_node;
     return trib_coll_shm_slices(a, ctx->node_shm, nslices, &ops);
 error:
