@@ -436,6 +436,10 @@ static void test_builtin_rule(void)
                 ok = 0;
         }
         CU_ASSERT(ok);
+        /* hier.c sizes its pieces on these answers: 32 KiB on two nodes runs rd (the whole piece each way),
+         * p x 32 KiB on p >= 3 runs ring (32 KiB per step): every message of a piece stays at 32 KiB. */
+        trib_algo_t piece_algo = trib_coll_builtin_rule(((size_t)32 << 10) * (size_t)(p == 2 ? 1 : p), p, 0, &seg);
+        CU_ASSERT_EQUAL(piece_algo, p == 2 ? TRIB_ALGO_RD : TRIB_ALGO_RING);
         /* Every rank on one node: the shared-memory algorithm. */
         CU_ASSERT_EQUAL(trib_coll_builtin_rule(8, p, 1, &seg), TRIB_ALGO_SHM);
         CU_ASSERT_EQUAL(trib_coll_builtin_rule((size_t)64 << 20, p, 1, &seg), TRIB_ALGO_SHM);
