@@ -74,8 +74,8 @@
  * the piece (the whole piece each way), so a piece is 32 KiB; on N >= 3
  * nodes it runs ring on N x 32 KiB (crossovers in select.c; test_coll_units
  * checks both answers), N - 1 steps each way of 32 KiB.  Smaller pieces
- * there would run rd, which moves
- * log2 N pieces where ring moves 2(N - 1)/N.  Two alternating runs each
+ * there would run rd, which moves log2 N pieces where ring moves
+ * 2(N - 1)/N.  Two alternating runs each
  * (trib-bench allreduce --algo hier, 128 KiB-32 MiB): 2 x 2 at 2 MiB 17.6
  * ms with 32 KiB pieces against 18.2-18.3 with 128 KiB, 2 x 4 at 2 MiB
  * 17.7 against 19.8-19.9; 3 x 2 at 32 MiB 375 ms with 96 KiB pieces
